@@ -1,0 +1,120 @@
+const marker = "engram.error";
+const symbol = Symbol.for(marker);
+
+/**
+ * Base class of every error Engram throws.
+ *
+ * Use `EngramError.isInstance(error)` (or a subclass's `isInstance`) rather than `instanceof`:
+ * it also recognises errors thrown by another copy of the package.
+ */
+export class EngramError extends Error {
+  /** Stable machine-readable code, e.g. `"MISSING_SCOPE"`. */
+  readonly code: string;
+
+  constructor({ code, message, cause }: { code: string; message: string; cause?: unknown }) {
+    super(message, cause === undefined ? undefined : { cause });
+    this.name = new.target.name;
+    this.code = code;
+    Object.defineProperty(this, symbol, { value: true });
+  }
+
+  /** True for errors of this class (or, on EngramError, any Engram error), from any copy of the package. */
+  static isInstance(error: unknown): error is EngramError {
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the subclass the check is called on.
+    const target = this;
+    return EngramError.hasMarker(error) && (target === EngramError || (error as Error).name === target.name);
+  }
+
+  protected static hasMarker(error: unknown): boolean {
+    return error != null && typeof error === "object" && (error as Record<symbol, unknown>)[symbol] === true;
+  }
+}
+
+/** A call was made without any scope id (`userId`, `agentId` or `runId`). */
+export class MissingScopeError extends EngramError {
+  /** The call that was refused, e.g. `"search"`. */
+  readonly call: string;
+  constructor({ call, message }: { call: string; message?: string }) {
+    super({
+      code: "MISSING_SCOPE",
+      message:
+        message ??
+        `${call}() needs a scope: pass at least one non-empty id of userId, agentId or runId, e.g. { userId: "alice" }. Engram has no global namespace.`,
+    });
+    this.call = call;
+  }
+}
+
+/** A scope was given but is malformed: an unknown key, an empty or oversized id, a non-string id. */
+export class InvalidScopeError extends EngramError {
+  /** The offending key as given by the caller, e.g. `"user_id"`. */
+  readonly key: string;
+  constructor({ key, message }: { key: string; message: string }) {
+    super({ code: "INVALID_SCOPE", message });
+    this.key = key;
+  }
+}
+
+/** Bad input to a call: empty text, a limit out of range, an unknown option, … Nothing was stored. */
+export class InvalidInputError extends EngramError {
+  /** Path of the offending field, e.g. `"options.limit"`. */
+  readonly field: string | undefined;
+  constructor({ message, field, cause }: { message: string; field?: string; cause?: unknown }) {
+    super({ code: "INVALID_INPUT", message, cause });
+    this.field = field;
+  }
+}
+
+/** No memory with this id exists within the given scope (a memory outside the scope is reported the same way). */
+export class MemoryNotFoundError extends EngramError {
+  readonly memoryId: string;
+  constructor({ memoryId }: { memoryId: string }) {
+    super({
+      code: "MEMORY_NOT_FOUND",
+      message: `No memory "${memoryId}" in this scope. Check the id, and that the scope ids are the ones the memory was stored with.`,
+    });
+    this.memoryId = memoryId;
+  }
+}
+
+/** Engram was configured wrongly: a bad option, a missing optional dependency, a data dir made for another embedder. */
+export class ConfigError extends EngramError {
+  constructor({ message, cause }: { message: string; cause?: unknown }) {
+    super({ code: "CONFIG", message, cause });
+  }
+}
+
+/** The extraction model failed or returned output that could not be used, after retries. Nothing was applied. */
+export class ExtractionError extends EngramError {
+  /** The model's raw text output, when there was one. */
+  readonly rawOutput: string | undefined;
+  constructor({ message, cause, rawOutput }: { message: string; cause?: unknown; rawOutput?: string }) {
+    super({ code: "EXTRACTION", message, cause });
+    this.rawOutput = rawOutput;
+  }
+}
+
+/** The embedder failed after retries, or returned vectors of the wrong shape. */
+export class EmbeddingError extends EngramError {
+  constructor({ message, cause }: { message: string; cause?: unknown }) {
+    super({ code: "EMBEDDING", message, cause });
+  }
+}
+
+/** A vector store or history store operation failed. */
+export class StoreError extends EngramError {
+  constructor({ message, cause }: { message: string; cause?: unknown }) {
+    super({ code: "STORE", message, cause });
+  }
+}
+
+/** Errors caused by the caller; everything else Engram throws is a system error worth retrying or alerting on. */
+export function isUserError(error: unknown): boolean {
+  return (
+    MissingScopeError.isInstance(error) ||
+    InvalidScopeError.isInstance(error) ||
+    InvalidInputError.isInstance(error) ||
+    MemoryNotFoundError.isInstance(error) ||
+    ConfigError.isInstance(error)
+  );
+}

@@ -1,0 +1,141 @@
+import { lockKeyOf, type Scope, scopeContains } from "../scope.js";
+import type { HistoryEntry, HistoryStore, OutboxEntry } from "./history-store.js";
+
+type MutableOutboxEntry = { -readonly [K in keyof OutboxEntry]: OutboxEntry[K] } & { workerId?: string; leaseUntil: number; dueAt: number };
+
+/**
+ * History and outbox in process memory. For tests: the outbox is not durable, so a crash loses
+ * pending turns. Use the SQLite or PostgreSQL history in production.
+ */
+export function inMemoryHistory(): HistoryStore {
+  const history: HistoryEntry[] = [];
+  const outbox = new Map<string, MutableOutboxEntry>();
+  const snapshot = ({ workerId: _w, leaseUntil: _l, dueAt: _d, ...entry }: MutableOutboxEntry): OutboxEntry =>
+    structuredClone({ ...entry, nextAttemptAt: new Date(_d).toISOString() });
+  const owned = (id: string, workerId: string) => {
+    const entry = outbox.get(id);
+    return entry && entry.status === "processing" && entry.workerId === workerId ? entry : undefined;
+  };
+
+  return {
+    async init() {},
+    async append(entries) {
+      for (const entry of entries) if (!history.some((e) => e.id === entry.id)) history.push(structuredClone(entry));
+    },
+    async list(memoryId, scope) {
+      return history.filter((e) => e.memoryId === memoryId && scopeContains(scope, e)).map((e) => structuredClone(e));
+    },
+    async purge(target) {
+      history.forEach((entry, i) => {
+        const hit = "memoryIds" in target ? target.memoryIds.includes(entry.memoryId) : scopeContains(target.scope, entry);
+        if (hit) history[i] = { ...entry, previousValue: null, newValue: null };
+      });
+    },
+    async enqueue({ id, messages, scope, options }) {
+      if (outbox.has(id)) return false;
+      const now = Date.now();
+      outbox.set(id, {
+        id,
+        messages: structuredClone(messages),
+        ...scope,
+        options: structuredClone(options),
+        status: "pending",
+        attempts: 0,
+        createdAt: new Date(now).toISOString(),
+        nextAttemptAt: new Date(now).toISOString(),
+        leaseUntil: 0,
+        dueAt: now,
+      });
+      return true;
+    },
+    async claim({ workerId, limit, leaseMs }) {
+      const now = Date.now();
+      const claimed: OutboxEntry[] = [];
+      const busy = new Set<string>();
+      for (const entry of outbox.values()) {
+        if (entry.status === "processing" && entry.leaseUntil >= now) busy.add(lockKeyOf(entry));
+      }
+      for (const entry of outbox.values()) {
+        if (claimed.length === limit) break;
+        const expired = entry.status === "processing" && entry.leaseUntil < now;
+        if (!(entry.status === "pending" && entry.dueAt <= now) && !expired) continue;
+        const key = lockKeyOf(entry);
+        if (busy.has(key)) continue;
+        busy.add(key);
+        if (expired) {
+          entry.attempts++;
+          entry.lastError = "the worker processing it stopped before finishing";
+        }
+        entry.status = "processing";
+        entry.workerId = workerId;
+        entry.leaseUntil = now + leaseMs;
+        claimed.push(snapshot(entry));
+      }
+      return claimed;
+    },
+    async renew(id, workerId, leaseMs) {
+      const entry = owned(id, workerId);
+      if (entry) entry.leaseUntil = Date.now() + leaseMs;
+      return entry !== undefined;
+    },
+    async savePlan(id, workerId, plan) {
+      const entry = owned(id, workerId);
+      if (!entry || entry.plan !== undefined) return false;
+      entry.plan = plan;
+      return true;
+    },
+    async complete(id, workerId) {
+      const entry = owned(id, workerId);
+      if (!entry) return false;
+      Object.assign(entry, { status: "done", messages: [], plan: undefined, options: {}, lastError: undefined });
+      return true;
+    },
+    async fail(id, workerId, { error, retryAt }) {
+      const entry = owned(id, workerId);
+      if (!entry) return false;
+      entry.status = retryAt ? "pending" : "failed";
+      entry.attempts++;
+      entry.lastError = error;
+      entry.dueAt = retryAt ? retryAt.getTime() : Date.now();
+      entry.leaseUntil = 0;
+      return true;
+    },
+    async statuses(ids) {
+      const map = new Map<string, OutboxEntry["status"]>();
+      for (const id of ids) {
+        const entry = outbox.get(id);
+        if (entry) map.set(id, entry.status);
+      }
+      return map;
+    },
+    async pending(scope?: Scope) {
+      return [...outbox.values()].filter((e) => e.status !== "done" && (!scope || scopeContains(scope, e))).map(snapshot);
+    },
+    async retryFailed(scope?: Scope) {
+      let count = 0;
+      for (const entry of outbox.values()) {
+        if (entry.status === "failed" && (!scope || scopeContains(scope, entry))) {
+          entry.status = "pending";
+          entry.dueAt = Date.now();
+          count++;
+        }
+      }
+      return count;
+    },
+    async purgePending({ scope, containing }) {
+      let count = 0;
+      for (const [id, entry] of outbox) {
+        if (!scopeContains(scope, entry)) continue;
+        if (containing !== undefined && (entry.status === "done" || !entry.messages.some((m) => m.content.includes(containing)))) continue;
+        outbox.delete(id);
+        count++;
+      }
+      return count;
+    },
+    async reset() {
+      history.length = 0;
+      outbox.clear();
+    },
+    async close() {},
+  };
+}

@@ -1,0 +1,354 @@
+import type { SQLInputValue } from "node:sqlite";
+import { guard, openSqlite, type SqliteHandle } from "../internal/sqlite.js";
+import { lockKeyOf, type Scope, scopeKeys } from "../scope.js";
+import type { HistoryEntry, HistoryStore, Message, OutboxEntry, OutboxStatus } from "./history-store.js";
+
+export interface SqliteHistoryOptions {
+  /** Path of the database file (the default store shares it); `":memory:"` for a throwaway one. */
+  path: string;
+}
+
+const columns = { userId: "user_id", agentId: "agent_id", runId: "run_id" } as const;
+
+const schema = `
+  CREATE TABLE IF NOT EXISTS memory_history (
+    id TEXT PRIMARY KEY,
+    memory_id TEXT NOT NULL,
+    event TEXT NOT NULL,
+    previous_value TEXT,
+    new_value TEXT,
+    user_id TEXT,
+    agent_id TEXT,
+    run_id TEXT,
+    created_at TEXT NOT NULL
+  );
+  CREATE INDEX IF NOT EXISTS memory_history_by_memory ON memory_history (memory_id, created_at);
+  CREATE INDEX IF NOT EXISTS memory_history_by_user ON memory_history (user_id, agent_id, run_id);
+  CREATE INDEX IF NOT EXISTS memory_history_by_agent ON memory_history (agent_id, run_id);
+  CREATE INDEX IF NOT EXISTS memory_history_by_run ON memory_history (run_id);
+  CREATE TABLE IF NOT EXISTS memory_outbox (
+    id TEXT PRIMARY KEY,
+    messages TEXT,
+    user_id TEXT,
+    agent_id TEXT,
+    run_id TEXT,
+    lock_key TEXT NOT NULL,
+    options TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    plan TEXT,
+    worker_id TEXT,
+    lease_until INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    created_at TEXT NOT NULL
+  );
+  CREATE INDEX IF NOT EXISTS memory_outbox_due ON memory_outbox (status, next_attempt_at);
+  CREATE INDEX IF NOT EXISTS memory_outbox_by_lock ON memory_outbox (lock_key, status);
+  CREATE INDEX IF NOT EXISTS memory_outbox_by_user ON memory_outbox (user_id, agent_id, run_id);
+  CREATE INDEX IF NOT EXISTS memory_outbox_by_agent ON memory_outbox (agent_id, run_id);
+  CREATE INDEX IF NOT EXISTS memory_outbox_by_run ON memory_outbox (run_id);
+`;
+
+type Row = Record<string, SQLInputValue>;
+
+function scopeWhere(scope: Scope | undefined): { sql: string; params: string[] } {
+  const parts: string[] = [];
+  const params: string[] = [];
+  for (const key of scopeKeys) {
+    const value = scope?.[key];
+    if (value === undefined) continue;
+    parts.push(`${columns[key]} = ?`);
+    params.push(value);
+  }
+  return { sql: parts.length ? parts.join(" AND ") : "1 = 1", params };
+}
+
+function withScope<T extends object>(target: T, row: Row): T {
+  const scoped = target as Record<string, unknown>;
+  if (row.user_id != null) scoped.userId = row.user_id;
+  if (row.agent_id != null) scoped.agentId = row.agent_id;
+  if (row.run_id != null) scoped.runId = row.run_id;
+  return target;
+}
+
+function toHistoryEntry(row: Row): HistoryEntry {
+  return withScope(
+    {
+      id: row.id as string,
+      memoryId: row.memory_id as string,
+      event: row.event as HistoryEntry["event"],
+      previousValue: (row.previous_value as string | null) ?? null,
+      newValue: (row.new_value as string | null) ?? null,
+      createdAt: row.created_at as string,
+    },
+    row,
+  );
+}
+
+function toOutboxEntry(row: Row): OutboxEntry {
+  const entry: Record<string, unknown> = {
+    id: row.id,
+    messages: row.messages == null ? [] : (JSON.parse(row.messages as string) as Message[]),
+    options: JSON.parse(row.options as string),
+    status: row.status as OutboxStatus,
+    attempts: Number(row.attempts),
+    createdAt: row.created_at,
+    nextAttemptAt: new Date(Number(row.next_attempt_at)).toISOString(),
+  };
+  if (row.last_error != null) entry.lastError = row.last_error;
+  if (row.plan != null) entry.plan = row.plan;
+  return withScope(entry as unknown as OutboxEntry, row);
+}
+
+class SqliteHistory implements HistoryStore {
+  #handle: Promise<SqliteHandle> | undefined;
+
+  constructor(private readonly path: string) {}
+
+  #open(): Promise<SqliteHandle> {
+    this.#handle ??= openSqlite(this.path).then((handle) => {
+      guard("schema creation", () => handle.db.exec(schema));
+      return handle;
+    });
+    return this.#handle;
+  }
+
+  async init(): Promise<void> {
+    await this.#open();
+  }
+
+  async append(entries: readonly HistoryEntry[]): Promise<void> {
+    const handle = await this.#open();
+    guard("history append", () =>
+      handle.transaction(() => {
+        const insert = handle.statement(`
+          INSERT INTO memory_history (id, memory_id, event, previous_value, new_value, user_id, agent_id, run_id, created_at)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`);
+        for (const entry of entries) {
+          insert.run(
+            entry.id,
+            entry.memoryId,
+            entry.event,
+            entry.previousValue,
+            entry.newValue,
+            entry.userId ?? null,
+            entry.agentId ?? null,
+            entry.runId ?? null,
+            entry.createdAt,
+          );
+        }
+      }),
+    );
+  }
+
+  async list(memoryId: string, scope: Scope): Promise<HistoryEntry[]> {
+    const handle = await this.#open();
+    const condition = scopeWhere(scope);
+    return guard("history list", () =>
+      (
+        handle
+          .statement(`SELECT * FROM memory_history WHERE memory_id = ? AND ${condition.sql} ORDER BY created_at, rowid`)
+          .all(memoryId, ...condition.params) as Row[]
+      ).map(toHistoryEntry),
+    );
+  }
+
+  async purge(target: { memoryIds: readonly string[] } | { scope: Scope }): Promise<void> {
+    const handle = await this.#open();
+    guard("history purge", () => {
+      handle.transaction(() => {
+        if ("memoryIds" in target) {
+          const erase = handle.statement("UPDATE memory_history SET previous_value = NULL, new_value = NULL WHERE memory_id = ?");
+          for (const id of target.memoryIds) erase.run(id);
+        } else {
+          const condition = scopeWhere(target.scope);
+          handle
+            .statement(`UPDATE memory_history SET previous_value = NULL, new_value = NULL WHERE ${condition.sql}`)
+            .run(...condition.params);
+        }
+      });
+      handle.checkpoint();
+    });
+  }
+
+  async enqueue({
+    id,
+    messages,
+    scope,
+    options,
+  }: {
+    id: string;
+    messages: readonly Message[];
+    scope: Scope;
+    options: Record<string, unknown>;
+  }) {
+    const handle = await this.#open();
+    return guard("enqueue", () => {
+      const result = handle
+        .statement(`
+          INSERT INTO memory_outbox (id, messages, user_id, agent_id, run_id, lock_key, options, status, next_attempt_at, created_at)
+          VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?) ON CONFLICT (id) DO NOTHING`)
+        .run(
+          id,
+          JSON.stringify(messages),
+          scope.userId ?? null,
+          scope.agentId ?? null,
+          scope.runId ?? null,
+          lockKeyOf(scope),
+          JSON.stringify(options),
+          Date.now(),
+          new Date().toISOString(),
+        );
+      return Number(result.changes) === 1;
+    });
+  }
+
+  async claim({ workerId, limit, leaseMs }: { workerId: string; limit: number; leaseMs: number }): Promise<OutboxEntry[]> {
+    const handle = await this.#open();
+    const now = Date.now();
+    return guard("claim", () => {
+      const rows = handle
+        .statement(`
+          UPDATE memory_outbox SET
+            attempts = attempts + (CASE WHEN status = 'processing' THEN 1 ELSE 0 END),
+            last_error = (CASE WHEN status = 'processing' THEN 'the worker processing it stopped before finishing' ELSE last_error END),
+            status = 'processing', worker_id = :worker, lease_until = :lease
+          WHERE id IN (
+            SELECT id FROM (
+              SELECT id, created_at, rowid AS position,
+                ROW_NUMBER() OVER (PARTITION BY lock_key ORDER BY created_at, rowid) AS place
+              FROM memory_outbox o
+              WHERE ((status = 'pending' AND next_attempt_at <= :now) OR (status = 'processing' AND lease_until < :now))
+                AND NOT EXISTS (
+                  SELECT 1 FROM memory_outbox busy
+                  WHERE busy.lock_key = o.lock_key AND busy.status = 'processing' AND busy.lease_until >= :now)
+            ) WHERE place = 1 ORDER BY created_at, position LIMIT :limit)
+          RETURNING *`)
+        .all({ worker: workerId, lease: now + leaseMs, now, limit }) as Row[];
+      return rows.map(toOutboxEntry).sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+    });
+  }
+
+  async #update(sql: string, ...params: SQLInputValue[]): Promise<boolean> {
+    const handle = await this.#open();
+    return guard("outbox update", () => Number(handle.statement(sql).run(...params).changes) === 1);
+  }
+
+  renew(id: string, workerId: string, leaseMs: number): Promise<boolean> {
+    return this.#update(
+      "UPDATE memory_outbox SET lease_until = ? WHERE id = ? AND worker_id = ? AND status = 'processing'",
+      Date.now() + leaseMs,
+      id,
+      workerId,
+    );
+  }
+
+  savePlan(id: string, workerId: string, plan: string): Promise<boolean> {
+    return this.#update(
+      "UPDATE memory_outbox SET plan = ? WHERE id = ? AND worker_id = ? AND status = 'processing' AND plan IS NULL",
+      plan,
+      id,
+      workerId,
+    );
+  }
+
+  complete(id: string, workerId: string): Promise<boolean> {
+    return this.#update(
+      `UPDATE memory_outbox SET status = 'done', messages = NULL, plan = NULL, options = '{}', last_error = NULL
+       WHERE id = ? AND worker_id = ? AND status = 'processing'`,
+      id,
+      workerId,
+    );
+  }
+
+  fail(id: string, workerId: string, { error, retryAt }: { error: string; retryAt?: Date }): Promise<boolean> {
+    return this.#update(
+      `UPDATE memory_outbox SET status = ?, attempts = attempts + 1, last_error = ?, next_attempt_at = ?, lease_until = 0
+       WHERE id = ? AND worker_id = ? AND status = 'processing'`,
+      retryAt ? "pending" : "failed",
+      error,
+      retryAt ? retryAt.getTime() : Date.now(),
+      id,
+      workerId,
+    );
+  }
+
+  async statuses(ids: readonly string[]): Promise<Map<string, OutboxStatus>> {
+    const handle = await this.#open();
+    const statuses = new Map<string, OutboxStatus>();
+    guard("outbox status", () => {
+      const statement = handle.statement("SELECT status FROM memory_outbox WHERE id = ?");
+      for (const id of ids) {
+        const row = statement.get(id) as Row | undefined;
+        if (row) statuses.set(id, row.status as OutboxStatus);
+      }
+    });
+    return statuses;
+  }
+
+  async pending(scope?: Scope): Promise<OutboxEntry[]> {
+    const handle = await this.#open();
+    const condition = scopeWhere(scope);
+    return guard("outbox list", () =>
+      (
+        handle
+          .statement(`SELECT * FROM memory_outbox WHERE status != 'done' AND ${condition.sql} ORDER BY created_at, rowid`)
+          .all(...condition.params) as Row[]
+      ).map(toOutboxEntry),
+    );
+  }
+
+  async retryFailed(scope?: Scope): Promise<number> {
+    const handle = await this.#open();
+    const condition = scopeWhere(scope);
+    return guard("outbox retry", () =>
+      Number(
+        handle
+          .statement(`UPDATE memory_outbox SET status = 'pending', next_attempt_at = ? WHERE status = 'failed' AND ${condition.sql}`)
+          .run(Date.now(), ...condition.params).changes,
+      ),
+    );
+  }
+
+  async purgePending({ scope, containing }: { scope: Scope; containing?: string }): Promise<number> {
+    const handle = await this.#open();
+    const condition = scopeWhere(scope);
+    return guard("outbox purge", () => {
+      const removed =
+        containing === undefined
+          ? // Forgetting a whole scope also drops the traces of turns already done.
+            handle.statement(`DELETE FROM memory_outbox WHERE ${condition.sql}`).run(...condition.params)
+          : handle
+              .statement(`DELETE FROM memory_outbox WHERE status != 'done' AND ${condition.sql} AND instr(messages, ?) > 0`)
+              .run(...condition.params, JSON.stringify(containing).slice(1, -1));
+      handle.checkpoint();
+      return Number(removed.changes);
+    });
+  }
+
+  async reset(): Promise<void> {
+    const handle = await this.#open();
+    guard("reset", () => {
+      handle.transaction(() => {
+        handle.statement("DELETE FROM memory_history").run();
+        handle.statement("DELETE FROM memory_outbox").run();
+      });
+      handle.checkpoint();
+    });
+  }
+
+  async close(): Promise<void> {
+    const handle = this.#handle;
+    this.#handle = undefined;
+    if (handle) (await handle).release();
+  }
+}
+
+/**
+ * History and write-behind outbox in a SQLite file (the embedded default; it shares the file of
+ * `sqliteStore`). Safe for several processes on one machine: claims are single atomic statements.
+ */
+export function sqliteHistory({ path }: SqliteHistoryOptions): HistoryStore {
+  return new SqliteHistory(path);
+}

@@ -1,0 +1,54 @@
+export { type AiSdkEmbedderOptions, type AiSdkEmbeddingModel, aiSdkEmbedder } from "./embedders/ai-sdk-embedder.js";
+export type { Embedder } from "./embedders/embedder.js";
+export { type LocalEmbedderOptions, localEmbedder } from "./embedders/local-embedder.js";
+export {
+  ConfigError,
+  EmbeddingError,
+  EngramError,
+  ExtractionError,
+  InvalidInputError,
+  InvalidScopeError,
+  isUserError,
+  MemoryNotFoundError,
+  MissingScopeError,
+  StoreError,
+} from "./errors.js";
+export type { HistoryEntry, HistoryEvent, HistoryStore, OutboxEntry, OutboxStatus } from "./history/history-store.js";
+export { type SqliteHistoryOptions, sqliteHistory } from "./history/sqlite-history.js";
+export type {
+  AddOptions,
+  DeleteOptions,
+  EnqueueOptions,
+  FlushResult,
+  GetAllOptions,
+  MemoryOptions,
+  SearchOptions,
+} from "./memory.js";
+export { Memory } from "./memory.js";
+export { bm25Scores } from "./retrieval/bm25.js";
+export { keywordTerms, tokenize } from "./retrieval/keywords.js";
+export type { Scope } from "./scope.js";
+export { lockKeyOf, validateScope } from "./scope.js";
+export { cosineSimilarity, matchesFilter, metadataConditions, metadataKeyPattern, scopeConditions } from "./stores/filter.js";
+export { type SqliteStoreOptions, sqliteStore } from "./stores/sqlite-store.js";
+export type {
+  KeywordSearchable,
+  MemoryRecord,
+  MetadataValue,
+  ScoredRecord,
+  StoreFilter,
+  VectorStore,
+  WriteBatch,
+} from "./stores/vector-store.js";
+export { isKeywordSearchable } from "./stores/vector-store.js";
+export type {
+  AddResult,
+  AddResultItem,
+  ErrorContext,
+  HistoryRecord,
+  MemoryEvent,
+  MemoryItem,
+  Message,
+  PendingTurn,
+  Usage,
+} from "./types.js";

@@ -1,0 +1,774 @@
+import { randomUUID } from "node:crypto";
+import { join } from "node:path";
+import { z } from "zod";
+import { type AiSdkEmbeddingModel, aiSdkEmbedder, isAiSdkEmbeddingModel } from "./embedders/ai-sdk-embedder.js";
+import type { Embedder } from "./embedders/embedder.js";
+import { localEmbedder } from "./embedders/local-embedder.js";
+import {
+  ConfigError,
+  EmbeddingError,
+  type EngramError,
+  InvalidInputError,
+  isUserError,
+  MemoryNotFoundError,
+  StoreError,
+} from "./errors.js";
+import type { HistoryEntry, HistoryStore, Message, OutboxEntry } from "./history/history-store.js";
+import { sqliteHistory } from "./history/sqlite-history.js";
+import { defaultRetry, KeyedMutex, type RetryOptions, retry } from "./internal/async.js";
+import { normaliseText, textHash } from "./internal/hash.js";
+import { deserialisePlan, emptyUsage, type Plan, serialisePlan } from "./plan.js";
+import { fuseHits } from "./retrieval/hybrid.js";
+import { lockKeyOf, type Scope, sameScope, scopeKeys, type ValidScope, validateScope } from "./scope.js";
+import { sqliteStore } from "./stores/sqlite-store.js";
+import { isKeywordSearchable, type MemoryRecord, type StoreFilter, type VectorStore } from "./stores/vector-store.js";
+import type { AddResult, ErrorContext, HistoryRecord, MemoryItem, PendingTurn, Usage } from "./types.js";
+import { filtersSchema, metadataSchema, parse, parseId, parseMessages, parseScoped, parseText, timestampSchema } from "./validation.js";
+import { asEngramError, defaultWriteBehind, leaseLost, type WriteBehindOptions, WriteBehindWorker } from "./write-behind.js";
+
+const isFunction = (value: unknown) => typeof value === "function";
+
+const memoryOptionsSchema = z.strictObject({
+  dataDir: z.string().min(1, "dataDir must be a non-empty path").optional(),
+  embedder: z
+    .custom<Embedder | AiSdkEmbeddingModel>(
+      (value) => isAiSdkEmbeddingModel(value) || (value != null && typeof value === "object" && isFunction((value as Embedder).embed)),
+      "embedder must be an Embedder ({ embed(texts) }) or an AI SDK embedding model",
+    )
+    .optional(),
+  vectorStore: z
+    .custom<VectorStore>(
+      (value) =>
+        value != null &&
+        typeof value === "object" &&
+        ["init", "write", "search", "get", "list"].every((m) => isFunction((value as Record<string, unknown>)[m])),
+      "vectorStore must implement the VectorStore contract (init, write, search, get, list, deleteMany, reset, close)",
+    )
+    .optional(),
+  historyStore: z
+    .custom<HistoryStore>(
+      (value) =>
+        value != null &&
+        typeof value === "object" &&
+        ["init", "append", "list", "enqueue", "claim"].every((m) => isFunction((value as Record<string, unknown>)[m])),
+      "historyStore must implement the HistoryStore contract",
+    )
+    .optional(),
+  maxMessageLength: z.number().int().min(1).max(1_000_000).optional(),
+  keywordWeight: z.number().min(0).max(1).optional(),
+  retry: z
+    .strictObject({
+      retries: z.number().int().min(0).max(10).optional(),
+      minDelayMs: z.number().min(0).optional(),
+      maxDelayMs: z.number().min(0).optional(),
+    })
+    .optional(),
+  writeBehind: z
+    .strictObject({
+      enabled: z.boolean().optional(),
+      pollIntervalMs: z.number().int().min(10).optional(),
+      concurrency: z.number().int().min(1).max(64).optional(),
+      maxAttempts: z.number().int().min(1).max(100).optional(),
+      leaseMs: z.number().int().min(100).optional(),
+      minDelayMs: z.number().min(0).optional(),
+      maxDelayMs: z.number().min(0).optional(),
+    })
+    .optional(),
+  onError: z.custom<(error: EngramError, context: ErrorContext) => void>(isFunction, "onError must be a function").optional(),
+});
+
+export interface MemoryOptions {
+  /** Where the embedded default keeps its SQLite file (`engram.db`). @default "./.engram" */
+  dataDir?: string;
+  /**
+   * Turns text into vectors: an `Embedder` or any AI SDK embedding model.
+   * @default the offline local model (Universal Sentence Encoder lite, 512-d)
+   */
+  embedder?: Embedder | AiSdkEmbeddingModel;
+  /** @default sqliteStore in `dataDir` */
+  vectorStore?: VectorStore;
+  /** History and write-behind outbox. @default sqliteHistory in `dataDir` (same file) */
+  historyStore?: HistoryStore;
+  /** Longest text accepted per message, query or update, in characters. @default 32000 */
+  maxMessageLength?: number;
+  /** Weight of the keyword (BM25) score in hybrid search; 0 makes search purely semantic. @default 0.3 */
+  keywordWeight?: number;
+  /** Retries of embedder calls (and of history writes) on failure. */
+  retry?: Partial<RetryOptions>;
+  /** The write-behind worker that processes `enqueue`d turns. */
+  writeBehind?: Partial<WriteBehindOptions>;
+  /**
+   * Sees every failure Engram handles away from the caller: background write-behind failures and
+   * retried attempts. @default logs to console.error
+   */
+  onError?: (error: EngramError, context: ErrorContext) => void;
+}
+
+export interface AddOptions extends Scope {
+  /** Stored with every memory this call creates. Cannot hold scope keys. */
+  metadata?: Record<string, unknown>;
+  /** Extract facts with the LLM (true) or store each message as it is (false). @default false without an llm */
+  infer?: boolean;
+  /** When the turn happened (becomes `createdAt` of new memories). @default now */
+  timestamp?: Date | string;
+}
+
+export interface EnqueueOptions extends AddOptions {
+  /** Makes the enqueue idempotent: a second enqueue with the same key is ignored. @default a random UUID */
+  idempotencyKey?: string;
+}
+
+export interface SearchOptions extends Scope {
+  /** @default 10, at most 100 */
+  limit?: number;
+  /** Minimum fused score in [0, 1] (see `search`). @default 0 */
+  threshold?: number;
+  /** Metadata equality filters, AND-ed. */
+  filters?: Record<string, string | number | boolean | null>;
+}
+
+export interface GetAllOptions extends Scope {
+  /** @default 100, at most 1000 */
+  limit?: number;
+  filters?: Record<string, string | number | boolean | null>;
+}
+
+export interface DeleteOptions extends Scope {
+  /** Erase the text for good: from the memory, its history and pending turns, and from the database file. */
+  purge?: boolean;
+}
+
+export interface FlushResult {
+  /** Turns enqueued here that are now in memory. */
+  processed: number;
+  /** Turns enqueued here that failed every attempt (still in the outbox: see `pending()`). */
+  failed: number;
+  /** Turns still waiting when `timeoutMs` ran out. */
+  waiting: number;
+}
+
+interface Components {
+  embedder: Embedder;
+  store: VectorStore;
+  history: HistoryStore;
+  dimension: number;
+}
+
+const addSchema = z.strictObject({
+  metadata: metadataSchema.optional(),
+  infer: z.boolean().optional(),
+  timestamp: timestampSchema.optional(),
+});
+const enqueueSchema = addSchema.extend({
+  idempotencyKey: z.string().min(1).max(256).optional(),
+});
+const searchSchema = z.strictObject({
+  limit: z
+    .number()
+    .int("limit must be a whole number")
+    .min(1, "limit must be between 1 and 100")
+    .max(100, "limit must be between 1 and 100")
+    .optional(),
+  threshold: z.number().min(0, "threshold must be between 0 and 1").max(1, "threshold must be between 0 and 1").optional(),
+  filters: filtersSchema.optional(),
+});
+const getAllSchema = z.strictObject({
+  limit: z
+    .number()
+    .int("limit must be a whole number")
+    .min(1, "limit must be between 1 and 1000")
+    .max(1000, "limit must be between 1 and 1000")
+    .optional(),
+  filters: filtersSchema.optional(),
+});
+const deleteSchema = z.strictObject({ purge: z.boolean().optional() });
+
+const PAGE = 500;
+
+function toItem(record: MemoryRecord, score?: number): MemoryItem {
+  const item: MemoryItem = {
+    id: record.id,
+    memory: record.text,
+    hash: record.hash,
+    metadata: { ...record.metadata },
+    createdAt: record.createdAt,
+    updatedAt: record.updatedAt,
+  };
+  for (const key of scopeKeys) if (record[key] !== undefined) item[key] = record[key];
+  if (score !== undefined) item.score = score;
+  return item;
+}
+
+function scopeOf(record: Scope): Scope {
+  const scope: Scope = {};
+  for (const key of scopeKeys) if (record[key] !== undefined) scope[key] = record[key];
+  return scope;
+}
+
+function historyEntry(
+  record: Scope & { id: string },
+  event: HistoryEntry["event"],
+  previousValue: string | null,
+  newValue: string | null,
+  createdAt: string,
+): HistoryEntry {
+  return { id: randomUUID(), memoryId: record.id, event, previousValue, newValue, ...scopeOf(record), createdAt };
+}
+
+function defaultOnError(error: EngramError, context: ErrorContext): void {
+  const where = context.entryId ? ` (turn ${context.entryId})` : "";
+  const next =
+    context.willRetry === false
+      ? " Giving up: the turn stays in the outbox, see memory.pending()."
+      : context.willRetry
+        ? " Will retry."
+        : "";
+  console.error(`[engram] ${context.operation}${where}: ${error.name}: ${error.message}.${next}`);
+}
+
+/**
+ * Long-term memory for an LLM app, scoped by user, agent and run.
+ *
+ * Every call needs a scope (at least one of `userId`, `agentId`, `runId`); there is no global
+ * namespace. With no options it is embedded and offline: a local embedding model and one SQLite
+ * file under `./.engram`.
+ *
+ * @example
+ * const memory = new Memory();
+ * await memory.add("I prefer Postgres", { userId: "alice" });
+ * const { results } = await memory.search("which database?", { userId: "alice" });
+ */
+export class Memory {
+  readonly #options: z.infer<typeof memoryOptionsSchema>;
+  readonly #retry: RetryOptions;
+  readonly #maxLength: number;
+  readonly #keywordWeight: number;
+  readonly #onError: (error: EngramError, context: ErrorContext) => void;
+  readonly #locks = new KeyedMutex();
+  readonly #enqueued = new Set<string>();
+  readonly #worker: WriteBehindWorker | undefined;
+  #components: Promise<Components> | undefined;
+  #closed: Promise<void> | undefined;
+
+  constructor(options: MemoryOptions = {}) {
+    this.#options = parse(memoryOptionsSchema, options ?? {}, "new Memory");
+    this.#retry = { ...defaultRetry, ...this.#options.retry };
+    this.#maxLength = this.#options.maxMessageLength ?? 32_000;
+    this.#keywordWeight = this.#options.keywordWeight ?? 0.3;
+    this.#onError = this.#options.onError ?? defaultOnError;
+    const writeBehind = { ...defaultWriteBehind, ...this.#options.writeBehind };
+    if (writeBehind.enabled) {
+      this.#worker = new WriteBehindWorker(
+        () => this.#ready().then((c) => c.history),
+        (entry, workerId) => this.#processEntry(entry, workerId),
+        writeBehind,
+        (error, context) => this.#report(error, context),
+      );
+      // Turns left pending by a previous process are picked up at start.
+      this.#worker.kick();
+    }
+  }
+
+  // ── the public verbs ─────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Remembers messages. Without an extraction model (or with `infer: false`), each non-system
+   * message is stored as it is (event `ADD`), and a text already stored in exactly this scope
+   * gives event `NONE`. Applied all-or-nothing.
+   */
+  async add(messages: string | Message[], options: AddOptions): Promise<AddResult> {
+    const { scope, options: parsed } = parseScoped("add", options, addSchema);
+    const turn = parseMessages("add", messages, this.#maxLength);
+    this.#assertOpen();
+    return this.#locks.run(lockKeyOf(scope), async () => {
+      const plan = await this.#plan(scope, turn, parsed);
+      await this.#apply(plan);
+      return {
+        results: plan.results,
+        usage: plan.usage,
+        ...(plan.warnings.length ? { warnings: plan.warnings } : {}),
+      };
+    });
+  }
+
+  /**
+   * Hybrid search inside the scope: cosine similarity of embeddings fused with keyword (BM25)
+   * relevance. `score` = (1 − keywordWeight) · max(0, cosine) + keywordWeight · bm25 / best bm25
+   * of the query, in [0, 1]; `threshold` applies to it. Best first.
+   */
+  async search(query: string, options: SearchOptions): Promise<{ results: MemoryItem[] }> {
+    const { scope, options: parsed } = parseScoped("search", options, searchSchema);
+    const text = parseText("search", "query", query, this.#maxLength);
+    const { limit = 10, threshold = 0, filters } = parsed;
+    const { store } = await this.#ready();
+    const usage = emptyUsage();
+    const [vector] = (await this.#embed([text], usage)) as [Float32Array];
+    const filter: StoreFilter = { scope, metadata: filters };
+    const candidates = Math.max(limit * 3, 30);
+    const [vectorHits, keywordHits] = await Promise.all([
+      store.search({ vector, filter, limit: candidates }),
+      this.#keywordWeight > 0 && isKeywordSearchable(store) ? store.keywordSearch({ text, filter, limit: candidates }) : [],
+    ]).catch((error) => {
+      throw asEngramError(error, "Search failed in the vector store");
+    });
+    const results = fuseHits(vectorHits, keywordHits, vector, this.#keywordWeight)
+      .filter((hit) => hit.score >= threshold)
+      .slice(0, limit)
+      .map((hit) => toItem(hit.record, hit.score));
+    return { results };
+  }
+
+  /** The memory with this id, or null when there is none inside `scope`. */
+  async get(memoryId: string, scope: Scope): Promise<MemoryItem | null> {
+    const valid = validateScope("get", scope);
+    const id = parseId("get", memoryId);
+    const record = await this.#find(id, valid);
+    return record ? toItem(record) : null;
+  }
+
+  /** Memories inside the scope, oldest first. */
+  async getAll(options: GetAllOptions): Promise<{ results: MemoryItem[] }> {
+    const { scope, options: parsed } = parseScoped("getAll", options, getAllSchema);
+    const { store } = await this.#ready();
+    const { records } = await store.list({ filter: { scope, metadata: parsed.filters }, limit: parsed.limit ?? 100 });
+    return { results: records.map((record) => toItem(record)) };
+  }
+
+  /**
+   * Every memory inside the scope, page by page, oldest first: for exports and migrations.
+   */
+  async *iterate(options: Scope & { filters?: GetAllOptions["filters"] }): AsyncGenerator<MemoryItem> {
+    const { scope, options: parsed } = parseScoped("iterate", options, getAllSchema.omit({ limit: true }));
+    const { store } = await this.#ready();
+    let cursor: string | undefined;
+    do {
+      const page = await store.list({ filter: { scope, metadata: parsed.filters }, limit: PAGE, cursor });
+      for (const record of page.records) yield toItem(record);
+      cursor = page.cursor;
+    } while (cursor);
+  }
+
+  /** Replaces a memory's text (re-embedded); the previous text is kept in its history. */
+  async update(memoryId: string, text: string, scope: Scope): Promise<MemoryItem> {
+    const valid = validateScope("update", scope);
+    const id = parseId("update", memoryId);
+    const newText = normaliseText(parseText("update", "text", text, this.#maxLength));
+    this.#assertOpen();
+    return this.#locks.run(lockKeyOf(valid), async () => {
+      const existing = await this.#find(id, valid, true);
+      if (!existing) throw new MemoryNotFoundError({ memoryId: id });
+      const hash = textHash(newText);
+      if (hash === existing.hash) return toItem(existing);
+      const [vector] = (await this.#embed([newText], emptyUsage())) as [Float32Array];
+      const now = new Date().toISOString();
+      const updated: MemoryRecord = { ...existing, text: newText, hash, vector, updatedAt: now };
+      await this.#apply({
+        results: [],
+        upsert: [updated],
+        delete: [],
+        history: [historyEntry(existing, "UPDATE", existing.text, newText, now)],
+        revert: { upsert: [existing], delete: [] },
+        usage: emptyUsage(),
+        warnings: [],
+      });
+      return toItem(updated);
+    });
+  }
+
+  /**
+   * Deletes a memory. Its previous text stays in its history (readable with the memory's scope)
+   * unless `purge` is set: then the text is erased from the memory, its history, pending turns and
+   * the database file.
+   */
+  async delete(memoryId: string, options: DeleteOptions): Promise<void> {
+    const { scope, options: parsed } = parseScoped("delete", options, deleteSchema);
+    const id = parseId("delete", memoryId);
+    this.#assertOpen();
+    await this.#locks.run(lockKeyOf(scope), async () => {
+      const existing = await this.#find(id, scope, true);
+      if (!existing) throw new MemoryNotFoundError({ memoryId: id });
+      const now = new Date().toISOString();
+      if (!parsed.purge) {
+        await this.#apply({
+          results: [],
+          upsert: [],
+          delete: [id],
+          history: [historyEntry(existing, "DELETE", existing.text, null, now)],
+          revert: { upsert: [existing], delete: [] },
+          usage: emptyUsage(),
+          warnings: [],
+        });
+        return;
+      }
+      const { store, history } = await this.#ready();
+      await this.#storeCall("delete", () => store.write({ delete: [id], erase: true }));
+      await this.#storeCall("purge history", async () => {
+        await history.purge({ memoryIds: [id] });
+        await history.append([historyEntry(existing, "DELETE", null, null, now)]);
+        await history.purgePending({ scope: scopeOf(existing), containing: existing.text });
+      });
+    });
+  }
+
+  /**
+   * Deletes every memory inside the scope (`{ userId }` covers all of that user's agents and runs).
+   * With `purge`, also erases their history text and the scope's pending turns: the right to be
+   * forgotten.
+   */
+  async deleteAll(options: DeleteOptions): Promise<{ deleted: number }> {
+    const { scope, options: parsed } = parseScoped("deleteAll", options, deleteSchema);
+    this.#assertOpen();
+    return this.#locks.run(lockKeyOf(scope), async () => {
+      const { store, history } = await this.#ready();
+      if (parsed.purge) {
+        const deleted = await this.#storeCall("deleteAll", () => store.deleteMany({ scope }));
+        await this.#storeCall("purge history", async () => {
+          await history.purge({ scope });
+          await history.purgePending({ scope });
+        });
+        return { deleted };
+      }
+      let deleted = 0;
+      for (;;) {
+        const { records } = await store.list({ filter: { scope }, limit: PAGE });
+        if (records.length === 0) return { deleted };
+        const full = await store.get(
+          records.map((r) => r.id),
+          { scope },
+        );
+        const now = new Date().toISOString();
+        await this.#apply({
+          results: [],
+          upsert: [],
+          delete: full.map((r) => r.id),
+          history: full.map((r) => historyEntry(r, "DELETE", r.text, null, now)),
+          revert: { upsert: full, delete: [] },
+          usage: emptyUsage(),
+          warnings: [],
+        });
+        deleted += full.length;
+      }
+    });
+  }
+
+  /** Every change of a memory, oldest first. Stays readable with the memory's scope after a delete. */
+  async history(memoryId: string, scope: Scope): Promise<HistoryRecord[]> {
+    const valid = validateScope("history", scope);
+    const id = parseId("history", memoryId);
+    const { history } = await this.#ready();
+    const entries = await this.#storeCall("history", () => history.list(id, valid));
+    if (entries.length === 0) throw new MemoryNotFoundError({ memoryId: id });
+    return entries.map(({ memoryId: entryMemoryId, event, previousValue, newValue, createdAt }) => ({
+      memoryId: entryMemoryId,
+      event,
+      previousValue,
+      newValue,
+      createdAt,
+    }));
+  }
+
+  /**
+   * Queues a turn to be remembered and returns at once: the turn is written durably to the outbox
+   * first, then a worker runs `add` on it, with retries. The reply path never waits for the model
+   * or the embedder. Input is validated now: bad input is refused here and nothing is queued.
+   */
+  async enqueue(messages: string | Message[], options: EnqueueOptions): Promise<{ id: string; queued: boolean }> {
+    const { scope, options: parsed } = parseScoped("enqueue", options, enqueueSchema);
+    const turn = parseMessages("enqueue", messages, this.#maxLength);
+    this.#assertOpen();
+    const { history } = await this.#ready();
+    const { idempotencyKey, ...addOptions } = parsed;
+    const id = idempotencyKey ?? randomUUID();
+    const queued = await this.#storeCall("enqueue", () => history.enqueue({ id, messages: turn, scope, options: addOptions }));
+    this.#enqueued.add(id);
+    this.#worker?.kick();
+    return { id, queued };
+  }
+
+  /**
+   * Resolves when every turn enqueued through this instance so far has been processed (or has
+   * failed every attempt). For tests, scripts and serverless `waitUntil`.
+   */
+  async flush({ timeoutMs = Number.POSITIVE_INFINITY }: { timeoutMs?: number } = {}): Promise<FlushResult> {
+    const { history } = await this.#ready();
+    const deadline = Date.now() + timeoutMs;
+    const ids = [...this.#enqueued];
+    let processed = 0;
+    let failed = 0;
+    let open = ids;
+    for (;;) {
+      const statuses = await history.statuses(open);
+      const still: string[] = [];
+      for (const id of open) {
+        const status = statuses.get(id);
+        if (status === "pending" || status === "processing") still.push(id);
+        else {
+          if (status === "failed") failed++;
+          else processed++;
+          this.#enqueued.delete(id);
+        }
+      }
+      open = still;
+      if (open.length === 0 || Date.now() >= deadline) return { processed, failed, waiting: open.length };
+      this.#worker?.kick();
+      await (this.#worker ? this.#worker.settled(Math.min(50, deadline - Date.now())) : new Promise((r) => setTimeout(r, 50)));
+    }
+  }
+
+  /** Turns in the outbox that are not done: waiting, in progress, or failed every attempt. */
+  async pending(scope: Scope | { allScopes: true }): Promise<PendingTurn[]> {
+    const valid = this.#scopeOrAll("pending", scope);
+    const { history } = await this.#ready();
+    const entries = await this.#storeCall("pending", () => history.pending(valid));
+    return entries.map((entry) => {
+      const turn: PendingTurn = {
+        id: entry.id,
+        status: entry.status as PendingTurn["status"],
+        messages: [...entry.messages],
+        attempts: entry.attempts,
+        createdAt: entry.createdAt,
+        nextAttemptAt: entry.nextAttemptAt,
+        ...scopeOf(entry),
+      };
+      if (entry.lastError !== undefined) turn.lastError = entry.lastError;
+      return turn;
+    });
+  }
+
+  /** Puts turns that failed every attempt back in the queue. */
+  async retryFailed(scope: Scope | { allScopes: true }): Promise<{ requeued: number }> {
+    const valid = this.#scopeOrAll("retryFailed", scope);
+    const { history } = await this.#ready();
+    const requeued = await this.#storeCall("retryFailed", () => history.retryFailed(valid));
+    this.#worker?.kick();
+    return { requeued };
+  }
+
+  /** Deletes every memory, history entry and queued turn of EVERY scope. Irreversible. */
+  async reset(): Promise<void> {
+    this.#assertOpen();
+    const { store, history, embedder, dimension } = await this.#ready();
+    await this.#storeCall("reset", async () => {
+      await store.reset();
+      await history.reset();
+      // A reset store forgets its dimension: prepare it again.
+      await store.init({ dimension, modelId: embedder.modelId });
+    });
+    this.#enqueued.clear();
+  }
+
+  /** Stops the write-behind worker (waiting for turns in progress) and closes the stores. */
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      await this.#worker?.stop();
+      const components = await this.#components?.catch(() => undefined);
+      if (components) await Promise.allSettled([components.store.close(), components.history.close()]);
+    })();
+    return this.#closed;
+  }
+
+  // ── internals ────────────────────────────────────────────────────────────────────────────────
+
+  #assertOpen(): void {
+    if (this.#closed) throw new ConfigError({ message: "This Memory is closed. Create a new one." });
+  }
+
+  #scopeOrAll(call: string, scope: Scope | { allScopes: true }): Scope | undefined {
+    if (scope && typeof scope === "object" && "allScopes" in scope) {
+      if ((scope as { allScopes: unknown }).allScopes !== true || Object.keys(scope).length !== 1) {
+        throw new InvalidInputError({
+          message: `${call}(): pass a scope, or exactly { allScopes: true } for every scope.`,
+          field: "allScopes",
+        });
+      }
+      return undefined;
+    }
+    return validateScope(call, scope);
+  }
+
+  #ready(): Promise<Components> {
+    if (this.#closed) return Promise.reject(new ConfigError({ message: "This Memory is closed. Create a new one." }));
+    this.#components ??= this.#initialise().catch((error) => {
+      this.#components = undefined;
+      throw error;
+    });
+    return this.#components;
+  }
+
+  async #initialise(): Promise<Components> {
+    const dataDir = this.#options.dataDir ?? "./.engram";
+    const file = join(dataDir, "engram.db");
+    const given = this.#options.embedder;
+    const embedder = given === undefined ? localEmbedder() : isAiSdkEmbeddingModel(given) ? aiSdkEmbedder(given) : given;
+    const store = this.#options.vectorStore ?? sqliteStore({ path: file });
+    const history = this.#options.historyStore ?? sqliteHistory({ path: file });
+    await this.#storeCall("init", () => history.init());
+    const dimension = embedder.dimension ?? (await this.#embedWith(embedder, ["dimension probe"], emptyUsage()))[0]?.length;
+    if (!dimension) throw new EmbeddingError({ message: "The embedder returned an empty vector" });
+    await this.#storeCall("init", () => store.init({ dimension, modelId: embedder.modelId }));
+    return { embedder, store, history, dimension };
+  }
+
+  async #embed(texts: string[], usage: Usage): Promise<Float32Array[]> {
+    const { embedder } = await this.#ready();
+    return this.#embedWith(embedder, texts, usage);
+  }
+
+  async #embedWith(embedder: Embedder, texts: string[], usage: Usage): Promise<Float32Array[]> {
+    if (texts.length === 0) return [];
+    const vectors = await retry(
+      async () => {
+        usage.embeddingCalls++;
+        const result = await embedder.embed(texts);
+        if (!Array.isArray(result) || result.length !== texts.length) {
+          throw new EmbeddingError({
+            message: `The embedder returned ${Array.isArray(result) ? result.length : "no"} vectors for ${texts.length} texts`,
+          });
+        }
+        const dimension = embedder.dimension ?? result[0]?.length;
+        for (const vector of result) {
+          if (!(vector instanceof Float32Array) || vector.length !== dimension || vector.some((v) => !Number.isFinite(v))) {
+            throw new EmbeddingError({
+              message: `The embedder returned a vector that is not a Float32Array of ${dimension} finite numbers`,
+            });
+          }
+        }
+        return result;
+      },
+      {
+        ...this.#retry,
+        shouldRetry: (error) => !isUserError(error),
+        onRetry: (error, attempt) => this.#report(asEmbeddingError(error), { operation: "embed", attempt, willRetry: true }),
+      },
+    ).catch((error) => {
+      throw asEmbeddingError(error);
+    });
+    return vectors;
+  }
+
+  async #storeCall<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (error) {
+      throw asEngramError(error, `${operation} failed in the store`);
+    }
+  }
+
+  async #find(id: string, scope: Scope, withVector = false): Promise<MemoryRecord | undefined> {
+    const { store } = await this.#ready();
+    const [record] = await this.#storeCall("get", () => store.get([id], { scope }));
+    if (record && withVector && !record.vector)
+      throw new StoreError({ message: "The vector store returned a record without its vector from get()" });
+    return record;
+  }
+
+  /** Decides what an add does, without changing anything. */
+  async #plan(scope: ValidScope, messages: Message[], options: z.infer<typeof addSchema>): Promise<Plan> {
+    if (options.infer) {
+      throw new ConfigError({ message: "add() with infer: true needs an extraction model: new Memory({ llm })." });
+    }
+    return this.#planVerbatim(scope, messages, options);
+  }
+
+  async #planVerbatim(scope: ValidScope, messages: Message[], options: z.infer<typeof addSchema>): Promise<Plan> {
+    const { store } = await this.#ready();
+    const plan: Plan = {
+      results: [],
+      upsert: [],
+      delete: [],
+      history: [],
+      revert: { upsert: [], delete: [] },
+      usage: emptyUsage(),
+      warnings: [],
+    };
+    const now = new Date().toISOString();
+    const createdAt = options.timestamp ?? now;
+    const fresh: { text: string; hash: string }[] = [];
+    for (const message of messages) {
+      if (message.role === "system") continue;
+      const text = normaliseText(message.content);
+      const hash = textHash(text);
+      if (fresh.some((f) => f.hash === hash)) continue;
+      const { records } = await this.#storeCall("duplicate check", () => store.list({ filter: { scope, hash }, limit: 50 }));
+      const duplicate = records.find((record) => sameScope(record, scope));
+      if (duplicate) plan.results.push({ id: duplicate.id, memory: duplicate.text, event: "NONE" });
+      else fresh.push({ text, hash });
+    }
+    if (messages.every((m) => m.role === "system"))
+      plan.warnings.push("Only system messages were given: system messages are never stored.");
+    const vectors = await this.#embed(
+      fresh.map((f) => f.text),
+      plan.usage,
+    );
+    fresh.forEach(({ text, hash }, i) => {
+      const record: MemoryRecord = {
+        id: randomUUID(),
+        text,
+        hash,
+        vector: vectors[i],
+        ...scope,
+        metadata: options.metadata ?? {},
+        createdAt,
+        updatedAt: createdAt,
+      };
+      plan.upsert.push(record);
+      plan.revert.delete.push(record.id);
+      plan.history.push(historyEntry(record, "ADD", null, text, now));
+      plan.results.push({ id: record.id, memory: text, event: "ADD" });
+    });
+    return plan;
+  }
+
+  /** Applies a plan: store writes first, then history; undoes the writes when history fails. */
+  async #apply(plan: Plan): Promise<void> {
+    if (plan.upsert.length === 0 && plan.delete.length === 0 && plan.history.length === 0) return;
+    const { store, history } = await this.#ready();
+    await this.#storeCall("write", () => store.write({ upsert: plan.upsert, delete: plan.delete }));
+    try {
+      await retry(() => history.append(plan.history), {
+        ...this.#retry,
+        onRetry: (error, attempt) =>
+          this.#report(asEngramError(error, "Writing history failed"), { operation: "history", attempt, willRetry: true }),
+      });
+    } catch (error) {
+      try {
+        await store.write(plan.revert);
+      } catch (revertError) {
+        this.#report(asEngramError(revertError, "Undoing a write after a history failure failed"), {
+          operation: "revert",
+          willRetry: false,
+        });
+      }
+      throw asEngramError(error, "Writing history failed; the change was undone");
+    }
+  }
+
+  async #processEntry(entry: OutboxEntry, workerId: string): Promise<undefined | typeof leaseLost> {
+    const scope = validateScope("enqueue", scopeOf(entry));
+    const { history } = await this.#ready();
+    return this.#locks.run(lockKeyOf(scope), async () => {
+      let plan: Plan;
+      if (entry.plan) plan = deserialisePlan(entry.plan);
+      else {
+        const options = parse(addSchema, entry.options, "enqueue");
+        plan = await this.#plan(scope, [...entry.messages], options);
+        if (!(await history.savePlan(entry.id, workerId, serialisePlan(plan)))) return leaseLost;
+      }
+      await this.#apply(plan);
+      if (!(await history.complete(entry.id, workerId))) return leaseLost;
+    });
+  }
+
+  #report(error: EngramError, context: ErrorContext): void {
+    try {
+      this.#onError(error, context);
+    } catch (hookError) {
+      console.error("[engram] onError threw:", hookError);
+    }
+  }
+}
+
+function asEmbeddingError(error: unknown): EngramError {
+  if (isUserError(error) || EmbeddingError.isInstance(error)) return error as EngramError;
+  return new EmbeddingError({ message: `The embedder failed: ${error instanceof Error ? error.message : String(error)}`, cause: error });
+}

@@ -1,0 +1,88 @@
+import { ConfigError } from "../errors.js";
+import { decodeCursor, encodeCursor } from "../internal/json.js";
+import { bm25Scores } from "../retrieval/bm25.js";
+import { keywordTerms } from "../retrieval/keywords.js";
+import { cosineSimilarity, matchesFilter } from "./filter.js";
+import type { KeywordSearchable, MemoryRecord, ScoredRecord, StoreFilter, VectorStore, WriteBatch } from "./vector-store.js";
+
+function byAge(a: MemoryRecord, b: MemoryRecord): number {
+  return a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+/**
+ * A `VectorStore` in process memory: exact cosine and BM25 by brute force. For tests and
+ * short-lived scripts; nothing survives the process.
+ */
+export function inMemoryStore(): VectorStore & KeywordSearchable {
+  const records = new Map<string, MemoryRecord>();
+  let dimension: number | undefined;
+  const inFilter = (filter: StoreFilter) => [...records.values()].filter((record) => matchesFilter(record, filter));
+
+  return {
+    async init(options) {
+      if (dimension !== undefined && records.size > 0 && options.dimension !== dimension) {
+        throw new ConfigError({ message: `This store holds ${dimension}-dimensional vectors; the embedder gives ${options.dimension}.` });
+      }
+      dimension = options.dimension;
+    },
+    async write(batch: WriteBatch) {
+      for (const record of batch.upsert ?? []) {
+        if (!record.vector) throw new Error(`Record ${record.id} has no vector`);
+        if (dimension !== undefined && record.vector.length !== dimension) {
+          throw new Error(`Record ${record.id} has a ${record.vector.length}-dimensional vector; the store holds ${dimension}`);
+        }
+      }
+      for (const record of batch.upsert ?? []) records.set(record.id, structuredClone(record));
+      for (const id of batch.delete ?? []) records.delete(id);
+    },
+    async search({ vector, filter, limit }) {
+      return inFilter(filter)
+        .map((record) => ({ record, score: cosineSimilarity(vector, record.vector as Float32Array) }))
+        .sort((a, b) => b.score - a.score || (a.record.id < b.record.id ? -1 : 1))
+        .slice(0, limit)
+        .map(({ record, score }) => ({ record: withoutVector(record), score }));
+    },
+    async keywordSearch({ text, filter, limit }) {
+      const candidates = inFilter(filter);
+      const scores = bm25Scores(
+        keywordTerms(text),
+        candidates.map((record) => record.text),
+      );
+      return candidates
+        .map((record, i) => ({ record: structuredClone(record), score: scores[i] as number }))
+        .filter((hit) => hit.score > 0)
+        .sort((a, b) => b.score - a.score || (a.record.id < b.record.id ? -1 : 1))
+        .slice(0, limit) satisfies ScoredRecord[];
+    },
+    async get(ids, filter) {
+      return [...new Set(ids)]
+        .map((id) => records.get(id))
+        .filter((record): record is MemoryRecord => record !== undefined && matchesFilter(record, filter))
+        .map((record) => structuredClone(record));
+    },
+    async list({ filter, limit, cursor }) {
+      const after = cursor === undefined ? undefined : decodeCursor(cursor, 2);
+      if (cursor !== undefined && !after) throw new Error("Invalid list cursor");
+      const sorted = inFilter(filter)
+        .sort(byAge)
+        .filter((record) => !after || byAge(record, { createdAt: after[0], id: after[1] } as MemoryRecord) > 0);
+      const page = sorted.slice(0, limit).map(withoutVector);
+      const last = page.at(-1);
+      return { records: page, cursor: sorted.length > limit && last ? encodeCursor([last.createdAt, last.id]) : undefined };
+    },
+    async deleteMany(filter) {
+      const doomed = inFilter(filter);
+      for (const record of doomed) records.delete(record.id);
+      return doomed.length;
+    },
+    async reset() {
+      records.clear();
+      dimension = undefined;
+    },
+    async close() {},
+  };
+}
+
+function withoutVector({ vector: _vector, ...record }: MemoryRecord): MemoryRecord {
+  return structuredClone(record);
+}

@@ -1,0 +1,120 @@
+import type { Scope } from "../scope.js";
+
+/** Primitive values metadata filters compare by equality. */
+export type MetadataValue = string | number | boolean | null;
+
+/**
+ * What a store query is restricted to. `scope` always has at least one id (Engram validates it
+ * before calling a store); its ids are AND-ed exact matches on the record's scope columns.
+ * Stores must apply the filter inside their query, never by filtering results afterwards.
+ */
+export interface StoreFilter {
+  readonly scope: Scope;
+  /** Equality on top-level metadata keys, AND-ed. Keys match `/^[A-Za-z0-9_.-]{1,64}$/`. */
+  readonly metadata?: Readonly<Record<string, MetadataValue>>;
+  /** Only records whose `hash` is this value. */
+  readonly hash?: string;
+}
+
+/** One stored memory, as a store holds it. */
+export interface MemoryRecord {
+  /** Unique across the store, chosen by Engram (a UUID). */
+  readonly id: string;
+  readonly text: string;
+  /** SHA-256 (hex) of the normalised text, used to spot exact duplicates. */
+  readonly hash: string;
+  /**
+   * The embedding of `text`. Always present on records passed to `write` and returned by `get`
+   * and `keywordSearch`; `list` and `search` may leave it out.
+   */
+  readonly vector?: Float32Array;
+  readonly userId?: string;
+  readonly agentId?: string;
+  readonly runId?: string;
+  readonly metadata: Readonly<Record<string, unknown>>;
+  /** ISO 8601. */
+  readonly createdAt: string;
+  /** ISO 8601. */
+  readonly updatedAt: string;
+}
+
+export interface ScoredRecord {
+  readonly record: MemoryRecord;
+  /**
+   * For `search`: cosine similarity in [-1, 1]. For `keywordSearch`: a relevance score ≥ 0 where
+   * higher is better (e.g. BM25), comparable only within one result list.
+   */
+  readonly score: number;
+}
+
+/** A set of changes a store applies all together, or not at all where its backend allows. */
+export interface WriteBatch {
+  /** Records to insert, or to replace whole when their id exists. Each carries its `vector`. */
+  readonly upsert?: readonly MemoryRecord[];
+  /** Ids to delete; unknown ids are ignored. */
+  readonly delete?: readonly string[];
+  /**
+   * The deleted text must not survive anywhere in the store's storage (write-ahead logs, free
+   * pages, old index segments) once the call resolves: the caller asked for it to be forgotten.
+   */
+  readonly erase?: boolean;
+}
+
+/**
+ * Where memories and their vectors live. Small on purpose: everything else (scope validation,
+ * hybrid scoring, history) is Engram's job. Every implementation passes the shared
+ * conformance suite `testVectorStore`.
+ *
+ * Implementations must be safe to call concurrently from one process.
+ */
+export interface VectorStore {
+  /**
+   * Prepares the store for vectors of `dimension` (creates tables, collections, indexes).
+   * Called by Engram before any other call, possibly more than once: must be idempotent.
+   * Rejects with a `ConfigError` when the store already holds vectors of another dimension or model.
+   */
+  init(options: { dimension: number; modelId?: string }): Promise<void>;
+
+  /** Applies upserts and deletes. Atomic where the backend supports transactions (SQLite, PostgreSQL). */
+  write(batch: WriteBatch): Promise<void>;
+
+  /** The `limit` records inside `filter` most similar to `vector` by cosine similarity, best first. */
+  search(request: { vector: Float32Array; filter: StoreFilter; limit: number }): Promise<ScoredRecord[]>;
+
+  /**
+   * The records among `ids` that lie inside `filter`, with their vectors. A record outside the
+   * filter is not returned: to the caller it does not exist.
+   */
+  get(ids: readonly string[], filter: StoreFilter): Promise<MemoryRecord[]>;
+
+  /**
+   * Records inside `filter`, oldest first (by `createdAt`, then `id`), `limit` at a time.
+   * Pass the returned `cursor` back to get the next page; it is undefined on the last page.
+   */
+  list(request: { filter: StoreFilter; limit: number; cursor?: string }): Promise<{ records: MemoryRecord[]; cursor?: string }>;
+
+  /**
+   * Deletes every record inside `filter` and returns how many there were. Like a `write` with
+   * `erase`: the deleted text does not survive in storage.
+   */
+  deleteMany(filter: StoreFilter): Promise<number>;
+
+  /** Deletes every record of every scope. Used by `Memory.reset()`. */
+  reset(): Promise<void>;
+
+  /** Releases connections and files. No call may follow. */
+  close(): Promise<void>;
+}
+
+/** Optional capability: full-text keyword search, used by hybrid search. */
+export interface KeywordSearchable {
+  /**
+   * The `limit` records inside `filter` that best match `text` as keywords, best first.
+   * Returned records must carry their `vector`, so Engram can score them semantically too.
+   */
+  keywordSearch(request: { text: string; filter: StoreFilter; limit: number }): Promise<ScoredRecord[]>;
+}
+
+export function isKeywordSearchable(store: VectorStore): store is VectorStore & KeywordSearchable {
+  return typeof (store as Partial<KeywordSearchable>).keywordSearch === "function";
+}

@@ -1,0 +1,81 @@
+import type { Message } from "./history/history-store.js";
+
+export type { Message };
+
+/** A memory as the public API returns it. */
+export interface MemoryItem {
+  id: string;
+  /** The remembered text. */
+  memory: string;
+  /** SHA-256 of the whitespace-normalised text. */
+  hash: string;
+  userId?: string;
+  agentId?: string;
+  runId?: string;
+  metadata: Record<string, unknown>;
+  /** ISO 8601: when the memory was first stated (the `timestamp` of its `add`, else when stored). */
+  createdAt: string;
+  /** ISO 8601: when its text last changed. */
+  updatedAt: string;
+  /** Relevance in [0, 1], on search results only: see `Memory.search`. */
+  score?: number;
+}
+
+export type MemoryEvent = "ADD" | "UPDATE" | "DELETE" | "NONE";
+
+export interface AddResultItem {
+  id: string;
+  memory: string;
+  event: MemoryEvent;
+  /** The text before an UPDATE or DELETE. */
+  previousMemory?: string;
+}
+
+/** What an `add` cost. */
+export interface Usage {
+  llmCalls: number;
+  inputTokens: number;
+  outputTokens: number;
+  embeddingCalls: number;
+}
+
+export interface AddResult {
+  results: AddResultItem[];
+  usage: Usage;
+  /** Things the call ignored rather than applied (e.g. a model's decision about an id it was not shown). */
+  warnings?: string[];
+}
+
+export interface HistoryRecord {
+  memoryId: string;
+  event: "ADD" | "UPDATE" | "DELETE";
+  previousValue: string | null;
+  newValue: string | null;
+  createdAt: string;
+}
+
+/** A turn in the write-behind outbox that is not done yet. */
+export interface PendingTurn {
+  id: string;
+  status: "pending" | "processing" | "failed";
+  messages: Message[];
+  userId?: string;
+  agentId?: string;
+  runId?: string;
+  attempts: number;
+  lastError?: string;
+  createdAt: string;
+  nextAttemptAt: string;
+}
+
+/** Context given to `onError` with each failure Engram handles in the background or retries. */
+export interface ErrorContext {
+  /** What failed: `"write-behind"`, `"embed"`, `"extract"`, … */
+  operation: string;
+  /** Outbox entry id, for write-behind failures. */
+  entryId?: string;
+  /** 0 for the first attempt. */
+  attempt?: number;
+  /** True when the operation will be tried again; false when Engram gave up (the turn stays in the outbox). */
+  willRetry?: boolean;
+}

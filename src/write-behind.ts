@@ -1,0 +1,175 @@
+import { randomUUID } from "node:crypto";
+import { hostname } from "node:os";
+import { EngramError, StoreError } from "./errors.js";
+import type { HistoryStore, OutboxEntry } from "./history/history-store.js";
+import { backoffDelay } from "./internal/async.js";
+import type { ErrorContext } from "./types.js";
+
+export interface WriteBehindOptions {
+  /** Process the outbox in this process. Turn off in processes that only read, or to run workers elsewhere. @default true */
+  enabled: boolean;
+  /** How often an idle worker looks for turns enqueued by other processes or due for a retry. @default 1000 */
+  pollIntervalMs: number;
+  /** Turns processed at once (always at most one per user). @default 2 */
+  concurrency: number;
+  /** Attempts before a turn is marked failed (it stays in the outbox, visible through `pending()`). @default 5 */
+  maxAttempts: number;
+  /** How long a claim lasts without renewal; a crashed worker's turns are taken over after it. @default 30000 */
+  leaseMs: number;
+  /** First retry delay, doubled each attempt. @default 500 */
+  minDelayMs: number;
+  /** @default 30000 */
+  maxDelayMs: number;
+}
+
+export const defaultWriteBehind: WriteBehindOptions = {
+  enabled: true,
+  pollIntervalMs: 1000,
+  concurrency: 2,
+  maxAttempts: 5,
+  leaseMs: 30_000,
+  minDelayMs: 500,
+  maxDelayMs: 30_000,
+};
+
+/** Returned by a processor when another worker owns the entry now: nothing to record. */
+export const leaseLost = Symbol("lease lost");
+
+/**
+ * Claims turns from the outbox and processes them, with leases renewed while working, retries with
+ * backoff, and a poll for work from other processes. Timers are unref'd: a worker never keeps a
+ * process alive; whatever is left stays durable in the outbox for the next start.
+ */
+export class WriteBehindWorker {
+  readonly id = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  readonly #inFlight = new Set<Promise<void>>();
+  readonly #listeners = new Set<() => void>();
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
+  #again = false;
+  #stopped = false;
+
+  constructor(
+    private readonly history: () => Promise<HistoryStore>,
+    private readonly processEntry: (entry: OutboxEntry, workerId: string) => Promise<undefined | typeof leaseLost>,
+    private readonly options: WriteBehindOptions,
+    private readonly report: (error: EngramError, context: ErrorContext) => void,
+  ) {}
+
+  /** Looks for work now. */
+  kick(): void {
+    this.#schedule(0);
+  }
+
+  /** Resolves at the next settled entry, or after `ms`. */
+  settled(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#listeners.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.#listeners.add(done);
+    });
+  }
+
+  /** Stops claiming and waits for the turns in progress. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    await this.#running;
+    await Promise.allSettled(this.#inFlight);
+  }
+
+  #schedule(ms: number): void {
+    if (this.#stopped) return;
+    if (this.#running) {
+      if (ms === 0) this.#again = true;
+      return;
+    }
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => {
+      this.#running = this.#tick().finally(() => {
+        this.#running = undefined;
+        const again = this.#again;
+        this.#again = false;
+        this.#schedule(again ? 0 : this.options.pollIntervalMs);
+      });
+    }, ms);
+    this.#timer.unref();
+  }
+
+  async #tick(): Promise<void> {
+    try {
+      const history = await this.history();
+      while (!this.#stopped) {
+        const free = this.options.concurrency - this.#inFlight.size;
+        if (free <= 0) {
+          await Promise.race(this.#inFlight);
+          continue;
+        }
+        const entries = await history.claim({ workerId: this.id, limit: free, leaseMs: this.options.leaseMs });
+        if (entries.length === 0) return;
+        for (const entry of entries) {
+          const task = this.#process(history, entry).finally(() => {
+            this.#inFlight.delete(task);
+            for (const listener of [...this.#listeners]) listener();
+            this.kick();
+          });
+          this.#inFlight.add(task);
+        }
+      }
+    } catch (error) {
+      this.report(asEngramError(error, "The write-behind worker could not claim turns from the outbox"), {
+        operation: "write-behind",
+        willRetry: true,
+      });
+    }
+  }
+
+  async #process(history: HistoryStore, entry: OutboxEntry): Promise<void> {
+    const renewal = setInterval(
+      () => {
+        history.renew(entry.id, this.id, this.options.leaseMs).catch(() => {});
+      },
+      Math.max(50, this.options.leaseMs / 3),
+    );
+    renewal.unref();
+    try {
+      await this.processEntry(entry, this.id);
+    } catch (error) {
+      const attempt = entry.attempts;
+      const willRetry = attempt + 1 < this.options.maxAttempts;
+      const delay = backoffDelay(attempt, this.options);
+      const failure = asEngramError(error, "Writing a turn to memory failed");
+      try {
+        await history.fail(entry.id, this.id, {
+          error: `${failure.name}: ${failure.message}`,
+          retryAt: willRetry ? new Date(Date.now() + delay) : undefined,
+        });
+      } catch (recordError) {
+        // The lease will expire and the turn will be claimed again: still not lost.
+        this.report(asEngramError(recordError, "Recording a failed turn in the outbox failed"), {
+          operation: "write-behind",
+          entryId: entry.id,
+          willRetry: true,
+        });
+      }
+      this.report(failure, { operation: "write-behind", entryId: entry.id, attempt, willRetry });
+      if (willRetry) this.#wakeAt(delay);
+    } finally {
+      clearInterval(renewal);
+    }
+  }
+
+  #wakeAt(ms: number): void {
+    const timer = setTimeout(() => this.kick(), ms + 5);
+    timer.unref();
+  }
+}
+
+export function asEngramError(error: unknown, message: string): EngramError {
+  if (EngramError.isInstance(error)) return error;
+  return new StoreError({ message: `${message}: ${error instanceof Error ? error.message : String(error)}`, cause: error });
+}

@@ -1,0 +1,22 @@
+import { defineConfig } from "tsup";
+import packageJson from "./package.json" with { type: "json" };
+
+/** Build entries, one per `exports` subpath; a test keeps the two in step. */
+export const entries: Record<string, string> = {
+  index: "src/index.ts",
+  "testing/index": "src/testing/index.ts",
+};
+
+export default defineConfig({
+  entry: entries,
+  format: ["esm"],
+  dts: true,
+  sourcemap: true,
+  clean: true,
+  splitting: true,
+  target: "node22",
+  platform: "node",
+  // Keep `node:` specifiers: `node:sqlite` exists only under that name.
+  removeNodeProtocol: false,
+  external: [...Object.keys(packageJson.peerDependencies ?? {})],
+});
