@@ -25,6 +25,14 @@ export type {
   SearchOptions,
 } from "./memory.js";
 export { Memory } from "./memory.js";
+export {
+  defaultMemoryBlockLabel,
+  escapeMemoryText,
+  hasMemoryBlock,
+  memoryBlockTag,
+  renderMemoryBlock,
+  stripMemoryBlocks,
+} from "./memory-block.js";
 export { bm25Scores } from "./retrieval/bm25.js";
 export { keywordTerms, tokenize } from "./retrieval/keywords.js";
 export type { Scope } from "./scope.js";
