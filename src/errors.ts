@@ -20,6 +20,7 @@ export class EngramError extends Error {
 
   /** True for errors of this class (or, on EngramError, any Engram error), from any copy of the package. */
   static isInstance(error: unknown): error is EngramError {
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the subclass the check is called on.
     return EngramError.hasMarker(error) && (this === EngramError || (error as Error).name === this.name);
   }
 
