@@ -5,6 +5,7 @@ import packageJson from "./package.json" with { type: "json" };
 export const entries: Record<string, string> = {
   index: "src/index.ts",
   "testing/index": "src/testing/index.ts",
+  "ai-sdk/index": "integrations/ai-sdk/index.ts",
 };
 
 export default defineConfig({

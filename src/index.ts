@@ -36,7 +36,7 @@ export {
 export { bm25Scores } from "./retrieval/bm25.js";
 export { keywordTerms, tokenize } from "./retrieval/keywords.js";
 export type { Scope } from "./scope.js";
-export { lockKeyOf, validateScope } from "./scope.js";
+export { lockKeyOf, scopeKeyFor, validateScope } from "./scope.js";
 export { cosineSimilarity, matchesFilter, metadataConditions, metadataKeyPattern, scopeConditions } from "./stores/filter.js";
 export { type SqliteStoreOptions, sqliteStore } from "./stores/sqlite-store.js";
 export type {

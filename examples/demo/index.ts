@@ -1,57 +1,72 @@
-// The offline demo: no key, no network. Memories for two users, scoped search, isolation, history.
+// `npm run demo`: a two-session chat through `withMemory`. Offline by default (local embedding
+// model, SQLite file, a scripted reply model); set OPENAI_API_KEY (and optionally OPENAI_BASE_URL
+// for a local OpenAI-compatible server such as Ollama, OPENAI_MODEL for the model) to use a real
+// model for the replies.
 import { rmSync } from "node:fs";
-import { Memory, MissingScopeError } from "engram";
+import type { LanguageModelV4, LanguageModelV4Middleware } from "@ai-sdk/provider";
+import { generateText, wrapLanguageModel } from "ai";
+import { Memory, memoryBlockTag } from "engram";
+import { withMemory } from "engram/ai-sdk";
+import { scriptedReplyModel } from "./scripted-reply-model.ts";
 
 const dataDir = ".engram/demo";
 rmSync(dataDir, { recursive: true, force: true });
+
+const online = Boolean(process.env.OPENAI_API_KEY || process.env.OPENAI_BASE_URL);
+let base: LanguageModelV4;
+if (online) {
+  const { createOpenAI } = await import("@ai-sdk/openai");
+  const openai = createOpenAI({ apiKey: process.env.OPENAI_API_KEY ?? "not-needed", baseURL: process.env.OPENAI_BASE_URL });
+  base = openai(process.env.OPENAI_MODEL ?? "gpt-5-mini");
+} else {
+  base = scriptedReplyModel();
+}
+
 const memory = new Memory({ dataDir });
 
-console.log("Engram offline demo: local embedding model, one SQLite file in", dataDir, "\n");
-
-await memory.add(
-  [
-    { role: "user", content: "I prefer Postgres for everything except analytics, where I use ClickHouse." },
-    { role: "user", content: "I am allergic to peanuts." },
-    { role: "user", content: "My daughter Mia starts school in September." },
-  ],
-  { userId: "alice" },
-);
-await memory.add(
-  ["I am vegetarian.", "I work on the payments team in Berlin."].map((content) => ({ role: "user" as const, content })),
-  {
-    userId: "bob",
+// Shows what the model really received: the memory block sits in the system messages.
+let lastBlock: string | undefined;
+const showPrompt: LanguageModelV4Middleware = {
+  specificationVersion: "v4",
+  async transformParams({ params }) {
+    lastBlock = params.prompt.flatMap((m) => (m.role === "system" && m.content.includes(memoryBlockTag) ? [m.content] : []))[0];
+    return params;
   },
+};
+const model = withMemory(wrapLanguageModel({ model: base, middleware: showPrompt }), { memory, threshold: 0.2 });
+
+async function say(userId: string, runId: string, text: string) {
+  const { text: answer } = await generateText({
+    model,
+    system: "You are a concise assistant. Answer in one or two sentences.",
+    prompt: text,
+    providerOptions: { memory: { userId, runId } },
+  });
+  console.log(`\n[${userId} · ${runId}] ${text}`);
+  console.log(lastBlock ? `  model received:\n${lastBlock.replace(/^/gm, "    | ")}` : "  model received: no memory block");
+  console.log(`  reply: ${answer}`);
+}
+
+console.log(`Engram demo (${online ? `real model ${base.modelId}` : "offline: local embeddings, scripted reply model"})`);
+
+console.log("\n── alice, session 1 ──");
+await say("alice", "session-1", "I prefer Postgres for everything except analytics, where I use ClickHouse.");
+await say("alice", "session-1", "Also, I'm allergic to peanuts.");
+await memory.flush(); // the turns were queued off the reply path; wait for them here
+
+console.log("\n── alice, session 2 (a new runId) ──");
+await say("alice", "session-2", "Which database should I use for our product-analytics dashboard?");
+
+console.log("\n── bob, session 1 ──");
+await say("bob", "session-1", "I'm vegetarian and I live in Berlin.");
+await memory.flush();
+
+console.log("\n── bob, session 2: his own memories, never alice's ──");
+await say("bob", "session-2", "Can you suggest a place for dinner tonight?");
+await say("bob", "session-2", "Which database should I use for analytics?");
+const leaked = await memory.search("Postgres ClickHouse peanuts", { userId: "bob" });
+console.log(
+  `\nIsolation check: bob's search for alice's facts finds ${leaked.results.filter((r) => /Postgres|peanut/.test(r.memory)).length} of them.`,
 );
-console.log("Added 3 memories for alice and 2 for bob.\n");
-
-for (const [userId, query] of [
-  ["alice", "Which database should I use for a dashboard?"],
-  ["alice", "Any food restrictions?"],
-  ["bob", "Any food restrictions?"],
-] as const) {
-  const { results } = await memory.search(query, { userId, limit: 2 });
-  console.log(`search as ${userId}: "${query}"`);
-  for (const item of results) console.log(`  ${item.score?.toFixed(3)}  ${item.memory}`);
-}
-
-console.log("\nIsolation: bob searching for alice's allergy sees only his own memories:");
-const { results: bobs } = await memory.search("peanut allergy", { userId: "bob" });
-for (const item of bobs) console.log(`  ${item.score?.toFixed(3)}  ${item.memory}`);
-
-const { results } = await memory.search("database", { userId: "alice", limit: 1 });
-const id = results[0]!.id;
-console.log(`\nalice's memory ${id.slice(0, 8)}… as bob:`, await memory.get(id, { userId: "bob" }));
-
-await memory.update(id, "I prefer Postgres for everything, analytics included.", { userId: "alice" });
-console.log("\nHistory of that memory after an update:");
-for (const entry of await memory.history(id, { userId: "alice" })) {
-  console.log(`  ${entry.event.padEnd(6)} ${JSON.stringify(entry.previousValue)} → ${JSON.stringify(entry.newValue)}`);
-}
-
-try {
-  await memory.search("anything", {});
-} catch (error) {
-  if (MissingScopeError.isInstance(error)) console.log(`\nA call without scope is refused: ${error.message}`);
-}
 
 await memory.close();

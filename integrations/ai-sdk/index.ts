@@ -1,0 +1,3 @@
+export type { AdapterErrorContext, MemoryAdapterOptions } from "../shared/options.js";
+export { type MemoryMiddlewareOptions, memoryMiddleware, providerOptionsKey } from "./memory-middleware.js";
+export { withMemory } from "./with-memory.js";

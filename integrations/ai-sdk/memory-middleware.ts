@@ -1,0 +1,145 @@
+import type {
+  LanguageModelV4CallOptions,
+  LanguageModelV4FinishReason,
+  LanguageModelV4Message,
+  LanguageModelV4Middleware,
+  LanguageModelV4StreamPart,
+} from "@ai-sdk/provider";
+import { z } from "zod";
+import { ConfigError, hasMemoryBlock, InvalidInputError, type Scope, validateScope } from "../../src/index.js";
+import { parse } from "../../src/validation.js";
+import { adapterOptionsShape, type MemoryAdapterOptions, resolveAdapterOptions } from "../shared/options.js";
+import { TurnMemory, turnKey } from "../shared/turn.js";
+
+/** The `providerOptions` key that carries the scope of a call. */
+export const providerOptionsKey = "memory";
+
+export interface MemoryMiddlewareOptions extends MemoryAdapterOptions {
+  /**
+   * Derives the scope of a call from its parameters, for apps that know it another way.
+   * @default reads `providerOptions.memory` ({ userId?, agentId?, runId? })
+   */
+  scope?: (params: LanguageModelV4CallOptions) => Scope;
+}
+
+const optionsSchema = z.strictObject({
+  ...adapterOptionsShape,
+  scope: z.custom<MemoryMiddlewareOptions["scope"]>((value) => typeof value === "function", "scope must be a function").optional(),
+});
+
+interface Turn {
+  scope: Scope;
+  key: string;
+  user: string | undefined;
+}
+
+function textOf(message: LanguageModelV4Message): string {
+  if (typeof message.content === "string") return message.content;
+  return message.content
+    .map((part) => (part.type === "text" ? part.text : ""))
+    .filter((text) => text !== "")
+    .join("\n");
+}
+
+/** Ends of a step after which the turn is not over (tools run next) or has no reply to remember. */
+const unfinished = new Set<LanguageModelV4FinishReason["unified"]>(["tool-calls", "error"]);
+
+/**
+ * AI SDK language-model middleware that gives a model long-term memory:
+ * - before each call it reads the scope (`providerOptions.memory`, refused with MissingScopeError
+ *   when absent, and removed before the call goes on), searches the memory with the latest user
+ *   message (once per turn: the steps of a tool loop share the search) and adds ONE labelled system
+ *   block after the caller's own system messages;
+ * - after the final step of a turn (generate, or stream once fully read) it queues the user message
+ *   and the reply for the memory's durable write-behind. The reply never waits for it; steps ending
+ *   in tool calls or errors, and aborted streams, write nothing.
+ *
+ * @example
+ * const model = wrapLanguageModel({ model: openai("gpt-5-mini"), middleware: memoryMiddleware({ memory }) });
+ */
+export function memoryMiddleware(options: MemoryMiddlewareOptions): LanguageModelV4Middleware {
+  const parsed = configure(options);
+  const turns = new TurnMemory(resolveAdapterOptions(parsed));
+  const scopeOf = parsed.scope;
+  const pending = new WeakMap<LanguageModelV4CallOptions, Turn>();
+
+  const remember = (turn: Turn, assistant: string) => turns.remember({ ...turn, assistant });
+
+  return {
+    specificationVersion: "v4",
+
+    async transformParams({ params }) {
+      const { [providerOptionsKey]: given, ...otherProviderOptions } = params.providerOptions ?? {};
+      const scope = scopeOf ? validateScope("generate", scopeOf(params)) : validateScope("generate", given);
+      const prompt = params.prompt;
+      const lastUser = prompt.findLastIndex((message) => message.role === "user");
+      const user = lastUser === -1 ? undefined : textOf(prompt[lastUser] as LanguageModelV4Message);
+      const conversation = prompt.slice(0, lastUser + 1).map((message) => [message.role, textOf(message)]);
+      const key = turnKey(scope, conversation);
+
+      const alreadyInjected = prompt.some((message) => message.role === "system" && hasMemoryBlock(message.content));
+      const { block } = alreadyInjected ? { block: undefined } : await turns.recall({ scope, query: user, key });
+      let nextPrompt = prompt;
+      if (block) {
+        const leadingSystem = prompt.findIndex((message) => message.role !== "system");
+        const at = leadingSystem === -1 ? prompt.length : leadingSystem;
+        nextPrompt = [...prompt.slice(0, at), { role: "system", content: block }, ...prompt.slice(at)];
+      }
+      const next: LanguageModelV4CallOptions = {
+        ...params,
+        prompt: nextPrompt,
+        providerOptions: Object.keys(otherProviderOptions).length > 0 ? otherProviderOptions : undefined,
+      };
+      if (params.providerOptions === undefined) delete next.providerOptions;
+      pending.set(next, { scope, key, user });
+      return next;
+    },
+
+    async wrapGenerate({ doGenerate, params }) {
+      const result = await doGenerate();
+      const turn = pending.get(params);
+      if (turn && !unfinished.has(result.finishReason.unified)) {
+        const text = result.content
+          .map((part) => (part.type === "text" ? part.text : ""))
+          .join("")
+          .trim();
+        remember(turn, text);
+      }
+      return result;
+    },
+
+    async wrapStream({ doStream, params }) {
+      const { stream, ...rest } = await doStream();
+      const turn = pending.get(params);
+      if (!turn) return { stream, ...rest };
+      let text = "";
+      let finish: LanguageModelV4FinishReason["unified"] | undefined;
+      let failed = false;
+      const watched = stream.pipeThrough(
+        new TransformStream<LanguageModelV4StreamPart, LanguageModelV4StreamPart>({
+          transform(part, controller) {
+            // Every chunk goes on at once; the turn is only watched.
+            controller.enqueue(part);
+            if (part.type === "text-delta") text += part.delta;
+            else if (part.type === "finish") finish = part.finishReason.unified;
+            else if (part.type === "error") failed = true;
+          },
+          flush() {
+            if (failed || finish === undefined || unfinished.has(finish) || params.abortSignal?.aborted) return;
+            remember(turn, text.trim());
+          },
+        }),
+      );
+      return { stream: watched, ...rest };
+    },
+  };
+}
+
+function configure(options: MemoryMiddlewareOptions): MemoryMiddlewareOptions {
+  try {
+    return parse(optionsSchema, options, "memoryMiddleware") as MemoryMiddlewareOptions;
+  } catch (error) {
+    if (InvalidInputError.isInstance(error)) throw new ConfigError({ message: error.message, cause: error });
+    throw error;
+  }
+}

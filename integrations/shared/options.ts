@@ -1,0 +1,82 @@
+import { z } from "zod";
+import type { EngramError, ErrorContext, Memory } from "../../src/index.js";
+import { defaultMemoryBlockLabel } from "../../src/index.js";
+
+/** The part of `Memory` adapters use; any copy of the package's `Memory` fits. */
+export type AdapterMemory = Pick<Memory, "search" | "enqueue">;
+
+/** Where an adapter's failure happened: searching before the call, or queueing the turn after it. */
+export type AdapterErrorContext = ErrorContext & { operation: "recall" | "remember" };
+
+/** Options every framework adapter takes. */
+export interface MemoryAdapterOptions {
+  /** The memory to search and write to. */
+  memory: AdapterMemory;
+  /** Memories injected per call. @default 5 */
+  limit?: number;
+  /** Minimum search score in [0, 1] for a memory to be injected. @default 0 */
+  threshold?: number;
+  /** Label of the injected block. @default "Relevant memories about this user" */
+  label?: string;
+  /**
+   * Search the memories of every run of this user (or agent), not only the current `runId`.
+   * Writes always carry the full scope, run included. @default true
+   */
+  searchAcrossRuns?: boolean;
+  /** When the search fails: go on without memories (true) or fail the call (false). @default true */
+  failOpen?: boolean;
+  /** Write each finished turn to memory (through the durable write-behind queue). @default true */
+  remember?: boolean;
+  /** Sees recall failures (when failing open) and write-behind failures. @default logs to console.error */
+  onError?: (error: EngramError, context: AdapterErrorContext) => void;
+}
+
+const isFunction = (value: unknown) => typeof value === "function";
+
+export const adapterOptionsShape = {
+  memory: z.custom<AdapterMemory>(
+    (value) =>
+      value != null &&
+      typeof value === "object" &&
+      isFunction((value as AdapterMemory).search) &&
+      isFunction((value as AdapterMemory).enqueue),
+    "memory must be an Engram Memory instance: new Memory()",
+  ),
+  limit: z.number().int().min(1).max(100).optional(),
+  threshold: z.number().min(0).max(1).optional(),
+  label: z.string().min(1).max(200).optional(),
+  searchAcrossRuns: z.boolean().optional(),
+  failOpen: z.boolean().optional(),
+  remember: z.boolean().optional(),
+  onError: z.custom<MemoryAdapterOptions["onError"]>(isFunction, "onError must be a function").optional(),
+};
+
+/** Adapter options with their defaults applied. */
+export interface ResolvedAdapterOptions {
+  memory: AdapterMemory;
+  limit: number;
+  threshold: number;
+  label: string;
+  searchAcrossRuns: boolean;
+  failOpen: boolean;
+  remember: boolean;
+  onError: (error: EngramError, context: AdapterErrorContext) => void;
+}
+
+function defaultOnError(error: EngramError, context: AdapterErrorContext): void {
+  const what = context.operation === "recall" ? "searching memories failed; the call went on without them" : "queueing the turn failed";
+  console.error(`[engram] ${what}: ${error.name}: ${error.message}`);
+}
+
+export function resolveAdapterOptions(options: MemoryAdapterOptions): ResolvedAdapterOptions {
+  return {
+    memory: options.memory,
+    limit: options.limit ?? 5,
+    threshold: options.threshold ?? 0,
+    label: options.label ?? defaultMemoryBlockLabel,
+    searchAcrossRuns: options.searchAcrossRuns ?? true,
+    failOpen: options.failOpen ?? true,
+    remember: options.remember ?? true,
+    onError: options.onError ?? defaultOnError,
+  };
+}

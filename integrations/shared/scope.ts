@@ -1,0 +1,40 @@
+import { InvalidScopeError, MissingScopeError, type Scope, scopeKeyFor, validateScope } from "../../src/index.js";
+
+const scopeNames = new Set(["userId", "agentId", "runId"]);
+
+/**
+ * Reads the scope ids out of a framework's per-call context (a RequestContext, a RunContext's
+ * context, providerOptions.memory). Other keys are the app's business and ignored, except
+ * misspelled scope keys (`user_id`, `userID`), which are refused with the right name.
+ *
+ * @param entries the context's key/value pairs.
+ * @throws MissingScopeError naming `call` when no id is found.
+ */
+export function readScope(call: string, entries: Iterable<readonly [string, unknown]> | undefined): Scope {
+  const picked: Record<string, unknown> = {};
+  for (const [key, value] of entries ?? []) {
+    if (scopeNames.has(key)) {
+      if (value !== undefined) picked[key] = value;
+      continue;
+    }
+    const right = scopeKeyFor(key);
+    // A bare "user" or "agent" key is ordinary app data (a user object), not a misspelled id.
+    if (right && value !== undefined && key !== right.slice(0, -2)) {
+      throw new InvalidScopeError({ key, message: `Unknown scope key "${key}" in ${call}: did you mean "${right}"?` });
+    }
+  }
+  if (Object.keys(picked).length === 0) throw new MissingScopeError({ call });
+  return validateScope(call, picked);
+}
+
+/** Key/value pairs of a plain object, for `readScope`. */
+export function objectEntries(value: unknown): [string, unknown][] {
+  return value != null && typeof value === "object" ? Object.entries(value) : [];
+}
+
+/** The scope searched before a call: the user's (or agent's) memories of every run, unless asked otherwise. */
+export function recallScope(scope: Scope, searchAcrossRuns: boolean): Scope {
+  if (!searchAcrossRuns || (scope.userId === undefined && scope.agentId === undefined)) return scope;
+  const { runId: _runId, ...rest } = scope;
+  return rest;
+}

@@ -1,0 +1,89 @@
+import { createHash } from "node:crypto";
+import { EngramError, type MemoryItem, renderMemoryBlock, type Scope, StoreError, stripMemoryBlocks } from "../../src/index.js";
+import type { ResolvedAdapterOptions } from "./options.js";
+import { recallScope } from "./scope.js";
+import { TurnCache } from "./turn-cache.js";
+
+/** What was recalled for a turn: the memories and the block rendered from them (undefined when none). */
+export interface Recall {
+  items: MemoryItem[];
+  block: string | undefined;
+}
+
+const none: Recall = { items: [], block: undefined };
+
+/** Longest message text queued (the Memory default maximum): a very long reply is kept in part rather than refused whole. */
+const maxQueuedLength = 32_000;
+const clip = (text: string) => (text.length > maxQueuedLength ? `${text.slice(0, maxQueuedLength - 1)}…` : text);
+
+/**
+ * A stable id of one user turn: the scope plus the conversation up to and including the latest
+ * user message. Steps of a tool loop share it; a retried call gets the same one, so its write is
+ * not queued twice.
+ */
+export function turnKey(scope: Scope, conversation: unknown): string {
+  return createHash("sha256")
+    .update(JSON.stringify([scope.userId ?? null, scope.agentId ?? null, scope.runId ?? null, conversation]))
+    .digest("hex");
+}
+
+function asEngramError(error: unknown): EngramError {
+  if (EngramError.isInstance(error)) return error;
+  return new StoreError({ message: `Memory search failed: ${error instanceof Error ? error.message : String(error)}`, cause: error });
+}
+
+/**
+ * The adapter-independent part of wrapping a model call: recall before it (once per turn, with the
+ * fail-open policy), remember after it (queued, never awaited by the reply).
+ */
+export class TurnMemory {
+  readonly #cache = new TurnCache<Recall>();
+
+  constructor(readonly options: ResolvedAdapterOptions) {}
+
+  /**
+   * Searches memories for the turn's user message. With `failOpen`, a failed search is reported to
+   * `onError` and the call goes on without memories; without it, the error is thrown.
+   */
+  async recall({ scope, query, key }: { scope: Scope; query: string | undefined; key: string }): Promise<Recall> {
+    const text = query === undefined ? "" : stripMemoryBlocks(query);
+    if (text.trim() === "") return none;
+    const { memory, limit, threshold, label, searchAcrossRuns } = this.options;
+    try {
+      return await this.#cache.get(key, async () => {
+        const { results } = await memory.search(clip(text), { ...recallScope(scope, searchAcrossRuns), limit, threshold });
+        return { items: results, block: renderMemoryBlock(results, { label }) };
+      });
+    } catch (error) {
+      const failure = asEngramError(error);
+      if (!this.options.failOpen) throw failure;
+      this.#report(failure, "recall");
+      return none;
+    }
+  }
+
+  /**
+   * Queues the finished turn (the user's message and the assistant's final text) for the durable
+   * write-behind. Returns at once; failures go to `onError`.
+   */
+  remember({ scope, user, assistant, key }: { scope: Scope; user: string | undefined; assistant: string; key: string }): void {
+    this.#cache.delete(key);
+    if (!this.options.remember) return;
+    const messages = [
+      { role: "user" as const, content: clip(user === undefined ? "" : stripMemoryBlocks(user)) },
+      { role: "assistant" as const, content: clip(stripMemoryBlocks(assistant)) },
+    ].filter((message) => message.content.trim() !== "");
+    if (!messages.some((message) => message.role === "user")) return;
+    this.options.memory
+      .enqueue(messages, { ...scope, idempotencyKey: key })
+      .catch((error: unknown) => this.#report(asEngramError(error), "remember"));
+  }
+
+  #report(error: EngramError, operation: "recall" | "remember"): void {
+    try {
+      this.options.onError(error, { operation });
+    } catch (hookError) {
+      console.error("[engram] onError threw:", hookError);
+    }
+  }
+}
