@@ -1,0 +1,181 @@
+// `npm run bench:middleware`: what memory adds to a reply. A mock model with a fixed latency, a
+// user with 10,000 memories, the local embedding model; 100 streamed calls each without memory,
+// with memory (recall only), and with memory (recall + write-behind); time to first chunk and
+// total reply time, p50/p95, and the search time alone for comparison.
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import type { LanguageModelV4StreamPart } from "@ai-sdk/provider";
+import { streamText } from "ai";
+import { MockLanguageModelV4 } from "ai/test";
+import { withMemory } from "../integrations/ai-sdk/index.js";
+import { Memory } from "../src/index.js";
+
+const latencyMs = Number(process.env.MODEL_LATENCY_MS ?? 200);
+const memoryCount = Number(process.env.MEMORIES ?? 10_000);
+const calls = Number(process.env.CALLS ?? 100);
+const dataFile = resolve(import.meta.dirname, "../../shared/data/realtalk.json");
+
+type Conversation = { conversation: Record<string, unknown>; qa: { question: string }[] };
+const conversations = JSON.parse(readFileSync(dataFile, "utf8")) as Conversation[];
+const turns = conversations.flatMap((c) =>
+  Object.entries(c.conversation)
+    .filter(([key]) => /^session_\d+$/.test(key))
+    .flatMap(([, session]) => (session as { speaker: string; text: string }[]).map((turn) => `${turn.speaker}: ${turn.text}`)),
+);
+const questions = conversations.flatMap((c) => c.qa.map((qa) => qa.question));
+
+const usage = {
+  inputTokens: { total: 100, noCache: 100, cacheRead: undefined, cacheWrite: undefined },
+  outputTokens: { total: 20, text: 20, reasoning: undefined },
+};
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** First chunk after `latencyMs`, then 20 more chunks back to back. */
+function slowModel() {
+  return new MockLanguageModelV4({
+    doStream: async () => ({
+      stream: new ReadableStream<LanguageModelV4StreamPart>({
+        async start(controller) {
+          await sleep(latencyMs);
+          controller.enqueue({ type: "stream-start", warnings: [] });
+          controller.enqueue({ type: "text-start", id: "t" });
+          for (let i = 0; i < 20; i++) controller.enqueue({ type: "text-delta", id: "t", delta: `word${i} ` });
+          controller.enqueue({ type: "text-end", id: "t" });
+          controller.enqueue({ type: "finish", finishReason: { unified: "stop", raw: "stop" }, usage });
+          controller.close();
+        },
+      }),
+    }),
+  });
+}
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
+}
+
+const dir = mkdtempSync(join(tmpdir(), "engram-bench-middleware-"));
+const memory = new Memory({ dataDir: dir });
+const userId = "bench-user";
+
+console.log(`Filling ${memoryCount.toLocaleString()} memories for one user with the local embedding model…`);
+let started = performance.now();
+const texts: string[] = [];
+for (let i = 0; texts.length < memoryCount; i++) {
+  const turn = turns[i % turns.length] as string;
+  texts.push(i < turns.length ? turn : `${turn} (${Math.floor(i / turns.length)})`);
+}
+for (let i = 0; i < texts.length; i += 200) {
+  await memory.add(
+    texts.slice(i, i + 200).map((content) => ({ role: "user" as const, content })),
+    { userId, infer: false },
+  );
+}
+console.log(`  done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+
+type Sample = { firstChunk: number; total: number };
+async function run(label: string, model: ReturnType<typeof slowModel> | ReturnType<typeof withMemory>, offset: number): Promise<Sample[]> {
+  const samples: Sample[] = [];
+  for (let i = 0; i < calls; i++) {
+    const prompt = questions[(offset + i) % questions.length] as string;
+    const begin = performance.now();
+    let firstChunk = 0;
+    const result = streamText({ model, prompt, providerOptions: { memory: { userId, runId: `${label}-${i}` } } });
+    for await (const _ of result.textStream) {
+      if (firstChunk === 0) firstChunk = performance.now() - begin;
+    }
+    samples.push({ firstChunk, total: performance.now() - begin });
+  }
+  return samples;
+}
+
+// Warm the model and caches once.
+await memory.search("warm up", { userId });
+
+const searchTimes: number[] = [];
+for (let i = 0; i < calls; i++) {
+  const begin = performance.now();
+  await memory.search(questions[(300 + i) % questions.length] as string, { userId, limit: 5 });
+  searchTimes.push(performance.now() - begin);
+}
+
+started = performance.now();
+const without = await run("plain", slowModel(), 0);
+const recallOnly = await run("recall", withMemory(slowModel(), { memory, remember: false }), 100);
+const withWrites = await run("full", withMemory(slowModel(), { memory }), 200);
+const flushStart = performance.now();
+const flushed = await memory.flush();
+const flushMs = performance.now() - flushStart;
+
+const row = (name: string, values: number[]) =>
+  `${name.padEnd(44)} ${percentile(values, 50).toFixed(1).padStart(8)} ${percentile(values, 95).toFixed(1).padStart(8)}`;
+console.log(
+  `\nmock model latency ${latencyMs} ms · ${memoryCount.toLocaleString()} memories for the user · ${calls} calls each · local embedder`,
+);
+console.log(`${"".padEnd(44)} ${"p50 ms".padStart(8)} ${"p95 ms".padStart(8)}`);
+console.log(row("search alone (embed query + hybrid search)", searchTimes));
+console.log(
+  row(
+    "first chunk, no memory",
+    without.map((s) => s.firstChunk),
+  ),
+);
+console.log(
+  row(
+    "first chunk, memory (recall only)",
+    recallOnly.map((s) => s.firstChunk),
+  ),
+);
+console.log(
+  row(
+    "first chunk, memory (recall + write-behind)",
+    withWrites.map((s) => s.firstChunk),
+  ),
+);
+console.log(
+  row(
+    "total reply, no memory",
+    without.map((s) => s.total),
+  ),
+);
+console.log(
+  row(
+    "total reply, memory (recall only)",
+    recallOnly.map((s) => s.total),
+  ),
+);
+console.log(
+  row(
+    "total reply, memory (recall + write-behind)",
+    withWrites.map((s) => s.total),
+  ),
+);
+const added = (samples: Sample[]) =>
+  percentile(
+    samples.map((s) => s.total),
+    95,
+  ) -
+  percentile(
+    without.map((s) => s.total),
+    95,
+  );
+console.log(
+  `\nadded p95 total: recall only ${added(recallOnly).toFixed(1)} ms, recall + write-behind ${added(withWrites).toFixed(1)} ms; search p95 alone ${percentile(searchTimes, 95).toFixed(1)} ms`,
+);
+console.log(
+  `write-behind: ${flushed.processed} turns processed, ${flushed.failed} failed; ${flushMs.toFixed(0)} ms left to flush after the last reply`,
+);
+
+const resultsDir = resolve(import.meta.dirname, "results");
+mkdirSync(resultsDir, { recursive: true });
+writeFileSync(
+  join(resultsDir, `middleware-${new Date().toISOString().replace(/[:.]/g, "-")}.json`),
+  JSON.stringify(
+    { latencyMs, memoryCount, calls, node: process.version, searchTimes, without, recallOnly, withWrites, flushMs, flushed },
+    null,
+    2,
+  ),
+);
+await memory.close();
+rmSync(dir, { recursive: true, force: true });
