@@ -55,8 +55,10 @@ export async function planExtraction(
 ): Promise<Plan> {
   const { scope, usage } = request;
   const plan: Plan = { results: [], upsert: [], delete: [], history: [], revert: { upsert: [], delete: [] }, usage, warnings: [] };
-  const messages = conversationOf(request.messages);
-  const sources = messages.filter((message) => message.role === "user" || settings.extractFrom === "user-and-assistant");
+  const conversation = conversationOf(request.messages);
+  const isSource = (message: Message) => message.role === "user" || settings.extractFrom === "user-and-assistant";
+  const sources = conversation.filter(isSource);
+  const messages = conversation.map((message) => (isSource(message) ? message : { ...message, content: shortened(message.content) }));
   if (sources.length === 0) {
     plan.warnings.push(
       settings.extractFrom === "user"
@@ -152,6 +154,16 @@ export async function planExtraction(
     }
   }
   return plan;
+}
+
+/** Longest context-only message (an assistant reply when facts come from the user) shown to the model. */
+export const MAX_CONTEXT_CHARACTERS = 1_200;
+
+/** A context-only message is there to make the user's words understandable: its start and end are enough. */
+function shortened(text: string): string {
+  if (text.length <= MAX_CONTEXT_CHARACTERS) return text;
+  const half = MAX_CONTEXT_CHARACTERS / 2;
+  return `${text.slice(0, half)} […] ${text.slice(-half)}`;
 }
 
 /** The messages the model may read: no system messages, no memory blocks, nothing left empty. */

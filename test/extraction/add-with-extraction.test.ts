@@ -259,6 +259,26 @@ describe("add with an llm", () => {
     expect(byDefault.memory).not.toBe(both.memory);
   });
 
+  test("a long context-only assistant reply is shortened to its start and end; a source message never is", async () => {
+    const answer = `Sure, here is the code.\n${"x = x + 1\n".repeat(400)}Does that work for you?`;
+    const turn = [
+      { role: "user" as const, content: `I write Python${" and more Python".repeat(100)}` },
+      { role: "assistant" as const, content: answer },
+    ];
+    const byDefault = track(setup([reply()]));
+    await byDefault.memory.add(turn, alice);
+    const shown = byDefault.llm.prompts[0]?.messages.at(-1)?.content ?? "";
+    expect(shown).toContain(JSON.stringify(turn[0]!.content));
+    expect(shown).toContain("Sure, here is the code.");
+    expect(shown).toContain("Does that work for you?");
+    expect(shown).toContain("[…]");
+    expect(shown.length).toBeLessThan(turn[0]!.content.length + 1_600);
+
+    const both = track(setup([reply()], { extractFrom: "user-and-assistant" }));
+    await both.memory.add(turn, alice);
+    expect(both.llm.prompts[0]?.messages.at(-1)?.content).toContain(JSON.stringify(answer));
+  });
+
   test("customInstructions are part of the instructions", async () => {
     const { memory, llm } = track(setup([reply()], { customInstructions: "Remember dietary restrictions; ignore sports." }));
     await memory.add("I'm vegetarian", alice);
@@ -459,6 +479,28 @@ describe("write-behind", () => {
         context: { scope: alice, entryId: id, failed: false },
       },
     ]);
+  });
+
+  test("a turn whose write fails after the model decided is retried from its saved decisions, without a second model call", async () => {
+    const history = inMemoryHistory();
+    let failures = 1;
+    const flaky = {
+      ...history,
+      append: (entries: Parameters<typeof history.append>[0]) =>
+        failures-- > 0 ? Promise.reject(new Error("disk full")) : history.append(entries),
+    };
+    const { memory, llm, usages } = track(
+      setup([reply(["new", "ADD", "Speaks Japanese"])], {
+        historyStore: flaky,
+        retry: { retries: 0 },
+        writeBehind: { enabled: true, pollIntervalMs: 20, minDelayMs: 10, maxDelayMs: 20 },
+      }),
+    );
+    await memory.enqueue("I speak Japanese", alice);
+    expect(await memory.flush({ timeoutMs: 5_000 })).toEqual({ processed: 1, failed: 0, waiting: 0 });
+    expect(await texts(memory, alice)).toEqual(["Speaks Japanese"]);
+    expect(llm.prompts).toHaveLength(1);
+    expect(usages).toHaveLength(1);
   });
 
   test("a turn whose extraction fails stays in the outbox and is retried until it succeeds", async () => {
