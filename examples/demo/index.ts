@@ -1,7 +1,7 @@
 // `npm run demo`: a two-session chat through `withMemory`. Offline by default (local embedding
 // model, SQLite file, a scripted reply model); set OPENAI_API_KEY (and optionally OPENAI_BASE_URL
 // for a local OpenAI-compatible server such as Ollama, OPENAI_MODEL for the model) to use a real
-// model for the replies.
+// model for the replies and for extracting facts from each turn.
 import { rmSync } from "node:fs";
 import type { LanguageModelV4, LanguageModelV4Middleware } from "@ai-sdk/provider";
 import { generateText, wrapLanguageModel } from "ai";
@@ -22,7 +22,8 @@ if (online) {
   base = scriptedReplyModel();
 }
 
-const memory = new Memory({ dataDir });
+// Offline, each turn is stored as it was said; with a real model, facts are extracted and reconciled.
+const memory = new Memory(online ? { dataDir, llm: base } : { dataDir });
 
 // Shows what the model really received: the memory block sits in the system messages.
 let lastBlock: string | undefined;
