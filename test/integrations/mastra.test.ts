@@ -1,6 +1,6 @@
 import type { LanguageModelV4CallOptions, LanguageModelV4GenerateResult, LanguageModelV4StreamPart } from "@ai-sdk/provider";
 import { Agent } from "@mastra/core/agent";
-import type { InputProcessor } from "@mastra/core/processors";
+import type { InputProcessor, OutputProcessor } from "@mastra/core/processors";
 import { RequestContext } from "@mastra/core/request-context";
 import { createTool } from "@mastra/core/tools";
 import { convertArrayToReadableStream, MockLanguageModelV4 } from "ai/test";
@@ -232,19 +232,28 @@ describe("withMemory(agent) and generate", () => {
 });
 
 describe("withMemory(agent) and stream", () => {
-  test("streams the reply through, sees the block, and remembers the turn once the stream has finished", async () => {
+  test("streams the reply through, sees the block, keeps the agent's processors, remembers the turn once the stream has finished", async () => {
     const memory = newMemory();
     await memory.add("I prefer Postgres", { userId: "alice" });
     const model = new MockLanguageModelV4({
       doStream: async () => ({ stream: convertArrayToReadableStream(textStream("Postgres is a good default.")) }),
     });
-    const agent = withMemory(agentWith(model), { memory });
+    const seen: string[] = [];
+    const outputMarker: OutputProcessor = {
+      id: "output-marker",
+      processOutputResult({ messageList }) {
+        seen.push("output");
+        return messageList;
+      },
+    };
+    const agent = withMemory(agentWith(model, { inputProcessors: [markerProcessor(seen)], outputProcessors: [outputMarker] }), { memory });
     const output = await agent.stream("Which database?", { requestContext: alice() });
     const chunks: string[] = [];
     for await (const chunk of output.textStream) chunks.push(chunk);
     expect(chunks.join("")).toBe("Postgres is a good default.");
     expect(chunks.length).toBeGreaterThan(1);
     expect(systemTexts(model.doStreamCalls[0] as LanguageModelV4CallOptions).join()).toContain("I prefer Postgres");
+    expect(seen).toEqual(["input", "output"]);
 
     await vi.waitFor(async () => expect((await memory.flush()).processed).toBe(1));
     const { results } = await memory.search("database", { userId: "alice" });
