@@ -6,6 +6,8 @@ export const entries: Record<string, string> = {
   index: "src/index.ts",
   "testing/index": "src/testing/index.ts",
   "ai-sdk/index": "integrations/ai-sdk/index.ts",
+  "mastra/index": "integrations/mastra/index.ts",
+  "openai-agents/index": "integrations/openai-agents/index.ts",
 };
 
 export default defineConfig({

@@ -7,20 +7,13 @@ import type { LanguageModelV4, LanguageModelV4Middleware } from "@ai-sdk/provide
 import { generateText, wrapLanguageModel } from "ai";
 import { Memory, memoryBlockTag } from "engram";
 import { withMemory } from "engram/ai-sdk";
-import { scriptedReplyModel } from "./scripted-reply-model.ts";
+import { online, openAiModel } from "../shared/openai-model.ts";
+import { scriptedReplyModel } from "../shared/scripted-reply.ts";
 
 const dataDir = ".engram/demo";
 rmSync(dataDir, { recursive: true, force: true });
 
-const online = Boolean(process.env.OPENAI_API_KEY || process.env.OPENAI_BASE_URL);
-let base: LanguageModelV4;
-if (online) {
-  const { createOpenAI } = await import("@ai-sdk/openai");
-  const openai = createOpenAI({ apiKey: process.env.OPENAI_API_KEY ?? "not-needed", baseURL: process.env.OPENAI_BASE_URL });
-  base = openai(process.env.OPENAI_MODEL ?? "gpt-5-mini");
-} else {
-  base = scriptedReplyModel();
-}
+const base: LanguageModelV4 = (await openAiModel()) ?? scriptedReplyModel();
 
 // Offline, each turn is stored as it was said; with a real model, facts are extracted and reconciled.
 const memory = new Memory(online ? { dataDir, llm: base } : { dataDir });

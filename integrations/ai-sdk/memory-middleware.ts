@@ -6,9 +6,8 @@ import type {
   LanguageModelV4StreamPart,
 } from "@ai-sdk/provider";
 import { z } from "zod";
-import { ConfigError, hasMemoryBlock, InvalidInputError, type Scope, validateScope } from "../../src/index.js";
-import { parse } from "../../src/validation.js";
-import { adapterOptionsShape, type MemoryAdapterOptions, resolveAdapterOptions } from "../shared/options.js";
+import { hasMemoryBlock, type Scope, validateScope } from "../../src/index.js";
+import { adapterOptionsShape, type MemoryAdapterOptions, parseAdapterOptions, resolveAdapterOptions } from "../shared/options.js";
 import { TurnMemory, turnKey } from "../shared/turn.js";
 
 /** The `providerOptions` key that carries the scope of a call. */
@@ -58,7 +57,7 @@ const unfinished = new Set<LanguageModelV4FinishReason["unified"]>(["tool-calls"
  * const model = wrapLanguageModel({ model: openai("gpt-5-mini"), middleware: memoryMiddleware({ memory }) });
  */
 export function memoryMiddleware(options: MemoryMiddlewareOptions): LanguageModelV4Middleware {
-  const parsed = configure(options);
+  const parsed = parseAdapterOptions(optionsSchema, options, "memoryMiddleware") as MemoryMiddlewareOptions;
   const turns = new TurnMemory(resolveAdapterOptions(parsed));
   const scopeOf = parsed.scope;
   const pending = new WeakMap<LanguageModelV4CallOptions, Turn>();
@@ -133,13 +132,4 @@ export function memoryMiddleware(options: MemoryMiddlewareOptions): LanguageMode
       return { stream: watched, ...rest };
     },
   };
-}
-
-function configure(options: MemoryMiddlewareOptions): MemoryMiddlewareOptions {
-  try {
-    return parse(optionsSchema, options, "memoryMiddleware") as MemoryMiddlewareOptions;
-  } catch (error) {
-    if (InvalidInputError.isInstance(error)) throw new ConfigError({ message: error.message, cause: error });
-    throw error;
-  }
 }

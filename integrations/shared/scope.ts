@@ -8,9 +8,14 @@ const scopeNames = new Set(["userId", "agentId", "runId"]);
  * misspelled scope keys (`user_id`, `userID`), which are refused with the right name.
  *
  * @param entries the context's key/value pairs.
+ * @param missing the MissingScopeError message, saying where this framework takes the scope from.
  * @throws MissingScopeError naming `call` when no id is found.
  */
-export function readScope(call: string, entries: Iterable<readonly [string, unknown]> | undefined): Scope {
+export function readScope(
+  call: string,
+  entries: Iterable<readonly [string, unknown]> | undefined,
+  { missing }: { missing?: string } = {},
+): Scope {
   const picked: Record<string, unknown> = {};
   for (const [key, value] of entries ?? []) {
     if (scopeNames.has(key)) {
@@ -23,8 +28,14 @@ export function readScope(call: string, entries: Iterable<readonly [string, unkn
       throw new InvalidScopeError({ key, message: `Unknown scope key "${key}" in ${call}: did you mean "${right}"?` });
     }
   }
-  if (Object.keys(picked).length === 0) throw new MissingScopeError({ call });
-  return validateScope(call, picked);
+  if (Object.keys(picked).length === 0) throw new MissingScopeError({ call, message: missing });
+  try {
+    return validateScope(call, picked);
+  } catch (error) {
+    // Only empty ids were given: as good as none.
+    if (MissingScopeError.isInstance(error)) throw new MissingScopeError({ call, message: missing });
+    throw error;
+  }
 }
 
 /** Key/value pairs of a plain object, for `readScope`. */

@@ -65,8 +65,23 @@ export class TurnMemory {
   /**
    * Queues the finished turn (the user's message and the assistant's final text) for the durable
    * write-behind. Returns at once; failures go to `onError`.
+   *
+   * @param key the turn's recall key (its cached search is forgotten).
+   * @param idempotencyKey the write's identity in the outbox: a second write with it is ignored. @default key
    */
-  remember({ scope, user, assistant, key }: { scope: Scope; user: string | undefined; assistant: string; key: string }): void {
+  remember({
+    scope,
+    user,
+    assistant,
+    key,
+    idempotencyKey = key,
+  }: {
+    scope: Scope;
+    user: string | undefined;
+    assistant: string;
+    key: string;
+    idempotencyKey?: string;
+  }): void {
     this.#cache.delete(key);
     if (!this.options.remember) return;
     const messages = [
@@ -75,7 +90,7 @@ export class TurnMemory {
     ].filter((message) => message.content.trim() !== "");
     if (!messages.some((message) => message.role === "user")) return;
     this.options.memory
-      .enqueue(messages, { ...scope, idempotencyKey: key })
+      .enqueue(messages, { ...scope, idempotencyKey })
       .catch((error: unknown) => this.#report(asEngramError(error), "remember"));
   }
 

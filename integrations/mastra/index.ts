@@ -1,0 +1,3 @@
+export type { AdapterErrorContext, MemoryAdapterOptions } from "../shared/options.js";
+export { type MemoryProcessor, type MemoryProcessorOptions, memoryProcessor, memoryProcessorId } from "./memory-processor.js";
+export { withMemory } from "./with-memory.js";

@@ -1,0 +1,78 @@
+import type { Agent, AgentInputItem, AgentOutputType, RunContext } from "@openai/agents";
+import { ConfigError, hasMemoryBlock, type Scope } from "../../src/index.js";
+import { adapterOptionsSchema, type MemoryAdapterOptions, parseAdapterOptions, resolveAdapterOptions } from "../shared/options.js";
+import { TurnMemory } from "../shared/turn.js";
+import { latestUserText, runScope, runWriteKey, withBlock } from "./run-turn.js";
+
+function isAgent(value: unknown): value is Agent<unknown, AgentOutputType> {
+  const candidate = value as Partial<Record<"clone" | "on" | "emit", unknown>> | null;
+  return (
+    candidate != null && typeof candidate.clone === "function" && typeof candidate.on === "function" && typeof candidate.emit === "function"
+  );
+}
+
+/**
+ * Gives an OpenAI Agents JS agent long-term memory: the one line. Returns a clone of the agent
+ * (the original is not changed, and its own event listeners still hear the clone's events) whose
+ * instructions end with ONE labelled memory block, searched with the latest user input of the run
+ * (once per run: the steps of a tool loop share it). After the run's final output, its
+ * `agent_end` hook queues the user's input and the output for the memory's durable write-behind;
+ * the result never waits for it.
+ *
+ * The scope is read from the run context (`RunContext.context`: `userId` / `agentId` / `runId`);
+ * without one the run rejects with MissingScopeError and the model is never called.
+ *
+ * The turn is written when this agent gives the final output. For runs that hand off to other
+ * agents, give the Runner `memoryRunConfig` instead: it covers every agent of a run.
+ *
+ * @example
+ * const agent = withMemory(existingAgent, { memory });
+ * await run(agent, "hi", { context: { userId: "alice" } });
+ */
+export function withMemory<TContext, TOutput extends AgentOutputType>(
+  agent: Agent<TContext, TOutput>,
+  options: MemoryAdapterOptions,
+): Agent<TContext, TOutput> {
+  if (!isAgent(agent)) throw new ConfigError({ message: "withMemory() takes an Agent of @openai/agents." });
+  const turns = new TurnMemory(resolveAdapterOptions(parseAdapterOptions(adapterOptionsSchema, options, "withMemory")));
+  const inputs = new WeakMap<RunContext<TContext>, AgentInputItem[]>();
+  const own = agent.instructions;
+
+  const clone = agent.clone({
+    instructions: async (runContext, self) => {
+      const scope = runScope(runContext.context);
+      const base = typeof own === "function" ? await own(runContext, self) : own;
+      if (hasMemoryBlock(base)) return base;
+      const key = runWriteKey(scope, runContext);
+      const { block } = await turns.recall({ scope, key, query: latestUserText(inputs.get(runContext)) });
+      return withBlock(base, block) ?? "";
+    },
+  });
+
+  // agent_start comes before the instructions are read, with the run's input.
+  clone.on("agent_start", (runContext, _agent, turnInput) => {
+    if (turnInput) inputs.set(runContext, turnInput);
+  });
+  clone.on("agent_end", (runContext, output) => {
+    const input = inputs.get(runContext);
+    inputs.delete(runContext);
+    let scope: Scope;
+    try {
+      scope = runScope(runContext.context);
+    } catch {
+      return; // the run was refused before the model was called
+    }
+    const key = runWriteKey(scope, runContext);
+    turns.remember({ scope, key, user: latestUserText(input), assistant: output.trim() });
+  });
+
+  // A clone starts with no listeners: pass its events on to the original agent's own.
+  type Emit = (type: string, ...args: unknown[]) => boolean;
+  const emitOwn = clone.emit.bind(clone) as Emit;
+  const emitOriginal = agent.emit.bind(agent) as Emit;
+  clone.emit = ((type: string, ...args: unknown[]) => {
+    const heard = emitOwn(type, ...args);
+    return emitOriginal(type, ...args) || heard;
+  }) as typeof clone.emit;
+  return clone;
+}

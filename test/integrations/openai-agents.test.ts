@@ -1,0 +1,277 @@
+import {
+  Agent,
+  type CallModelInputFilter,
+  type InputGuardrail,
+  MemorySession,
+  type ModelRequest,
+  Runner,
+  run,
+  setTracingDisabled,
+  tool,
+} from "@openai/agents";
+import { assistantMessage, functionCall, modelResponder, ScriptedModel } from "@openai/agents/testing";
+import { afterEach, beforeAll, describe, expect, test, vi } from "vitest";
+import { z } from "zod";
+import { memoryGuardrailName, memoryRunConfig, withMemory } from "../../integrations/openai-agents/index.js";
+import { ConfigError, InvalidScopeError, Memory, MissingScopeError, memoryBlockTag } from "../../src/index.js";
+import { deterministicEmbedder, inMemoryHistory, inMemoryStore } from "../../src/testing/index.js";
+
+beforeAll(() => setTracingDisabled(true));
+
+const memories: Memory[] = [];
+function newMemory() {
+  const memory = new Memory({ embedder: deterministicEmbedder(), vectorStore: inMemoryStore(), historyStore: inMemoryHistory() });
+  memories.push(memory);
+  return memory;
+}
+afterEach(async () => {
+  await Promise.all(memories.splice(0).map((m) => m.close()));
+});
+
+const instructionsOf = (model: ScriptedModel) => model.calls.map((call) => call.request.systemInstructions ?? "");
+const inputOf = (request: ModelRequest) => JSON.stringify(request.input);
+const isMissingScope = (error: unknown) => MissingScopeError.isInstance(error);
+
+function weatherTool() {
+  return tool({
+    name: "weather",
+    description: "Weather of a city",
+    parameters: z.object({ city: z.string() }),
+    execute: async () => "sunny",
+  });
+}
+
+describe("withMemory(agent) and run", () => {
+  test("appends one labelled block to the instructions and remembers the turn after the final output", async () => {
+    const memory = newMemory();
+    await memory.add("I prefer Postgres for everything except analytics", { userId: "alice" });
+    const model = new ScriptedModel([[assistantMessage("Use Postgres.")]]);
+    const agent = withMemory(new Agent({ name: "assistant", instructions: "You are a helpful assistant.", model }), { memory });
+
+    const result = await run(agent, "Which database should I use for my app?", { context: { userId: "alice", runId: "s-1" } });
+
+    expect(result.finalOutput).toBe("Use Postgres.");
+    const [instructions] = instructionsOf(model);
+    expect(instructions?.startsWith("You are a helpful assistant.\n\n")).toBe(true);
+    expect(instructions).toContain(`<${memoryBlockTag} label="Relevant memories about this user">`);
+    expect(instructions).toContain('"I prefer Postgres for everything except analytics"');
+    // The memories are instructions only, never input items.
+    expect(inputOf(model.calls[0]?.request as ModelRequest)).not.toContain(memoryBlockTag);
+
+    expect((await memory.flush()).processed).toBe(1);
+    const { results } = await memory.getAll({ userId: "alice", runId: "s-1" });
+    expect(results.map((r) => r.memory).sort()).toEqual(["Use Postgres.", "Which database should I use for my app?"]);
+  });
+
+  test("stream: true works the same way", async () => {
+    const memory = newMemory();
+    await memory.add("My dog is called Rex", { userId: "alice" });
+    const model = new ScriptedModel([[assistantMessage("Rex is a great name.")]]);
+    const agent = withMemory(new Agent({ name: "assistant", instructions: "Be brief.", model }), { memory });
+
+    const streamed = await run(agent, "What is my dog called?", { stream: true, context: { userId: "alice" } });
+    let text = "";
+    for await (const chunk of streamed.toTextStream()) text += chunk;
+    await streamed.completed;
+
+    expect(text).toBe("Rex is a great name.");
+    expect(model.calls[0]?.streamed).toBe(true);
+    expect(instructionsOf(model)[0]).toContain("Rex");
+    await vi.waitFor(async () => expect((await memory.flush()).processed).toBe(1));
+    const { results } = await memory.search("dog", { userId: "alice" });
+    expect(results.map((r) => r.memory)).toEqual(expect.arrayContaining(["What is my dog called?", "Rex is a great name."]));
+  });
+
+  test("a run without scope rejects with MissingScopeError and the model is never called", async () => {
+    const memory = newMemory();
+    const model = new ScriptedModel([]);
+    const agent = withMemory(new Agent({ name: "assistant", instructions: "x", model }), { memory });
+    await expect(run(agent, "hi")).rejects.toSatisfy(isMissingScope);
+    await expect(run(agent, "hi", { context: { tenant: "acme" } })).rejects.toThrow(/context: \{ userId: "alice" \}/);
+    await expect(run(agent, "hi", { context: { user_id: "alice" } })).rejects.toSatisfy(
+      (error: unknown) => InvalidScopeError.isInstance(error) && /did you mean "userId"/.test((error as Error).message),
+    );
+    const streamed = await run(agent, "hi", { stream: true });
+    await expect(streamed.completed).rejects.toSatisfy(isMissingScope);
+    expect(model.calls).toHaveLength(0);
+  });
+
+  test("a tool loop searches once and writes once, with the final output", async () => {
+    const memory = newMemory();
+    await memory.add("I live in Lisbon", { userId: "alice" });
+    const search = vi.spyOn(memory, "search");
+    const enqueue = vi.spyOn(memory, "enqueue");
+    const model = new ScriptedModel([
+      [functionCall("weather", { city: "Lisbon" }, { callId: "c1" })],
+      [assistantMessage("It is sunny in Lisbon.")],
+    ]);
+    const agent = withMemory(new Agent({ name: "assistant", instructions: "x", model, tools: [weatherTool()] }), { memory });
+
+    await run(agent, "What's the weather where I live?", { context: { userId: "alice" } });
+
+    expect(model.calls).toHaveLength(2);
+    for (const instructions of instructionsOf(model)) expect(instructions).toContain("Lisbon");
+    expect(search).toHaveBeenCalledTimes(1);
+    expect(enqueue).toHaveBeenCalledTimes(1);
+    expect(enqueue.mock.calls[0]?.[0]).toEqual([
+      { role: "user", content: "What's the weather where I live?" },
+      { role: "assistant", content: "It is sunny in Lisbon." },
+    ]);
+  });
+
+  test("keeps the agent's own instructions function, and its listeners still hear the clone's events", async () => {
+    const memory = newMemory();
+    await memory.add("I like tea", { userId: "alice" });
+    const model = new ScriptedModel([[assistantMessage("Tea.")]]);
+    const original = new Agent<{ userId: string }>({
+      name: "assistant",
+      instructions: (runContext) => `Address the user as ${runContext.context.userId}.`,
+      model,
+    });
+    const heard: string[] = [];
+    original.on("agent_end", (_context, output) => heard.push(output));
+    const agent = withMemory(original, { memory });
+    expect(agent).not.toBe(original);
+
+    await run(agent, "What do I like to drink?", { context: { userId: "alice" } });
+    expect(instructionsOf(model)[0]).toMatch(/^Address the user as alice\.\n\n<engram-memories/);
+    expect(heard).toEqual(["Tea."]);
+    expect(original.instructions).toBeTypeOf("function");
+  });
+
+  test("asking the same question in two runs is two turns, both remembered; other users' memories never show", async () => {
+    const memory = newMemory();
+    await memory.add("Bob's secret is 42", { userId: "bob" });
+    const enqueue = vi.spyOn(memory, "enqueue");
+    const model = new ScriptedModel([[assistantMessage("Monday.")], [assistantMessage("Still Monday.")]]);
+    const agent = withMemory(new Agent({ name: "assistant", instructions: "x", model }), { memory });
+    await run(agent, "What day is it? And Bob's secret?", { context: { userId: "alice" } });
+    await memory.flush();
+    await run(agent, "What day is it? And Bob's secret?", { context: { userId: "alice" } });
+    await memory.flush();
+    expect(enqueue).toHaveBeenCalledTimes(2);
+    expect((await memory.getAll({ userId: "alice" })).results.map((r) => r.memory)).toContain("Still Monday.");
+    for (const instructions of instructionsOf(model)) expect(instructions).not.toContain("42");
+  });
+
+  test("bad options are a ConfigError", () => {
+    const agent = new Agent({ name: "assistant", instructions: "x" });
+    expect(() => withMemory(agent, { memory: {} as Memory })).toThrow(ConfigError);
+    expect(() => memoryRunConfig({ memory: newMemory(), threshold: 2 })).toThrow(/threshold/);
+  });
+});
+
+describe("memoryRunConfig", () => {
+  function handoffAgents(memory: Memory) {
+    const billingModel = new ScriptedModel([[assistantMessage("Your plan renews on the 1st.")]]);
+    const billing = new Agent({ name: "billing", instructions: "You handle billing.", model: billingModel });
+    const triageModel = new ScriptedModel([[functionCall("transfer_to_billing", {}, { callId: "h1" })]]);
+    const triage = Agent.create({ name: "triage", instructions: "You route questions.", model: triageModel, handoffs: [billing] });
+    return { memory, billing, billingModel, triage, triageModel };
+  }
+
+  test("covers a handoff: every agent sees the block, one search and one write per user turn", async () => {
+    const memory = newMemory();
+    await memory.add("I am on the Pro plan", { userId: "alice" });
+    const search = vi.spyOn(memory, "search");
+    const enqueue = vi.spyOn(memory, "enqueue");
+    const { triage, triageModel, billingModel } = handoffAgents(memory);
+    const runner = new Runner(memoryRunConfig({ memory }));
+
+    const result = await runner.run(triage, "When does my plan renew?", { context: { userId: "alice" } });
+
+    expect(result.finalOutput).toBe("Your plan renews on the 1st.");
+    expect(result.lastAgent?.name).toBe("billing");
+    expect(instructionsOf(triageModel)[0]).toMatch(/^You route questions\.\n\n<engram-memories[\s\S]*Pro plan/);
+    expect(instructionsOf(billingModel)[0]).toMatch(/^You handle billing\.\n\n<engram-memories[\s\S]*Pro plan/);
+    for (const call of [...triageModel.calls, ...billingModel.calls]) expect(inputOf(call.request)).not.toContain(memoryBlockTag);
+    expect(search).toHaveBeenCalledTimes(1);
+    expect(enqueue).toHaveBeenCalledTimes(1);
+    expect(enqueue.mock.calls[0]?.[0]).toEqual([
+      { role: "user", content: "When does my plan renew?" },
+      { role: "assistant", content: "Your plan renews on the 1st." },
+    ]);
+    expect(result.inputGuardrailResults.map((r) => [r.guardrail.name, r.output.tripwireTriggered])).toEqual([[memoryGuardrailName, false]]);
+    await memory.flush();
+    expect((await memory.getAll({ userId: "alice" })).results.map((r) => r.memory)).toContain("Your plan renews on the 1st.");
+  });
+
+  test("a handoff run streams too", async () => {
+    const memory = newMemory();
+    await memory.add("I am on the Pro plan", { userId: "alice" });
+    const { triage, billingModel } = handoffAgents(memory);
+    const runner = new Runner(memoryRunConfig({ memory }));
+    const streamed = await runner.run(triage, "When does my plan renew?", { stream: true, context: { userId: "alice" } });
+    await streamed.completed;
+    expect(streamed.finalOutput).toBe("Your plan renews on the 1st.");
+    expect(instructionsOf(billingModel)[0]).toContain("Pro plan");
+    await vi.waitFor(async () => expect((await memory.flush()).processed).toBe(1));
+  });
+
+  test("a run without scope rejects with MissingScopeError and the model is never called", async () => {
+    const memory = newMemory();
+    const model = new ScriptedModel([]);
+    const runner = new Runner(memoryRunConfig({ memory }));
+    await expect(runner.run(new Agent({ name: "a", instructions: "x", model }), "hi", { context: {} })).rejects.toSatisfy(isMissingScope);
+    expect(model.calls).toHaveLength(0);
+  });
+
+  test("a session stores the conversation, never the memories", async () => {
+    const memory = newMemory();
+    await memory.add("I am vegetarian", { userId: "alice" });
+    const session = new MemorySession();
+    const model = new ScriptedModel([[assistantMessage("Try a lentil curry.")], [assistantMessage("Then a chickpea one.")]]);
+    const agent = new Agent({ name: "chef", instructions: "You suggest dinners.", model });
+    const runner = new Runner(memoryRunConfig({ memory }));
+    await runner.run(agent, "What should I cook tonight?", { session, context: { userId: "alice" } });
+    await runner.run(agent, "Something else?", { session, context: { userId: "alice" } });
+
+    const stored = JSON.stringify(await session.getItems());
+    expect(stored).toContain("What should I cook tonight?");
+    expect(stored).toContain("Then a chickpea one.");
+    expect(stored).not.toContain(memoryBlockTag);
+    expect(stored).not.toContain("vegetarian");
+    expect(instructionsOf(model)[1]).toContain("vegetarian");
+  });
+
+  test("keeps the Runner's own filter and guardrails, and with withMemory too a run is searched and written once", async () => {
+    const memory = newMemory();
+    await memory.add("I like jazz", { userId: "alice" });
+    const search = vi.spyOn(memory, "search");
+    const enqueue = vi.spyOn(memory, "enqueue");
+    const seen: string[] = [];
+    const ownFilter: CallModelInputFilter = ({ modelData }) => {
+      seen.push("filter");
+      return { ...modelData, instructions: `${modelData.instructions} Answer in French.` };
+    };
+    const ownGuardrail: InputGuardrail = {
+      name: "own",
+      execute: async () => {
+        seen.push("guardrail");
+        return { tripwireTriggered: false, outputInfo: null };
+      },
+    };
+    const model = new ScriptedModel([
+      modelResponder(({ request }) => [assistantMessage(request.systemInstructions?.includes("French") ? "J'aime le jazz." : "no")]),
+    ]);
+    const agent = withMemory(new Agent({ name: "dj", instructions: "You pick music.", model }), { memory });
+    const runner = new Runner(memoryRunConfig({ memory }, { callModelInputFilter: ownFilter, inputGuardrails: [ownGuardrail] }));
+
+    const result = await runner.run(agent, "What music do I like?", { context: { userId: "alice" } });
+
+    expect(result.finalOutput).toBe("J'aime le jazz.");
+    expect(seen.sort()).toEqual(["filter", "guardrail"]);
+    const [instructions] = instructionsOf(model);
+    expect(instructions?.match(new RegExp(`<${memoryBlockTag}`, "g"))).toHaveLength(1);
+    expect(search).toHaveBeenCalledTimes(1);
+    // Both queue the run's turn under the same idempotency key: the outbox keeps one.
+    expect(enqueue).toHaveBeenCalledTimes(2);
+    expect(new Set(enqueue.mock.calls.map(([, options]) => options.idempotencyKey)).size).toBe(1);
+    expect((await memory.flush()).processed).toBe(1);
+    expect((await memory.getAll({ userId: "alice" })).results.map((r) => r.memory).sort()).toEqual([
+      "I like jazz",
+      "J'aime le jazz.",
+      "What music do I like?",
+    ]);
+  });
+});

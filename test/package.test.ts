@@ -1,0 +1,64 @@
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { describe, expect, test } from "vitest";
+import packageJson from "../package.json" with { type: "json" };
+import { entries } from "../tsup.config.js";
+
+// Runs after `npm run build` (npm test builds first): it reads the built files.
+const root = resolve(import.meta.dirname, "..");
+const frameworks = ["ai", "@ai-sdk/openai", "@mastra/core", "@openai/agents"];
+const packageOf = (specifier: string) =>
+  specifier
+    .split("/")
+    .slice(0, specifier.startsWith("@") ? 2 : 1)
+    .join("/");
+
+/**
+ * Bare specifiers a built file loads when it is imported: its static imports, followed through
+ * relative ones. Dynamic `import()` inside a factory (the AI SDK embedder's `ai`) loads only when used.
+ */
+function loadedPackages(file: string, seen = new Set<string>()): Set<string> {
+  const packages = new Set<string>();
+  if (seen.has(file)) return packages;
+  seen.add(file);
+  const source = readFileSync(file, "utf8");
+  for (const [, specifier] of source.matchAll(/(?:\bfrom\s*|^\s*import\s*)["']([^"']+)["']/gm)) {
+    if (specifier === undefined) continue;
+    if (specifier.startsWith(".")) {
+      for (const name of loadedPackages(join(dirname(file), specifier), seen)) packages.add(name);
+    } else {
+      packages.add(packageOf(specifier));
+    }
+  }
+  return packages;
+}
+
+const subpaths = Object.entries(packageJson.exports)
+  .filter(([subpath]) => subpath !== "./package.json")
+  .map(([subpath, target]) => [subpath, (target as { import: string }).import] as const);
+
+describe("package layout", () => {
+  test("every exports subpath has a build entry and every entry an exports subpath", () => {
+    const built = subpaths.map(([, file]) => file.replace(/^\.\/dist\//, "").replace(/\.js$/, "")).sort();
+    expect(built).toEqual(Object.keys(entries).sort());
+    for (const [, file] of subpaths) expect(existsSync(join(root, file)), file).toBe(true);
+  });
+
+  test("framework packages are optional peer dependencies", () => {
+    for (const name of ["ai", "@mastra/core", "@openai/agents"]) {
+      expect(packageJson.peerDependencies).toHaveProperty([name]);
+      expect(packageJson.peerDependenciesMeta).toHaveProperty([name, "optional"], true);
+      expect(packageJson.dependencies).not.toHaveProperty([name]);
+    }
+  });
+
+  test("importing engram loads no framework, and each adapter loads no other adapter's framework", () => {
+    const loaded = Object.fromEntries(subpaths.map(([subpath, file]) => [subpath, [...loadedPackages(join(root, file))].sort()]));
+    expect(loaded["."]?.filter((name) => frameworks.includes(name))).toEqual([]);
+    expect(loaded["./mastra"]?.filter((name) => frameworks.includes(name) && name !== "@mastra/core")).toEqual([]);
+    expect(loaded["./openai-agents"]?.filter((name) => frameworks.includes(name) && name !== "@openai/agents")).toEqual([]);
+    expect(loaded["./ai-sdk"]?.filter((name) => frameworks.includes(name) && name !== "ai")).toEqual([]);
+    // The scan itself works: the AI SDK adapter does load `ai`.
+    expect(loaded["./ai-sdk"]).toContain("ai");
+  });
+});
