@@ -421,8 +421,18 @@ export class Memory {
     return this.#locks.run(lockKeyOf(scope), async () => {
       const { store, history } = await this.#ready();
       if (parsed.purge) {
+        // Each memory's history still records that it was deleted, without its text.
+        const doomed: MemoryRecord[] = [];
+        let cursor: string | undefined;
+        do {
+          const page = await this.#storeCall("deleteAll", () => store.list({ filter: { scope }, limit: PAGE, cursor }));
+          doomed.push(...page.records);
+          cursor = page.cursor;
+        } while (cursor);
         const deleted = await this.#storeCall("deleteAll", () => store.deleteMany({ scope }));
+        const now = new Date().toISOString();
         await this.#storeCall("purge history", async () => {
+          await history.append(doomed.map((record) => historyEntry(record, "DELETE", null, null, now)));
           await history.purge({ scope });
           await history.purgePending({ scope });
         });
@@ -684,11 +694,14 @@ export class Memory {
     const now = new Date().toISOString();
     const createdAt = options.timestamp ?? now;
     const fresh: { text: string; hash: string }[] = [];
+    // A text repeated within one call is one memory and one result, whether it is new or stored already.
+    const seen = new Set<string>();
     for (const message of messages) {
       if (message.role === "system") continue;
       const text = normaliseText(message.content);
       const hash = textHash(text);
-      if (fresh.some((f) => f.hash === hash)) continue;
+      if (seen.has(hash)) continue;
+      seen.add(hash);
       const { records } = await this.#storeCall("duplicate check", () => store.list({ filter: { scope, hash }, limit: 50 }));
       const duplicate = records.find((record) => sameScope(record, scope));
       if (duplicate) plan.results.push({ id: duplicate.id, memory: duplicate.text, event: "NONE" });
