@@ -160,7 +160,11 @@ const addSchema = z.strictObject({
   timestamp: timestampSchema.optional(),
 });
 const enqueueSchema = addSchema.extend({
-  idempotencyKey: z.string().min(1).max(256).optional(),
+  idempotencyKey: z
+    .string()
+    .min(1, "idempotencyKey must be a non-empty string of at most 256 characters")
+    .max(256, "idempotencyKey must be a non-empty string of at most 256 characters")
+    .optional(),
 });
 const searchSchema = z.strictObject({
   limit: z
