@@ -405,11 +405,16 @@ export class Memory {
         return;
       }
       const { store, history } = await this.#ready();
+      // Every text the memory ever had: pending turns repeating an earlier version go too.
+      const versions = new Set([existing.text]);
+      for (const entry of await this.#storeCall("history", () => history.list(id, scopeOf(existing)))) {
+        for (const value of [entry.previousValue, entry.newValue]) if (value !== null) versions.add(value);
+      }
       await this.#storeCall("delete", () => store.write({ delete: [id], erase: true }));
       await this.#storeCall("purge history", async () => {
         await history.purge({ memoryIds: [id] });
         await history.append([historyEntry(existing, "DELETE", null, null, now)]);
-        await history.purgePending({ scope: scopeOf(existing), containing: existing.text });
+        for (const text of versions) await history.purgePending({ scope: scopeOf(existing), containing: text });
       });
     });
   }
