@@ -505,8 +505,8 @@ export class Memory {
   }
 
   /**
-   * Resolves when every turn enqueued through this instance so far has been processed (or has
-   * failed every attempt). For tests, scripts and serverless `waitUntil`.
+   * Resolves when every turn enqueued (or requeued by `retryFailed`) through this instance so far
+   * has been processed, or has failed every attempt. For tests, scripts and serverless `waitUntil`.
    */
   async flush({ timeoutMs = Number.POSITIVE_INFINITY }: { timeoutMs?: number } = {}): Promise<FlushResult> {
     const { history } = await this.#ready();
@@ -558,7 +558,10 @@ export class Memory {
   async retryFailed(scope: Scope | { allScopes: true }): Promise<{ requeued: number }> {
     const valid = this.#scopeOrAll("retryFailed", scope);
     const { history } = await this.#ready();
+    const failed = await this.#storeCall("retryFailed", () => history.pending(valid));
     const requeued = await this.#storeCall("retryFailed", () => history.retryFailed(valid));
+    // flush() waits for requeued turns too.
+    for (const entry of failed) if (entry.status === "failed") this.#enqueued.add(entry.id);
     this.#worker?.kick();
     return { requeued };
   }
