@@ -45,9 +45,11 @@ export async function openSqlite(file: string): Promise<SqliteHandle> {
       try {
         db = new DatabaseSync(path, { allowExtension: true });
         sqliteVec.load(db);
+        // The busy timeout comes first: switching a new file to WAL takes a lock that another
+        // process opening the same file at the same moment may hold.
         db.exec(`
-          PRAGMA journal_mode = WAL;
           PRAGMA busy_timeout = 10000;
+          PRAGMA journal_mode = WAL;
           PRAGMA synchronous = NORMAL;
           PRAGMA secure_delete = ON;
           PRAGMA foreign_keys = ON;
