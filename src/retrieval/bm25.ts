@@ -2,13 +2,22 @@ import { tokenize } from "./keywords.js";
 
 /**
  * Okapi BM25 over a small in-process corpus (k1 = 1.2, b = 0.75), for stores without a full-text
- * engine and for baselines. Returns a score per document, 0 when no term matches.
+ * engine, for scoring a full-text engine's matches, and for baselines. Returns a score per
+ * document, 0 when no term matches.
+ *
+ * `documentCount` is the size of the corpus when `documents` are only part of it (e.g. only the
+ * documents that contain a term): inverse document frequencies are computed against it.
+ * @default documents.length
  */
-export function bm25Scores(terms: readonly string[], documents: readonly string[], { k1 = 1.2, b = 0.75 } = {}): number[] {
+export function bm25Scores(
+  terms: readonly string[],
+  documents: readonly string[],
+  { k1 = 1.2, b = 0.75, documentCount }: { k1?: number; b?: number; documentCount?: number } = {},
+): number[] {
   const tokenized = documents.map((text) => tokenize(text));
-  const count = tokenized.length;
-  if (count === 0 || terms.length === 0) return tokenized.map(() => 0);
-  const averageLength = tokenized.reduce((sum, tokens) => sum + tokens.length, 0) / count || 1;
+  const count = Math.max(documentCount ?? 0, tokenized.length);
+  if (tokenized.length === 0 || terms.length === 0) return tokenized.map(() => 0);
+  const averageLength = tokenized.reduce((sum, tokens) => sum + tokens.length, 0) / tokenized.length || 1;
   const documentFrequency = new Map<string, number>();
   for (const tokens of tokenized) {
     for (const term of new Set(tokens)) {
