@@ -64,6 +64,28 @@ const schema = `
   END;
 `;
 
+/**
+ * Files created before the scope was indexed for keyword search get the generated scope column
+ * and a keyword index rebuilt with it.
+ */
+function migrate(handle: SqliteHandle): void {
+  const columnsOf = (table: string) =>
+    (handle.db.prepare(`SELECT name FROM pragma_table_xinfo('${table}')`).all() as { name: string }[]).map((row) => row.name);
+  const memoryColumns = columnsOf("memories");
+  if (memoryColumns.length === 0 || memoryColumns.includes("scope_terms")) return;
+  handle.transaction(() => {
+    handle.db.exec(`
+      DROP TRIGGER IF EXISTS memories_fts_insert;
+      DROP TRIGGER IF EXISTS memories_fts_delete;
+      DROP TRIGGER IF EXISTS memories_fts_update;
+      DROP TABLE IF EXISTS memories_fts;
+      ALTER TABLE memories ADD COLUMN scope_terms TEXT GENERATED ALWAYS AS (${scopeTermsExpression}) VIRTUAL;
+      ${schema}
+      INSERT INTO memories_fts (memories_fts) VALUES ('rebuild');
+    `);
+  });
+}
+
 const selectColumns = "id, text, hash, user_id, agent_id, run_id, metadata, created_at, updated_at";
 
 type Row = Record<string, SQLInputValue>;
@@ -122,6 +144,7 @@ class SqliteStore implements VectorStore, KeywordSearchable {
   #open(): Promise<SqliteHandle> {
     this.#handle ??= openSqlite(this.path).then((handle) => {
       guard("schema creation", () => {
+        migrate(handle);
         handle.db.exec(schema);
         handle.db.exec("INSERT INTO memories_fts (memories_fts, rank) VALUES ('secure-delete', 1)");
       });
