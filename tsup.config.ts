@@ -5,10 +5,16 @@ import packageJson from "./package.json" with { type: "json" };
 export const entries: Record<string, string> = {
   index: "src/index.ts",
   "testing/index": "src/testing/index.ts",
+  "mcp/index": "integrations/mcp/index.ts",
+};
+
+/** Executables (package.json `bin`), built next to the library entries. */
+export const binEntries: Record<string, string> = {
+  "cli/index": "src/cli/index.ts",
 };
 
 export default defineConfig({
-  entry: entries,
+  entry: { ...entries, ...binEntries },
   format: ["esm"],
   dts: true,
   sourcemap: true,
