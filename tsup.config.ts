@@ -16,7 +16,8 @@ export const binEntries: Record<string, string> = {
 export default defineConfig({
   entry: { ...entries, ...binEntries },
   format: ["esm"],
-  dts: true,
+  // The bin has no types to publish.
+  dts: { entry: entries },
   sourcemap: true,
   clean: true,
   splitting: true,

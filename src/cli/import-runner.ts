@@ -1,5 +1,5 @@
 import cliProgress from "cli-progress";
-import { EngramError, InvalidInputError } from "../errors.js";
+import { InvalidInputError } from "../errors.js";
 import type { Memory } from "../memory.js";
 import type { ImportChunk } from "./import-file.js";
 import { formatDuration } from "./output.js";
@@ -92,9 +92,10 @@ export async function runImport(
           ...(chunk.metadata !== undefined && { metadata: chunk.metadata }),
         }));
       } catch (error) {
+        // Input the file check could not see (e.g. a text over the length limit): name where it is.
+        if (!InvalidInputError.isInstance(error)) throw error;
         const where = chunk.sources[0] === chunk.sources[1] ? chunk.sources[0] : `${chunk.sources[0]} to ${chunk.sources[1]}`;
-        const message = EngramError.isInstance(error) ? error.message : String(error);
-        throw new InvalidInputError({ message: `${where}: ${message}`, cause: error });
+        throw new InvalidInputError({ message: `${where}: ${error.message}`, field: (error as InvalidInputError).field, cause: error });
       }
       if (queued) firstWriteAt ??= performance.now();
       const { processed, failed } = await memory.flush();
