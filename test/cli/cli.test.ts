@@ -295,6 +295,7 @@ describe("memory commands", () => {
     expect(stats.databaseBytes).toBeGreaterThan(0);
     expect(await cliJson(["stats", "--user", "alice", ...to])).toMatchObject({ memories: 2, scopes: [{ userId: "alice", count: 2 }] });
     expect(await cliJson(["pending", "--all-scopes", ...to])).toEqual({ pending: [] });
+    expect(await cliJson(["pending", "--retry", "--all-scopes", ...to])).toEqual({ requeued: 0 });
     expect((await runCli(["pending", "--user", "alice", ...to])).stdout).toBe("Nothing pending.\n");
   });
 
@@ -342,6 +343,22 @@ describe("memory commands", () => {
       ["Ann: Miso broke a vase", "2024-05-08T13:56:00.000Z", "bench", { session: 2 }],
     ]);
     expect((await cliJson<{ results: MemoryItem[] }>(["list", "--user", "conv-2", ...d])).results).toHaveLength(1);
+  });
+
+  test("import names the lines of a batch the store refuses (a text over the length limit)", async () => {
+    const dataDir = freshDir();
+    const source = file(
+      "long.jsonl",
+      jsonl([
+        { role: "user", content: "short", userId: "a" },
+        { role: "user", content: "x".repeat(40_000), userId: "a" },
+      ]),
+    );
+    expectOneLineError(await runCli(["import", source, "--data-dir", dataDir]), 2, /long\.jsonl:1 to long\.jsonl:2: .*(long|characters)/);
+    const stored = existsSync(join(dataDir, "engram.db"))
+      ? (await cliJson<{ memories: number }>(["stats", "--all-scopes", "--data-dir", dataDir])).memories
+      : 0;
+    expect(stored).toBe(0);
   });
 
   test("import of a file with a bad line names the line and stores nothing", async () => {
