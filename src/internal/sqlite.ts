@@ -45,9 +45,10 @@ export async function openSqlite(file: string): Promise<SqliteHandle> {
       try {
         db = new DatabaseSync(path, { allowExtension: true });
         sqliteVec.load(db);
+        // busy_timeout first: switching to WAL takes a lock, and another process may hold one.
         db.exec(`
-          PRAGMA journal_mode = WAL;
           PRAGMA busy_timeout = 10000;
+          PRAGMA journal_mode = WAL;
           PRAGMA synchronous = NORMAL;
           PRAGMA secure_delete = ON;
           PRAGMA foreign_keys = ON;

@@ -61,7 +61,7 @@ test("engram mcp over stdio: the SDK client uses the tools inside the scope fixe
   }
   // What the server stored is alice's, as the CLI sees it.
   const listed = await cliJson<{ results: MemoryItem[] }>(["list", "--user", "alice", "--data-dir", dataDir]);
-  expect(listed.results.map((item) => item.memory)).toEqual(["I prefer Postgres for everything", "My dog is called Rex"]);
+  expect(listed.results.map((item) => item.memory).sort()).toEqual(["I prefer Postgres for everything", "My dog is called Rex"]);
 });
 
 test("engram mcp --http: a client with the token works, requests without it get 401, SIGTERM stops it cleanly", {

@@ -89,7 +89,7 @@ describe("a server with a fixed scope", () => {
     expect(filtered.results.map((item) => item.id)).toEqual([id]);
 
     const listed = await ok<{ results: MemoryItem[] }>(client, "list_memories", {});
-    expect(listed.results.map((item) => item.memory)).toEqual([
+    expect(listed.results.map((item) => item.memory).sort()).toEqual([
       "I prefer Postgres for everything except analytics",
       "My dog is called Rex",
     ]);
