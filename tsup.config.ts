@@ -8,12 +8,19 @@ export const entries: Record<string, string> = {
   "ai-sdk/index": "integrations/ai-sdk/index.ts",
   "mastra/index": "integrations/mastra/index.ts",
   "openai-agents/index": "integrations/openai-agents/index.ts",
+  "mcp/index": "integrations/mcp/index.ts",
+};
+
+/** Executables (package.json `bin`), built next to the library entries. */
+export const binEntries: Record<string, string> = {
+  "cli/index": "src/cli/index.ts",
 };
 
 export default defineConfig({
-  entry: entries,
+  entry: { ...entries, ...binEntries },
   format: ["esm"],
-  dts: true,
+  // The bin has no types to publish.
+  dts: { entry: entries },
   sourcemap: true,
   clean: true,
   splitting: true,

@@ -45,12 +45,14 @@ export type {
   KeywordSearchable,
   MemoryRecord,
   MetadataValue,
+  ScopeCount,
+  ScopeEnumerable,
   ScoredRecord,
   StoreFilter,
   VectorStore,
   WriteBatch,
 } from "./stores/vector-store.js";
-export { isKeywordSearchable } from "./stores/vector-store.js";
+export { isKeywordSearchable, isScopeEnumerable } from "./stores/vector-store.js";
 export type {
   AddResult,
   AddResultItem,

@@ -24,7 +24,14 @@ import { deserialisePlan, emptyUsage, historyEntry, type Plan, serialisePlan } f
 import { fuseHits } from "./retrieval/hybrid.js";
 import { lockKeyOf, type Scope, sameScope, scopeKeys, scopeOf, type ValidScope, validateScope } from "./scope.js";
 import { sqliteStore } from "./stores/sqlite-store.js";
-import { isKeywordSearchable, type MemoryRecord, type StoreFilter, type VectorStore } from "./stores/vector-store.js";
+import {
+  isKeywordSearchable,
+  isScopeEnumerable,
+  type MemoryRecord,
+  type ScopeCount,
+  type StoreFilter,
+  type VectorStore,
+} from "./stores/vector-store.js";
 import type { AddResult, ErrorContext, HistoryRecord, MemoryItem, PendingTurn, Usage, UsageContext } from "./types.js";
 import { filtersSchema, metadataSchema, parse, parseId, parseMessages, parseScoped, parseText, timestampSchema } from "./validation.js";
 import { asEngramError, defaultWriteBehind, leaseLost, type WriteBehindOptions, WriteBehindWorker } from "./write-behind.js";
@@ -604,6 +611,29 @@ export class Memory {
     for (const entry of failed) if (entry.status === "failed") this.#enqueued.add(entry.id);
     this.#worker?.kick();
     return { requeued };
+  }
+
+  /**
+   * Every scope that holds memories, with how many: for operator tools that span scopes (a full
+   * export, statistics). Returns ids and counts only; read the memories scope by scope. The explicit
+   * `{ allScopes: true }` marks the call as one that crosses the scope boundary. Needs a vector
+   * store with the `ScopeEnumerable` capability (the SQLite and in-memory stores have it).
+   */
+  async scopes(options: { allScopes: true }): Promise<ScopeCount[]> {
+    const given = options as unknown as Record<string, unknown> | null | undefined;
+    if (given?.allScopes !== true || Object.keys(given).length !== 1) {
+      throw new InvalidInputError({
+        message: "scopes() lists every scope: pass exactly { allScopes: true } to confirm that is intended.",
+        field: "allScopes",
+      });
+    }
+    const { store } = await this.#ready();
+    if (!isScopeEnumerable(store)) {
+      throw new ConfigError({
+        message: "This vector store cannot list its scopes (it does not implement ScopeEnumerable): read memories scope by scope instead.",
+      });
+    }
+    return this.#storeCall("scopes", () => store.scopes());
   }
 
   /** Deletes every memory, history entry and queued turn of EVERY scope. Irreversible. */

@@ -1,11 +1,12 @@
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { describe, expect, test } from "vitest";
 import packageJson from "../package.json" with { type: "json" };
+import { binEntries } from "../tsup.config.js";
 
 // Runs after `npm run build` (npm test builds first): it reads the built files.
 const root = resolve(import.meta.dirname, "..");
-const frameworks = ["ai", "@ai-sdk/openai", "@mastra/core", "@openai/agents"];
+const frameworks = ["ai", "@ai-sdk/openai", "@mastra/core", "@openai/agents", "@modelcontextprotocol/sdk"];
 const packageOf = (specifier: string) =>
   specifier
     .split("/")
@@ -39,7 +40,7 @@ const subpaths = Object.entries(packageJson.exports)
 // The exports map and the build entries are kept in step by package-exports.test.ts.
 describe("package dependencies", () => {
   test("framework packages are optional peer dependencies", () => {
-    for (const name of ["ai", "@mastra/core", "@openai/agents"]) {
+    for (const name of ["ai", "@mastra/core", "@openai/agents", "@modelcontextprotocol/sdk"]) {
       expect(packageJson.peerDependencies).toHaveProperty([name]);
       expect(packageJson.peerDependenciesMeta).toHaveProperty([name, "optional"], true);
       expect(packageJson.dependencies).not.toHaveProperty([name]);
@@ -52,7 +53,17 @@ describe("package dependencies", () => {
     expect(loaded["./mastra"]?.filter((name) => frameworks.includes(name) && name !== "@mastra/core")).toEqual([]);
     expect(loaded["./openai-agents"]?.filter((name) => frameworks.includes(name) && name !== "@openai/agents")).toEqual([]);
     expect(loaded["./ai-sdk"]?.filter((name) => frameworks.includes(name) && name !== "ai")).toEqual([]);
+    expect(loaded["./mcp"]?.filter((name) => frameworks.includes(name) && name !== "@modelcontextprotocol/sdk")).toEqual([]);
     // The scan itself works: the AI SDK adapter does load `ai`.
     expect(loaded["./ai-sdk"]).toContain("ai");
+    expect(loaded["./mcp"]).toContain("@modelcontextprotocol/sdk");
   });
+});
+
+test("the engram bin is a build entry, an executable with a node shebang", () => {
+  expect(packageJson.bin).toEqual({ engram: "dist/cli/index.js" });
+  expect(Object.keys(binEntries)).toEqual(["cli/index"]);
+  const bin = join(root, packageJson.bin.engram);
+  expect(readFileSync(bin, "utf8").split("\n")[0]).toBe("#!/usr/bin/env node");
+  expect(statSync(bin).mode & 0o111).not.toBe(0);
 });

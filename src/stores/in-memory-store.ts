@@ -3,7 +3,16 @@ import { decodeCursor, encodeCursor } from "../internal/json.js";
 import { bm25Scores } from "../retrieval/bm25.js";
 import { keywordTerms } from "../retrieval/keywords.js";
 import { cosineSimilarity, matchesFilter } from "./filter.js";
-import type { KeywordSearchable, MemoryRecord, ScoredRecord, StoreFilter, VectorStore, WriteBatch } from "./vector-store.js";
+import type {
+  KeywordSearchable,
+  MemoryRecord,
+  ScopeCount,
+  ScopeEnumerable,
+  ScoredRecord,
+  StoreFilter,
+  VectorStore,
+  WriteBatch,
+} from "./vector-store.js";
 
 function byAge(a: MemoryRecord, b: MemoryRecord): number {
   return a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
@@ -13,7 +22,7 @@ function byAge(a: MemoryRecord, b: MemoryRecord): number {
  * A `VectorStore` in process memory: exact cosine and BM25 by brute force. For tests and
  * short-lived scripts; nothing survives the process.
  */
-export function inMemoryStore(): VectorStore & KeywordSearchable {
+export function inMemoryStore(): VectorStore & KeywordSearchable & ScopeEnumerable {
   const records = new Map<string, MemoryRecord>();
   let dimension: number | undefined;
   let modelId: string | undefined;
@@ -82,6 +91,26 @@ export function inMemoryStore(): VectorStore & KeywordSearchable {
       for (const record of doomed) records.delete(record.id);
       return doomed.length;
     },
+    async scopes() {
+      const counts = new Map<string, { scope: Omit<ScopeCount, "count">; count: number }>();
+      for (const { userId, agentId, runId } of records.values()) {
+        const key = JSON.stringify([userId ?? null, agentId ?? null, runId ?? null]);
+        const entry = counts.get(key);
+        if (entry) entry.count++;
+        else
+          counts.set(key, {
+            scope: {
+              ...(userId !== undefined && { userId }),
+              ...(agentId !== undefined && { agentId }),
+              ...(runId !== undefined && { runId }),
+            },
+            count: 1,
+          });
+      }
+      return [...counts.values()]
+        .map(({ scope, count }) => ({ ...scope, count }))
+        .sort((a, b) => compareIds(a.userId, b.userId) || compareIds(a.agentId, b.agentId) || compareIds(a.runId, b.runId));
+    },
     async reset() {
       records.clear();
       dimension = undefined;
@@ -89,6 +118,14 @@ export function inMemoryStore(): VectorStore & KeywordSearchable {
     },
     async close() {},
   };
+}
+
+/** Absent ids first (as SQLite orders NULLs), then by text. */
+function compareIds(a: string | undefined, b: string | undefined): number {
+  if (a === b) return 0;
+  if (a === undefined) return -1;
+  if (b === undefined) return 1;
+  return a < b ? -1 : 1;
 }
 
 function withoutVector({ vector: _vector, ...record }: MemoryRecord): MemoryRecord {

@@ -5,7 +5,16 @@ import { guard, openSqlite, type SqliteHandle } from "../internal/sqlite.js";
 import { bm25Scores } from "../retrieval/bm25.js";
 import { keywordTerms } from "../retrieval/keywords.js";
 import { metadataConditions, scopeConditions } from "./filter.js";
-import type { KeywordSearchable, MemoryRecord, ScoredRecord, StoreFilter, VectorStore, WriteBatch } from "./vector-store.js";
+import type {
+  KeywordSearchable,
+  MemoryRecord,
+  ScopeCount,
+  ScopeEnumerable,
+  ScoredRecord,
+  StoreFilter,
+  VectorStore,
+  WriteBatch,
+} from "./vector-store.js";
 
 export interface SqliteStoreOptions {
   /** Path of the database file; `":memory:"` for a throwaway in-process database. */
@@ -106,6 +115,15 @@ function toRecord(row: Row, withVector = false): MemoryRecord {
   return record;
 }
 
+function withScope(count: { count: number }, row: Row): ScopeCount {
+  return {
+    ...(row.user_id != null && { userId: row.user_id as string }),
+    ...(row.agent_id != null && { agentId: row.agent_id as string }),
+    ...(row.run_id != null && { runId: row.run_id as string }),
+    ...count,
+  };
+}
+
 /** WHERE conditions and parameters for a filter, scope first (it is what the indexes serve). */
 function where(filter: StoreFilter, alias = ""): { sql: string; params: SQLInputValue[] } {
   const parts: string[] = [];
@@ -135,7 +153,7 @@ function where(filter: StoreFilter, alias = ""): { sql: string; params: SQLInput
   return { sql: parts.join(" AND "), params };
 }
 
-class SqliteStore implements VectorStore, KeywordSearchable {
+class SqliteStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
   #handle: Promise<SqliteHandle> | undefined;
   #dimension: number | undefined;
 
@@ -318,6 +336,19 @@ class SqliteStore implements VectorStore, KeywordSearchable {
     return deleted;
   }
 
+  async scopes(): Promise<ScopeCount[]> {
+    const handle = await this.#open();
+    return guard("scopes", () => {
+      const rows = handle
+        .statement(
+          `SELECT user_id, agent_id, run_id, COUNT(*) AS count FROM memories
+           GROUP BY user_id, agent_id, run_id ORDER BY user_id, agent_id, run_id`,
+        )
+        .all() as Row[];
+      return rows.map((row) => withScope({ count: Number(row.count) }, row));
+    });
+  }
+
   async reset(): Promise<void> {
     const handle = await this.#open();
     guard("reset", () =>
@@ -345,6 +376,6 @@ class SqliteStore implements VectorStore, KeywordSearchable {
  * @example
  * const memory = new Memory({ vectorStore: sqliteStore({ path: "./data/memories.db" }) });
  */
-export function sqliteStore({ path }: SqliteStoreOptions): VectorStore & KeywordSearchable {
+export function sqliteStore({ path }: SqliteStoreOptions): VectorStore & KeywordSearchable & ScopeEnumerable {
   return new SqliteStore(path);
 }

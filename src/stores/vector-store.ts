@@ -121,3 +121,29 @@ export interface KeywordSearchable {
 export function isKeywordSearchable(store: VectorStore): store is VectorStore & KeywordSearchable {
   return typeof (store as Partial<KeywordSearchable>).keywordSearch === "function";
 }
+
+/** A scope that holds records, with how many: one exact combination of ids (absent ids are absent). */
+export type ScopeCount = {
+  readonly userId?: string;
+  readonly agentId?: string;
+  readonly runId?: string;
+  /** Records stored with exactly these ids. */
+  readonly count: number;
+};
+
+/**
+ * Optional capability: lists the scopes that hold records, for operator tools that must span every
+ * scope (a full export to move between stores, statistics). Every other query stays scoped: this
+ * returns ids and counts only, never memories. Reached through `Memory.scopes({ allScopes: true })`.
+ */
+export interface ScopeEnumerable {
+  /**
+   * Every distinct combination of (userId, agentId, runId) held by at least one record, with its
+   * record count, ordered by userId, agentId, runId (absent ids first).
+   */
+  scopes(): Promise<ScopeCount[]>;
+}
+
+export function isScopeEnumerable(store: VectorStore): store is VectorStore & ScopeEnumerable {
+  return typeof (store as Partial<ScopeEnumerable>).scopes === "function";
+}

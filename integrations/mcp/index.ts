@@ -1,0 +1,2 @@
+export { createMcpHttpHandler, type McpHttpHandlerOptions } from "./http-handler.js";
+export { createMcpServer, type McpServerOptions } from "./mcp-server.js";

@@ -1,0 +1,319 @@
+import { createHash } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { basename } from "node:path";
+import { z } from "zod";
+import { EngramError, InvalidInputError } from "../errors.js";
+import type { Message } from "../history/history-store.js";
+import { type Scope, scopeKeys, splitScope, validateScope } from "../scope.js";
+
+/** One message to import, with where it came from (for error messages). */
+export interface ImportTurn {
+  scope: Scope;
+  message: Message;
+  /** ISO 8601; the memory's `createdAt`. */
+  timestamp?: string;
+  metadata?: Record<string, unknown>;
+  /** `file:12`, or `file: sample conv-26, session_3, D3:7`. */
+  source: string;
+}
+
+/** Consecutive turns of one scope, timestamp and metadata, written as one outbox entry (one `add`). */
+export interface ImportChunk {
+  /** Deterministic idempotency key: the same chunk of the same file gets the same key on every run. */
+  key: string;
+  scope: Scope;
+  messages: Message[];
+  timestamp?: string;
+  metadata?: Record<string, unknown>;
+  /** Where its first and last turns came from. */
+  sources: [string, string];
+}
+
+export type ImportFormat = "jsonl" | "locomo";
+
+/** A problem in the file being imported: a user error that names the line. */
+function fileError(source: string, message: string): InvalidInputError {
+  return new InvalidInputError({ message: `${source}: ${message}` });
+}
+
+function firstIssue(error: z.ZodError): string {
+  const issue = error.issues[0];
+  if (!issue) return "invalid value";
+  if (issue.code === "unrecognized_keys") return `unknown key "${issue.keys[0]}"`;
+  return `${issue.path.length ? `${issue.path.join(".")}: ` : ""}${issue.message}`;
+}
+
+const isoTimestamp = z
+  .string()
+  .refine((value) => !Number.isNaN(Date.parse(value)), "must be an ISO 8601 date, e.g. 2024-05-08T13:56:00Z")
+  .transform((value) => new Date(value).toISOString());
+
+const metadata = z.record(z.string(), z.json());
+
+/** A chat turn: `{ role, content, userId?, agentId?, runId?, timestamp?, metadata? }`. */
+const turnLine = z.strictObject({
+  role: z.enum(["user", "assistant", "system"]),
+  content: z.string().refine((value) => value.trim() !== "", "must not be empty"),
+  timestamp: isoTimestamp.optional(),
+  metadata: metadata.optional(),
+});
+
+/** A line of `engram export`: `{ id, memory, hash, metadata, createdAt, updatedAt, ...scope }`. */
+const exportedLine = z.strictObject({
+  memory: z.string().refine((value) => value.trim() !== "", "must not be empty"),
+  id: z.string().optional(),
+  hash: z.string().optional(),
+  metadata: metadata.optional(),
+  createdAt: isoTimestamp.optional(),
+  updatedAt: z.string().optional(),
+  score: z.number().optional(),
+});
+
+function scopeFor(source: string, lineScope: Record<string, unknown>, defaults: Scope): Scope {
+  try {
+    return { ...validateScope("import", { ...defaults, ...lineScope }) };
+  } catch (error) {
+    if (EngramError.isInstance(error) && error.code === "MISSING_SCOPE") {
+      throw fileError(source, "no scope: give the line a userId, agentId or runId, or pass --user, --agent or --run");
+    }
+    throw fileError(source, EngramError.isInstance(error) ? error.message : String(error));
+  }
+}
+
+export function parseJsonl(text: string, name: string, defaults: Scope): ImportTurn[] {
+  const turns: ImportTurn[] = [];
+  const lines = text.split(/\r?\n/);
+  lines.forEach((line, index) => {
+    if (line.trim() === "") return;
+    const source = `${name}:${index + 1}`;
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch {
+      throw fileError(source, "not valid JSON (each line must be one JSON object)");
+    }
+    if (value == null || typeof value !== "object" || Array.isArray(value)) throw fileError(source, "each line must be a JSON object");
+    const { scope, rest } = splitScope(value as Record<string, unknown>);
+    const lineScope = scopeFor(source, scope, defaults);
+    if ("memory" in rest) {
+      const parsed = exportedLine.safeParse(rest);
+      if (!parsed.success) throw fileError(source, firstIssue(parsed.error));
+      const { memory, metadata: meta, createdAt } = parsed.data;
+      turns.push({ scope: lineScope, message: { role: "user", content: memory }, timestamp: createdAt, metadata: meta, source });
+      return;
+    }
+    const parsed = turnLine.safeParse(rest);
+    if (!parsed.success) throw fileError(source, firstIssue(parsed.error));
+    const { role, content, timestamp, metadata: meta } = parsed.data;
+    // System messages are instructions, never memories.
+    if (role === "system") return;
+    turns.push({ scope: lineScope, message: { role, content }, timestamp, metadata: meta, source });
+  });
+  return turns;
+}
+
+const months = ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december"];
+
+function utc(year: number, month: number, day: number, hour: number, minute: number, second: number): string | undefined {
+  const date = new Date(Date.UTC(year, month - 1, day, hour, minute, second));
+  // Rejects 31 April and the like instead of rolling over to another day.
+  if (
+    date.getUTCFullYear() !== year ||
+    date.getUTCMonth() !== month - 1 ||
+    date.getUTCDate() !== day ||
+    hour > 23 ||
+    minute > 59 ||
+    second > 59
+  )
+    return undefined;
+  return date.toISOString();
+}
+
+/**
+ * A LoCoMo-schema session date as ISO 8601 (read as UTC, the files give no zone):
+ * `29.12.2023, 22:42:04`, `1:56 pm on 8 May, 2023`, or any ISO 8601 date.
+ */
+export function parseSessionDate(text: string): string | undefined {
+  const value = text.trim();
+  const dotted = /^(\d{1,2})\.(\d{1,2})\.(\d{4}),?\s+(\d{1,2}):(\d{2})(?::(\d{2}))?$/.exec(value);
+  if (dotted) {
+    const [, day, month, year, hour, minute, second] = dotted.map(Number) as number[];
+    return utc(
+      year as number,
+      month as number,
+      day as number,
+      hour as number,
+      minute as number,
+      Number.isNaN(second) ? 0 : (second as number),
+    );
+  }
+  const spoken = /^(\d{1,2}):(\d{2})\s*(am|pm)\s+on\s+(\d{1,2})\s+([a-z]+),?\s+(\d{4})$/i.exec(value);
+  if (spoken) {
+    const [, h, minute, half, day, monthName, year] = spoken as unknown as string[];
+    const name = (monthName as string).toLowerCase();
+    const month = months.findIndex((m) => m === name || (name.length >= 3 && m.startsWith(name))) + 1;
+    const hour12 = Number(h);
+    if (month === 0 || hour12 < 1 || hour12 > 12) return undefined;
+    const hour = (hour12 % 12) + ((half as string).toLowerCase() === "pm" ? 12 : 0);
+    return utc(Number(year), month, Number(day), hour, Number(minute), 0);
+  }
+  if (/^\d{4}-\d{2}-\d{2}/.test(value) && !Number.isNaN(Date.parse(value))) return new Date(value).toISOString();
+  return undefined;
+}
+
+const locomoTurn = z.looseObject({
+  speaker: z.string().min(1),
+  text: z.string().optional(),
+  dia_id: z.string().optional(),
+  blip_caption: z.string().optional(),
+});
+
+const locomoSample = z.looseObject({
+  sample_id: z.union([z.string(), z.number()]).transform(String),
+  conversation: z.record(z.string(), z.unknown()),
+});
+
+/**
+ * A LoCoMo-schema file: a list of `{ sample_id, conversation: { speaker_a, speaker_b, session_N: [{
+ * speaker, dia_id, text }], session_N_date_time } }` (or one such object). Each conversation is the
+ * scope `{ userId: sample_id }` (plus the default agent and run); each turn becomes the message
+ * `"<speaker>: <text>"`, dated by its session, with metadata `{ session: N }`.
+ */
+export function parseLocomo(data: unknown, name: string, defaults: Scope): ImportTurn[] {
+  const samples = Array.isArray(data) ? data : [data];
+  if (defaults.userId !== undefined) {
+    throw new InvalidInputError({
+      message: `${name} is a LoCoMo-schema file: each conversation's userId is its sample_id, so --user cannot be used with it (--agent and --run can).`,
+    });
+  }
+  const turns: ImportTurn[] = [];
+  samples.forEach((raw, index) => {
+    const parsed = locomoSample.safeParse(raw);
+    if (!parsed.success) throw fileError(`${name}: conversation ${index + 1}`, firstIssue(parsed.error));
+    const { sample_id: sampleId, conversation } = parsed.data;
+    const where = `${name}: conversation "${sampleId}"`;
+    const scope = scopeFor(where, { userId: sampleId }, defaults);
+    const sessions = Object.keys(conversation)
+      .map((key) => /^session_(\d+)$/.exec(key))
+      .filter((match): match is RegExpExecArray => match !== null)
+      .map((match) => Number(match[1]))
+      .sort((a, b) => a - b);
+    if (sessions.length === 0) throw fileError(where, "no session_N lists in conversation: is this a LoCoMo-schema file?");
+    for (const session of sessions) {
+      const list = conversation[`session_${session}`];
+      if (!Array.isArray(list)) throw fileError(`${where}, session_${session}`, "must be a list of turns");
+      const dateText = conversation[`session_${session}_date_time`];
+      let timestamp: string | undefined;
+      if (dateText !== undefined) {
+        timestamp = typeof dateText === "string" ? parseSessionDate(dateText) : undefined;
+        if (!timestamp) {
+          throw fileError(
+            `${where}, session_${session}_date_time`,
+            `cannot read the date ${JSON.stringify(dateText)}: expected e.g. "29.12.2023, 22:42:04", "1:56 pm on 8 May, 2023" or ISO 8601`,
+          );
+        }
+      }
+      list.forEach((rawTurn, turnIndex) => {
+        const turn = locomoTurn.safeParse(rawTurn);
+        const source = `${where}, session_${session}, turn ${turnIndex + 1}`;
+        if (!turn.success) throw fileError(source, firstIssue(turn.error));
+        const { speaker, text = "", dia_id: diaId, blip_caption: caption } = turn.data;
+        const said = [text.trim(), caption ? `[shares a photo: ${caption.trim()}]` : ""].filter(Boolean).join(" ");
+        if (said === "") return;
+        turns.push({
+          scope,
+          message: { role: "user", content: `${speaker}: ${said}` },
+          timestamp,
+          metadata: { session },
+          source: diaId ? `${where}, ${diaId}` : source,
+        });
+      });
+    }
+  });
+  return turns;
+}
+
+/** Reads a JSONL or LoCoMo-schema file (`format` "auto" tells them apart by content). */
+export async function readImportFile(
+  path: string,
+  { format = "auto", defaults = {} }: { format?: ImportFormat | "auto"; defaults?: Scope } = {},
+): Promise<{ format: ImportFormat; turns: ImportTurn[] }> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (cause) {
+    const code = (cause as NodeJS.ErrnoException).code;
+    throw new InvalidInputError({
+      message: code === "ENOENT" ? `No file ${path}: check the path.` : `Cannot read ${path}: ${(cause as Error).message}.`,
+      cause,
+    });
+  }
+  const name = basename(path);
+  if (format === "jsonl") return { format, turns: parseJsonl(text, name, defaults) };
+  let whole: unknown;
+  const looksLikeJson = /^\s*[[{]/.test(text);
+  if (looksLikeJson) {
+    try {
+      whole = JSON.parse(text);
+    } catch {
+      whole = undefined;
+    }
+  }
+  const isLocomo = (value: unknown) => value != null && typeof value === "object" && "conversation" in value && "sample_id" in value;
+  if (format === "locomo" || Array.isArray(whole) || isLocomo(whole)) {
+    if (whole === undefined) {
+      throw new InvalidInputError({ message: `${name} is not valid JSON: a LoCoMo-schema file is one JSON list of conversations.` });
+    }
+    if (Array.isArray(whole) && !whole.every(isLocomo)) {
+      throw new InvalidInputError({
+        message: `${name} is a JSON list, but not of LoCoMo conversations ({ sample_id, conversation }): for chat turns, write one JSON object per line (JSONL).`,
+      });
+    }
+    return { format: "locomo", turns: parseLocomo(whole, name, defaults) };
+  }
+  return { format: "jsonl", turns: parseJsonl(text, name, defaults) };
+}
+
+const canonicalScope = (scope: Scope) => scopeKeys.map((key) => scope[key] ?? null);
+
+/**
+ * Groups consecutive turns of the same scope, timestamp and metadata into chunks of at most
+ * `batchSize` messages (one `add`, one embedding call each), with idempotency keys derived from
+ * the content: re-running the same import gives the same keys, so nothing is stored twice.
+ */
+export function chunkTurns(turns: ImportTurn[], batchSize: number): ImportChunk[] {
+  const chunks: Omit<ImportChunk, "key">[] = [];
+  let current: Omit<ImportChunk, "key"> | undefined;
+  let currentGroup = "";
+  for (const turn of turns) {
+    const group = JSON.stringify([canonicalScope(turn.scope), turn.timestamp ?? null, turn.metadata ?? null]);
+    if (!current || group !== currentGroup || current.messages.length >= batchSize) {
+      current = {
+        scope: turn.scope,
+        messages: [],
+        timestamp: turn.timestamp,
+        metadata: turn.metadata,
+        sources: [turn.source, turn.source],
+      };
+      currentGroup = group;
+      chunks.push(current);
+    }
+    current.messages.push(turn.message);
+    current.sources[1] = turn.source;
+  }
+  const seen = new Map<string, number>();
+  return chunks.map((chunk) => {
+    const content = JSON.stringify([
+      1,
+      canonicalScope(chunk.scope),
+      chunk.timestamp ?? null,
+      chunk.metadata ?? null,
+      chunk.messages.map((m) => [m.role, m.content]),
+    ]);
+    const hash = createHash("sha256").update(content).digest("hex");
+    // The same chunk twice in one file is two chunks: the nth copy gets the nth key.
+    const occurrence = seen.get(hash) ?? 0;
+    seen.set(hash, occurrence + 1);
+    return { ...chunk, key: `import:${hash}${occurrence ? `:${occurrence}` : ""}` };
+  });
+}

@@ -1,0 +1,206 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, test } from "vitest";
+import { chunkTurns, type ImportTurn, parseJsonl, parseLocomo, parseSessionDate, readImportFile } from "../../src/cli/import-file.js";
+import { InvalidInputError } from "../../src/index.js";
+
+const dir = mkdtempSync(join(tmpdir(), "engram-import-file-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const jsonl = (...lines: unknown[]) => lines.map((line) => (typeof line === "string" ? line : JSON.stringify(line))).join("\n");
+
+describe("parseSessionDate", () => {
+  test("reads both LoCoMo-schema date styles and ISO 8601, as UTC", () => {
+    expect(parseSessionDate("29.12.2023, 22:42:04")).toBe("2023-12-29T22:42:04.000Z");
+    expect(parseSessionDate("1.2.2024, 07:05")).toBe("2024-02-01T07:05:00.000Z");
+    expect(parseSessionDate("1:56 pm on 8 May, 2023")).toBe("2023-05-08T13:56:00.000Z");
+    expect(parseSessionDate("12:05 am on 17 Sept, 2023")).toBe("2023-09-17T00:05:00.000Z");
+    expect(parseSessionDate("12:30 PM on 1 January 2024")).toBe("2024-01-01T12:30:00.000Z");
+    expect(parseSessionDate("2024-03-01T10:00:00Z")).toBe("2024-03-01T10:00:00.000Z");
+  });
+
+  test("refuses dates that do not exist rather than rolling them over", () => {
+    for (const text of [
+      "31.04.2023, 10:00:00",
+      "29.02.2023, 10:00",
+      "10.13.2023, 10:00",
+      "25:00 pm on 8 May, 2023",
+      "1:56 pm on 8 Mai, 2023",
+      "yesterday",
+    ]) {
+      expect(parseSessionDate(text), text).toBeUndefined();
+    }
+  });
+});
+
+describe("parseJsonl", () => {
+  test("reads turns with their scope, timestamp and metadata; scope flags fill in missing ids; system lines are skipped", () => {
+    const turns = parseJsonl(
+      jsonl(
+        { role: "user", content: "I like tea", userId: "alice", timestamp: "2024-05-08T13:56:00+02:00" },
+        "",
+        { role: "assistant", content: "Noted", metadata: { topic: "drinks" } },
+        { role: "system", content: "You are helpful" },
+        { role: "user", content: "Hi", userId: "bob", runId: "r2" },
+      ),
+      "chat.jsonl",
+      { userId: "default", runId: "r1" },
+    );
+    expect(turns).toEqual([
+      {
+        scope: { userId: "alice", runId: "r1" },
+        message: { role: "user", content: "I like tea" },
+        timestamp: "2024-05-08T11:56:00.000Z",
+        metadata: undefined,
+        source: "chat.jsonl:1",
+      },
+      {
+        scope: { userId: "default", runId: "r1" },
+        message: { role: "assistant", content: "Noted" },
+        timestamp: undefined,
+        metadata: { topic: "drinks" },
+        source: "chat.jsonl:3",
+      },
+      {
+        scope: { userId: "bob", runId: "r2" },
+        message: { role: "user", content: "Hi" },
+        timestamp: undefined,
+        metadata: undefined,
+        source: "chat.jsonl:5",
+      },
+    ]);
+  });
+
+  test("reads lines of engram export as memories with their scope, metadata and date", () => {
+    const [turn] = parseJsonl(
+      jsonl({
+        id: "m1",
+        memory: "Likes tea",
+        hash: "h",
+        metadata: { a: 1 },
+        createdAt: "2024-01-01T00:00:00.000Z",
+        updatedAt: "2024-02-01T00:00:00.000Z",
+        userId: "alice",
+        agentId: "coder",
+      }),
+      "export.jsonl",
+      {},
+    );
+    expect(turn).toEqual({
+      scope: { userId: "alice", agentId: "coder" },
+      message: { role: "user", content: "Likes tea" },
+      timestamp: "2024-01-01T00:00:00.000Z",
+      metadata: { a: 1 },
+      source: "export.jsonl:1",
+    });
+  });
+
+  test.each([
+    ['{"role":"user","content":"x"', /chat.jsonl:2: not valid JSON/],
+    ['["user","x"]', /chat.jsonl:2: each line must be a JSON object/],
+    ['{"role":"user","content":"x"}', /chat.jsonl:2: no scope: give the line a userId, agentId or runId, or pass --user/],
+    ['{"role":"user","content":"x","user_id":"bob"}', /chat.jsonl:2: .*did you mean "userId"/],
+    ['{"role":"bot","content":"x","userId":"bob"}', /chat.jsonl:2: role/],
+    ['{"role":"user","content":"  ","userId":"bob"}', /chat.jsonl:2: content: must not be empty/],
+    ['{"role":"user","content":"x","userId":"bob","timestamp":"soon"}', /chat.jsonl:2: timestamp: must be an ISO 8601 date/],
+    ['{"role":"user","content":"x","userId":"bob","extra":1}', /chat.jsonl:2: unknown key "extra"/],
+    ['{"role":"user","content":"x","userId":" bob"}', /chat.jsonl:2: .*whitespace/],
+  ])("names the line of a bad one: %s", (line, message) => {
+    const text = jsonl({ role: "user", content: "fine", userId: "alice" }, line);
+    expect(() => parseJsonl(text, "chat.jsonl", {})).toThrow(InvalidInputError);
+    expect(() => parseJsonl(text, "chat.jsonl", {})).toThrow(message);
+  });
+});
+
+const locomo = [
+  {
+    sample_id: "conv-1",
+    conversation: {
+      speaker_a: "Ann",
+      speaker_b: "Ben",
+      session_2: [{ speaker: "Ann", dia_id: "D2:1", text: "Back from Rome" }],
+      session_2_date_time: "1:56 pm on 8 May, 2023",
+      session_1: [
+        { speaker: "Ann", dia_id: "D1:1", text: "I adopted a cat" },
+        { speaker: "Ben", dia_id: "D1:2", text: "Lovely!", blip_caption: "a photo of a cat", img_url: ["x"] },
+        { speaker: "Ben", dia_id: "D1:3", text: "" },
+      ],
+      session_1_date_time: "29.12.2023, 22:42:04",
+    },
+    qa: [{ question: "?", answer: "!" }],
+  },
+];
+
+describe("parseLocomo", () => {
+  test("each conversation is the user sample_id; turns are '<speaker>: <text>', dated by session, in session order", () => {
+    const turns = parseLocomo(locomo, "locomo.json", { agentId: "bench" });
+    expect(turns.map((turn) => [turn.scope, turn.message.content, turn.timestamp, turn.metadata])).toEqual([
+      [{ userId: "conv-1", agentId: "bench" }, "Ann: I adopted a cat", "2023-12-29T22:42:04.000Z", { session: 1 }],
+      [
+        { userId: "conv-1", agentId: "bench" },
+        "Ben: Lovely! [shares a photo: a photo of a cat]",
+        "2023-12-29T22:42:04.000Z",
+        { session: 1 },
+      ],
+      [{ userId: "conv-1", agentId: "bench" }, "Ann: Back from Rome", "2023-05-08T13:56:00.000Z", { session: 2 }],
+    ]);
+    expect(turns[0]?.source).toBe('locomo.json: conversation "conv-1", D1:1');
+  });
+
+  test("refuses --user (the sample_id is the user), unreadable dates and turns without a speaker", () => {
+    expect(() => parseLocomo(locomo, "locomo.json", { userId: "x" })).toThrow(/--user cannot be used/);
+    const badDate = structuredClone(locomo);
+    badDate[0]!.conversation.session_1_date_time = "someday";
+    expect(() => parseLocomo(badDate, "locomo.json", {})).toThrow(/session_1_date_time: cannot read the date "someday"/);
+    const noSpeaker = structuredClone(locomo) as unknown as { conversation: { session_1: Record<string, unknown>[] } }[];
+    delete noSpeaker[0]!.conversation.session_1[0]!.speaker;
+    expect(() => parseLocomo(noSpeaker, "locomo.json", {})).toThrow(/session_1, turn 1: speaker/);
+  });
+});
+
+describe("readImportFile", () => {
+  test("tells JSONL from LoCoMo by content", async () => {
+    const locomoFile = join(dir, "data.json");
+    writeFileSync(locomoFile, JSON.stringify(locomo, null, 2));
+    expect((await readImportFile(locomoFile)).format).toBe("locomo");
+    const chat = join(dir, "chat.jsonl");
+    writeFileSync(chat, jsonl({ role: "user", content: "one", userId: "a" }));
+    expect(await readImportFile(chat)).toMatchObject({ format: "jsonl", turns: [{ message: { content: "one" } }] });
+    const list = join(dir, "list.json");
+    writeFileSync(list, JSON.stringify([{ role: "user", content: "x" }]));
+    await expect(readImportFile(list)).rejects.toThrow(/not of LoCoMo conversations/);
+    await expect(readImportFile(join(dir, "missing.jsonl"))).rejects.toThrow(/No file .*missing.jsonl/);
+  });
+});
+
+describe("chunkTurns", () => {
+  const turn = (content: string, scope = { userId: "alice" }, timestamp?: string): ImportTurn => ({
+    scope,
+    message: { role: "user", content },
+    timestamp,
+    source: content,
+  });
+
+  test("groups consecutive turns of one scope and timestamp, at most batchSize each", () => {
+    const chunks = chunkTurns(
+      [turn("a"), turn("b"), turn("c"), turn("d", { userId: "bob" }), turn("e", { userId: "bob" }, "2024-01-01T00:00:00.000Z"), turn("f")],
+      2,
+    );
+    expect(chunks.map((chunk) => chunk.messages.map((m) => m.content).join(""))).toEqual(["ab", "c", "d", "e", "f"]);
+    expect(chunks[4]?.sources).toEqual(["f", "f"]);
+  });
+
+  test("gives the same keys on every run, different keys to different content, and the nth copy of a chunk the nth key", () => {
+    const turns = [turn("a"), turn("b"), turn("a"), turn("b")];
+    const first = chunkTurns(turns, 2).map((chunk) => chunk.key);
+    expect(chunkTurns(structuredClone(turns), 2).map((chunk) => chunk.key)).toEqual(first);
+    expect(new Set(first).size).toBe(2);
+    expect(first[0]).toMatch(/^import:[0-9a-f]{64}$/);
+    expect(first[1]).toBe(`${first[0]}:1`);
+    expect(chunkTurns([turn("a", { userId: "bob" }), turn("b", { userId: "bob" })], 2)[0]?.key).not.toBe(first[0]);
+    expect(
+      chunkTurns([turn("a", undefined, "2024-01-01T00:00:00.000Z"), turn("b", undefined, "2024-01-01T00:00:00.000Z")], 2)[0]?.key,
+    ).not.toBe(first[0]);
+  });
+});
