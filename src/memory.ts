@@ -544,6 +544,9 @@ export class Memory {
     this.#assertOpen();
     const { history } = await this.#ready();
     const { idempotencyKey, ...addOptions } = parsed;
+    // Decided now, not by whichever process's worker runs the turn: a worker without an llm must
+    // not store verbatim a turn queued for extraction (it fails it, to be retried elsewhere).
+    addOptions.infer ??= this.#extraction !== undefined;
     const id = idempotencyKey ?? randomUUID();
     const queued = await this.#storeCall("enqueue", () => history.enqueue({ id, messages: turn, scope, options: addOptions }));
     this.#enqueued.add(id);
@@ -759,7 +762,12 @@ export class Memory {
     const extraction = this.#extraction;
     const infer = options.infer ?? extraction !== undefined;
     if (infer && !extraction) {
-      throw new ConfigError({ message: "add() with infer: true needs an extraction model: new Memory({ llm })." });
+      throw new ConfigError({
+        message:
+          entryId === undefined
+            ? "add() with infer: true needs an extraction model: new Memory({ llm })."
+            : "This turn was queued for extraction, but this Memory has no llm. Process the outbox with Memory instances configured with the same llm (writeBehind: { enabled: false } on the others), then retryFailed().",
+      });
     }
     const usage = emptyUsage();
     let failed = true;

@@ -6,6 +6,7 @@ import type { Embedder } from "../src/embedders/embedder.js";
 import { EmbeddingError, type EngramError } from "../src/errors.js";
 import { Memory } from "../src/memory.js";
 import { deterministicEmbedder } from "../src/testing/deterministic-embedder.js";
+import { scriptedLanguageModel } from "../src/testing/index.js";
 import type { ErrorContext } from "../src/types.js";
 
 const directory = mkdtempSync(join(tmpdir(), "engram-write-behind-"));
@@ -212,5 +213,38 @@ describe("write-behind outbox", () => {
       console.error = originalConsoleError;
     }
     await memory.close();
+  });
+});
+
+describe("write-behind across differently configured processes", () => {
+  // Regression: `infer` was resolved by whichever worker ran a turn, so a turn queued by a Memory
+  // with an llm could be stored verbatim by a Memory without one sharing the outbox.
+  test("a turn queued for extraction is never stored verbatim by a worker without an llm", async () => {
+    const dataDir = newDataDir();
+    const llm = scriptedLanguageModel(() => ({ json: { memory: [{ id: "new", event: "ADD", text: "Lives in Lisbon" }] } }));
+    const producer = new Memory({ dataDir, embedder: deterministicEmbedder(), llm, writeBehind: { enabled: false } });
+    const { id } = await producer.enqueue("I moved to Lisbon last week", { userId: "alice" });
+
+    const errors: string[] = [];
+    const plain = new Memory({
+      dataDir,
+      embedder: deterministicEmbedder(),
+      writeBehind: { ...fast, maxAttempts: 1 },
+      onError: (error) => errors.push(error.message),
+    });
+    await plain.retryFailed({ userId: "alice" });
+    await expect.poll(async () => (await plain.pending({ userId: "alice" }))[0]?.status, { timeout: 5_000 }).toBe("failed");
+    expect(errors.join("\n")).toMatch(/queued for extraction, but this Memory has no llm/);
+    expect((await plain.getAll({ userId: "alice" })).results).toEqual([]);
+    await plain.close();
+
+    const worker = new Memory({ dataDir, embedder: deterministicEmbedder(), llm, writeBehind: fast });
+    expect((await worker.retryFailed({ userId: "alice" })).requeued).toBe(1);
+    await expect
+      .poll(async () => (await worker.getAll({ userId: "alice" })).results.map((m) => m.memory), { timeout: 5_000 })
+      .toEqual(["Lives in Lisbon"]);
+    expect(await worker.pending({ userId: "alice" })).toEqual([]);
+    expect(id).toBeTruthy();
+    await Promise.all([worker.close(), producer.close()]);
   });
 });
