@@ -160,7 +160,11 @@ const addSchema = z.strictObject({
   timestamp: timestampSchema.optional(),
 });
 const enqueueSchema = addSchema.extend({
-  idempotencyKey: z.string().min(1).max(256).optional(),
+  idempotencyKey: z
+    .string()
+    .min(1, "idempotencyKey must be a non-empty string of at most 256 characters")
+    .max(256, "idempotencyKey must be a non-empty string of at most 256 characters")
+    .optional(),
 });
 const searchSchema = z.strictObject({
   limit: z
@@ -401,11 +405,16 @@ export class Memory {
         return;
       }
       const { store, history } = await this.#ready();
+      // Every text the memory ever had: pending turns repeating an earlier version go too.
+      const versions = new Set([existing.text]);
+      for (const entry of await this.#storeCall("history", () => history.list(id, scopeOf(existing)))) {
+        for (const value of [entry.previousValue, entry.newValue]) if (value !== null) versions.add(value);
+      }
       await this.#storeCall("delete", () => store.write({ delete: [id], erase: true }));
       await this.#storeCall("purge history", async () => {
         await history.purge({ memoryIds: [id] });
         await history.append([historyEntry(existing, "DELETE", null, null, now)]);
-        await history.purgePending({ scope: scopeOf(existing), containing: existing.text });
+        for (const text of versions) await history.purgePending({ scope: scopeOf(existing), containing: text });
       });
     });
   }
@@ -421,8 +430,18 @@ export class Memory {
     return this.#locks.run(lockKeyOf(scope), async () => {
       const { store, history } = await this.#ready();
       if (parsed.purge) {
+        // Each memory's history still records that it was deleted, without its text.
+        const doomed: MemoryRecord[] = [];
+        let cursor: string | undefined;
+        do {
+          const page = await this.#storeCall("deleteAll", () => store.list({ filter: { scope }, limit: PAGE, cursor }));
+          doomed.push(...page.records);
+          cursor = page.cursor;
+        } while (cursor);
         const deleted = await this.#storeCall("deleteAll", () => store.deleteMany({ scope }));
+        const now = new Date().toISOString();
         await this.#storeCall("purge history", async () => {
+          await history.append(doomed.map((record) => historyEntry(record, "DELETE", null, null, now)));
           await history.purge({ scope });
           await history.purgePending({ scope });
         });
@@ -486,8 +505,8 @@ export class Memory {
   }
 
   /**
-   * Resolves when every turn enqueued through this instance so far has been processed (or has
-   * failed every attempt). For tests, scripts and serverless `waitUntil`.
+   * Resolves when every turn enqueued (or requeued by `retryFailed`) through this instance so far
+   * has been processed, or has failed every attempt. For tests, scripts and serverless `waitUntil`.
    */
   async flush({ timeoutMs = Number.POSITIVE_INFINITY }: { timeoutMs?: number } = {}): Promise<FlushResult> {
     const { history } = await this.#ready();
@@ -539,7 +558,10 @@ export class Memory {
   async retryFailed(scope: Scope | { allScopes: true }): Promise<{ requeued: number }> {
     const valid = this.#scopeOrAll("retryFailed", scope);
     const { history } = await this.#ready();
+    const failed = await this.#storeCall("retryFailed", () => history.pending(valid));
     const requeued = await this.#storeCall("retryFailed", () => history.retryFailed(valid));
+    // flush() waits for requeued turns too.
+    for (const entry of failed) if (entry.status === "failed") this.#enqueued.add(entry.id);
     this.#worker?.kick();
     return { requeued };
   }
@@ -684,11 +706,14 @@ export class Memory {
     const now = new Date().toISOString();
     const createdAt = options.timestamp ?? now;
     const fresh: { text: string; hash: string }[] = [];
+    // A text repeated within one call is one memory and one result, whether it is new or stored already.
+    const seen = new Set<string>();
     for (const message of messages) {
       if (message.role === "system") continue;
       const text = normaliseText(message.content);
       const hash = textHash(text);
-      if (fresh.some((f) => f.hash === hash)) continue;
+      if (seen.has(hash)) continue;
+      seen.add(hash);
       const { records } = await this.#storeCall("duplicate check", () => store.list({ filter: { scope, hash }, limit: 50 }));
       const duplicate = records.find((record) => sameScope(record, scope));
       if (duplicate) plan.results.push({ id: duplicate.id, memory: duplicate.text, event: "NONE" });

@@ -8,20 +8,31 @@ import type { MetadataValue } from "./stores/vector-store.js";
 /** Keys metadata may not use: scope lives in the scope ids only, so it can never be spoofed. */
 const reservedMetadataKeys = new Set(["userId", "agentId", "runId", "user_id", "agent_id", "run_id"]);
 
-export const metadataSchema = z.record(z.string(), z.json()).superRefine((metadata, context) => {
-  for (const key of Object.keys(metadata)) {
-    if (reservedMetadataKeys.has(key)) {
-      context.addIssue({
-        code: "custom",
-        path: [key],
-        message: `metadata cannot hold the scope key "${key}": pass scope ids as userId, agentId, runId next to metadata, not inside it`,
-      });
+type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
+// z.json() with a message that says what is allowed (its own says only "Invalid input").
+const jsonValue: z.ZodType<JsonValue> = z.lazy(() =>
+  z.union([z.string(), z.number(), z.boolean(), z.null(), z.array(jsonValue), z.record(z.string(), jsonValue)], {
+    error: "metadata values must be JSON: strings, finite numbers, booleans, null, and arrays or objects of them",
+  }),
+);
+
+export const metadataSchema = z
+  .record(z.string(), jsonValue, { error: 'metadata must be an object of JSON values, e.g. { source: "chat" }' })
+  .superRefine((metadata, context) => {
+    for (const key of Object.keys(metadata)) {
+      if (reservedMetadataKeys.has(key)) {
+        context.addIssue({
+          code: "custom",
+          path: [key],
+          message: `metadata cannot hold the scope key "${key}": pass scope ids as userId, agentId, runId next to metadata, not inside it`,
+        });
+      }
     }
-  }
-  if (JSON.stringify(metadata).length > 16_384) {
-    context.addIssue({ code: "custom", message: "metadata is larger than 16 KB once serialised: store less in it" });
-  }
-});
+    if (JSON.stringify(metadata).length > 16_384) {
+      context.addIssue({ code: "custom", message: "metadata is larger than 16 KB once serialised: store less in it" });
+    }
+  });
 
 export const filtersSchema = z
   .record(
@@ -50,6 +61,8 @@ function describe(issue: z.core.$ZodIssue, call: string, known: readonly string[
       field: key,
     };
   }
+  // A record key's problem is reported inside the issue; its message says what a key must be.
+  if (issue.code === "invalid_key" && issue.issues[0]) issue = { ...issue.issues[0], path: issue.path };
   const field = issue.path.map(String).join(".");
   return { message: `${call}(): ${field ? `${field}: ` : ""}${issue.message}.`, field: field || undefined };
 }

@@ -23,7 +23,10 @@ export function inMemoryHistory(): HistoryStore {
       for (const entry of entries) if (!history.some((e) => e.id === entry.id)) history.push(structuredClone(entry));
     },
     async list(memoryId, scope) {
-      return history.filter((e) => e.memoryId === memoryId && scopeContains(scope, e)).map((e) => structuredClone(e));
+      return history
+        .filter((e) => e.memoryId === memoryId && scopeContains(scope, e))
+        .sort((a, b) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : 0))
+        .map((e) => structuredClone(e));
     },
     async purge(target) {
       history.forEach((entry, i) => {

@@ -320,8 +320,12 @@ class SqliteHistory implements HistoryStore {
           ? // Forgetting a whole scope also drops the traces of turns already done.
             handle.statement(`DELETE FROM memory_outbox WHERE ${condition.sql}`).run(...condition.params)
           : handle
-              .statement(`DELETE FROM memory_outbox WHERE status != 'done' AND ${condition.sql} AND instr(messages, ?) > 0`)
-              .run(...condition.params, JSON.stringify(containing).slice(1, -1));
+              .statement(
+                // Match message contents only: the JSON around them (keys, roles) is not the user's text.
+                `DELETE FROM memory_outbox WHERE status != 'done' AND ${condition.sql}
+                 AND EXISTS (SELECT 1 FROM json_each(messages) WHERE instr(json_extract(value, '$.content'), ?) > 0)`,
+              )
+              .run(...condition.params, containing);
       handle.checkpoint();
       return Number(removed.changes);
     });

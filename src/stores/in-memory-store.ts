@@ -16,6 +16,7 @@ function byAge(a: MemoryRecord, b: MemoryRecord): number {
 export function inMemoryStore(): VectorStore & KeywordSearchable {
   const records = new Map<string, MemoryRecord>();
   let dimension: number | undefined;
+  let modelId: string | undefined;
   const inFilter = (filter: StoreFilter) => [...records.values()].filter((record) => matchesFilter(record, filter));
 
   return {
@@ -23,7 +24,13 @@ export function inMemoryStore(): VectorStore & KeywordSearchable {
       if (dimension !== undefined && records.size > 0 && options.dimension !== dimension) {
         throw new ConfigError({ message: `This store holds ${dimension}-dimensional vectors; the embedder gives ${options.dimension}.` });
       }
+      if (modelId !== undefined && records.size > 0 && options.modelId !== undefined && options.modelId !== modelId) {
+        throw new ConfigError({
+          message: `This store holds vectors of the embedding model "${modelId}"; the embedder is "${options.modelId}".`,
+        });
+      }
       dimension = options.dimension;
+      modelId = options.modelId ?? modelId;
     },
     async write(batch: WriteBatch) {
       for (const record of batch.upsert ?? []) {
@@ -78,6 +85,7 @@ export function inMemoryStore(): VectorStore & KeywordSearchable {
     async reset() {
       records.clear();
       dimension = undefined;
+      modelId = undefined;
     },
     async close() {},
   };

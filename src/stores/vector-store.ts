@@ -75,7 +75,10 @@ export interface VectorStore {
    */
   init(options: { dimension: number; modelId?: string }): Promise<void>;
 
-  /** Applies upserts and deletes. Atomic where the backend supports transactions (SQLite, PostgreSQL). */
+  /**
+   * Applies upserts and deletes. Atomic where the backend supports transactions (SQLite, PostgreSQL).
+   * Rejects a batch with a record whose vector is missing or not of the `init` dimension.
+   */
   write(batch: WriteBatch): Promise<void>;
 
   /** The `limit` records inside `filter` most similar to `vector` by cosine similarity, best first. */

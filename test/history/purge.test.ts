@@ -1,0 +1,174 @@
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, test } from "vitest";
+import { MemoryNotFoundError } from "../../src/errors.js";
+import { Memory } from "../../src/memory.js";
+import { deterministicEmbedder } from "../../src/testing/deterministic-embedder.js";
+
+// History keeps every previous value; `purge: true` erases a text for good, down to the bytes of
+// the database file and its write-ahead log. The markers are single unusual words, so that the
+// keyword index (which stores lower-cased word tokens) would show them too.
+
+const directory = mkdtempSync(join(tmpdir(), "engram-purge-"));
+afterAll(() => rmSync(directory, { recursive: true, force: true }));
+let runs = 0;
+
+function newDataDir(): string {
+  return join(directory, `data-${runs++}`);
+}
+
+/** Which of the database's files (engram.db, engram.db-wal, engram.db-shm) hold `marker`, as UTF-8 bytes. */
+function filesHolding(dataDir: string, marker: string): string[] {
+  const needle = Buffer.from(marker, "utf8");
+  return readdirSync(dataDir)
+    .filter((file) => file.startsWith("engram.db"))
+    .filter((file) => readFileSync(join(dataDir, file)).includes(needle));
+}
+
+function events(history: { event: string; previousValue: string | null; newValue: string | null }[]) {
+  return history.map(({ event, previousValue, newValue }) => [event, previousValue, newValue]);
+}
+
+const newMemory = (dataDir: string, enabled = false) =>
+  new Memory({ dataDir, embedder: deterministicEmbedder(), writeBehind: { enabled, pollIntervalMs: 60_000 }, onError: () => {} });
+
+describe("history", () => {
+  test("keeps the previous value of every UPDATE and DELETE, readable by the memory's own scope after the delete", async () => {
+    const dataDir = newDataDir();
+    const memory = newMemory(dataDir);
+    const scope = { userId: "alice", agentId: "coder", runId: "r1" };
+    const {
+      results: [added],
+    } = await memory.add("I use vim", scope);
+    const id = added?.id as string;
+    await memory.update(id, "I use emacs", scope);
+    await memory.update(id, "I use emacs", scope); // unchanged text: no entry
+    await memory.update(id, "I use helix", { userId: "alice" });
+    await memory.delete(id, { userId: "alice", agentId: "coder" });
+    const expected = [
+      ["ADD", null, "I use vim"],
+      ["UPDATE", "I use vim", "I use emacs"],
+      ["UPDATE", "I use emacs", "I use helix"],
+      ["DELETE", "I use helix", null],
+    ];
+    // Any scope that contains the memory reads its history; createdAt is ISO 8601, oldest first.
+    for (const reader of [scope, { userId: "alice" }, { agentId: "coder" }, { runId: "r1" }, { userId: "alice", runId: "r1" }]) {
+      const history = await memory.history(id, reader);
+      expect(events(history), JSON.stringify(reader)).toEqual(expected);
+      expect(history.every((entry) => entry.memoryId === id && !Number.isNaN(Date.parse(entry.createdAt)))).toBe(true);
+    }
+    for (const stranger of [{ userId: "bob" }, { userId: "alice", agentId: "writer" }, { runId: "r2" }]) {
+      await expect(memory.history(id, stranger)).rejects.toSatisfy((error) => MemoryNotFoundError.isInstance(error));
+    }
+    // The deleted memory itself is gone.
+    expect(await memory.get(id, scope)).toBeNull();
+    await expect(memory.update(id, "again", scope)).rejects.toSatisfy((error) => MemoryNotFoundError.isInstance(error));
+    await memory.close();
+  });
+
+  test("deleteAll keeps every deleted memory's text in its history", async () => {
+    const memory = newMemory(newDataDir());
+    const { results } = await memory.add(
+      ["first", "second", "third"].map((content) => ({ role: "user" as const, content })),
+      { userId: "alice" },
+    );
+    expect(await memory.deleteAll({ userId: "alice" })).toEqual({ deleted: 3 });
+    for (const { id, memory: text } of results) {
+      expect(events(await memory.history(id, { userId: "alice" }))).toEqual([
+        ["ADD", null, text],
+        ["DELETE", text, null],
+      ]);
+    }
+    await memory.close();
+  });
+
+  test("without purge, a deleted text stays in the database file (the byte check below can see it)", async () => {
+    const dataDir = newDataDir();
+    const memory = newMemory(dataDir);
+    const {
+      results: [added],
+    } = await memory.add("my locker word is qxjzvkeptword", { userId: "alice" });
+    await memory.delete(added?.id as string, { userId: "alice" });
+    await memory.close();
+    expect(filesHolding(dataDir, "qxjzvkeptword")).not.toEqual([]);
+  });
+});
+
+describe("purge: the text is erased from the memory, its history, pending turns and the database files", () => {
+  test("delete with purge (regression: pending turns repeating an earlier version of the text were kept)", async () => {
+    const dataDir = newDataDir();
+    const scope = { userId: "alice", agentId: "coder" };
+    const original = "my locker code is qxjzvwombat";
+    const changed = "my locker code is qxjzvwombat and qxjzvotter";
+
+    // A turn that went through the outbox and was processed: its outbox row and plan held the text.
+    const worker = newMemory(dataDir, true);
+    await worker.enqueue(original, scope);
+    expect(await worker.flush({ timeoutMs: 10_000 })).toEqual({ processed: 1, failed: 0, waiting: 0 });
+    await worker.close();
+
+    const memory = newMemory(dataDir);
+    const [item] = (await memory.getAll(scope)).results;
+    const id = item?.id as string;
+    await memory.update(id, changed, scope);
+    // Turns still waiting that repeat the old and the new text, and unrelated turns that stay.
+    await memory.enqueue(`note this: ${original}!`, scope);
+    await memory.enqueue(`and this: ${changed}`, { ...scope, runId: "r1" });
+    await memory.enqueue("an unrelated pending turn", scope);
+    await memory.add("an unrelated memory that stays", scope);
+    expect(filesHolding(dataDir, "qxjzvwombat")).not.toEqual([]);
+
+    await memory.delete(id, { ...scope, purge: true });
+
+    expect(await memory.get(id, scope)).toBeNull();
+    expect(events(await memory.history(id, scope))).toEqual([
+      ["ADD", null, null],
+      ["UPDATE", null, null],
+      ["DELETE", null, null],
+    ]);
+    expect((await memory.pending(scope)).map((turn) => turn.messages[0]?.content)).toEqual(["an unrelated pending turn"]);
+    expect((await memory.search("qxjzvwombat", scope)).results.map((r) => r.memory)).toEqual(["an unrelated memory that stays"]);
+    // Read while the Memory is still open (its log as it is now), and again after closing.
+    for (const marker of ["qxjzvwombat", "qxjzvotter"]) expect(filesHolding(dataDir, marker), marker).toEqual([]);
+    await memory.close();
+    for (const marker of ["qxjzvwombat", "qxjzvotter"]) expect(filesHolding(dataDir, marker), marker).toEqual([]);
+    expect(filesHolding(dataDir, "unrelated")).not.toEqual([]);
+    expect(existsSync(join(dataDir, "engram.db"))).toBe(true);
+  });
+
+  test("deleteAll with purge", async () => {
+    const dataDir = newDataDir();
+    const memory = newMemory(dataDir);
+    const alice = { userId: "alice" };
+    const { results } = await memory.add(
+      ["qxjzvfirst secret", "qxjzvsecond secret"].map((content) => ({ role: "user" as const, content })),
+      { ...alice, agentId: "coder" },
+    );
+    await memory.update(results[0]?.id as string, "qxjzvfirst secret, changed", alice);
+    await memory.add("qxjzvthird in a run", { ...alice, runId: "r1" });
+    await memory.enqueue("qxjzvqueued turn", { ...alice, agentId: "writer" });
+    // Bob's memories and turns are not alice's to erase.
+    await memory.add("bob keeps qxjzvbobword", { userId: "bob" });
+    await memory.enqueue("bob's queued qxjzvbobturn", { userId: "bob" });
+
+    expect(await memory.deleteAll({ ...alice, purge: true })).toEqual({ deleted: 3 });
+
+    expect((await memory.getAll(alice)).results).toEqual([]);
+    expect(await memory.pending(alice)).toEqual([]);
+    for (const { id } of results) {
+      const history = await memory.history(id, alice);
+      expect(history.every((entry) => entry.previousValue === null && entry.newValue === null)).toBe(true);
+      expect(history.at(-1)?.event).toBe("DELETE");
+    }
+    for (const marker of ["qxjzvfirst", "qxjzvsecond", "qxjzvthird", "qxjzvqueued"])
+      expect(filesHolding(dataDir, marker), marker).toEqual([]);
+    expect((await memory.getAll({ userId: "bob" })).results).toHaveLength(1);
+    expect(await memory.pending({ userId: "bob" })).toHaveLength(1);
+    await memory.close();
+    for (const marker of ["qxjzvfirst", "qxjzvsecond", "qxjzvthird", "qxjzvqueued"])
+      expect(filesHolding(dataDir, marker), marker).toEqual([]);
+    expect(filesHolding(dataDir, "qxjzvbobword")).not.toEqual([]);
+    expect(filesHolding(dataDir, "qxjzvbobturn")).not.toEqual([]);
+  });
+});

@@ -1,0 +1,56 @@
+import { describe, expect, test } from "vitest";
+import { spiedMemory } from "./support/spies.js";
+
+describe("Memory.add without an extraction model", () => {
+  test("stores each non-system message verbatim (ADD); a text already stored in exactly this scope is NONE", async () => {
+    const { memory } = spiedMemory();
+    const first = await memory.add(
+      [
+        { role: "system", content: "never stored" },
+        { role: "user", content: "I like  tea" },
+        { role: "assistant", content: "Noted." },
+      ],
+      { userId: "alice" },
+    );
+    expect(first.results.map((r) => [r.event, r.memory])).toEqual([
+      ["ADD", "I like tea"],
+      ["ADD", "Noted."],
+    ]);
+    const again = await memory.add("I like tea", { userId: "alice" });
+    expect(again.results).toEqual([{ id: first.results[0]?.id, memory: "I like tea", event: "NONE" }]);
+    // Another scope, even a narrower one, is another memory.
+    expect((await memory.add("I like tea", { userId: "alice", agentId: "coder" })).results[0]?.event).toBe("ADD");
+    expect((await memory.add("I like tea", { userId: "bob" })).results[0]?.event).toBe("ADD");
+  });
+
+  test("regression: a text repeated within one add gave two NONE results when stored already, one ADD when new", async () => {
+    const { memory } = spiedMemory();
+    const repeated = [
+      { role: "user" as const, content: "same" },
+      { role: "assistant" as const, content: "same" },
+    ];
+    const added = await memory.add(repeated, { userId: "alice" });
+    expect(added.results.map((r) => r.event)).toEqual(["ADD"]);
+    const again = await memory.add(repeated, { userId: "alice" });
+    expect(again.results).toEqual([{ id: added.results[0]?.id, memory: "same", event: "NONE" }]);
+    expect((await memory.getAll({ userId: "alice" })).results).toHaveLength(1);
+  });
+});
+
+describe("Memory.deleteAll with purge", () => {
+  test("regression: a purged deleteAll left no DELETE in the history of the memories it deleted", async () => {
+    const { memory } = spiedMemory();
+    const { results } = await memory.add(
+      ["one", "two"].map((content) => ({ role: "user" as const, content })),
+      { userId: "alice" },
+    );
+    expect(await memory.deleteAll({ userId: "alice", purge: true })).toEqual({ deleted: 2 });
+    for (const { id } of results) {
+      const history = await memory.history(id, { userId: "alice" });
+      expect(history.map(({ event, previousValue, newValue }) => [event, previousValue, newValue])).toEqual([
+        ["ADD", null, null],
+        ["DELETE", null, null],
+      ]);
+    }
+  });
+});

@@ -1,0 +1,338 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import fc from "fast-check";
+import { afterAll, describe, expect, test } from "vitest";
+import { MemoryNotFoundError } from "../src/errors.js";
+import { inMemoryHistory } from "../src/history/in-memory-history.js";
+import { Memory } from "../src/memory.js";
+import type { Scope } from "../src/scope.js";
+import { inMemoryStore } from "../src/stores/in-memory-store.js";
+import { deterministicEmbedder } from "../src/testing/deterministic-embedder.js";
+
+// Random sequences of operations over many overlapping scopes, checked step by step against a
+// plain reference model: a memory is visible to a scope exactly when every id of the scope equals
+// the memory's. Any cross-scope read, update or delete shows up as a difference from the model.
+
+const users = ["u0", "u1", "u2", "u3", "u4", undefined];
+const agents = ["a0", "a1", "a2", undefined];
+const runs = ["r0", "r1", undefined];
+
+const scopes: Scope[] = [];
+for (const userId of users) {
+  for (const agentId of agents) {
+    for (const runId of runs) {
+      const scope: Scope = {};
+      if (userId) scope.userId = userId;
+      if (agentId) scope.agentId = agentId;
+      if (runId) scope.runId = runId;
+      if (Object.keys(scope).length > 0) scopes.push(scope);
+    }
+  }
+}
+
+const words = ["apple", "banana", "cherry", "delta", "echo", "falcon", "granite", "harbor"];
+const texts = words.flatMap((first) => words.slice(0, 4).map((second) => `fact ${first} ${second}`));
+
+type ScopeChoice = { mode: "own" | "part" | "any"; pick: number; mask: number };
+
+type Operation =
+  | { kind: "add"; scope: number; messages: { text: number; role: "user" | "assistant" | "system" }[] }
+  | { kind: "get"; ref: number; scope: ScopeChoice }
+  | { kind: "search"; scope: number; query: number; limit: number }
+  | { kind: "getAll"; scope: number }
+  | { kind: "update"; ref: number; scope: ScopeChoice; text: number }
+  | { kind: "delete"; ref: number; scope: ScopeChoice; purge: boolean }
+  | { kind: "deleteAll"; scope: number; purge: boolean }
+  | { kind: "history"; ref: number; scope: ScopeChoice };
+
+const scopeChoice = fc.record({
+  mode: fc.constantFrom("own" as const, "part" as const, "any" as const),
+  pick: fc.nat({ max: scopes.length - 1 }),
+  mask: fc.integer({ min: 1, max: 7 }),
+});
+const scopeIndex = fc.nat({ max: scopes.length - 1 });
+const ref = fc.nat({ max: 10_000 });
+
+const operation: fc.Arbitrary<Operation> = fc.oneof(
+  {
+    weight: 8,
+    arbitrary: fc.record({
+      kind: fc.constant("add" as const),
+      scope: scopeIndex,
+      messages: fc.array(
+        fc.record({
+          text: fc.nat({ max: texts.length - 1 }),
+          role: fc.constantFrom("user" as const, "assistant" as const, "system" as const),
+        }),
+        { minLength: 1, maxLength: 3 },
+      ),
+    }),
+  },
+  { weight: 4, arbitrary: fc.record({ kind: fc.constant("get" as const), ref, scope: scopeChoice }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant("search" as const),
+      scope: scopeIndex,
+      query: fc.nat({ max: words.length - 1 }),
+      limit: fc.integer({ min: 1, max: 100 }),
+    }),
+  },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant("getAll" as const), scope: scopeIndex }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({ kind: fc.constant("update" as const), ref, scope: scopeChoice, text: fc.nat({ max: texts.length - 1 }) }),
+  },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant("delete" as const), ref, scope: scopeChoice, purge: fc.boolean() }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant("deleteAll" as const), scope: scopeIndex, purge: fc.boolean() }) },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant("history" as const), ref, scope: scopeChoice }) },
+);
+
+interface ModelMemory {
+  text: string;
+  scope: Scope;
+}
+
+interface ModelHistory {
+  scope: Scope;
+  events: { event: "ADD" | "UPDATE" | "DELETE"; previousValue: string | null; newValue: string | null }[];
+}
+
+const keys = ["userId", "agentId", "runId"] as const;
+
+function inScope(record: Scope, scope: Scope): boolean {
+  return keys.every((key) => scope[key] === undefined || record[key] === scope[key]);
+}
+
+function sameScope(a: Scope, b: Scope): boolean {
+  return keys.every((key) => a[key] === b[key]);
+}
+
+function scopeFields(item: Scope): Scope {
+  const scope: Scope = {};
+  for (const key of keys) if (item[key] !== undefined) scope[key] = item[key];
+  return scope;
+}
+
+const unknownId = "00000000-0000-4000-8000-000000000000";
+
+async function notFound(promise: Promise<unknown>): Promise<boolean> {
+  return promise.then(
+    () => false,
+    (error: unknown) => {
+      if (MemoryNotFoundError.isInstance(error)) return true;
+      throw error;
+    },
+  );
+}
+
+/** Runs `operations` against `memory` and the model, failing at the first difference. Returns how many ran. */
+async function check(memory: Memory, operations: readonly Operation[]): Promise<number> {
+  const live = new Map<string, ModelMemory>();
+  const history = new Map<string, ModelHistory>();
+  const created: string[] = [];
+
+  // A by-id target: an id created earlier in this run (live or deleted), sometimes an unknown one.
+  const target = (index: number) => (created.length === 0 || index % 11 === 0 ? unknownId : (created[index % created.length] as string));
+  const choose = (id: string, choice: ScopeChoice): Scope => {
+    const own = history.get(id)?.scope;
+    if (!own || choice.mode === "any") return scopes[choice.pick] as Scope;
+    if (choice.mode === "own") return own;
+    // Part of the memory's own scope: still contains it.
+    const present = keys.filter((key) => own[key] !== undefined);
+    const kept = present.filter((_, i) => choice.mask & (1 << i));
+    const part: Scope = {};
+    for (const key of kept.length ? kept : present.slice(0, 1)) part[key] = own[key];
+    return part;
+  };
+
+  for (const [step, op] of operations.entries()) {
+    try {
+      await apply(op, `step ${step} ${JSON.stringify(op)}`);
+    } catch (error) {
+      // Report the operations up to the failure: a replayable, readable counterexample.
+      throw new Error(`${(error as Error).message}\nOperations up to the failure:\n${JSON.stringify(operations.slice(0, step + 1))}`, {
+        cause: error,
+      });
+    }
+  }
+  return operations.length;
+
+  async function apply(op: Operation, at: string): Promise<void> {
+    switch (op.kind) {
+      case "add": {
+        const scope = scopes[op.scope] as Scope;
+        const messages = op.messages.map((m) => ({ role: m.role, content: texts[m.text] as string }));
+        const { results } = await memory.add(messages, scope);
+        const expected: string[] = [];
+        for (const message of messages) {
+          if (message.role === "system" || expected.includes(message.content)) continue;
+          expected.push(message.content);
+        }
+        expect(results.map((r) => r.memory).sort(), at).toEqual(expected.sort());
+        for (const result of results) {
+          const duplicates = [...live].filter(([, m]) => m.text === result.memory && sameScope(m.scope, scope)).map(([id]) => id);
+          if (duplicates.length > 0) {
+            expect(result.event, at).toBe("NONE");
+            expect(duplicates, at).toContain(result.id);
+          } else {
+            expect(result.event, at).toBe("ADD");
+            expect(history.has(result.id), at).toBe(false);
+            live.set(result.id, { text: result.memory, scope });
+            history.set(result.id, { scope, events: [{ event: "ADD", previousValue: null, newValue: result.memory }] });
+            created.push(result.id);
+          }
+        }
+        break;
+      }
+      case "get": {
+        const id = target(op.ref);
+        const scope = choose(id, op.scope);
+        const item = await memory.get(id, scope);
+        const model = live.get(id);
+        if (model && inScope(model.scope, scope)) {
+          expect(item?.memory, at).toBe(model.text);
+          expect(scopeFields(item as Scope), at).toEqual(model.scope);
+        } else {
+          expect(item, at).toBeNull();
+        }
+        break;
+      }
+      case "search": {
+        const scope = scopes[op.scope] as Scope;
+        const { results } = await memory.search(`which ${words[op.query]}?`, { ...scope, limit: op.limit });
+        const visible = [...live].filter(([, m]) => inScope(m.scope, scope));
+        expect(results.length, at).toBeLessThanOrEqual(op.limit);
+        for (const item of results) {
+          const model = live.get(item.id);
+          expect(model, `${at}: result ${item.id} is not a live memory`).toBeDefined();
+          expect(
+            inScope((model as ModelMemory).scope, scope),
+            `${at}: result ${item.id} of ${JSON.stringify(model?.scope)} is outside the scope`,
+          ).toBe(true);
+          expect(item.memory, at).toBe(model?.text);
+          expect(scopeFields(item), at).toEqual(model?.scope);
+        }
+        if (visible.length <= op.limit) {
+          expect(results.map((r) => r.id).sort(), at).toEqual(visible.map(([id]) => id).sort());
+        }
+        break;
+      }
+      case "getAll": {
+        const scope = scopes[op.scope] as Scope;
+        const { results } = await memory.getAll({ ...scope, limit: 1000 });
+        const expected = [...live].filter(([, m]) => inScope(m.scope, scope)).map(([id, m]) => [id, m.text]);
+        expect(results.map((r) => [r.id, r.memory]).sort(), at).toEqual(expected.sort());
+        break;
+      }
+      case "update": {
+        const id = target(op.ref);
+        const scope = choose(id, op.scope);
+        const text = texts[op.text] as string;
+        const model = live.get(id);
+        if (model && inScope(model.scope, scope)) {
+          const item = await memory.update(id, text, scope);
+          expect(item.memory, at).toBe(text);
+          expect(scopeFields(item), at).toEqual(model.scope);
+          if (text !== model.text) history.get(id)?.events.push({ event: "UPDATE", previousValue: model.text, newValue: text });
+          model.text = text;
+        } else {
+          expect(await notFound(memory.update(id, text, scope)), at).toBe(true);
+        }
+        break;
+      }
+      case "delete": {
+        const id = target(op.ref);
+        const scope = choose(id, op.scope);
+        const model = live.get(id);
+        if (model && inScope(model.scope, scope)) {
+          await memory.delete(id, { ...scope, purge: op.purge });
+          live.delete(id);
+          const events = history.get(id)?.events as ModelHistory["events"];
+          if (op.purge) {
+            for (const event of events) Object.assign(event, { previousValue: null, newValue: null });
+            events.push({ event: "DELETE", previousValue: null, newValue: null });
+          } else {
+            events.push({ event: "DELETE", previousValue: model.text, newValue: null });
+          }
+        } else {
+          expect(await notFound(memory.delete(id, { ...scope, purge: op.purge })), at).toBe(true);
+        }
+        break;
+      }
+      case "deleteAll": {
+        const scope = scopes[op.scope] as Scope;
+        const doomed = [...live].filter(([, m]) => inScope(m.scope, scope));
+        const { deleted } = await memory.deleteAll({ ...scope, purge: op.purge });
+        expect(deleted, at).toBe(doomed.length);
+        for (const [id, model] of doomed) {
+          live.delete(id);
+          history.get(id)?.events.push({ event: "DELETE", previousValue: op.purge ? null : model.text, newValue: null });
+        }
+        if (op.purge) {
+          for (const entry of history.values()) {
+            if (!inScope(entry.scope, scope)) continue;
+            for (const event of entry.events) Object.assign(event, { previousValue: null, newValue: null });
+          }
+        }
+        break;
+      }
+      case "history": {
+        const id = target(op.ref);
+        const scope = choose(id, op.scope);
+        const model = history.get(id);
+        if (model && inScope(model.scope, scope)) {
+          const entries = await memory.history(id, scope);
+          expect(
+            entries.map(({ event, previousValue, newValue }) => ({ event, previousValue, newValue })),
+            at,
+          ).toEqual(model.events);
+        } else {
+          expect(await notFound(memory.history(id, scope)), at).toBe(true);
+        }
+        break;
+      }
+    }
+  }
+}
+
+// 5,000 operations per backend in all: RUNS runs of OPERATIONS operations, each on a fresh Memory.
+const RUNS = 10;
+const OPERATIONS = 500;
+
+describe("scope isolation property: random operations over many overlapping scopes match a reference model", () => {
+  test("has at least 50 distinct scopes, overlapping in user, agent and run", () => {
+    expect(new Set(scopes.map((s) => JSON.stringify(s))).size).toBeGreaterThanOrEqual(50);
+  });
+
+  const directory = mkdtempSync(join(tmpdir(), "engram-property-"));
+  afterAll(() => rmSync(directory, { recursive: true, force: true }));
+
+  for (const backend of ["sqlite", "in-memory"] as const) {
+    test(`${backend} store: ${RUNS * OPERATIONS} operations, no cross-scope read, update or delete`, { timeout: 120_000 }, async () => {
+      let total = 0;
+      let run = 0;
+      const details = await fc.check(
+        fc.asyncProperty(fc.array(operation, { minLength: OPERATIONS, maxLength: OPERATIONS }), async (operations) => {
+          const memory = new Memory({
+            embedder: deterministicEmbedder({ dimension: 64 }),
+            writeBehind: { enabled: false },
+            ...(backend === "sqlite"
+              ? { dataDir: join(directory, `run-${run++}`) }
+              : { vectorStore: inMemoryStore(), historyStore: inMemoryHistory() }),
+          });
+          try {
+            total += await check(memory, operations);
+          } finally {
+            await memory.close();
+          }
+        }),
+        // Operations are replayed from the reported prefix; shrinking 500-step runs costs minutes.
+        { numRuns: RUNS, endOnFailure: true },
+      );
+      if (details.failed) throw new Error(`Failed with seed ${details.seed}: ${(details.errorInstance as Error)?.message}`);
+      expect(total).toBeGreaterThanOrEqual(5_000);
+    });
+  }
+});

@@ -1,0 +1,216 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, test } from "vitest";
+import type { Embedder } from "../src/embedders/embedder.js";
+import { EmbeddingError, type EngramError } from "../src/errors.js";
+import { Memory } from "../src/memory.js";
+import { deterministicEmbedder } from "../src/testing/deterministic-embedder.js";
+import type { ErrorContext } from "../src/types.js";
+
+const directory = mkdtempSync(join(tmpdir(), "engram-write-behind-"));
+afterAll(() => rmSync(directory, { recursive: true, force: true }));
+let runs = 0;
+const newDataDir = () => join(directory, `data-${runs++}`);
+
+/** The deterministic embedder behind a switch: `failing` makes every call throw, `gate` holds calls until opened. */
+function controllableEmbedder() {
+  const inner = deterministicEmbedder();
+  let open: () => void = () => {};
+  const state = {
+    failing: false,
+    gate: Promise.resolve() as Promise<void>,
+    calls: [] as number[],
+    hold() {
+      state.gate = new Promise<void>((resolve) => {
+        open = resolve;
+      });
+    },
+    release: () => open(),
+  };
+  const embedder: Embedder = {
+    dimension: inner.dimension,
+    modelId: inner.modelId,
+    async embed(texts) {
+      state.calls.push(Date.now());
+      await state.gate;
+      if (state.failing) throw new Error("embedding service unavailable");
+      return inner.embed(texts);
+    },
+  };
+  return { embedder, state };
+}
+
+const fast = { minDelayMs: 20, maxDelayMs: 200, pollIntervalMs: 50, leaseMs: 2_000 };
+
+describe("write-behind outbox", () => {
+  test("enqueue returns at once, before the embedder is done; flush() waits until the turn is stored", async () => {
+    const { embedder, state } = controllableEmbedder();
+    state.hold();
+    const memory = new Memory({ dataDir: newDataDir(), embedder, writeBehind: fast });
+    const { id, queued } = await memory.enqueue(
+      [
+        { role: "user", content: "I moved to Lisbon" },
+        { role: "assistant", content: "Noted, Lisbon it is." },
+      ],
+      { userId: "alice" },
+    );
+    expect(queued).toBe(true);
+    expect((await memory.getAll({ userId: "alice" })).results).toEqual([]);
+    expect((await memory.pending({ userId: "alice" })).map((turn) => turn.id)).toEqual([id]);
+    expect(await memory.flush({ timeoutMs: 100 })).toEqual({ processed: 0, failed: 0, waiting: 1 });
+    state.release();
+    expect(await memory.flush()).toEqual({ processed: 1, failed: 0, waiting: 0 });
+    expect((await memory.getAll({ userId: "alice" })).results.map((item) => item.memory).sort()).toEqual([
+      "I moved to Lisbon",
+      "Noted, Lisbon it is.",
+    ]);
+    expect(await memory.pending({ userId: "alice" })).toEqual([]);
+    await memory.close();
+  });
+
+  test("an idempotency key makes a repeated enqueue a no-op", async () => {
+    const memory = new Memory({ dataDir: newDataDir(), embedder: deterministicEmbedder(), writeBehind: fast });
+    expect(await memory.enqueue("only once", { userId: "alice", idempotencyKey: "turn-1" })).toEqual({ id: "turn-1", queued: true });
+    expect(await memory.enqueue("only once", { userId: "alice", idempotencyKey: "turn-1" })).toEqual({ id: "turn-1", queued: false });
+    await memory.flush();
+    expect(await memory.enqueue("only once", { userId: "alice", idempotencyKey: "turn-1" })).toEqual({ id: "turn-1", queued: false });
+    await memory.flush();
+    expect((await memory.getAll({ userId: "alice" })).results.map((item) => item.memory)).toEqual(["only once"]);
+    await memory.close();
+  });
+
+  test("a turn that keeps failing is retried with backoff, reported to onError, ends failed and visible, and retryFailed re-queues it (regression: flush() did not wait for requeued turns)", async () => {
+    const { embedder, state } = controllableEmbedder();
+    state.failing = true;
+    const reports: [EngramError, ErrorContext][] = [];
+    const memory = new Memory({
+      dataDir: newDataDir(),
+      embedder,
+      retry: { retries: 0 },
+      writeBehind: { ...fast, maxAttempts: 3 },
+      onError: (error, context) => reports.push([error, context]),
+    });
+    const { id } = await memory.enqueue("a turn worth keeping", { userId: "alice", agentId: "coder" });
+    expect(await memory.flush({ timeoutMs: 10_000 })).toEqual({ processed: 0, failed: 1, waiting: 0 });
+
+    // Three attempts, each later than the last by a growing delay (20 ms, then 40 ms, ±25 %).
+    expect(state.calls).toHaveLength(3);
+    const [first, second, third] = state.calls as [number, number, number];
+    expect(second - first).toBeGreaterThanOrEqual(15);
+    expect(third - second).toBeGreaterThanOrEqual(30);
+
+    const turnReports = reports.filter(([, context]) => context.operation === "write-behind");
+    expect(turnReports.map(([, context]) => [context.entryId, context.attempt, context.willRetry])).toEqual([
+      [id, 0, true],
+      [id, 1, true],
+      [id, 2, false],
+    ]);
+    expect(turnReports.every(([error]) => EmbeddingError.isInstance(error))).toBe(true);
+    expect(turnReports[0]?.[0].message).toMatch(/embedding service unavailable/);
+
+    const [failed] = await memory.pending({ userId: "alice" });
+    expect(failed).toMatchObject({ id, status: "failed", attempts: 3, userId: "alice", agentId: "coder" });
+    expect(failed?.messages).toEqual([{ role: "user", content: "a turn worth keeping" }]);
+    expect(failed?.lastError).toMatch(/EmbeddingError: .*embedding service unavailable/);
+    expect(await memory.pending({ allScopes: true })).toHaveLength(1);
+    expect(await memory.pending({ userId: "bob" })).toEqual([]);
+    expect((await memory.getAll({ userId: "alice" })).results).toEqual([]);
+
+    // Failed turns stay failed until asked: nothing retries them in the background.
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect(state.calls).toHaveLength(3);
+
+    state.failing = false;
+    expect(await memory.retryFailed({ userId: "bob" })).toEqual({ requeued: 0 });
+    expect(await memory.retryFailed({ userId: "alice" })).toEqual({ requeued: 1 });
+    expect(await memory.flush({ timeoutMs: 10_000 })).toEqual({ processed: 1, failed: 0, waiting: 0 });
+    expect((await memory.getAll({ userId: "alice" })).results.map((item) => item.memory)).toEqual(["a turn worth keeping"]);
+    expect(await memory.pending({ allScopes: true })).toEqual([]);
+    await memory.close();
+  });
+
+  test("a transient failure is retried and the turn stored once", async () => {
+    const { embedder, state } = controllableEmbedder();
+    state.failing = true;
+    const reports: ErrorContext[] = [];
+    const memory = new Memory({
+      dataDir: newDataDir(),
+      embedder,
+      retry: { retries: 0 },
+      writeBehind: { ...fast, maxAttempts: 5 },
+      onError: (_error, context) => reports.push(context),
+    });
+    await memory.enqueue("flaky", { userId: "alice" });
+    while (state.calls.length < 2) await new Promise((resolve) => setTimeout(resolve, 10));
+    state.failing = false;
+    expect(await memory.flush({ timeoutMs: 10_000 })).toEqual({ processed: 1, failed: 0, waiting: 0 });
+    expect((await memory.getAll({ userId: "alice" })).results.map((item) => item.memory)).toEqual(["flaky"]);
+    expect(reports.filter((context) => context.operation === "write-behind").every((context) => context.willRetry)).toBe(true);
+    await memory.close();
+  });
+
+  test("purging a scope removes its queued turns, waiting and failed, and no other scope's", async () => {
+    const { embedder, state } = controllableEmbedder();
+    state.failing = true;
+    const memory = new Memory({
+      dataDir: newDataDir(),
+      embedder,
+      retry: { retries: 0 },
+      writeBehind: { ...fast, maxAttempts: 1 },
+      onError: () => {},
+    });
+    await memory.enqueue("this one fails", { userId: "alice", runId: "r1" });
+    await memory.flush();
+    const worker = new Memory({ dataDir: join(directory, `data-${runs - 1}`), embedder, writeBehind: { enabled: false } });
+    await worker.enqueue("this one waits", { userId: "alice", agentId: "coder" });
+    await worker.enqueue("bob's turn waits", { userId: "bob" });
+    expect((await memory.pending({ userId: "alice" })).map((turn) => turn.status).sort()).toEqual(["failed", "pending"]);
+    expect(await memory.deleteAll({ userId: "alice", purge: true })).toEqual({ deleted: 0 });
+    expect(await memory.pending({ userId: "alice" })).toEqual([]);
+    expect((await memory.pending({ allScopes: true })).map((turn) => turn.messages[0]?.content)).toEqual(["bob's turn waits"]);
+    await Promise.all([memory.close(), worker.close()]);
+  });
+
+  test("turns left in the outbox by a stopped process are processed when the next one starts", async () => {
+    const dataDir = newDataDir();
+    const producer = new Memory({ dataDir, embedder: deterministicEmbedder(), writeBehind: { enabled: false } });
+    for (let i = 0; i < 5; i++) await producer.enqueue(`left behind ${i}`, { userId: `u${i % 2}` });
+    await producer.close();
+    const consumer = new Memory({ dataDir, embedder: deterministicEmbedder(), writeBehind: fast });
+    const deadline = Date.now() + 10_000;
+    while ((await consumer.pending({ allScopes: true })).length > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(await consumer.pending({ allScopes: true })).toEqual([]);
+    const stored = [...(await consumer.getAll({ userId: "u0" })).results, ...(await consumer.getAll({ userId: "u1" })).results];
+    expect(stored.map((item) => item.memory).sort()).toEqual([0, 1, 2, 3, 4].map((i) => `left behind ${i}`));
+    await consumer.close();
+  });
+
+  test("an onError hook that throws does not stop the worker", async () => {
+    const { embedder, state } = controllableEmbedder();
+    state.failing = true;
+    const memory = new Memory({
+      dataDir: newDataDir(),
+      embedder,
+      retry: { retries: 0 },
+      writeBehind: { ...fast, maxAttempts: 2 },
+      onError: () => {
+        throw new Error("a broken hook");
+      },
+    });
+    const originalConsoleError = console.error;
+    console.error = () => {};
+    try {
+      await memory.enqueue("x", { userId: "alice" });
+      expect(await memory.flush({ timeoutMs: 10_000 })).toEqual({ processed: 0, failed: 1, waiting: 0 });
+      state.failing = false;
+      await memory.enqueue("y", { userId: "alice" });
+      expect(await memory.flush({ timeoutMs: 10_000 })).toEqual({ processed: 1, failed: 0, waiting: 0 });
+    } finally {
+      console.error = originalConsoleError;
+    }
+    await memory.close();
+  });
+});
