@@ -268,6 +268,18 @@ class PostgresHistory implements HistoryStore {
 
   async claim({ workerId, limit, leaseMs }: { workerId: string; limit: number; leaseMs: number }): Promise<OutboxEntry[]> {
     await this.#ready();
+    const claimed: OutboxEntry[] = [];
+    // A round can lose candidates to workers claiming at the same moment; a few more rounds take
+    // what those workers left.
+    for (let round = 0; round < 3 && claimed.length < limit; round++) {
+      const { entries, contested } = await this.#claimRound(workerId, limit - claimed.length, leaseMs);
+      claimed.push(...entries);
+      if (!contested) break;
+    }
+    return claimed.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  }
+
+  async #claimRound(workerId: string, limit: number, leaseMs: number): Promise<{ entries: OutboxEntry[]; contested: boolean }> {
     const o = this.#outbox;
     const due = `((status = 'pending' AND next_attempt_at <= now()) OR (status = 'processing' AND lease_until < now()))`;
     const busy = (alias: string) =>
@@ -284,7 +296,7 @@ class PostgresHistory implements HistoryStore {
          ORDER BY created_at, seq LIMIT $1 FOR UPDATE SKIP LOCKED`,
         [limit],
       );
-      if (candidates.length === 0) return [];
+      if (candidates.length === 0) return { entries: [], contested: false };
       // 2. One worker at a time per lock key, across processes: a transaction-scoped advisory lock.
       const { rows: locked } = await client.query(
         `SELECT key FROM unnest($1::text[]) AS key WHERE pg_try_advisory_xact_lock(${LOCK_NAMESPACE}, hashtext(key))`,
@@ -292,7 +304,7 @@ class PostgresHistory implements HistoryStore {
       );
       const keys = new Set(locked.map((row: { key: string }) => row.key));
       const ids = candidates.filter((row: { lock_key: string }) => keys.has(row.lock_key)).map((row: { id: string }) => row.id);
-      if (ids.length === 0) return [];
+      if (ids.length === 0) return { entries: [], contested: true };
       // 3. Checked again with a fresh snapshot, now that the key locks are held: a worker that
       //    claimed the same key after step 1 has committed by now and is seen here.
       const { rows } = await client.query(
@@ -304,9 +316,10 @@ class PostgresHistory implements HistoryStore {
          RETURNING *`,
         [ids, workerId, leaseMs],
       );
-      return (rows as (OutboxRow & { seq: string })[])
+      const entries = (rows as (OutboxRow & { seq: string })[])
         .sort((a, b) => a.created_at.getTime() - b.created_at.getTime() || Number(a.seq) - Number(b.seq))
         .map(toOutboxEntry);
+      return { entries, contested: entries.length < candidates.length };
     });
   }
 
@@ -395,9 +408,11 @@ class PostgresHistory implements HistoryStore {
       // Forgetting a whole scope also drops the traces of turns already done.
       sql = `DELETE FROM ${this.#outbox} WHERE ${condition}`;
     } else {
-      // Messages are stored as JSON text: look for the text as it appears inside a JSON string.
-      params.push(JSON.stringify(containing).slice(1, -1));
-      sql = `DELETE FROM ${this.#outbox} WHERE status <> 'done' AND ${condition} AND strpos(messages, $${params.length}) > 0`;
+      // Match message contents only: the JSON around them (keys, roles) is not the user's text.
+      params.push(containing);
+      sql = `DELETE FROM ${this.#outbox} WHERE status <> 'done' AND ${condition}
+        AND EXISTS (SELECT 1 FROM jsonb_array_elements(messages::jsonb) AS message
+                    WHERE strpos(message ->> 'content', $${params.length}) > 0)`;
     }
     const { rowCount } = await this.#pool.query("outbox purge", sql, params);
     if (rowCount > 0) await this.#vacuum(this.#outbox);

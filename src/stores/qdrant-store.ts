@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import type { QdrantClient, Schemas } from "@qdrant/js-client-rest";
 import { z } from "zod";
 import { ConfigError, EngramError, StoreError } from "../errors.js";
-import { decodeCursor, encodeCursor } from "../internal/json.js";
+import { base64ToVector, decodeCursor, encodeCursor, vectorToBase64 } from "../internal/json.js";
 import { bm25Scores } from "../retrieval/bm25.js";
 import { keywordTerms } from "../retrieval/keywords.js";
 import { parseConfig } from "../validation.js";
@@ -56,10 +56,17 @@ type Payload = {
   agentId?: string;
   runId?: string;
   metadata: Record<string, unknown>;
+  /**
+   * The scalar top-level metadata values, which filters compare. Qdrant would match a filter value
+   * against any element of an array; the contract wants equality of the whole value.
+   */
+  filterable: Record<string, string | number | boolean | null>;
   createdAt: string;
   updatedAt: string;
   /** `createdAt` in epoch milliseconds: Qdrant orders by numbers, not by strings. */
   createdAtMs: number;
+  /** The vector as written (base64 of its float32 bytes), kept only when Qdrant changes it by normalising. */
+  vectorAsWritten?: string;
 };
 type Point = { id: string | number; payload?: Record<string, unknown> | null; vector?: unknown };
 
@@ -84,7 +91,18 @@ export function pointIdOf(id: string): string {
 }
 
 /** A quoted JSON path segment: metadata keys may hold dots, which would otherwise mean nesting. */
-const metadataPath = (key: string) => `metadata."${key}"`;
+const metadataPath = (key: string) => `filterable."${key}"`;
+
+/**
+ * Whether Qdrant stores this vector as it is under cosine distance: it normalises every vector
+ * whose squared length is not within 1e-6 of 1 (or 0). A margin keeps borderline vectors on the
+ * safe side: their exact copy is kept.
+ */
+function storedAsWritten(vector: Float32Array): boolean {
+  let squared = 0;
+  for (const value of vector) squared += value * value;
+  return Math.abs(squared - 1) <= 1e-7;
+}
 
 function conditions(filter: StoreFilter): Condition[] {
   const must: Condition[] = scopeConditions(filter).map(([key, value]) => ({ key, match: { value } }));
@@ -111,7 +129,10 @@ function toRecord(point: Point, withVector = false): MemoryRecord {
   if (payload.userId != null) record.userId = payload.userId;
   if (payload.agentId != null) record.agentId = payload.agentId;
   if (payload.runId != null) record.runId = payload.runId;
-  if (withVector && Array.isArray(point.vector)) record.vector = Float32Array.from(point.vector as number[]);
+  if (withVector) {
+    if (payload.vectorAsWritten !== undefined) record.vector = base64ToVector(payload.vectorAsWritten);
+    else if (Array.isArray(point.vector)) record.vector = Float32Array.from(point.vector as number[]);
+  }
   return record;
 }
 
@@ -119,11 +140,16 @@ function toPayload(record: MemoryRecord): Payload {
   const createdAtMs = Date.parse(record.createdAt);
   if (Number.isNaN(createdAtMs))
     throw new StoreError({ message: `Record ${record.id} has createdAt "${record.createdAt}", not an ISO 8601 date` });
+  const filterable: Payload["filterable"] = {};
+  for (const [key, value] of Object.entries(record.metadata)) {
+    if (value === null || typeof value === "string" || typeof value === "number" || typeof value === "boolean") filterable[key] = value;
+  }
   const payload: Payload = {
     id: record.id,
     text: record.text,
     hash: record.hash,
     metadata: { ...record.metadata },
+    filterable,
     createdAt: record.createdAt,
     updatedAt: record.updatedAt,
     createdAtMs,
@@ -131,12 +157,19 @@ function toPayload(record: MemoryRecord): Payload {
   if (record.userId !== undefined) payload.userId = record.userId;
   if (record.agentId !== undefined) payload.agentId = record.agentId;
   if (record.runId !== undefined) payload.runId = record.runId;
+  const vector = record.vector as Float32Array;
+  if (!storedAsWritten(vector)) payload.vectorAsWritten = vectorToBase64(vector);
   return payload;
 }
 
-const createdAtMsOf = (point: Point) => (point.payload as unknown as Payload).createdAtMs;
+const payloadOf = (point: Point) => point.payload as unknown as Payload;
+const createdAtMsOf = (point: Point) => payloadOf(point).createdAtMs;
+const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+/** List order: createdAt (as a time, then as written), then record id, like the SQL stores. */
 const byAge = (a: Point, b: Point) =>
-  createdAtMsOf(a) - createdAtMsOf(b) || (String(a.id) < String(b.id) ? -1 : String(a.id) > String(b.id) ? 1 : 0);
+  createdAtMsOf(a) - createdAtMsOf(b) ||
+  compare(payloadOf(a).createdAt, payloadOf(b).createdAt) ||
+  compare(payloadOf(a).id, payloadOf(b).id);
 
 function chunks<T>(items: readonly T[]): T[][] {
   const out: T[][] = [];
@@ -191,26 +224,33 @@ class QdrantStore implements VectorStore, KeywordSearchable {
 
   async init({ dimension, modelId }: { dimension: number; modelId?: string }): Promise<void> {
     await this.#call("init", async (client, name) => {
-      if (!(await client.collectionExists(name)).exists) {
+      const create = async () => {
         try {
           await client.createCollection(name, {
             vectors: { size: dimension, distance: "Cosine" },
-            metadata:
-              modelId === undefined ? { engramDimension: dimension } : { engramDimension: dimension, engramEmbeddingModel: modelId },
+            metadata: modelId === undefined ? {} : { engramEmbeddingModel: modelId },
           });
         } catch (error) {
           // Another app server created it first: fine, it is checked below like any existing one.
           if (httpFailure(error).status !== 409) throw error;
         }
+      };
+      if (!(await client.collectionExists(name)).exists) await create();
+      let info = await client.getCollection(name);
+      let vectors = info.config.params.vectors as { size?: number } | undefined;
+      if (vectors?.size !== dimension && (await client.count(name, { exact: true })).count === 0) {
+        // Empty (e.g. after a reset): make it again for this embedder.
+        await client.deleteCollection(name);
+        await create();
+        info = await client.getCollection(name);
+        vectors = info.config.params.vectors as { size?: number } | undefined;
       }
-      const info = await client.getCollection(name);
-      const vectors = info.config.params.vectors as { size?: number } | undefined;
       if (vectors?.size !== dimension) {
         throw new ConfigError({
           message: `The Qdrant collection "${name}" holds ${vectors?.size ?? "named or unknown"}-dimensional vectors, but the embedder gives ${dimension}. Use the embedder it was created with, or another collection (move memories with export and import).`,
         });
       }
-      const storedModel = (info.config.metadata as Record<string, unknown> | null | undefined)?.engramEmbeddingModel;
+      const storedModel = (info.config.metadata as Record<string, unknown> | null | undefined)?.engramEmbeddingModel ?? undefined;
       if (typeof storedModel === "string" && modelId !== undefined && storedModel !== modelId) {
         throw new ConfigError({
           message: `The Qdrant collection "${name}" holds vectors of the embedding model "${storedModel}", but the embedder is "${modelId}". Vectors of different models cannot be compared: use the same model, or another collection (move memories with export and import).`,
@@ -323,24 +363,24 @@ class QdrantStore implements VectorStore, KeywordSearchable {
 
   async list({ filter, limit, cursor }: { filter: StoreFilter; limit: number; cursor?: string }) {
     const must = conditions(filter);
-    const after = cursor === undefined ? undefined : decodeCursor(cursor, 2);
+    const after = cursor === undefined ? undefined : decodeCursor(cursor, 3);
     if (cursor !== undefined && (!after || Number.isNaN(Number(after[0])))) {
       throw new StoreError({ message: "Invalid list cursor: pass back the cursor a list call returned" });
     }
-    // Order: createdAt, then point id (the record id for UUID ids). Qdrant orders by a number
-    // (createdAtMs) but breaks its ties arbitrarily, so a tie group is read in point-id order.
+    // Qdrant orders by a number (createdAtMs) and breaks ties arbitrarily, so the records of one
+    // millisecond are read together and ordered here; usually they are the few of one add call.
     const want = limit + 1;
     const page: Point[] = [];
-    const sameTime = (ms: number): Condition => ({ key: "createdAtMs", range: { gte: ms, lte: ms } });
     if (after) {
-      const [ms, lastId] = [Number(after[0]), after[1] as string];
-      const rest = await this.#call("list", (client, name) =>
-        client.scroll(name, { filter: { must: [...must, sameTime(ms)] }, offset: lastId, limit: want + 1, with_payload: true }),
-      );
-      page.push(...rest.points.filter((point) => String(point.id) !== lastId).slice(0, want));
+      const [ms, createdAt, id] = [Number(after[0]), after[1] as string, after[2] as string];
+      const rest = (await this.#sameTime(must, ms)).filter((point) => {
+        const { createdAt: time, id: other } = payloadOf(point);
+        return time > createdAt || (time === createdAt && other > id);
+      });
+      page.push(...rest);
     }
     if (page.length < want) {
-      const newer = after ? [{ key: "createdAtMs", range: { gt: Number(after[0]) } } satisfies Condition] : [];
+      const newer: Condition[] = after ? [{ key: "createdAtMs", range: { gt: Number(after[0]) } }] : [];
       const { points } = await this.#call("list", (client, name) =>
         client.scroll(name, {
           filter: { must: [...must, ...newer] },
@@ -349,14 +389,11 @@ class QdrantStore implements VectorStore, KeywordSearchable {
           with_payload: true,
         }),
       );
-      if (points.length === want - page.length) {
-        // The last time may be cut short in arbitrary order: read it again in point-id order.
+      if (points.length === want - page.length && points.length > 0) {
+        // The last millisecond may be cut short: read it whole.
         const lastMs = createdAtMsOf(points.at(-1) as Point);
         page.push(...points.filter((point) => createdAtMsOf(point) !== lastMs).sort(byAge));
-        const group = await this.#call("list", (client, name) =>
-          client.scroll(name, { filter: { must: [...must, sameTime(lastMs)] }, limit: want - page.length, with_payload: true }),
-        );
-        page.push(...group.points);
+        page.push(...(await this.#sameTime(must, lastMs)));
       } else {
         page.push(...[...points].sort(byAge));
       }
@@ -365,8 +402,17 @@ class QdrantStore implements VectorStore, KeywordSearchable {
     const last = records.at(-1);
     return {
       records: records.map((point) => toRecord(point)),
-      cursor: page.length > limit && last ? encodeCursor([String(createdAtMsOf(last)), String(last.id)]) : undefined,
+      cursor:
+        page.length > limit && last
+          ? encodeCursor([String(createdAtMsOf(last)), payloadOf(last).createdAt, payloadOf(last).id])
+          : undefined,
     };
+  }
+
+  /** Every record inside the filter created in one millisecond, in list order. */
+  async #sameTime(must: Condition[], ms: number): Promise<Point[]> {
+    const points = await this.#scrollAll("list", [...must, { key: "createdAtMs", range: { gte: ms, lte: ms } }], Number.POSITIVE_INFINITY);
+    return points.sort(byAge);
   }
 
   async deleteMany(filter: StoreFilter): Promise<number> {
@@ -383,9 +429,12 @@ class QdrantStore implements VectorStore, KeywordSearchable {
   }
 
   async reset(): Promise<void> {
-    // Dropping the collection forgets its dimension too; Engram calls init again after a reset.
+    // The collection stays (with its indexes) and forgets its model; init makes it again for
+    // another dimension while it is empty.
     await this.#call("reset", async (client, name) => {
-      if ((await client.collectionExists(name)).exists) await client.deleteCollection(name);
+      if (!(await client.collectionExists(name)).exists) return;
+      await client.delete(name, { filter: {}, wait: true });
+      await client.updateCollection(name, { metadata: { engramEmbeddingModel: null } });
     });
     this.#dimension = undefined;
   }

@@ -122,12 +122,13 @@ function valuesAt(payload: Payload, path: string): Json[] {
   return current.flatMap((value) => (Array.isArray(value) ? value : [value]));
 }
 
+/** Qdrant's cosine preprocessing, in float32: vectors already of length 1 (within 1e-6) or 0 are kept as they are. */
 function normalise(vector: Float32Array): Float32Array {
-  let norm = 0;
-  for (const value of vector) norm += value * value;
-  norm = Math.sqrt(norm);
-  if (norm === 0) return vector;
-  return vector.map((value) => value / norm);
+  let squared = 0;
+  for (const value of vector) squared = Math.fround(squared + Math.fround(value * value));
+  if (squared < 1.1920929e-7 || Math.abs(squared - 1) <= 1e-6) return vector;
+  const length = Math.fround(Math.sqrt(squared));
+  return vector.map((value) => value / length);
 }
 
 function score(collection: Collection, query: Float32Array, stored: Float32Array): number {
