@@ -150,14 +150,14 @@ function score(collection: Collection, query: Float32Array, stored: Float32Array
 export interface QdrantStandIn {
   /** Base URL, e.g. http://127.0.0.1:PORT */
   readonly url: string;
-  /** Requests served, by "METHOD /path-pattern": lets tests check what the client asked for. */
-  readonly requests: string[];
+  /** Requests served, in order, with their JSON bodies: lets tests check what the client asked for. */
+  readonly requests: { method: string; path: string; body: Record<string, unknown> }[];
   close(): Promise<void>;
 }
 
 export async function startQdrantStandIn(): Promise<QdrantStandIn> {
   const collections = new Map<string, Collection>();
-  const requests: string[] = [];
+  const requests: QdrantStandIn["requests"] = [];
 
   const collection = (name: string): Collection => {
     const found = collections.get(name);
@@ -516,7 +516,7 @@ export async function startQdrantStandIn(): Promise<QdrantStandIn> {
       for (const [method, pattern, route] of routes) {
         const match = pattern.exec(path);
         if (method !== request.method || !match) continue;
-        requests.push(`${method} ${pattern.source}`);
+        requests.push({ method, path, body });
         const result = route(match.slice(1).map(decodeURIComponent), body);
         send(200, method === "GET" && pattern.source === "^\\/$" ? (result as object) : { result, status: "ok" });
         return;
