@@ -12,7 +12,7 @@ import { testVectorStore } from "./vector-store-conformance.js";
 let standIn: QdrantStandIn;
 let client: QdrantClient;
 beforeAll(async () => {
-  standIn = await startQdrantStandIn();
+  standIn = await startQdrantStandIn({ recordRequests: true });
   client = new QdrantClient({ url: standIn.url });
 });
 afterAll(() => standIn.close());

@@ -32,6 +32,8 @@ interface Collection {
   distance: "Cosine" | "Dot" | "Euclid" | "Manhattan";
   metadata: Payload;
   indexes: Map<string, { data_type: string; params?: Record<string, Json> }>;
+  /** Keyword payload indexes: field → value → keys of the points holding it (what Qdrant filters through first). */
+  keywords: Map<string, Map<Json, Set<string>>>;
   points: Map<string, StoredPoint>;
   version: number;
 }
@@ -77,7 +79,18 @@ function compareIds(a: PointId, b: PointId): number {
 }
 
 /** JSON path: `a.b`, `a."b.c"`, `a[]`. */
+const parsedPaths = new Map<string, string[]>();
+
 function parsePath(path: string): string[] {
+  let segments = parsedPaths.get(path);
+  if (!segments) {
+    segments = parsePathText(path);
+    parsedPaths.set(path, segments);
+  }
+  return segments;
+}
+
+function parsePathText(path: string): string[] {
   const segments: string[] = [];
   let rest = path;
   while (rest.length > 0) {
@@ -150,12 +163,12 @@ function score(collection: Collection, query: Float32Array, stored: Float32Array
 export interface QdrantStandIn {
   /** Base URL, e.g. http://127.0.0.1:PORT */
   readonly url: string;
-  /** Requests served, in order, with their JSON bodies: lets tests check what the client asked for. */
+  /** Requests served, in order, with their JSON bodies, when started with `recordRequests`. */
   readonly requests: { method: string; path: string; body: Record<string, unknown> }[];
   close(): Promise<void>;
 }
 
-export async function startQdrantStandIn(): Promise<QdrantStandIn> {
+export async function startQdrantStandIn({ recordRequests = false }: { recordRequests?: boolean } = {}): Promise<QdrantStandIn> {
   const collections = new Map<string, Collection>();
   const requests: QdrantStandIn["requests"] = [];
 
@@ -260,8 +273,41 @@ export async function startQdrantStandIn(): Promise<QdrantStandIn> {
     return out;
   };
 
-  const filtered = (target: Collection, filter: unknown) =>
-    [...target.points.values()].filter((point) => passes(target, point, filter)).sort((a, b) => compareIds(a.id, b.id));
+  const indexKeyword = (target: Collection, field: string, point: StoredPoint, add: boolean) => {
+    const index = target.keywords.get(field);
+    if (!index) return;
+    for (const value of valuesAt(point.payload, field)) {
+      if (typeof value !== "string") continue;
+      let keys = index.get(value);
+      if (!keys) {
+        keys = new Set();
+        index.set(value, keys);
+      }
+      if (add) keys.add(keyOf(point.id));
+      else keys.delete(keyOf(point.id));
+    }
+  };
+
+  const filtered = (target: Collection, filter: unknown) => {
+    // Like Qdrant, narrow down through a keyword payload index when a `must` condition allows it.
+    let candidates: Iterable<StoredPoint> = target.points.values();
+    for (const condition of ((filter as { must?: unknown } | null)?.must ?? []) as Record<string, unknown>[]) {
+      const index = typeof condition.key === "string" ? target.keywords.get(condition.key) : undefined;
+      const value = (condition.match as { value?: unknown } | undefined)?.value;
+      if (index && typeof value === "string") {
+        candidates = [...(index.get(value) ?? [])].map((key) => target.points.get(key) as StoredPoint);
+        break;
+      }
+    }
+    return [...candidates].filter((point) => passes(target, point, filter)).sort((a, b) => compareIds(a.id, b.id));
+  };
+
+  const removePoint = (target: Collection, key: string) => {
+    const point = target.points.get(key);
+    if (!point) return;
+    for (const field of target.keywords.keys()) indexKeyword(target, field, point, false);
+    target.points.delete(key);
+  };
 
   const upsert = (target: Collection, points: unknown) => {
     if (!Array.isArray(points))
@@ -273,13 +319,18 @@ export async function startQdrantStandIn(): Promise<QdrantStandIn> {
       payload: (raw.payload ?? {}) as Payload,
     }));
     target.version++;
-    for (const point of parsed) target.points.set(keyOf(point.id), { ...point, version: target.version });
+    for (const point of parsed) {
+      removePoint(target, keyOf(point.id));
+      const stored = { ...point, version: target.version };
+      target.points.set(keyOf(point.id), stored);
+      for (const field of target.keywords.keys()) indexKeyword(target, field, stored, true);
+    }
   };
 
   const remove = (target: Collection, selector: { points?: unknown[]; filter?: unknown }) => {
     target.version++;
-    if (selector.points) for (const id of selector.points.map(parsePointId)) target.points.delete(keyOf(id));
-    else if (selector.filter) for (const point of filtered(target, selector.filter)) target.points.delete(keyOf(point.id));
+    if (selector.points) for (const id of selector.points.map(parsePointId)) removePoint(target, keyOf(id));
+    else if (selector.filter) for (const point of filtered(target, selector.filter)) removePoint(target, keyOf(point.id));
     else throw badInput("Format error in JSON body: data did not match any variant of untagged enum PointsSelector");
   };
 
@@ -308,6 +359,7 @@ export async function startQdrantStandIn(): Promise<QdrantStandIn> {
           metadata: (body.metadata ?? {}) as Payload,
           indexes: new Map(),
           points: new Map(),
+          keywords: new Map(),
           version: 0,
         });
         return true;
@@ -364,6 +416,10 @@ export async function startQdrantStandIn(): Promise<QdrantStandIn> {
         }
         const { type: _type, ...params } = typeof schema === "object" ? (schema as Record<string, Json>) : { type };
         target.indexes.set(field, { data_type: type, ...(Object.keys(params).length ? { params: { type, ...params } } : {}) });
+        if (type === "keyword" && !target.keywords.has(field)) {
+          target.keywords.set(field, new Map());
+          for (const point of target.points.values()) indexKeyword(target, field, point, true);
+        }
         target.version++;
         return updateResult(target);
       },
@@ -516,7 +572,7 @@ export async function startQdrantStandIn(): Promise<QdrantStandIn> {
       for (const [method, pattern, route] of routes) {
         const match = pattern.exec(path);
         if (method !== request.method || !match) continue;
-        requests.push({ method, path, body });
+        if (recordRequests) requests.push({ method, path, body });
         const result = route(match.slice(1).map(decodeURIComponent), body);
         send(200, method === "GET" && pattern.source === "^\\/$" ? (result as object) : { result, status: "ok" });
         return;
