@@ -45,10 +45,17 @@ export async function openSqlite(file: string): Promise<SqliteHandle> {
       try {
         db = new DatabaseSync(path, { allowExtension: true });
         sqliteVec.load(db);
+        // The busy timeout comes first: switching a new file to WAL takes a lock that another
+        // process opening the same file at the same moment may hold.
+        // 8 KiB pages hold three rows with a 512-d vector where 4 KiB pages hold one: a scope's rows
+        // are read in a third of the pages (applies to new files only). A 32 MB page cache keeps
+        // the scopes in use in memory.
         db.exec(`
-          PRAGMA journal_mode = WAL;
           PRAGMA busy_timeout = 10000;
+          PRAGMA page_size = 8192;
+          PRAGMA journal_mode = WAL;
           PRAGMA synchronous = NORMAL;
+          PRAGMA cache_size = -32000;
           PRAGMA secure_delete = ON;
           PRAGMA foreign_keys = ON;
         `);

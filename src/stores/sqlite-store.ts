@@ -2,6 +2,7 @@ import type { SQLInputValue } from "node:sqlite";
 import { ConfigError } from "../errors.js";
 import { bytesToVector, decodeCursor, encodeCursor, vectorToBytes } from "../internal/json.js";
 import { guard, openSqlite, type SqliteHandle } from "../internal/sqlite.js";
+import { bm25Scores } from "../retrieval/bm25.js";
 import { keywordTerms } from "../retrieval/keywords.js";
 import { metadataConditions, scopeConditions } from "./filter.js";
 import type { KeywordSearchable, MemoryRecord, ScoredRecord, StoreFilter, VectorStore, WriteBatch } from "./vector-store.js";
@@ -12,6 +13,18 @@ export interface SqliteStoreOptions {
 }
 
 const columns = { userId: "user_id", agentId: "agent_id", runId: "run_id" } as const;
+
+/**
+ * Scope ids as keyword tokens ("u" + hex of the user id, "a" + agent, "r" + run), indexed beside the
+ * text: a keyword query intersects the scope's short posting lists with the terms' long ones inside
+ * the full-text index, so its cost follows the scope's size, not the store's. The exact scope
+ * condition is still applied on the joined rows.
+ */
+const scopeTermsExpression = `trim(
+  CASE WHEN user_id IS NULL THEN '' ELSE 'u' || hex(user_id) || ' ' END ||
+  CASE WHEN agent_id IS NULL THEN '' ELSE 'a' || hex(agent_id) || ' ' END ||
+  CASE WHEN run_id IS NULL THEN '' ELSE 'r' || hex(run_id) END)`;
+const scopeTermPrefixes = { userId: "u", agentId: "a", runId: "r" } as const;
 
 const schema = `
   CREATE TABLE IF NOT EXISTS engram_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -26,26 +39,52 @@ const schema = `
     metadata TEXT NOT NULL,
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
-    embedding BLOB NOT NULL
+    embedding BLOB NOT NULL,
+    scope_terms TEXT GENERATED ALWAYS AS (${scopeTermsExpression}) VIRTUAL
   );
   CREATE INDEX IF NOT EXISTS memories_by_user ON memories (user_id, agent_id, run_id, created_at);
   CREATE INDEX IF NOT EXISTS memories_by_agent ON memories (agent_id, run_id, created_at);
   CREATE INDEX IF NOT EXISTS memories_by_run ON memories (run_id, created_at);
   CREATE INDEX IF NOT EXISTS memories_by_hash ON memories (hash);
+  -- Tokens are what tokenize() in src/retrieval/keywords.ts yields (letters and digits, lower-cased),
+  -- so that the matches found here are exactly the documents BM25 scores above zero.
   CREATE VIRTUAL TABLE IF NOT EXISTS memories_fts USING fts5(
-    text, content = 'memories', content_rowid = 'rowid', tokenize = 'porter unicode61 remove_diacritics 2'
+    text, scope_terms, content = 'memories', content_rowid = 'rowid',
+    tokenize = "unicode61 remove_diacritics 0 categories 'L* N*'"
   );
   CREATE TRIGGER IF NOT EXISTS memories_fts_insert AFTER INSERT ON memories BEGIN
-    INSERT INTO memories_fts (rowid, text) VALUES (new.rowid, new.text);
+    INSERT INTO memories_fts (rowid, text, scope_terms) VALUES (new.rowid, new.text, new.scope_terms);
   END;
   CREATE TRIGGER IF NOT EXISTS memories_fts_delete AFTER DELETE ON memories BEGIN
-    INSERT INTO memories_fts (memories_fts, rowid, text) VALUES ('delete', old.rowid, old.text);
+    INSERT INTO memories_fts (memories_fts, rowid, text, scope_terms) VALUES ('delete', old.rowid, old.text, old.scope_terms);
   END;
-  CREATE TRIGGER IF NOT EXISTS memories_fts_update AFTER UPDATE OF text ON memories BEGIN
-    INSERT INTO memories_fts (memories_fts, rowid, text) VALUES ('delete', old.rowid, old.text);
-    INSERT INTO memories_fts (rowid, text) VALUES (new.rowid, new.text);
+  CREATE TRIGGER IF NOT EXISTS memories_fts_update AFTER UPDATE OF text, user_id, agent_id, run_id ON memories BEGIN
+    INSERT INTO memories_fts (memories_fts, rowid, text, scope_terms) VALUES ('delete', old.rowid, old.text, old.scope_terms);
+    INSERT INTO memories_fts (rowid, text, scope_terms) VALUES (new.rowid, new.text, new.scope_terms);
   END;
 `;
+
+/**
+ * Files created before the scope was indexed for keyword search get the generated scope column
+ * and a keyword index rebuilt with it.
+ */
+function migrate(handle: SqliteHandle): void {
+  const columnsOf = (table: string) =>
+    (handle.db.prepare(`SELECT name FROM pragma_table_xinfo('${table}')`).all() as { name: string }[]).map((row) => row.name);
+  const memoryColumns = columnsOf("memories");
+  if (memoryColumns.length === 0 || memoryColumns.includes("scope_terms")) return;
+  handle.transaction(() => {
+    handle.db.exec(`
+      DROP TRIGGER IF EXISTS memories_fts_insert;
+      DROP TRIGGER IF EXISTS memories_fts_delete;
+      DROP TRIGGER IF EXISTS memories_fts_update;
+      DROP TABLE IF EXISTS memories_fts;
+      ALTER TABLE memories ADD COLUMN scope_terms TEXT GENERATED ALWAYS AS (${scopeTermsExpression}) VIRTUAL;
+      ${schema}
+      INSERT INTO memories_fts (memories_fts) VALUES ('rebuild');
+    `);
+  });
+}
 
 const selectColumns = "id, text, hash, user_id, agent_id, run_id, metadata, created_at, updated_at";
 
@@ -105,6 +144,7 @@ class SqliteStore implements VectorStore, KeywordSearchable {
   #open(): Promise<SqliteHandle> {
     this.#handle ??= openSqlite(this.path).then((handle) => {
       guard("schema creation", () => {
+        migrate(handle);
         handle.db.exec(schema);
         handle.db.exec("INSERT INTO memories_fts (memories_fts, rank) VALUES ('secure-delete', 1)");
       });
@@ -190,19 +230,44 @@ class SqliteStore implements VectorStore, KeywordSearchable {
 
   async keywordSearch({ text, filter, limit }: { text: string; filter: StoreFilter; limit: number }): Promise<ScoredRecord[]> {
     const handle = await this.#open();
+    const scope = scopeConditions(filter);
     const terms = keywordTerms(text);
-    const condition = where(filter, "m.");
     if (terms.length === 0) return [];
-    const match = terms.map((term) => `"${term.replaceAll('"', '""')}"`).join(" OR ");
+    const scopeTerms = scope.map(([key, value]) => `"${scopeTermPrefixes[key]}${Buffer.from(value, "utf8").toString("hex")}"`);
+    const match = `scope_terms : (${scopeTerms.join(" AND ")}) AND text : (${terms.map((term) => `"${term}"`).join(" OR ")})`;
+    const joined = where(filter, "m.");
+    const own = where(filter);
     return guard("keyword search", () => {
-      const rows = handle
+      // The full-text index drives (CROSS JOIN): probing it once per scope row re-runs the whole match each time.
+      const matches = handle
         .statement(
-          `SELECT ${selectColumns.replace(/(\w+)/g, "m.$1")}, m.embedding, bm25(memories_fts) AS rank
-           FROM memories_fts JOIN memories m ON m.rowid = memories_fts.rowid
-           WHERE memories_fts MATCH ? AND ${condition.sql} ORDER BY rank, m.id LIMIT ?`,
+          `SELECT m.rowid AS position, m.id, m.text FROM memories_fts CROSS JOIN memories m ON m.rowid = memories_fts.rowid
+           WHERE memories_fts MATCH ? AND ${joined.sql}`,
         )
-        .all(match, ...condition.params, limit) as Row[];
-      return rows.map((row) => ({ record: toRecord(row, true), score: -(row.rank as number) }));
+        .all(match, ...joined.params) as Row[];
+      if (matches.length === 0) return [];
+      // BM25 within the scope (as inMemoryStore): its own memories are the corpus.
+      const { count } = handle.statement(`SELECT count(*) AS count FROM memories WHERE ${own.sql}`).get(...own.params) as { count: number };
+      const scores = bm25Scores(
+        terms,
+        matches.map((row) => row.text as string),
+        { documentCount: Number(count) },
+      );
+      const best = matches
+        .map((row, i) => ({ row, score: scores[i] as number }))
+        .filter((hit) => hit.score > 0)
+        .sort((a, b) => b.score - a.score || ((a.row.id as string) < (b.row.id as string) ? -1 : 1))
+        .slice(0, limit);
+      const full = new Map<number, Row>();
+      const positions = best.map((hit) => Number(hit.row.position));
+      const rows = handle
+        .statement(`SELECT rowid AS position, ${selectColumns}, embedding FROM memories WHERE rowid IN (SELECT value FROM json_each(?))`)
+        .all(JSON.stringify(positions)) as Row[];
+      for (const row of rows) full.set(Number(row.position), row);
+      return best.flatMap((hit) => {
+        const row = full.get(Number(hit.row.position));
+        return row ? [{ record: toRecord(row, true), score: hit.score }] : [];
+      });
     });
   }
 

@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -170,5 +171,35 @@ describe("purge: the text is erased from the memory, its history, pending turns 
       expect(filesHolding(dataDir, marker), marker).toEqual([]);
     expect(filesHolding(dataDir, "qxjzvbobword")).not.toEqual([]);
     expect(filesHolding(dataDir, "qxjzvbobturn")).not.toEqual([]);
+  });
+
+  test("a purge while another process holds a read snapshot waits for it, then empties the write-ahead log", async () => {
+    const dataDir = newDataDir();
+    const memory = newMemory(dataDir);
+    const {
+      results: [added],
+    } = await memory.add("my pin is qxjzvreaderword", { userId: "alice" });
+    // Another process reads inside a transaction for 700 ms: its snapshot needs the log frames that hold the text.
+    const reader = spawn(
+      process.execPath,
+      [
+        "--disable-warning=ExperimentalWarning",
+        "--input-type=module",
+        "-e",
+        `import { DatabaseSync } from "node:sqlite";
+         const db = new DatabaseSync(${JSON.stringify(join(dataDir, "engram.db"))});
+         db.exec("BEGIN");
+         db.prepare("SELECT count(*) FROM memories").get();
+         console.log("reading");
+         setTimeout(() => { db.exec("COMMIT"); db.close(); }, 700);`,
+      ],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
+    await new Promise<void>((resolve) => reader.stdout.on("data", (chunk) => String(chunk).includes("reading") && resolve()));
+    await memory.delete(added?.id as string, { userId: "alice", purge: true });
+    expect(filesHolding(dataDir, "qxjzvreaderword")).toEqual([]);
+    await new Promise((resolve) => reader.on("exit", resolve));
+    await memory.close();
+    expect(filesHolding(dataDir, "qxjzvreaderword")).toEqual([]);
   });
 });

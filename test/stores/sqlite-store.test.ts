@@ -1,6 +1,8 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
+import { expect, onTestFinished, test } from "vitest";
 import { sqliteStore } from "../../src/stores/sqlite-store.js";
 import { testVectorStore } from "./vector-store-conformance.js";
 
@@ -11,4 +13,41 @@ testVectorStore({
   name: "sqliteStore",
   create: () => sqliteStore({ path: join(directory, `store-${files++}.db`) }),
   cleanup: () => rmSync(directory, { recursive: true, force: true }),
+});
+
+test("a database made before the scope was indexed for keyword search is migrated when opened", async () => {
+  const own = mkdtempSync(join(tmpdir(), "engram-sqlite-migration-"));
+  onTestFinished(() => rmSync(own, { recursive: true, force: true }));
+  const path = join(own, "old-schema.db");
+  const old = new DatabaseSync(path);
+  // The first released schema: a keyword index over the text alone.
+  old.exec(`
+    CREATE TABLE engram_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE memories (
+      rowid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, text TEXT NOT NULL, hash TEXT NOT NULL,
+      user_id TEXT, agent_id TEXT, run_id TEXT, metadata TEXT NOT NULL, created_at TEXT NOT NULL,
+      updated_at TEXT NOT NULL, embedding BLOB NOT NULL);
+    CREATE VIRTUAL TABLE memories_fts USING fts5(
+      text, content = 'memories', content_rowid = 'rowid', tokenize = 'porter unicode61 remove_diacritics 2');
+    CREATE TRIGGER memories_fts_insert AFTER INSERT ON memories BEGIN
+      INSERT INTO memories_fts (rowid, text) VALUES (new.rowid, new.text);
+    END;
+  `);
+  const insert = old.prepare(
+    "INSERT INTO memories (id, text, hash, user_id, agent_id, metadata, created_at, updated_at, embedding) VALUES (?, ?, 'h', ?, ?, '{}', 't', 't', ?)",
+  );
+  insert.run("m1", "alice likes walruses", "alice", "coder", new Uint8Array(new Float32Array([1, 0]).buffer));
+  insert.run("m2", "bob likes walruses", "bob", null, new Uint8Array(new Float32Array([0, 1]).buffer));
+  old.close();
+
+  const store = sqliteStore({ path });
+  await store.init({ dimension: 2 });
+  const hits = await store.keywordSearch({ text: "walruses", filter: { scope: { userId: "alice", agentId: "coder" } }, limit: 10 });
+  expect(hits.map((hit) => hit.record.id)).toEqual(["m1"]);
+  await store.write({ delete: ["m1"] });
+  expect(await store.keywordSearch({ text: "walruses", filter: { scope: { userId: "alice" } }, limit: 10 })).toEqual([]);
+  expect(
+    (await store.keywordSearch({ text: "walruses", filter: { scope: { userId: "bob" } }, limit: 10 })).map((hit) => hit.record.id),
+  ).toEqual(["m2"]);
+  await store.close();
 });

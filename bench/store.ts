@@ -1,0 +1,225 @@
+// `npm run bench:store`: the embedded SQLite store at 10,000 and 100,000 memories (100 per user),
+// deterministic embedder, so no model time is measured. Prints insert throughput and the time of
+// scoped searches EXCLUDING the embedding call: the store's vector search + keyword search + the
+// hybrid fusion, i.e. what Memory.search does after embedding the query. Writes raw figures to
+// bench/results/. Options: --users-per-step=100 --per-user=100 --searches=200 --dimension=512
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { Memory } from "../src/memory.js";
+import { fuseHits } from "../src/retrieval/hybrid.js";
+import { sqliteStore } from "../src/stores/sqlite-store.js";
+import type { StoreFilter } from "../src/stores/vector-store.js";
+import { deterministicEmbedder } from "../src/testing/deterministic-embedder.js";
+
+const option = (name: string, fallback: number) =>
+  Number(process.argv.find((arg) => arg.startsWith(`--${name}=`))?.split("=")[1] ?? fallback);
+const usersPerStep = option("users-per-step", 100);
+const perUser = option("per-user", 100);
+const searches = option("searches", 200);
+const dimension = option("dimension", 512);
+const steps = [usersPerStep, usersPerStep * 10]; // 10,000 then 100,000 memories with the defaults
+const heavyUserMemories = option("heavy-user", 1_000);
+
+// Deterministic pseudo-random numbers, so every run stores and searches the same texts.
+let seed = 20_250_101;
+const random = () => {
+  seed = (seed + 0x6d2b79f5) >>> 0;
+  let t = seed;
+  t = Math.imul(t ^ (t >>> 15), t | 1);
+  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+};
+
+// A Zipf-distributed vocabulary: a few words occur in a large share of all memories (of every
+// user), which is what makes keyword search expensive when it is not confined to the scope early.
+const common = (
+  "prefer like use work team project meeting coffee travel family weekend morning code review database " +
+  "deploy music book run city language friend dinner plan budget health sleep phone email office remote"
+).split(" ");
+const rare = Array.from({ length: 5_000 }, (_, i) => `w${i.toString(36)}x${(i * 7919).toString(36)}`);
+const vocabulary = [...common, ...rare];
+const weights = vocabulary.map((_, rank) => 1 / (rank + 1));
+const total = weights.reduce((sum, weight) => sum + weight, 0);
+const cumulative: number[] = [];
+for (const weight of weights) cumulative.push((cumulative.at(-1) ?? 0) + weight / total);
+const word = () => {
+  const r = random();
+  let low = 0;
+  let high = cumulative.length - 1;
+  while (low < high) {
+    const middle = (low + high) >> 1;
+    if ((cumulative[middle] as number) < r) low = middle + 1;
+    else high = middle;
+  }
+  return vocabulary[low] as string;
+};
+const sentence = (words: number) => Array.from({ length: words }, word).join(" ");
+
+const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
+const summary = (times: number[]) => {
+  const sorted = [...times].sort((a, b) => a - b);
+  return {
+    p50: percentile(sorted, 50),
+    p95: percentile(sorted, 95),
+    p99: percentile(sorted, 99),
+    max: sorted.at(-1) as number,
+    mean: times.reduce((s, t) => s + t, 0) / times.length,
+  };
+};
+const ms = (value: number) => value.toFixed(2).padStart(8);
+
+const dataDir = mkdtempSync(join(tmpdir(), "engram-bench-store-"));
+const file = join(dataDir, "engram.db");
+const embedder = deterministicEmbedder({ dimension });
+const memory = new Memory({ dataDir, embedder, writeBehind: { enabled: false } });
+// A second handle on the same file for timing the store calls Memory.search makes after embedding.
+const store = sqliteStore({ path: file });
+await store.init({ dimension, modelId: embedder.modelId });
+
+interface SearchFigures {
+  label: string;
+  totalMemories: number;
+  userMemories: number;
+  searches: number;
+  storeAndFusion: ReturnType<typeof summary>;
+  vectorSearch: ReturnType<typeof summary>;
+  keywordSearch: ReturnType<typeof summary>;
+  memorySearchWithEmbedding: ReturnType<typeof summary>;
+}
+const insertFigures: { fromMemories: number; toMemories: number; seconds: number; perSecond: number }[] = [];
+const searchFigures: SearchFigures[] = [];
+
+let stored = 0;
+async function insertUsers(from: number, to: number, count: number): Promise<void> {
+  const started = performance.now();
+  const before = stored;
+  for (let user = from; user < to; user++) {
+    const messages = Array.from({ length: count }, (_, i) => ({ role: "user" as const, content: `${sentence(8 + (i % 5))} ${user}.${i}` }));
+    // One add per user: one embedding call and one transaction for its batch of memories.
+    const { results } = await memory.add(messages, { userId: `user-${user}` });
+    stored += results.length;
+  }
+  const seconds = (performance.now() - started) / 1000;
+  const figures = { fromMemories: before, toMemories: stored, seconds, perSecond: (stored - before) / seconds };
+  insertFigures.push(figures);
+  console.log(
+    `inserted ${(stored - before).toLocaleString("en")} memories (${before.toLocaleString("en")} → ${stored.toLocaleString("en")}) in ${seconds.toFixed(1)} s: ${Math.round(figures.perSecond).toLocaleString("en")} memories/s (Memory.add, ${count} messages per call, embedding included)`,
+  );
+}
+
+async function measureSearches(label: string, users: string[], userMemories: number): Promise<void> {
+  const queries = Array.from({ length: searches }, (_, i) => ({
+    userId: users[Math.floor(random() * users.length)] as string,
+    // Mix of common-word and rare-word queries, 2 to 6 words.
+    text: `what about ${sentence(2 + (i % 5))}?`,
+  }));
+  const vectors = await embedder.embed(queries.map((q) => q.text));
+  const limit = 10;
+  const candidates = Math.max(limit * 3, 30); // as Memory.search
+  // Warm-up: statement preparation and page cache.
+  for (const [i, query] of queries.slice(0, 20).entries()) {
+    const filter: StoreFilter = { scope: { userId: query.userId } };
+    await store.search({ vector: vectors[i] as Float32Array, filter, limit: candidates });
+    await store.keywordSearch({ text: query.text, filter, limit: candidates });
+  }
+  const total: number[] = [];
+  const vector: number[] = [];
+  const keyword: number[] = [];
+  for (const [i, query] of queries.entries()) {
+    const filter: StoreFilter = { scope: { userId: query.userId } };
+    const queryVector = vectors[i] as Float32Array;
+    const t0 = performance.now();
+    const vectorHits = await store.search({ vector: queryVector, filter, limit: candidates });
+    const t1 = performance.now();
+    const keywordHits = await store.keywordSearch({ text: query.text, filter, limit: candidates });
+    const t2 = performance.now();
+    const fused = fuseHits(vectorHits, keywordHits, queryVector, 0.3).slice(0, limit);
+    const t3 = performance.now();
+    if (fused.some((hit) => hit.record.userId !== query.userId)) throw new Error("a search left its scope");
+    vector.push(t1 - t0);
+    keyword.push(t2 - t1);
+    total.push(t3 - t0);
+  }
+  const endToEnd: number[] = [];
+  for (const query of queries) {
+    const t0 = performance.now();
+    await memory.search(query.text, { userId: query.userId, limit });
+    endToEnd.push(performance.now() - t0);
+  }
+  searchFigures.push({
+    label,
+    totalMemories: stored,
+    userMemories,
+    searches,
+    storeAndFusion: summary(total),
+    vectorSearch: summary(vector),
+    keywordSearch: summary(keyword),
+    memorySearchWithEmbedding: summary(endToEnd),
+  });
+}
+
+console.log(
+  `Engram store benchmark: SQLite (node:sqlite + sqlite-vec), deterministic ${dimension}-d embedder, ${perUser} memories per user, ${searches} scoped searches per row`,
+);
+const loadAtStart = loadavg()[0] as number;
+console.log(`Node ${process.version}, data in ${dataDir}, load average ${loadAtStart.toFixed(1)} at start\n`);
+
+let users = 0;
+for (const target of steps) {
+  await insertUsers(users, target, perUser);
+  users = target;
+  // Always users of the first step: the same users, with the same own count, in a store 10 times larger.
+  const sampled = Array.from({ length: steps[0] as number }, (_, i) => `user-${i}`);
+  await measureSearches(`${stored.toLocaleString("en")} total`, sampled, perUser);
+}
+// One user with many more memories of their own, in the full store: search time follows the user's own count.
+await insertUsers(users, users + 1, heavyUserMemories);
+await measureSearches(`${stored.toLocaleString("en")} total, heavy user`, [`user-${users}`], heavyUserMemories);
+
+const databaseBytes = statSync(file).size;
+console.log("\nScoped search time, EXCLUDING the embedding call (store vector search + keyword search + hybrid fusion), in ms:\n");
+const header = ["store total", "user's own", "p50", "p95", "p99", "max", "vector p95", "keyword p95", "Memory.search p95*"];
+console.log(header.map((h, i) => (i < 2 ? h.padStart(12) : h.padStart(i > 5 ? 13 : 8))).join(" "));
+for (const row of searchFigures) {
+  console.log(
+    [
+      row.totalMemories.toLocaleString("en").padStart(12),
+      row.userMemories.toLocaleString("en").padStart(12),
+      ms(row.storeAndFusion.p50),
+      ms(row.storeAndFusion.p95),
+      ms(row.storeAndFusion.p99),
+      ms(row.storeAndFusion.max),
+      ms(row.vectorSearch.p95).padStart(13),
+      ms(row.keywordSearch.p95).padStart(13),
+      ms(row.memorySearchWithEmbedding.p95).padStart(13),
+    ].join(" "),
+  );
+}
+console.log("\n* Memory.search end to end, including the (deterministic, in-process) query embedding.");
+const loadAtEnd = loadavg()[0] as number;
+console.log(`Target: p95 ≤ 10 ms excluding embedding. Database file: ${(databaseBytes / 1e6).toFixed(1)} MB.`);
+console.log(`Load average ${loadAtEnd.toFixed(1)} at the end: tail latencies are noisy on a busy machine; p50 is the steadier figure.`);
+
+const results = {
+  benchmark: "store",
+  date: new Date().toISOString(),
+  node: process.version,
+  dimension,
+  perUser,
+  searches,
+  insert: insertFigures,
+  search: searchFigures,
+  databaseBytes,
+  loadAverage: { start: loadAtStart, end: loadAtEnd },
+};
+const resultsDirectory = join(import.meta.dirname, "results");
+mkdirSync(resultsDirectory, { recursive: true });
+const output = join(resultsDirectory, `store-${results.date.replace(/[:.]/g, "-")}.json`);
+writeFileSync(output, `${JSON.stringify(results, null, 2)}\n`);
+console.log(`Raw figures: ${output}`);
+
+await store.close();
+await memory.close();
+rmSync(dataDir, { recursive: true, force: true });
