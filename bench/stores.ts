@@ -1,6 +1,8 @@
 /**
- * `npm run bench:stores` — scoped search latency of each VectorStore at the same size: N memories
- * spread over U users, then Q searches each inside one random user's scope (limit 10), p50 / p95.
+ * `npm run bench:stores` — the core store benchmark (`npm run bench:store`: N memories, 100 per
+ * user, scoped searches timed EXCLUDING the embedding call) run against each VectorStore: the
+ * store's vector search (limit 30, as Memory.search asks) + its keyword search + hybrid fusion,
+ * p50 / p95, with the two store calls also timed on their own.
  *
  * Stores:
  *   sqlite            the embedded default (a temporary file)
@@ -11,22 +13,24 @@
  *                     tests (in this process: a keyword payload index narrows to the scope, then an
  *                     exact scan in JavaScript): its figure is the stand-in's, NOT Qdrant's
  *
- * Memories are synthetic sentences embedded by the deterministic embedder (feature hashing, no
- * model), written in batches of 1,000. Each size is a fresh store. Load time is printed too.
+ * Memories are synthetic sentences over a Zipf vocabulary (a few words common to every user, many
+ * rare ones), embedded by the deterministic embedder (feature hashing, no model) and written in
+ * batches of 1,000 records. Each size is a fresh store. Load time is printed too.
  *
  * Options: --sizes=100000 (comma-separated, e.g. 10000,30000,100000 for a trend)  --users=1000
- *          --queries=200  --dimension=256  --stores=sqlite,pgvector,qdrant-stand-in
+ *          --searches=200  --dimension=512  --stores=sqlite,pgvector,qdrant-stand-in
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { textHash } from "../src/internal/hash.js";
+import { fuseHits } from "../src/retrieval/hybrid.js";
 import { pgvectorStore } from "../src/stores/pgvector-store.js";
 import { qdrantStore } from "../src/stores/qdrant-store.js";
 import { sqliteStore } from "../src/stores/sqlite-store.js";
-import type { MemoryRecord, VectorStore } from "../src/stores/vector-store.js";
+import { isKeywordSearchable, type MemoryRecord, type StoreFilter, type VectorStore } from "../src/stores/vector-store.js";
 import { deterministicEmbedder } from "../src/testing/index.js";
 import { startPgliteServer } from "../test/support/pglite-server.js";
 import { startQdrantStandIn } from "../test/support/qdrant-stand-in.js";
@@ -42,8 +46,8 @@ const sizes = String(args.sizes ?? "100000")
   .split(",")
   .map(Number);
 const userCount = Number(args.users ?? 1000);
-const queryCount = Number(args.queries ?? 200);
-const dimension = Number(args.dimension ?? 256);
+const queryCount = Number(args.searches ?? 200);
+const dimension = Number(args.dimension ?? 512);
 const storeNames = String(args.stores ?? "sqlite,pgvector,qdrant-stand-in").split(",");
 const BATCH = 1000;
 
@@ -59,23 +63,40 @@ function random(seed: number): () => number {
   };
 }
 
-const words = (
-  "coffee tea postgres sqlite qdrant vector memory search user agent run dog cat rex lisbon porto berlin " +
-  "travel flight hotel dinner lunch breakfast allergy peanut gluten vegan running cycling swimming piano " +
-  "guitar book novel film series project deadline meeting manager sister brother mother father birthday " +
-  "gift holiday summer winter spring autumn garden kitchen office remote typescript rust python golang"
+// A Zipf-distributed vocabulary, as in bench/store.ts: common words shared by every user's
+// memories make keyword search expensive unless it is confined to the scope early.
+const common = (
+  "prefer like use work team project meeting coffee travel family weekend morning code review database " +
+  "deploy music book run city language friend dinner plan budget health sleep phone email office remote"
 ).split(" ");
+const rare = Array.from({ length: 5_000 }, (_, i) => `w${i.toString(36)}x${(i * 7919).toString(36)}`);
+const vocabulary = [...common, ...rare];
+const cumulative: number[] = [];
+{
+  const weights = vocabulary.map((_, rank) => 1 / (rank + 1));
+  const total = weights.reduce((sum, weight) => sum + weight, 0);
+  for (const weight of weights) cumulative.push((cumulative.at(-1) ?? 0) + weight / total);
+}
 
-function sentence(next: () => number): string {
-  const length = 6 + Math.floor(next() * 8);
-  return Array.from({ length }, () => words[Math.floor(next() * words.length)]).join(" ");
+function sentence(next: () => number, words = 8 + Math.floor(next() * 5)): string {
+  return Array.from({ length: words }, () => {
+    const r = next();
+    let low = 0;
+    let high = cumulative.length - 1;
+    while (low < high) {
+      const middle = (low + high) >> 1;
+      if ((cumulative[middle] as number) < r) low = middle + 1;
+      else high = middle;
+    }
+    return vocabulary[low] as string;
+  }).join(" ");
 }
 
 const embedder = deterministicEmbedder({ dimension });
 
 async function records(count: number, seed: number): Promise<MemoryRecord[]> {
   const next = random(seed);
-  const texts = Array.from({ length: count }, (_, i) => `${sentence(next)} (${i})`);
+  const texts = Array.from({ length: count }, (_, i) => `${sentence(next)} ${i % userCount}.${i}`);
   const vectors = await embedder.embed(texts);
   const start = Date.UTC(2025, 0, 1);
   return texts.map((text, i) => {
@@ -97,17 +118,27 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
 }
 
+interface Timing {
+  p50: number;
+  p95: number;
+}
+
 interface Result {
   store: string;
   memories: number;
   users: number;
-  queries: number;
+  searches: number;
   dimension: number;
   loadSeconds: number;
-  p50Ms: number;
-  p95Ms: number;
-  meanHits: number;
+  total: Timing;
+  vector: Timing;
+  keyword: Timing;
 }
+
+const timing = (times: number[]): Timing => {
+  const sorted = [...times].sort((a, b) => a - b);
+  return { p50: Number(percentile(sorted, 50).toFixed(2)), p95: Number(percentile(sorted, 95).toFixed(2)) };
+};
 
 async function measure(
   name: string,
@@ -126,30 +157,48 @@ async function measure(
     const loadSeconds = (performance.now() - loadStart) / 1000;
     process.stderr.write("\n");
     const next = random(7);
-    const queries = await embedder.embed(Array.from({ length: queryCount }, () => sentence(next)));
-    // A few warm-up queries: first-statement planning and connection setup are not search latency.
-    for (const vector of queries.slice(0, 5)) await store.search({ vector, filter: { scope: { userId: "user-0" } }, limit: 10 });
-    const latencies: number[] = [];
-    let hits = 0;
-    for (const vector of queries) {
-      const userId = `user-${Math.floor(next() * userCount)}`;
-      const started = performance.now();
-      const results = await store.search({ vector, filter: { scope: { userId } }, limit: 10 });
-      latencies.push(performance.now() - started);
-      hits += results.length;
-      if (results.some((hit) => hit.record.userId !== userId)) throw new Error(`${name} returned a record outside the scope`);
+    const queries = Array.from({ length: queryCount }, (_, i) => ({
+      userId: `user-${Math.floor(next() * userCount)}`,
+      text: `what about ${sentence(next, 2 + (i % 5))}?`,
+    }));
+    const vectors = await embedder.embed(queries.map((query) => query.text));
+    const limit = 10;
+    const candidates = Math.max(limit * 3, 30); // as Memory.search
+    const keywords = isKeywordSearchable(store) ? store : undefined;
+    // Warm-up: statement planning, connections and caches are not search latency.
+    for (const [i, query] of queries.slice(0, 10).entries()) {
+      const filter: StoreFilter = { scope: { userId: query.userId } };
+      await store.search({ vector: vectors[i] as Float32Array, filter, limit: candidates });
+      await keywords?.keywordSearch({ text: query.text, filter, limit: candidates });
     }
-    latencies.sort((a, b) => a - b);
+    const total: number[] = [];
+    const vector: number[] = [];
+    const keyword: number[] = [];
+    for (const [i, query] of queries.entries()) {
+      const filter: StoreFilter = { scope: { userId: query.userId } };
+      const queryVector = vectors[i] as Float32Array;
+      const t0 = performance.now();
+      const vectorHits = await store.search({ vector: queryVector, filter, limit: candidates });
+      const t1 = performance.now();
+      const keywordHits = (await keywords?.keywordSearch({ text: query.text, filter, limit: candidates })) ?? [];
+      const t2 = performance.now();
+      const fused = fuseHits(vectorHits, keywordHits, queryVector, 0.3).slice(0, limit);
+      const t3 = performance.now();
+      if (fused.some((hit) => hit.record.userId !== query.userId)) throw new Error(`${name} returned a record outside the scope`);
+      vector.push(t1 - t0);
+      keyword.push(t2 - t1);
+      total.push(t3 - t0);
+    }
     return {
       store: name,
       memories: size,
       users: userCount,
-      queries: queryCount,
+      searches: queryCount,
       dimension,
       loadSeconds: Number(loadSeconds.toFixed(1)),
-      p50Ms: Number(percentile(latencies, 50).toFixed(2)),
-      p95Ms: Number(percentile(latencies, 95).toFixed(2)),
-      meanHits: Number((hits / queryCount).toFixed(1)),
+      total: timing(total),
+      vector: timing(vector),
+      keyword: timing(keyword),
     };
   } finally {
     await store.close();
@@ -191,20 +240,38 @@ for (const size of sizes) {
   }
 }
 
-const header = ["store", "memories", "users", "dim", "load s", "p50 ms", "p95 ms", "hits/query"];
+const loadAtEnd = loadavg()[0] as number;
+const header = ["store", "memories", "users", "load s", "p50 ms", "p95 ms", "vector p50", "vector p95", "keyword p50", "keyword p95"];
 const rows = results.map((r) =>
-  [labels[r.store] as string, r.memories, r.users, r.dimension, r.loadSeconds, r.p50Ms, r.p95Ms, r.meanHits].map(String),
+  [
+    labels[r.store] as string,
+    r.memories,
+    r.users,
+    r.loadSeconds,
+    r.total.p50,
+    r.total.p95,
+    r.vector.p50,
+    r.vector.p95,
+    r.keyword.p50,
+    r.keyword.p95,
+  ].map(String),
 );
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] as string).length)));
 const line = (cells: string[]) =>
   cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i] as number) : cell.padStart(widths[i] as number))).join("  ");
-console.log(`\nScoped search (limit 10), ${queryCount} queries per store, deterministic ${dimension}-d embedder`);
+console.log(
+  `\nScoped search EXCLUDING the embedding call (vector search + keyword search + hybrid fusion), ${queryCount} searches per row, deterministic ${dimension}-d embedder, in ms`,
+);
 console.log(line(header));
 for (const row of rows) console.log(line(row));
-console.log("The Qdrant figure is the stand-in's (JavaScript, in this process, over HTTP), not Qdrant's.");
+console.log("The Qdrant row is the stand-in's (JavaScript, in this process, over HTTP), NOT Qdrant's.");
+console.log(`Load average ${loadAtEnd.toFixed(1)} at the end: tail latencies are noisy on a busy machine.`);
 
 const out = join(root, "bench", "results");
 mkdirSync(out, { recursive: true });
 const file = join(out, `stores-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
-writeFileSync(file, `${JSON.stringify({ date: new Date().toISOString(), node: process.version, results }, null, 2)}\n`);
+writeFileSync(
+  file,
+  `${JSON.stringify({ benchmark: "stores", date: new Date().toISOString(), node: process.version, loadAverage: loadAtEnd, results }, null, 2)}\n`,
+);
 console.log(`Raw results: ${file}`);

@@ -323,15 +323,15 @@ class QdrantStore implements VectorStore, KeywordSearchable {
     const terms = keywordTerms(text);
     if (terms.length === 0) return [];
     // The full-text index finds the scope's points holding any term; Qdrant does not rank them, so
-    // they are ranked here by BM25 over the candidates.
-    const candidates = await this.#scrollAll(
-      "keyword search",
-      [...must, { key: "text", match: { text_any: terms.join(" ") } }],
-      KEYWORD_CANDIDATES,
-    );
+    // they are ranked here by BM25, with document frequencies against the whole scope.
+    const [candidates, scope] = await Promise.all([
+      this.#scrollAll("keyword search", [...must, { key: "text", match: { text_any: terms.join(" ") } }], KEYWORD_CANDIDATES),
+      this.#call("keyword search", (client, name) => client.count(name, { filter: { must }, exact: true })),
+    ]);
     const scores = bm25Scores(
       terms,
       candidates.map((point) => (point.payload as unknown as Payload).text),
+      { documentCount: scope.count },
     );
     const best = candidates
       .map((point, i) => ({ point, score: scores[i] as number }))
