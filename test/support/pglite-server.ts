@@ -7,10 +7,11 @@
  * spawns it as a child process on a free port and stops it by process id.
  *
  * PGlite is one backend shared by every connection, so connections must take turns by whole units
- * of work. pglite-socket's own queue interleaves single protocol messages (a Parse of one client
- * between the Parse and Bind of another) and stalls under concurrent transactions; this server
- * reuses pglite-socket's connection handler with a queue that gives one connection the backend from
- * its first message until a Sync or simple Query leaves no transaction open.
+ * of work. pglite-socket's own queue hands the backend over between single protocol messages (so
+ * one client's Parse could land between another's Parse and Bind), and its stock server stopped
+ * answering under concurrent transactions from a pg pool; this server reuses pglite-socket's
+ * connection handler with a queue that gives one connection the backend from its first message
+ * until a Sync or simple Query leaves no transaction open.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
