@@ -5,6 +5,9 @@ import packageJson from "./package.json" with { type: "json" };
 export const entries: Record<string, string> = {
   index: "src/index.ts",
   "testing/index": "src/testing/index.ts",
+  "stores/pgvector-store": "src/stores/pgvector-store.ts",
+  "stores/qdrant-store": "src/stores/qdrant-store.ts",
+  "history/postgres-history": "src/history/postgres-history.ts",
   "ai-sdk/index": "integrations/ai-sdk/index.ts",
   "mastra/index": "integrations/mastra/index.ts",
   "openai-agents/index": "integrations/openai-agents/index.ts",

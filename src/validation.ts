@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { InvalidInputError } from "./errors.js";
+import { ConfigError, InvalidInputError } from "./errors.js";
 import type { Message } from "./history/history-store.js";
 import { splitScope, type ValidScope, validateScope } from "./scope.js";
 import { metadataKeyPattern } from "./stores/filter.js";
@@ -75,6 +75,15 @@ export function parse<T>(schema: z.ZodType<T>, value: unknown, call: string): T 
   const issue = result.error.issues[0] as z.core.$ZodIssue;
   const { message, field } = describe(issue, call, known);
   throw new InvalidInputError({ message, field, cause: result.error });
+}
+
+/** Like `parse`, for the options of a factory (a store, an embedder): a problem there is a `ConfigError`. */
+export function parseConfig<T>(schema: z.ZodType<T>, value: unknown, call: string): T {
+  try {
+    return parse(schema, value, call);
+  } catch (error) {
+    throw new ConfigError({ message: (error as Error).message, cause: error });
+  }
 }
 
 /**

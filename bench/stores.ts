@@ -1,0 +1,277 @@
+/**
+ * `npm run bench:stores` — the core store benchmark (`npm run bench:store`: N memories, 100 per
+ * user, scoped searches timed EXCLUDING the embedding call) run against each VectorStore: the
+ * store's vector search (limit 30, as Memory.search asks) + its keyword search + hybrid fusion,
+ * p50 / p95, with the two store calls also timed on their own.
+ *
+ * Stores:
+ *   sqlite            the embedded default (a temporary file)
+ *   pgvector          pgvectorStore over the PostgreSQL wire protocol, against PGlite (Postgres
+ *                     compiled to WASM, single-threaded) with the real pgvector extension, in a child
+ *                     process; a native PostgreSQL server would be faster
+ *   qdrant-stand-in   qdrantStore through the real client against the Qdrant REST STAND-IN of the
+ *                     tests (in this process: a keyword payload index narrows to the scope, then an
+ *                     exact scan in JavaScript): its figure is the stand-in's, NOT Qdrant's
+ *
+ * Memories are synthetic sentences over a Zipf vocabulary (a few words common to every user, many
+ * rare ones), embedded by the deterministic embedder (feature hashing, no model) and written in
+ * batches of 1,000 records. Each size is a fresh store. Load time is printed too.
+ *
+ * Options: --sizes=100000 (comma-separated, e.g. 10000,30000,100000 for a trend)  --users=1000
+ *          --searches=200  --dimension=512  --stores=sqlite,pgvector,qdrant-stand-in
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { loadavg, tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { performance } from "node:perf_hooks";
+import { fileURLToPath } from "node:url";
+import { textHash } from "../src/internal/hash.js";
+import { fuseHits } from "../src/retrieval/hybrid.js";
+import { pgvectorStore } from "../src/stores/pgvector-store.js";
+import { qdrantStore } from "../src/stores/qdrant-store.js";
+import { sqliteStore } from "../src/stores/sqlite-store.js";
+import { isKeywordSearchable, type MemoryRecord, type StoreFilter, type VectorStore } from "../src/stores/vector-store.js";
+import { deterministicEmbedder } from "../src/testing/index.js";
+import { startPgliteServer } from "../test/support/pglite-server.js";
+import { startQdrantStandIn } from "../test/support/qdrant-stand-in.js";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const args = Object.fromEntries(
+  process.argv.slice(2).map((arg) => {
+    const [key, value = "true"] = arg.replace(/^--/, "").split("=");
+    return [key, value];
+  }),
+);
+const sizes = String(args.sizes ?? "100000")
+  .split(",")
+  .map(Number);
+const userCount = Number(args.users ?? 1000);
+const queryCount = Number(args.searches ?? 200);
+const dimension = Number(args.dimension ?? 512);
+const storeNames = String(args.stores ?? "sqlite,pgvector,qdrant-stand-in").split(",");
+const BATCH = 1000;
+
+/** Deterministic pseudo-random numbers (mulberry32). */
+function random(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+// A Zipf-distributed vocabulary, as in bench/store.ts: common words shared by every user's
+// memories make keyword search expensive unless it is confined to the scope early.
+const common = (
+  "prefer like use work team project meeting coffee travel family weekend morning code review database " +
+  "deploy music book run city language friend dinner plan budget health sleep phone email office remote"
+).split(" ");
+const rare = Array.from({ length: 5_000 }, (_, i) => `w${i.toString(36)}x${(i * 7919).toString(36)}`);
+const vocabulary = [...common, ...rare];
+const cumulative: number[] = [];
+{
+  const weights = vocabulary.map((_, rank) => 1 / (rank + 1));
+  const total = weights.reduce((sum, weight) => sum + weight, 0);
+  for (const weight of weights) cumulative.push((cumulative.at(-1) ?? 0) + weight / total);
+}
+
+function sentence(next: () => number, words = 8 + Math.floor(next() * 5)): string {
+  return Array.from({ length: words }, () => {
+    const r = next();
+    let low = 0;
+    let high = cumulative.length - 1;
+    while (low < high) {
+      const middle = (low + high) >> 1;
+      if ((cumulative[middle] as number) < r) low = middle + 1;
+      else high = middle;
+    }
+    return vocabulary[low] as string;
+  }).join(" ");
+}
+
+const embedder = deterministicEmbedder({ dimension });
+
+async function records(count: number, seed: number): Promise<MemoryRecord[]> {
+  const next = random(seed);
+  const texts = Array.from({ length: count }, (_, i) => `${sentence(next)} ${i % userCount}.${i}`);
+  const vectors = await embedder.embed(texts);
+  const start = Date.UTC(2025, 0, 1);
+  return texts.map((text, i) => {
+    const createdAt = new Date(start + i * 1000).toISOString();
+    return {
+      id: `m-${seed}-${i}`,
+      text,
+      hash: textHash(text),
+      vector: vectors[i] as Float32Array,
+      userId: `user-${i % userCount}`,
+      metadata: {},
+      createdAt,
+      updatedAt: createdAt,
+    };
+  });
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
+}
+
+interface Timing {
+  p50: number;
+  p95: number;
+}
+
+interface Result {
+  store: string;
+  memories: number;
+  users: number;
+  searches: number;
+  dimension: number;
+  loadSeconds: number;
+  total: Timing;
+  vector: Timing;
+  keyword: Timing;
+}
+
+const timing = (times: number[]): Timing => {
+  const sorted = [...times].sort((a, b) => a - b);
+  return { p50: Number(percentile(sorted, 50).toFixed(2)), p95: Number(percentile(sorted, 95).toFixed(2)) };
+};
+
+async function measure(
+  name: string,
+  size: number,
+  open: () => Promise<{ store: VectorStore; close: () => Promise<void> }>,
+): Promise<Result> {
+  const { store, close } = await open();
+  try {
+    await store.init({ dimension, modelId: embedder.modelId });
+    const data = await records(size, size);
+    const loadStart = performance.now();
+    for (let i = 0; i < data.length; i += BATCH) {
+      await store.write({ upsert: data.slice(i, i + BATCH) });
+      if ((i / BATCH) % 10 === 9) process.stderr.write(`  ${name}: ${i + BATCH} / ${size} written\r`);
+    }
+    const loadSeconds = (performance.now() - loadStart) / 1000;
+    process.stderr.write("\n");
+    const next = random(7);
+    const queries = Array.from({ length: queryCount }, (_, i) => ({
+      userId: `user-${Math.floor(next() * userCount)}`,
+      text: `what about ${sentence(next, 2 + (i % 5))}?`,
+    }));
+    const vectors = await embedder.embed(queries.map((query) => query.text));
+    const limit = 10;
+    const candidates = Math.max(limit * 3, 30); // as Memory.search
+    const keywords = isKeywordSearchable(store) ? store : undefined;
+    // Warm-up: statement planning, connections and caches are not search latency.
+    for (const [i, query] of queries.slice(0, 10).entries()) {
+      const filter: StoreFilter = { scope: { userId: query.userId } };
+      await store.search({ vector: vectors[i] as Float32Array, filter, limit: candidates });
+      await keywords?.keywordSearch({ text: query.text, filter, limit: candidates });
+    }
+    const total: number[] = [];
+    const vector: number[] = [];
+    const keyword: number[] = [];
+    for (const [i, query] of queries.entries()) {
+      const filter: StoreFilter = { scope: { userId: query.userId } };
+      const queryVector = vectors[i] as Float32Array;
+      const t0 = performance.now();
+      const vectorHits = await store.search({ vector: queryVector, filter, limit: candidates });
+      const t1 = performance.now();
+      const keywordHits = (await keywords?.keywordSearch({ text: query.text, filter, limit: candidates })) ?? [];
+      const t2 = performance.now();
+      const fused = fuseHits(vectorHits, keywordHits, queryVector, 0.3).slice(0, limit);
+      const t3 = performance.now();
+      if (fused.some((hit) => hit.record.userId !== query.userId)) throw new Error(`${name} returned a record outside the scope`);
+      vector.push(t1 - t0);
+      keyword.push(t2 - t1);
+      total.push(t3 - t0);
+    }
+    return {
+      store: name,
+      memories: size,
+      users: userCount,
+      searches: queryCount,
+      dimension,
+      loadSeconds: Number(loadSeconds.toFixed(1)),
+      total: timing(total),
+      vector: timing(vector),
+      keyword: timing(keyword),
+    };
+  } finally {
+    await store.close();
+    await close();
+  }
+}
+
+const openers: Record<string, () => Promise<{ store: VectorStore; close: () => Promise<void> }>> = {
+  async sqlite() {
+    const directory = mkdtempSync(join(tmpdir(), "engram-bench-sqlite-"));
+    return {
+      store: sqliteStore({ path: join(directory, "bench.db") }),
+      close: async () => rmSync(directory, { recursive: true, force: true }),
+    };
+  },
+  async pgvector() {
+    const server = await startPgliteServer();
+    return { store: pgvectorStore({ connectionString: server.url, table: "bench_memories" }), close: () => server.stop() };
+  },
+  async "qdrant-stand-in"() {
+    const standIn = await startQdrantStandIn();
+    return { store: qdrantStore({ url: standIn.url, collection: "bench" }), close: () => standIn.close() };
+  },
+};
+
+const labels: Record<string, string> = {
+  sqlite: "SQLite (embedded default)",
+  pgvector: "pgvector over PGlite (WASM) socket server",
+  "qdrant-stand-in": "Qdrant REST stand-in (NOT Qdrant)",
+};
+
+const results: Result[] = [];
+for (const size of sizes) {
+  for (const name of storeNames) {
+    const open = openers[name];
+    if (!open) throw new Error(`Unknown store ${name}: use ${Object.keys(openers).join(", ")}`);
+    process.stderr.write(`${labels[name]}: ${size} memories over ${userCount} users\n`);
+    results.push(await measure(name, size, open));
+  }
+}
+
+const loadAtEnd = loadavg()[0] as number;
+const header = ["store", "memories", "users", "load s", "p50 ms", "p95 ms", "vector p50", "vector p95", "keyword p50", "keyword p95"];
+const rows = results.map((r) =>
+  [
+    labels[r.store] as string,
+    r.memories,
+    r.users,
+    r.loadSeconds,
+    r.total.p50,
+    r.total.p95,
+    r.vector.p50,
+    r.vector.p95,
+    r.keyword.p50,
+    r.keyword.p95,
+  ].map(String),
+);
+const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] as string).length)));
+const line = (cells: string[]) =>
+  cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i] as number) : cell.padStart(widths[i] as number))).join("  ");
+console.log(
+  `\nScoped search EXCLUDING the embedding call (vector search + keyword search + hybrid fusion), ${queryCount} searches per row, deterministic ${dimension}-d embedder, in ms`,
+);
+console.log(line(header));
+for (const row of rows) console.log(line(row));
+console.log("The Qdrant row is the stand-in's (JavaScript, in this process, over HTTP), NOT Qdrant's.");
+console.log(`Load average ${loadAtEnd.toFixed(1)} at the end: tail latencies are noisy on a busy machine.`);
+
+const out = join(root, "bench", "results");
+mkdirSync(out, { recursive: true });
+const file = join(out, `stores-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
+writeFileSync(
+  file,
+  `${JSON.stringify({ benchmark: "stores", date: new Date().toISOString(), node: process.version, loadAverage: loadAtEnd, results }, null, 2)}\n`,
+);
+console.log(`Raw results: ${file}`);

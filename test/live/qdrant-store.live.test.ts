@@ -1,0 +1,23 @@
+import { QdrantClient } from "@qdrant/js-client-rest";
+import { qdrantStore } from "../../src/stores/qdrant-store.js";
+import { testVectorStore } from "../stores/vector-store-conformance.js";
+
+// Runs only when QDRANT_URL names a real Qdrant server (vitest.config.ts leaves test/live out
+// otherwise): the conformance suite against Qdrant itself, in throwaway collections.
+const url = process.env.QDRANT_URL as string;
+const apiKey = process.env.QDRANT_API_KEY;
+const prefix = `engram_live_${Date.now()}`;
+const created: string[] = [];
+
+testVectorStore({
+  name: `qdrantStore against the Qdrant server at ${url}`,
+  create: () => {
+    const collection = `${prefix}_${created.length}`;
+    created.push(collection);
+    return qdrantStore({ url, apiKey, collection });
+  },
+  cleanup: async () => {
+    const client = new QdrantClient({ url, apiKey });
+    for (const collection of created) await client.deleteCollection(collection).catch(() => {});
+  },
+});
