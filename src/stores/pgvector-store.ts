@@ -14,7 +14,16 @@ import {
 import { keywordTerms } from "../retrieval/keywords.js";
 import { parseConfig } from "../validation.js";
 import { metadataConditions, scopeConditions } from "./filter.js";
-import type { KeywordSearchable, MemoryRecord, ScoredRecord, StoreFilter, VectorStore, WriteBatch } from "./vector-store.js";
+import type {
+  KeywordSearchable,
+  MemoryRecord,
+  ScopeCount,
+  ScopeEnumerable,
+  ScoredRecord,
+  StoreFilter,
+  VectorStore,
+  WriteBatch,
+} from "./vector-store.js";
 
 export type { PostgresPool } from "../internal/postgres.js";
 
@@ -107,7 +116,7 @@ function where(filter: StoreFilter, params: unknown[]): string {
   return parts.join(" AND ");
 }
 
-class PgvectorStore implements VectorStore, KeywordSearchable {
+class PgvectorStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
   readonly #pool: LazyPool;
   readonly #table: string;
   readonly #meta: string;
@@ -307,6 +316,23 @@ class PgvectorStore implements VectorStore, KeywordSearchable {
     return rowCount;
   }
 
+  async scopes(): Promise<ScopeCount[]> {
+    // COLLATE "C" and NULLS FIRST: the same order as the SQLite store (byte order, absent ids first).
+    const { rows } = await this.#pool.query<{ user_id: string | null; agent_id: string | null; run_id: string | null; count: string }>(
+      "scopes",
+      `SELECT user_id, agent_id, run_id, COUNT(*) AS count FROM ${this.#table} GROUP BY user_id, agent_id, run_id
+       ORDER BY user_id COLLATE "C" NULLS FIRST, agent_id COLLATE "C" NULLS FIRST, run_id COLLATE "C" NULLS FIRST`,
+      [],
+    );
+    return rows.map((row) => {
+      const scope: { -readonly [K in keyof ScopeCount]: ScopeCount[K] } = { count: Number(row.count) };
+      if (row.user_id != null) scope.userId = row.user_id;
+      if (row.agent_id != null) scope.agentId = row.agent_id;
+      if (row.run_id != null) scope.runId = row.run_id;
+      return scope;
+    });
+  }
+
   async reset(): Promise<void> {
     await this.#pool.transaction("reset", async (client: PostgresClient) => {
       const { rows } = await client.query("SELECT to_regclass($1) AS memories, to_regclass($2) AS meta", [this.#table, this.#meta]);
@@ -342,6 +368,6 @@ class PgvectorStore implements VectorStore, KeywordSearchable {
  *   historyStore: postgresHistory({ connectionString: process.env.DATABASE_URL }),
  * });
  */
-export function pgvectorStore(options: PgvectorStoreOptions): VectorStore & KeywordSearchable {
+export function pgvectorStore(options: PgvectorStoreOptions): VectorStore & KeywordSearchable & ScopeEnumerable {
   return new PgvectorStore(parseConfig(optionsSchema, options, "pgvectorStore"));
 }

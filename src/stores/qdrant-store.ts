@@ -7,7 +7,16 @@ import { bm25Scores } from "../retrieval/bm25.js";
 import { keywordTerms } from "../retrieval/keywords.js";
 import { parseConfig } from "../validation.js";
 import { metadataConditions, scopeConditions } from "./filter.js";
-import type { KeywordSearchable, MemoryRecord, ScoredRecord, StoreFilter, VectorStore, WriteBatch } from "./vector-store.js";
+import type {
+  KeywordSearchable,
+  MemoryRecord,
+  ScopeCount,
+  ScopeEnumerable,
+  ScoredRecord,
+  StoreFilter,
+  VectorStore,
+  WriteBatch,
+} from "./vector-store.js";
 
 export interface QdrantStoreOptions {
   /** URL of the Qdrant REST API, e.g. "http://localhost:6333". Give this or `client`. */
@@ -186,7 +195,7 @@ function httpFailure(error: unknown): { status?: number; message: string } {
   };
 }
 
-class QdrantStore implements VectorStore, KeywordSearchable {
+class QdrantStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
   readonly #options: z.infer<typeof optionsSchema>;
   readonly #collection: string;
   #client: Promise<QdrantClient> | undefined;
@@ -428,6 +437,32 @@ class QdrantStore implements VectorStore, KeywordSearchable {
     }
   }
 
+  /** Reads the scope ids of every point (no texts, no vectors): an operator's full pass over the collection. */
+  async scopes(): Promise<ScopeCount[]> {
+    const counts = new Map<string, ScopeCount>();
+    let offset: Schemas["ExtendedPointId"] | undefined;
+    do {
+      const page = await this.#call("scopes", (client, name) =>
+        client.scroll(name, { limit: CHUNK, offset, with_payload: ["userId", "agentId", "runId"], with_vector: false }),
+      );
+      for (const point of page.points) {
+        const { userId, agentId, runId } = (point.payload ?? {}) as Pick<Payload, "userId" | "agentId" | "runId">;
+        const key = JSON.stringify([userId ?? null, agentId ?? null, runId ?? null]);
+        const scope = counts.get(key) ?? {
+          ...(userId === undefined ? {} : { userId }),
+          ...(agentId === undefined ? {} : { agentId }),
+          ...(runId === undefined ? {} : { runId }),
+          count: 0,
+        };
+        counts.set(key, { ...scope, count: scope.count + 1 });
+      }
+      offset = (page.next_page_offset ?? undefined) as Schemas["ExtendedPointId"] | undefined;
+    } while (offset !== undefined);
+    // Absent ids first, then byte order: the order of the SQL stores.
+    const order = (a?: string, b?: string) => (a === b ? 0 : a === undefined ? -1 : b === undefined ? 1 : a < b ? -1 : 1);
+    return [...counts.values()].sort((a, b) => order(a.userId, b.userId) || order(a.agentId, b.agentId) || order(a.runId, b.runId));
+  }
+
   async reset(): Promise<void> {
     // The collection stays (with its indexes) and forgets its model; init makes it again for
     // another dimension while it is empty.
@@ -472,6 +507,6 @@ class QdrantStore implements VectorStore, KeywordSearchable {
  *   historyStore: postgresHistory({ connectionString: process.env.DATABASE_URL }),
  * });
  */
-export function qdrantStore(options: QdrantStoreOptions): VectorStore & KeywordSearchable {
+export function qdrantStore(options: QdrantStoreOptions): VectorStore & KeywordSearchable & ScopeEnumerable {
   return new QdrantStore(parseConfig(optionsSchema, options, "qdrantStore"));
 }

@@ -1,4 +1,4 @@
-import { describe, expect, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
 import {
   ConfigError,
   InvalidInputError,
@@ -9,7 +9,16 @@ import {
   sqliteStore,
   type VectorStore,
 } from "../../src/index.js";
+import { pgvectorStore } from "../../src/stores/pgvector-store.js";
+import { qdrantStore } from "../../src/stores/qdrant-store.js";
 import { deterministicEmbedder, inMemoryHistory, inMemoryStore } from "../../src/testing/index.js";
+import { type QdrantStandIn, startQdrantStandIn } from "../support/qdrant-stand-in.js";
+
+let standIn: QdrantStandIn;
+beforeAll(async () => {
+  standIn = await startQdrantStandIn();
+});
+afterAll(() => standIn.close());
 
 function record(id: string, scope: Pick<MemoryRecord, "userId" | "agentId" | "runId">): MemoryRecord {
   return {
@@ -27,6 +36,11 @@ function record(id: string, scope: Pick<MemoryRecord, "userId" | "agentId" | "ru
 describe.each([
   ["sqliteStore", () => sqliteStore({ path: ":memory:" })],
   ["inMemoryStore", () => inMemoryStore()],
+  [
+    "pgvectorStore (PGlite + pgvector over the wire protocol)",
+    () => pgvectorStore({ connectionString: inject("pgliteUrl"), table: `scopes_${process.pid}` }),
+  ],
+  ["qdrantStore (against the Qdrant REST stand-in)", () => qdrantStore({ url: standIn.url, collection: `scopes_${process.pid}` })],
 ])("%s lists its scopes", (_name, create: () => VectorStore & ScopeEnumerable) => {
   test("every exact combination of ids with its count, absent ids first, and nothing once deleted", async () => {
     const store = create();
