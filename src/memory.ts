@@ -82,6 +82,7 @@ const memoryOptionsSchema = z.strictObject({
       leaseMs: z.number().int().min(100).optional(),
       minDelayMs: z.number().min(0).optional(),
       maxDelayMs: z.number().min(0).optional(),
+      keepDoneMs: z.number().int().min(0).optional(),
     })
     .optional(),
   onError: z.custom<(error: EngramError, context: ErrorContext) => void>(isFunction, "onError must be a function").optional(),

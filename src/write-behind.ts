@@ -20,6 +20,11 @@ export interface WriteBehindOptions {
   minDelayMs: number;
   /** @default 30000 */
   maxDelayMs: number;
+  /**
+   * How long the trace of a done turn (its id, for idempotency) is kept before the worker prunes
+   * it, when the history store can prune. @default 604800000 (7 days)
+   */
+  keepDoneMs: number;
 }
 
 export const defaultWriteBehind: WriteBehindOptions = {
@@ -30,7 +35,11 @@ export const defaultWriteBehind: WriteBehindOptions = {
   leaseMs: 30_000,
   minDelayMs: 500,
   maxDelayMs: 30_000,
+  keepDoneMs: 7 * 24 * 60 * 60 * 1000,
 };
+
+/** How often a worker prunes done turns. */
+const pruneEveryMs = 60 * 60 * 1000;
 
 /** Returned by a processor when another worker owns the entry now: nothing to record. */
 export const leaseLost = Symbol("lease lost");
@@ -48,6 +57,7 @@ export class WriteBehindWorker {
   #running: Promise<void> | undefined;
   #again = false;
   #stopped = false;
+  #prunedAt = 0;
 
   constructor(
     private readonly history: () => Promise<HistoryStore>,
@@ -103,6 +113,10 @@ export class WriteBehindWorker {
   async #tick(): Promise<void> {
     try {
       const history = await this.history();
+      if (history.pruneDone && Date.now() - this.#prunedAt >= pruneEveryMs) {
+        this.#prunedAt = Date.now();
+        await history.pruneDone(new Date(Date.now() - this.options.keepDoneMs));
+      }
       while (!this.#stopped) {
         const free = this.options.concurrency - this.#inFlight.size;
         if (free <= 0) {

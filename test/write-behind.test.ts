@@ -248,3 +248,29 @@ describe("write-behind across differently configured processes", () => {
     await Promise.all([worker.close(), producer.close()]);
   });
 });
+
+describe("write-behind retention", () => {
+  test("a worker prunes the traces of done turns older than keepDoneMs, and keeps the rest", async () => {
+    const dataDir = newDataDir();
+    const first = new Memory({ dataDir, embedder: deterministicEmbedder(), writeBehind: fast });
+    const { id } = await first.enqueue("I like jazz", { userId: "alice" });
+    await first.flush();
+    const { history } = await import("../src/history/sqlite-history.js").then(({ sqliteHistory }) => ({
+      history: sqliteHistory({ path: join(dataDir, "engram.db") }),
+    }));
+    expect(await history.statuses([id])).toEqual(new Map([[id, "done"]]));
+    await first.close();
+
+    // A week's window keeps it.
+    const keeping = new Memory({ dataDir, embedder: deterministicEmbedder(), writeBehind: fast });
+    await keeping.flush();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(await history.statuses([id])).toEqual(new Map([[id, "done"]]));
+    await keeping.close();
+
+    const pruning = new Memory({ dataDir, embedder: deterministicEmbedder(), writeBehind: { ...fast, keepDoneMs: 0 } });
+    await expect.poll(() => history.statuses([id]), { timeout: 5_000 }).toEqual(new Map());
+    expect((await pruning.getAll({ userId: "alice" })).results.map((m) => m.memory)).toEqual(["I like jazz"]);
+    await Promise.all([pruning.close(), history.close()]);
+  });
+});

@@ -122,6 +122,13 @@ export interface HistoryStore {
    */
   purgePending(target: { scope: Scope; containing?: string }): Promise<number>;
 
+  /**
+   * Deletes the traces of turns done that were enqueued before `olderThan`. A done entry only
+   * keeps its id (the idempotency key) and scope; past this window a retried enqueue with the same
+   * key would run again. Optional: without it the outbox keeps every trace. Returns how many.
+   */
+  pruneDone?(olderThan: Date): Promise<number>;
+
   /** Deletes all history and outbox entries. Used by `Memory.reset()`. */
   reset(): Promise<void>;
 

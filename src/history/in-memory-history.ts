@@ -135,6 +135,16 @@ export function inMemoryHistory(): HistoryStore {
       }
       return count;
     },
+    async pruneDone(olderThan) {
+      let count = 0;
+      for (const [id, entry] of outbox) {
+        if (entry.status === "done" && entry.createdAt < olderThan.toISOString()) {
+          outbox.delete(id);
+          count++;
+        }
+      }
+      return count;
+    },
     async reset() {
       history.length = 0;
       outbox.clear();

@@ -419,6 +419,14 @@ class PostgresHistory implements HistoryStore {
     return rowCount;
   }
 
+  async pruneDone(olderThan: Date): Promise<number> {
+    await this.#ready();
+    const { rowCount } = await this.#pool.query("outbox prune", `DELETE FROM ${this.#outbox} WHERE status = 'done' AND created_at < $1`, [
+      olderThan,
+    ]);
+    return rowCount;
+  }
+
   async reset(): Promise<void> {
     await this.#ready();
     // TRUNCATE leaves no dead row versions behind, unlike DELETE.

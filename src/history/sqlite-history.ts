@@ -331,6 +331,13 @@ class SqliteHistory implements HistoryStore {
     });
   }
 
+  async pruneDone(olderThan: Date): Promise<number> {
+    const handle = await this.#open();
+    return guard("outbox prune", () =>
+      Number(handle.statement("DELETE FROM memory_outbox WHERE status = 'done' AND created_at < ?").run(olderThan.toISOString()).changes),
+    );
+  }
+
   async reset(): Promise<void> {
     const handle = await this.#open();
     guard("reset", () => {

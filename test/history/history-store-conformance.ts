@@ -401,6 +401,25 @@ export function testHistoryStore({ name, create, cleanup }: HistoryStoreConforma
         expect(ids(await store.pending())).toEqual(["x3", "x4"]);
       });
 
+      test("pruneDone, when the store has it, deletes only done traces enqueued before the cut-off", async () => {
+        const store = await fresh();
+        if (!store.pruneDone) return expect(store.pruneDone).toBeUndefined();
+        for (const id of ["d1", "d2", "f1", "p1"]) await enqueue(store, id, { userId: `u-${id}` });
+        await store.claim({ workerId: "w1", limit: 10, leaseMs: 10_000 });
+        await store.complete("d1", "w1");
+        await store.complete("d2", "w1");
+        await store.fail("f1", "w1", { error: "failed" });
+        await store.fail("p1", "w1", { error: "failed", retryAt: new Date(Date.now() + 60_000) });
+        expect(await store.pruneDone(new Date(Date.now() - 60_000))).toBe(0);
+        expect(await store.pruneDone(new Date(Date.now() + 60_000))).toBe(2);
+        expect(await store.statuses(["d1", "d2", "f1", "p1"])).toEqual(
+          new Map([
+            ["f1", "failed"],
+            ["p1", "pending"],
+          ]),
+        );
+      });
+
       test("purgePending with containing deletes only not-done entries of the scope whose message contents hold the text", async () => {
         const store = await fresh();
         const tricky = 'my "secret" 50%_off\\path\nline two ✓';
