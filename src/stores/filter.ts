@@ -1,6 +1,6 @@
-import { MissingScopeError } from "../errors.js";
+import { MissingScopeError, StoreError } from "../errors.js";
 import { type Scope, scopeKeys } from "../scope.js";
-import type { MemoryRecord, MetadataValue, StoreFilter } from "./vector-store.js";
+import type { MemoryRecord, MetadataValue, StoreFilter, WriteBatch } from "./vector-store.js";
 
 /** Metadata keys usable in filters: safe to place in a JSON path or a payload key. */
 export const metadataKeyPattern = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -51,4 +51,21 @@ export function cosineSimilarity(a: Float32Array, b: Float32Array): number {
   }
   if (normA === 0 || normB === 0) return 0;
   return dot / Math.sqrt(normA * normB);
+}
+
+/**
+ * The upserts of a batch, one per id (the last one wins, as if they ran one after another), each
+ * checked to carry a vector of the store's dimension. Stores call it before writing anything.
+ */
+export function checkedUpserts(batch: WriteBatch, dimension: number | undefined): (MemoryRecord & { vector: Float32Array })[] {
+  const upserts = [...new Map((batch.upsert ?? []).map((record) => [record.id, record])).values()];
+  for (const record of upserts) {
+    if (!record.vector) throw new StoreError({ message: `Record ${record.id} has no vector` });
+    if (dimension !== undefined && record.vector.length !== dimension) {
+      throw new StoreError({
+        message: `Record ${record.id} has a ${record.vector.length}-dimensional vector; the store holds ${dimension}`,
+      });
+    }
+  }
+  return upserts as (MemoryRecord & { vector: Float32Array })[];
 }

@@ -2,7 +2,7 @@ import { ConfigError } from "../errors.js";
 import { decodeCursor, encodeCursor } from "../internal/json.js";
 import { bm25Scores } from "../retrieval/bm25.js";
 import { keywordTerms } from "../retrieval/keywords.js";
-import { cosineSimilarity, matchesFilter } from "./filter.js";
+import { checkedUpserts, cosineSimilarity, matchesFilter } from "./filter.js";
 import type {
   KeywordSearchable,
   MemoryRecord,
@@ -42,13 +42,7 @@ export function inMemoryStore(): VectorStore & KeywordSearchable & ScopeEnumerab
       modelId = options.modelId ?? modelId;
     },
     async write(batch: WriteBatch) {
-      for (const record of batch.upsert ?? []) {
-        if (!record.vector) throw new Error(`Record ${record.id} has no vector`);
-        if (dimension !== undefined && record.vector.length !== dimension) {
-          throw new Error(`Record ${record.id} has a ${record.vector.length}-dimensional vector; the store holds ${dimension}`);
-        }
-      }
-      for (const record of batch.upsert ?? []) records.set(record.id, structuredClone(record));
+      for (const record of checkedUpserts(batch, dimension)) records.set(record.id, structuredClone(record));
       for (const id of batch.delete ?? []) records.delete(id);
     },
     async search({ vector, filter, limit }) {

@@ -13,7 +13,7 @@ import {
 } from "../internal/postgres.js";
 import { keywordTerms } from "../retrieval/keywords.js";
 import { parseConfig } from "../validation.js";
-import { metadataConditions, scopeConditions } from "./filter.js";
+import { checkedUpserts, metadataConditions, scopeConditions } from "./filter.js";
 import type {
   KeywordSearchable,
   MemoryRecord,
@@ -203,16 +203,7 @@ class PgvectorStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
   }
 
   async write(batch: WriteBatch): Promise<void> {
-    // One row per id, the last one winning, as if the upserts ran one after another.
-    const upserts = [...new Map((batch.upsert ?? []).map((record) => [record.id, record])).values()];
-    for (const record of upserts) {
-      if (!record.vector) throw new StoreError({ message: `Record ${record.id} has no vector` });
-      if (this.#dimension !== undefined && record.vector.length !== this.#dimension) {
-        throw new StoreError({
-          message: `Record ${record.id} has a ${record.vector.length}-dimensional vector; the store holds ${this.#dimension}`,
-        });
-      }
-    }
+    const upserts = checkedUpserts(batch, this.#dimension);
     const deletes = [...new Set(batch.delete ?? [])];
     if (upserts.length === 0 && deletes.length === 0) return;
     await this.#pool.transaction("write", async (client) => {

@@ -6,7 +6,7 @@ import { base64ToVector, decodeCursor, encodeCursor, vectorToBase64 } from "../i
 import { bm25Scores } from "../retrieval/bm25.js";
 import { keywordTerms } from "../retrieval/keywords.js";
 import { parseConfig } from "../validation.js";
-import { metadataConditions, scopeConditions } from "./filter.js";
+import { checkedUpserts, metadataConditions, scopeConditions } from "./filter.js";
 import type {
   KeywordSearchable,
   MemoryRecord,
@@ -286,15 +286,7 @@ class QdrantStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
   }
 
   async write(batch: WriteBatch): Promise<void> {
-    const upserts = [...new Map((batch.upsert ?? []).map((record) => [record.id, record])).values()];
-    for (const record of upserts) {
-      if (!record.vector) throw new StoreError({ message: `Record ${record.id} has no vector` });
-      if (this.#dimension !== undefined && record.vector.length !== this.#dimension) {
-        throw new StoreError({
-          message: `Record ${record.id} has a ${record.vector.length}-dimensional vector; the store holds ${this.#dimension}`,
-        });
-      }
-    }
+    const upserts = checkedUpserts(batch, this.#dimension);
     const operations: Schemas["UpdateOperation"][] = [
       ...chunks(upserts).map((part) => ({
         upsert: {

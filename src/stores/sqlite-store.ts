@@ -4,7 +4,7 @@ import { bytesToVector, decodeCursor, encodeCursor, vectorToBytes } from "../int
 import { guard, openSqlite, type SqliteHandle } from "../internal/sqlite.js";
 import { bm25Scores } from "../retrieval/bm25.js";
 import { keywordTerms } from "../retrieval/keywords.js";
-import { metadataConditions, scopeConditions } from "./filter.js";
+import { checkedUpserts, metadataConditions, scopeConditions } from "./filter.js";
 import type {
   KeywordSearchable,
   MemoryRecord,
@@ -199,6 +199,7 @@ class SqliteStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
 
   async write(batch: WriteBatch): Promise<void> {
     const handle = await this.#open();
+    const upserts = checkedUpserts(batch, this.#dimension);
     guard("write", () =>
       handle.transaction(() => {
         const upsert = handle.statement(`
@@ -207,11 +208,7 @@ class SqliteStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
           ON CONFLICT (id) DO UPDATE SET text = excluded.text, hash = excluded.hash, user_id = excluded.user_id,
             agent_id = excluded.agent_id, run_id = excluded.run_id, metadata = excluded.metadata,
             created_at = excluded.created_at, updated_at = excluded.updated_at, embedding = excluded.embedding`);
-        for (const record of batch.upsert ?? []) {
-          if (!record.vector) throw new Error(`Record ${record.id} has no vector`);
-          if (this.#dimension !== undefined && record.vector.length !== this.#dimension) {
-            throw new Error(`Record ${record.id} has a ${record.vector.length}-dimensional vector; the store holds ${this.#dimension}`);
-          }
+        for (const record of upserts) {
           upsert.run(
             record.id,
             record.text,
