@@ -57,8 +57,8 @@ describe("openai stub", () => {
       { id: "0", event: "NONE", text: "I moved to Berlin last year." },
       { id: "new", event: "ADD", text: "My sister Anna lives in Lyon!" },
     ]);
-    const [request] = stub.requests().slice(-1);
-    expect((request?.body as { response_format?: { type?: string } }).response_format?.type).toBe("json_schema");
+    const body = stub.requests().at(-1)?.body as { response_format?: { type?: string } } | undefined;
+    expect(body?.response_format?.type).toBe("json_schema");
     const counters = stub.counters();
     expect(counters.llmRequests).toBe(1);
     expect(usage.inputTokens).toBe(counters.promptTokens);
