@@ -195,10 +195,12 @@ class SqliteStore implements VectorStore, KeywordSearchable {
     if (terms.length === 0) return [];
     const match = terms.map((term) => `"${term.replaceAll('"', '""')}"`).join(" OR ");
     return guard("keyword search", () => {
+      // CROSS JOIN keeps the full-text index as the outer loop: with a plain JOIN the planner
+      // walks the scope's rows and runs the MATCH once per row (1.2 s instead of 9 ms at 5k rows).
       const rows = handle
         .statement(
           `SELECT ${selectColumns.replace(/(\w+)/g, "m.$1")}, m.embedding, bm25(memories_fts) AS rank
-           FROM memories_fts JOIN memories m ON m.rowid = memories_fts.rowid
+           FROM memories_fts CROSS JOIN memories m ON m.rowid = memories_fts.rowid
            WHERE memories_fts MATCH ? AND ${condition.sql} ORDER BY rank, m.id LIMIT ?`,
         )
         .all(match, ...condition.params, limit) as Row[];
