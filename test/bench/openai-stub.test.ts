@@ -94,8 +94,8 @@ describe("openai stub", () => {
         response_format: { type: "json_object" },
       }),
     });
-    const body = await response.json();
-    expect(JSON.parse(body.choices[0].message.content)).toEqual({
+    const body = (await response.json()) as { choices: { message: { content: string } }[]; usage: { prompt_tokens: number } };
+    expect(JSON.parse(body.choices[0]?.message.content ?? "")).toEqual({
       memory: [{ id: "0", text: "I started running every morning.", attributed_to: "user" }],
     });
     expect(body.usage.prompt_tokens).toBeGreaterThan(0);
@@ -137,7 +137,8 @@ describe("openai stub", () => {
       method: "POST",
       body: JSON.stringify({ input: "hello there", dimensions: 8, encoding_format: "float" }),
     });
-    expect((await ok.json()).data[0].embedding).toHaveLength(8);
+    const embedded = (await ok.json()) as { data: { embedding: number[] }[] };
+    expect(embedded.data[0]?.embedding).toHaveLength(8);
     const bad = await fetch(`${stub.baseURL}/embeddings`, { method: "POST", body: JSON.stringify({ input: [] }) });
     expect(bad.status).toBe(400);
   });
