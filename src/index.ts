@@ -13,6 +13,8 @@ export {
   MissingScopeError,
   StoreError,
 } from "./errors.js";
+export type { AiSdkLanguageModel } from "./extraction/language-model.js";
+export type { ExtractFrom } from "./extraction/prompt.js";
 export type { HistoryEntry, HistoryEvent, HistoryStore, OutboxEntry, OutboxStatus } from "./history/history-store.js";
 export { type SqliteHistoryOptions, sqliteHistory } from "./history/sqlite-history.js";
 export type {
@@ -59,4 +61,5 @@ export type {
   Message,
   PendingTurn,
   Usage,
+  UsageContext,
 } from "./types.js";

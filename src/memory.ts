@@ -13,16 +13,19 @@ import {
   MemoryNotFoundError,
   StoreError,
 } from "./errors.js";
-import type { HistoryEntry, HistoryStore, Message, OutboxEntry } from "./history/history-store.js";
+import { type AiSdkLanguageModel, isAiSdkLanguageModel } from "./extraction/language-model.js";
+import { type ExtractionSettings, planExtraction } from "./extraction/plan-extraction.js";
+import type { ExtractFrom } from "./extraction/prompt.js";
+import type { HistoryStore, Message, OutboxEntry } from "./history/history-store.js";
 import { sqliteHistory } from "./history/sqlite-history.js";
 import { defaultRetry, KeyedMutex, type RetryOptions, retry } from "./internal/async.js";
 import { normaliseText, textHash } from "./internal/hash.js";
-import { deserialisePlan, emptyUsage, type Plan, serialisePlan } from "./plan.js";
+import { deserialisePlan, emptyUsage, historyEntry, type Plan, serialisePlan } from "./plan.js";
 import { fuseHits } from "./retrieval/hybrid.js";
-import { lockKeyOf, type Scope, sameScope, scopeKeys, type ValidScope, validateScope } from "./scope.js";
+import { lockKeyOf, type Scope, sameScope, scopeKeys, scopeOf, type ValidScope, validateScope } from "./scope.js";
 import { sqliteStore } from "./stores/sqlite-store.js";
 import { isKeywordSearchable, type MemoryRecord, type StoreFilter, type VectorStore } from "./stores/vector-store.js";
-import type { AddResult, ErrorContext, HistoryRecord, MemoryItem, PendingTurn, Usage } from "./types.js";
+import type { AddResult, ErrorContext, HistoryRecord, MemoryItem, PendingTurn, Usage, UsageContext } from "./types.js";
 import { filtersSchema, metadataSchema, parse, parseId, parseMessages, parseScoped, parseText, timestampSchema } from "./validation.js";
 import { asEngramError, defaultWriteBehind, leaseLost, type WriteBehindOptions, WriteBehindWorker } from "./write-behind.js";
 
@@ -75,6 +78,19 @@ const memoryOptionsSchema = z.strictObject({
     })
     .optional(),
   onError: z.custom<(error: EngramError, context: ErrorContext) => void>(isFunction, "onError must be a function").optional(),
+  llm: z.custom<AiSdkLanguageModel>(isAiSdkLanguageModel, 'llm must be an AI SDK language model, e.g. openai("gpt-5-mini")').optional(),
+  customInstructions: z.string().max(8_000, "customInstructions must be at most 8000 characters").optional(),
+  extractFrom: z.enum(["user", "user-and-assistant"]).optional(),
+  similarMemories: z.number().int().min(0).max(50).optional(),
+  llmRetry: z
+    .strictObject({
+      retries: z.number().int().min(0).max(10).optional(),
+      minDelayMs: z.number().min(0).optional(),
+      maxDelayMs: z.number().min(0).optional(),
+      timeoutMs: z.number().int().min(1).optional(),
+    })
+    .optional(),
+  onUsage: z.custom<(usage: Usage, context: UsageContext) => void>(isFunction, "onUsage must be a function").optional(),
 });
 
 export interface MemoryOptions {
@@ -102,12 +118,35 @@ export interface MemoryOptions {
    * retried attempts. @default logs to console.error
    */
   onError?: (error: EngramError, context: ErrorContext) => void;
+  /**
+   * The model that turns turns into facts: any AI SDK language model (`openai("gpt-5-mini")`,
+   * Anthropic, Ollama or LM Studio through `@ai-sdk/openai-compatible`, …). With it, `add` extracts
+   * and reconciles (see docs/extraction.md); without it, `add` stores messages verbatim.
+   * Needs the `ai` package (`npm install ai@^7`).
+   */
+  llm?: AiSdkLanguageModel;
+  /** Added to the extraction instructions, e.g. what to remember for your app and what not. */
+  customInstructions?: string;
+  /**
+   * Whose messages facts are taken from. Assistant messages are always shown as context.
+   * @default "user"
+   */
+  extractFrom?: ExtractFrom;
+  /** How many existing memories of the scope, the most similar to the new messages, the model sees to update or delete. @default 10 */
+  similarMemories?: number;
+  /**
+   * Retries of the extraction model call on transport errors and timeouts.
+   * @default { retries: 2, minDelayMs: 250, maxDelayMs: 4000, timeoutMs: 60000 }
+   */
+  llmRetry?: Partial<RetryOptions & { timeoutMs: number }>;
+  /** Receives what each add cost (model calls, tokens, embedding calls), including adds run by the write-behind worker. */
+  onUsage?: (usage: Usage, context: UsageContext) => void;
 }
 
 export interface AddOptions extends Scope {
   /** Stored with every memory this call creates. Cannot hold scope keys. */
   metadata?: Record<string, unknown>;
-  /** Extract facts with the LLM (true) or store each message as it is (false). @default false without an llm */
+  /** Extract facts with the llm (true) or store each message as it is (false). @default true with an llm, false without */
   infer?: boolean;
   /** When the turn happened (becomes `createdAt` of new memories). @default now */
   timestamp?: Date | string;
@@ -199,22 +238,6 @@ function toItem(record: MemoryRecord, score?: number): MemoryItem {
   return item;
 }
 
-function scopeOf(record: Scope): Scope {
-  const scope: Scope = {};
-  for (const key of scopeKeys) if (record[key] !== undefined) scope[key] = record[key];
-  return scope;
-}
-
-function historyEntry(
-  record: Scope & { id: string },
-  event: HistoryEntry["event"],
-  previousValue: string | null,
-  newValue: string | null,
-  createdAt: string,
-): HistoryEntry {
-  return { id: randomUUID(), memoryId: record.id, event, previousValue, newValue, ...scopeOf(record), createdAt };
-}
-
 function defaultOnError(error: EngramError, context: ErrorContext): void {
   const where = context.entryId ? ` (turn ${context.entryId})` : "";
   const next =
@@ -244,6 +267,7 @@ export class Memory {
   readonly #maxLength: number;
   readonly #keywordWeight: number;
   readonly #onError: (error: EngramError, context: ErrorContext) => void;
+  readonly #extraction: ExtractionSettings | undefined;
   readonly #locks = new KeyedMutex();
   readonly #enqueued = new Set<string>();
   readonly #worker: WriteBehindWorker | undefined;
@@ -256,6 +280,17 @@ export class Memory {
     this.#maxLength = this.#options.maxMessageLength ?? 32_000;
     this.#keywordWeight = this.#options.keywordWeight ?? 0.3;
     this.#onError = this.#options.onError ?? defaultOnError;
+    const { llm, extractFrom = "user", customInstructions, similarMemories = 10, llmRetry } = this.#options;
+    if (llm !== undefined) {
+      this.#extraction = {
+        model: llm,
+        extractFrom,
+        customInstructions,
+        similarMemories,
+        call: { ...defaultRetry, timeoutMs: 60_000, ...llmRetry },
+        maxLength: this.#maxLength,
+      };
+    }
     const writeBehind = { ...defaultWriteBehind, ...this.#options.writeBehind };
     if (writeBehind.enabled) {
       this.#worker = new WriteBehindWorker(
@@ -272,9 +307,14 @@ export class Memory {
   // ── the public verbs ─────────────────────────────────────────────────────────────────────────
 
   /**
-   * Remembers messages. Without an extraction model (or with `infer: false`), each non-system
-   * message is stored as it is (event `ADD`), and a text already stored in exactly this scope
-   * gives event `NONE`. Applied all-or-nothing.
+   * Remembers messages. With an `llm` (and `infer` not false), ONE model call extracts facts from
+   * the messages and reconciles them with the most similar memories of this scope: events ADD,
+   * UPDATE (previous text kept in history), DELETE, NONE; decisions that do not fit are ignored
+   * and listed in `warnings`. Without one (or with `infer: false`), each non-system message is
+   * stored as it is (event `ADD`), and a text already stored in exactly this scope gives event
+   * `NONE`. Applied all-or-nothing.
+   *
+   * @throws ExtractionError when the model fails or its output cannot be used; nothing is stored.
    */
   async add(messages: string | Message[], options: AddOptions): Promise<AddResult> {
     const { scope, options: parsed } = parseScoped("add", options, addSchema);
@@ -662,15 +702,37 @@ export class Memory {
     return record;
   }
 
-  /** Decides what an add does, without changing anything. */
-  async #plan(scope: ValidScope, messages: Message[], options: z.infer<typeof addSchema>): Promise<Plan> {
-    if (options.infer) {
+  /** Decides what an add does, without changing anything. Its cost goes to `onUsage`, also when it fails. */
+  async #plan(scope: ValidScope, messages: Message[], options: z.infer<typeof addSchema>, entryId?: string): Promise<Plan> {
+    const extraction = this.#extraction;
+    const infer = options.infer ?? extraction !== undefined;
+    if (infer && !extraction) {
       throw new ConfigError({ message: "add() with infer: true needs an extraction model: new Memory({ llm })." });
     }
-    return this.#planVerbatim(scope, messages, options);
+    const usage = emptyUsage();
+    let failed = true;
+    try {
+      const plan =
+        infer && extraction
+          ? await planExtraction(
+              extraction,
+              {
+                store: (await this.#ready()).store,
+                embed: (texts, spent) => this.#embed(texts, spent),
+                storeCall: (operation, fn) => this.#storeCall(operation, fn),
+                report: (error, context) => this.#report(error, entryId === undefined ? context : { ...context, entryId }),
+              },
+              { scope, messages, metadata: options.metadata, timestamp: options.timestamp, usage },
+            )
+          : await this.#planVerbatim(scope, messages, options, usage);
+      failed = false;
+      return plan;
+    } finally {
+      this.#reportUsage(usage, { scope: { ...scope }, failed, ...(entryId === undefined ? {} : { entryId }) });
+    }
   }
 
-  async #planVerbatim(scope: ValidScope, messages: Message[], options: z.infer<typeof addSchema>): Promise<Plan> {
+  async #planVerbatim(scope: ValidScope, messages: Message[], options: z.infer<typeof addSchema>, usage: Usage): Promise<Plan> {
     const { store } = await this.#ready();
     const plan: Plan = {
       results: [],
@@ -678,7 +740,7 @@ export class Memory {
       delete: [],
       history: [],
       revert: { upsert: [], delete: [] },
-      usage: emptyUsage(),
+      usage,
       warnings: [],
     };
     const now = new Date().toISOString();
@@ -751,7 +813,7 @@ export class Memory {
       if (entry.plan) plan = deserialisePlan(entry.plan);
       else {
         const options = parse(addSchema, entry.options, "enqueue");
-        plan = await this.#plan(scope, [...entry.messages], options);
+        plan = await this.#plan(scope, [...entry.messages], options, entry.id);
         if (!(await history.savePlan(entry.id, workerId, serialisePlan(plan)))) return leaseLost;
       }
       await this.#apply(plan);
@@ -764,6 +826,16 @@ export class Memory {
       this.#onError(error, context);
     } catch (hookError) {
       console.error("[engram] onError threw:", hookError);
+    }
+  }
+
+  #reportUsage(usage: Usage, context: UsageContext): void {
+    const hook = this.#options.onUsage;
+    if (!hook) return;
+    try {
+      hook({ ...usage }, context);
+    } catch (hookError) {
+      console.error("[engram] onUsage threw:", hookError);
     }
   }
 }

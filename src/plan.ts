@@ -1,5 +1,7 @@
+import { randomUUID } from "node:crypto";
 import type { HistoryEntry } from "./history/history-store.js";
 import { base64ToVector, vectorToBase64 } from "./internal/json.js";
+import { type Scope, scopeOf } from "./scope.js";
 import type { MemoryRecord } from "./stores/vector-store.js";
 import type { AddResultItem, Usage } from "./types.js";
 
@@ -17,6 +19,17 @@ export interface Plan {
   revert: { upsert: MemoryRecord[]; delete: string[] };
   usage: Usage;
   warnings: string[];
+}
+
+/** One history entry of a change to `record`, with the record's scope ids. */
+export function historyEntry(
+  record: Scope & { id: string },
+  event: HistoryEntry["event"],
+  previousValue: string | null,
+  newValue: string | null,
+  createdAt: string,
+): HistoryEntry {
+  return { id: randomUUID(), memoryId: record.id, event, previousValue, newValue, ...scopeOf(record), createdAt };
 }
 
 export const emptyUsage = (): Usage => ({ llmCalls: 0, inputTokens: 0, outputTokens: 0, embeddingCalls: 0 });

@@ -139,6 +139,13 @@ export function splitScope<T extends Record<string, unknown>>(options: T): { sco
   return { scope, rest: rest as Omit<T, ScopeKey> };
 }
 
+/** The scope ids of a record (or any object carrying them), without its other fields. */
+export function scopeOf(record: Scope): Scope {
+  const scope: Scope = {};
+  for (const key of scopeKeys) if (record[key] !== undefined) scope[key] = record[key];
+  return scope;
+}
+
 /** True when a record with these scope columns lies inside `scope` (AND of the given ids). */
 export function scopeContains(scope: Scope, record: Scope): boolean {
   for (const key of scopeKeys) {

@@ -39,6 +39,19 @@ export interface Usage {
   embeddingCalls: number;
 }
 
+/**
+ * Given to `onUsage` with the usage of each add, once, when the add's changes are decided (a
+ * write-behind turn re-applied after a crash is not counted twice).
+ */
+export interface UsageContext {
+  /** The scope of the add. */
+  scope: { userId?: string; agentId?: string; runId?: string };
+  /** Outbox entry id, for adds run by the write-behind worker. */
+  entryId?: string;
+  /** True when deciding failed after spending this (the model failed, or its output could not be used): nothing was stored. */
+  failed: boolean;
+}
+
 export interface AddResult {
   results: AddResultItem[];
   usage: Usage;

@@ -1,0 +1,230 @@
+/**
+ * `npm run bench:add` — what one `add` with extraction costs: model calls, prompt and completion
+ * tokens, embedding calls, wall time.
+ *
+ * Feeds consecutive REALTALK turns (../shared/data/realtalk.json from the repo root) through
+ * `Memory.add` with a scripted extraction model. Both REALTALK speakers are people, so neither is
+ * an assistant: each turn is one `add` of a single user message in its own speaker's scope
+ * (`userId` = speaker), dated with its session's date. Each speaker's memory grows turn by turn,
+ * so later adds are reconciled against a realistic, growing set of similar memories.
+ *
+ * The scripted model decides deterministically from the prompt it gets: every sentence of the new
+ * user message with at least 3 keywords becomes a fact; a fact sharing at least half its keywords
+ * with a shown memory is an UPDATE of it (NONE when identical), else an ADD. Token counts are
+ * gpt-tokenizer o200k counts of the actual prompt (instructions, messages, output schema) and reply.
+ *
+ * Options: --turns=500  --conversation=0  --embedder=deterministic|local
+ */
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { performance } from "node:perf_hooks";
+import { fileURLToPath } from "node:url";
+import { countTokens } from "gpt-tokenizer/encoding/o200k_base";
+import { type Embedder, keywordTerms, localEmbedder, Memory, type Usage } from "../src/index.js";
+import { deterministicEmbedder, type ScriptedPrompt, scriptedLanguageModel } from "../src/testing/index.js";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const args = Object.fromEntries(
+  process.argv.slice(2).map((arg) => {
+    const [key, value = "true"] = arg.replace(/^--/, "").split("=");
+    return [key, value];
+  }),
+);
+const turnCount = Number(args.turns ?? 500);
+const conversationIndex = Number(args.conversation ?? 0);
+const embedderName = args.embedder ?? "deterministic";
+
+interface Turn {
+  speaker: string;
+  dia_id: string;
+  text: string;
+}
+type Conversation = { sample_id: string; conversation: Record<string, unknown> };
+
+// Session dates look like "29.12.2023, 22:42:04".
+function sessionDate(value: unknown): string {
+  const match = /^(\d{2})\.(\d{2})\.(\d{4}), (\d{2}:\d{2}:\d{2})$/.exec(String(value));
+  if (!match) throw new Error(`Unexpected session date ${JSON.stringify(value)}`);
+  return `${match[3]}-${match[2]}-${match[1]}T${match[4]}Z`;
+}
+
+function loadTurns(): { sample: string; turns: (Turn & { timestamp: string })[] } {
+  const file = resolve(root, "../shared/data/realtalk.json");
+  const data = JSON.parse(readFileSync(file, "utf8")) as Conversation[];
+  const sample = data[conversationIndex];
+  if (!sample) throw new Error(`realtalk.json has no conversation ${conversationIndex}`);
+  const sessions = Object.keys(sample.conversation)
+    .filter((key) => /^session_\d+$/.test(key))
+    .sort((a, b) => Number(a.slice(8)) - Number(b.slice(8)));
+  const turns = sessions.flatMap((key) =>
+    (sample.conversation[key] as Turn[]).map((turn) => ({ ...turn, timestamp: sessionDate(sample.conversation[`${key}_date_time`]) })),
+  );
+  return { sample: sample.sample_id, turns: turns.filter((turn) => turn.text.trim() !== "").slice(0, turnCount) };
+}
+
+// ── the scripted extraction model ───────────────────────────────────────────────────────────────
+
+function overlap(a: string[], b: string[]): number {
+  const set = new Set(b);
+  const shared = a.filter((word) => set.has(word)).length;
+  return shared / Math.max(1, Math.min(a.length, b.length));
+}
+
+function decide(prompt: ScriptedPrompt): string {
+  const data = prompt.messages.at(-1)?.content ?? "";
+  const lines = data.split("\n");
+  const shown = lines.filter((line) => line.startsWith('{"id":')).map((line) => JSON.parse(line) as { id: string; text: string });
+  const said = lines.filter((line) => line.startsWith("USER: ")).map((line) => JSON.parse(line.slice(6)) as string);
+  const memory: { id: string; event: string; text: string }[] = [];
+  const used = new Set<string>();
+  for (const sentence of said.flatMap((text) => text.split(/(?<=[.!?])\s+/))) {
+    const fact = sentence.trim();
+    const words = keywordTerms(fact);
+    if (words.length < 3) continue;
+    const similar = shown.find((item) => !used.has(item.id) && overlap(words, keywordTerms(item.text)) >= 0.5);
+    if (similar) {
+      used.add(similar.id);
+      memory.push({ id: similar.id, event: similar.text === fact ? "NONE" : "UPDATE", text: fact });
+    } else memory.push({ id: "new", event: "ADD", text: fact });
+  }
+  return JSON.stringify({ memory });
+}
+
+/** Instructions and output schema: the part of the prompt that is the same for every add. */
+function fixedTokens(prompt: ScriptedPrompt): number {
+  const format = prompt.responseFormat?.type === "json" ? JSON.stringify(prompt.responseFormat.schema ?? {}) : "";
+  return countTokens(prompt.system) + countTokens(format);
+}
+
+function promptTokens(prompt: ScriptedPrompt): number {
+  return fixedTokens(prompt) + prompt.messages.reduce((sum, message) => sum + countTokens(message.content), 0);
+}
+
+// ── figures ─────────────────────────────────────────────────────────────────────────────────────
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? Number.NaN;
+}
+const mean = (values: number[]) => values.reduce((sum, value) => sum + value, 0) / Math.max(1, values.length);
+const summary = (values: number[]) => ({
+  mean: mean(values),
+  p50: percentile(values, 50),
+  p95: percentile(values, 95),
+  max: Math.max(...values),
+  total: values.reduce((sum, value) => sum + value, 0),
+});
+
+async function main() {
+  const { sample, turns } = loadTurns();
+  const dataDir = mkdtempSync(join(tmpdir(), "engram-bench-add-"));
+  const deterministic = embedderName === "deterministic" ? deterministicEmbedder() : undefined;
+  const embedder: Embedder = deterministic ?? localEmbedder();
+  const llm = scriptedLanguageModel((prompt) => {
+    const text = decide(prompt);
+    return { text, usage: { inputTokens: promptTokens(prompt), outputTokens: countTokens(text) } };
+  });
+  const memory = new Memory({ dataDir, embedder, llm, writeBehind: { enabled: false } });
+
+  // Loads the embedding model and opens the store outside the measured adds.
+  await memory.search("warm up", { userId: "warm-up" });
+
+  const rows: { turn: string; llmCalls: number; promptTokens: number; completionTokens: number; embeddingCalls: number; ms: number }[] = [];
+  const events: Record<string, number> = { ADD: 0, UPDATE: 0, DELETE: 0, NONE: 0 };
+  let warnings = 0;
+  let usageMismatch = 0;
+  for (const turn of turns) {
+    const promptsBefore = llm.prompts.length;
+    const embedsBefore = deterministic?.calls.length ?? 0;
+    const started = performance.now();
+    const result = await memory.add([{ role: "user", content: turn.text }], { userId: turn.speaker, timestamp: turn.timestamp });
+    const ms = performance.now() - started;
+    const prompts = llm.prompts.slice(promptsBefore);
+    const tokens = prompts.reduce((sum, prompt) => sum + promptTokens(prompt), 0);
+    const usage: Usage = result.usage;
+    if (usage.inputTokens !== tokens) usageMismatch++;
+    const embeddingCalls = deterministic ? deterministic.calls.length - embedsBefore : usage.embeddingCalls;
+    rows.push({
+      turn: turn.dia_id,
+      llmCalls: prompts.length,
+      promptTokens: tokens,
+      completionTokens: usage.outputTokens,
+      embeddingCalls,
+      ms,
+    });
+    for (const item of result.results) events[item.event] = (events[item.event] ?? 0) + 1;
+    warnings += result.warnings?.length ?? 0;
+  }
+  const stored = (
+    await Promise.all([...new Set(turns.map((turn) => turn.speaker))].map((userId) => memory.getAll({ userId, limit: 1000 })))
+  ).reduce((sum, { results }) => sum + results.length, 0);
+  await memory.close();
+  rmSync(dataDir, { recursive: true, force: true });
+
+  const called = rows.filter((row) => row.llmCalls > 0);
+  const figures = {
+    llmCalls: summary(rows.map((row) => row.llmCalls)),
+    promptTokens: summary(called.map((row) => row.promptTokens)),
+    completionTokens: summary(called.map((row) => row.completionTokens)),
+    embeddingCalls: summary(rows.map((row) => row.embeddingCalls)),
+    addMs: summary(rows.map((row) => row.ms)),
+  };
+  const fixedPromptTokens = llm.prompts[0] ? fixedTokens(llm.prompts[0]) : 0;
+
+  const format = (value: number, digits = 1) => (Number.isInteger(value) ? String(value) : value.toFixed(digits));
+  console.log(`bench:add — ${rows.length} REALTALK turns of ${sample}, one add each (user message, speaker's scope)`);
+  console.log(
+    `embedder: ${embedder.modelId ?? embedderName}, store: sqlite (${dataDir}), model: scripted (deterministic from the prompt)\n`,
+  );
+  const table = [
+    ["per add", "mean", "p50", "p95", "max", "total"],
+    ...Object.entries(figures).map(([name, s]) => [
+      name === "addMs" ? "add wall time (ms)" : name,
+      format(s.mean, 2),
+      format(s.p50),
+      format(s.p95),
+      format(s.max),
+      name === "addMs" ? format(s.total, 0) : format(s.total),
+    ]),
+  ];
+  const widths = table[0]!.map((_, column) => Math.max(...table.map((row) => row[column]!.length)));
+  for (const row of table)
+    console.log(row.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join("  "));
+  console.log(
+    `\nadds that called the model: ${called.length}/${rows.length}; fixed part of every prompt (instructions + output schema): ${fixedPromptTokens} tokens`,
+  );
+  console.log(
+    `events: ${Object.entries(events)
+      .map(([event, count]) => `${event} ${count}`)
+      .join(", ")}; warnings: ${warnings}; memories stored: ${stored}`,
+  );
+  if (usageMismatch > 0) console.log(`WARNING: ${usageMismatch} adds reported input tokens different from the prompt's count`);
+
+  const resultsDir = join(root, "bench", "results");
+  mkdirSync(resultsDir, { recursive: true });
+  const file = join(resultsDir, `add-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
+  writeFileSync(
+    file,
+    JSON.stringify(
+      {
+        benchmark: "add",
+        sample,
+        turns: rows.length,
+        embedder: embedder.modelId ?? embedderName,
+        node: process.version,
+        fixedPromptTokens,
+        figures,
+        events,
+        warnings,
+        stored,
+        rows,
+      },
+      null,
+      2,
+    ),
+  );
+  console.log(`\nraw figures: ${file}`);
+}
+
+await main();

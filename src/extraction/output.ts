@@ -1,0 +1,155 @@
+import { z } from "zod";
+import type { MemoryEvent } from "../types.js";
+
+export const memoryEvents = ["ADD", "UPDATE", "DELETE", "NONE"] as const satisfies readonly MemoryEvent[];
+
+/**
+ * The extraction model's output, exactly. Sent to the provider as the structured-output JSON
+ * schema; documented in docs/extraction.md for users of local models. Keep the two in step.
+ */
+export const extractionOutputSchema = z.strictObject({
+  memory: z.array(
+    z.strictObject({
+      id: z.string().describe('One of the ids of the existing memories shown, or "new" for ADD'),
+      event: z.enum(memoryEvents),
+      text: z.string().describe("The fact, atomic and self-contained"),
+    }),
+  ),
+});
+
+export type ExtractionOutput = z.infer<typeof extractionOutputSchema>;
+
+/** One decision of the model, after lenient normalisation. */
+export interface Decision {
+  id: string;
+  event: MemoryEvent;
+  text: string;
+}
+
+export type ParsedOutput = { ok: true; decisions: Decision[]; warnings: string[] } | { ok: false; reason: string };
+
+/**
+ * Reads the model's text tolerantly: the JSON object may be wrapped in prose or a code fence and
+ * may have trailing commas; a bare array of entries is accepted too. Entries are normalised
+ * (numeric ids become strings, event names are upper-cased, a missing text is empty); an entry
+ * that still does not fit is dropped with a warning rather than failing the whole output.
+ * Fails only when no `{ "memory": [...] }` can be found at all.
+ */
+export function parseExtractionOutput(text: string): ParsedOutput {
+  const value = findJson(text);
+  if (value === undefined) {
+    return { ok: false, reason: text.trim() === "" ? "the output was empty" : "no JSON object could be read from the output" };
+  }
+  const entries = Array.isArray(value) ? value : (value as { memory?: unknown }).memory;
+  if (!Array.isArray(entries)) return { ok: false, reason: 'the JSON object has no "memory" array' };
+  const decisions: Decision[] = [];
+  const warnings: string[] = [];
+  entries.forEach((entry, index) => {
+    const decision = normaliseEntry(entry);
+    if (typeof decision === "string") warnings.push(`Ignored entry ${index} of the model's output: ${decision}.`);
+    else decisions.push(decision);
+  });
+  return { ok: true, decisions, warnings };
+}
+
+function normaliseEntry(entry: unknown): Decision | string {
+  if (entry == null || typeof entry !== "object" || Array.isArray(entry)) return "it is not an object";
+  const { id, event, text } = entry as Record<string, unknown>;
+  const name = typeof event === "string" ? event.trim().toUpperCase() : undefined;
+  if (!name || !(memoryEvents as readonly string[]).includes(name)) {
+    return `event ${JSON.stringify(event)} is not one of ${memoryEvents.join(", ")}`;
+  }
+  if (text !== undefined && text !== null && typeof text !== "string") return "text is not a string";
+  const shownId = typeof id === "number" && Number.isInteger(id) ? String(id) : typeof id === "string" ? id.trim() : undefined;
+  if (shownId === undefined && name !== "ADD") return `${name} without an id`;
+  return { id: shownId ?? "new", event: name as MemoryEvent, text: typeof text === "string" ? text : "" };
+}
+
+const MAX_CANDIDATES = 64;
+
+/**
+ * The first JSON value in the text that looks like the output: the whole text, a fenced block, or
+ * a balanced {…} / […]. Else the first object that is not part of another (for the error message).
+ */
+function findJson(text: string): unknown {
+  const candidates: { text: string; outermost: boolean }[] = [{ text: text.trim(), outermost: true }];
+  for (const match of text.matchAll(/```[a-zA-Z0-9_-]*[^\S\n]*\n?([\s\S]*?)```/g)) {
+    candidates.push({ text: (match[1] ?? "").trim(), outermost: true });
+  }
+  let starts = 0;
+  for (let i = 0; i < text.length && starts < MAX_CANDIDATES; i++) {
+    const char = text[i];
+    if (char !== "{" && char !== "[") continue;
+    starts++;
+    const end = matchingClose(text, i);
+    if (end !== -1) candidates.push({ text: text.slice(i, end + 1), outermost: starts === 1 });
+  }
+  let fallback: unknown;
+  for (const candidate of candidates) {
+    const value = parseLoose(candidate.text);
+    if (value === undefined) continue;
+    if (looksLikeOutput(value)) return value;
+    if (candidate.outermost && value !== null && typeof value === "object") fallback ??= value;
+  }
+  return fallback;
+}
+
+function looksLikeOutput(value: unknown): boolean {
+  if (Array.isArray(value)) return value.every((entry) => entry != null && typeof entry === "object" && "event" in entry);
+  return value != null && typeof value === "object" && Array.isArray((value as { memory?: unknown }).memory);
+}
+
+function parseLoose(text: string): unknown {
+  if (text === "") return undefined;
+  for (const attempt of [text, withoutTrailingCommas(text)]) {
+    try {
+      return JSON.parse(attempt);
+    } catch {}
+  }
+  return undefined;
+}
+
+/** Index of the bracket closing the one at `start`, skipping strings; -1 when unbalanced. */
+function matchingClose(text: string, start: number): number {
+  const stack: string[] = [];
+  let inString = false;
+  for (let i = start; i < text.length; i++) {
+    const char = text[i];
+    if (inString) {
+      if (char === "\\") i++;
+      else if (char === '"') inString = false;
+      continue;
+    }
+    if (char === '"') inString = true;
+    else if (char === "{") stack.push("}");
+    else if (char === "[") stack.push("]");
+    else if (char === "}" || char === "]") {
+      if (stack.pop() !== char) return -1;
+      if (stack.length === 0) return i;
+    }
+  }
+  return -1;
+}
+
+/** Removes commas directly before a closing bracket, outside strings. */
+function withoutTrailingCommas(text: string): string {
+  let out = "";
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const char = text[i] as string;
+    if (inString) {
+      out += char;
+      if (char === "\\") out += text[++i] ?? "";
+      else if (char === '"') inString = false;
+      continue;
+    }
+    if (char === '"') inString = true;
+    if (char === ",") {
+      let j = i + 1;
+      while (j < text.length && /\s/.test(text[j] as string)) j++;
+      if (text[j] === "}" || text[j] === "]") continue;
+    }
+    out += char;
+  }
+  return out;
+}

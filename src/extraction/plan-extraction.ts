@@ -1,0 +1,234 @@
+import { randomUUID } from "node:crypto";
+import type { EngramError } from "../errors.js";
+import type { Message } from "../history/history-store.js";
+import { normaliseText } from "../internal/hash.js";
+import { stripMemoryBlocks } from "../memory-block.js";
+import { historyEntry, type Plan } from "../plan.js";
+import { sameScope, type ValidScope } from "../scope.js";
+import type { MemoryRecord, VectorStore } from "../stores/vector-store.js";
+import type { ErrorContext, Usage } from "../types.js";
+import { extractDecisions, type ModelCallOptions } from "./extract.js";
+import type { AiSdkLanguageModel } from "./language-model.js";
+import { type ExtractFrom, extractionInstructions, extractionPrompt } from "./prompt.js";
+import { type Operation, reconcile } from "./reconcile.js";
+
+/** How `add` extracts, fixed by the `Memory` options. */
+export interface ExtractionSettings {
+  model: AiSdkLanguageModel;
+  extractFrom: ExtractFrom;
+  customInstructions?: string;
+  /** How many existing memories of the scope the model sees. */
+  similarMemories: number;
+  call: ModelCallOptions;
+  maxLength: number;
+}
+
+/** What the planner needs from `Memory`: its store, and its embedding and store calls (with their retries and errors). */
+export interface ExtractionServices {
+  store: VectorStore;
+  embed(texts: string[], usage: Usage): Promise<Float32Array[]>;
+  storeCall<T>(operation: string, fn: () => Promise<T>): Promise<T>;
+  report(error: EngramError, context: ErrorContext): void;
+}
+
+export interface ExtractionRequest {
+  scope: ValidScope;
+  messages: readonly Message[];
+  metadata?: Record<string, unknown>;
+  /** ISO 8601 date of the turn. */
+  timestamp?: string;
+  /** Filled in with what the add costs, also when it fails. */
+  usage: Usage;
+}
+
+/**
+ * Plans an `add` with extraction, changing nothing: ONE embedding call for the new messages finds
+ * the most similar memories of exactly this scope, ONE model call turns messages and memories
+ * into ADD / UPDATE / DELETE / NONE decisions, and ONE embedding call embeds every new and
+ * changed text. The plan carries everything it needs to be applied later (ids, vectors, previous
+ * records for the revert).
+ */
+export async function planExtraction(
+  settings: ExtractionSettings,
+  services: ExtractionServices,
+  request: ExtractionRequest,
+): Promise<Plan> {
+  const { scope, usage } = request;
+  const plan: Plan = { results: [], upsert: [], delete: [], history: [], revert: { upsert: [], delete: [] }, usage, warnings: [] };
+  const conversation = conversationOf(request.messages);
+  const isSource = (message: Message) => message.role === "user" || settings.extractFrom === "user-and-assistant";
+  const sources = conversation.filter(isSource);
+  const messages = conversation.map((message) => (isSource(message) ? message : { ...message, content: shortened(message.content) }));
+  if (sources.length === 0) {
+    plan.warnings.push(
+      settings.extractFrom === "user"
+        ? 'No user message to extract from: system messages and memory blocks are never remembered, and assistant messages only with extractFrom: "user-and-assistant".'
+        : "No user or assistant message to extract from: system messages and memory blocks are never remembered.",
+    );
+    return plan;
+  }
+
+  const sourceTexts = sources.map((message) => normaliseText(message.content));
+  const vectorOf = new Map<string, Float32Array>();
+  const similar = await similarMemories(settings, services, scope, sourceTexts, vectorOf, usage);
+  const shown = new Map(similar.map((record, i) => [String(i), record]));
+
+  const date = new Date(request.timestamp ?? Date.now());
+  const { decisions, warnings } = await extractDecisions(
+    settings.model,
+    {
+      instructions: extractionInstructions(settings),
+      prompt: extractionPrompt({ date, memories: similar.map((record, i) => ({ id: String(i), text: record.text })), messages }),
+    },
+    settings.call,
+    { usage, report: services.report },
+  );
+  plan.warnings.push(...warnings);
+  const reconciled = reconcile(shown, decisions, { maxLength: settings.maxLength });
+  plan.warnings.push(...reconciled.warnings);
+  const operations = await withoutStoredDuplicates(services, scope, reconciled.operations);
+
+  // Records as stored, with their vectors, so that the plan can restore them.
+  const targets = operations.flatMap((operation) =>
+    operation.event === "UPDATE" || operation.event === "DELETE" ? [operation.target.id] : [],
+  );
+  const current = new Map(
+    targets.length === 0
+      ? []
+      : (await services.storeCall("get", () => services.store.get(targets, { scope }))).map((record) => [record.id, record]),
+  );
+
+  const texts = operations.flatMap((operation) => (operation.event === "ADD" || operation.event === "UPDATE" ? [operation.text] : []));
+  const missing = [...new Set(texts.filter((text) => !vectorOf.has(text)))];
+  const vectors = await services.embed(missing, usage);
+  missing.forEach((text, i) => {
+    vectorOf.set(text, vectors[i] as Float32Array);
+  });
+
+  const now = new Date().toISOString();
+  const stated = request.timestamp ?? now;
+  for (const operation of operations) {
+    if (operation.event === "ADD") {
+      const record: MemoryRecord = {
+        id: randomUUID(),
+        text: operation.text,
+        hash: operation.hash,
+        vector: vectorOf.get(operation.text),
+        ...scope,
+        metadata: request.metadata ?? {},
+        createdAt: stated,
+        updatedAt: stated,
+      };
+      plan.upsert.push(record);
+      plan.revert.delete.push(record.id);
+      plan.history.push(historyEntry(record, "ADD", null, record.text, now));
+      plan.results.push({ id: record.id, memory: record.text, event: "ADD" });
+      continue;
+    }
+    if (operation.event === "NONE") {
+      plan.results.push({ id: operation.target.id, memory: operation.target.text, event: "NONE" });
+      continue;
+    }
+    const previous = current.get(operation.target.id);
+    if (!previous?.vector) {
+      plan.warnings.push(`Ignored ${operation.event} of memory ${operation.target.id}: it was deleted while the model decided.`);
+      continue;
+    }
+    if (operation.event === "UPDATE") {
+      const updated: MemoryRecord = {
+        ...previous,
+        text: operation.text,
+        hash: operation.hash,
+        vector: vectorOf.get(operation.text),
+        updatedAt: stated,
+      };
+      plan.upsert.push(updated);
+      plan.revert.upsert.push(previous);
+      plan.history.push(historyEntry(previous, "UPDATE", previous.text, updated.text, now));
+      plan.results.push({ id: previous.id, memory: updated.text, event: "UPDATE", previousMemory: previous.text });
+    } else {
+      plan.delete.push(previous.id);
+      plan.revert.upsert.push(previous);
+      plan.history.push(historyEntry(previous, "DELETE", previous.text, null, now));
+      plan.results.push({ id: previous.id, memory: previous.text, event: "DELETE", previousMemory: previous.text });
+    }
+  }
+  return plan;
+}
+
+/** Longest context-only message (an assistant reply when facts come from the user) shown to the model. */
+export const MAX_CONTEXT_CHARACTERS = 1_200;
+
+/** A context-only message is there to make the user's words understandable: its start and end are enough. */
+function shortened(text: string): string {
+  if (text.length <= MAX_CONTEXT_CHARACTERS) return text;
+  const half = MAX_CONTEXT_CHARACTERS / 2;
+  return `${text.slice(0, half)} […] ${text.slice(-half)}`;
+}
+
+/** The messages the model may read: no system messages, no memory blocks, nothing left empty. */
+function conversationOf(messages: readonly Message[]): Message[] {
+  const conversation: Message[] = [];
+  for (const message of messages) {
+    if (message.role === "system") continue;
+    const content = stripMemoryBlocks(message.content);
+    if (content !== "") conversation.push({ role: message.role, content });
+  }
+  return conversation;
+}
+
+/**
+ * The existing memories of exactly `scope` most similar to any of the texts, best first: one
+ * embedding call for all texts, one store search per text, merged by best similarity. The texts'
+ * vectors are kept in `vectorOf`, for facts stated word for word.
+ */
+async function similarMemories(
+  { similarMemories: limit }: ExtractionSettings,
+  { store, embed, storeCall }: ExtractionServices,
+  scope: ValidScope,
+  texts: string[],
+  vectorOf: Map<string, Float32Array>,
+  usage: Usage,
+): Promise<MemoryRecord[]> {
+  if (limit === 0) return [];
+  const unique = [...new Set(texts)];
+  const vectors = await embed(unique, usage);
+  unique.forEach((text, i) => {
+    vectorOf.set(text, vectors[i] as Float32Array);
+  });
+  // The store filter also matches memories of narrower scopes (an agent's, a run's); those are
+  // not this scope's to change, so fetch a few more and keep exact matches.
+  const hits = await storeCall("search", () =>
+    Promise.all(vectors.map((vector) => store.search({ vector, filter: { scope }, limit: limit * 2 }))),
+  );
+  const best = new Map<string, { record: MemoryRecord; score: number }>();
+  for (const hit of hits.flat()) {
+    if (!sameScope(hit.record, scope)) continue;
+    const known = best.get(hit.record.id);
+    if (!known || hit.score > known.score) best.set(hit.record.id, hit);
+  }
+  return [...best.values()]
+    .sort((a, b) => b.score - a.score || (a.record.id < b.record.id ? -1 : 1))
+    .slice(0, limit)
+    .map((hit) => hit.record);
+}
+
+/** An ADD of a text this scope already holds (beyond the memories shown) is a NONE of that memory. */
+async function withoutStoredDuplicates(
+  { store, storeCall }: ExtractionServices,
+  scope: ValidScope,
+  operations: Operation[],
+): Promise<Operation[]> {
+  const decided = new Set(operations.flatMap((operation) => (operation.event === "ADD" ? [] : [operation.target.id])));
+  return Promise.all(
+    operations.map(async (operation): Promise<Operation | undefined> => {
+      if (operation.event !== "ADD") return operation;
+      const { records } = await storeCall("duplicate check", () => store.list({ filter: { scope, hash: operation.hash }, limit: 50 }));
+      const duplicate = records.find((record) => sameScope(record, scope));
+      if (!duplicate) return operation;
+      if (decided.has(duplicate.id)) return undefined;
+      decided.add(duplicate.id);
+      return { event: "NONE", target: duplicate };
+    }),
+  ).then((all) => all.filter((operation): operation is Operation => operation !== undefined));
+}
