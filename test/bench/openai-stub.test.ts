@@ -1,9 +1,13 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createOpenAI } from "@ai-sdk/openai";
 import { embedMany, generateText, jsonSchema, Output, tool } from "ai";
 import { countTokens } from "gpt-tokenizer/encoding/o200k_base";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { type OpenAiStub, startOpenAiStub } from "../../bench/support/openai-stub.js";
+import { Memory } from "../../src/index.js";
 import { deterministicEmbedder } from "../../src/testing/index.js";
 
 const eventsSchema = z.strictObject({
@@ -149,5 +153,29 @@ describe("openai stub", () => {
     await generateText({ model: openai.chat("gpt-5-mini"), prompt: "I like tea very much." });
     expect(performance.now() - started).toBeGreaterThanOrEqual(115);
     stub.setLatency({ latencyMs: 0 });
+  });
+
+  it("drives Engram's extraction end to end: one model call per add, usage equal to the stub's counts", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "stub-engram-"));
+    const memory = new Memory({ dataDir, llm: openai.chat("gpt-5-mini"), embedder: openai.embedding("text-embedding-3-small") });
+    try {
+      await memory.getAll({ userId: "warm-up" });
+      stub.resetCounters();
+      const first = await memory.add("I keep bees in the garden. My sister Anna lives in Lyon.", { userId: "ann" });
+      expect(first.results.map((r) => [r.event, r.memory])).toEqual([
+        ["ADD", "I keep bees in the garden."],
+        ["ADD", "My sister Anna lives in Lyon."],
+      ]);
+      const again = await memory.add("I keep bees in the garden.", { userId: "ann" });
+      expect(again.results.map((r) => r.event)).toEqual(["NONE"]);
+      const counters = stub.counters();
+      expect(counters.llmRequests).toBe(2);
+      expect(first.usage.llmCalls + again.usage.llmCalls).toBe(2);
+      expect(first.usage.inputTokens + again.usage.inputTokens).toBe(counters.promptTokens);
+      expect(first.usage.outputTokens + again.usage.outputTokens).toBe(counters.completionTokens);
+    } finally {
+      await memory.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });
