@@ -13,7 +13,7 @@
 //
 // Modes: `raw` stores each turn verbatim ("speaker: text", infer off) with its dia_id in metadata;
 // `extract` adds each turn through the extraction model given by --llm (an OpenAI-compatible base
-// URL); a memory's sources are the turns whose adds created, updated or confirmed it.
+// URL, or `stub` for the local deterministic stub); a memory's sources are the turns whose adds created, updated or confirmed it.
 import { mkdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -35,6 +35,7 @@ import {
 import { fuseHits } from "../src/retrieval/hybrid.js";
 import { batchingEmbedder } from "./support/batching-embedder.js";
 import { type Question, type ReadStats, readLocomo, type Sample, sessionOf } from "./support/locomo.js";
+import { startOpenAiStub } from "./support/openai-stub.js";
 import { commit, currentLoad, defaultDataFile, figure, machine, mean, percentile, table, writeResults } from "./support/report.js";
 
 const { values: options, positionals } = parseArgs({
@@ -49,7 +50,7 @@ const { values: options, positionals } = parseArgs({
 });
 
 const file = resolve(positionals[0] ?? defaultDataFile);
-const llmUrl = options.llm;
+let llmUrl = options.llm;
 const requested = options.mode ?? (llmUrl ? "both" : "raw");
 if (!["raw", "extract", "both"].includes(requested)) throw new Error(`--mode must be raw, extract or both, not ${requested}`);
 const modes = (requested === "both" ? ["raw", "extract"] : [requested]) as ("raw" | "extract")[];
@@ -383,6 +384,10 @@ console.log(`Retrieval quality on ${file}; load ${machineInfo.load.join(" ")}`);
 printStats(stats);
 
 const embedder = batchingEmbedder(localEmbedder());
+// `--llm stub` runs the extract path against the local deterministic stub (each sentence of a
+// turn becomes a fact): a check of the plumbing and of the cost, not of extraction quality.
+const stub = llmUrl === "stub" ? await startOpenAiStub() : undefined;
+if (stub) llmUrl = stub.baseURL;
 const results: ModeResult[] = [];
 const skipped: string[] = [];
 const workDir = join(tmpdir(), `engram-recall-${process.pid}`);
@@ -417,6 +422,7 @@ try {
   }
 } finally {
   rmSync(workDir, { recursive: true, force: true });
+  await stub?.close();
 }
 
 console.log(`\nLoad average before ${machineInfo.load.join(" ")}, after ${currentLoad().join(" ")} (${machineInfo.cores} cores)`);
@@ -426,7 +432,7 @@ const out = writeResults("recall", {
   commit: commit(),
   machine: { ...machineInfo, loadAfter: currentLoad() },
   embedder: "universal-sentence-encoder-lite (local default)",
-  llm: llmUrl ? { baseURL: llmUrl, model: options.model } : undefined,
+  llm: llmUrl ? { baseURL: stub ? "stub" : llmUrl, model: options.model } : undefined,
   read: stats,
   samples: samples.length,
   results,
