@@ -150,6 +150,8 @@ interface SystemFigures {
   counters: { adds: StubCounters; searches: StubCounters };
   blockedRequests: number;
   load: { before: number[]; after: number[] };
+  /** Every timing, in ms. */
+  raw: { addMs: number[]; searchMs: number[] };
 }
 
 /** A progress line on a terminal, nothing in a log. */
@@ -160,52 +162,96 @@ function progress(text: string | undefined): void {
 
 const summary = (ms: number[]) => ({ p50: percentile(ms, 50), p95: percentile(ms, 95), mean: mean(ms) });
 
-async function runWorkload(system: "mem0" | "engram", stub: OpenAiStub, work: Workload): Promise<SystemFigures> {
-  const dataDir = join(workDir, `${system}-workload`);
-  mkdirSync(dataDir, { recursive: true });
-  const runner = start(system, "workload");
+const zero = (): StubCounters => ({
+  llmRequests: 0,
+  promptTokens: 0,
+  completionTokens: 0,
+  embeddingRequests: 0,
+  embeddingInputs: 0,
+  embeddingTokens: 0,
+  errors: 0,
+});
+
+/** Runs `call` and adds what it cost at the stub to `into` (calls run one at a time). */
+async function counted<T>(stub: OpenAiStub, into: StubCounters, call: () => Promise<T>): Promise<T> {
+  const before = stub.counters();
+  const result = await call();
+  const after = stub.counters();
+  for (const key of Object.keys(into) as (keyof StubCounters)[]) into[key] += after[key] - before[key];
+  return result;
+}
+
+/**
+ * Runs the workload on every system, call by call in turn (add i on mem0, add i on Engram, …),
+ * so that a busy machine weighs on both alike. Only one call runs at a time.
+ */
+async function runWorkload(stub: OpenAiStub, work: Workload): Promise<Record<string, SystemFigures>> {
+  const runners = systems.map((system) => ({ system, runner: start(system, "workload") }));
   const before = currentLoad();
   try {
-    const info = await runner.call("open", { baseURL: stub.baseURL, dataDir, dimension, llmModel, embeddingModel, extract: true });
-    stub.resetCounters();
-    const addMs: number[] = [];
-    let stored = 0;
+    const state = await Promise.all(
+      runners.map(async ({ system, runner }) => {
+        const dataDir = join(workDir, `${system}-workload`);
+        mkdirSync(dataDir, { recursive: true });
+        const info = await runner.call("open", { baseURL: stub.baseURL, dataDir, dimension, llmModel, embeddingModel, extract: true });
+        return {
+          system,
+          runner,
+          info,
+          addMs: [] as number[],
+          searchMs: [] as number[],
+          stored: 0,
+          addCounters: zero(),
+          searchCounters: zero(),
+        };
+      }),
+    );
     for (const [i, add] of work.adds.entries()) {
-      const result = await runner.call("add", { ...add, infer: true });
-      addMs.push(result.ms);
-      stored += result.stored;
-      if ((i + 1) % 20 === 0) progress(`${system}: ${i + 1}/${work.adds.length} adds`);
+      for (const s of state) {
+        const result = await counted(stub, s.addCounters, () => s.runner.call("add", { ...add, infer: true }));
+        s.addMs.push(result.ms);
+        s.stored += result.stored;
+      }
+      if ((i + 1) % 10 === 0) progress(`${i + 1}/${work.adds.length} adds`);
     }
     progress(undefined);
-    const addCounters = stub.counters();
-    stub.resetCounters();
-    const searchMs: number[] = [];
-    for (const search of work.searches) searchMs.push((await runner.call("search", { ...search, limit: 10 })).ms);
-    const searchCounters = stub.counters();
-    const { blockedRequests } = await runner.call("close", {});
-    const adds = work.adds.length;
-    const searches = work.searches.length;
-    return {
-      ...info,
-      adds,
-      llmCallsPerAdd: addCounters.llmRequests / adds,
-      promptTokensPerAdd: addCounters.promptTokens / adds,
-      completionTokensPerAdd: addCounters.completionTokens / adds,
-      embeddingRequestsPerAdd: addCounters.embeddingRequests / adds,
-      storedPerAdd: stored / adds,
-      addMs: summary(addMs),
-      searches,
-      searchMs: summary(searchMs),
-      llmCallsPerSearch: searchCounters.llmRequests / searches,
-      embeddingRequestsPerSearch: searchCounters.embeddingRequests / searches,
-      counters: { adds: addCounters, searches: searchCounters },
-      blockedRequests,
-      load: { before, after: currentLoad() },
-    };
+    for (const search of work.searches) {
+      for (const s of state) {
+        s.searchMs.push((await counted(stub, s.searchCounters, () => s.runner.call("search", { ...search, limit: 10 }))).ms);
+      }
+    }
+    const after = currentLoad();
+    const figures: Record<string, SystemFigures> = {};
+    for (const s of state) {
+      const { blockedRequests } = await s.runner.call("close", {});
+      const adds = work.adds.length;
+      const searches = work.searches.length;
+      figures[s.system] = {
+        ...s.info,
+        adds,
+        llmCallsPerAdd: s.addCounters.llmRequests / adds,
+        promptTokensPerAdd: s.addCounters.promptTokens / adds,
+        completionTokensPerAdd: s.addCounters.completionTokens / adds,
+        embeddingRequestsPerAdd: s.addCounters.embeddingRequests / adds,
+        storedPerAdd: s.stored / adds,
+        addMs: summary(s.addMs),
+        searches,
+        searchMs: summary(s.searchMs),
+        llmCallsPerSearch: s.searchCounters.llmRequests / searches,
+        embeddingRequestsPerSearch: s.searchCounters.embeddingRequests / searches,
+        counters: { adds: s.addCounters, searches: s.searchCounters },
+        blockedRequests,
+        load: { before, after },
+        raw: { addMs: s.addMs.map(round), searchMs: s.searchMs.map(round) },
+      };
+    }
+    return figures;
   } finally {
-    await runner.stop();
+    await Promise.all(runners.map(({ runner }) => runner.stop()));
   }
 }
+
+const round = (ms: number) => Math.round(ms * 100) / 100;
 
 // ── scale ────────────────────────────────────────────────────────────────────────────────────
 
@@ -235,72 +281,95 @@ function scaleTexts(samples: Sample[], from: number, count: number): string[] {
   return texts;
 }
 
-async function runScale(system: "mem0" | "engram", stub: OpenAiStub, samples: Sample[]): Promise<ScaleFigures> {
-  const dataDir = join(workDir, `${system}-scale`);
-  mkdirSync(dataDir, { recursive: true });
-  const runner = start(system, "scale");
-  const queries = samples.flatMap((s) => s.questions.map((q) => q.question));
-  const figures: ScaleFigures = {
-    levels: [],
-    skipped: [],
-    method:
-      system === "mem0"
-        ? "mem0's own API: add(messages, { userId, infer: false }), 100 messages per add (one embedding request per message, as mem0 does)"
-        : "Engram's own API: add(messages, { userId, infer: false }), 100 messages per add (one embedding request per add)",
-  };
+const scaleMethod = {
+  mem0: "mem0's own API: add(messages, { userId, infer: false }), 100 messages per add (mem0 embeds each message in its own request)",
+  engram: "Engram's own API: add(messages, { userId, infer: false }), 100 messages per add (one embedding request per add)",
+};
+
+/**
+ * Grows each system's store level by level (all memories in one scope, so every search covers
+ * the whole store), then searches it, the systems' searches in turn. A system whose next fill
+ * would overrun the budget stops there.
+ */
+async function runScale(stub: OpenAiStub, samples: Sample[]): Promise<Record<string, ScaleFigures>> {
+  const queries = samples.flatMap((sample) => sample.questions.map((q) => q.question));
+  const state = systems.map((system) => ({
+    system,
+    runner: start(system, "scale"),
+    figures: { levels: [], skipped: [], method: scaleMethod[system] } as ScaleFigures,
+    stored: 0,
+    fillMs: 0,
+    stopped: false,
+  }));
   try {
-    await runner.call("open", { baseURL: stub.baseURL, dataDir, dimension, llmModel, embeddingModel, extract: false });
-    let stored = 0;
-    let rate: number | undefined; // memories per ms
-    let fillMs = 0;
-    for (const level of scaleLevels) {
-      const missing = level - stored;
-      if (rate !== undefined && missing / rate > scaleBudgetMs) {
-        figures.skipped.push({
-          memories: level,
-          reason: `filling ${missing} more memories would take about ${Math.round(missing / rate / 1000)} s at the measured rate (budget ${scaleBudgetMs / 1000} s)`,
-        });
-        continue;
-      }
-      const started = performance.now();
-      for (let offset = 0; offset < missing; offset += 1000) {
-        const texts = scaleTexts(samples, stored, Math.min(1000, missing - offset));
-        const result = await runner.call("fill", { texts, userId: "scale", batchSize: 100 });
-        stored += texts.length;
-        if (result.stored !== texts.length) throw new Error(`${system} stored ${result.stored} of ${texts.length} distinct texts`);
-        progress(`${system}: ${stored.toLocaleString("en-US")} memories stored`);
-        if (performance.now() - started > scaleBudgetMs) break;
-      }
-      progress(undefined);
-      fillMs += performance.now() - started;
-      rate = stored / fillMs;
-      if (stored < level) {
-        figures.skipped.push({
-          memories: level,
-          reason: `filling stopped at ${stored} memories after the ${scaleBudgetMs / 1000} s budget`,
-        });
-        break;
-      }
-      const searchMs: number[] = [];
-      const searchStarted = performance.now();
-      for (let i = 0; i < scaleSearches; i++) {
-        searchMs.push((await runner.call("search", { query: queries[i % queries.length] as string, userId: "scale", limit: 10 })).ms);
-        // A slow store gets fewer searches, never fewer than 10.
-        if (i >= 9 && performance.now() - searchStarted > scaleBudgetMs / 4) break;
-      }
-      figures.levels.push({
-        memories: level,
-        fillSeconds: (performance.now() - started) / 1000,
-        searches: searchMs.length,
-        searchMs: summary(searchMs),
-        load: currentLoad(),
-      });
+    for (const s of state) {
+      const dataDir = join(workDir, `${s.system}-scale`);
+      mkdirSync(dataDir, { recursive: true });
+      await s.runner.call("open", { baseURL: stub.baseURL, dataDir, dimension, llmModel, embeddingModel, extract: false });
     }
-    await runner.call("close", {});
+    for (const level of scaleLevels) {
+      const filled: { s: (typeof state)[number]; fillSeconds: number; searchMs: number[] }[] = [];
+      for (const s of state) {
+        if (s.stopped) {
+          s.figures.skipped.push({ memories: level, reason: "a smaller level was not reached" });
+          continue;
+        }
+        const missing = level - s.stored;
+        const rate = s.stored > 0 ? s.stored / s.fillMs : undefined; // memories per ms
+        if (rate !== undefined && missing / rate > scaleBudgetMs) {
+          s.stopped = true;
+          s.figures.skipped.push({
+            memories: level,
+            reason: `filling ${missing.toLocaleString("en-US")} more memories would take about ${Math.round(missing / rate / 1000)} s at its measured rate (budget ${scaleBudgetMs / 1000} s)`,
+          });
+          continue;
+        }
+        const started = performance.now();
+        while (s.stored < level && performance.now() - started < scaleBudgetMs) {
+          const texts = scaleTexts(samples, s.stored, Math.min(1000, level - s.stored));
+          const result = await s.runner.call("fill", { texts, userId: "scale", batchSize: 100 });
+          if (result.stored !== texts.length) throw new Error(`${s.system} stored ${result.stored} of ${texts.length} distinct texts`);
+          s.stored += texts.length;
+          progress(`${s.system}: ${s.stored.toLocaleString("en-US")} memories stored`);
+        }
+        progress(undefined);
+        const fillMs = performance.now() - started;
+        s.fillMs += fillMs;
+        if (s.stored < level) {
+          s.stopped = true;
+          s.figures.skipped.push({
+            memories: level,
+            reason: `filling stopped at ${s.stored.toLocaleString("en-US")} memories when the ${scaleBudgetMs / 1000} s budget ran out`,
+          });
+          continue;
+        }
+        filled.push({ s, fillSeconds: fillMs / 1000, searchMs: [] });
+      }
+      // Searches in turn; a slow store gets fewer of them (never fewer than 10).
+      const spent = new Map(filled.map((f) => [f.s.system, 0]));
+      for (let i = 0; i < scaleSearches; i++) {
+        for (const f of filled) {
+          if (i >= 10 && (spent.get(f.s.system) ?? 0) > scaleBudgetMs / 4) continue;
+          const { ms } = await f.s.runner.call("search", { query: queries[i % queries.length] as string, userId: "scale", limit: 10 });
+          f.searchMs.push(ms);
+          spent.set(f.s.system, (spent.get(f.s.system) ?? 0) + ms);
+        }
+      }
+      for (const f of filled) {
+        f.s.figures.levels.push({
+          memories: level,
+          fillSeconds: f.fillSeconds,
+          searches: f.searchMs.length,
+          searchMs: summary(f.searchMs),
+          load: currentLoad(),
+        });
+      }
+    }
+    for (const s of state) await s.runner.call("close", {});
   } finally {
-    await runner.stop();
+    await Promise.all(state.map((s) => s.runner.stop()));
   }
-  return figures;
+  return Object.fromEntries(state.map((s) => [s.system, s.figures]));
 }
 
 // ── main ─────────────────────────────────────────────────────────────────────────────────────
@@ -317,16 +386,12 @@ const stub = await startOpenAiStub({ latencyMs, dimension });
 const results: Record<string, SystemFigures> = {};
 const scale: Record<string, ScaleFigures> = {};
 try {
-  for (const system of systems) {
-    console.log(`workload: ${system} …`);
-    results[system] = await runWorkload(system, stub, work);
-  }
+  console.log(`workload: ${systems.join(" and ")}, call by call in turn …`);
+  Object.assign(results, await runWorkload(stub, work));
   stub.setLatency({ latencyMs: 0, embeddingLatencyMs: 0 });
   if (scaleLevels.length > 0) {
-    for (const system of systems) {
-      console.log(`scale: ${system} …`);
-      scale[system] = await runScale(system, stub, samples);
-    }
+    console.log(`scale: ${scaleLevels.map((l) => l.toLocaleString("en-US")).join(", ")} memories …`);
+    Object.assign(scale, await runScale(stub, samples));
   }
 } finally {
   await stub.close();
