@@ -157,13 +157,16 @@ async function ingest(mode: "raw" | "extract", samples: readonly Sample[], dataD
     const owned = new Map<string, Set<string>>();
     sources.set(sample.sampleId, owned);
     for (const session of sample.sessions) {
-      for (const turn of session.turns) {
+      for (const [index, turn] of session.turns.entries()) {
         const content = turn.speaker ? `${turn.speaker}: ${turn.text}` : turn.text;
+        // The session's date, plus the turn's index in milliseconds: memories then list in turn
+        // order (not by random id), so rankings that tie are the same in every run.
+        const timestamp = session.date ? new Date(session.date.getTime() + index) : undefined;
         const result = await memory.add([{ role: "user", content }], {
           userId: sample.sampleId,
           infer: mode === "extract",
           metadata: { dia_id: turn.diaId },
-          ...(session.date ? { timestamp: session.date } : {}),
+          ...(timestamp ? { timestamp } : {}),
         });
         adds++;
         usage.llmCalls += result.usage.llmCalls;
