@@ -15,16 +15,16 @@
  *
  * Options: --turns=500  --conversation=0  --embedder=deterministic|local
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { fileURLToPath } from "node:url";
 import { countTokens } from "gpt-tokenizer/encoding/o200k_base";
 import { type Embedder, keywordTerms, localEmbedder, Memory, type Usage } from "../src/index.js";
 import { deterministicEmbedder, type ScriptedPrompt, scriptedLanguageModel } from "../src/testing/index.js";
+import { readLocomo } from "./support/locomo.js";
+import { defaultDataFile, mean, percentile, writeResults } from "./support/report.js";
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const args = Object.fromEntries(
   process.argv.slice(2).map((arg) => {
     const [key, value = "true"] = arg.replace(/^--/, "").split("=");
@@ -35,32 +35,17 @@ const turnCount = Number(args.turns ?? 500);
 const conversationIndex = Number(args.conversation ?? 0);
 const embedderName = args.embedder ?? "deterministic";
 
-interface Turn {
-  speaker: string;
-  dia_id: string;
-  text: string;
-}
-type Conversation = { sample_id: string; conversation: Record<string, unknown> };
-
-// Session dates look like "29.12.2023, 22:42:04".
-function sessionDate(value: unknown): string {
-  const match = /^(\d{2})\.(\d{2})\.(\d{4}), (\d{2}:\d{2}:\d{2})$/.exec(String(value));
-  if (!match) throw new Error(`Unexpected session date ${JSON.stringify(value)}`);
-  return `${match[3]}-${match[2]}-${match[1]}T${match[4]}Z`;
-}
-
-function loadTurns(): { sample: string; turns: (Turn & { timestamp: string })[] } {
-  const file = resolve(root, "../shared/data/realtalk.json");
-  const data = JSON.parse(readFileSync(file, "utf8")) as Conversation[];
-  const sample = data[conversationIndex];
+/** Consecutive turns of one conversation, each dated by its session (read by the shared LoCoMo reader). */
+function loadTurns(): { sample: string; turns: { speaker: string; diaId: string; text: string; timestamp: string }[] } {
+  const { samples } = readLocomo(defaultDataFile);
+  const sample = samples[conversationIndex];
   if (!sample) throw new Error(`realtalk.json has no conversation ${conversationIndex}`);
-  const sessions = Object.keys(sample.conversation)
-    .filter((key) => /^session_\d+$/.test(key))
-    .sort((a, b) => Number(a.slice(8)) - Number(b.slice(8)));
-  const turns = sessions.flatMap((key) =>
-    (sample.conversation[key] as Turn[]).map((turn) => ({ ...turn, timestamp: sessionDate(sample.conversation[`${key}_date_time`]) })),
-  );
-  return { sample: sample.sample_id, turns: turns.filter((turn) => turn.text.trim() !== "").slice(0, turnCount) };
+  const turns = sample.sessions.flatMap((session) => {
+    if (!session.date) throw new Error(`Session ${session.number} of ${sample.sampleId} has no readable date`);
+    const timestamp = session.date.toISOString();
+    return session.turns.map((turn) => ({ speaker: turn.speaker, diaId: turn.diaId, text: turn.text, timestamp }));
+  });
+  return { sample: sample.sampleId, turns: turns.filter((turn) => turn.text.trim() !== "").slice(0, turnCount) };
 }
 
 // ── the scripted extraction model ───────────────────────────────────────────────────────────────
@@ -103,11 +88,6 @@ function promptTokens(prompt: ScriptedPrompt): number {
 
 // ── figures ─────────────────────────────────────────────────────────────────────────────────────
 
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? Number.NaN;
-}
-const mean = (values: number[]) => values.reduce((sum, value) => sum + value, 0) / Math.max(1, values.length);
 const summary = (values: number[]) => ({
   mean: mean(values),
   p50: percentile(values, 50),
@@ -146,7 +126,7 @@ async function main() {
     if (usage.inputTokens !== tokens) usageMismatch++;
     const embeddingCalls = deterministic ? deterministic.calls.length - embedsBefore : usage.embeddingCalls;
     rows.push({
-      turn: turn.dia_id,
+      turn: turn.diaId,
       llmCalls: prompts.length,
       promptTokens: tokens,
       completionTokens: usage.outputTokens,
@@ -201,29 +181,19 @@ async function main() {
   );
   if (usageMismatch > 0) console.log(`WARNING: ${usageMismatch} adds reported input tokens different from the prompt's count`);
 
-  const resultsDir = join(root, "bench", "results");
-  mkdirSync(resultsDir, { recursive: true });
-  const file = join(resultsDir, `add-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
-  writeFileSync(
-    file,
-    JSON.stringify(
-      {
-        benchmark: "add",
-        sample,
-        turns: rows.length,
-        embedder: embedder.modelId ?? embedderName,
-        node: process.version,
-        fixedPromptTokens,
-        figures,
-        events,
-        warnings,
-        stored,
-        rows,
-      },
-      null,
-      2,
-    ),
-  );
+  const file = writeResults("add", {
+    benchmark: "add",
+    sample,
+    turns: rows.length,
+    embedder: embedder.modelId ?? embedderName,
+    node: process.version,
+    fixedPromptTokens,
+    figures,
+    events,
+    warnings,
+    stored,
+    rows,
+  });
   console.log(`\nraw figures: ${file}`);
 }
 

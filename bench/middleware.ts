@@ -2,28 +2,25 @@
 // user with 10,000 memories, the local embedding model; 100 streamed calls each without memory,
 // with memory (recall only), and with memory (recall + write-behind); time to first chunk and
 // total reply time, p50/p95, and the search time alone for comparison.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import type { LanguageModelV4StreamPart } from "@ai-sdk/provider";
 import { streamText } from "ai";
 import { MockLanguageModelV4 } from "ai/test";
 import { withMemory } from "../integrations/ai-sdk/index.js";
 import { Memory } from "../src/index.js";
+import { readLocomo } from "./support/locomo.js";
+import { defaultDataFile, machine, percentile, writeResults } from "./support/report.js";
 
 const latencyMs = Number(process.env.MODEL_LATENCY_MS ?? 200);
 const memoryCount = Number(process.env.MEMORIES ?? 10_000);
 const calls = Number(process.env.CALLS ?? 100);
-const dataFile = resolve(import.meta.dirname, "../../shared/data/realtalk.json");
-
-type Conversation = { conversation: Record<string, unknown>; qa: { question: string }[] };
-const conversations = JSON.parse(readFileSync(dataFile, "utf8")) as Conversation[];
-const turns = conversations.flatMap((c) =>
-  Object.entries(c.conversation)
-    .filter(([key]) => /^session_\d+$/.test(key))
-    .flatMap(([, session]) => (session as { speaker: string; text: string }[]).map((turn) => `${turn.speaker}: ${turn.text}`)),
+const { samples } = readLocomo(defaultDataFile);
+const turns = samples.flatMap((sample) =>
+  sample.sessions.flatMap((session) => session.turns.map((turn) => `${turn.speaker}: ${turn.text}`)),
 );
-const questions = conversations.flatMap((c) => c.qa.map((qa) => qa.question));
+const questions = samples.flatMap((sample) => sample.questions.map((qa) => qa.question));
 
 const usage = {
   inputTokens: { total: 100, noCache: 100, cacheRead: undefined, cacheWrite: undefined },
@@ -48,11 +45,6 @@ function slowModel() {
       }),
     }),
   });
-}
-
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
 }
 
 const dir = mkdtempSync(join(tmpdir(), "engram-bench-middleware-"));
@@ -167,15 +159,17 @@ console.log(
   `write-behind: ${flushed.processed} turns processed, ${flushed.failed} failed; ${flushMs.toFixed(0)} ms left to flush after the last reply`,
 );
 
-const resultsDir = resolve(import.meta.dirname, "results");
-mkdirSync(resultsDir, { recursive: true });
-writeFileSync(
-  join(resultsDir, `middleware-${new Date().toISOString().replace(/[:.]/g, "-")}.json`),
-  JSON.stringify(
-    { latencyMs, memoryCount, calls, node: process.version, searchTimes, without, recallOnly, withWrites, flushMs, flushed },
-    null,
-    2,
-  ),
-);
+writeResults("middleware", {
+  latencyMs,
+  memoryCount,
+  calls,
+  machine: machine(),
+  searchTimes,
+  without,
+  recallOnly,
+  withWrites,
+  flushMs,
+  flushed,
+});
 await memory.close();
 rmSync(dir, { recursive: true, force: true });

@@ -12,6 +12,8 @@ import { fuseHits } from "../src/retrieval/hybrid.js";
 import { sqliteStore } from "../src/stores/sqlite-store.js";
 import type { StoreFilter } from "../src/stores/vector-store.js";
 import { deterministicEmbedder } from "../src/testing/deterministic-embedder.js";
+import { mean, percentile } from "./support/report.js";
+import { seededRandom, zipfSentence } from "./support/synthetic.js";
 
 const option = (name: string, fallback: number) =>
   Number(process.argv.find((arg) => arg.startsWith(`--${name}=`))?.split("=")[1] ?? fallback);
@@ -23,51 +25,16 @@ const steps = [usersPerStep, usersPerStep * 10]; // 10,000 then 100,000 memories
 const heavyUserMemories = option("heavy-user", 1_000);
 
 // Deterministic pseudo-random numbers, so every run stores and searches the same texts.
-let seed = 20_250_101;
-const random = () => {
-  seed = (seed + 0x6d2b79f5) >>> 0;
-  let t = seed;
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-};
+const random = seededRandom(20_250_101);
+const sentence = (words: number) => zipfSentence(random, words);
 
-// A Zipf-distributed vocabulary: a few words occur in a large share of all memories (of every
-// user), which is what makes keyword search expensive when it is not confined to the scope early.
-const common = (
-  "prefer like use work team project meeting coffee travel family weekend morning code review database " +
-  "deploy music book run city language friend dinner plan budget health sleep phone email office remote"
-).split(" ");
-const rare = Array.from({ length: 5_000 }, (_, i) => `w${i.toString(36)}x${(i * 7919).toString(36)}`);
-const vocabulary = [...common, ...rare];
-const weights = vocabulary.map((_, rank) => 1 / (rank + 1));
-const total = weights.reduce((sum, weight) => sum + weight, 0);
-const cumulative: number[] = [];
-for (const weight of weights) cumulative.push((cumulative.at(-1) ?? 0) + weight / total);
-const word = () => {
-  const r = random();
-  let low = 0;
-  let high = cumulative.length - 1;
-  while (low < high) {
-    const middle = (low + high) >> 1;
-    if ((cumulative[middle] as number) < r) low = middle + 1;
-    else high = middle;
-  }
-  return vocabulary[low] as string;
-};
-const sentence = (words: number) => Array.from({ length: words }, word).join(" ");
-
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
-const summary = (times: number[]) => {
-  const sorted = [...times].sort((a, b) => a - b);
-  return {
-    p50: percentile(sorted, 50),
-    p95: percentile(sorted, 95),
-    p99: percentile(sorted, 99),
-    max: sorted.at(-1) as number,
-    mean: times.reduce((s, t) => s + t, 0) / times.length,
-  };
-};
+const summary = (times: number[]) => ({
+  p50: percentile(times, 50),
+  p95: percentile(times, 95),
+  p99: percentile(times, 99),
+  max: Math.max(...times),
+  mean: mean(times),
+});
 const ms = (value: number) => value.toFixed(2).padStart(8);
 
 const dataDir = mkdtempSync(join(tmpdir(), "engram-bench-store-"));

@@ -34,6 +34,8 @@ import { isKeywordSearchable, type MemoryRecord, type StoreFilter, type VectorSt
 import { deterministicEmbedder } from "../src/testing/index.js";
 import { startPgliteServer } from "../test/support/pglite-server.js";
 import { startQdrantStandIn } from "../test/support/qdrant-stand-in.js";
+import { percentile } from "./support/report.js";
+import { seededRandom, zipfSentence } from "./support/synthetic.js";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const args = Object.fromEntries(
@@ -51,52 +53,11 @@ const dimension = Number(args.dimension ?? 512);
 const storeNames = String(args.stores ?? "sqlite,pgvector,qdrant-stand-in").split(",");
 const BATCH = 1000;
 
-/** Deterministic pseudo-random numbers (mulberry32). */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-// A Zipf-distributed vocabulary, as in bench/store.ts: common words shared by every user's
-// memories make keyword search expensive unless it is confined to the scope early.
-const common = (
-  "prefer like use work team project meeting coffee travel family weekend morning code review database " +
-  "deploy music book run city language friend dinner plan budget health sleep phone email office remote"
-).split(" ");
-const rare = Array.from({ length: 5_000 }, (_, i) => `w${i.toString(36)}x${(i * 7919).toString(36)}`);
-const vocabulary = [...common, ...rare];
-const cumulative: number[] = [];
-{
-  const weights = vocabulary.map((_, rank) => 1 / (rank + 1));
-  const total = weights.reduce((sum, weight) => sum + weight, 0);
-  for (const weight of weights) cumulative.push((cumulative.at(-1) ?? 0) + weight / total);
-}
-
-function sentence(next: () => number, words = 8 + Math.floor(next() * 5)): string {
-  return Array.from({ length: words }, () => {
-    const r = next();
-    let low = 0;
-    let high = cumulative.length - 1;
-    while (low < high) {
-      const middle = (low + high) >> 1;
-      if ((cumulative[middle] as number) < r) low = middle + 1;
-      else high = middle;
-    }
-    return vocabulary[low] as string;
-  }).join(" ");
-}
-
 const embedder = deterministicEmbedder({ dimension });
 
 async function records(count: number, seed: number): Promise<MemoryRecord[]> {
-  const next = random(seed);
-  const texts = Array.from({ length: count }, (_, i) => `${sentence(next)} ${i % userCount}.${i}`);
+  const next = seededRandom(seed);
+  const texts = Array.from({ length: count }, (_, i) => `${zipfSentence(next)} ${i % userCount}.${i}`);
   const vectors = await embedder.embed(texts);
   const start = Date.UTC(2025, 0, 1);
   return texts.map((text, i) => {
@@ -112,10 +73,6 @@ async function records(count: number, seed: number): Promise<MemoryRecord[]> {
       updatedAt: createdAt,
     };
   });
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
 }
 
 interface Timing {
@@ -135,10 +92,10 @@ interface Result {
   keyword: Timing;
 }
 
-const timing = (times: number[]): Timing => {
-  const sorted = [...times].sort((a, b) => a - b);
-  return { p50: Number(percentile(sorted, 50).toFixed(2)), p95: Number(percentile(sorted, 95).toFixed(2)) };
-};
+const timing = (times: number[]): Timing => ({
+  p50: Number(percentile(times, 50).toFixed(2)),
+  p95: Number(percentile(times, 95).toFixed(2)),
+});
 
 async function measure(
   name: string,
@@ -156,10 +113,10 @@ async function measure(
     }
     const loadSeconds = (performance.now() - loadStart) / 1000;
     process.stderr.write("\n");
-    const next = random(7);
+    const next = seededRandom(7);
     const queries = Array.from({ length: queryCount }, (_, i) => ({
       userId: `user-${Math.floor(next() * userCount)}`,
-      text: `what about ${sentence(next, 2 + (i % 5))}?`,
+      text: `what about ${zipfSentence(next, 2 + (i % 5))}?`,
     }));
     const vectors = await embedder.embed(queries.map((query) => query.text));
     const limit = 10;

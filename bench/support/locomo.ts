@@ -4,6 +4,7 @@
 // come in several formats and evidence lists hold joined, zero-padded, ranged or unknown ids.
 // Everything cleaned is counted, never silently fixed.
 import { readFileSync } from "node:fs";
+import { parseSessionDate as parseImportDate } from "../../src/cli/import-file.js";
 
 export interface Turn {
   /** Normalised `D<session>:<turn>`, without leading zeros. */
@@ -62,48 +63,13 @@ export interface ReadStats {
   droppedExamples: string[];
 }
 
-const months = ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december"];
-
-function utc(year: number, month: number, day: number, hour = 0, minute = 0, second = 0): Date | undefined {
-  const date = new Date(Date.UTC(year, month - 1, day, hour, minute, second));
-  const valid =
-    month >= 1 &&
-    month <= 12 &&
-    date.getUTCFullYear() === year &&
-    date.getUTCMonth() === month - 1 &&
-    date.getUTCDate() === day &&
-    hour < 24 &&
-    minute < 60 &&
-    second < 60;
-  return valid ? date : undefined;
-}
-
 /**
- * A session date of a LoCoMo-schema file, read as UTC (the files carry no time zone):
- * `"1:56 pm on 8 May, 2023"` (LoCoMo), `"29.12.2023, 22:42:04"` (REALTALK), or ISO 8601.
- * Undefined when it is none of these.
+ * A session date of a LoCoMo-schema file, read as UTC: the parser `engram import` uses
+ * (`"1:56 pm on 8 May, 2023"`, `"29.12.2023, 22:42:04"`, ISO 8601), as a Date.
  */
 export function parseSessionDate(text: string): Date | undefined {
-  const value = text.trim();
-  const locomo = /^(\d{1,2}):(\d{2})\s*([ap])\.?m\.?\s+on\s+(\d{1,2})\s+([A-Za-z]+),?\s+(\d{4})$/i.exec(value);
-  if (locomo) {
-    const [, hour, minute, half, day, monthName, year] = locomo as unknown as string[];
-    const month = months.findIndex((m) => m.startsWith((monthName as string).toLowerCase()) && (monthName as string).length >= 3) + 1;
-    const h = Number(hour);
-    if (month === 0 || h < 1 || h > 12) return undefined;
-    const hour24 = (h % 12) + ((half as string).toLowerCase() === "p" ? 12 : 0);
-    return utc(Number(year), month, Number(day), hour24, Number(minute));
-  }
-  const dotted = /^(\d{1,2})\.(\d{1,2})\.(\d{4}),?\s+(\d{1,2}):(\d{2})(?::(\d{2}))?$/.exec(value);
-  if (dotted) {
-    const [, day, month, year, hour, minute, second] = dotted as unknown as string[];
-    return utc(Number(year), Number(month), Number(day), Number(hour), Number(minute), Number(second ?? 0));
-  }
-  if (/^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/.test(value)) {
-    const date = new Date(value.length === 10 ? `${value}T00:00:00Z` : value);
-    return Number.isNaN(date.getTime()) ? undefined : date;
-  }
-  return undefined;
+  const iso = parseImportDate(text);
+  return iso === undefined ? undefined : new Date(iso);
 }
 
 const idPattern = /D\s*(\d+)\s*:\s*(\d+)(?:\s*-\s*(?:D\s*(\d+)\s*:\s*)?(\d+))?/gi;

@@ -131,7 +131,8 @@ function utc(year: number, month: number, day: number, hour: number, minute: num
 
 /**
  * A LoCoMo-schema session date as ISO 8601 (read as UTC, the files give no zone):
- * `29.12.2023, 22:42:04`, `1:56 pm on 8 May, 2023`, or any ISO 8601 date.
+ * `29.12.2023, 22:42:04` (REALTALK), `1:56 pm on 8 May, 2023` (LoCoMo; also `p.m.`), or any
+ * ISO 8601 date. Undefined when it is none of these (or names a day that does not exist).
  */
 export function parseSessionDate(text: string): string | undefined {
   const value = text.trim();
@@ -147,14 +148,14 @@ export function parseSessionDate(text: string): string | undefined {
       Number.isNaN(second) ? 0 : (second as number),
     );
   }
-  const spoken = /^(\d{1,2}):(\d{2})\s*(am|pm)\s+on\s+(\d{1,2})\s+([a-z]+),?\s+(\d{4})$/i.exec(value);
+  const spoken = /^(\d{1,2}):(\d{2})\s*([ap])\.?m\.?\s+on\s+(\d{1,2})\s+([a-z]+),?\s+(\d{4})$/i.exec(value);
   if (spoken) {
     const [, h, minute, half, day, monthName, year] = spoken as unknown as string[];
     const name = (monthName as string).toLowerCase();
     const month = months.findIndex((m) => m === name || (name.length >= 3 && m.startsWith(name))) + 1;
     const hour12 = Number(h);
     if (month === 0 || hour12 < 1 || hour12 > 12) return undefined;
-    const hour = (hour12 % 12) + ((half as string).toLowerCase() === "pm" ? 12 : 0);
+    const hour = (hour12 % 12) + ((half as string).toLowerCase() === "p" ? 12 : 0);
     return utc(Number(year), month, Number(day), hour, Number(minute), 0);
   }
   if (/^\d{4}-\d{2}-\d{2}/.test(value) && !Number.isNaN(Date.parse(value))) return new Date(value).toISOString();
