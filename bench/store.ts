@@ -13,6 +13,7 @@ import { sqliteStore } from "../src/stores/sqlite-store.js";
 import type { StoreFilter } from "../src/stores/vector-store.js";
 import { deterministicEmbedder } from "../src/testing/deterministic-embedder.js";
 import { mean, percentile } from "./support/report.js";
+import { searchLimit, timeScopedSearches } from "./support/scoped-search.js";
 import { seededRandom, zipfSentence } from "./support/synthetic.js";
 
 const option = (name: string, fallback: number) =>
@@ -83,36 +84,11 @@ async function measureSearches(label: string, users: string[], userMemories: num
     text: `what about ${sentence(2 + (i % 5))}?`,
   }));
   const vectors = await embedder.embed(queries.map((q) => q.text));
-  const limit = 10;
-  const candidates = Math.max(limit * 3, 30); // as Memory.search
-  // Warm-up: statement preparation and page cache.
-  for (const [i, query] of queries.slice(0, 20).entries()) {
-    const filter: StoreFilter = { scope: { userId: query.userId } };
-    await store.search({ vector: vectors[i] as Float32Array, filter, limit: candidates });
-    await store.keywordSearch({ text: query.text, filter, limit: candidates });
-  }
-  const total: number[] = [];
-  const vector: number[] = [];
-  const keyword: number[] = [];
-  for (const [i, query] of queries.entries()) {
-    const filter: StoreFilter = { scope: { userId: query.userId } };
-    const queryVector = vectors[i] as Float32Array;
-    const t0 = performance.now();
-    const vectorHits = await store.search({ vector: queryVector, filter, limit: candidates });
-    const t1 = performance.now();
-    const keywordHits = await store.keywordSearch({ text: query.text, filter, limit: candidates });
-    const t2 = performance.now();
-    const fused = fuseHits(vectorHits, keywordHits, queryVector, 0.3).slice(0, limit);
-    const t3 = performance.now();
-    if (fused.some((hit) => hit.record.userId !== query.userId)) throw new Error("a search left its scope");
-    vector.push(t1 - t0);
-    keyword.push(t2 - t1);
-    total.push(t3 - t0);
-  }
+  const { total, vector, keyword } = await timeScopedSearches(store, queries, vectors, { warmUp: 20 });
   const endToEnd: number[] = [];
   for (const query of queries) {
     const t0 = performance.now();
-    await memory.search(query.text, { userId: query.userId, limit });
+    await memory.search(query.text, { userId: query.userId, limit: searchLimit });
     endToEnd.push(performance.now() - t0);
   }
   searchFigures.push({

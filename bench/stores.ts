@@ -35,6 +35,7 @@ import { deterministicEmbedder } from "../src/testing/index.js";
 import { startPgliteServer } from "../test/support/pglite-server.js";
 import { startQdrantStandIn } from "../test/support/qdrant-stand-in.js";
 import { percentile } from "./support/report.js";
+import { timeScopedSearches } from "./support/scoped-search.js";
 import { seededRandom, zipfSentence } from "./support/synthetic.js";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -119,33 +120,7 @@ async function measure(
       text: `what about ${zipfSentence(next, 2 + (i % 5))}?`,
     }));
     const vectors = await embedder.embed(queries.map((query) => query.text));
-    const limit = 10;
-    const candidates = Math.max(limit * 3, 30); // as Memory.search
-    const keywords = isKeywordSearchable(store) ? store : undefined;
-    // Warm-up: statement planning, connections and caches are not search latency.
-    for (const [i, query] of queries.slice(0, 10).entries()) {
-      const filter: StoreFilter = { scope: { userId: query.userId } };
-      await store.search({ vector: vectors[i] as Float32Array, filter, limit: candidates });
-      await keywords?.keywordSearch({ text: query.text, filter, limit: candidates });
-    }
-    const total: number[] = [];
-    const vector: number[] = [];
-    const keyword: number[] = [];
-    for (const [i, query] of queries.entries()) {
-      const filter: StoreFilter = { scope: { userId: query.userId } };
-      const queryVector = vectors[i] as Float32Array;
-      const t0 = performance.now();
-      const vectorHits = await store.search({ vector: queryVector, filter, limit: candidates });
-      const t1 = performance.now();
-      const keywordHits = (await keywords?.keywordSearch({ text: query.text, filter, limit: candidates })) ?? [];
-      const t2 = performance.now();
-      const fused = fuseHits(vectorHits, keywordHits, queryVector, 0.3).slice(0, limit);
-      const t3 = performance.now();
-      if (fused.some((hit) => hit.record.userId !== query.userId)) throw new Error(`${name} returned a record outside the scope`);
-      vector.push(t1 - t0);
-      keyword.push(t2 - t1);
-      total.push(t3 - t0);
-    }
+    const { total, vector, keyword } = await timeScopedSearches(store, queries, vectors);
     return {
       store: name,
       memories: size,
