@@ -1,9 +1,10 @@
-import { tokenize } from "./keywords.js";
+import { stem, tokenize } from "./keywords.js";
 
 /**
  * Okapi BM25 over a small in-process corpus (k1 = 1.2, b = 0.75), for stores without a full-text
- * engine, for scoring a full-text engine's matches, and for baselines. Returns a score per
- * document, 0 when no term matches.
+ * engine, for scoring a full-text engine's matches, and for baselines. Terms and document words
+ * are compared by their Porter stems ("prefers" matches "preferred"). Returns a score per document,
+ * 0 when no term matches.
  *
  * `documentCount` is the size of the corpus when `documents` are only part of it (e.g. only the
  * documents that contain a term): inverse document frequencies are computed against it.
@@ -14,12 +15,16 @@ export function bm25Scores(
   documents: readonly string[],
   { k1 = 1.2, b = 0.75, documentCount }: { k1?: number; b?: number; documentCount?: number } = {},
 ): number[] {
-  const wanted = new Set(terms);
+  const stemmedTerms = [...new Set(terms.map(stem))];
+  const wanted = new Set(stemmedTerms);
   // Per document: its length and how often each query term occurs in it (other words are not kept).
   const documentsTerms = documents.map((text) => {
     const tokens = tokenize(text);
     const counts = new Map<string, number>();
-    for (const token of tokens) if (wanted.has(token)) counts.set(token, (counts.get(token) ?? 0) + 1);
+    for (const token of tokens) {
+      const stemmed = stem(token);
+      if (wanted.has(stemmed)) counts.set(stemmed, (counts.get(stemmed) ?? 0) + 1);
+    }
     return { length: tokens.length, counts };
   });
   const count = Math.max(documentCount ?? 0, documentsTerms.length);
@@ -31,7 +36,7 @@ export function bm25Scores(
   }
   return documentsTerms.map(({ length, counts }) => {
     let score = 0;
-    for (const term of terms) {
+    for (const term of stemmedTerms) {
       const termCount = counts.get(term);
       if (!termCount) continue;
       const frequency = documentFrequency.get(term) as number;

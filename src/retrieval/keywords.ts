@@ -1,3 +1,5 @@
+import { stemmer } from "stemmer";
+
 // Words too common to help a keyword match; dropping them keeps full-text queries selective.
 const stopWords = new Set(
   (
@@ -24,4 +26,22 @@ export function keywordTerms(text: string): string[] {
     if (terms.length === MAX_QUERY_TERMS) break;
   }
   return terms;
+}
+
+const stems = new Map<string, string>();
+const MAX_CACHED_STEMS = 100_000;
+
+/**
+ * The Porter stem of a lower-cased word ("preferences" and "preferred" → "prefer"), the same
+ * algorithm as SQLite FTS5's `porter` tokenizer, so keyword matches and BM25 scores agree.
+ * Cached: documents repeat their words.
+ */
+export function stem(word: string): string {
+  let stemmed = stems.get(word);
+  if (stemmed === undefined) {
+    stemmed = stemmer(word);
+    if (stems.size >= MAX_CACHED_STEMS) stems.clear();
+    stems.set(word, stemmed);
+  }
+  return stemmed;
 }

@@ -55,11 +55,12 @@ const schema = `
   CREATE INDEX IF NOT EXISTS memories_by_agent ON memories (agent_id, run_id, created_at);
   CREATE INDEX IF NOT EXISTS memories_by_run ON memories (run_id, created_at);
   CREATE INDEX IF NOT EXISTS memories_by_hash ON memories (hash);
-  -- Tokens are what tokenize() in src/retrieval/keywords.ts yields (letters and digits, lower-cased),
-  -- so that the matches found here are exactly the documents BM25 scores above zero.
+  -- Tokens are the Porter stems of what tokenize() in src/retrieval/keywords.ts yields (letters and
+  -- digits, lower-cased), as bm25Scores compares them: the matches found here are the documents BM25
+  -- scores above zero.
   CREATE VIRTUAL TABLE IF NOT EXISTS memories_fts USING fts5(
     text, scope_terms, content = 'memories', content_rowid = 'rowid',
-    tokenize = "unicode61 remove_diacritics 0 categories 'L* N*'"
+    tokenize = "porter unicode61 remove_diacritics 0 categories 'L* N*'"
   );
   CREATE TRIGGER IF NOT EXISTS memories_fts_insert AFTER INSERT ON memories BEGIN
     INSERT INTO memories_fts (rowid, text, scope_terms) VALUES (new.rowid, new.text, new.scope_terms);
@@ -74,21 +75,26 @@ const schema = `
 `;
 
 /**
- * Files created before the scope was indexed for keyword search get the generated scope column
- * and a keyword index rebuilt with it.
+ * Brings files made by earlier versions up to date, rebuilding the keyword index from the stored
+ * texts: files created before the scope was indexed for keyword search get the generated scope
+ * column; files whose keyword index does not stem words get one that does.
  */
 function migrate(handle: SqliteHandle): void {
   const columnsOf = (table: string) =>
     (handle.db.prepare(`SELECT name FROM pragma_table_xinfo('${table}')`).all() as { name: string }[]).map((row) => row.name);
   const memoryColumns = columnsOf("memories");
-  if (memoryColumns.length === 0 || memoryColumns.includes("scope_terms")) return;
+  if (memoryColumns.length === 0) return;
+  const scoped = memoryColumns.includes("scope_terms");
+  const keywordIndex = handle.db.prepare("SELECT sql FROM sqlite_master WHERE name = 'memories_fts'").get() as { sql: string } | undefined;
+  const stemmed = keywordIndex?.sql.includes("porter") ?? false;
+  if (scoped && stemmed) return;
   handle.transaction(() => {
     handle.db.exec(`
       DROP TRIGGER IF EXISTS memories_fts_insert;
       DROP TRIGGER IF EXISTS memories_fts_delete;
       DROP TRIGGER IF EXISTS memories_fts_update;
       DROP TABLE IF EXISTS memories_fts;
-      ALTER TABLE memories ADD COLUMN scope_terms TEXT GENERATED ALWAYS AS (${scopeTermsExpression}) VIRTUAL;
+      ${scoped ? "" : `ALTER TABLE memories ADD COLUMN scope_terms TEXT GENERATED ALWAYS AS (${scopeTermsExpression}) VIRTUAL;`}
       ${schema}
       INSERT INTO memories_fts (memories_fts) VALUES ('rebuild');
     `);

@@ -24,3 +24,12 @@ test("bm25Scores: documentCount scores the documents as part of a larger corpus 
   // A count smaller than the documents given is the documents' own count.
   expect(bm25Scores(["walrus"], documents, { documentCount: 1 })).toEqual(alone);
 });
+
+test("bm25Scores: words match by their Porter stems, so inflections of a query word count", () => {
+  const [inflected, plural, other] = bm25Scores(["preferences"], ["she preferred tea", "her preference", "she likes tea"]);
+  expect(inflected).toBeGreaterThan(0);
+  expect(plural).toBeGreaterThan(0);
+  expect(other).toBe(0);
+  // Two query words with one stem are one term, not two.
+  expect(bm25Scores(["run", "running"], ["running late"])).toEqual(bm25Scores(["run"], ["running late"]));
+});

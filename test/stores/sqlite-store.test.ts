@@ -51,3 +51,31 @@ test("a database made before the scope was indexed for keyword search is migrate
   ).toEqual(["m2"]);
   await store.close();
 });
+
+test("a database whose keyword index does not stem words gets one that does, rebuilt from its texts", async () => {
+  const own = mkdtempSync(join(tmpdir(), "engram-sqlite-migration-"));
+  onTestFinished(() => rmSync(own, { recursive: true, force: true }));
+  const path = join(own, "unstemmed.db");
+  const first = sqliteStore({ path });
+  await first.init({ dimension: 2 });
+  const vector = new Float32Array([1, 0]);
+  const at = "2024-01-01T00:00:00.000Z";
+  await first.write({
+    upsert: [{ id: "m1", text: "alice prefers walruses", hash: "h1", vector, userId: "alice", metadata: {}, createdAt: at, updatedAt: at }],
+  });
+  await first.close();
+  // Turn it into a file of the version before stemming: the same index without the porter tokenizer.
+  const old = new DatabaseSync(path);
+  const definition = (old.prepare("SELECT sql FROM sqlite_master WHERE name = 'memories_fts'").get() as { sql: string }).sql;
+  old.exec("DROP TABLE memories_fts");
+  old.exec(definition.replace("porter ", ""));
+  old.exec("INSERT INTO memories_fts (memories_fts) VALUES ('rebuild')");
+  expect((old.prepare("SELECT count(*) AS n FROM memories_fts WHERE memories_fts MATCH 'preferences'").get() as { n: number }).n).toBe(0);
+  old.close();
+
+  const store = sqliteStore({ path });
+  await store.init({ dimension: 2 });
+  const hits = await store.keywordSearch({ text: "her preferences", filter: { scope: { userId: "alice" } }, limit: 10 });
+  expect(hits.map((hit) => hit.record.id)).toEqual(["m1"]);
+  await store.close();
+});
