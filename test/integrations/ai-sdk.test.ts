@@ -112,7 +112,7 @@ describe("withMemory and generateText", () => {
       providerOptions: { memory: { userId: "alice" } },
     });
     const call = model.doGenerateCalls[0] as LanguageModelV4CallOptions;
-    expect(JSON.stringify(call.prompt)).not.toContain("42");
+    expect(JSON.stringify(call.prompt)).not.toContain("secret is 42");
     expect(systemTexts(call)).toHaveLength(0);
   });
 

