@@ -29,6 +29,7 @@ import {
   isScopeEnumerable,
   type MemoryRecord,
   type ScopeCount,
+  type ScoredRecord,
   type StoreFilter,
   type VectorStore,
 } from "./stores/vector-store.js";
@@ -352,15 +353,20 @@ export class Memory {
     const { scope, options: parsed } = parseScoped("search", options, searchSchema);
     const text = parseText("search", "query", query, this.#maxLength);
     const { limit = 10, threshold = 0, filters } = parsed;
-    const { store } = await this.#ready();
-    const usage = emptyUsage();
-    const [vector] = (await this.#embed([text], usage)) as [Float32Array];
+    const { store, embedder } = await this.#ready();
     const filter: StoreFilter = { scope, metadata: filters };
     const candidates = Math.max(limit * 3, 30);
-    const [vectorHits, keywordHits] = await Promise.all([
-      store.search({ vector, filter, limit: candidates }),
-      this.#keywordWeight > 0 && isKeywordSearchable(store) ? store.keywordSearch({ text, filter, limit: candidates }) : [],
-    ]).catch((error) => {
+    // The query is sent to the embedder first; the keyword lookup needs no vector and runs meanwhile.
+    const embedding = this.#embedWith(embedder, [text], emptyUsage());
+    const keywordSearch =
+      this.#keywordWeight > 0 && isKeywordSearchable(store) ? store.keywordSearch({ text, filter, limit: candidates }) : [];
+    const [[vector], keywordHits] = (await Promise.all([
+      embedding,
+      Promise.resolve(keywordSearch).catch((error) => {
+        throw asEngramError(error, "Search failed in the vector store");
+      }),
+    ])) as [[Float32Array], ScoredRecord[]];
+    const vectorHits = await store.search({ vector, filter, limit: candidates }).catch((error) => {
       throw asEngramError(error, "Search failed in the vector store");
     });
     const results = fuseHits(vectorHits, keywordHits, vector, this.#keywordWeight)

