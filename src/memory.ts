@@ -356,19 +356,20 @@ export class Memory {
     const { store, embedder } = await this.#ready();
     const filter: StoreFilter = { scope, metadata: filters };
     const candidates = Math.max(limit * 3, 30);
-    // The query is sent to the embedder first; the keyword lookup needs no vector and runs meanwhile.
-    const embedding = this.#embedWith(embedder, [text], emptyUsage());
-    const keywordSearch =
-      this.#keywordWeight > 0 && isKeywordSearchable(store) ? store.keywordSearch({ text, filter, limit: candidates }) : [];
-    const [[vector], keywordHits] = (await Promise.all([
-      embedding,
-      Promise.resolve(keywordSearch).catch((error) => {
-        throw asEngramError(error, "Search failed in the vector store");
-      }),
-    ])) as [[Float32Array], ScoredRecord[]];
-    const vectorHits = await store.search({ vector, filter, limit: candidates }).catch((error) => {
+    const storeFailed = (error: unknown): never => {
       throw asEngramError(error, "Search failed in the vector store");
-    });
+    };
+    // The query goes to the embedder first (synchronously); the keyword lookup needs no vector and
+    // runs meanwhile.
+    const embedding = this.#embedWith(embedder, [text], emptyUsage());
+    const keywordSearch: Promise<ScoredRecord[]> =
+      this.#keywordWeight > 0 && isKeywordSearchable(store)
+        ? Promise.resolve()
+            .then(() => store.keywordSearch({ text, filter, limit: candidates }))
+            .catch(storeFailed)
+        : Promise.resolve([]);
+    const [[vector], keywordHits] = (await Promise.all([embedding, keywordSearch])) as [[Float32Array], ScoredRecord[]];
+    const vectorHits = await store.search({ vector, filter, limit: candidates }).catch(storeFailed);
     const results = fuseHits(vectorHits, keywordHits, vector, this.#keywordWeight)
       .filter((hit) => hit.score >= threshold)
       .slice(0, limit)
