@@ -1,4 +1,5 @@
 import { describe, expect, test } from "vitest";
+import { deterministicEmbedder } from "../src/testing/deterministic-embedder.js";
 import { spiedMemory } from "./support/spies.js";
 
 describe("Memory.add without an extraction model", () => {
@@ -52,5 +53,41 @@ describe("Memory.deleteAll with purge", () => {
         ["DELETE", null, null],
       ]);
     }
+  });
+});
+
+describe("Memory.search", () => {
+  test("looks up keywords while the query is being embedded, then runs the vector search with the vector", async () => {
+    // An embedder that, once gated, answers only when released: what the search does meanwhile is recorded.
+    const inner = deterministicEmbedder({ dimension: 64 });
+    const events: string[] = [];
+    let gate: Promise<void> | undefined;
+    const { memory, calls } = spiedMemory({
+      embedder: {
+        dimension: inner.dimension,
+        async embed(texts) {
+          events.push("embed.start");
+          await gate;
+          events.push("embed.done");
+          return inner.embed(texts);
+        },
+      },
+    });
+    await memory.add("I prefer Postgres for everything", { userId: "alice", infer: false });
+    let release: () => void = () => {};
+    gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    events.length = 0;
+    calls.length = 0;
+    const search = memory.search("postgres", { userId: "alice" });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(events).toEqual(["embed.start"]);
+    expect(calls).toEqual(["store.keywordSearch"]);
+    release();
+    const { results } = await search;
+    expect(calls).toEqual(["store.keywordSearch", "store.search"]);
+    expect(results[0]?.memory).toBe("I prefer Postgres for everything");
+    await memory.close();
   });
 });
