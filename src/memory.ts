@@ -259,7 +259,8 @@ function defaultOnError(error: EngramError, context: ErrorContext): void {
       : context.willRetry
         ? " Will retry."
         : "";
-  console.error(`[engram] ${context.operation}${where}: ${error.name}: ${error.message}.${next}`);
+  const message = /[.!?]$/.test(error.message) ? error.message : `${error.message}.`;
+  console.error(`[engram] ${context.operation}${where}: ${error.name}: ${message}${next}`);
 }
 
 /**
@@ -286,6 +287,8 @@ export class Memory {
   readonly #worker: WriteBehindWorker | undefined;
   #components: Promise<Components> | undefined;
   #closed: Promise<void> | undefined;
+  /** Set once `close` has let the turns in progress finish: from then on nothing reaches the stores. */
+  #shutDown = false;
 
   constructor(options: MemoryOptions = {}) {
     this.#options = parse(memoryOptionsSchema, options ?? {}, "new Memory");
@@ -350,6 +353,7 @@ export class Memory {
    * of the query, in [0, 1]; `threshold` applies to it. Best first.
    */
   async search(query: string, options: SearchOptions): Promise<{ results: MemoryItem[] }> {
+    this.#assertOpen();
     const { scope, options: parsed } = parseScoped("search", options, searchSchema);
     const text = parseText("search", "query", query, this.#maxLength);
     const { limit = 10, threshold = 0, filters } = parsed;
@@ -379,6 +383,7 @@ export class Memory {
 
   /** The memory with this id, or null when there is none inside `scope`. */
   async get(memoryId: string, scope: Scope): Promise<MemoryItem | null> {
+    this.#assertOpen();
     const valid = validateScope("get", scope);
     const id = parseId("get", memoryId);
     const record = await this.#find(id, valid);
@@ -387,6 +392,7 @@ export class Memory {
 
   /** Memories inside the scope, oldest first. */
   async getAll(options: GetAllOptions): Promise<{ results: MemoryItem[] }> {
+    this.#assertOpen();
     const { scope, options: parsed } = parseScoped("getAll", options, getAllSchema);
     const { store } = await this.#ready();
     const { records } = await store.list({ filter: { scope, metadata: parsed.filters }, limit: parsed.limit ?? 100 });
@@ -397,6 +403,7 @@ export class Memory {
    * Every memory inside the scope, page by page, oldest first: for exports and migrations.
    */
   async *iterate(options: Scope & { filters?: GetAllOptions["filters"] }): AsyncGenerator<MemoryItem> {
+    this.#assertOpen();
     const { scope, options: parsed } = parseScoped("iterate", options, getAllSchema.omit({ limit: true }));
     const { store } = await this.#ready();
     let cursor: string | undefined;
@@ -527,6 +534,7 @@ export class Memory {
 
   /** Every change of a memory, oldest first. Stays readable with the memory's scope after a delete. */
   async history(memoryId: string, scope: Scope): Promise<HistoryRecord[]> {
+    this.#assertOpen();
     const valid = validateScope("history", scope);
     const id = parseId("history", memoryId);
     const { history } = await this.#ready();
@@ -567,6 +575,7 @@ export class Memory {
    * has been processed, or has failed every attempt. For tests, scripts and serverless `waitUntil`.
    */
   async flush({ timeoutMs = Number.POSITIVE_INFINITY }: { timeoutMs?: number } = {}): Promise<FlushResult> {
+    this.#assertOpen();
     const { history } = await this.#ready();
     const deadline = Date.now() + timeoutMs;
     const ids = [...this.#enqueued];
@@ -594,6 +603,7 @@ export class Memory {
 
   /** Turns in the outbox that are not done: waiting, in progress, or failed every attempt. */
   async pending(scope: Scope | { allScopes: true }): Promise<PendingTurn[]> {
+    this.#assertOpen();
     const valid = this.#scopeOrAll("pending", scope);
     const { history } = await this.#ready();
     const entries = await this.#storeCall("pending", () => history.pending(valid));
@@ -614,6 +624,7 @@ export class Memory {
 
   /** Puts turns that failed every attempt back in the queue. */
   async retryFailed(scope: Scope | { allScopes: true }): Promise<{ requeued: number }> {
+    this.#assertOpen();
     const valid = this.#scopeOrAll("retryFailed", scope);
     const { history } = await this.#ready();
     const failed = await this.#storeCall("retryFailed", () => history.pending(valid));
@@ -631,6 +642,7 @@ export class Memory {
    * store with the `ScopeEnumerable` capability (the SQLite and in-memory stores have it).
    */
   async scopes(options: { allScopes: true }): Promise<ScopeCount[]> {
+    this.#assertOpen();
     const given = options as unknown as Record<string, unknown> | null | undefined;
     if (given?.allScopes !== true || Object.keys(given).length !== 1) {
       throw new InvalidInputError({
@@ -663,7 +675,10 @@ export class Memory {
   /** Stops the write-behind worker (waiting for turns in progress) and closes the stores. */
   close(): Promise<void> {
     this.#closed ??= (async () => {
+      // Calls are refused from now on, but the turns being processed finish first: they still use
+      // the stores, which close only after them.
       await this.#worker?.stop();
+      this.#shutDown = true;
       const components = await this.#components?.catch(() => undefined);
       if (components) await Promise.allSettled([components.store.close(), components.history.close()]);
     })();
@@ -690,7 +705,7 @@ export class Memory {
   }
 
   #ready(): Promise<Components> {
-    if (this.#closed) return Promise.reject(new ConfigError({ message: "This Memory is closed. Create a new one." }));
+    if (this.#shutDown) return Promise.reject(new ConfigError({ message: "This Memory is closed. Create a new one." }));
     this.#components ??= this.#initialise().catch((error) => {
       this.#components = undefined;
       throw error;

@@ -70,6 +70,26 @@ describe("write-behind outbox", () => {
     await memory.close();
   });
 
+  test('close() lets a turn being processed finish and store it, and refuses calls meanwhile (regression: the turn failed with "This Memory is closed" and was retried on the next start)', async () => {
+    const { embedder, state } = controllableEmbedder();
+    state.hold();
+    const dataDir = newDataDir();
+    const reports: string[] = [];
+    const memory = new Memory({ dataDir, embedder, writeBehind: fast, onError: (error) => reports.push(error.message) });
+    await memory.enqueue("I moved to Lisbon", { userId: "alice" });
+    while (state.calls.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    const closing = memory.close();
+    await expect(memory.search("Lisbon", { userId: "alice" })).rejects.toThrow(/This Memory is closed/);
+    await expect(memory.getAll({ userId: "alice" })).rejects.toThrow(/This Memory is closed/);
+    state.release();
+    await closing;
+    expect(reports).toEqual([]);
+    const reopened = new Memory({ dataDir, embedder: deterministicEmbedder(), writeBehind: { enabled: false } });
+    expect((await reopened.getAll({ userId: "alice" })).results.map((item) => item.memory)).toEqual(["I moved to Lisbon"]);
+    expect(await reopened.pending({ userId: "alice" })).toEqual([]);
+    await reopened.close();
+  });
+
   test("an idempotency key makes a repeated enqueue a no-op", async () => {
     const memory = new Memory({ dataDir: newDataDir(), embedder: deterministicEmbedder(), writeBehind: fast });
     expect(await memory.enqueue("only once", { userId: "alice", idempotencyKey: "turn-1" })).toEqual({ id: "turn-1", queued: true });
