@@ -14,7 +14,7 @@ export function runScope(context: unknown): Scope {
 }
 
 /** A run's input as items: a plain string is one user message. */
-type RunInput = string | readonly AgentInputItem[] | readonly unknown[];
+export type RunInput = string | readonly AgentInputItem[] | readonly unknown[];
 
 function messageOf(item: unknown): { role: string; text: string } | undefined {
   if (item == null || typeof item !== "object") return undefined;
@@ -71,6 +71,9 @@ export function runWriteKey(scope: Scope, runContext: object): string {
   }
   return turnKey(scope, ["run", id]);
 }
+
+/** Runs (RunContexts, or the app's context objects) whose final output `memoryRunConfig` writes. */
+export const writtenByRunConfig = new WeakSet<object>();
 
 /** The agent's instructions with the memory block after them. */
 export function withBlock(instructions: string | undefined, block: string | undefined): string | undefined {

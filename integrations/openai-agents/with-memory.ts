@@ -2,7 +2,11 @@ import type { Agent, AgentInputItem, AgentOutputType, RunContext } from "@openai
 import { ConfigError, hasMemoryBlock, type Scope } from "../../src/index.js";
 import { adapterOptionsSchema, type MemoryAdapterOptions, parseAdapterOptions, resolveAdapterOptions } from "../shared/options.js";
 import { TurnMemory } from "../shared/turn.js";
-import { latestUserText, runScope, runWriteKey, withBlock } from "./run-turn.js";
+import { latestUserText, runScope, runWriteKey, withBlock, writtenByRunConfig } from "./run-turn.js";
+
+const restoredRunMessage =
+  "withMemory() did not write a run restored with RunState.fromString: the restored run has a new RunContext and no agent hook " +
+  "carries its input. Run restored states with new Runner(memoryRunConfig({ memory })): it writes them.";
 
 function isAgent(value: unknown): value is Agent<unknown, AgentOutputType> {
   const candidate = value as Partial<Record<"clone" | "on" | "emit", unknown>> | null;
@@ -24,6 +28,13 @@ function isAgent(value: unknown): value is Agent<unknown, AgentOutputType> {
  *
  * The turn is written when this agent gives the final output. For runs that hand off to other
  * agents, give the Runner `memoryRunConfig` instead: it covers every agent of a run.
+ *
+ * A run interrupted for tool approvals (`result.interruptions`) writes nothing until it is resumed
+ * with `run(agent, result.state)` and this agent answers; then the turn is written once. A state
+ * restored with `RunState.fromString` goes on in a new RunContext, and the SDK gives an agent's
+ * hooks no way to see that run's input (a resumed turn starts no agent): such a run is not written,
+ * its model calls get no memory block, and `onError` gets a ConfigError. Run restored states
+ * through `new Runner(memoryRunConfig({ memory }))`, which writes them (with or without this wrapper).
  *
  * @example
  * const agent = withMemory(existingAgent, { memory });
@@ -61,6 +72,13 @@ export function withMemory<TContext, TOutput extends AgentOutputType>(
       scope = runScope(runContext.context);
     } catch {
       return; // the run was refused before the model was called
+    }
+    if (input === undefined) {
+      // A run restored with RunState.fromString goes on in a new RunContext, and a resumed turn
+      // starts no agent: no hook of this agent sees the run's input.
+      const written = writtenByRunConfig.has(runContext) || writtenByRunConfig.has(runContext.context as object);
+      if (turns.options.remember && !written) turns.report(new ConfigError({ message: restoredRunMessage }), "remember");
+      return;
     }
     const key = runWriteKey(scope, runContext);
     turns.remember({ scope, key, user: latestUserText(input), assistant: output.trim() });

@@ -57,7 +57,7 @@ export class TurnMemory {
     } catch (error) {
       const failure = asEngramError(error);
       if (!this.options.failOpen) throw failure;
-      this.#report(failure, "recall");
+      this.report(failure, "recall");
       return none;
     }
   }
@@ -91,10 +91,11 @@ export class TurnMemory {
     if (!messages.some((message) => message.role === "user")) return;
     this.options.memory
       .enqueue(messages, { ...scope, idempotencyKey })
-      .catch((error: unknown) => this.#report(asEngramError(error), "remember"));
+      .catch((error: unknown) => this.report(asEngramError(error), "remember"));
   }
 
-  #report(error: EngramError, operation: "recall" | "remember"): void {
+  /** Hands a failure to `onError` (a hook that throws is logged, never rethrown). */
+  report(error: EngramError, operation: "recall" | "remember"): void {
     try {
       this.options.onError(error, { operation });
     } catch (hookError) {

@@ -4,7 +4,9 @@ import {
   type InputGuardrail,
   MemorySession,
   type ModelRequest,
+  RunContext,
   Runner,
+  RunState,
   run,
   setTracingDisabled,
   tool,
@@ -13,7 +15,7 @@ import { assistantMessage, functionCall, modelResponder, ScriptedModel } from "@
 import { afterEach, beforeAll, describe, expect, test, vi } from "vitest";
 import { z } from "zod";
 import { memoryGuardrailName, memoryRunConfig, withMemory } from "../../integrations/openai-agents/index.js";
-import { ConfigError, InvalidScopeError, Memory, MissingScopeError, memoryBlockTag } from "../../src/index.js";
+import { ConfigError, type EngramError, InvalidScopeError, Memory, MissingScopeError, memoryBlockTag } from "../../src/index.js";
 import { deterministicEmbedder, inMemoryHistory, inMemoryStore } from "../../src/testing/index.js";
 
 beforeAll(() => setTracingDisabled(true));
@@ -273,5 +275,162 @@ describe("memoryRunConfig", () => {
       "J'aime le jazz.",
       "What music do I like?",
     ]);
+  });
+});
+
+describe("tool approvals: a run interrupted, then resumed", () => {
+  const refundTool = () =>
+    tool({
+      name: "refund",
+      description: "Refund an order",
+      parameters: z.object({ order: z.string() }),
+      needsApproval: true,
+      execute: async ({ order }) => `order ${order} refunded`,
+    });
+  const refundModel = () =>
+    new ScriptedModel([[functionCall("refund", { order: "7" }, { callId: "r1" })], [assistantMessage("Order 7 is refunded.")]]);
+  const blockCount = (instructions: string) => instructions.match(new RegExp(`<${memoryBlockTag}`, "g"))?.length ?? 0;
+
+  async function setup() {
+    const memory = newMemory();
+    await memory.add("My last order is order 7", { userId: "alice" });
+    const search = vi.spyOn(memory, "search");
+    const enqueue = vi.spyOn(memory, "enqueue");
+    const model = refundModel();
+    const agent = new Agent({ name: "support", instructions: "You handle refunds.", model, tools: [refundTool()] });
+    return { memory, search, enqueue, model, agent };
+  }
+
+  /** Runs until the approval, checks nothing was written, approves; `restore` serializes the state first. */
+  async function interruptAndApprove(
+    runner: Runner,
+    agent: Agent<unknown, "text">,
+    memory: Memory,
+    enqueue: ReturnType<typeof vi.spyOn>,
+    restore: boolean,
+  ) {
+    const first = await runner.run(agent, "Please refund my last order", { context: { userId: "alice" } });
+    expect(first.interruptions.map((item) => item.name)).toEqual(["refund"]);
+    expect(enqueue).not.toHaveBeenCalled();
+    expect((await memory.flush()).processed).toBe(0);
+    type State = RunState<unknown, Agent<unknown, "text">>;
+    const state: State = restore ? await RunState.fromString(agent, first.state.toString()) : (first.state as State);
+    if (restore) expect(state._context).not.toBe(first.state._context);
+    for (const item of state.getInterruptions()) state.approve(item);
+    return state;
+  }
+
+  async function expectWrittenOnce(memory: Memory) {
+    expect((await memory.flush()).processed).toBe(1);
+    expect((await memory.getAll({ userId: "alice" })).results.map((r) => r.memory).sort()).toEqual([
+      "My last order is order 7",
+      "Order 7 is refunded.",
+      "Please refund my last order",
+    ]);
+  }
+
+  for (const restore of [false, true]) {
+    const how = restore ? "restored with RunState.fromString (a new RunContext)" : "resumed from result.state";
+    test(`memoryRunConfig: nothing is written at the interruption; ${how}, the turn is written once`, async () => {
+      const { memory, search, enqueue, model, agent } = await setup();
+      const runner = new Runner(memoryRunConfig({ memory }));
+      const state = await interruptAndApprove(runner, agent, memory, enqueue, restore);
+
+      const result = await runner.run(agent, state);
+
+      expect(result.finalOutput).toBe("Order 7 is refunded.");
+      expect(model.calls).toHaveLength(2);
+      for (const instructions of instructionsOf(model)) {
+        expect(blockCount(instructions)).toBe(1);
+        expect(instructions).toContain("order 7");
+      }
+      expect(search).toHaveBeenCalledTimes(1);
+      expect(enqueue).toHaveBeenCalledTimes(1);
+      expect(enqueue.mock.calls[0]?.[0]).toEqual([
+        { role: "user", content: "Please refund my last order" },
+        { role: "assistant", content: "Order 7 is refunded." },
+      ]);
+      await expectWrittenOnce(memory);
+    });
+  }
+
+  test("withMemory: nothing is written at the interruption; resumed from result.state, the turn is written once", async () => {
+    const { memory, search, enqueue, model, agent } = await setup();
+    const wrapped = withMemory(agent, { memory });
+    const runner = new Runner();
+    const state = await interruptAndApprove(runner, wrapped, memory, enqueue, false);
+
+    const result = await run(wrapped, state);
+
+    expect(result.finalOutput).toBe("Order 7 is refunded.");
+    for (const instructions of instructionsOf(model)) expect(blockCount(instructions)).toBe(1);
+    expect(search).toHaveBeenCalledTimes(1);
+    expect(enqueue).toHaveBeenCalledTimes(1);
+    await expectWrittenOnce(memory);
+  });
+
+  test("withMemory cannot see the input of a run restored with RunState.fromString: it writes nothing and says so through onError", async () => {
+    const { memory, enqueue, model, agent } = await setup();
+    const errors: [EngramError, string][] = [];
+    const wrapped = withMemory(agent, { memory, onError: (error, { operation }) => errors.push([error, operation]) });
+    const runner = new Runner();
+    const state = await interruptAndApprove(runner, wrapped, memory, enqueue, true);
+
+    const result = await runner.run(wrapped, state);
+
+    expect(result.finalOutput).toBe("Order 7 is refunded.");
+    expect(blockCount(instructionsOf(model)[1] ?? "")).toBe(0);
+    expect(enqueue).not.toHaveBeenCalled();
+    expect(errors).toHaveLength(1);
+    expect(ConfigError.isInstance(errors[0]?.[0])).toBe(true);
+    expect(errors[0]?.[0].message).toMatch(/memoryRunConfig/);
+    expect(errors[0]?.[1]).toBe("remember");
+  });
+
+  test("withMemory and memoryRunConfig together: a restored run gets one block per call and is written once, without a false alarm", async () => {
+    const { memory, enqueue, model, agent } = await setup();
+    const onError = vi.fn();
+    const wrapped = withMemory(agent, { memory, onError });
+    const runner = new Runner(memoryRunConfig({ memory, onError }));
+    const state = await interruptAndApprove(runner, wrapped, memory, enqueue, true);
+
+    const result = await runner.run(wrapped, state);
+
+    expect(result.finalOutput).toBe("Order 7 is refunded.");
+    for (const instructions of instructionsOf(model)) expect(blockCount(instructions)).toBe(1);
+    expect(enqueue).toHaveBeenCalledTimes(1);
+    expect(onError).not.toHaveBeenCalled();
+    await expectWrittenOnce(memory);
+  });
+
+  test("a restored run streams too, and is written once", async () => {
+    const { memory, enqueue, model, agent } = await setup();
+    const runner = new Runner(memoryRunConfig({ memory }));
+    const state = await interruptAndApprove(runner, agent, memory, enqueue, true);
+
+    const streamed = await runner.run(agent, state, { stream: true });
+    await streamed.completed;
+
+    expect(streamed.finalOutput).toBe("Order 7 is refunded.");
+    expect(model.calls[1]?.streamed).toBe(true);
+    await vi.waitFor(() => expect(enqueue).toHaveBeenCalledTimes(1));
+    await expectWrittenOnce(memory);
+  });
+
+  test("a run restored without a scope is refused with MissingScopeError and the model is not called again", async () => {
+    for (const wrap of [true, false]) {
+      const { memory, enqueue, model, agent } = await setup();
+      const target = wrap ? withMemory(agent, { memory }) : agent;
+      const runner = new Runner(wrap ? {} : memoryRunConfig({ memory }));
+      const first = await runner.run(target, "Please refund my last order", { context: { userId: "alice" } });
+      const state = await RunState.fromStringWithContext(target, first.state.toString(), new RunContext({ tenant: "acme" }), {
+        contextStrategy: "replace",
+      });
+      for (const item of state.getInterruptions()) state.approve(item);
+
+      await expect(runner.run(target, state)).rejects.toSatisfy(isMissingScope);
+      expect(model.calls).toHaveLength(1);
+      expect(enqueue).not.toHaveBeenCalled();
+    }
   });
 });
