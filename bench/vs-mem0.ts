@@ -16,7 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { readLocomo, type Sample } from "./support/locomo.js";
-import { type OpenAiStub, type StubCounters, startOpenAiStub } from "./support/openai-stub.js";
+import { emptyCounters, type OpenAiStub, type StubCounters, startOpenAiStub } from "./support/openai-stub.js";
 import {
   commit,
   currentLoad,
@@ -162,16 +162,6 @@ function progress(text: string | undefined): void {
 
 const summary = (ms: number[]) => ({ p50: percentile(ms, 50), p95: percentile(ms, 95), mean: mean(ms) });
 
-const zero = (): StubCounters => ({
-  llmRequests: 0,
-  promptTokens: 0,
-  completionTokens: 0,
-  embeddingRequests: 0,
-  embeddingInputs: 0,
-  embeddingTokens: 0,
-  errors: 0,
-});
-
 /** Runs `call` and adds what it cost at the stub to `into` (calls run one at a time). */
 async function counted<T>(stub: OpenAiStub, into: StubCounters, call: () => Promise<T>): Promise<T> {
   const before = stub.counters();
@@ -201,8 +191,8 @@ async function runWorkload(stub: OpenAiStub, work: Workload): Promise<Record<str
           addMs: [] as number[],
           searchMs: [] as number[],
           stored: 0,
-          addCounters: zero(),
-          searchCounters: zero(),
+          addCounters: emptyCounters(),
+          searchCounters: emptyCounters(),
         };
       }),
     );

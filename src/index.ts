@@ -15,7 +15,7 @@ export {
 } from "./errors.js";
 export type { AiSdkLanguageModel } from "./extraction/language-model.js";
 export type { ExtractFrom } from "./extraction/prompt.js";
-export type { HistoryEntry, HistoryEvent, HistoryStore, OutboxEntry, OutboxStatus } from "./history/history-store.js";
+export type { HistoryEntry, HistoryEvent, HistoryStore, NewOutboxEntry, OutboxEntry, OutboxStatus } from "./history/history-store.js";
 export { type SqliteHistoryOptions, sqliteHistory } from "./history/sqlite-history.js";
 export type {
   AddOptions,

@@ -75,7 +75,8 @@ type FactShape =
 
 class BadRequest extends Error {}
 
-const emptyCounters = (): StubCounters => ({
+/** Counters at zero: a stub's after start or reset, or a sum to add to. */
+export const emptyCounters = (): StubCounters => ({
   llmRequests: 0,
   promptTokens: 0,
   completionTokens: 0,

@@ -29,6 +29,14 @@ export interface Message {
 /** Status of a turn in the write-behind outbox. */
 export type OutboxStatus = "pending" | "processing" | "done" | "failed";
 
+/** A turn as `enqueue` receives it: the idempotency key, the messages, their scope, the add options. */
+export interface NewOutboxEntry {
+  id: string;
+  messages: readonly Message[];
+  scope: Scope;
+  options: Record<string, unknown>;
+}
+
 /** A turn waiting to be (or being) written to memory by the write-behind worker. */
 export interface OutboxEntry {
   /** The idempotency key: enqueuing an id that exists already does nothing. */
@@ -79,7 +87,7 @@ export interface HistoryStore {
   purge(target: { memoryIds: readonly string[] } | { scope: Scope }): Promise<void>;
 
   /** Stores a turn durably. Returns false when an entry with this id exists already. */
-  enqueue(entry: { id: string; messages: readonly Message[]; scope: Scope; options: Record<string, unknown> }): Promise<boolean>;
+  enqueue(entry: NewOutboxEntry): Promise<boolean>;
 
   /**
    * Claims up to `limit` entries that are pending and due, or processing with an expired lease,

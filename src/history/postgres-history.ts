@@ -10,7 +10,7 @@ import {
 } from "../internal/postgres.js";
 import { lockKeyOf, type Scope, scopeKeys } from "../scope.js";
 import { parseConfig } from "../validation.js";
-import type { HistoryEntry, HistoryStore, Message, OutboxEntry, OutboxStatus } from "./history-store.js";
+import type { HistoryEntry, HistoryStore, Message, NewOutboxEntry, OutboxEntry, OutboxStatus } from "./history-store.js";
 
 export type { PostgresPool } from "../internal/postgres.js";
 
@@ -237,17 +237,7 @@ class PostgresHistory implements HistoryStore {
     if (rowCount > 0) await this.#vacuum(this.#history);
   }
 
-  async enqueue({
-    id,
-    messages,
-    scope,
-    options,
-  }: {
-    id: string;
-    messages: readonly Message[];
-    scope: Scope;
-    options: Record<string, unknown>;
-  }) {
+  async enqueue({ id, messages, scope, options }: NewOutboxEntry) {
     await this.#ready();
     const { rowCount } = await this.#pool.query(
       "enqueue",

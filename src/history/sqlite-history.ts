@@ -1,7 +1,7 @@
 import type { SQLInputValue } from "node:sqlite";
 import { guard, openSqlite, type SqliteHandle } from "../internal/sqlite.js";
 import { lockKeyOf, type Scope, scopeKeys } from "../scope.js";
-import type { HistoryEntry, HistoryStore, Message, OutboxEntry, OutboxStatus } from "./history-store.js";
+import type { HistoryEntry, HistoryStore, Message, NewOutboxEntry, OutboxEntry, OutboxStatus } from "./history-store.js";
 
 export interface SqliteHistoryOptions {
   /** Path of the database file (the default store shares it); `":memory:"` for a throwaway one. */
@@ -172,17 +172,7 @@ class SqliteHistory implements HistoryStore {
     });
   }
 
-  async enqueue({
-    id,
-    messages,
-    scope,
-    options,
-  }: {
-    id: string;
-    messages: readonly Message[];
-    scope: Scope;
-    options: Record<string, unknown>;
-  }) {
+  async enqueue({ id, messages, scope, options }: NewOutboxEntry) {
     const handle = await this.#open();
     return guard("enqueue", () => {
       const result = handle

@@ -1,4 +1,5 @@
 import { afterAll, afterEach, describe, expect, test } from "vitest";
+import { seededRandom } from "../../bench/support/synthetic.js";
 import { ConfigError, MissingScopeError } from "../../src/errors.js";
 import { textHash } from "../../src/internal/hash.js";
 import type { Scope } from "../../src/scope.js";
@@ -27,18 +28,6 @@ export interface VectorStoreConformanceOptions {
 
 const DIMENSION = 8;
 
-/** Deterministic pseudo-random numbers (mulberry32), so every run sees the same vectors. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function randomVector(next: () => number, scale = 1): Float32Array {
   return Float32Array.from({ length: DIMENSION }, () => (next() * 2 - 1) * scale);
 }
@@ -59,7 +48,7 @@ let sequence = 0;
 
 function makeRecord(
   fields: Partial<MemoryRecord> & { id: string } & Scope,
-  next: () => number = random(fields.id.length * 7919 + sequence++),
+  next: () => number = seededRandom(fields.id.length * 7919 + sequence++),
 ): MemoryRecord {
   const text = fields.text ?? `memory ${fields.id}`;
   const createdAt = fields.createdAt ?? new Date(Date.UTC(2025, 0, 1, 0, 0, sequence++)).toISOString();
@@ -110,7 +99,7 @@ async function listAll(store: VectorStore, filter: StoreFilter, limit = 1000): P
 /** Every record of a grid of users × agents × runs (each optional, never all absent). */
 function scopeGrid(): MemoryRecord[] {
   const records: MemoryRecord[] = [];
-  const next = random(42);
+  const next = seededRandom(42);
   for (const userId of ["u1", "u2", undefined]) {
     for (const agentId of ["a1", "a2", undefined]) {
       for (const runId of ["r1", "r2", undefined]) {
@@ -285,7 +274,7 @@ export function testVectorStore({ name, create, cleanup, atomicWrites = true }: 
     describe("search", () => {
       test("returns the exact cosine order, best first, with cosine scores, whatever the vector lengths", async () => {
         const store = await fresh();
-        const next = random(7);
+        const next = seededRandom(7);
         const query = randomVector(next);
         const records = Array.from({ length: 40 }, (_, i) =>
           makeRecord({ id: `s-${i}`, userId: "u1", vector: randomVector(next, 0.01 + next() * 50) }),
@@ -326,7 +315,7 @@ export function testVectorStore({ name, create, cleanup, atomicWrites = true }: 
 
       test("applies the scope filter inside the query: a small scope among many closer records still gets its top k", async () => {
         const store = await fresh();
-        const next = random(11);
+        const next = seededRandom(11);
         const query = randomVector(next);
         // 400 records of other scopes, all nearly identical to the query.
         const crowd = Array.from({ length: 400 }, (_, i) =>
@@ -366,7 +355,7 @@ export function testVectorStore({ name, create, cleanup, atomicWrites = true }: 
         const records = scopeGrid();
         await store.write({ upsert: records });
         const allIds = records.map((r) => r.id);
-        const query = randomVector(random(3));
+        const query = randomVector(seededRandom(3));
         for (const scope of gridScopes()) {
           const expected = ids(records.filter((record) => inScope(record, scope)));
           const where = JSON.stringify(scope);
@@ -383,7 +372,7 @@ export function testVectorStore({ name, create, cleanup, atomicWrites = true }: 
 
       test("ids are matched exactly: no prefix, case or wildcard matches", async () => {
         const store = await fresh();
-        const next = random(5);
+        const next = seededRandom(5);
         const records = ["alice", "Alice", "alice2", "ali%", "ali_e", "al'ice", 'al"ice', "a*"].map((userId, i) =>
           makeRecord({ id: `exact-${i}`, text: `exact ${i}`, userId }, next),
         );
@@ -475,7 +464,7 @@ export function testVectorStore({ name, create, cleanup, atomicWrites = true }: 
     describe("list", () => {
       test("pages oldest first (createdAt, then id), completely, without duplicates", async () => {
         const store = await fresh();
-        const next = random(13);
+        const next = seededRandom(13);
         // Several records share one createdAt: the id breaks the tie.
         const records = Array.from({ length: 23 }, (_, i) =>
           makeRecord(
@@ -510,7 +499,7 @@ export function testVectorStore({ name, create, cleanup, atomicWrites = true }: 
 
       test("a cursor stays valid while records are added and deleted: no duplicates, nothing skipped", async () => {
         const store = await fresh();
-        const next = random(17);
+        const next = seededRandom(17);
         const at = (second: number) => new Date(Date.UTC(2025, 0, 1, 0, 0, second)).toISOString();
         const records = Array.from({ length: 10 }, (_, i) => makeRecord({ id: `q-${i}`, userId: "u1", createdAt: at(10 + i) }, next));
         await store.write({ upsert: records });
@@ -579,7 +568,7 @@ export function testVectorStore({ name, create, cleanup, atomicWrites = true }: 
 
       test("equality filters are type-exact and AND-ed, in search, get, list and keyword search", async () => {
         const store = await fresh();
-        const next = random(19);
+        const next = seededRandom(19);
         const records = values.map(([id, metadata]) => makeRecord({ id, text: `tagged ${id}`, userId: "u1", metadata }, next));
         // The same metadata in another scope never leaks in.
         const elsewhere = values.map(([id, metadata]) => makeRecord({ id: `x-${id}`, text: `tagged ${id}`, userId: "u2", metadata }, next));
@@ -607,7 +596,7 @@ export function testVectorStore({ name, create, cleanup, atomicWrites = true }: 
 
       test("deleteMany honours metadata filters", async () => {
         const store = await fresh();
-        const next = random(23);
+        const next = seededRandom(23);
         await store.write({ upsert: values.map(([id, metadata]) => makeRecord({ id, userId: "u1", metadata }, next)) });
         expect(await store.deleteMany({ scope: { userId: "u1" }, metadata: { kind: 1 } })).toBe(1);
         expect(await store.deleteMany({ scope: { userId: "u1" }, metadata: { kind: null } })).toBe(1);
@@ -621,7 +610,7 @@ export function testVectorStore({ name, create, cleanup, atomicWrites = true }: 
 
       test("the hash filter finds a text's records inside the scope only", async () => {
         const store = await fresh();
-        const next = random(29);
+        const next = seededRandom(29);
         await store.write({
           upsert: [
             makeRecord({ id: "h-1", text: "same text", userId: "u1", agentId: "a1" }, next),
@@ -672,7 +661,7 @@ export function testVectorStore({ name, create, cleanup, atomicWrites = true }: 
           expect(isKeywordSearchable(store)).toBe(false);
           return;
         }
-        const next = random(31);
+        const next = seededRandom(31);
         const records = [
           makeRecord({ id: "k-1", text: "postgres postgres postgres is my database", userId: "u1" }, next),
           makeRecord({ id: "k-2", text: "I like postgres and a lot of other unrelated things in a long sentence", userId: "u1" }, next),
@@ -731,7 +720,7 @@ export function testVectorStore({ name, create, cleanup, atomicWrites = true }: 
         open.push(store);
         await store.init({ dimension: DIMENSION, modelId: "conformance-model" });
         if (!isKeywordSearchable(store)) return;
-        const next = random(37);
+        const next = seededRandom(37);
         const crowd = Array.from({ length: 300 }, (_, i) =>
           makeRecord({ id: `kc-${i}`, text: "zebra zebra zebra", userId: `crowd-${i % 5}` }, next),
         );
