@@ -107,6 +107,42 @@ export class StoreError extends EngramError {
   }
 }
 
+/**
+ * A call out of Engram (the embedder, the extraction model, a store) did not answer within its
+ * deadline. Nothing was changed by the call that timed out on Engram's side; a write-behind turn
+ * stays in the outbox and is retried.
+ */
+export class TimeoutError extends EngramError {
+  /** What timed out, e.g. `"embed"`, `"store write"`, `"recall"`. */
+  readonly operation: string;
+  /** The deadline that passed, in milliseconds. */
+  readonly timeoutMs: number;
+  constructor({ message, operation, timeoutMs, cause }: { message: string; operation: string; timeoutMs: number; cause?: unknown }) {
+    super({ code: "TIMEOUT", message, cause });
+    this.operation = operation;
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/**
+ * A write was refused because what it was decided against changed in the meantime: the memory
+ * was updated, deleted or purged by another call (possibly in another process). Nothing was
+ * written. The write-behind decides such a turn again against the current memories.
+ */
+export class WriteConflictError extends EngramError {
+  /** The memories whose state differed from what the write expected. */
+  readonly memoryIds: readonly string[];
+  constructor({ memoryIds, message }: { memoryIds: readonly string[]; message?: string }) {
+    super({
+      code: "WRITE_CONFLICT",
+      message:
+        message ??
+        `The write was refused: ${memoryIds.length === 1 ? `memory ${memoryIds[0]} was` : `memories ${memoryIds.join(", ")} were`} changed, deleted or purged by another call since it was read. Read it again and retry.`,
+    });
+    this.memoryIds = memoryIds;
+  }
+}
+
 /** Errors caused by the caller; everything else Engram throws is a system error worth retrying or alerting on. */
 export function isUserError(error: unknown): boolean {
   return (

@@ -12,15 +12,17 @@ import {
   isUserError,
   MemoryNotFoundError,
   StoreError,
+  TimeoutError,
+  WriteConflictError,
 } from "./errors.js";
 import { type AiSdkLanguageModel, isAiSdkLanguageModel } from "./extraction/language-model.js";
 import { type ExtractionSettings, planExtraction } from "./extraction/plan-extraction.js";
 import type { ExtractFrom } from "./extraction/prompt.js";
-import type { HistoryStore, Message, OutboxEntry } from "./history/history-store.js";
+import type { HistoryEntry, HistoryStore, Message, OutboxEntry } from "./history/history-store.js";
 import { sqliteHistory } from "./history/sqlite-history.js";
-import { defaultRetry, KeyedMutex, type RetryOptions, retry } from "./internal/async.js";
+import { defaultRetry, KeyedMutex, type RetryOptions, retry, withDeadline } from "./internal/async.js";
 import { normaliseText, textHash } from "./internal/hash.js";
-import { deserialisePlan, emptyUsage, historyEntry, type Plan, serialisePlan } from "./plan.js";
+import { deserialisePlan, emptyPlan, emptyUsage, historyEntry, type Plan, planAdd, planDelete, planUpdate, serialisePlan } from "./plan.js";
 import { fuseHits } from "./retrieval/hybrid.js";
 import { lockKeyOf, type Scope, sameScope, scopeKeys, scopeOf, type ValidScope, validateScope } from "./scope.js";
 import { sqliteStore } from "./stores/sqlite-store.js";
@@ -38,6 +40,8 @@ import { filtersSchema, metadataSchema, parse, parseId, parseMessages, parseScop
 import { asEngramError, defaultWriteBehind, leaseLost, type WriteBehindOptions, WriteBehindWorker } from "./write-behind.js";
 
 const isFunction = (value: unknown) => typeof value === "function";
+
+const deadline = z.number().min(1, "timeouts are in milliseconds, at least 1 (Infinity for none)");
 
 const memoryOptionsSchema = z.strictObject({
   dataDir: z.string().min(1, "dataDir must be a non-empty path").optional(),
@@ -100,6 +104,14 @@ const memoryOptionsSchema = z.strictObject({
     })
     .optional(),
   onUsage: z.custom<(usage: Usage, context: UsageContext) => void>(isFunction, "onUsage must be a function").optional(),
+  maxFactsPerAdd: z.number().int().min(1).max(10_000).optional(),
+  timeouts: z
+    .strictObject({
+      embedMs: deadline.optional(),
+      storeMs: deadline.optional(),
+      closeMs: deadline.optional(),
+    })
+    .optional(),
 });
 
 export interface MemoryOptions {
@@ -150,7 +162,33 @@ export interface MemoryOptions {
   llmRetry?: Partial<RetryOptions & { timeoutMs: number }>;
   /** Receives what each add cost (model calls, tokens, embedding calls), including adds run by the write-behind worker. */
   onUsage?: (usage: Usage, context: UsageContext) => void;
+  /**
+   * Most facts (decisions) one extraction reply may carry; beyond it the rest are ignored with a
+   * warning (in the add's `warnings` and through `onError`). @default 50
+   */
+  maxFactsPerAdd?: number;
+  /**
+   * Deadlines of the calls Engram makes, per attempt, in milliseconds (`Infinity` for none). A call
+   * that misses its deadline fails with a `TimeoutError` (and is retried like any failure); it is
+   * never waited for again. The extraction model's deadline is `llmRetry.timeoutMs`.
+   */
+  timeouts?: Partial<Timeouts>;
 }
+
+export interface Timeouts {
+  /** One embedder call (the first one also loads a local model). @default 30000 */
+  embedMs: number;
+  /** One vector store or history store call. @default 30000 */
+  storeMs: number;
+  /**
+   * How long `close()` waits for the turns in progress and for the stores to close. Turns still in
+   * progress then stay in the outbox and are taken over by the next worker once their lease ends.
+   * @default 10000
+   */
+  closeMs: number;
+}
+
+export const defaultTimeouts: Timeouts = { embedMs: 30_000, storeMs: 30_000, closeMs: 10_000 };
 
 export interface AddOptions extends Scope {
   /** Stored with every memory this call creates. Cannot hold scope keys. */
@@ -278,6 +316,7 @@ function defaultOnError(error: EngramError, context: ErrorContext): void {
 export class Memory {
   readonly #options: z.infer<typeof memoryOptionsSchema>;
   readonly #retry: RetryOptions;
+  readonly #timeouts: Timeouts;
   readonly #maxLength: number;
   readonly #keywordWeight: number;
   readonly #onError: (error: EngramError, context: ErrorContext) => void;
@@ -293,6 +332,7 @@ export class Memory {
   constructor(options: MemoryOptions = {}) {
     this.#options = parse(memoryOptionsSchema, options ?? {}, "new Memory");
     this.#retry = { ...defaultRetry, ...this.#options.retry };
+    this.#timeouts = { ...defaultTimeouts, ...this.#options.timeouts };
     this.#maxLength = this.#options.maxMessageLength ?? 32_000;
     this.#keywordWeight = this.#options.keywordWeight ?? 0.3;
     this.#onError = this.#options.onError ?? defaultOnError;
@@ -305,6 +345,7 @@ export class Memory {
         similarMemories,
         call: { ...defaultRetry, timeoutMs: 60_000, ...llmRetry },
         maxLength: this.#maxLength,
+        maxFacts: this.#options.maxFactsPerAdd ?? 50,
       };
     }
     const writeBehind = { ...defaultWriteBehind, ...this.#options.writeBehind };
@@ -337,8 +378,13 @@ export class Memory {
     const turn = parseMessages("add", messages, this.#maxLength);
     this.#assertOpen();
     return this.#locks.run(lockKeyOf(scope), async () => {
-      const plan = await this.#plan(scope, turn, parsed);
-      await this.#apply(plan);
+      // A memory the plan changes may be changed by another call (another process) meanwhile: the
+      // store refuses the write, and the add is decided again against what is stored now.
+      const plan = await onConflict(async () => {
+        const plan = await this.#plan(scope, turn, parsed);
+        await this.#apply(plan);
+        return plan;
+      });
       return {
         results: plan.results,
         usage: plan.usage,
@@ -360,20 +406,15 @@ export class Memory {
     const { store, embedder } = await this.#ready();
     const filter: StoreFilter = { scope, metadata: filters };
     const candidates = Math.max(limit * 3, 30);
-    const storeFailed = (error: unknown): never => {
-      throw asEngramError(error, "Search failed in the vector store");
-    };
     // The query goes to the embedder first (synchronously); the keyword lookup needs no vector and
     // runs meanwhile.
     const embedding = this.#embedWith(embedder, [text], emptyUsage());
     const keywordSearch: Promise<ScoredRecord[]> =
       this.#keywordWeight > 0 && isKeywordSearchable(store)
-        ? Promise.resolve()
-            .then(() => store.keywordSearch({ text, filter, limit: candidates }))
-            .catch(storeFailed)
+        ? this.#storeCall("keyword search", () => store.keywordSearch({ text, filter, limit: candidates }))
         : Promise.resolve([]);
     const [[vector], keywordHits] = (await Promise.all([embedding, keywordSearch])) as [[Float32Array], ScoredRecord[]];
-    const vectorHits = await store.search({ vector, filter, limit: candidates }).catch(storeFailed);
+    const vectorHits = await this.#storeCall("search", () => store.search({ vector, filter, limit: candidates }));
     const results = fuseHits(vectorHits, keywordHits, vector, this.#keywordWeight)
       .filter((hit) => hit.score >= threshold)
       .slice(0, limit)
@@ -395,7 +436,9 @@ export class Memory {
     this.#assertOpen();
     const { scope, options: parsed } = parseScoped("getAll", options, getAllSchema);
     const { store } = await this.#ready();
-    const { records } = await store.list({ filter: { scope, metadata: parsed.filters }, limit: parsed.limit ?? 100 });
+    const { records } = await this.#storeCall("getAll", () =>
+      store.list({ filter: { scope, metadata: parsed.filters }, limit: parsed.limit ?? 100 }),
+    );
     return { results: records.map((record) => toItem(record)) };
   }
 
@@ -408,7 +451,7 @@ export class Memory {
     const { store } = await this.#ready();
     let cursor: string | undefined;
     do {
-      const page = await store.list({ filter: { scope, metadata: parsed.filters }, limit: PAGE, cursor });
+      const page = await this.#storeCall("iterate", () => store.list({ filter: { scope, metadata: parsed.filters }, limit: PAGE, cursor }));
       for (const record of page.records) yield toItem(record);
       cursor = page.cursor;
     } while (cursor);
@@ -420,25 +463,23 @@ export class Memory {
     const id = parseId("update", memoryId);
     const newText = normaliseText(parseText("update", "text", text, this.#maxLength));
     this.#assertOpen();
-    return this.#locks.run(lockKeyOf(valid), async () => {
-      const existing = await this.#find(id, valid, true);
-      if (!existing) throw new MemoryNotFoundError({ memoryId: id });
-      const hash = textHash(newText);
-      if (hash === existing.hash) return toItem(existing);
-      const [vector] = (await this.#embed([newText], emptyUsage())) as [Float32Array];
-      const now = new Date().toISOString();
-      const updated: MemoryRecord = { ...existing, text: newText, hash, vector, updatedAt: now };
-      await this.#apply({
-        results: [],
-        upsert: [updated],
-        delete: [],
-        history: [historyEntry(existing, "UPDATE", existing.text, newText, now)],
-        revert: { upsert: [existing], delete: [] },
-        usage: emptyUsage(),
-        warnings: [],
-      });
-      return toItem(updated);
-    });
+    const hash = textHash(newText);
+    return this.#locks.run(lockKeyOf(valid), () =>
+      // Changed by another call while the text was embedded: read it again (a purged or deleted
+      // memory is then not found) and update what is stored now.
+      onConflict(async () => {
+        const existing = await this.#find(id, valid, true);
+        if (!existing) throw new MemoryNotFoundError({ memoryId: id });
+        if (hash === existing.hash) return toItem(existing);
+        const [vector] = (await this.#embed([newText], emptyUsage())) as [Float32Array];
+        const now = new Date().toISOString();
+        const updated: MemoryRecord = { ...existing, text: newText, hash, vector, updatedAt: now };
+        const plan = emptyPlan();
+        planUpdate(plan, existing, updated, now);
+        await this.#apply(plan);
+        return toItem(updated);
+      }),
+    );
   }
 
   /**
@@ -451,32 +492,13 @@ export class Memory {
     const id = parseId("delete", memoryId);
     this.#assertOpen();
     await this.#locks.run(lockKeyOf(scope), async () => {
-      const existing = await this.#find(id, scope, true);
-      if (!existing) throw new MemoryNotFoundError({ memoryId: id });
-      const now = new Date().toISOString();
-      if (!parsed.purge) {
-        await this.#apply({
-          results: [],
-          upsert: [],
-          delete: [id],
-          history: [historyEntry(existing, "DELETE", existing.text, null, now)],
-          revert: { upsert: [existing], delete: [] },
-          usage: emptyUsage(),
-          warnings: [],
-        });
-        return;
-      }
-      const { store, history } = await this.#ready();
-      // Every text the memory ever had: pending turns repeating an earlier version go too.
-      const versions = new Set([existing.text]);
-      for (const entry of await this.#storeCall("history", () => history.list(id, scopeOf(existing)))) {
-        for (const value of [entry.previousValue, entry.newValue]) if (value !== null) versions.add(value);
-      }
-      await this.#storeCall("delete", () => store.write({ delete: [id], erase: true }));
-      await this.#storeCall("purge history", async () => {
-        await history.purge({ memoryIds: [id] });
-        await history.append([historyEntry(existing, "DELETE", null, null, now)]);
-        for (const text of versions) await history.purgePending({ scope: scopeOf(existing), containing: text });
+      if (parsed.purge) return this.#purge(id, scope);
+      await onConflict(async () => {
+        const existing = await this.#find(id, scope, true);
+        if (!existing) throw new MemoryNotFoundError({ memoryId: id });
+        const plan = emptyPlan();
+        planDelete(plan, existing, new Date().toISOString());
+        await this.#apply(plan);
       });
     });
   }
@@ -491,43 +513,46 @@ export class Memory {
     this.#assertOpen();
     return this.#locks.run(lockKeyOf(scope), async () => {
       const { store, history } = await this.#ready();
+      let deleted = 0;
       if (parsed.purge) {
-        // Each memory's history still records that it was deleted, without its text.
-        const doomed: MemoryRecord[] = [];
-        let cursor: string | undefined;
-        do {
-          const page = await this.#storeCall("deleteAll", () => store.list({ filter: { scope }, limit: PAGE, cursor }));
-          doomed.push(...page.records);
-          cursor = page.cursor;
-        } while (cursor);
-        const deleted = await this.#storeCall("deleteAll", () => store.deleteMany({ scope }));
-        const now = new Date().toISOString();
+        // Memories are erased by id, page after page until none is left: each id is tombstoned in
+        // the store and in history, so a write racing the purge (another process) cannot bring one
+        // back. Each memory's history still records that it was deleted, without its text.
+        for (;;) {
+          const { records } = await this.#storeCall("deleteAll", () => store.list({ filter: { scope }, limit: PAGE }));
+          if (records.length === 0) break;
+          const ids = records.map((record) => record.id);
+          const now = new Date().toISOString();
+          await this.#storeCall("deleteAll", () => store.write({ delete: ids, erase: true }));
+          await this.#storeCall("purge history", async () => {
+            await history.purge({ memoryIds: ids });
+            await history.append(records.map((record) => historyEntry(record, "DELETE", null, null, now)));
+          });
+          deleted += ids.length;
+        }
         await this.#storeCall("purge history", async () => {
-          await history.append(doomed.map((record) => historyEntry(record, "DELETE", null, null, now)));
           await history.purge({ scope });
           await history.purgePending({ scope });
         });
         return { deleted };
       }
-      let deleted = 0;
       for (;;) {
-        const { records } = await store.list({ filter: { scope }, limit: PAGE });
+        const { records } = await this.#storeCall("deleteAll", () => store.list({ filter: { scope }, limit: PAGE }));
         if (records.length === 0) return { deleted };
-        const full = await store.get(
-          records.map((r) => r.id),
-          { scope },
-        );
-        const now = new Date().toISOString();
-        await this.#apply({
-          results: [],
-          upsert: [],
-          delete: full.map((r) => r.id),
-          history: full.map((r) => historyEntry(r, "DELETE", r.text, null, now)),
-          revert: { upsert: full, delete: [] },
-          usage: emptyUsage(),
-          warnings: [],
+        // A page changed by another call meanwhile is read again.
+        deleted += await onConflict(async () => {
+          const full = await this.#storeCall("deleteAll", () =>
+            store.get(
+              records.map((r) => r.id),
+              { scope },
+            ),
+          );
+          const plan = emptyPlan();
+          const now = new Date().toISOString();
+          for (const record of full) planDelete(plan, record, now);
+          await this.#apply(plan);
+          return full.length;
         });
-        deleted += full.length;
       }
     });
   }
@@ -675,12 +700,22 @@ export class Memory {
   /** Stops the write-behind worker (waiting for turns in progress) and closes the stores. */
   close(): Promise<void> {
     this.#closed ??= (async () => {
-      // Calls are refused from now on, but the turns being processed finish first: they still use
-      // the stores, which close only after them.
-      await this.#worker?.stop();
+      // Calls are refused from now on, but the turns being processed finish first (they still use
+      // the stores, which close only after them), within `timeouts.closeMs`: a turn still in progress
+      // then stays in the outbox, and the next worker takes it over once its lease ends.
+      const deadline = Date.now() + this.#timeouts.closeMs;
+      const left = () => Math.max(1, deadline - Date.now());
+      const hung = (error: unknown) => {
+        if (TimeoutError.isInstance(error)) this.#report(error, { operation: "close", willRetry: false });
+      };
+      await withDeadline("close: waiting for the turns in progress", left(), async () => this.#worker?.stop()).catch(hung);
       this.#shutDown = true;
-      const components = await this.#components?.catch(() => undefined);
-      if (components) await Promise.allSettled([components.store.close(), components.history.close()]);
+      const components = await withDeadline("close: opening the stores", left(), async () => this.#components).catch(() => undefined);
+      if (components) {
+        await withDeadline("close: closing the stores", left(), () =>
+          Promise.allSettled([components.store.close(), components.history.close()]),
+        ).catch(hung);
+      }
     })();
     return this.#closed;
   }
@@ -737,7 +772,7 @@ export class Memory {
     const vectors = await retry(
       async () => {
         usage.embeddingCalls++;
-        const result = await embedder.embed(texts);
+        const result = await withDeadline("The embedder", this.#timeouts.embedMs, (signal) => embedder.embed(texts, { signal }));
         if (!Array.isArray(result) || result.length !== texts.length) {
           throw new EmbeddingError({
             message: `The embedder returned ${Array.isArray(result) ? result.length : "no"} vectors for ${texts.length} texts`,
@@ -764,9 +799,10 @@ export class Memory {
     return vectors;
   }
 
+  /** Calls a store with the store deadline, mapping its failures to `StoreError`s. */
   async #storeCall<T>(operation: string, fn: () => Promise<T>): Promise<T> {
     try {
-      return await fn();
+      return await withDeadline(`The store (${operation})`, this.#timeouts.storeMs, fn);
     } catch (error) {
       throw asEngramError(error, `${operation} failed in the store`);
     }
@@ -778,6 +814,28 @@ export class Memory {
     if (record && withVector && !record.vector)
       throw new StoreError({ message: "The vector store returned a record without its vector from get()" });
     return record;
+  }
+
+  /**
+   * Erases a memory for good: from the store (leaving a tombstone of its id, so no write racing the
+   * purge can bring it back), from its history (whose later entries are kept without text) and from
+   * pending turns. A memory deleted earlier is found by its history, which holds its text still.
+   */
+  async #purge(id: string, scope: ValidScope): Promise<void> {
+    const { store, history } = await this.#ready();
+    const existing = await this.#find(id, scope);
+    const entries = await this.#storeCall("history", () => history.list(id, scope));
+    // Every text the memory ever had: pending turns repeating an earlier version go too.
+    const versions = new Set(existing ? [existing.text] : []);
+    for (const entry of entries) for (const value of [entry.previousValue, entry.newValue]) if (value !== null) versions.add(value);
+    if (!existing && versions.size === 0) throw new MemoryNotFoundError({ memoryId: id });
+    const owner = scopeOf(existing ?? (entries[0] as HistoryEntry));
+    await this.#storeCall("delete", () => store.write({ delete: [id], erase: true }));
+    await this.#storeCall("purge history", async () => {
+      await history.purge({ memoryIds: [id] });
+      if (existing) await history.append([historyEntry(existing, "DELETE", null, null, new Date().toISOString())]);
+      for (const text of versions) await history.purgePending({ scope: owner, containing: text });
+    });
   }
 
   /** Decides what an add does, without changing anything. Its cost goes to `onUsage`, also when it fails. */
@@ -817,15 +875,7 @@ export class Memory {
 
   async #planVerbatim(scope: ValidScope, messages: Message[], options: z.infer<typeof addSchema>, usage: Usage): Promise<Plan> {
     const { store } = await this.#ready();
-    const plan: Plan = {
-      results: [],
-      upsert: [],
-      delete: [],
-      history: [],
-      revert: { upsert: [], delete: [] },
-      usage,
-      warnings: [],
-    };
+    const plan = emptyPlan(usage);
     const now = new Date().toISOString();
     const createdAt = options.timestamp ?? now;
     const fresh: { text: string; hash: string }[] = [];
@@ -859,28 +909,34 @@ export class Memory {
         createdAt,
         updatedAt: createdAt,
       };
-      plan.upsert.push(record);
-      plan.revert.delete.push(record.id);
-      plan.history.push(historyEntry(record, "ADD", null, text, now));
-      plan.results.push({ id: record.id, memory: text, event: "ADD" });
+      planAdd(plan, record, now);
     });
     return plan;
   }
 
-  /** Applies a plan: store writes first, then history; undoes the writes when history fails. */
+  /**
+   * Applies a plan: store writes first (refused with a `WriteConflictError` when a memory it changes
+   * is no longer as it was read), then history; undoes the writes when history fails.
+   */
   async #apply(plan: Plan): Promise<void> {
     if (plan.upsert.length === 0 && plan.delete.length === 0 && plan.history.length === 0) return;
+    const { store } = await this.#ready();
+    await this.#storeCall("write", () => store.write({ upsert: plan.upsert, delete: plan.delete, expect: plan.expect }));
+    await this.#appendHistory(plan);
+  }
+
+  /** The history half of `#apply`. */
+  async #appendHistory(plan: Plan): Promise<void> {
     const { store, history } = await this.#ready();
-    await this.#storeCall("write", () => store.write({ upsert: plan.upsert, delete: plan.delete }));
     try {
-      await retry(() => history.append(plan.history), {
+      await retry(() => this.#storeCall("history", () => history.append(plan.history)), {
         ...this.#retry,
         onRetry: (error, attempt) =>
           this.#report(asEngramError(error, "Writing history failed"), { operation: "history", attempt, willRetry: true }),
       });
     } catch (error) {
       try {
-        await store.write(plan.revert);
+        await this.#storeCall("revert", () => store.write(plan.revert));
       } catch (revertError) {
         this.#report(asEngramError(revertError, "Undoing a write after a history failure failed"), {
           operation: "revert",
@@ -895,16 +951,56 @@ export class Memory {
     const scope = validateScope("enqueue", scopeOf(entry));
     const { history } = await this.#ready();
     return this.#locks.run(lockKeyOf(scope), async () => {
-      let plan: Plan;
-      if (entry.plan) plan = deserialisePlan(entry.plan);
-      else {
+      const decide = async () => {
         const options = parse(addSchema, entry.options, "enqueue");
-        plan = await this.#plan(scope, [...entry.messages], options, entry.id);
-        if (!(await history.savePlan(entry.id, workerId, serialisePlan(plan)))) return leaseLost;
+        const plan = await this.#plan(scope, [...entry.messages], options, entry.id);
+        return (await this.#storeCall("outbox", () => history.savePlan(entry.id, workerId, serialisePlan(plan)))) ? plan : undefined;
+      };
+      const saved = entry.plan === undefined ? undefined : deserialisePlan(entry.plan);
+      let plan = saved ?? (await decide());
+      if (!plan) return leaseLost;
+      if (saved && (await this.#wasApplied(saved, scope))) {
+        // A worker stopped after writing it all: only the outbox was not told.
+      } else {
+        try {
+          await this.#apply(plan);
+        } catch (error) {
+          if (!WriteConflictError.isInstance(error)) throw error;
+          if (saved && (await this.#storeHolds(saved, scope))) await this.#appendHistory(saved);
+          else {
+            // Decided against memories that changed since (another call updated, deleted or purged
+            // one): decide again against what is stored now. A second conflict fails the attempt.
+            if (!(await this.#storeCall("outbox", () => history.discardPlan(entry.id, workerId)))) return leaseLost;
+            plan = await decide();
+            if (!plan) return leaseLost;
+            await this.#apply(plan);
+          }
+        }
       }
-      await this.#apply(plan);
-      if (!(await history.complete(entry.id, workerId))) return leaseLost;
+      if (!(await this.#storeCall("outbox", () => history.complete(entry.id, workerId)))) return leaseLost;
     });
+  }
+
+  /** True when the history of a saved plan is written: the plan was applied whole (history is written last). */
+  async #wasApplied(plan: Plan, scope: Scope): Promise<boolean> {
+    const first = plan.history[0];
+    if (!first) return true;
+    const { history } = await this.#ready();
+    const entries = await this.#storeCall("history", () => history.list(first.memoryId, scope));
+    return entries.some((entry) => entry.id === first.id);
+  }
+
+  /** True when the store holds what a plan writes: its upserts as planned, its deletes gone. */
+  async #storeHolds(plan: Plan, scope: Scope): Promise<boolean> {
+    const { store } = await this.#ready();
+    const ids = [...plan.upsert.map((record) => record.id), ...plan.delete];
+    const stored = new Map((await this.#storeCall("get", () => store.get(ids, { scope }))).map((record) => [record.id, record]));
+    return (
+      plan.upsert.every((record) => {
+        const current = stored.get(record.id);
+        return current !== undefined && current.hash === record.hash && current.updatedAt === record.updatedAt;
+      }) && plan.delete.every((id) => !stored.has(id))
+    );
   }
 
   #report(error: EngramError, context: ErrorContext): void {
@@ -927,6 +1023,17 @@ export class Memory {
 }
 
 function asEmbeddingError(error: unknown): EngramError {
-  if (isUserError(error) || EmbeddingError.isInstance(error)) return error as EngramError;
+  if (isUserError(error) || EmbeddingError.isInstance(error) || TimeoutError.isInstance(error)) return error as EngramError;
   return new EmbeddingError({ message: `The embedder failed: ${error instanceof Error ? error.message : String(error)}`, cause: error });
+}
+
+/** Runs `fn` again, three times in all at most, while its write is refused because what it read changed meanwhile. */
+async function onConflict<T>(fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (error) {
+      if (!WriteConflictError.isInstance(error) || attempt >= 3) throw error;
+    }
+  }
 }

@@ -32,14 +32,19 @@ export function aiSdkEmbedder(model: AiSdkEmbeddingModel, { dimension, maxRetrie
   return {
     dimension,
     modelId,
-    async embed(texts) {
+    async embed(texts, { signal } = {}) {
       let ai: typeof import("ai");
       try {
         ai = await import("ai");
       } catch (cause) {
         throw new ConfigError({ message: "An AI SDK embedding model needs the `ai` package: npm install ai@^7", cause });
       }
-      const { embeddings } = await ai.embedMany({ model: model as Parameters<typeof ai.embedMany>[0]["model"], values: texts, maxRetries });
+      const { embeddings } = await ai.embedMany({
+        model: model as Parameters<typeof ai.embedMany>[0]["model"],
+        values: texts,
+        maxRetries,
+        abortSignal: signal,
+      });
       return embeddings.map((vector) => Float32Array.from(vector));
     },
   };

@@ -28,6 +28,10 @@ export interface Embedder {
   /**
    * Returns one vector per text, in order. Vectors need not be normalised: Engram compares them
    * by cosine similarity. Must reject (not return partial results) when any text fails.
+   *
+   * `signal` is aborted when Engram stops waiting (the call missed its deadline,
+   * `timeouts.embedMs`): pass it on to the backend's request so it ends too. Engram never waits past
+   * the deadline, whether the embedder honours the signal or not.
    */
-  embed(texts: string[]): Promise<Float32Array[]>;
+  embed(texts: string[], options?: { signal?: AbortSignal }): Promise<Float32Array[]>;
 }

@@ -1,5 +1,5 @@
 import { type EngramError, ExtractionError, isUserError } from "../errors.js";
-import { type RetryOptions, retry } from "../internal/async.js";
+import { type RetryOptions, retry, withDeadline } from "../internal/async.js";
 import type { ErrorContext, Usage } from "../types.js";
 import { type AiSdkLanguageModel, loadAiSdk } from "./language-model.js";
 import { type Decision, extractionOutputSchema, parseExtractionOutput } from "./output.js";
@@ -43,14 +43,17 @@ export async function extractDecisions(
       async () => {
         attempts++;
         usage.llmCalls++;
-        const result = await ai.generateText({
-          model: model as Parameters<typeof ai.generateText>[0]["model"],
-          instructions,
-          messages,
-          output,
-          maxRetries: 0,
-          timeout: options.timeoutMs,
-        });
+        // The deadline holds even for a model that ignores its abort signal.
+        const result = await withDeadline("The extraction model call", options.timeoutMs, (abortSignal) =>
+          ai.generateText({
+            model: model as Parameters<typeof ai.generateText>[0]["model"],
+            instructions,
+            messages,
+            output,
+            maxRetries: 0,
+            abortSignal,
+          }),
+        );
         usage.inputTokens += result.usage.inputTokens ?? 0;
         usage.outputTokens += result.usage.outputTokens ?? 0;
         try {

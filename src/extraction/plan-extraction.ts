@@ -1,9 +1,9 @@
 import { randomUUID } from "node:crypto";
-import type { EngramError } from "../errors.js";
+import { type EngramError, ExtractionError } from "../errors.js";
 import type { Message } from "../history/history-store.js";
 import { normaliseText } from "../internal/hash.js";
 import { stripMemoryBlocks } from "../memory-block.js";
-import { historyEntry, type Plan } from "../plan.js";
+import { emptyPlan, type Plan, planAdd, planDelete, planUpdate } from "../plan.js";
 import { sameScope, type ValidScope } from "../scope.js";
 import type { MemoryRecord, VectorStore } from "../stores/vector-store.js";
 import type { ErrorContext, Usage } from "../types.js";
@@ -21,6 +21,8 @@ export interface ExtractionSettings {
   similarMemories: number;
   call: ModelCallOptions;
   maxLength: number;
+  /** Most decisions of one model reply that are applied; the rest are ignored, with a warning. */
+  maxFacts: number;
 }
 
 /** What the planner needs from `Memory`: its store, and its embedding and store calls (with their retries and errors). */
@@ -54,7 +56,7 @@ export async function planExtraction(
   request: ExtractionRequest,
 ): Promise<Plan> {
   const { scope, usage } = request;
-  const plan: Plan = { results: [], upsert: [], delete: [], history: [], revert: { upsert: [], delete: [] }, usage, warnings: [] };
+  const plan = emptyPlan(usage);
   const conversation = conversationOf(request.messages);
   const isSource = (message: Message) => message.role === "user" || settings.extractFrom === "user-and-assistant";
   const sources = conversation.filter(isSource);
@@ -84,7 +86,12 @@ export async function planExtraction(
     { usage, report: services.report },
   );
   plan.warnings.push(...warnings);
-  const reconciled = reconcile(shown, decisions, { maxLength: settings.maxLength });
+  if (decisions.length > settings.maxFacts) {
+    const warning = `The model returned ${decisions.length} decisions for one add; only the first ${settings.maxFacts} were considered (maxFactsPerAdd), the rest were ignored.`;
+    plan.warnings.push(warning);
+    services.report(new ExtractionError({ message: warning }), { operation: "extract", willRetry: false });
+  }
+  const reconciled = reconcile(shown, decisions.slice(0, settings.maxFacts), { maxLength: settings.maxLength });
   plan.warnings.push(...reconciled.warnings);
   const operations = await withoutStoredDuplicates(services, scope, reconciled.operations);
 
@@ -119,10 +126,7 @@ export async function planExtraction(
         createdAt: stated,
         updatedAt: stated,
       };
-      plan.upsert.push(record);
-      plan.revert.delete.push(record.id);
-      plan.history.push(historyEntry(record, "ADD", null, record.text, now));
-      plan.results.push({ id: record.id, memory: record.text, event: "ADD" });
+      planAdd(plan, record, now);
       continue;
     }
     if (operation.event === "NONE") {
@@ -142,16 +146,8 @@ export async function planExtraction(
         vector: vectorOf.get(operation.text),
         updatedAt: stated,
       };
-      plan.upsert.push(updated);
-      plan.revert.upsert.push(previous);
-      plan.history.push(historyEntry(previous, "UPDATE", previous.text, updated.text, now));
-      plan.results.push({ id: previous.id, memory: updated.text, event: "UPDATE", previousMemory: previous.text });
-    } else {
-      plan.delete.push(previous.id);
-      plan.revert.upsert.push(previous);
-      plan.history.push(historyEntry(previous, "DELETE", previous.text, null, now));
-      plan.results.push({ id: previous.id, memory: previous.text, event: "DELETE", previousMemory: previous.text });
-    }
+      planUpdate(plan, previous, updated, now);
+    } else planDelete(plan, previous, now);
   }
   return plan;
 }

@@ -74,7 +74,10 @@ export interface HistoryStore {
   /** Creates tables on first use. Idempotent. */
   init(): Promise<void>;
 
-  /** Appends entries; entries whose id exists already are ignored (replays are harmless). */
+  /**
+   * Appends entries; entries whose id exists already are ignored (replays are harmless). Entries of
+   * memories erased by `purge({ memoryIds })` are stored with `previousValue` and `newValue` null.
+   */
   append(entries: readonly HistoryEntry[]): Promise<void>;
 
   /** Entries of `memoryId` whose scope lies inside `scope` (AND of given ids), oldest first. */
@@ -83,6 +86,10 @@ export interface HistoryStore {
   /**
    * Erases text for good: sets `previousValue` and `newValue` to null on the entries of the given
    * memories, or of every memory inside `scope`. The entries themselves stay, as a trace.
+   *
+   * Given memory ids are also remembered as erased, atomically with the erasure: entries appended
+   * for them afterwards (by a write that raced the purge, possibly in another process) are stored
+   * without their text.
    */
   purge(target: { memoryIds: readonly string[] } | { scope: Scope }): Promise<void>;
 
@@ -104,6 +111,12 @@ export interface HistoryStore {
 
   /** Saves the decided plan of a claimed entry, once. False when the lease was lost. */
   savePlan(id: string, workerId: string, plan: string): Promise<boolean>;
+
+  /**
+   * Forgets the saved plan of a claimed entry, so that it is decided again (the memories it was
+   * decided against changed meanwhile). False when the lease was lost.
+   */
+  discardPlan(id: string, workerId: string): Promise<boolean>;
 
   /** Marks a claimed entry done and erases its messages and plan. */
   complete(id: string, workerId: string): Promise<boolean>;

@@ -9,6 +9,7 @@ type MutableOutboxEntry = { -readonly [K in keyof OutboxEntry]: OutboxEntry[K] }
  */
 export function inMemoryHistory(): HistoryStore {
   const history: HistoryEntry[] = [];
+  const erased = new Set<string>();
   const outbox = new Map<string, MutableOutboxEntry>();
   const snapshot = ({ workerId: _w, leaseUntil: _l, dueAt: _d, ...entry }: MutableOutboxEntry): OutboxEntry =>
     structuredClone({ ...entry, nextAttemptAt: new Date(_d).toISOString() });
@@ -20,7 +21,12 @@ export function inMemoryHistory(): HistoryStore {
   return {
     async init() {},
     async append(entries) {
-      for (const entry of entries) if (!history.some((e) => e.id === entry.id)) history.push(structuredClone(entry));
+      for (const entry of entries) {
+        if (history.some((e) => e.id === entry.id)) continue;
+        history.push(
+          erased.has(entry.memoryId) ? { ...structuredClone(entry), previousValue: null, newValue: null } : structuredClone(entry),
+        );
+      }
     },
     async list(memoryId, scope) {
       return history
@@ -29,6 +35,7 @@ export function inMemoryHistory(): HistoryStore {
         .map((e) => structuredClone(e));
     },
     async purge(target) {
+      if ("memoryIds" in target) for (const id of target.memoryIds) erased.add(id);
       history.forEach((entry, i) => {
         const hit = "memoryIds" in target ? target.memoryIds.includes(entry.memoryId) : scopeContains(target.scope, entry);
         if (hit) history[i] = { ...entry, previousValue: null, newValue: null };
@@ -86,6 +93,11 @@ export function inMemoryHistory(): HistoryStore {
       if (!entry || entry.plan !== undefined) return false;
       entry.plan = plan;
       return true;
+    },
+    async discardPlan(id, workerId) {
+      const entry = owned(id, workerId);
+      if (entry) entry.plan = undefined;
+      return entry !== undefined;
     },
     async complete(id, workerId) {
       const entry = owned(id, workerId);
@@ -147,6 +159,7 @@ export function inMemoryHistory(): HistoryStore {
     },
     async reset() {
       history.length = 0;
+      erased.clear();
       outbox.clear();
     },
     async close() {},

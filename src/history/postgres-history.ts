@@ -4,6 +4,7 @@ import {
   exactlyOneConnection,
   exactlyOneConnectionMessage,
   LazyPool,
+  type PostgresClient,
   type PostgresPool,
   tableNameMessage,
   tableNamePattern,
@@ -34,6 +35,8 @@ const columns = { userId: "user_id", agentId: "agent_id", runId: "run_id" } as c
 
 /** Namespace of our advisory locks (the first key of the two-key form), so they never meet an app's own. */
 const LOCK_NAMESPACE = 0x656e6772; // "engr"
+/** Namespace of the per-memory locks that order history appends against purges. */
+const MEMORY_LOCK_NAMESPACE = 0x656e6768; // "engh"
 
 interface HistoryRow {
   id: string;
@@ -115,6 +118,7 @@ class PostgresHistory implements HistoryStore {
   readonly #pool: LazyPool;
   readonly #history: string;
   readonly #outbox: string;
+  readonly #erased: string;
   #schema: Promise<void> | undefined;
 
   constructor(options: z.infer<typeof optionsSchema>) {
@@ -122,6 +126,7 @@ class PostgresHistory implements HistoryStore {
     const prefix = options.tablePrefix ?? "engram_";
     this.#history = `${prefix}history`;
     this.#outbox = `${prefix}outbox`;
+    this.#erased = `${prefix}history_erased`;
   }
 
   #ready(): Promise<void> {
@@ -147,6 +152,8 @@ class PostgresHistory implements HistoryStore {
         await client.query(`CREATE INDEX IF NOT EXISTS ${h}_by_user ON ${h} (user_id, agent_id, run_id)`);
         await client.query(`CREATE INDEX IF NOT EXISTS ${h}_by_agent ON ${h} (agent_id, run_id)`);
         await client.query(`CREATE INDEX IF NOT EXISTS ${h}_by_run ON ${h} (run_id)`);
+        // Memories purged by id: entries appended for them later are kept without text.
+        await client.query(`CREATE TABLE IF NOT EXISTS ${this.#erased} (memory_id text PRIMARY KEY)`);
         await client.query(`
           CREATE TABLE IF NOT EXISTS ${o} (
             id text PRIMARY KEY,
@@ -186,25 +193,46 @@ class PostgresHistory implements HistoryStore {
   async append(entries: readonly HistoryEntry[]): Promise<void> {
     await this.#ready();
     if (entries.length === 0) return;
-    await this.#pool.query(
-      "history append",
-      `INSERT INTO ${this.#history} (id, memory_id, event, previous_value, new_value, user_id, agent_id, run_id, created_at)
-       SELECT id, memory_id, event, previous_value, new_value, user_id, agent_id, run_id, created_at
-       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
-         WITH ORDINALITY AS entry(id, memory_id, event, previous_value, new_value, user_id, agent_id, run_id, created_at, position)
-       ORDER BY position
-       ON CONFLICT (id) DO NOTHING`,
-      [
-        entries.map((e) => e.id),
-        entries.map((e) => e.memoryId),
-        entries.map((e) => e.event),
-        entries.map((e) => e.previousValue),
-        entries.map((e) => e.newValue),
-        entries.map((e) => e.userId ?? null),
-        entries.map((e) => e.agentId ?? null),
-        entries.map((e) => e.runId ?? null),
-        entries.map((e) => e.createdAt),
-      ],
+    await this.#pool.transaction("history append", async (client) => {
+      // Shared per-memory locks: a purge of one of these memories (exclusive lock) either commits
+      // before this insert, which then sees it erased, or waits until the entries are in and erases them.
+      await this.#lockMemories(
+        client,
+        entries.map((entry) => entry.memoryId),
+        "shared",
+      );
+      await client.query(
+        `INSERT INTO ${this.#history} (id, memory_id, event, previous_value, new_value, user_id, agent_id, run_id, created_at)
+         SELECT entry.id, entry.memory_id, entry.event,
+           CASE WHEN erased.memory_id IS NULL THEN entry.previous_value END,
+           CASE WHEN erased.memory_id IS NULL THEN entry.new_value END,
+           entry.user_id, entry.agent_id, entry.run_id, entry.created_at
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
+           WITH ORDINALITY AS entry(id, memory_id, event, previous_value, new_value, user_id, agent_id, run_id, created_at, position)
+         LEFT JOIN ${this.#erased} erased ON erased.memory_id = entry.memory_id
+         ORDER BY entry.position
+         ON CONFLICT (id) DO NOTHING`,
+        [
+          entries.map((e) => e.id),
+          entries.map((e) => e.memoryId),
+          entries.map((e) => e.event),
+          entries.map((e) => e.previousValue),
+          entries.map((e) => e.newValue),
+          entries.map((e) => e.userId ?? null),
+          entries.map((e) => e.agentId ?? null),
+          entries.map((e) => e.runId ?? null),
+          entries.map((e) => e.createdAt),
+        ],
+      );
+    });
+  }
+
+  /** Takes the per-memory advisory locks of `memoryIds` for the transaction, in one order (no deadlocks). */
+  async #lockMemories(client: PostgresClient, memoryIds: readonly string[], mode: "shared" | "exclusive"): Promise<void> {
+    const lock = mode === "shared" ? "pg_advisory_xact_lock_shared" : "pg_advisory_xact_lock";
+    await client.query(
+      `SELECT ${lock}(${MEMORY_LOCK_NAMESPACE}, key) FROM (SELECT DISTINCT hashtext(id) AS key FROM unnest($1::text[]) AS id) keys ORDER BY key`,
+      [[...new Set(memoryIds)]],
     );
   }
 
@@ -222,19 +250,22 @@ class PostgresHistory implements HistoryStore {
 
   async purge(target: { memoryIds: readonly string[] } | { scope: Scope }): Promise<void> {
     await this.#ready();
-    const params: unknown[] = [];
-    let condition: string;
-    if ("memoryIds" in target) {
-      params.push([...target.memoryIds]);
-      condition = "memory_id = ANY($1::text[])";
-    } else condition = scopeWhere(target.scope, params);
-    const { rowCount } = await this.#pool.query(
-      "history purge",
+    const erase = (condition: string) =>
       `UPDATE ${this.#history} SET previous_value = NULL, new_value = NULL
-       WHERE ${condition} AND (previous_value IS NOT NULL OR new_value IS NOT NULL)`,
-      params,
-    );
-    if (rowCount > 0) await this.#vacuum(this.#history);
+       WHERE ${condition} AND (previous_value IS NOT NULL OR new_value IS NOT NULL)`;
+    let erased: number;
+    if ("memoryIds" in target) {
+      const ids = [...target.memoryIds];
+      erased = await this.#pool.transaction("history purge", async (client) => {
+        await this.#lockMemories(client, ids, "exclusive");
+        await client.query(`INSERT INTO ${this.#erased} (memory_id) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING`, [ids]);
+        return (await client.query(erase("memory_id = ANY($1::text[])"), [ids])).rowCount ?? 0;
+      });
+    } else {
+      const params: unknown[] = [];
+      erased = (await this.#pool.query("history purge", erase(scopeWhere(target.scope, params)), params)).rowCount;
+    }
+    if (erased > 0) await this.#vacuum(this.#history);
   }
 
   async enqueue({ id, messages, scope, options }: NewOutboxEntry) {
@@ -336,6 +367,14 @@ class PostgresHistory implements HistoryStore {
     );
   }
 
+  discardPlan(id: string, workerId: string): Promise<boolean> {
+    return this.#update(
+      "outbox plan",
+      `UPDATE ${this.#outbox} SET plan = NULL WHERE id = $1 AND worker_id = $2 AND status = 'processing'`,
+      [id, workerId],
+    );
+  }
+
   complete(id: string, workerId: string): Promise<boolean> {
     return this.#update(
       "outbox complete",
@@ -420,7 +459,7 @@ class PostgresHistory implements HistoryStore {
   async reset(): Promise<void> {
     await this.#ready();
     // TRUNCATE leaves no dead row versions behind, unlike DELETE.
-    await this.#pool.query("reset", `TRUNCATE ${this.#history}, ${this.#outbox}`);
+    await this.#pool.query("reset", `TRUNCATE ${this.#history}, ${this.#erased}, ${this.#outbox}`);
   }
 
   async close(): Promise<void> {

@@ -26,6 +26,8 @@ const schema = `
   CREATE INDEX IF NOT EXISTS memory_history_by_user ON memory_history (user_id, agent_id, run_id);
   CREATE INDEX IF NOT EXISTS memory_history_by_agent ON memory_history (agent_id, run_id);
   CREATE INDEX IF NOT EXISTS memory_history_by_run ON memory_history (run_id);
+  -- Memories purged by id: entries appended for them later are kept without text.
+  CREATE TABLE IF NOT EXISTS memory_history_erased (memory_id TEXT PRIMARY KEY);
   CREATE TABLE IF NOT EXISTS memory_outbox (
     id TEXT PRIMARY KEY,
     messages TEXT,
@@ -125,13 +127,15 @@ class SqliteHistory implements HistoryStore {
         const insert = handle.statement(`
           INSERT INTO memory_history (id, memory_id, event, previous_value, new_value, user_id, agent_id, run_id, created_at)
           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`);
+        const erased = handle.statement("SELECT 1 AS erased FROM memory_history_erased WHERE memory_id = ?");
         for (const entry of entries) {
+          const textless = erased.get(entry.memoryId) !== undefined;
           insert.run(
             entry.id,
             entry.memoryId,
             entry.event,
-            entry.previousValue,
-            entry.newValue,
+            textless ? null : entry.previousValue,
+            textless ? null : entry.newValue,
             entry.userId ?? null,
             entry.agentId ?? null,
             entry.runId ?? null,
@@ -160,7 +164,11 @@ class SqliteHistory implements HistoryStore {
       handle.transaction(() => {
         if ("memoryIds" in target) {
           const erase = handle.statement("UPDATE memory_history SET previous_value = NULL, new_value = NULL WHERE memory_id = ?");
-          for (const id of target.memoryIds) erase.run(id);
+          const remember = handle.statement("INSERT OR IGNORE INTO memory_history_erased (memory_id) VALUES (?)");
+          for (const id of target.memoryIds) {
+            erase.run(id);
+            remember.run(id);
+          }
         } else {
           const condition = scopeWhere(target.scope);
           handle
@@ -241,6 +249,10 @@ class SqliteHistory implements HistoryStore {
       id,
       workerId,
     );
+  }
+
+  discardPlan(id: string, workerId: string): Promise<boolean> {
+    return this.#update("UPDATE memory_outbox SET plan = NULL WHERE id = ? AND worker_id = ? AND status = 'processing'", id, workerId);
   }
 
   complete(id: string, workerId: string): Promise<boolean> {
@@ -333,6 +345,7 @@ class SqliteHistory implements HistoryStore {
     guard("reset", () => {
       handle.transaction(() => {
         handle.statement("DELETE FROM memory_history").run();
+        handle.statement("DELETE FROM memory_history_erased").run();
         handle.statement("DELETE FROM memory_outbox").run();
       });
       handle.checkpoint();

@@ -1,3 +1,5 @@
+import { TimeoutError } from "../errors.js";
+
 export interface RetryOptions {
   /** Retries after the first attempt. @default 2 */
   retries: number;
@@ -50,4 +52,37 @@ export class KeyedMutex {
     });
     return current;
   }
+}
+
+/**
+ * Runs `fn` with a deadline: when it has not settled after `timeoutMs`, its signal is aborted and
+ * the returned promise rejects with a `TimeoutError`, whatever `fn` does next (a call that ignores
+ * its signal is abandoned, never awaited). `Infinity` means no deadline.
+ */
+export function withDeadline<T>(operation: string, timeoutMs: number, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const controller = new AbortController();
+  if (!Number.isFinite(timeoutMs)) return Promise.resolve().then(() => fn(controller.signal));
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      const error = new TimeoutError({
+        operation,
+        timeoutMs,
+        message: `${operation} did not answer within ${timeoutMs} ms`,
+      });
+      controller.abort(error);
+      reject(error);
+    }, timeoutMs);
+    Promise.resolve()
+      .then(() => fn(controller.signal))
+      .then(
+        (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        },
+        (error: unknown) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      );
+  });
 }

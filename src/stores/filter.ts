@@ -1,6 +1,6 @@
-import { MissingScopeError, StoreError } from "../errors.js";
+import { MissingScopeError, StoreError, WriteConflictError } from "../errors.js";
 import { type Scope, scopeKeys } from "../scope.js";
-import type { MemoryRecord, MetadataValue, StoreFilter, WriteBatch } from "./vector-store.js";
+import type { MemoryRecord, MetadataValue, RecordVersion, StoreFilter, WriteBatch } from "./vector-store.js";
 
 /** Metadata keys usable in filters: safe to place in a JSON path or a payload key. */
 export const metadataKeyPattern = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -68,4 +68,28 @@ export function checkedUpserts(batch: WriteBatch, dimension: number | undefined)
     }
   }
   return upserts as (MemoryRecord & { vector: Float32Array })[];
+}
+
+/** The ids whose stored state a write must look at before applying: those it expects a state of, and those it upserts. */
+export function idsToCheck(batch: WriteBatch): string[] {
+  return [...new Set([...(batch.expect ?? []).map((expectation) => expectation.id), ...(batch.upsert ?? []).map((record) => record.id)])];
+}
+
+/**
+ * Throws a `WriteConflictError` when the batch may not apply: a record is not in the state its
+ * expectation names, or an upsert targets an erased id. `current` holds the stored version of each
+ * id of `idsToCheck(batch)` that exists, `erased` those of them that are tombstoned.
+ */
+export function assertNoConflict(batch: WriteBatch, current: ReadonlyMap<string, RecordVersion>, erased: ReadonlySet<string>): void {
+  const conflicts = new Set<string>();
+  for (const { id, version } of batch.expect ?? []) {
+    const stored = current.get(id);
+    if (
+      version === null ? stored !== undefined || erased.has(id) : stored?.hash !== version.hash || stored.updatedAt !== version.updatedAt
+    ) {
+      conflicts.add(id);
+    }
+  }
+  for (const record of batch.upsert ?? []) if (erased.has(record.id)) conflicts.add(record.id);
+  if (conflicts.size > 0) throw new WriteConflictError({ memoryIds: [...conflicts] });
 }

@@ -2,7 +2,7 @@ import { ConfigError } from "../errors.js";
 import { decodeCursor, encodeCursor } from "../internal/json.js";
 import { bm25Scores } from "../retrieval/bm25.js";
 import { keywordTerms } from "../retrieval/keywords.js";
-import { checkedUpserts, cosineSimilarity, matchesFilter } from "./filter.js";
+import { assertNoConflict, checkedUpserts, cosineSimilarity, idsToCheck, matchesFilter } from "./filter.js";
 import type {
   KeywordSearchable,
   MemoryRecord,
@@ -24,6 +24,7 @@ function byAge(a: MemoryRecord, b: MemoryRecord): number {
  */
 export function inMemoryStore(): VectorStore & KeywordSearchable & ScopeEnumerable {
   const records = new Map<string, MemoryRecord>();
+  const erased = new Set<string>();
   let dimension: number | undefined;
   let modelId: string | undefined;
   const inFilter = (filter: StoreFilter) => [...records.values()].filter((record) => matchesFilter(record, filter));
@@ -42,8 +43,18 @@ export function inMemoryStore(): VectorStore & KeywordSearchable & ScopeEnumerab
       modelId = options.modelId ?? modelId;
     },
     async write(batch: WriteBatch) {
-      for (const record of checkedUpserts(batch, dimension)) records.set(record.id, structuredClone(record));
-      for (const id of batch.delete ?? []) records.delete(id);
+      const upserts = checkedUpserts(batch, dimension);
+      const ids = idsToCheck(batch);
+      assertNoConflict(
+        batch,
+        new Map(ids.flatMap((id) => (records.has(id) ? [[id, records.get(id) as MemoryRecord]] : []))),
+        new Set(ids.filter((id) => erased.has(id))),
+      );
+      for (const record of upserts) records.set(record.id, structuredClone(record));
+      for (const id of batch.delete ?? []) {
+        records.delete(id);
+        if (batch.erase) erased.add(id);
+      }
     },
     async search({ vector, filter, limit }) {
       return inFilter(filter)
@@ -82,7 +93,10 @@ export function inMemoryStore(): VectorStore & KeywordSearchable & ScopeEnumerab
     },
     async deleteMany(filter) {
       const doomed = inFilter(filter);
-      for (const record of doomed) records.delete(record.id);
+      for (const record of doomed) {
+        records.delete(record.id);
+        erased.add(record.id);
+      }
       return doomed.length;
     },
     async scopes() {
@@ -107,6 +121,7 @@ export function inMemoryStore(): VectorStore & KeywordSearchable & ScopeEnumerab
     },
     async reset() {
       records.clear();
+      erased.clear();
       dimension = undefined;
       modelId = undefined;
     },

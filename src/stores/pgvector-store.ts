@@ -13,7 +13,7 @@ import {
 } from "../internal/postgres.js";
 import { keywordTerms } from "../retrieval/keywords.js";
 import { parseConfig } from "../validation.js";
-import { checkedUpserts, metadataConditions, scopeConditions } from "./filter.js";
+import { assertNoConflict, checkedUpserts, idsToCheck, metadataConditions, scopeConditions } from "./filter.js";
 import type {
   KeywordSearchable,
   MemoryRecord,
@@ -120,6 +120,7 @@ class PgvectorStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
   readonly #pool: LazyPool;
   readonly #table: string;
   readonly #meta: string;
+  readonly #tombstones: string;
   readonly #language: string;
   readonly #fixedDimension: number | undefined;
   #dimension: number | undefined;
@@ -128,6 +129,7 @@ class PgvectorStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
     this.#pool = new LazyPool(options);
     this.#table = options.table ?? "engram_memories";
     this.#meta = `${this.#table}_meta`;
+    this.#tombstones = `${this.#table}_tombstones`;
     this.#language = options.textSearchConfiguration ?? "english";
     this.#fixedDimension = options.dimension;
   }
@@ -195,6 +197,10 @@ class PgvectorStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
       await client.query(`CREATE INDEX IF NOT EXISTS ${t}_by_run ON ${t} (run_id, created_at)`);
       await client.query(`CREATE INDEX IF NOT EXISTS ${t}_by_hash ON ${t} (hash)`);
       await client.query(`CREATE INDEX IF NOT EXISTS ${t}_text_search ON ${t} USING gin (text_search)`);
+      // Ids of erased memories (no text): a write can never bring a purged memory back.
+      await client.query(
+        `CREATE TABLE IF NOT EXISTS ${this.#tombstones} (id text COLLATE "C" PRIMARY KEY, erased_at timestamptz NOT NULL)`,
+      );
       const set = `INSERT INTO ${this.#meta} (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING`;
       await client.query(set, ["dimension", String(dimension)]);
       if (modelId !== undefined) await client.query(set, ["embedding_model", modelId]);
@@ -207,6 +213,20 @@ class PgvectorStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
     const deletes = [...new Set(batch.delete ?? [])];
     if (upserts.length === 0 && deletes.length === 0) return;
     await this.#pool.transaction("write", async (client) => {
+      const ids = idsToCheck(batch);
+      if (ids.length > 0) {
+        // Row locks: a concurrent purge of these ids waits for this transaction, or this one sees its result.
+        const { rows: stored } = await client.query(
+          `SELECT id, hash, updated_at FROM ${this.#table} WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE`,
+          [ids],
+        );
+        const { rows: erased } = await client.query(`SELECT id FROM ${this.#tombstones} WHERE id = ANY($1::text[])`, [ids]);
+        assertNoConflict(
+          batch,
+          new Map(stored.map((row: Row) => [row.id, { hash: row.hash, updatedAt: row.updated_at }])),
+          new Set(erased.map((row: { id: string }) => row.id)),
+        );
+      }
       if (upserts.length > 0) {
         await client.query(
           `INSERT INTO ${this.#table} (id, text, hash, user_id, agent_id, run_id, metadata, created_at, updated_at, embedding)
@@ -229,6 +249,11 @@ class PgvectorStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
         );
       }
       if (deletes.length > 0) await client.query(`DELETE FROM ${this.#table} WHERE id = ANY($1::text[])`, [deletes]);
+      if (batch.erase && deletes.length > 0) {
+        await client.query(`INSERT INTO ${this.#tombstones} (id, erased_at) SELECT unnest($1::text[]), now() ON CONFLICT (id) DO NOTHING`, [
+          deletes,
+        ]);
+      }
     });
     if (batch.erase && deletes.length > 0) await this.#vacuum();
   }
@@ -302,9 +327,16 @@ class PgvectorStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
   async deleteMany(filter: StoreFilter): Promise<number> {
     const params: unknown[] = [];
     const condition = where(filter, params);
-    const { rowCount } = await this.#pool.query("delete", `DELETE FROM ${this.#table} WHERE ${condition}`, params);
-    if (rowCount > 0) await this.#vacuum();
-    return rowCount;
+    const { rows } = await this.#pool.query<{ count: string }>(
+      "delete",
+      `WITH deleted AS (DELETE FROM ${this.#table} WHERE ${condition} RETURNING id),
+         buried AS (INSERT INTO ${this.#tombstones} (id, erased_at) SELECT id, now() FROM deleted ON CONFLICT (id) DO NOTHING)
+       SELECT count(*) AS count FROM deleted`,
+      params,
+    );
+    const deleted = Number(rows[0]?.count ?? 0);
+    if (deleted > 0) await this.#vacuum();
+    return deleted;
   }
 
   async scopes(): Promise<ScopeCount[]> {
@@ -326,9 +358,14 @@ class PgvectorStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
 
   async reset(): Promise<void> {
     await this.#pool.transaction("reset", async (client: PostgresClient) => {
-      const { rows } = await client.query("SELECT to_regclass($1) AS memories, to_regclass($2) AS meta", [this.#table, this.#meta]);
+      const { rows } = await client.query("SELECT to_regclass($1) AS memories, to_regclass($2) AS meta, to_regclass($3) AS tombstones", [
+        this.#table,
+        this.#meta,
+        this.#tombstones,
+      ]);
       // TRUNCATE leaves no dead row versions behind, unlike DELETE.
       if (rows[0]?.memories) await client.query(`TRUNCATE ${this.#table}`);
+      if (rows[0]?.tombstones) await client.query(`TRUNCATE ${this.#tombstones}`);
       if (rows[0]?.meta) await client.query(`DELETE FROM ${this.#meta}`);
     });
     this.#dimension = undefined;

@@ -6,10 +6,11 @@ import { base64ToVector, decodeCursor, encodeCursor, vectorToBase64 } from "../i
 import { bm25Scores } from "../retrieval/bm25.js";
 import { keywordTerms } from "../retrieval/keywords.js";
 import { parseConfig } from "../validation.js";
-import { checkedUpserts, metadataConditions, scopeConditions } from "./filter.js";
+import { assertNoConflict, checkedUpserts, idsToCheck, metadataConditions, scopeConditions } from "./filter.js";
 import type {
   KeywordSearchable,
   MemoryRecord,
+  RecordVersion,
   ScopeCount,
   ScopeEnumerable,
   ScoredRecord,
@@ -206,6 +207,11 @@ class QdrantStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
     this.#collection = options.collection ?? "engram_memories";
   }
 
+  /** Ids of erased memories, one point each (a 1-d placeholder vector, the id in the payload). */
+  get #tombstones(): string {
+    return `${this.#collection}_tombstones`;
+  }
+
   #connect(): Promise<QdrantClient> {
     this.#client ??= (async () => {
       if (this.#options.client) return this.#options.client;
@@ -281,6 +287,13 @@ class QdrantStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
         if (info.payload_schema[field_name]) continue;
         await client.createPayloadIndex(name, { field_name, field_schema, wait: true });
       }
+      if (!(await client.collectionExists(this.#tombstones)).exists) {
+        try {
+          await client.createCollection(this.#tombstones, { vectors: { size: 1, distance: "Dot" } });
+        } catch (error) {
+          if (httpFailure(error).status !== 409) throw error;
+        }
+      }
     });
     this.#dimension = dimension;
   }
@@ -300,8 +313,47 @@ class QdrantStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
       ...chunks([...new Set(batch.delete ?? [])]).map((part) => ({ delete: { points: part.map(pointIdOf) } })),
     ];
     if (operations.length === 0) return;
+    // Qdrant has no transactions: the preconditions are checked just before the write, not with it.
+    const ids = idsToCheck(batch);
+    if (ids.length > 0) {
+      const [stored, erased] = await Promise.all([
+        this.#call("write", (client, name) =>
+          client.retrieve(name, { ids: ids.map(pointIdOf), with_payload: ["id", "hash", "updatedAt"], with_vector: false }),
+        ),
+        this.#erasedAmong(ids),
+      ]);
+      assertNoConflict(
+        batch,
+        new Map(
+          stored.map((point) => {
+            const payload = payloadOf(point);
+            return [payload.id, { hash: payload.hash, updatedAt: payload.updatedAt } satisfies RecordVersion];
+          }),
+        ),
+        erased,
+      );
+    }
     // One request, applied in order; Qdrant has no multi-operation transactions.
     await this.#call("write", (client, name) => client.batchUpdate(name, { operations, wait: true }));
+    if (batch.erase) await this.#bury([...new Set(batch.delete ?? [])]);
+  }
+
+  async #erasedAmong(ids: readonly string[]): Promise<Set<string>> {
+    const points = await this.#call("write", (client) =>
+      client.retrieve(this.#tombstones, { ids: ids.map(pointIdOf), with_payload: ["id"], with_vector: false }),
+    );
+    return new Set(points.map((point) => (point.payload as { id: string }).id));
+  }
+
+  async #bury(ids: readonly string[]): Promise<void> {
+    for (const part of chunks(ids)) {
+      await this.#call("erase", (client) =>
+        client.upsert(this.#tombstones, {
+          points: part.map((id) => ({ id: pointIdOf(id), vector: [1], payload: { id } })),
+          wait: true,
+        }),
+      );
+    }
   }
 
   async search({ vector, filter, limit }: { vector: Float32Array; filter: StoreFilter; limit: number }): Promise<ScoredRecord[]> {
@@ -421,9 +473,10 @@ class QdrantStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
     let deleted = 0;
     for (;;) {
       const { points } = await this.#call("delete", (client, name) =>
-        client.scroll(name, { filter: { must }, limit: CHUNK, with_payload: false, with_vector: false }),
+        client.scroll(name, { filter: { must }, limit: CHUNK, with_payload: ["id"], with_vector: false }),
       );
       if (points.length === 0) return deleted;
+      await this.#bury(points.map((point) => (point.payload as { id: string }).id));
       await this.#call("delete", (client, name) => client.delete(name, { points: points.map((point) => point.id), wait: true }));
       deleted += points.length;
     }
@@ -459,6 +512,7 @@ class QdrantStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
     // The collection stays (with its indexes) and forgets its model; init makes it again for
     // another dimension while it is empty.
     await this.#call("reset", async (client, name) => {
+      if ((await client.collectionExists(this.#tombstones)).exists) await client.delete(this.#tombstones, { filter: {}, wait: true });
       if (!(await client.collectionExists(name)).exists) return;
       await client.delete(name, { filter: {}, wait: true });
       await client.updateCollection(name, { metadata: { engramEmbeddingModel: null } });

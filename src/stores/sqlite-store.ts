@@ -4,10 +4,11 @@ import { bytesToVector, decodeCursor, encodeCursor, vectorToBytes } from "../int
 import { guard, openSqlite, type SqliteHandle } from "../internal/sqlite.js";
 import { bm25Scores } from "../retrieval/bm25.js";
 import { keywordTerms } from "../retrieval/keywords.js";
-import { checkedUpserts, metadataConditions, scopeConditions } from "./filter.js";
+import { assertNoConflict, checkedUpserts, idsToCheck, metadataConditions, scopeConditions } from "./filter.js";
 import type {
   KeywordSearchable,
   MemoryRecord,
+  RecordVersion,
   ScopeCount,
   ScopeEnumerable,
   ScoredRecord,
@@ -55,6 +56,8 @@ const schema = `
   CREATE INDEX IF NOT EXISTS memories_by_agent ON memories (agent_id, run_id, created_at);
   CREATE INDEX IF NOT EXISTS memories_by_run ON memories (run_id, created_at);
   CREATE INDEX IF NOT EXISTS memories_by_hash ON memories (hash);
+  -- Ids of erased memories (no text): a write can never bring a purged memory back.
+  CREATE TABLE IF NOT EXISTS memory_tombstones (id TEXT PRIMARY KEY, erased_at TEXT NOT NULL);
   -- Tokens are the Porter stems of what tokenize() in src/retrieval/keywords.ts yields (letters and
   -- digits, lower-cased), as bm25Scores compares them: the matches found here are the documents BM25
   -- scores above zero.
@@ -208,6 +211,19 @@ class SqliteStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
     const upserts = checkedUpserts(batch, this.#dimension);
     guard("write", () =>
       handle.transaction(() => {
+        const ids = idsToCheck(batch);
+        if (ids.length > 0) {
+          const version = handle.statement("SELECT hash, updated_at FROM memories WHERE id = ?");
+          const tombstone = handle.statement("SELECT 1 AS erased FROM memory_tombstones WHERE id = ?");
+          const current = new Map<string, RecordVersion>();
+          const erased = new Set<string>();
+          for (const id of ids) {
+            const row = version.get(id) as Row | undefined;
+            if (row) current.set(id, { hash: row.hash as string, updatedAt: row.updated_at as string });
+            if (tombstone.get(id)) erased.add(id);
+          }
+          assertNoConflict(batch, current, erased);
+        }
         const upsert = handle.statement(`
           INSERT INTO memories (id, text, hash, user_id, agent_id, run_id, metadata, created_at, updated_at, embedding)
           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -229,7 +245,12 @@ class SqliteStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
           );
         }
         const remove = handle.statement("DELETE FROM memories WHERE id = ?");
-        for (const id of batch.delete ?? []) remove.run(id);
+        const bury = handle.statement("INSERT OR IGNORE INTO memory_tombstones (id, erased_at) VALUES (?, ?)");
+        const now = new Date().toISOString();
+        for (const id of batch.delete ?? []) {
+          remove.run(id);
+          if (batch.erase) bury.run(id, now);
+        }
       }),
     );
     if (batch.erase) guard("checkpoint", () => handle.checkpoint());
@@ -332,7 +353,12 @@ class SqliteStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
     const handle = await this.#open();
     const condition = where(filter);
     const deleted = guard("delete", () =>
-      handle.transaction(() => Number(handle.statement(`DELETE FROM memories WHERE ${condition.sql}`).run(...condition.params).changes)),
+      handle.transaction(() => {
+        handle
+          .statement(`INSERT OR IGNORE INTO memory_tombstones (id, erased_at) SELECT id, ? FROM memories WHERE ${condition.sql}`)
+          .run(new Date().toISOString(), ...condition.params);
+        return Number(handle.statement(`DELETE FROM memories WHERE ${condition.sql}`).run(...condition.params).changes);
+      }),
     );
     // Deleted text must not linger in the write-ahead log.
     guard("checkpoint", () => handle.checkpoint());
@@ -357,6 +383,7 @@ class SqliteStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
     guard("reset", () =>
       handle.transaction(() => {
         handle.statement("DELETE FROM memories").run();
+        handle.statement("DELETE FROM memory_tombstones").run();
         handle.statement("DELETE FROM engram_meta").run();
       }),
     );

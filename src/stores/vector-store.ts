@@ -47,6 +47,21 @@ export interface ScoredRecord {
   readonly score: number;
 }
 
+/** The version of a stored record a write was decided against: its `hash` and `updatedAt`. */
+export interface RecordVersion {
+  readonly hash: string;
+  readonly updatedAt: string;
+}
+
+/**
+ * A precondition of a write: the state record `id` must be in when the write applies. `version`
+ * null means the id must not exist (a new record).
+ */
+export interface WriteExpectation {
+  readonly id: string;
+  readonly version: RecordVersion | null;
+}
+
 /** A set of changes a store applies all together, or not at all where its backend allows. */
 export interface WriteBatch {
   /** Records to insert, or to replace whole when their id exists. Each carries its `vector`. */
@@ -54,10 +69,20 @@ export interface WriteBatch {
   /** Ids to delete; unknown ids are ignored. */
   readonly delete?: readonly string[];
   /**
-   * The deleted text must not survive anywhere in the store's storage (write-ahead logs, free
-   * pages, old index segments) once the call resolves: the caller asked for it to be forgotten.
+   * The deleted ids are erased for good: their text must not survive anywhere in the store's
+   * storage (write-ahead logs, free pages, old index segments) once the call resolves, and the
+   * store keeps a tombstone of each id (the id only) so that no later write can bring it back.
+   * Deleting an id that is not stored still leaves its tombstone.
    */
   readonly erase?: boolean;
+  /**
+   * Checked in the same transaction as the write, before anything is written: when a record is
+   * not in the expected state, the whole batch is refused with a `WriteConflictError` naming it.
+   * Independently of `expect`, an upsert of an erased (tombstoned) id is always refused the same
+   * way: a purge is final. Stores without transactions check just before writing (documented per
+   * store).
+   */
+  readonly expect?: readonly WriteExpectation[];
 }
 
 /**
@@ -98,11 +123,11 @@ export interface VectorStore {
 
   /**
    * Deletes every record inside `filter` and returns how many there were. Like a `write` with
-   * `erase`: the deleted text does not survive in storage.
+   * `erase`: the deleted text does not survive in storage, and each deleted id is tombstoned.
    */
   deleteMany(filter: StoreFilter): Promise<number>;
 
-  /** Deletes every record of every scope. Used by `Memory.reset()`. */
+  /** Deletes every record of every scope, and every tombstone. Used by `Memory.reset()`. */
   reset(): Promise<void>;
 
   /** Releases connections and files. No call may follow. */
