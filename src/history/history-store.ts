@@ -139,7 +139,9 @@ export interface HistoryStore {
   /**
    * Erases queued turns for good. With `scope` alone: every entry inside `scope`, including the
    * traces of turns already done. With `containing`: only entries not done inside `scope` whose
-   * messages contain that text. Returns how many entries were deleted.
+   * messages contain that text; entries inside `scope` whose saved plan holds it (a plan keeps the
+   * previous text of the memories it changes) lose their plan instead, and are decided again.
+   * Returns how many entries were deleted.
    */
   purgePending(target: { scope: Scope; containing?: string }): Promise<number>;
 

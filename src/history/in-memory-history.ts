@@ -141,6 +141,7 @@ export function inMemoryHistory(): HistoryStore {
       let count = 0;
       for (const [id, entry] of outbox) {
         if (!scopeContains(scope, entry)) continue;
+        if (containing !== undefined && entry.plan?.includes(JSON.stringify(containing).slice(1, -1))) entry.plan = undefined;
         if (containing !== undefined && (entry.status === "done" || !entry.messages.some((m) => m.content.includes(containing)))) continue;
         outbox.delete(id);
         count++;

@@ -367,12 +367,15 @@ class PostgresHistory implements HistoryStore {
     );
   }
 
-  discardPlan(id: string, workerId: string): Promise<boolean> {
-    return this.#update(
+  async discardPlan(id: string, workerId: string): Promise<boolean> {
+    const discarded = await this.#update(
       "outbox plan",
       `UPDATE ${this.#outbox} SET plan = NULL WHERE id = $1 AND worker_id = $2 AND status = 'processing'`,
       [id, workerId],
     );
+    // A discarded plan may hold the text of a memory purged since it was saved: no dead row keeps it.
+    if (discarded) await this.#vacuum(this.#outbox);
+    return discarded;
   }
 
   complete(id: string, workerId: string): Promise<boolean> {
@@ -444,7 +447,21 @@ class PostgresHistory implements HistoryStore {
                     WHERE strpos(message ->> 'content', $${params.length}) > 0)`;
     }
     const { rowCount } = await this.#pool.query("outbox purge", sql, params);
-    if (rowCount > 0) await this.#vacuum(this.#outbox);
+    let forgotten = 0;
+    if (containing !== undefined) {
+      // Plans are JSON: the text appears in them escaped as JSON escapes it.
+      const planParams: unknown[] = [];
+      const planCondition = scopeWhere(scope, planParams);
+      planParams.push(JSON.stringify(containing).slice(1, -1));
+      forgotten = (
+        await this.#pool.query(
+          "outbox purge",
+          `UPDATE ${this.#outbox} SET plan = NULL WHERE plan IS NOT NULL AND ${planCondition} AND strpos(plan, $${planParams.length}) > 0`,
+          planParams,
+        )
+      ).rowCount;
+    }
+    if (rowCount + forgotten > 0) await this.#vacuum(this.#outbox);
     return rowCount;
   }
 

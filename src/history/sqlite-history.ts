@@ -251,8 +251,18 @@ class SqliteHistory implements HistoryStore {
     );
   }
 
-  discardPlan(id: string, workerId: string): Promise<boolean> {
-    return this.#update("UPDATE memory_outbox SET plan = NULL WHERE id = ? AND worker_id = ? AND status = 'processing'", id, workerId);
+  async discardPlan(id: string, workerId: string): Promise<boolean> {
+    const discarded = await this.#update(
+      "UPDATE memory_outbox SET plan = NULL WHERE id = ? AND worker_id = ? AND status = 'processing'",
+      id,
+      workerId,
+    );
+    // A discarded plan may hold the text of a memory purged since it was saved: not in the log either.
+    if (discarded) {
+      const handle = await this.#open();
+      guard("checkpoint", () => handle.checkpoint());
+    }
+    return discarded;
   }
 
   complete(id: string, workerId: string): Promise<boolean> {
@@ -328,6 +338,12 @@ class SqliteHistory implements HistoryStore {
                  AND EXISTS (SELECT 1 FROM json_each(messages) WHERE instr(json_extract(value, '$.content'), ?) > 0)`,
               )
               .run(...condition.params, containing);
+      if (containing !== undefined) {
+        // Plans are JSON: the text appears in them escaped as JSON escapes it.
+        handle
+          .statement(`UPDATE memory_outbox SET plan = NULL WHERE plan IS NOT NULL AND ${condition.sql} AND instr(plan, ?) > 0`)
+          .run(...condition.params, JSON.stringify(containing).slice(1, -1));
+      }
       handle.checkpoint();
       return Number(removed.changes);
     });

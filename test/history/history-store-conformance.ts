@@ -145,6 +145,29 @@ export function testHistoryStore({ name, create, cleanup }: HistoryStoreConforma
         expect((await store.list("m3", { userId: "u2" }))[0]?.newValue).toBeNull();
       });
 
+      test("entries appended for a memory after its purge by id are kept without text (a write racing the purge)", async () => {
+        const store = await fresh();
+        await store.append([entry({ memoryId: "m1", userId: "u1", newValue: "my bank PIN is 4321" })]);
+        await store.purge({ memoryIds: ["m1", "never-written"] });
+        const late = entry({ memoryId: "m1", userId: "u1", event: "UPDATE", previousValue: "my bank PIN is 4321", newValue: "PIN 9999" });
+        await store.append([late, entry({ memoryId: "never-written", userId: "u1", newValue: "also erased" })]);
+        await store.append([entry({ memoryId: "m2", userId: "u1", newValue: "kept" })]);
+        expect((await store.list("m1", { userId: "u1" })).map((e) => [e.event, e.previousValue, e.newValue])).toEqual([
+          ["ADD", null, null],
+          ["UPDATE", null, null],
+        ]);
+        expect((await store.list("never-written", { userId: "u1" }))[0]?.newValue).toBeNull();
+        expect((await store.list("m2", { userId: "u1" }))[0]?.newValue).toBe("kept");
+        // A purge by scope erases what is there, but later memories of the scope keep their text.
+        await store.purge({ scope: { userId: "u1" } });
+        await store.append([entry({ memoryId: "m3", userId: "u1", newValue: "said after the purge" })]);
+        expect((await store.list("m3", { userId: "u1" }))[0]?.newValue).toBe("said after the purge");
+        // reset forgets which memories were erased.
+        await store.reset();
+        await store.append([entry({ memoryId: "m1", userId: "u1", newValue: "new life" })]);
+        expect((await store.list("m1", { userId: "u1" }))[0]?.newValue).toBe("new life");
+      });
+
       test("purge by scope nulls the text of every entry inside the scope (AND), and no other", async () => {
         const store = await fresh();
         await store.append([
@@ -352,6 +375,20 @@ export function testHistoryStore({ name, create, cleanup }: HistoryStoreConforma
         expect(await store.complete("fenced", "w1")).toBe(false);
         expect(await store.fail("fenced", "w1", { error: "after done" })).toBe(false);
         expect(await store.statuses(["fenced"])).toEqual(new Map([["fenced", "done"]]));
+      });
+
+      test("discardPlan forgets a claimed entry's plan so it can be decided again, fenced by worker id", async () => {
+        const store = await fresh();
+        await enqueue(store, "redo", { userId: "u1" });
+        expect(await store.discardPlan("redo", "w1")).toBe(false);
+        await store.claim({ workerId: "w1", limit: 1, leaseMs: 10_000 });
+        expect(await store.savePlan("redo", "w1", "stale plan")).toBe(true);
+        expect(await store.discardPlan("redo", "intruder")).toBe(false);
+        expect((await store.pending({ userId: "u1" }))[0]?.plan).toBe("stale plan");
+        expect(await store.discardPlan("redo", "w1")).toBe(true);
+        expect((await store.pending({ userId: "u1" }))[0]?.plan).toBeUndefined();
+        expect(await store.savePlan("redo", "w1", "fresh plan")).toBe(true);
+        expect((await store.pending({ userId: "u1" }))[0]).toMatchObject({ status: "processing", plan: "fresh plan" });
       });
 
       test("complete erases the turn: done entries are not pending, never claimed, and not matched by content", async () => {

@@ -11,6 +11,8 @@ const created: string[] = [];
 
 testVectorStore({
   name: `qdrantStore against the Qdrant server at ${url}`,
+  // Qdrant has no transactions: a write's preconditions are checked just before it.
+  atomicPreconditions: false,
   create: () => {
     const collection = `${prefix}_${created.length}`;
     created.push(collection);

@@ -1,6 +1,6 @@
 import { afterAll, afterEach, describe, expect, test } from "vitest";
 import { seededRandom } from "../../bench/support/synthetic.js";
-import { ConfigError, MissingScopeError } from "../../src/errors.js";
+import { ConfigError, MissingScopeError, WriteConflictError } from "../../src/errors.js";
 import { textHash } from "../../src/internal/hash.js";
 import type { Scope } from "../../src/scope.js";
 import {
@@ -24,6 +24,12 @@ export interface VectorStoreConformanceOptions {
    * stores without transactions set it to false and skip that one test. @default true
    */
   atomicWrites?: boolean;
+  /**
+   * Whether a write's preconditions (`expect`, tombstones) are checked in the same transaction as
+   * the write. Stores without transactions check just before writing and set it to false: of
+   * concurrent writes expecting one version, they only promise that at least one lands. @default atomicWrites
+   */
+  atomicPreconditions?: boolean;
 }
 
 const DIMENSION = 8;
@@ -137,7 +143,13 @@ function gridScopes(): Scope[] {
  * @example
  * testVectorStore({ name: "sqliteStore", create: () => sqliteStore({ path: join(mkdtempSync(...), "a.db") }) });
  */
-export function testVectorStore({ name, create, cleanup, atomicWrites = true }: VectorStoreConformanceOptions): void {
+export function testVectorStore({
+  name,
+  create,
+  cleanup,
+  atomicWrites = true,
+  atomicPreconditions = atomicWrites,
+}: VectorStoreConformanceOptions): void {
   describe(`VectorStore conformance: ${name}`, () => {
     const open: VectorStore[] = [];
 
@@ -268,6 +280,108 @@ export function testVectorStore({ name, create, cleanup, atomicWrites = true }: 
         const same = await listAll(store, { scope: { userId: "u9" } });
         expect(same).toHaveLength(1);
         expect(same[0]?.text).toMatch(/^version \d$/);
+      });
+    });
+
+    describe("preconditions and tombstones (a write never lands on a changed or purged memory)", () => {
+      const version = (record: MemoryRecord) => ({ hash: record.hash, updatedAt: record.updatedAt });
+      const refused = async (write: Promise<void>, memoryIds: string[]) => {
+        const error = await write.then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect(WriteConflictError.isInstance(error), String(error)).toBe(true);
+        expect([...(error as WriteConflictError).memoryIds].sort()).toEqual([...memoryIds].sort());
+      };
+
+      test("applies a batch whose expectations hold: the expected version, or absent for a new id", async () => {
+        const store = await fresh();
+        const old = makeRecord({ id: "p-1", text: "old", userId: "u1" });
+        await store.write({ upsert: [old], expect: [{ id: "p-1", version: null }] });
+        const updated = makeRecord({ id: "p-1", text: "new", userId: "u1", updatedAt: "2026-01-01T00:00:00.000Z" });
+        await store.write({ upsert: [updated], expect: [{ id: "p-1", version: version(old) }] });
+        expect((await store.get(["p-1"], { scope: { userId: "u1" } }))[0]?.text).toBe("new");
+        await store.write({ delete: ["p-1"], expect: [{ id: "p-1", version: version(updated) }] });
+        expect(await store.get(["p-1"], { scope: { userId: "u1" } })).toEqual([]);
+      });
+
+      test("refuses the whole batch with a WriteConflictError naming the memory when an expectation fails", async () => {
+        const store = await fresh();
+        const old = makeRecord({ id: "p-2", text: "old", userId: "u1" });
+        const other = makeRecord({ id: "p-3", text: "other", userId: "u1" });
+        await store.write({ upsert: [old, other] });
+        const stale = { hash: textHash("older"), updatedAt: old.updatedAt };
+        const fresh4 = makeRecord({ id: "p-4", userId: "u1" });
+        await refused(
+          store.write({
+            upsert: [makeRecord({ id: "p-2", text: "lost update", userId: "u1" }), fresh4],
+            delete: ["p-3"],
+            expect: [
+              { id: "p-2", version: stale },
+              { id: "p-4", version: null },
+            ],
+          }),
+          ["p-2"],
+        );
+        // Nothing of the batch was applied.
+        expect(ids(await listAll(store, { scope: { userId: "u1" } }))).toEqual(["p-2", "p-3"]);
+        expect((await store.get(["p-2"], { scope: { userId: "u1" } }))[0]?.text).toBe("old");
+        // An id expected absent that exists, and an id expected present that is gone, conflict too.
+        await refused(store.write({ upsert: [makeRecord({ id: "p-3", userId: "u1" })], expect: [{ id: "p-3", version: null }] }), ["p-3"]);
+        await refused(store.write({ delete: ["p-9"], expect: [{ id: "p-9", version: version(old) }] }), ["p-9"]);
+      });
+
+      test("an erased id is tombstoned: no upsert, with or without expectations, brings it back", async () => {
+        const store = await fresh();
+        const record = makeRecord({ id: "t-1", text: "my bank PIN is 4321", userId: "u1" });
+        await store.write({ upsert: [record, makeRecord({ id: "t-2", userId: "u1" })] });
+        await store.write({ delete: ["t-1"], erase: true });
+        await refused(store.write({ upsert: [record] }), ["t-1"]);
+        await refused(store.write({ upsert: [record], expect: [{ id: "t-1", version: null }] }), ["t-1"]);
+        await refused(store.write({ upsert: [record], expect: [{ id: "t-1", version: version(record) }] }), ["t-1"]);
+        expect(ids(await listAll(store, { scope: { userId: "u1" } }))).toEqual(["t-2"]);
+        // Erasing an id that is not stored (deleted earlier, or never written) tombstones it too.
+        await store.write({ delete: ["t-3"], erase: true });
+        await refused(store.write({ upsert: [makeRecord({ id: "t-3", userId: "u1" })] }), ["t-3"]);
+        // A plain delete leaves no tombstone: the id may be written again (e.g. an undo).
+        await store.write({ delete: ["t-2"] });
+        await store.write({ upsert: [makeRecord({ id: "t-2", userId: "u1" })], expect: [{ id: "t-2", version: null }] });
+        expect(ids(await listAll(store, { scope: { userId: "u1" } }))).toEqual(["t-2"]);
+      });
+
+      test("deleteMany tombstones every id it deletes, and reset forgets the tombstones", async () => {
+        const store = await fresh();
+        const mine = makeRecord({ id: "m-1", userId: "u1" });
+        const theirs = makeRecord({ id: "m-2", userId: "u2" });
+        await store.write({ upsert: [mine, theirs] });
+        expect(await store.deleteMany({ scope: { userId: "u1" } })).toBe(1);
+        await refused(store.write({ upsert: [mine] }), ["m-1"]);
+        await store.write({ upsert: [theirs] });
+        await store.reset();
+        await store.init({ dimension: DIMENSION, modelId: "conformance-model" });
+        await store.write({ upsert: [mine], expect: [{ id: "m-1", version: null }] });
+        expect(ids(await listAll(store, { scope: { userId: "u1" } }))).toEqual(["m-1"]);
+      });
+
+      test("of concurrent writes expecting the same version, exactly one lands", async () => {
+        const store = await fresh();
+        const old = makeRecord({ id: "race-1", text: "v0", userId: "u1" });
+        await store.write({ upsert: [old] });
+        const outcomes = await Promise.allSettled(
+          Array.from({ length: 6 }, (_, i) =>
+            store.write({
+              upsert: [makeRecord({ id: "race-1", text: `v${i + 1}`, userId: "u1", updatedAt: `2026-01-0${i + 1}T00:00:00.000Z` })],
+              expect: [{ id: "race-1", version: version(old) }],
+            }),
+          ),
+        );
+        const landed = outcomes.filter((outcome) => outcome.status === "fulfilled");
+        // Stores without transactions check just before writing: they can only promise at least one.
+        if (atomicPreconditions) expect(landed).toHaveLength(1);
+        else expect(landed.length).toBeGreaterThanOrEqual(1);
+        for (const outcome of outcomes) {
+          if (outcome.status === "rejected") expect(WriteConflictError.isInstance(outcome.reason)).toBe(true);
+        }
       });
     });
 
