@@ -41,7 +41,9 @@ import { asEngramError, defaultWriteBehind, leaseLost, type WriteBehindOptions, 
 
 const isFunction = (value: unknown) => typeof value === "function";
 
-const deadline = z.number().min(1, "timeouts are in milliseconds, at least 1 (Infinity for none)");
+const deadline = z.union([z.number().min(1).max(2_147_483_647), z.literal(Number.POSITIVE_INFINITY)], {
+  error: "timeouts are in milliseconds, from 1 to 2147483647, or Infinity for none",
+});
 
 const memoryOptionsSchema = z.strictObject({
   dataDir: z.string().min(1, "dataDir must be a non-empty path").optional(),
@@ -709,6 +711,7 @@ export class Memory {
         if (TimeoutError.isInstance(error)) this.#report(error, { operation: "close", willRetry: false });
       };
       await withDeadline("close: waiting for the turns in progress", left(), async () => this.#worker?.stop()).catch(hung);
+      this.#worker?.abandon();
       this.#shutDown = true;
       const components = await withDeadline("close: opening the stores", left(), async () => this.#components).catch(() => undefined);
       if (components) {

@@ -53,6 +53,7 @@ export class WriteBehindWorker {
   readonly id = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   readonly #inFlight = new Set<Promise<void>>();
   readonly #listeners = new Set<() => void>();
+  readonly #renewals = new Set<NodeJS.Timeout>();
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   #again = false;
@@ -90,6 +91,15 @@ export class WriteBehindWorker {
     clearTimeout(this.#timer);
     await this.#running;
     await Promise.allSettled(this.#inFlight);
+  }
+
+  /**
+   * Stops renewing the leases of the turns still in progress (after `stop` gave up waiting for
+   * them): their leases run out, and another worker takes the turns over.
+   */
+  abandon(): void {
+    for (const renewal of this.#renewals) clearInterval(renewal);
+    this.#renewals.clear();
   }
 
   #schedule(ms: number): void {
@@ -150,6 +160,7 @@ export class WriteBehindWorker {
       Math.max(50, this.options.leaseMs / 3),
     );
     renewal.unref();
+    this.#renewals.add(renewal);
     try {
       await this.processEntry(entry, this.id);
     } catch (error) {
@@ -174,6 +185,7 @@ export class WriteBehindWorker {
       if (willRetry) this.#wakeAt(delay);
     } finally {
       clearInterval(renewal);
+      this.#renewals.delete(renewal);
     }
   }
 
