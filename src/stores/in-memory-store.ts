@@ -14,6 +14,9 @@ import type {
   WriteBatch,
 } from "./vector-store.js";
 
+/** Stands in for an unknown id in filter checks: inside no scope. */
+const nobody: MemoryRecord = { id: "", text: "", hash: "", metadata: {}, createdAt: "", updatedAt: "" };
+
 function byAge(a: MemoryRecord, b: MemoryRecord): number {
   return a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
@@ -76,9 +79,11 @@ export function inMemoryStore(): VectorStore & KeywordSearchable & ScopeEnumerab
         .slice(0, limit) satisfies ScoredRecord[];
     },
     async get(ids, filter) {
+      // An unknown id is checked against the filter like a stored one: an id of another scope takes
+      // the same path as a missing one.
       return [...new Set(ids)]
         .map((id) => records.get(id))
-        .filter((record): record is MemoryRecord => record !== undefined && matchesFilter(record, filter))
+        .filter((record): record is MemoryRecord => matchesFilter(record ?? nobody, filter) && record !== undefined)
         .map((record) => structuredClone(record));
     },
     async list({ filter, limit, cursor }) {
