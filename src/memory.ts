@@ -237,14 +237,9 @@ const getAllSchema = z.strictObject({
   filters: filtersSchema.optional(),
 });
 const deleteSchema = z.strictObject({ purge: z.boolean().optional() });
+const timeoutMessage = "timeoutMs must be a number of milliseconds ≥ 0, or Infinity";
 const flushSchema = z.strictObject(
-  {
-    timeoutMs: z
-      .union([z.number().min(0), z.literal(Number.POSITIVE_INFINITY)], {
-        error: "timeoutMs must be a number of milliseconds ≥ 0, or Infinity",
-      })
-      .optional(),
-  },
+  { timeoutMs: z.union([z.number().min(0, timeoutMessage), z.literal(Number.POSITIVE_INFINITY)], { error: timeoutMessage }).optional() },
   { error: "flush() takes an options object, e.g. { timeoutMs: 5000 }" },
 );
 
