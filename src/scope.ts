@@ -1,5 +1,5 @@
 import { InvalidScopeError, MissingScopeError } from "./errors.js";
-import { nullRecord, ownEntries } from "./internal/plain-data.js";
+import { isArray, nullRecord, ownEntries } from "./internal/plain-data.js";
 
 /**
  * Whose memory a call reads or writes. At least one id is required on every call.
@@ -65,7 +65,7 @@ function checkId(key: ScopeKey, value: unknown): string | undefined {
  * @throws InvalidInputError when reading the object throws (a getter, a proxy).
  */
 export function validateScope(call: string, input: unknown, { strict = true }: { strict?: boolean } = {}): ValidScope {
-  if (input == null || typeof input !== "object" || Array.isArray(input)) {
+  if (input == null || typeof input !== "object" || isArray(input, `${call}()`, "scope")) {
     throw new MissingScopeError({ call });
   }
   const given = new Map<ScopeKey, unknown>();

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { ConfigError, InvalidInputError } from "./errors.js";
 import type { Message } from "./history/history-store.js";
-import { nullRecord, ownEntries, ownValue, plainData, textProblem, unreadable } from "./internal/plain-data.js";
+import { isArray, nullRecord, ownEntries, ownValue, plainData, textProblem, unreadable } from "./internal/plain-data.js";
 import { splitScope, type ValidScope, validateScope } from "./scope.js";
 import { metadataKeyPattern } from "./stores/filter.js";
 import type { MetadataValue } from "./stores/vector-store.js";
@@ -148,7 +148,7 @@ export function parseConfig<T>(schema: z.ZodType<T>, value: unknown, call: strin
  * The scope is checked first: a call without scope fails before anything else is looked at.
  */
 export function parseScoped<T>(call: string, options: unknown, schema: z.ZodType<T>): { scope: ValidScope; options: T } {
-  if (options == null || typeof options !== "object" || Array.isArray(options)) {
+  if (options == null || typeof options !== "object" || isArray(options, `${call}()`, "options")) {
     validateScope(call, options);
   }
   const { scope, rest } = splitScope(options as object, `${call}()`);
@@ -189,13 +189,13 @@ const roles = new Set(["user", "assistant", "system"]);
 function shown(value: unknown): string {
   if (typeof value === "string") return JSON.stringify(value);
   if (value === null || value === undefined || typeof value === "number" || typeof value === "boolean") return String(value);
-  return Array.isArray(value) ? "an array" : `a value of type ${typeof value}`;
+  return typeof value === "object" ? "an object" : `a value of type ${typeof value}`;
 }
 
 /** A string becomes one user message; arrays are checked message by message, by own properties. */
 export function parseMessages(call: string, value: unknown, maxLength: number): Message[] {
   if (typeof value === "string") return [{ role: "user", content: parseText(call, "messages", value, maxLength) }];
-  if (!Array.isArray(value)) {
+  if (!isArray(value, `${call}()`, "messages")) {
     throw new InvalidInputError({
       message: `${call}(): messages must be a string or an array of { role, content } messages.`,
       field: "messages",
@@ -223,7 +223,7 @@ export function parseMessages(call: string, value: unknown, maxLength: number): 
     }
     if (typeof content !== "string") {
       throw new InvalidInputError({
-        message: `${call}(): ${field}.content must be a string${Array.isArray(content) ? " (join the text parts of a multi-part message first)" : ""}.`,
+        message: `${call}(): ${field}.content must be a string${isArray(content, where, `${field}.content`) ? " (join the text parts of a multi-part message first)" : ""}.`,
         field: `${field}.content`,
       });
     }
@@ -237,7 +237,7 @@ export function parseMessages(call: string, value: unknown, maxLength: number): 
  * undefined for every scope. Read by own properties only: an inherited `allScopes` is no consent.
  */
 export function parseScopeOrAll(call: string, input: unknown): ValidScope | undefined {
-  if (input === null || typeof input !== "object" || Array.isArray(input)) return validateScope(call, input);
+  if (input === null || typeof input !== "object" || isArray(input, `${call}()`, "scope")) return validateScope(call, input);
   const entries = ownEntries(input, `${call}()`, "scope");
   if (!entries.some(([key]) => key === "allScopes")) return validateScope(call, nullRecord(entries));
   if (entries.length !== 1 || entries[0]?.[1] !== true) {

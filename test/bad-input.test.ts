@@ -23,6 +23,11 @@ let deep: unknown = "bottom";
 for (let i = 0; i < 5_000; i++) deep = { a: deep };
 const cyclic: Record<string, unknown> = { note: "x" };
 cyclic.self = cyclic;
+const revoked = () => {
+  const { proxy, revoke } = Proxy.revocable({}, {});
+  revoke();
+  return proxy as never;
+};
 const throwing = (base: Record<string, unknown>, key: string) =>
   Object.defineProperty({ ...base }, key, {
     enumerable: true,
@@ -195,6 +200,19 @@ const writes: Case[] = [
     (m) => m.add([{ role: 1n, content: "x" }] as never, alice),
     /role must be "user", "assistant" or "system", got a value of type bigint/,
   ],
+  ["add: options a revoked proxy", (m) => m.add("x", revoked()), /add\(\): options could not be read: reading it threw TypeError/],
+  ["add: messages a revoked proxy", (m) => m.add(revoked(), alice), /add\(\): messages could not be read/],
+  [
+    "add: message content a revoked proxy",
+    (m) => m.add([{ role: "user", content: revoked() }], alice),
+    /messages\[0\]\.content could not be read/,
+  ],
+  [
+    "enqueue: metadata a revoked proxy",
+    (m) => m.enqueue("x", { ...alice, metadata: revoked() }),
+    /enqueue\(\): metadata could not be read/,
+  ],
+  ["search: filters a revoked proxy", (m) => m.search("x", { ...alice, filters: revoked() }), /search\(\): filters could not be read/],
   [
     "add: message with inherited content",
     (m) => m.add([Object.assign(Object.create({ content: "x" }), { role: "user" })] as never, alice),
@@ -251,6 +269,8 @@ const reads: Case[] = [
     /filters\.__proto__: "__proto__" cannot be a filter key/,
   ],
   ["search: filters from a class instance", (m) => m.search("x", { ...alice, filters: new Map() as never }), /filters must be an object/],
+  ["get: scope a revoked proxy", (m) => m.get("id", revoked()), /get\(\): scope could not be read/],
+  ["pending: scope a revoked proxy", (m) => m.pending(revoked()), /pending\(\): scope could not be read/],
   ["get: id with U+0000", (m) => m.get("id\u0000", alice), /memoryId must be a non-empty string id/],
   [
     "flush: timeoutMs NaN (regression: never resolved)",

@@ -64,6 +64,15 @@ export function ownValue(value: object, key: string, where: string, field: strin
   }
 }
 
+/** `Array.isArray`, which throws for a revoked proxy: that ends as an InvalidInputError too. */
+export function isArray(value: unknown, where: string, field: string): value is unknown[] {
+  try {
+    return Array.isArray(value);
+  } catch (error) {
+    throw unreadable(where, field, error);
+  }
+}
+
 /** A null-prototype record: assigning `__proto__` on it sets an own property, never a prototype. */
 export function nullRecord(entries: Iterable<readonly [string, unknown]> = []): Record<string, unknown> {
   const record: Record<string, unknown> = Object.create(null);
