@@ -8,7 +8,6 @@ import {
   ConfigError,
   EmbeddingError,
   type EngramError,
-  InvalidInputError,
   isUserError,
   MemoryNotFoundError,
   StoreError,
@@ -36,7 +35,18 @@ import {
   type VectorStore,
 } from "./stores/vector-store.js";
 import type { AddResult, ErrorContext, HistoryRecord, MemoryItem, PendingTurn, Usage, UsageContext } from "./types.js";
-import { filtersSchema, metadataSchema, parse, parseId, parseMessages, parseScoped, parseText, timestampSchema } from "./validation.js";
+import {
+  filtersSchema,
+  metadataSchema,
+  parse,
+  parseAllScopes,
+  parseId,
+  parseMessages,
+  parseScoped,
+  parseScopeOrAll,
+  parseText,
+  timestampSchema,
+} from "./validation.js";
 import { asEngramError, defaultWriteBehind, leaseLost, type WriteBehindOptions, WriteBehindWorker } from "./write-behind.js";
 
 const isFunction = (value: unknown) => typeof value === "function";
@@ -274,6 +284,11 @@ const getAllSchema = z.strictObject({
   filters: filtersSchema.optional(),
 });
 const deleteSchema = z.strictObject({ purge: z.boolean().optional() });
+const timeoutMessage = "timeoutMs must be a number of milliseconds ≥ 0, or Infinity";
+const flushSchema = z.strictObject(
+  { timeoutMs: z.union([z.number().min(0, timeoutMessage), z.literal(Number.POSITIVE_INFINITY)], { error: timeoutMessage }).optional() },
+  { error: "flush() takes an options object, e.g. { timeoutMs: 5000 }" },
+);
 
 const PAGE = 500;
 
@@ -601,7 +616,8 @@ export class Memory {
    * Resolves when every turn enqueued (or requeued by `retryFailed`) through this instance so far
    * has been processed, or has failed every attempt. For tests, scripts and serverless `waitUntil`.
    */
-  async flush({ timeoutMs = Number.POSITIVE_INFINITY }: { timeoutMs?: number } = {}): Promise<FlushResult> {
+  async flush(options: { timeoutMs?: number } = {}): Promise<FlushResult> {
+    const { timeoutMs = Number.POSITIVE_INFINITY } = parse(flushSchema, options, "flush");
     this.#assertOpen();
     const { history } = await this.#ready();
     const deadline = Date.now() + timeoutMs;
@@ -631,7 +647,7 @@ export class Memory {
   /** Turns in the outbox that are not done: waiting, in progress, or failed every attempt. */
   async pending(scope: Scope | { allScopes: true }): Promise<PendingTurn[]> {
     this.#assertOpen();
-    const valid = this.#scopeOrAll("pending", scope);
+    const valid = parseScopeOrAll("pending", scope);
     const { history } = await this.#ready();
     const entries = await this.#storeCall("pending", () => history.pending(valid));
     return entries.map((entry) => {
@@ -652,7 +668,7 @@ export class Memory {
   /** Puts turns that failed every attempt back in the queue. */
   async retryFailed(scope: Scope | { allScopes: true }): Promise<{ requeued: number }> {
     this.#assertOpen();
-    const valid = this.#scopeOrAll("retryFailed", scope);
+    const valid = parseScopeOrAll("retryFailed", scope);
     const { history } = await this.#ready();
     const failed = await this.#storeCall("retryFailed", () => history.pending(valid));
     const requeued = await this.#storeCall("retryFailed", () => history.retryFailed(valid));
@@ -670,13 +686,7 @@ export class Memory {
    */
   async scopes(options: { allScopes: true }): Promise<ScopeCount[]> {
     this.#assertOpen();
-    const given = options as unknown as Record<string, unknown> | null | undefined;
-    if (given?.allScopes !== true || Object.keys(given).length !== 1) {
-      throw new InvalidInputError({
-        message: "scopes() lists every scope: pass exactly { allScopes: true } to confirm that is intended.",
-        field: "allScopes",
-      });
-    }
+    parseAllScopes("scopes", options, "scopes() lists every scope: pass exactly { allScopes: true } to confirm that is intended.");
     const { store } = await this.#ready();
     if (!isScopeEnumerable(store)) {
       throw new ConfigError({
@@ -727,19 +737,6 @@ export class Memory {
 
   #assertOpen(): void {
     if (this.#closed) throw new ConfigError({ message: "This Memory is closed. Create a new one." });
-  }
-
-  #scopeOrAll(call: string, scope: Scope | { allScopes: true }): Scope | undefined {
-    if (scope && typeof scope === "object" && "allScopes" in scope) {
-      if ((scope as { allScopes: unknown }).allScopes !== true || Object.keys(scope).length !== 1) {
-        throw new InvalidInputError({
-          message: `${call}(): pass a scope, or exactly { allScopes: true } for every scope.`,
-          field: "allScopes",
-        });
-      }
-      return undefined;
-    }
-    return validateScope(call, scope);
   }
 
   #ready(): Promise<Components> {

@@ -1,4 +1,5 @@
 import { InvalidScopeError, MissingScopeError } from "./errors.js";
+import { isArray, nullRecord, ownEntries } from "./internal/plain-data.js";
 
 /**
  * Whose memory a call reads or writes. At least one id is required on every call.
@@ -20,18 +21,21 @@ export type ScopeKey = (typeof scopeKeys)[number];
 
 export const MAX_SCOPE_ID_LENGTH = 256;
 
-const misspellings: Record<string, ScopeKey> = {};
+// A Map, not an object: a key such as "constructor" or "__proto__" must find nothing.
+const misspellings = new Map<string, ScopeKey>();
 for (const key of scopeKeys) {
   const base = key.slice(0, -2); // "user"
   for (const variant of [`${base}_id`, `${base}ID`, `${base}Id`.toLowerCase(), `${base}-id`, base, `${base}_ID`]) {
-    if (variant !== key) misspellings[variant] = key;
+    if (variant !== key) misspellings.set(variant, key);
   }
 }
 
+const isScopeKey = (key: string): key is ScopeKey => (scopeKeys as readonly string[]).includes(key);
+
 /** Suggests the right scope key for a misspelled one (`user_id` → `userId`), or undefined. */
 export function scopeKeyFor(key: string): ScopeKey | undefined {
-  if ((scopeKeys as readonly string[]).includes(key)) return key as ScopeKey;
-  return misspellings[key] ?? misspellings[key.toLowerCase()];
+  if (isScopeKey(key)) return key;
+  return misspellings.get(key) ?? misspellings.get(key.toLowerCase());
 }
 
 // Printable: no control, format, surrogate, unassigned or line/paragraph separator characters.
@@ -49,7 +53,8 @@ function checkId(key: ScopeKey, value: unknown): string | undefined {
 }
 
 /**
- * Validates a scope and returns it frozen and reduced to its ids.
+ * Validates a scope and returns it frozen and reduced to its ids. Only the object's own properties
+ * are read (each once): an inherited `userId` is no id, and `__proto__` is an unknown key.
  *
  * @param call name of the public call, used in error messages.
  * @param input the caller's object; keys other than scope keys must be removed by the caller first
@@ -57,14 +62,18 @@ function checkId(key: ScopeKey, value: unknown): string | undefined {
  * @throws MissingScopeError when no non-empty id is given.
  * @throws InvalidScopeError for a misspelled key (`user_id`), a non-string, empty, padded, oversized
  *   or unprintable id.
+ * @throws InvalidInputError when reading the object throws (a getter, a proxy).
  */
 export function validateScope(call: string, input: unknown, { strict = true }: { strict?: boolean } = {}): ValidScope {
-  if (input == null || typeof input !== "object" || Array.isArray(input)) {
+  if (input == null || typeof input !== "object" || isArray(input, `${call}()`, "scope")) {
     throw new MissingScopeError({ call });
   }
-  const record = input as Record<string, unknown>;
-  for (const key of Object.keys(record)) {
-    if ((scopeKeys as readonly string[]).includes(key)) continue;
+  const given = new Map<ScopeKey, unknown>();
+  for (const [key, value] of ownEntries(input, `${call}()`, "scope")) {
+    if (isScopeKey(key)) {
+      given.set(key, value);
+      continue;
+    }
     const suggestion = scopeKeyFor(key);
     if (suggestion) {
       throw new InvalidScopeError({
@@ -83,8 +92,8 @@ export function validateScope(call: string, input: unknown, { strict = true }: {
   const scope: Scope = {};
   let blank = 0;
   for (const key of scopeKeys) {
-    if (!(key in record)) continue;
-    const raw = record[key];
+    if (!given.has(key)) continue;
+    const raw = given.get(key);
     if (raw === null) {
       blank++;
       continue;
@@ -119,7 +128,7 @@ export function validateScope(call: string, input: unknown, { strict = true }: {
   if (Object.keys(scope).length === 0) throw new MissingScopeError({ call });
   if (blank > 0) {
     // An empty id next to a real one would silently widen the scope (e.g. all users of an agent).
-    const key = scopeKeys.find((k) => k in record && (record[k] === null || (record[k] as string).trim() === ""));
+    const key = scopeKeys.find((k) => given.has(k) && (given.get(k) === null || (given.get(k) as string).trim() === ""));
     throw new InvalidScopeError({
       key: key ?? "userId",
       message: `${key} is empty in ${call}(). Pass a non-empty id, or leave the key out if the call should cover every ${key?.slice(0, -2)}.`,
@@ -128,11 +137,14 @@ export function validateScope(call: string, input: unknown, { strict = true }: {
   return Object.freeze(scope) as ValidScope;
 }
 
-/** Splits an options object into its scope ids and the rest. */
-export function splitScope<T extends Record<string, unknown>>(options: T): { scope: Record<string, unknown>; rest: Omit<T, ScopeKey> } {
-  const scope: Record<string, unknown> = {};
-  const rest: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(options)) {
+/**
+ * Splits an options object into its scope ids (and misspellings of them) and the rest, reading its
+ * own properties only, each once. Both parts are null-prototype records.
+ */
+export function splitScope<T extends object>(options: T, where = "the call"): { scope: Record<string, unknown>; rest: Omit<T, ScopeKey> } {
+  const scope = nullRecord();
+  const rest = nullRecord();
+  for (const [key, value] of ownEntries(options, where, "")) {
     if (scopeKeyFor(key)) scope[key] = value;
     else rest[key] = value;
   }

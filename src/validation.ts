@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { ConfigError, InvalidInputError } from "./errors.js";
 import type { Message } from "./history/history-store.js";
+import { isArray, nullRecord, ownEntries, ownValue, plainData, textProblem, unreadable } from "./internal/plain-data.js";
 import { splitScope, type ValidScope, validateScope } from "./scope.js";
 import { metadataKeyPattern } from "./stores/filter.js";
 import type { MetadataValue } from "./stores/vector-store.js";
@@ -10,44 +11,70 @@ const reservedMetadataKeys = new Set(["userId", "agentId", "runId", "user_id", "
 
 type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 
+/**
+ * `z.record` of plain data: it refuses an own `__proto__` key (zod's records drop it silently, so
+ * metadata would lose it and a filter on it would match everything) and objects that are not
+ * plain (zod would read a class instance's or an `Object.create(…)` object's own keys as data).
+ */
+function recordOf<Value extends z.ZodType>(key: z.ZodString, value: Value, messages: { error: string; proto: string }) {
+  return z.preprocess(
+    (input, context) => {
+      if (input === null || typeof input !== "object" || Array.isArray(input)) return input;
+      const prototype = Reflect.getPrototypeOf(input);
+      if (prototype !== null && prototype !== Object.prototype) {
+        context.addIssue({ code: "custom", message: messages.error, input });
+      } else if (Object.hasOwn(input, "__proto__")) {
+        context.addIssue({ code: "custom", path: ["__proto__"], message: messages.proto, input });
+      }
+      return input;
+    },
+    z.record(key, value, { error: messages.error }),
+  );
+}
+
+const metadataMessages = {
+  error: 'metadata must be an object of JSON values, e.g. { source: "chat" }',
+  proto: 'metadata cannot have the key "__proto__" (JavaScript objects cannot carry it as data): rename it',
+};
+
 // z.json() with a message that says what is allowed (its own says only "Invalid input").
 const jsonValue: z.ZodType<JsonValue> = z.lazy(() =>
-  z.union([z.string(), z.number(), z.boolean(), z.null(), z.array(jsonValue), z.record(z.string(), jsonValue)], {
+  z.union([z.string(), z.number(), z.boolean(), z.null(), z.array(jsonValue), recordOf(z.string(), jsonValue, metadataMessages)], {
     error: "metadata values must be JSON: strings, finite numbers, booleans, null, and arrays or objects of them",
   }),
 );
 
-export const metadataSchema = z
-  .record(z.string(), jsonValue, { error: 'metadata must be an object of JSON values, e.g. { source: "chat" }' })
-  .superRefine((metadata, context) => {
-    for (const key of Object.keys(metadata)) {
-      if (reservedMetadataKeys.has(key)) {
-        context.addIssue({
-          code: "custom",
-          path: [key],
-          message: `metadata cannot hold the scope key "${key}": pass scope ids as userId, agentId, runId next to metadata, not inside it`,
-        });
-      }
+export const metadataSchema = recordOf(z.string(), jsonValue, metadataMessages).superRefine((metadata, context) => {
+  for (const key of Object.keys(metadata)) {
+    if (reservedMetadataKeys.has(key)) {
+      context.addIssue({
+        code: "custom",
+        path: [key],
+        message: `metadata cannot hold the scope key "${key}": pass scope ids as userId, agentId, runId next to metadata, not inside it`,
+      });
     }
-    if (JSON.stringify(metadata).length > 16_384) {
-      context.addIssue({ code: "custom", message: "metadata is larger than 16 KB once serialised: store less in it" });
-    }
-  });
+  }
+  if (JSON.stringify(metadata).length > 16_384) {
+    context.addIssue({ code: "custom", message: "metadata is larger than 16 KB once serialised: store less in it" });
+  }
+});
 
-export const filtersSchema = z
-  .record(
-    z.string().regex(metadataKeyPattern, "filter keys are metadata keys of 1-64 letters, digits, _ . -"),
-    z.union([z.string(), z.number(), z.boolean(), z.null()], {
-      error: "filter values are compared by equality: use a string, number, boolean or null",
-    }),
-  )
-  .superRefine((filters, context) => {
-    for (const key of Object.keys(filters)) {
-      if (reservedMetadataKeys.has(key)) {
-        context.addIssue({ code: "custom", path: [key], message: `"${key}" is a scope key: pass it as a scope id, not a filter` });
-      }
+export const filtersSchema = recordOf(
+  z.string().regex(metadataKeyPattern, "filter keys are metadata keys of 1-64 letters, digits, _ . -"),
+  z.union([z.string(), z.number(), z.boolean(), z.null()], {
+    error: "filter values are compared by equality: use a string, number, boolean or null",
+  }),
+  {
+    error: 'filters must be an object of metadata keys and values, e.g. { topic: "db" }',
+    proto: '"__proto__" cannot be a filter key: metadata never has it',
+  },
+).superRefine((filters, context) => {
+  for (const key of Object.keys(filters)) {
+    if (reservedMetadataKeys.has(key)) {
+      context.addIssue({ code: "custom", path: [key], message: `"${key}" is a scope key: pass it as a scope id, not a filter` });
     }
-  }) as z.ZodType<Record<string, MetadataValue>>;
+  }
+}) as z.ZodType<Record<string, MetadataValue>>;
 
 export const timestampSchema = z
   .union([z.date(), z.string().refine((value) => !Number.isNaN(Date.parse(value)), "timestamp must be an ISO 8601 date")])
@@ -67,9 +94,39 @@ function describe(issue: z.core.$ZodIssue, call: string, known: readonly string[
   return { message: `${call}(): ${field ? `${field}: ` : ""}${issue.message}.`, field: field || undefined };
 }
 
-/** Parses `value` with `schema`, turning the first problem into an InvalidInputError that says what to do. */
+const instanceFieldsOf = new WeakMap<z.ZodType, string[]>();
+
+/** Fields of an object schema that take instances (z.custom: an embedder, a store): not copied as data. */
+function instanceFields(schema: z.ZodType): string[] {
+  if (!(schema instanceof z.ZodObject)) return [];
+  let fields = instanceFieldsOf.get(schema);
+  if (!fields) {
+    fields = Object.entries(schema.shape as Record<string, z.ZodType>)
+      .filter(([, field]) => {
+        let def = field._zod.def;
+        while (def.type === "optional" || def.type === "nullable") def = (def as unknown as { innerType: z.ZodType }).innerType._zod.def;
+        return def.type === "custom";
+      })
+      .map(([key]) => key);
+    instanceFieldsOf.set(schema, fields);
+  }
+  return fields;
+}
+
+/**
+ * Parses `value` with `schema`, turning the first problem into an InvalidInputError that says what
+ * to do. The schema sees a copy read by own properties only (see `plainData`), never the caller's
+ * object itself.
+ */
 export function parse<T>(schema: z.ZodType<T>, value: unknown, call: string): T {
-  const result = schema.safeParse(value);
+  const data = plainData(value, `${call}()`, { instances: instanceFields(schema) });
+  let result: z.ZodSafeParseResult<T>;
+  try {
+    result = schema.safeParse(data);
+  } catch (error) {
+    // An instance field's own checks (z.custom) may read a caller's object that throws.
+    throw unreadable(`${call}()`, "options", error);
+  }
   if (result.success) return result.data;
   const known = schema instanceof z.ZodObject ? Object.keys(schema.shape) : [];
   const issue = result.error.issues[0] as z.core.$ZodIssue;
@@ -91,10 +148,10 @@ export function parseConfig<T>(schema: z.ZodType<T>, value: unknown, call: strin
  * The scope is checked first: a call without scope fails before anything else is looked at.
  */
 export function parseScoped<T>(call: string, options: unknown, schema: z.ZodType<T>): { scope: ValidScope; options: T } {
-  if (options == null || typeof options !== "object" || Array.isArray(options)) {
+  if (options == null || typeof options !== "object" || isArray(options, `${call}()`, "options")) {
     validateScope(call, options);
   }
-  const { scope, rest } = splitScope(options as Record<string, unknown>);
+  const { scope, rest } = splitScope(options as object, `${call}()`);
   const valid = validateScope(call, scope);
   return { scope: valid, options: parse(schema, rest, call) };
 }
@@ -106,6 +163,8 @@ export function parseText(call: string, field: string, value: unknown, maxLength
   if (value.trim() === "") {
     throw new InvalidInputError({ message: `${call}(): ${field} is empty. Pass some text.`, field });
   }
+  const problem = textProblem(value);
+  if (problem) throw new InvalidInputError({ message: `${call}(): ${field} ${problem}.`, field });
   if (value.length > maxLength) {
     throw new InvalidInputError({
       message: `${call}(): ${field} is ${value.length} characters long; the maximum is ${maxLength}. Split it, or raise maxMessageLength in the Memory options.`,
@@ -116,7 +175,7 @@ export function parseText(call: string, field: string, value: unknown, maxLength
 }
 
 export function parseId(call: string, value: unknown): string {
-  if (typeof value !== "string" || value.trim() === "" || value.length > 256) {
+  if (typeof value !== "string" || value.trim() === "" || value.length > 256 || textProblem(value)) {
     throw new InvalidInputError({
       message: `${call}(): memoryId must be a non-empty string id, as returned by add() or search().`,
       field: "memoryId",
@@ -127,36 +186,73 @@ export function parseId(call: string, value: unknown): string {
 
 const roles = new Set(["user", "assistant", "system"]);
 
-/** A string becomes one user message; arrays are checked message by message. */
+function shown(value: unknown): string {
+  if (typeof value === "string") return JSON.stringify(value);
+  if (value === null || value === undefined || typeof value === "number" || typeof value === "boolean") return String(value);
+  return typeof value === "object" ? "an object" : `a value of type ${typeof value}`;
+}
+
+/** A string becomes one user message; arrays are checked message by message, by own properties. */
 export function parseMessages(call: string, value: unknown, maxLength: number): Message[] {
   if (typeof value === "string") return [{ role: "user", content: parseText(call, "messages", value, maxLength) }];
-  if (!Array.isArray(value)) {
+  if (!isArray(value, `${call}()`, "messages")) {
     throw new InvalidInputError({
       message: `${call}(): messages must be a string or an array of { role, content } messages.`,
       field: "messages",
     });
   }
-  if (value.length === 0) {
+  const where = `${call}()`;
+  const length = ownValue(value, "length", where, "messages") as number;
+  if (length === 0) {
     throw new InvalidInputError({ message: `${call}(): messages is an empty array. Pass at least one message.`, field: "messages" });
   }
-  return value.map((message, i) => {
+  const messages: Message[] = [];
+  for (let i = 0; i < length; i++) {
     const field = `messages[${i}]`;
+    const message = ownValue(value, String(i), where, field);
     if (message == null || typeof message !== "object") {
       throw new InvalidInputError({ message: `${call}(): ${field} must be an object { role, content }.`, field });
     }
-    const { role, content } = message as { role?: unknown; content?: unknown };
+    const role = ownValue(message, "role", where, `${field}.role`);
+    const content = ownValue(message, "content", where, `${field}.content`);
     if (typeof role !== "string" || !roles.has(role)) {
       throw new InvalidInputError({
-        message: `${call}(): ${field}.role must be "user", "assistant" or "system", got ${JSON.stringify(role)}.`,
+        message: `${call}(): ${field}.role must be "user", "assistant" or "system", got ${shown(role)}.`,
         field: `${field}.role`,
       });
     }
     if (typeof content !== "string") {
       throw new InvalidInputError({
-        message: `${call}(): ${field}.content must be a string${Array.isArray(content) ? " (join the text parts of a multi-part message first)" : ""}.`,
+        message: `${call}(): ${field}.content must be a string${isArray(content, where, `${field}.content`) ? " (join the text parts of a multi-part message first)" : ""}.`,
         field: `${field}.content`,
       });
     }
-    return { role: role as Message["role"], content: parseText(call, `${field}.content`, content, maxLength) };
-  });
+    messages.push({ role: role as Message["role"], content: parseText(call, `${field}.content`, content, maxLength) });
+  }
+  return messages;
+}
+
+/**
+ * A call that takes a scope or, for operators, exactly `{ allScopes: true }`: the valid scope, or
+ * undefined for every scope. Read by own properties only: an inherited `allScopes` is no consent.
+ */
+export function parseScopeOrAll(call: string, input: unknown): ValidScope | undefined {
+  if (input === null || typeof input !== "object" || isArray(input, `${call}()`, "scope")) return validateScope(call, input);
+  const entries = ownEntries(input, `${call}()`, "scope");
+  if (!entries.some(([key]) => key === "allScopes")) return validateScope(call, nullRecord(entries));
+  if (entries.length !== 1 || entries[0]?.[1] !== true) {
+    throw new InvalidInputError({
+      message: `${call}(): pass a scope, or exactly { allScopes: true } for every scope.`,
+      field: "allScopes",
+    });
+  }
+  return undefined;
+}
+
+/** Checks the `{ allScopes: true }` a call that always spans every scope requires, by own properties. */
+export function parseAllScopes(call: string, input: unknown, message: string): void {
+  const entries = input !== null && typeof input === "object" ? ownEntries(input, `${call}()`, "") : [];
+  if (entries.length !== 1 || entries[0]?.[0] !== "allScopes" || entries[0][1] !== true) {
+    throw new InvalidInputError({ message, field: "allScopes" });
+  }
 }

@@ -1,4 +1,5 @@
 import { describe, expect, test } from "vitest";
+import { objectEntries, readScope } from "../integrations/shared/scope.js";
 import { InvalidInputError, InvalidScopeError, MemoryNotFoundError, MissingScopeError } from "../src/errors.js";
 import type { Memory } from "../src/memory.js";
 import { spiedMemory } from "./support/spies.js";
@@ -302,5 +303,91 @@ describe("metadata can never set or change scope fields", () => {
     expect(item?.agentId).toBeUndefined();
     expect(await memory.get(added?.id as string, { userId: "bob" })).toBeNull();
     expect((await memory.getAll({ userId: "bob" })).results).toEqual([]);
+  });
+});
+
+describe("scope is read from own properties only", () => {
+  async function withBob() {
+    const { memory, calls: made } = spiedMemory();
+    const [bob] = (await memory.add("Bob's locker PIN is 4242", { userId: "bob" })).results;
+    return { memory, made, bobId: bob?.id as string, bobState: () => memory.getAll({ userId: "bob" }) };
+  }
+
+  test('regression: an own "__proto__" key in search options no longer injects scope ids (it returned Bob\'s memory)', async () => {
+    const { memory, made } = await withBob();
+    made.length = 0;
+    const error = await rejection(memory.search("PIN", JSON.parse('{"limit":5,"__proto__":{"userId":"bob"}}')));
+    expect(MissingScopeError.isInstance(error), String(error)).toBe(true);
+    expect(made).toEqual([]);
+  });
+
+  test('regression: options spread from a client body with "__proto__" no longer write into the scope it names', async () => {
+    const { memory, bobState } = await withBob();
+    const before = await bobState();
+    const clientBody = JSON.parse('{"__proto__":{"userId":"bob"}}');
+    const error = await rejection(memory.add("Alice's secret", { ...clientBody, agentId: "coder" }));
+    expect(InvalidInputError.isInstance(error), String(error)).toBe(true);
+    expect((error as Error).message).toMatch(/Unknown option "__proto__" in add\(\)/);
+    expect(await bobState()).toEqual(before);
+    expect((await memory.getAll({ agentId: "coder" })).results).toEqual([]);
+  });
+
+  test('regression: scope keys named like Object.prototype members are unknown keys (the message printed "function Object() { [native code] }")', async () => {
+    const { memory, bobId } = await withBob();
+    for (const key of ["constructor", "toString", "valueOf", "hasOwnProperty", "__proto__", "__defineGetter__"]) {
+      for (const [call, refused] of [
+        ["get", () => memory.get(bobId, JSON.parse(`{"userId":"alice",${JSON.stringify(key)}:{"userId":"bob"}}`))],
+        ["history", () => memory.history(bobId, JSON.parse(`{${JSON.stringify(key)}:"bob"}`))],
+        ["update", () => memory.update(bobId, "changed", JSON.parse(`{"userId":"alice",${JSON.stringify(key)}:"bob"}`))],
+      ] as const) {
+        const error = await rejection(refused());
+        expect(InvalidScopeError.isInstance(error), `${call} ${key}: ${String(error)}`).toBe(true);
+        expect((error as Error).message).toBe(`Unknown key "${key}" in the scope of ${call}(). Scope keys are userId, agentId and runId.`);
+      }
+    }
+    expect((await memory.get(bobId, { userId: "bob" }))?.memory).toBe("Bob's locker PIN is 4242");
+  });
+
+  test("regression: inherited properties are no scope ids and no consent (an inherited allScopes made pending() cover every scope)", async () => {
+    const { memory, bobId } = await withBob();
+    await memory.enqueue("Bob's queued turn", { userId: "bob" });
+    await memory.enqueue("Alice's queued turn", { userId: "alice" });
+    const inheritedAllScopes = Object.assign(Object.create({ allScopes: true }), { userId: "alice" });
+    expect((await memory.pending(inheritedAllScopes)).map((turn) => turn.userId)).toEqual(["alice"]);
+    expect(MissingScopeError.isInstance(await rejection(memory.get(bobId, Object.create({ userId: "bob" }))))).toBe(true);
+    expect(MissingScopeError.isInstance(await rejection(memory.search("PIN", Object.create({ userId: "bob" }))))).toBe(true);
+    const scopes = await rejection(memory.scopes(Object.assign(Object.create({ allScopes: true }), { note: 1 })));
+    expect(InvalidInputError.isInstance(scopes), String(scopes)).toBe(true);
+  });
+
+  test('regression: filters with a "__proto__" key are refused (the key was dropped and every memory of the scope returned)', async () => {
+    const { memory } = await withBob();
+    await memory.add("tagged", { userId: "bob", metadata: { topic: "x" } });
+    for (const refused of [
+      memory.getAll({ userId: "bob", filters: JSON.parse('{"__proto__":"x"}') }),
+      memory.search("tagged", { userId: "bob", filters: JSON.parse('{"topic":"x","__proto__":{"topic":"y"}}') }),
+      memory.iterate({ userId: "bob", filters: JSON.parse('{"__proto__":"x"}') }).next(),
+    ]) {
+      const error = await rejection(refused);
+      expect(InvalidInputError.isInstance(error), String(error)).toBe(true);
+      expect((error as Error).message).toMatch(/filters\.__proto__: "__proto__" cannot be a filter key/);
+    }
+  });
+
+  test("regression: readScope ignores keys named like Object.prototype members (it threw a TypeError) and reads no inherited id", () => {
+    for (const key of ["constructor", "toString", "valueOf", "__proto__", "hasOwnProperty"]) {
+      const context = JSON.parse(`{"userId":"alice",${JSON.stringify(key)}:{"userId":"bob"}}`);
+      expect({ ...readScope("run()", objectEntries(context)) }).toEqual({ userId: "alice" });
+      const error = (() => {
+        try {
+          return readScope("run()", objectEntries(JSON.parse(`{${JSON.stringify(key)}:"bob"}`)));
+        } catch (caught) {
+          return caught;
+        }
+      })();
+      expect(MissingScopeError.isInstance(error), `${key}: ${String(error)}`).toBe(true);
+    }
+    const inherited = Object.create({ userId: "bob" });
+    expect(() => readScope("run()", objectEntries(inherited))).toThrow(MissingScopeError);
   });
 });

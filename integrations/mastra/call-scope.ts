@@ -1,5 +1,6 @@
 import type { RequestContext } from "@mastra/core/request-context";
 import { MissingScopeError, type Scope, validateScope } from "../../src/index.js";
+import { ownValue } from "../../src/internal/plain-data.js";
 import { objectEntries, readScope } from "../shared/scope.js";
 
 /** Mastra's own memory ids of a call: `memory: { resource, thread }`. */
@@ -48,15 +49,11 @@ export function callScope(call: string, requestContext: RequestContext | undefin
   return validateScope(call, { userId: userId || undefined, runId: runId || undefined });
 }
 
-/** The ids of a call's `memory` option (`thread` is an id or a `{ id }`). */
+/** The ids of a call's `memory` option (`thread` is an id or a `{ id }`), read by own properties only. */
 export function memoryIdsOf(memory: unknown): MastraMemoryIds {
   if (memory == null || typeof memory !== "object") return {};
-  const { resource, thread } = memory as { resource?: unknown; thread?: unknown };
-  const threadId =
-    typeof thread === "string"
-      ? thread
-      : typeof (thread as { id?: unknown } | undefined)?.id === "string"
-        ? (thread as { id: string }).id
-        : undefined;
-  return { resourceId: typeof resource === "string" ? resource : undefined, threadId };
+  const resource = ownValue(memory, "resource", "agent call", "memory.resource");
+  const thread = ownValue(memory, "thread", "agent call", "memory.thread");
+  const id = thread != null && typeof thread === "object" ? ownValue(thread, "id", "agent call", "memory.thread.id") : thread;
+  return { resourceId: typeof resource === "string" ? resource : undefined, threadId: typeof id === "string" ? id : undefined };
 }

@@ -5,7 +5,7 @@ import packageJson from "../../package.json" with { type: "json" };
 import { ConfigError, MemoryNotFoundError } from "../../src/errors.js";
 import type { Memory } from "../../src/memory.js";
 import { type Scope, scopeKeys, type ValidScope, validateScope } from "../../src/scope.js";
-import { filtersSchema } from "../../src/validation.js";
+import { filtersSchema, metadataSchema } from "../../src/validation.js";
 
 export type McpServerOptions = {
   /** The memory the tools read and write. The server never closes it. */
@@ -41,7 +41,10 @@ const isMemory = (value: unknown) =>
 const optionsSchema = z.strictObject({
   memory: z.custom<Memory>(isMemory, "memory must be an Engram Memory"),
   name: z.string().min(1).optional(),
-  scope: z.record(z.string(), z.unknown()).optional(),
+  // Checked by validateScope, which reads every own key (a record schema would drop "__proto__").
+  scope: z
+    .custom<Scope>((value) => value != null && typeof value === "object", 'scope must be an object, e.g. { userId: "alice" }')
+    .optional(),
   scopeFromArguments: z.literal(true).optional(),
 });
 
@@ -128,7 +131,9 @@ export function createMcpServer(options: McpServerOptions): McpServer {
       ),
       inputSchema: input({
         text: z.string().min(1).describe("What to remember, as a short self-contained statement."),
-        metadata: z.record(z.string(), z.json()).optional().describe("Optional JSON object stored with the memory."),
+        metadata: (metadataSchema as z.ZodType<Record<string, unknown>>)
+          .optional()
+          .describe("Optional JSON object stored with the memory."),
       }),
       annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
     },

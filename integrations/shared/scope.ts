@@ -1,4 +1,5 @@
 import { InvalidScopeError, MissingScopeError, type Scope, scopeKeyFor, validateScope } from "../../src/index.js";
+import { nullRecord, ownEntries, unreadable } from "../../src/internal/plain-data.js";
 
 const scopeNames = new Set(["userId", "agentId", "runId"]);
 
@@ -7,19 +8,27 @@ const scopeNames = new Set(["userId", "agentId", "runId"]);
  * context, providerOptions.memory). Other keys are the app's business and ignored, except
  * misspelled scope keys (`user_id`, `userID`), which are refused with the right name.
  *
- * @param entries the context's key/value pairs.
+ * @param entries the context's key/value pairs (for a plain object, `objectEntries`: own properties only).
  * @param missing the MissingScopeError message, saying where this framework takes the scope from.
  * @throws MissingScopeError naming `call` when no id is found.
+ * @throws InvalidInputError when reading the context throws.
  */
 export function readScope(
   call: string,
   entries: Iterable<readonly [string, unknown]> | undefined,
   { missing }: { missing?: string } = {},
 ): Scope {
-  const picked: Record<string, unknown> = {};
-  for (const [key, value] of entries ?? []) {
+  const picked = new Map<string, unknown>();
+  let pairs: (readonly [string, unknown])[];
+  try {
+    pairs = [...(entries ?? [])];
+  } catch (error) {
+    throw unreadable(call, "the context", error);
+  }
+  for (const [key, value] of pairs) {
+    if (typeof key !== "string") continue;
     if (scopeNames.has(key)) {
-      if (value !== undefined) picked[key] = value;
+      if (value !== undefined) picked.set(key, value);
       continue;
     }
     const right = scopeKeyFor(key);
@@ -28,9 +37,9 @@ export function readScope(
       throw new InvalidScopeError({ key, message: `Unknown scope key "${key}" in ${call}: did you mean "${right}"?` });
     }
   }
-  if (Object.keys(picked).length === 0) throw new MissingScopeError({ call, message: missing });
+  if (picked.size === 0) throw new MissingScopeError({ call, message: missing });
   try {
-    return validateScope(call, picked);
+    return validateScope(call, nullRecord(picked));
   } catch (error) {
     // Only empty ids were given: as good as none.
     if (MissingScopeError.isInstance(error)) throw new MissingScopeError({ call, message: missing });
@@ -38,9 +47,9 @@ export function readScope(
   }
 }
 
-/** Key/value pairs of a plain object, for `readScope`. */
-export function objectEntries(value: unknown): [string, unknown][] {
-  return value != null && typeof value === "object" ? Object.entries(value) : [];
+/** Own key/value pairs of a plain object, for `readScope`: inherited properties are never scope. */
+export function objectEntries(value: unknown, call = "the call"): [string, unknown][] {
+  return value != null && typeof value === "object" ? ownEntries(value, call, "context") : [];
 }
 
 /** The scope searched before a call: the user's (or agent's) memories of every run, unless asked otherwise. */

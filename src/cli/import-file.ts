@@ -4,7 +4,9 @@ import { basename } from "node:path";
 import { z } from "zod";
 import { EngramError, InvalidInputError } from "../errors.js";
 import type { Message } from "../history/history-store.js";
+import { plainData, textProblem } from "../internal/plain-data.js";
 import { type Scope, scopeKeys, splitScope, validateScope } from "../scope.js";
+import { metadataSchema } from "../validation.js";
 
 /** One message to import, with where it came from (for error messages). */
 export interface ImportTurn {
@@ -48,7 +50,7 @@ const isoTimestamp = z
   .refine((value) => !Number.isNaN(Date.parse(value)), "must be an ISO 8601 date, e.g. 2024-05-08T13:56:00Z")
   .transform((value) => new Date(value).toISOString());
 
-const metadata = z.record(z.string(), z.json());
+const metadata = metadataSchema as z.ZodType<Record<string, unknown>>;
 
 /** A chat turn: `{ role, content, userId?, agentId?, runId?, timestamp?, metadata? }`. */
 const turnLine = z.strictObject({
@@ -93,16 +95,17 @@ export function parseJsonl(text: string, name: string, defaults: Scope): ImportT
       throw fileError(source, "not valid JSON (each line must be one JSON object)");
     }
     if (value == null || typeof value !== "object" || Array.isArray(value)) throw fileError(source, "each line must be a JSON object");
-    const { scope, rest } = splitScope(value as Record<string, unknown>);
+    const { scope, rest } = splitScope(value, source);
     const lineScope = scopeFor(source, scope, defaults);
-    if ("memory" in rest) {
-      const parsed = exportedLine.safeParse(rest);
+    const data = plainData(rest, source);
+    if (Object.hasOwn(rest, "memory")) {
+      const parsed = exportedLine.safeParse(data);
       if (!parsed.success) throw fileError(source, firstIssue(parsed.error));
       const { memory, metadata: meta, createdAt } = parsed.data;
       turns.push({ scope: lineScope, message: { role: "user", content: memory }, timestamp: createdAt, metadata: meta, source });
       return;
     }
-    const parsed = turnLine.safeParse(rest);
+    const parsed = turnLine.safeParse(data);
     if (!parsed.success) throw fileError(source, firstIssue(parsed.error));
     const { role, content, timestamp, metadata: meta } = parsed.data;
     // System messages are instructions, never memories.
@@ -219,6 +222,14 @@ export function parseLocomo(data: unknown, name: string, defaults: Scope): Impor
         const source = `${where}, session_${session}, turn ${turnIndex + 1}`;
         if (!turn.success) throw fileError(source, firstIssue(turn.error));
         const { speaker, text = "", dia_id: diaId, blip_caption: caption } = turn.data;
+        for (const [field, value] of [
+          ["speaker", speaker],
+          ["text", text],
+          ["blip_caption", caption ?? ""],
+        ]) {
+          const problem = textProblem(value as string);
+          if (problem) throw fileError(source, `${field} ${problem}`);
+        }
         const said = [text.trim(), caption ? `[shares a photo: ${caption.trim()}]` : ""].filter(Boolean).join(" ");
         if (said === "") return;
         turns.push({
@@ -260,7 +271,8 @@ export async function readImportFile(
       whole = undefined;
     }
   }
-  const isLocomo = (value: unknown) => value != null && typeof value === "object" && "conversation" in value && "sample_id" in value;
+  const isLocomo = (value: unknown) =>
+    value != null && typeof value === "object" && Object.hasOwn(value, "conversation") && Object.hasOwn(value, "sample_id");
   if (format === "locomo" || Array.isArray(whole) || isLocomo(whole)) {
     if (whole === undefined) {
       throw new InvalidInputError({ message: `${name} is not valid JSON: a LoCoMo-schema file is one JSON list of conversations.` });

@@ -39,7 +39,8 @@ export function reconcile(
   };
 
   for (const { id, event, text: rawText } of decisions) {
-    const text = normaliseText(rawText);
+    // A model's text may hold what no store takes (U+0000, lone surrogates): a fact stored is storable everywhere.
+    const text = normaliseText(rawText.replaceAll("\u0000", "").toWellFormed());
     const label = `${event} of id ${JSON.stringify(id)}`;
     if ((event === "ADD" || event === "UPDATE") && text === "") {
       warnings.push(`Ignored ${label}: it has no text.`);

@@ -106,11 +106,27 @@ describe("parseJsonl", () => {
     ['{"role":"user","content":"x","userId":"bob","timestamp":"soon"}', /chat.jsonl:2: timestamp: must be an ISO 8601 date/],
     ['{"role":"user","content":"x","userId":"bob","extra":1}', /chat.jsonl:2: unknown key "extra"/],
     ['{"role":"user","content":"x","userId":" bob"}', /chat.jsonl:2: .*whitespace/],
+    ['{"role":"user","content":"a\\u0000b","userId":"bob"}', /chat.jsonl:2: content contains a NUL character/],
+    ['{"role":"user","content":"\\ud83d","userId":"bob"}', /chat.jsonl:2: content contains a lone UTF-16 surrogate/],
+    [
+      '{"role":"user","content":"x","userId":"bob","metadata":{"__proto__":{"a":1}}}',
+      /chat.jsonl:2: metadata.__proto__: metadata cannot have/,
+    ],
+    [
+      `{"role":"user","content":"x","userId":"bob","metadata":${"[".repeat(40)}${"]".repeat(40)}}`,
+      /chat.jsonl:2: metadata(\[0\])+ is nested more than 16/,
+    ],
   ])("names the line of a bad one: %s", (line, message) => {
     const text = jsonl({ role: "user", content: "fine", userId: "alice" }, line);
     expect(() => parseJsonl(text, "chat.jsonl", {})).toThrow(InvalidInputError);
     expect(() => parseJsonl(text, "chat.jsonl", {})).toThrow(message);
   });
+});
+
+test('regression: a line whose "__proto__" holds a scope is refused, not imported into that scope', () => {
+  const text = jsonl('{"role":"user","content":"Bob\'s secret","__proto__":{"userId":"bob"}}');
+  expect(() => parseJsonl(text, "chat.jsonl", { agentId: "importer" })).toThrow(/chat.jsonl:1: unknown key "__proto__"/);
+  expect(() => parseJsonl(text, "chat.jsonl", {})).toThrow(/chat.jsonl:1: no scope/);
 });
 
 const locomo = [

@@ -62,4 +62,9 @@ describe("reconcile", () => {
       'Ignored ADD of id "new": its text is 101 characters long, more than maxMessageLength (100).',
     ]);
   });
+
+  test("regression: a model's fact with U+0000 or a lone surrogate is stored without them (input with them is refused, so no store ever sees one)", () => {
+    const { operations } = run({ id: "new", event: "ADD", text: "Has a\u0000 cat \ud800named Tom" });
+    expect(operations).toEqual([{ event: "ADD", text: "Has a cat \ufffdnamed Tom", hash: textHash("Has a cat \ufffdnamed Tom") }]);
+  });
 });
