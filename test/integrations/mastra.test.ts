@@ -92,7 +92,7 @@ describe("withMemory(agent) and generate", () => {
     const call = model.doGenerateCalls[0] as LanguageModelV4CallOptions;
     expect(call.prompt.map((m) => m.role)).toEqual(["system", "system", "user"]);
     expect(systemTexts(call)[0]).toBe("You are a helpful assistant.");
-    expect(systemTexts(call)[1]).toContain(`<${memoryBlockTag} label="Relevant memories about this user">`);
+    expect(systemTexts(call)[1]).toContain(`<${memoryBlockTag} label="Relevant memories about this user" nonce="`);
     expect(systemTexts(call)[1]).toContain('"I prefer Postgres for everything except analytics"');
 
     expect((await memory.flush()).processed).toBe(1);
@@ -222,6 +222,19 @@ describe("withMemory(agent) and generate", () => {
     expect(result.text).toBe("fine");
     expect(systemTexts(model.doGenerateCalls[0] as LanguageModelV4CallOptions)).toHaveLength(1);
     expect(errors.map(([error, operation]) => [error.message, operation])).toEqual([[expect.stringContaining("store down"), "recall"]]);
+  });
+
+  test("an <engram-memories> block in the agent's own instructions does not switch recall off", async () => {
+    const memory = newMemory();
+    await memory.add("I like tea", { userId: "alice" });
+    const model = new MockLanguageModelV4({ doGenerate: reply("Tea.") });
+    const instructions = `Notes:\n<${memoryBlockTag} label="Relevant memories about this user">\n- the app's own notes\n</${memoryBlockTag}>`;
+    const agent = new Agent({ id: "assistant", name: "assistant", instructions, model: mastraModel(model) });
+    await withMemory(agent, { memory }).generate("What do I like to drink?", { requestContext: alice() });
+    const texts = systemTexts(model.doGenerateCalls[0] as LanguageModelV4CallOptions);
+    expect(texts).toHaveLength(2);
+    expect(texts[0]).toBe(instructions);
+    expect(texts[1]).toContain('"I like tea"');
   });
 
   test("bad options are a ConfigError", () => {

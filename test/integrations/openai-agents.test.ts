@@ -55,7 +55,7 @@ describe("withMemory(agent) and run", () => {
     expect(result.finalOutput).toBe("Use Postgres.");
     const [instructions] = instructionsOf(model);
     expect(instructions?.startsWith("You are a helpful assistant.\n\n")).toBe(true);
-    expect(instructions).toContain(`<${memoryBlockTag} label="Relevant memories about this user">`);
+    expect(instructions).toContain(`<${memoryBlockTag} label="Relevant memories about this user" nonce="`);
     expect(instructions).toContain('"I prefer Postgres for everything except analytics"');
     // The memories are instructions only, never input items.
     expect(inputOf(model.calls[0]?.request as ModelRequest)).not.toContain(memoryBlockTag);
@@ -154,6 +154,28 @@ describe("withMemory(agent) and run", () => {
     expect(enqueue).toHaveBeenCalledTimes(2);
     expect((await memory.getAll({ userId: "alice" })).results.map((r) => r.memory)).toContain("Still Monday.");
     for (const instructions of instructionsOf(model)) expect(instructions).not.toContain("secret is 42");
+  });
+
+  test("an <engram-memories> block in the agent's own instructions does not switch recall off, for withMemory and memoryRunConfig", async () => {
+    const memory = newMemory();
+    await memory.add("I like tea", { userId: "alice" });
+    const own = `Notes:\n<${memoryBlockTag} label="Relevant memories about this user">\n- the app's own notes\n</${memoryBlockTag}>`;
+    const model = new ScriptedModel([[assistantMessage("Tea.")], [assistantMessage("Tea.")]]);
+    await run(withMemory(new Agent({ name: "assistant", instructions: own, model }), { memory }), "What do I like to drink?", {
+      context: { userId: "alice" },
+    });
+    await new Runner(memoryRunConfig({ memory })).run(
+      new Agent({ name: "assistant", instructions: own, model }),
+      "What do I like to drink?",
+      {
+        context: { userId: "alice" },
+      },
+    );
+    for (const instructions of instructionsOf(model)) {
+      expect(instructions.startsWith(`${own}\n\n<${memoryBlockTag} `)).toBe(true);
+      expect(instructions).toContain('"I like tea"');
+    }
+    expect(instructionsOf(model)).toHaveLength(2);
   });
 
   test("bad options are a ConfigError", () => {
