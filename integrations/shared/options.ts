@@ -20,8 +20,9 @@ export interface MemoryAdapterOptions {
   /** Label of the injected block. @default "Relevant memories about this user" */
   label?: string;
   /**
-   * Search the memories of every run of this user (or agent), not only the current `runId`.
-   * Writes always carry the full scope, run included. @default true
+   * Search the memories of every run of this user, not only the current `runId`. Only a `userId`
+   * widens the search: a call without one searches its own run. Writes always carry the full
+   * scope, run included. @default true
    */
   searchAcrossRuns?: boolean;
   /** When the search fails: go on without memories (true) or fail the call (false). @default true */
