@@ -17,9 +17,8 @@ const maxQueuedLength = 32_000;
 const clip = (text: string) => (text.length > maxQueuedLength ? `${text.slice(0, maxQueuedLength - 1)}…` : text);
 
 /**
- * A stable id of one user turn: the scope plus the conversation up to and including the latest
- * user message. Steps of a tool loop share it; a retried call gets the same one, so its write is
- * not queued twice.
+ * A stable id of one user turn's recall: the scope plus the conversation up to and including the
+ * latest user message. Steps of a tool loop share it, so they search once.
  */
 export function turnKey(scope: Scope, conversation: unknown): string {
   return createHash("sha256")
@@ -66,21 +65,25 @@ export class TurnMemory {
    * Queues the finished turn (the user's message and the assistant's final text) for the durable
    * write-behind. Returns at once; failures go to `onError`.
    *
+   * The write's idempotency key is `call` plus the two messages: the same call written twice with
+   * the same reply (a retry, or two adapters covering one run) is queued once, while a repeated
+   * identical question that got another reply is another turn, and is written too.
+   *
    * @param key the turn's recall key (its cached search is forgotten).
-   * @param idempotencyKey the write's identity in the outbox: a second write with it is ignored. @default key
+   * @param call identifies the call the turn came from. @default key
    */
   remember({
     scope,
     user,
     assistant,
     key,
-    idempotencyKey = key,
+    call = key,
   }: {
     scope: Scope;
     user: string | undefined;
     assistant: string;
     key: string;
-    idempotencyKey?: string;
+    call?: string;
   }): void {
     this.#cache.delete(key);
     if (!this.options.remember) return;
@@ -89,6 +92,7 @@ export class TurnMemory {
       { role: "assistant" as const, content: clip(stripMemoryBlocks(assistant)) },
     ].filter((message) => message.content.trim() !== "");
     if (!messages.some((message) => message.role === "user")) return;
+    const idempotencyKey = turnKey(scope, ["write", call, messages]);
     this.options.memory
       .enqueue(messages, { ...scope, idempotencyKey })
       .catch((error: unknown) => this.report(asEngramError(error), "remember"));

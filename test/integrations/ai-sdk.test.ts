@@ -151,6 +151,34 @@ describe("withMemory and generateText", () => {
     for (const call of model.doGenerateCalls) expect(systemTexts(call).join()).toContain("Lisbon");
   });
 
+  test("repeated identical single-message turns with different replies are all written (the write key is the turn, not the conversation)", async () => {
+    const memory = newMemory();
+    const enqueue = vi.spyOn(memory, "enqueue");
+    const replies = ["Booked for Monday at 8.", "Booked for Tuesday at 8.", "Booked for Wednesday at 8."];
+    const model = new MockLanguageModelV4({ doGenerate: replies.map(reply) });
+    const wrapped = withMemory(model, { memory });
+    for (const _ of replies) {
+      await generateText({ model: wrapped, prompt: "Book my usual table", providerOptions: { memory: { userId: "alice", runId: "s-1" } } });
+    }
+    expect((await memory.flush()).processed).toBe(3);
+    const { results } = await memory.getAll({ userId: "alice" });
+    expect(results.map((r) => r.memory).sort()).toEqual(["Book my usual table", ...replies].sort());
+    expect(new Set(enqueue.mock.calls.map(([, options]) => options.idempotencyKey)).size).toBe(3);
+  });
+
+  test("the same turn with the same reply has the same write key, so a retried call is written once", async () => {
+    const memory = newMemory();
+    const enqueue = vi.spyOn(memory, "enqueue");
+    const model = new MockLanguageModelV4({ doGenerate: reply("Booked.") });
+    const wrapped = withMemory(model, { memory });
+    for (let i = 0; i < 2; i++) {
+      await generateText({ model: wrapped, prompt: "Book my usual table", providerOptions: { memory: { userId: "alice" } } });
+    }
+    expect(enqueue).toHaveBeenCalledTimes(2);
+    expect(new Set(enqueue.mock.calls.map(([, options]) => options.idempotencyKey)).size).toBe(1);
+    expect((await memory.flush()).processed).toBe(1);
+  });
+
   test("fails open on a search error: the call goes on without memories and onError sees the error", async () => {
     const memory = newMemory();
     vi.spyOn(memory, "search").mockRejectedValue(new Error("store down"));

@@ -368,6 +368,19 @@ describe("new Agent(withMemory(config)) and memoryProcessor", () => {
     ]);
   });
 
+  test("repeated identical turns with the same message id but different replies are all written", async () => {
+    const memory = newMemory();
+    const replies = ["Booked for Monday at 8.", "Booked for Tuesday at 8.", "Booked for Wednesday at 8."];
+    const model = new MockLanguageModelV4({ doGenerate: replies.map(reply) });
+    const agent = withMemory(agentWith(model), { memory });
+    for (const _ of replies) {
+      await agent.generate([{ id: "m-1", role: "user", content: "Book my usual table" }], { requestContext: alice() });
+    }
+    expect((await memory.flush()).processed).toBe(3);
+    const { results } = await memory.getAll({ userId: "alice" });
+    expect(results.map((r) => r.memory).sort()).toEqual(["Book my usual table", ...replies].sort());
+  });
+
   test("asking the same question twice is two turns, both remembered", async () => {
     const memory = newMemory();
     const enqueue = vi.spyOn(memory, "enqueue");

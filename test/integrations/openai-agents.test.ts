@@ -178,6 +178,18 @@ describe("withMemory(agent) and run", () => {
     expect(instructionsOf(model)).toHaveLength(2);
   });
 
+  test("runs that reuse one RunContext are each written: repeated identical turns with different replies are kept", async () => {
+    const memory = newMemory();
+    const replies = ["Booked for Monday at 8.", "Booked for Tuesday at 8.", "Booked for Wednesday at 8."];
+    const model = new ScriptedModel(replies.map((text) => [assistantMessage(text)]));
+    const agent = withMemory(new Agent({ name: "assistant", instructions: "x", model }), { memory });
+    const context = new RunContext({ userId: "alice" });
+    for (const _ of replies) await run(agent, "Book my usual table", { context });
+    expect((await memory.flush()).processed).toBe(3);
+    const { results } = await memory.getAll({ userId: "alice" });
+    expect(results.map((r) => r.memory).sort()).toEqual(["Book my usual table", ...replies].sort());
+  });
+
   test("bad options are a ConfigError", () => {
     const agent = new Agent({ name: "assistant", instructions: "x" });
     expect(() => withMemory(agent, { memory: {} as Memory })).toThrow(ConfigError);
@@ -238,6 +250,19 @@ describe("memoryRunConfig", () => {
     const runner = new Runner(memoryRunConfig({ memory }));
     await expect(runner.run(new Agent({ name: "a", instructions: "x", model }), "hi", { context: {} })).rejects.toSatisfy(isMissingScope);
     expect(model.calls).toHaveLength(0);
+  });
+
+  test("runs that reuse one RunContext are each written: repeated identical turns with different replies are kept", async () => {
+    const memory = newMemory();
+    const replies = ["Booked for Monday at 8.", "Booked for Tuesday at 8."];
+    const model = new ScriptedModel(replies.map((text) => [assistantMessage(text)]));
+    const runner = new Runner(memoryRunConfig({ memory }));
+    const context = new RunContext({ userId: "alice" });
+    const agent = new Agent({ name: "assistant", instructions: "x", model });
+    for (const _ of replies) await runner.run(agent, "Book my usual table", { context });
+    expect((await memory.flush()).processed).toBe(2);
+    const { results } = await memory.getAll({ userId: "alice" });
+    expect(results.map((r) => r.memory).sort()).toEqual(["Book my usual table", ...replies].sort());
   });
 
   test("a session stores the conversation, never the memories", async () => {
