@@ -107,6 +107,19 @@ export class StoreError extends EngramError {
   }
 }
 
+/** An operation did not finish within its deadline. What it started may still finish in the background. */
+export class TimeoutError extends EngramError {
+  /** What did not finish in time, e.g. `"search"`. */
+  readonly operation: string;
+  /** The deadline that passed, in milliseconds. */
+  readonly timeoutMs: number;
+  constructor({ message, operation, timeoutMs, cause }: { message: string; operation: string; timeoutMs: number; cause?: unknown }) {
+    super({ code: "TIMEOUT", message, cause });
+    this.operation = operation;
+    this.timeoutMs = timeoutMs;
+  }
+}
+
 /** Errors caused by the caller; everything else Engram throws is a system error worth retrying or alerting on. */
 export function isUserError(error: unknown): boolean {
   return (

@@ -12,6 +12,7 @@ export {
   MemoryNotFoundError,
   MissingScopeError,
   StoreError,
+  TimeoutError,
 } from "./errors.js";
 export type { AiSdkLanguageModel } from "./extraction/language-model.js";
 export type { ExtractFrom } from "./extraction/prompt.js";
