@@ -15,7 +15,16 @@ import { assistantMessage, functionCall, modelResponder, ScriptedModel } from "@
 import { afterEach, beforeAll, describe, expect, test, vi } from "vitest";
 import { z } from "zod";
 import { memoryGuardrailName, memoryRunConfig, withMemory } from "../../integrations/openai-agents/index.js";
-import { ConfigError, type EngramError, InvalidScopeError, Memory, MissingScopeError, memoryBlockTag } from "../../src/index.js";
+import type { AdapterMemory } from "../../integrations/shared/options.js";
+import {
+  ConfigError,
+  type EngramError,
+  InvalidScopeError,
+  Memory,
+  MissingScopeError,
+  memoryBlockTag,
+  TimeoutError,
+} from "../../src/index.js";
 import { deterministicEmbedder, inMemoryHistory, inMemoryStore } from "../../src/testing/index.js";
 
 beforeAll(() => setTracingDisabled(true));
@@ -479,5 +488,58 @@ describe("tool approvals: a run interrupted, then resumed", () => {
       expect(model.calls).toHaveLength(1);
       expect(enqueue).not.toHaveBeenCalled();
     }
+  });
+});
+
+describe("a search that never answers", () => {
+  const deadline = 100;
+  // Generous for a loaded test machine, tiny next to a hang.
+  const margin = 600;
+  const hung: AdapterMemory = { search: () => new Promise(() => {}), enqueue: async () => ({ id: "recorded", queued: true }) };
+
+  test.each(["withMemory", "memoryRunConfig"] as const)(
+    "%s: a run fails open within recallTimeoutMs, the model is called and onError sees a TimeoutError",
+    async (how) => {
+      const errors: [EngramError, string][] = [];
+      const options = {
+        memory: hung,
+        recallTimeoutMs: deadline,
+        onError: (error: EngramError, context: { operation: string }) => errors.push([error, context.operation]),
+      };
+      const model = new ScriptedModel([[assistantMessage("fine")], [assistantMessage("streamed fine")]]);
+      const agent = new Agent({ name: "assistant", instructions: "You help.", model });
+      const runner = new Runner(how === "withMemory" ? {} : memoryRunConfig(options));
+      const target = how === "withMemory" ? withMemory(agent, options) : agent;
+
+      let started = performance.now();
+      expect((await runner.run(target, "hello there", { context: { userId: "alice" } })).finalOutput).toBe("fine");
+      expect(performance.now() - started).toBeLessThan(deadline + margin);
+      started = performance.now();
+      const streamed = await runner.run(target, "hello there", { context: { userId: "alice" }, stream: true });
+      await streamed.completed;
+      expect(streamed.finalOutput).toBe("streamed fine");
+      expect(performance.now() - started).toBeLessThan(deadline + margin);
+
+      expect(model.calls).toHaveLength(2);
+      for (const instructions of instructionsOf(model)) expect(instructions).toBe("You help.");
+      expect(errors.map(([error, operation]) => [error.name, operation])).toEqual([
+        ["TimeoutError", "recall"],
+        ["TimeoutError", "recall"],
+      ]);
+      for (const [error] of errors) expect([TimeoutError.isInstance(error), (error as TimeoutError).timeoutMs]).toEqual([true, deadline]);
+    },
+  );
+
+  test("with failOpen: false the run rejects with the TimeoutError and the model is not called", async () => {
+    const model = new ScriptedModel([]);
+    const agent = withMemory(new Agent({ name: "assistant", instructions: "x", model }), {
+      memory: hung,
+      recallTimeoutMs: deadline,
+      failOpen: false,
+    });
+    const started = performance.now();
+    await expect(run(agent, "hi", { context: { userId: "alice" } })).rejects.toSatisfy((error: unknown) => TimeoutError.isInstance(error));
+    expect(performance.now() - started).toBeLessThan(deadline + margin);
+    expect(model.calls).toHaveLength(0);
   });
 });
