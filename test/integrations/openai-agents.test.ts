@@ -11,7 +11,7 @@ import {
   setTracingDisabled,
   tool,
 } from "@openai/agents";
-import { assistantMessage, functionCall, modelResponder, ScriptedModel } from "@openai/agents/testing";
+import { assistantMessage, functionCall, modelError, modelResponder, ScriptedModel } from "@openai/agents/testing";
 import { afterEach, beforeAll, describe, expect, test, vi } from "vitest";
 import { z } from "zod";
 import { memoryGuardrailName, memoryRunConfig, withMemory } from "../../integrations/openai-agents/index.js";
@@ -197,6 +197,17 @@ describe("withMemory(agent) and run", () => {
     expect((await memory.flush()).processed).toBe(3);
     const { results } = await memory.getAll({ userId: "alice" });
     expect(results.map((r) => r.memory).sort()).toEqual(["Book my usual table", ...replies].sort());
+  });
+
+  test("a run that reuses the RunContext of a failed run searches its own question, not the failed run's", async () => {
+    const memory = newMemory();
+    const search = vi.spyOn(memory, "search");
+    const model = new ScriptedModel([modelError(new Error("model down")), [assistantMessage("In Lisbon.")]]);
+    const agent = withMemory(new Agent({ name: "assistant", instructions: "x", model }), { memory });
+    const context = new RunContext({ userId: "alice" });
+    await expect(run(agent, "What do I drink?", { context })).rejects.toThrow(/model down/);
+    await run(agent, "Where do I live?", { context });
+    expect(search.mock.calls.map(([query]) => query)).toEqual(["What do I drink?", "Where do I live?"]);
   });
 
   test("bad options are a ConfigError", () => {
