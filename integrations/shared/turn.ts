@@ -26,8 +26,9 @@ const maxQueuedLength = 32_000;
 const clip = (text: string) => (text.length > maxQueuedLength ? `${text.slice(0, maxQueuedLength - 1)}…` : text);
 
 /**
- * A stable id of one user turn's recall: the scope plus the conversation up to and including the
- * latest user message. Steps of a tool loop share it, so they search once.
+ * A stable id from a scope and what identifies something within it: a turn's recall key (the
+ * conversation up to the latest user message, which the steps of a tool loop share, so they
+ * search once) or a write's idempotency key.
  */
 export function turnKey(scope: Scope, conversation: unknown): string {
   return createHash("sha256")
