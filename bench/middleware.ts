@@ -1,21 +1,26 @@
 // `npm run bench:middleware`: what memory adds to a reply. A mock model with a fixed latency, a
 // user with 10,000 memories, the local embedding model; 100 streamed calls each without memory,
 // with memory (recall only), and with memory (recall + write-behind); time to first chunk and
-// total reply time, p50/p95, and the search time alone for comparison.
+// total reply time, p50/p95, and the search time alone for comparison. Then 20 calls through a
+// memory whose search never answers: what a hung dependency adds with the recall deadline
+// (RECALL_TIMEOUT_MS, default the adapters' 500 ms).
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { LanguageModelV4StreamPart } from "@ai-sdk/provider";
 import { streamText } from "ai";
 import { MockLanguageModelV4 } from "ai/test";
-import { withMemory } from "../integrations/ai-sdk/index.js";
-import { Memory } from "../src/index.js";
+import { warmUp, withMemory } from "../integrations/ai-sdk/index.js";
+import { type AdapterMemory, defaultRecallTimeoutMs } from "../integrations/shared/options.js";
+import { Memory, TimeoutError } from "../src/index.js";
 import { readLocomo } from "./support/locomo.js";
 import { defaultDataFile, machine, percentile, writeResults } from "./support/report.js";
 
 const latencyMs = Number(process.env.MODEL_LATENCY_MS ?? 200);
 const memoryCount = Number(process.env.MEMORIES ?? 10_000);
 const calls = Number(process.env.CALLS ?? 100);
+const recallTimeoutMs = Number(process.env.RECALL_TIMEOUT_MS ?? defaultRecallTimeoutMs);
+const hungCalls = Number(process.env.HUNG_CALLS ?? 20);
 const { samples } = readLocomo(defaultDataFile);
 const turns = samples.flatMap((sample) =>
   sample.sessions.flatMap((session) => session.turns.map((turn) => `${turn.speaker}: ${turn.text}`)),
@@ -67,9 +72,14 @@ for (let i = 0; i < texts.length; i += 200) {
 console.log(`  done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 
 type Sample = { firstChunk: number; total: number };
-async function run(label: string, model: ReturnType<typeof slowModel> | ReturnType<typeof withMemory>, offset: number): Promise<Sample[]> {
+async function run(
+  label: string,
+  model: ReturnType<typeof slowModel> | ReturnType<typeof withMemory>,
+  offset: number,
+  count = calls,
+): Promise<Sample[]> {
   const samples: Sample[] = [];
-  for (let i = 0; i < calls; i++) {
+  for (let i = 0; i < count; i++) {
     const prompt = questions[(offset + i) % questions.length] as string;
     const begin = performance.now();
     let firstChunk = 0;
@@ -83,6 +93,7 @@ async function run(label: string, model: ReturnType<typeof slowModel> | ReturnTy
 }
 
 // Warm the model and caches once.
+await warmUp(memory);
 await memory.search("warm up", { userId });
 
 const searchTimes: number[] = [];
@@ -94,16 +105,33 @@ for (let i = 0; i < calls; i++) {
 
 started = performance.now();
 const without = await run("plain", slowModel(), 0);
-const recallOnly = await run("recall", withMemory(slowModel(), { memory, remember: false }), 100);
-const withWrites = await run("full", withMemory(slowModel(), { memory }), 200);
+const recallOnly = await run("recall", withMemory(slowModel(), { memory, remember: false, recallTimeoutMs }), 100);
+const withWrites = await run("full", withMemory(slowModel(), { memory, recallTimeoutMs }), 200);
 const flushStart = performance.now();
 const flushed = await memory.flush();
 const flushMs = performance.now() - flushStart;
 
+// A hung embedder or store: the search never answers, the deadline lets the reply go on without memories.
+const hung: AdapterMemory = { search: () => new Promise(() => {}), enqueue: (messages, options) => memory.enqueue(messages, options) };
+let timeouts = 0;
+const hungSearch = await run(
+  "hung",
+  withMemory(slowModel(), {
+    memory: hung,
+    remember: false,
+    recallTimeoutMs,
+    onError: (error) => {
+      if (TimeoutError.isInstance(error)) timeouts++;
+    },
+  }),
+  300,
+  hungCalls,
+);
+
 const row = (name: string, values: number[]) =>
   `${name.padEnd(44)} ${percentile(values, 50).toFixed(1).padStart(8)} ${percentile(values, 95).toFixed(1).padStart(8)}`;
 console.log(
-  `\nmock model latency ${latencyMs} ms · ${memoryCount.toLocaleString()} memories for the user · ${calls} calls each · local embedder`,
+  `\nmock model latency ${latencyMs} ms · ${memoryCount.toLocaleString()} memories for the user · ${calls} calls each · local embedder · recallTimeoutMs ${recallTimeoutMs} ms`,
 );
 console.log(`${"".padEnd(44)} ${"p50 ms".padStart(8)} ${"p95 ms".padStart(8)}`);
 console.log(row("search alone (embed query + hybrid search)", searchTimes));
@@ -143,6 +171,18 @@ console.log(
     withWrites.map((s) => s.total),
   ),
 );
+console.log(
+  row(
+    `first chunk, search hung (${hungCalls} calls)`,
+    hungSearch.map((s) => s.firstChunk),
+  ),
+);
+console.log(
+  row(
+    `total reply, search hung (${hungCalls} calls)`,
+    hungSearch.map((s) => s.total),
+  ),
+);
 const added = (samples: Sample[]) =>
   percentile(
     samples.map((s) => s.total),
@@ -158,6 +198,9 @@ console.log(
 console.log(
   `write-behind: ${flushed.processed} turns processed, ${flushed.failed} failed; ${flushMs.toFixed(0)} ms left to flush after the last reply`,
 );
+console.log(
+  `hung search: the deadline (recallTimeoutMs ${recallTimeoutMs} ms) added ${added(hungSearch).toFixed(1)} ms at p95; ${timeouts} of ${hungCalls} calls reported a TimeoutError, all were answered`,
+);
 
 writeResults("middleware", {
   latencyMs,
@@ -170,6 +213,9 @@ writeResults("middleware", {
   withWrites,
   flushMs,
   flushed,
+  recallTimeoutMs,
+  hungSearch,
+  timeouts,
 });
 await memory.close();
 rmSync(dir, { recursive: true, force: true });

@@ -108,12 +108,13 @@ export class StoreError extends EngramError {
 }
 
 /**
- * A call out of Engram (the embedder, the extraction model, a store) did not answer within its
- * deadline. Nothing was changed by the call that timed out on Engram's side; a write-behind turn
- * stays in the outbox and is retried.
+ * A call out of Engram (the embedder, the extraction model, a store), or an adapter's search before
+ * a model call, did not answer within its deadline. Engram stops waiting for it; what it started may
+ * still finish in the background. A write-behind turn that timed out stays in the outbox and is
+ * retried.
  */
 export class TimeoutError extends EngramError {
-  /** What timed out, e.g. `"embed"`, `"store write"`, `"recall"`. */
+  /** What timed out, e.g. `"The embedder"`, `"The store (search)"`, `"search"`. */
   readonly operation: string;
   /** The deadline that passed, in milliseconds. */
   readonly timeoutMs: number;

@@ -12,6 +12,8 @@ export {
   MemoryNotFoundError,
   MissingScopeError,
   StoreError,
+  TimeoutError,
+  WriteConflictError,
 } from "./errors.js";
 export type { AiSdkLanguageModel } from "./extraction/language-model.js";
 export type { ExtractFrom } from "./extraction/prompt.js";
@@ -25,6 +27,7 @@ export type {
   GetAllOptions,
   MemoryOptions,
   SearchOptions,
+  Timeouts,
 } from "./memory.js";
 export { Memory } from "./memory.js";
 export {
@@ -45,12 +48,14 @@ export type {
   KeywordSearchable,
   MemoryRecord,
   MetadataValue,
+  RecordVersion,
   ScopeCount,
   ScopeEnumerable,
   ScoredRecord,
   StoreFilter,
   VectorStore,
   WriteBatch,
+  WriteExpectation,
 } from "./stores/vector-store.js";
 export { isKeywordSearchable, isScopeEnumerable } from "./stores/vector-store.js";
 export type {

@@ -12,11 +12,13 @@ const run = promisify(execFile);
 async function runExample(name: string): Promise<string> {
   expect(existsSync(resolve(root, "dist/index.js")), "build first: npm run build").toBe(true);
   const { OPENAI_API_KEY: _key, OPENAI_BASE_URL: _url, ...env } = process.env;
-  const { stdout } = await run(process.execPath, ["--disable-warning=ExperimentalWarning", `examples/${name}/index.ts`], {
+  const { stdout, stderr } = await run(process.execPath, ["--disable-warning=ExperimentalWarning", `examples/${name}/index.ts`], {
     cwd: root,
     env,
     timeout: 120_000,
   });
+  // No recall ran out of time or failed, the first one (which warmUp readies) included.
+  expect(stderr).not.toContain("[engram]");
   return stdout;
 }
 

@@ -2,12 +2,14 @@
 // sessions. Offline by default (local embeddings, SQLite, a scripted reply model); set
 // OPENAI_API_KEY (or OPENAI_BASE_URL for a local OpenAI-compatible server) for a real model.
 import { generateText } from "ai";
-import { withMemory } from "engram/ai-sdk";
+import { warmUp, withMemory } from "engram/ai-sdk";
 import { modelName, openAiModel } from "../shared/openai-model.ts";
 import { scriptedReplyModel } from "../shared/scripted-reply.ts";
 import { exampleMemory, twoSessions } from "../shared/two-sessions.ts";
 
 const memory = exampleMemory("ai-sdk");
+// Loads the embedding model now, so the first reply does not wait for it (see recallTimeoutMs).
+await warmUp(memory);
 const base = (await openAiModel()) ?? scriptedReplyModel();
 
 // The one line: every call of this model now recalls and remembers, in the scope it is given.

@@ -6,7 +6,7 @@ import { rmSync } from "node:fs";
 import type { LanguageModelV4, LanguageModelV4Middleware } from "@ai-sdk/provider";
 import { generateText, wrapLanguageModel } from "ai";
 import { Memory, memoryBlockTag } from "engram";
-import { withMemory } from "engram/ai-sdk";
+import { warmUp, withMemory } from "engram/ai-sdk";
 import { online, openAiModel } from "../shared/openai-model.ts";
 import { scriptedReplyModel } from "../shared/scripted-reply.ts";
 
@@ -17,6 +17,8 @@ const base: LanguageModelV4 = (await openAiModel()) ?? scriptedReplyModel();
 
 // Offline, each turn is stored as it was said; with a real model, facts are extracted and reconciled.
 const memory = new Memory(online ? { dataDir, llm: base } : { dataDir });
+// Loads the embedding model now, so the first reply does not wait for it (see recallTimeoutMs).
+await warmUp(memory);
 
 // Shows what the model really received: the memory block sits in the system messages.
 let lastBlock: string | undefined;

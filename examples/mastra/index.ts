@@ -4,12 +4,14 @@
 import { Agent } from "@mastra/core/agent";
 import type { MastraModelConfig } from "@mastra/core/llm";
 import { RequestContext } from "@mastra/core/request-context";
-import { withMemory } from "engram/mastra";
+import { warmUp, withMemory } from "engram/mastra";
 import { modelName, openAiModel } from "../shared/openai-model.ts";
 import { scriptedReplyModel } from "../shared/scripted-reply.ts";
 import { exampleMemory, twoSessions } from "../shared/two-sessions.ts";
 
 const memory = exampleMemory("mastra");
+// Loads the embedding model now, so the first reply does not wait for it (see recallTimeoutMs).
+await warmUp(memory);
 const base = (await openAiModel()) ?? scriptedReplyModel();
 
 const assistant = new Agent({

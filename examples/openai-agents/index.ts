@@ -2,12 +2,14 @@
 // sessions. Offline by default (local embeddings, SQLite, a scripted reply model); set
 // OPENAI_API_KEY (or OPENAI_BASE_URL for a local OpenAI-compatible server) for a real model.
 import { Agent, OpenAIProvider, Runner } from "@openai/agents";
-import { withMemory } from "engram/openai-agents";
+import { warmUp, withMemory } from "engram/openai-agents";
 import { modelName, online } from "../shared/openai-model.ts";
 import { exampleMemory, twoSessions } from "../shared/two-sessions.ts";
 import { scriptedReplyModel } from "./scripted-reply-model.ts";
 
 const memory = exampleMemory("openai-agents");
+// Loads the embedding model now, so the first reply does not wait for it (see recallTimeoutMs).
+await warmUp(memory);
 const runner = new Runner({
   tracingDisabled: true,
   // The Agents SDK's own OpenAI provider; Chat Completions for OpenAI-compatible servers.

@@ -1,3 +1,4 @@
 export type { AdapterErrorContext, MemoryAdapterOptions } from "../shared/options.js";
+export { warmUp } from "../shared/warm-up.js";
 export { type MemoryMiddlewareOptions, memoryMiddleware, providerOptionsKey } from "./memory-middleware.js";
 export { withMemory } from "./with-memory.js";

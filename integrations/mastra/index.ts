@@ -1,3 +1,4 @@
 export type { AdapterErrorContext, MemoryAdapterOptions } from "../shared/options.js";
+export { warmUp } from "../shared/warm-up.js";
 export { type MemoryProcessor, type MemoryProcessorOptions, memoryProcessor, memoryProcessorId } from "./memory-processor.js";
 export { withMemory } from "./with-memory.js";

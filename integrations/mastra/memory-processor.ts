@@ -71,8 +71,15 @@ function turnOf(requestContext: RequestContext | undefined, messageList: Message
 
 const isScopeError = (error: unknown) => MissingScopeError.isInstance(error) || InvalidScopeError.isInstance(error);
 
-/** Builds the processor over one TurnMemory; `ids` are a call's memory ids when known up front. */
-export function createMemoryProcessor(turns: TurnMemory, ids?: MastraMemoryIds): MemoryProcessor {
+/**
+ * Builds the processor over one TurnMemory; `ids` are a call's memory ids when known up front.
+ * `onRecallFailure` sees a failed recall before Mastra wraps it in its own error (without `failOpen`).
+ */
+export function createMemoryProcessor(
+  turns: TurnMemory,
+  ids?: MastraMemoryIds,
+  onRecallFailure?: (error: unknown) => void,
+): MemoryProcessor {
   return {
     id: memoryProcessorId,
     name: "Engram memory",
@@ -91,7 +98,13 @@ export function createMemoryProcessor(turns: TurnMemory, ids?: MastraMemoryIds):
         .getAllSystemMessages()
         .some((message) => typeof message.content === "string" && hasMemoryBlock(message.content));
       if (injected) return messageList;
-      const { block } = await turns.recall(turn);
+      let block: string | undefined;
+      try {
+        ({ block } = await turns.recall(turn));
+      } catch (error) {
+        onRecallFailure?.(error);
+        throw error;
+      }
       // A tagged system message: Mastra puts it after the agent's instructions and keeps it for every step of the call.
       if (block) messageList.addSystem({ role: "system", content: block }, memoryBlockTag);
       return messageList;

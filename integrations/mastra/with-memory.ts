@@ -52,17 +52,25 @@ function wrapAgent<TAgent extends AnyAgent>(agent: TAgent, turns: TurnMemory): T
       const requestContext = options.requestContext ?? defaults.requestContext;
       const ids = memoryIdsOf(options.memory ?? defaults.memory);
       callScope(`agent.${method}()`, requestContext, ids);
-      const processor = createMemoryProcessor(turns, ids);
+      let recallFailure: unknown;
+      const processor = createMemoryProcessor(turns, ids, (error) => {
+        recallFailure = error;
+      });
       // Per-call processor lists replace the agent's, so the agent's own come first.
       const inputProcessors =
         options.inputProcessors ?? defaults.inputProcessors ?? (await agent.listConfiguredInputProcessors(requestContext));
       const outputProcessors =
         options.outputProcessors ?? defaults.outputProcessors ?? (await agent.listConfiguredOutputProcessors(requestContext));
-      return original(messages, {
-        ...options,
-        inputProcessors: [...inputProcessors, processor],
-        outputProcessors: [...outputProcessors, processor],
-      });
+      try {
+        return await original(messages, {
+          ...options,
+          inputProcessors: [...inputProcessors, processor],
+          outputProcessors: [...outputProcessors, processor],
+        });
+      } catch (error) {
+        // Mastra wraps a processor's error in its own: the caller gets Engram's (a TimeoutError, say).
+        throw recallFailure ?? error;
+      }
     };
   };
   const generate = wrap("generate");

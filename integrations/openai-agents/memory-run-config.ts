@@ -77,7 +77,7 @@ export function memoryRunConfig(options: MemoryAdapterOptions, config: Partial<R
         user,
         assistant: output.trim(),
         key: conversationKey(scope, input),
-        idempotencyKey: runWriteKey(scope, runContext),
+        call: runWriteKey(scope, runContext),
       }),
     );
   };

@@ -60,8 +60,9 @@ export function conversationKey(scope: Scope, input: RunInput | undefined): stri
 const runIds = new WeakMap<object, string>();
 
 /**
- * The identity of a run's write: one per RunContext (one run, resumed or not), shared by
- * `withMemory` and `memoryRunConfig`, so a run both of them cover is still written once.
+ * The identity of a run: one per RunContext (one run, resumed or not), shared by `withMemory` and
+ * `memoryRunConfig`, so a run both of them cover is still written once. The write's key adds the
+ * run's input and output to it, so runs that reuse one RunContext are each written.
  */
 export function runWriteKey(scope: Scope, runContext: object): string {
   let id = runIds.get(runContext);

@@ -1,12 +1,16 @@
 import type { Agent, AgentInputItem, AgentOutputType, RunContext } from "@openai/agents";
 import { ConfigError, hasMemoryBlock, type Scope } from "../../src/index.js";
 import { adapterOptionsSchema, type MemoryAdapterOptions, parseAdapterOptions, resolveAdapterOptions } from "../shared/options.js";
-import { TurnMemory } from "../shared/turn.js";
+import { TurnMemory, turnKey } from "../shared/turn.js";
 import { latestUserText, runScope, runWriteKey, withBlock, writtenByRunConfig } from "./run-turn.js";
 
 const restoredRunMessage =
   "withMemory() did not write a run restored with RunState.fromString: the restored run has a new RunContext and no agent hook " +
   "carries its input. Run restored states with new Runner(memoryRunConfig({ memory })): it writes them.";
+
+// The run and its question: a run that reuses the RunContext of one that failed searches anew.
+const recallKey = (scope: Scope, runContext: object, query: string | undefined) =>
+  turnKey(scope, [runWriteKey(scope, runContext), query ?? null]);
 
 function isAgent(value: unknown): value is Agent<unknown, AgentOutputType> {
   const candidate = value as Partial<Record<"clone" | "on" | "emit", unknown>> | null;
@@ -54,8 +58,8 @@ export function withMemory<TContext, TOutput extends AgentOutputType>(
       const scope = runScope(runContext.context);
       const base = typeof own === "function" ? await own(runContext, self) : own;
       if (hasMemoryBlock(base)) return base;
-      const key = runWriteKey(scope, runContext);
-      const { block } = await turns.recall({ scope, key, query: latestUserText(inputs.get(runContext)) });
+      const query = latestUserText(inputs.get(runContext));
+      const { block } = await turns.recall({ scope, key: recallKey(scope, runContext, query), query });
       return withBlock(base, block) ?? "";
     },
   });
@@ -80,8 +84,14 @@ export function withMemory<TContext, TOutput extends AgentOutputType>(
       if (turns.options.remember && !written) turns.report(new ConfigError({ message: restoredRunMessage }), "remember");
       return;
     }
-    const key = runWriteKey(scope, runContext);
-    turns.remember({ scope, key, user: latestUserText(input), assistant: output.trim() });
+    const user = latestUserText(input);
+    turns.remember({
+      scope,
+      key: recallKey(scope, runContext, user),
+      call: runWriteKey(scope, runContext),
+      user,
+      assistant: output.trim(),
+    });
   });
 
   // A clone starts with no listeners: pass its events on to the original agent's own.

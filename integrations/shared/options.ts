@@ -20,11 +20,18 @@ export interface MemoryAdapterOptions {
   /** Label of the injected block. @default "Relevant memories about this user" */
   label?: string;
   /**
-   * Search the memories of every run of this user (or agent), not only the current `runId`.
-   * Writes always carry the full scope, run included. @default true
+   * Search the memories of every run of this user, not only the current `runId`. Only a `userId`
+   * widens the search: a call without one searches its own run. Writes always carry the full
+   * scope, run included. @default true
    */
   searchAcrossRuns?: boolean;
-  /** When the search fails: go on without memories (true) or fail the call (false). @default true */
+  /**
+   * The longest a call waits for its memory search, in milliseconds. A search that takes longer
+   * fails with a TimeoutError (handled as `failOpen` says). The first search after start loads the
+   * local embedding model and may take longer: `await warmUp(memory)` at start. @default 500
+   */
+  recallTimeoutMs?: number;
+  /** When the search fails or runs out of time: go on without memories (true) or fail the call (false). @default true */
   failOpen?: boolean;
   /** Write each finished turn to memory (through the durable write-behind queue). @default true */
   remember?: boolean;
@@ -47,6 +54,7 @@ export const adapterOptionsShape = {
   threshold: z.number().min(0).max(1).optional(),
   label: z.string().min(1).max(200).optional(),
   searchAcrossRuns: z.boolean().optional(),
+  recallTimeoutMs: z.number().int().min(1).max(600_000).optional(),
   failOpen: z.boolean().optional(),
   remember: z.boolean().optional(),
   onError: z.custom<MemoryAdapterOptions["onError"]>(isFunction, "onError must be a function").optional(),
@@ -75,10 +83,14 @@ export interface ResolvedAdapterOptions {
   threshold: number;
   label: string;
   searchAcrossRuns: boolean;
+  recallTimeoutMs: number;
   failOpen: boolean;
   remember: boolean;
   onError: (error: EngramError, context: AdapterErrorContext) => void;
 }
+
+/** How long a call waits for its memory search by default: well under a reply's own time, well over a warm search's (tens of ms). */
+export const defaultRecallTimeoutMs = 500;
 
 function defaultOnError(error: EngramError, context: AdapterErrorContext): void {
   const what = context.operation === "recall" ? "searching memories failed; the call went on without them" : "queueing the turn failed";
@@ -92,6 +104,7 @@ export function resolveAdapterOptions(options: MemoryAdapterOptions): ResolvedAd
     threshold: options.threshold ?? 0,
     label: options.label ?? defaultMemoryBlockLabel,
     searchAcrossRuns: options.searchAcrossRuns ?? true,
+    recallTimeoutMs: options.recallTimeoutMs ?? defaultRecallTimeoutMs,
     failOpen: options.failOpen ?? true,
     remember: options.remember ?? true,
     onError: options.onError ?? defaultOnError,

@@ -52,9 +52,13 @@ export function objectEntries(value: unknown, call = "the call"): [string, unkno
   return value != null && typeof value === "object" ? ownEntries(value, call, "context") : [];
 }
 
-/** The scope searched before a call: the user's (or agent's) memories of every run, unless asked otherwise. */
+/**
+ * The scope searched before a call: with `searchAcrossRuns`, the memories of every run of the
+ * user. Only a userId widens a search across runs: without one, the run is the boundary (the
+ * visitors of one agent are different people).
+ */
 export function recallScope(scope: Scope, searchAcrossRuns: boolean): Scope {
-  if (!searchAcrossRuns || (scope.userId === undefined && scope.agentId === undefined)) return scope;
+  if (!searchAcrossRuns || scope.userId === undefined) return scope;
   const { runId: _runId, ...rest } = scope;
   return rest;
 }

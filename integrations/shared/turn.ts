@@ -1,5 +1,14 @@
 import { createHash } from "node:crypto";
-import { EngramError, type MemoryItem, renderMemoryBlock, type Scope, StoreError, stripMemoryBlocks } from "../../src/index.js";
+import {
+  EngramError,
+  type MemoryItem,
+  renderMemoryBlock,
+  type Scope,
+  StoreError,
+  stripMemoryBlocks,
+  TimeoutError,
+} from "../../src/index.js";
+import { withDeadline } from "./deadline.js";
 import type { ResolvedAdapterOptions } from "./options.js";
 import { recallScope } from "./scope.js";
 import { TurnCache } from "./turn-cache.js";
@@ -17,9 +26,9 @@ const maxQueuedLength = 32_000;
 const clip = (text: string) => (text.length > maxQueuedLength ? `${text.slice(0, maxQueuedLength - 1)}…` : text);
 
 /**
- * A stable id of one user turn: the scope plus the conversation up to and including the latest
- * user message. Steps of a tool loop share it; a retried call gets the same one, so its write is
- * not queued twice.
+ * A stable id from a scope and what identifies something within it: a turn's recall key (the
+ * conversation up to the latest user message, which the steps of a tool loop share, so they
+ * search once) or a write's idempotency key.
  */
 export function turnKey(scope: Scope, conversation: unknown): string {
   return createHash("sha256")
@@ -32,55 +41,98 @@ function asEngramError(error: unknown): EngramError {
   return new StoreError({ message: `Memory search failed: ${error instanceof Error ? error.message : String(error)}`, cause: error });
 }
 
+/** The search of one turn, shared by its steps. */
+interface TurnSearch {
+  promise: Promise<Recall>;
+  /** Set once the search has answered: a step after a late answer takes it at once. */
+  answer?: Recall;
+  /** Set once a step has waited its full deadline for this search. */
+  late?: boolean;
+}
+
 /**
- * The adapter-independent part of wrapping a model call: recall before it (once per turn, with the
- * fail-open policy), remember after it (queued, never awaited by the reply).
+ * The adapter-independent part of wrapping a model call: recall before it (once per turn, with a
+ * deadline and the fail-open policy), remember after it (queued, never awaited by the reply).
  */
 export class TurnMemory {
-  readonly #cache = new TurnCache<Recall>();
+  readonly #cache = new TurnCache<TurnSearch>();
 
   constructor(readonly options: ResolvedAdapterOptions) {}
 
   /**
-   * Searches memories for the turn's user message. With `failOpen`, a failed search is reported to
-   * `onError` and the call goes on without memories; without it, the error is thrown.
+   * Searches memories for the turn's user message, waiting at most `recallTimeoutMs`. With
+   * `failOpen`, a failed or late search is reported to `onError` (a late one as a TimeoutError)
+   * and the call goes on without memories; without it, the error is thrown.
+   *
+   * Steps of one turn share the search. When it answers after a step's deadline, a later step of
+   * the turn takes the answer; while it has not answered, later steps go on without memories at
+   * once (failing open) rather than wait again. A failed search is forgotten: the next step searches anew.
    */
   async recall({ scope, query, key }: { scope: Scope; query: string | undefined; key: string }): Promise<Recall> {
     const text = query === undefined ? "" : stripMemoryBlocks(query);
     if (text.trim() === "") return none;
-    const { memory, limit, threshold, label, searchAcrossRuns } = this.options;
+    const { failOpen, recallTimeoutMs } = this.options;
+    const search = this.#cache.get(key, () => this.#search(key, scope, text));
+    if (search.answer) return search.answer;
+    if (search.late && failOpen) return none;
     try {
-      return await this.#cache.get(key, async () => {
-        const { results } = await memory.search(clip(text), { ...recallScope(scope, searchAcrossRuns), limit, threshold });
-        return { items: results, block: renderMemoryBlock(results, { label }) };
+      return await withDeadline(search.promise, recallTimeoutMs, () => {
+        search.late = true;
+        return new TimeoutError({
+          operation: "search",
+          timeoutMs: recallTimeoutMs,
+          message:
+            `Searching memories took longer than recallTimeoutMs (${recallTimeoutMs} ms). Check that the embedder and the vector ` +
+            "store answer, or raise recallTimeoutMs. The first search after start loads the embedding model: await warmUp(memory) before serving.",
+        });
       });
     } catch (error) {
       const failure = asEngramError(error);
-      if (!this.options.failOpen) throw failure;
+      if (!failOpen) throw failure;
       this.report(failure, "recall");
       return none;
     }
+  }
+
+  #search(key: string, scope: Scope, text: string): TurnSearch {
+    const { memory, limit, threshold, label, searchAcrossRuns } = this.options;
+    const promise = (async () => {
+      const { results } = await memory.search(clip(text), { ...recallScope(scope, searchAcrossRuns), limit, threshold });
+      return { items: results, block: renderMemoryBlock(results, { label }) };
+    })();
+    const search: TurnSearch = { promise };
+    promise.then(
+      (answer) => {
+        search.answer = answer;
+      },
+      () => this.#cache.delete(key, search),
+    );
+    return search;
   }
 
   /**
    * Queues the finished turn (the user's message and the assistant's final text) for the durable
    * write-behind. Returns at once; failures go to `onError`.
    *
+   * The write's idempotency key is `call` plus the two messages: the same call written twice with
+   * the same reply (a retry, or two adapters covering one run) is queued once, while a repeated
+   * identical question that got another reply is another turn, and is written too.
+   *
    * @param key the turn's recall key (its cached search is forgotten).
-   * @param idempotencyKey the write's identity in the outbox: a second write with it is ignored. @default key
+   * @param call identifies the call the turn came from. @default key
    */
   remember({
     scope,
     user,
     assistant,
     key,
-    idempotencyKey = key,
+    call = key,
   }: {
     scope: Scope;
     user: string | undefined;
     assistant: string;
     key: string;
-    idempotencyKey?: string;
+    call?: string;
   }): void {
     this.#cache.delete(key);
     if (!this.options.remember) return;
@@ -89,6 +141,7 @@ export class TurnMemory {
       { role: "assistant" as const, content: clip(stripMemoryBlocks(assistant)) },
     ].filter((message) => message.content.trim() !== "");
     if (!messages.some((message) => message.role === "user")) return;
+    const idempotencyKey = turnKey(scope, ["write", call, messages]);
     this.options.memory
       .enqueue(messages, { ...scope, idempotencyKey })
       .catch((error: unknown) => this.report(asEngramError(error), "remember"));

@@ -40,7 +40,7 @@ export function reconcile(
 
   for (const { id, event, text: rawText } of decisions) {
     // A model's text may hold what no store takes (U+0000, lone surrogates): a fact stored is storable everywhere.
-    const text = normaliseText(rawText.replaceAll("\u0000", "").toWellFormed());
+    const text = normaliseText(rawText.replaceAll("\u0000", "").replace(/\p{Cs}/gu, "\ufffd"));
     const label = `${event} of id ${JSON.stringify(id)}`;
     if ((event === "ADD" || event === "UPDATE") && text === "") {
       warnings.push(`Ignored ${label}: it has no text.`);

@@ -7,7 +7,16 @@ import { convertArrayToReadableStream, MockLanguageModelV4 } from "ai/test";
 import { afterEach, describe, expect, test, vi } from "vitest";
 import { z } from "zod";
 import { memoryProcessor, withMemory } from "../../integrations/mastra/index.js";
-import { ConfigError, type EngramError, InvalidScopeError, Memory, MissingScopeError, memoryBlockTag } from "../../src/index.js";
+import type { AdapterMemory } from "../../integrations/shared/options.js";
+import {
+  ConfigError,
+  type EngramError,
+  InvalidScopeError,
+  Memory,
+  MissingScopeError,
+  memoryBlockTag,
+  TimeoutError,
+} from "../../src/index.js";
 import { deterministicEmbedder, inMemoryHistory, inMemoryStore } from "../../src/testing/index.js";
 
 const usage = {
@@ -92,7 +101,7 @@ describe("withMemory(agent) and generate", () => {
     const call = model.doGenerateCalls[0] as LanguageModelV4CallOptions;
     expect(call.prompt.map((m) => m.role)).toEqual(["system", "system", "user"]);
     expect(systemTexts(call)[0]).toBe("You are a helpful assistant.");
-    expect(systemTexts(call)[1]).toContain(`<${memoryBlockTag} label="Relevant memories about this user">`);
+    expect(systemTexts(call)[1]).toContain(`<${memoryBlockTag} label="Relevant memories about this user" nonce="`);
     expect(systemTexts(call)[1]).toContain('"I prefer Postgres for everything except analytics"');
 
     expect((await memory.flush()).processed).toBe(1);
@@ -222,6 +231,19 @@ describe("withMemory(agent) and generate", () => {
     expect(result.text).toBe("fine");
     expect(systemTexts(model.doGenerateCalls[0] as LanguageModelV4CallOptions)).toHaveLength(1);
     expect(errors.map(([error, operation]) => [error.message, operation])).toEqual([[expect.stringContaining("store down"), "recall"]]);
+  });
+
+  test("an <engram-memories> block in the agent's own instructions does not switch recall off", async () => {
+    const memory = newMemory();
+    await memory.add("I like tea", { userId: "alice" });
+    const model = new MockLanguageModelV4({ doGenerate: reply("Tea.") });
+    const instructions = `Notes:\n<${memoryBlockTag} label="Relevant memories about this user">\n- the app's own notes\n</${memoryBlockTag}>`;
+    const agent = new Agent({ id: "assistant", name: "assistant", instructions, model: mastraModel(model) });
+    await withMemory(agent, { memory }).generate("What do I like to drink?", { requestContext: alice() });
+    const texts = systemTexts(model.doGenerateCalls[0] as LanguageModelV4CallOptions);
+    expect(texts).toHaveLength(2);
+    expect(texts[0]).toBe(instructions);
+    expect(texts[1]).toContain('"I like tea"');
   });
 
   test("bad options are a ConfigError", () => {
@@ -355,6 +377,19 @@ describe("new Agent(withMemory(config)) and memoryProcessor", () => {
     ]);
   });
 
+  test("repeated identical turns with the same message id but different replies are all written", async () => {
+    const memory = newMemory();
+    const replies = ["Booked for Monday at 8.", "Booked for Tuesday at 8.", "Booked for Wednesday at 8."];
+    const model = new MockLanguageModelV4({ doGenerate: replies.map(reply) });
+    const agent = withMemory(agentWith(model), { memory });
+    for (const _ of replies) {
+      await agent.generate([{ id: "m-1", role: "user", content: "Book my usual table" }], { requestContext: alice() });
+    }
+    expect((await memory.flush()).processed).toBe(3);
+    const { results } = await memory.getAll({ userId: "alice" });
+    expect(results.map((r) => r.memory).sort()).toEqual(["Book my usual table", ...replies].sort());
+  });
+
   test("asking the same question twice is two turns, both remembered", async () => {
     const memory = newMemory();
     const enqueue = vi.spyOn(memory, "enqueue");
@@ -366,5 +401,79 @@ describe("new Agent(withMemory(config)) and memoryProcessor", () => {
     expect(enqueue).toHaveBeenCalledTimes(2);
     const { results } = await memory.getAll({ userId: "alice" });
     expect(results.map((r) => r.memory)).toContain("Still Monday.");
+  });
+});
+
+describe("a search that never answers", () => {
+  const deadline = 100;
+  // Generous for a loaded test machine, tiny next to a hang.
+  const margin = 800;
+  const hung: AdapterMemory = { search: () => new Promise(() => {}), enqueue: async () => ({ id: "recorded", queued: true }) };
+
+  test("agent.generate and agent.stream fail open within recallTimeoutMs: the model is called and onError sees a TimeoutError", async () => {
+    const errors: [EngramError, string][] = [];
+    const model = new MockLanguageModelV4({
+      doGenerate: reply("fine"),
+      doStream: async () => ({ stream: convertArrayToReadableStream(textStream("streamed fine")) }),
+    });
+    const agent = withMemory(agentWith(model), {
+      memory: hung,
+      recallTimeoutMs: deadline,
+      onError: (error, context) => errors.push([error, context.operation]),
+    });
+    let started = performance.now();
+    const result = await agent.generate("hello there", { requestContext: alice() });
+    expect(performance.now() - started).toBeLessThan(deadline + margin);
+    expect(result.text).toBe("fine");
+    expect(model.doGenerateCalls).toHaveLength(1);
+    expect(systemTexts(model.doGenerateCalls[0] as LanguageModelV4CallOptions)).toHaveLength(1);
+
+    started = performance.now();
+    const output = await agent.stream("hello again", { requestContext: alice() });
+    expect(await output.text).toBe("streamed fine");
+    expect(performance.now() - started).toBeLessThan(deadline + margin);
+    expect(model.doStreamCalls).toHaveLength(1);
+
+    expect(errors.map(([error, operation]) => [error.name, operation])).toEqual([
+      ["TimeoutError", "recall"],
+      ["TimeoutError", "recall"],
+    ]);
+    for (const [error] of errors) expect([TimeoutError.isInstance(error), (error as TimeoutError).timeoutMs]).toEqual([true, deadline]);
+  });
+
+  test("with failOpen: false the wrapped agent's call fails with the TimeoutError and the model is not called", async () => {
+    const model = new MockLanguageModelV4({
+      doGenerate: reply("never"),
+      doStream: async () => ({ stream: convertArrayToReadableStream(textStream("never")) }),
+    });
+    const agent = withMemory(agentWith(model), { memory: hung, recallTimeoutMs: deadline, failOpen: false });
+    const started = performance.now();
+    await expect(agent.generate("hi", { requestContext: alice() })).rejects.toSatisfy((error: unknown) => TimeoutError.isInstance(error));
+    expect(performance.now() - started).toBeLessThan(deadline + margin);
+    await expect(agent.stream("hi", { requestContext: alice() })).rejects.toSatisfy((error: unknown) => TimeoutError.isInstance(error));
+    expect(model.doGenerateCalls).toHaveLength(0);
+    expect(model.doStreamCalls).toHaveLength(0);
+  });
+
+  test("with failOpen: false an agent built from the config fails with Mastra's error carrying the TimeoutError's message", async () => {
+    const model = new MockLanguageModelV4({ doGenerate: reply("never") });
+    const agent = new Agent(
+      withMemory(
+        { id: "assistant", name: "assistant", instructions: "x", model: mastraModel(model) },
+        { memory: hung, recallTimeoutMs: deadline, failOpen: false },
+      ),
+    );
+    const started = performance.now();
+    const failure = await agent.generate("hi", { requestContext: alice() }).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(performance.now() - started).toBeLessThan(deadline + margin);
+    const messages: string[] = [];
+    for (let error = failure as { message?: string; cause?: unknown } | undefined; error; error = error.cause as typeof error) {
+      messages.push(String(error.message));
+    }
+    expect(messages.join("\n")).toMatch(/longer than recallTimeoutMs \(100 ms\)/);
+    expect(model.doGenerateCalls).toHaveLength(0);
   });
 });

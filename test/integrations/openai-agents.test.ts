@@ -11,11 +11,20 @@ import {
   setTracingDisabled,
   tool,
 } from "@openai/agents";
-import { assistantMessage, functionCall, modelResponder, ScriptedModel } from "@openai/agents/testing";
+import { assistantMessage, functionCall, modelError, modelResponder, ScriptedModel } from "@openai/agents/testing";
 import { afterEach, beforeAll, describe, expect, test, vi } from "vitest";
 import { z } from "zod";
 import { memoryGuardrailName, memoryRunConfig, withMemory } from "../../integrations/openai-agents/index.js";
-import { ConfigError, type EngramError, InvalidScopeError, Memory, MissingScopeError, memoryBlockTag } from "../../src/index.js";
+import type { AdapterMemory } from "../../integrations/shared/options.js";
+import {
+  ConfigError,
+  type EngramError,
+  InvalidScopeError,
+  Memory,
+  MissingScopeError,
+  memoryBlockTag,
+  TimeoutError,
+} from "../../src/index.js";
 import { deterministicEmbedder, inMemoryHistory, inMemoryStore } from "../../src/testing/index.js";
 
 beforeAll(() => setTracingDisabled(true));
@@ -55,7 +64,7 @@ describe("withMemory(agent) and run", () => {
     expect(result.finalOutput).toBe("Use Postgres.");
     const [instructions] = instructionsOf(model);
     expect(instructions?.startsWith("You are a helpful assistant.\n\n")).toBe(true);
-    expect(instructions).toContain(`<${memoryBlockTag} label="Relevant memories about this user">`);
+    expect(instructions).toContain(`<${memoryBlockTag} label="Relevant memories about this user" nonce="`);
     expect(instructions).toContain('"I prefer Postgres for everything except analytics"');
     // The memories are instructions only, never input items.
     expect(inputOf(model.calls[0]?.request as ModelRequest)).not.toContain(memoryBlockTag);
@@ -156,6 +165,51 @@ describe("withMemory(agent) and run", () => {
     for (const instructions of instructionsOf(model)) expect(instructions).not.toContain("secret is 42");
   });
 
+  test("an <engram-memories> block in the agent's own instructions does not switch recall off, for withMemory and memoryRunConfig", async () => {
+    const memory = newMemory();
+    await memory.add("I like tea", { userId: "alice" });
+    const own = `Notes:\n<${memoryBlockTag} label="Relevant memories about this user">\n- the app's own notes\n</${memoryBlockTag}>`;
+    const model = new ScriptedModel([[assistantMessage("Tea.")], [assistantMessage("Tea.")]]);
+    await run(withMemory(new Agent({ name: "assistant", instructions: own, model }), { memory }), "What do I like to drink?", {
+      context: { userId: "alice" },
+    });
+    await new Runner(memoryRunConfig({ memory })).run(
+      new Agent({ name: "assistant", instructions: own, model }),
+      "What do I like to drink?",
+      {
+        context: { userId: "alice" },
+      },
+    );
+    for (const instructions of instructionsOf(model)) {
+      expect(instructions.startsWith(`${own}\n\n<${memoryBlockTag} `)).toBe(true);
+      expect(instructions).toContain('"I like tea"');
+    }
+    expect(instructionsOf(model)).toHaveLength(2);
+  });
+
+  test("runs that reuse one RunContext are each written: repeated identical turns with different replies are kept", async () => {
+    const memory = newMemory();
+    const replies = ["Booked for Monday at 8.", "Booked for Tuesday at 8.", "Booked for Wednesday at 8."];
+    const model = new ScriptedModel(replies.map((text) => [assistantMessage(text)]));
+    const agent = withMemory(new Agent({ name: "assistant", instructions: "x", model }), { memory });
+    const context = new RunContext({ userId: "alice" });
+    for (const _ of replies) await run(agent, "Book my usual table", { context });
+    expect((await memory.flush()).processed).toBe(3);
+    const { results } = await memory.getAll({ userId: "alice" });
+    expect(results.map((r) => r.memory).sort()).toEqual(["Book my usual table", ...replies].sort());
+  });
+
+  test("a run that reuses the RunContext of a failed run searches its own question, not the failed run's", async () => {
+    const memory = newMemory();
+    const search = vi.spyOn(memory, "search");
+    const model = new ScriptedModel([modelError(new Error("model down")), [assistantMessage("In Lisbon.")]]);
+    const agent = withMemory(new Agent({ name: "assistant", instructions: "x", model }), { memory });
+    const context = new RunContext({ userId: "alice" });
+    await expect(run(agent, "What do I drink?", { context })).rejects.toThrow(/model down/);
+    await run(agent, "Where do I live?", { context });
+    expect(search.mock.calls.map(([query]) => query)).toEqual(["What do I drink?", "Where do I live?"]);
+  });
+
   test("bad options are a ConfigError", () => {
     const agent = new Agent({ name: "assistant", instructions: "x" });
     expect(() => withMemory(agent, { memory: {} as Memory })).toThrow(ConfigError);
@@ -216,6 +270,19 @@ describe("memoryRunConfig", () => {
     const runner = new Runner(memoryRunConfig({ memory }));
     await expect(runner.run(new Agent({ name: "a", instructions: "x", model }), "hi", { context: {} })).rejects.toSatisfy(isMissingScope);
     expect(model.calls).toHaveLength(0);
+  });
+
+  test("runs that reuse one RunContext are each written: repeated identical turns with different replies are kept", async () => {
+    const memory = newMemory();
+    const replies = ["Booked for Monday at 8.", "Booked for Tuesday at 8."];
+    const model = new ScriptedModel(replies.map((text) => [assistantMessage(text)]));
+    const runner = new Runner(memoryRunConfig({ memory }));
+    const context = new RunContext({ userId: "alice" });
+    const agent = new Agent({ name: "assistant", instructions: "x", model });
+    for (const _ of replies) await runner.run(agent, "Book my usual table", { context });
+    expect((await memory.flush()).processed).toBe(2);
+    const { results } = await memory.getAll({ userId: "alice" });
+    expect(results.map((r) => r.memory).sort()).toEqual(["Book my usual table", ...replies].sort());
   });
 
   test("a session stores the conversation, never the memories", async () => {
@@ -432,5 +499,58 @@ describe("tool approvals: a run interrupted, then resumed", () => {
       expect(model.calls).toHaveLength(1);
       expect(enqueue).not.toHaveBeenCalled();
     }
+  });
+});
+
+describe("a search that never answers", () => {
+  const deadline = 100;
+  // Generous for a loaded test machine, tiny next to a hang.
+  const margin = 600;
+  const hung: AdapterMemory = { search: () => new Promise(() => {}), enqueue: async () => ({ id: "recorded", queued: true }) };
+
+  test.each(["withMemory", "memoryRunConfig"] as const)(
+    "%s: a run fails open within recallTimeoutMs, the model is called and onError sees a TimeoutError",
+    async (how) => {
+      const errors: [EngramError, string][] = [];
+      const options = {
+        memory: hung,
+        recallTimeoutMs: deadline,
+        onError: (error: EngramError, context: { operation: string }) => errors.push([error, context.operation]),
+      };
+      const model = new ScriptedModel([[assistantMessage("fine")], [assistantMessage("streamed fine")]]);
+      const agent = new Agent({ name: "assistant", instructions: "You help.", model });
+      const runner = new Runner(how === "withMemory" ? {} : memoryRunConfig(options));
+      const target = how === "withMemory" ? withMemory(agent, options) : agent;
+
+      let started = performance.now();
+      expect((await runner.run(target, "hello there", { context: { userId: "alice" } })).finalOutput).toBe("fine");
+      expect(performance.now() - started).toBeLessThan(deadline + margin);
+      started = performance.now();
+      const streamed = await runner.run(target, "hello there", { context: { userId: "alice" }, stream: true });
+      await streamed.completed;
+      expect(streamed.finalOutput).toBe("streamed fine");
+      expect(performance.now() - started).toBeLessThan(deadline + margin);
+
+      expect(model.calls).toHaveLength(2);
+      for (const instructions of instructionsOf(model)) expect(instructions).toBe("You help.");
+      expect(errors.map(([error, operation]) => [error.name, operation])).toEqual([
+        ["TimeoutError", "recall"],
+        ["TimeoutError", "recall"],
+      ]);
+      for (const [error] of errors) expect([TimeoutError.isInstance(error), (error as TimeoutError).timeoutMs]).toEqual([true, deadline]);
+    },
+  );
+
+  test("with failOpen: false the run rejects with the TimeoutError and the model is not called", async () => {
+    const model = new ScriptedModel([]);
+    const agent = withMemory(new Agent({ name: "assistant", instructions: "x", model }), {
+      memory: hung,
+      recallTimeoutMs: deadline,
+      failOpen: false,
+    });
+    const started = performance.now();
+    await expect(run(agent, "hi", { context: { userId: "alice" } })).rejects.toSatisfy((error: unknown) => TimeoutError.isInstance(error));
+    expect(performance.now() - started).toBeLessThan(deadline + margin);
+    expect(model.calls).toHaveLength(0);
   });
 });
