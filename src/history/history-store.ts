@@ -29,8 +29,12 @@ export interface Message {
 /** Status of a turn in the write-behind outbox. */
 export type OutboxStatus = "pending" | "processing" | "done" | "failed";
 
-/** A turn as `enqueue` receives it: the idempotency key, the messages, their scope, the add options. */
+/** A turn as `enqueue` receives it: its id, the messages, their scope, the add options. */
 export interface NewOutboxEntry {
+  /**
+   * Unique across scopes: `Memory.enqueue` derives it from the scope and the idempotency key
+   * (`outboxEntryId`), so a key is per scope and a store needs no scope in its uniqueness check.
+   */
   id: string;
   messages: readonly Message[];
   scope: Scope;
@@ -39,7 +43,7 @@ export interface NewOutboxEntry {
 
 /** A turn waiting to be (or being) written to memory by the write-behind worker. */
 export interface OutboxEntry {
-  /** The idempotency key: enqueuing an id that exists already does nothing. */
+  /** Derived from the scope and the idempotency key: enqueuing an id that exists already does nothing. */
   readonly id: string;
   readonly messages: readonly Message[];
   readonly userId?: string;
