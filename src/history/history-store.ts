@@ -86,7 +86,10 @@ export interface HistoryStore {
 
   /**
    * Erases text for good: sets `previousValue` and `newValue` to null on the entries of the given
-   * memories, or of every memory inside `scope`. The entries themselves stay, as a trace.
+   * memories, or of every memory inside `scope`. The entries themselves stay, as a trace. When it
+   * resolves the change is committed and the text is gone from storage, except bytes a reader of
+   * an older snapshot still uses: those are erased once it finishes, as `WriteBatch.erase`
+   * describes (the store waits for it for a bounded time, never blocking the event loop).
    */
   purge(target: { memoryIds: readonly string[] } | { scope: Scope }): Promise<void>;
 
@@ -130,7 +133,8 @@ export interface HistoryStore {
   /**
    * Erases queued turns for good. With `scope` alone: every entry inside `scope`, including the
    * traces of turns already done. With `containing`: only entries not done inside `scope` whose
-   * messages contain that text. Returns how many entries were deleted.
+   * messages contain that text. Returns how many entries were deleted. Erased from storage as
+   * `purge` describes.
    */
   purgePending(target: { scope: Scope; containing?: string }): Promise<number>;
 

@@ -168,8 +168,8 @@ class SqliteHistory implements HistoryStore {
             .run(...condition.params);
         }
       });
-      handle.checkpoint();
     });
+    await handle.checkpoint();
   }
 
   async enqueue({ id, messages, scope, options }: NewOutboxEntry) {
@@ -304,21 +304,20 @@ class SqliteHistory implements HistoryStore {
   async purgePending({ scope, containing }: { scope: Scope; containing?: string }): Promise<number> {
     const handle = await this.#open();
     const condition = scopeWhere(scope);
-    return guard("outbox purge", () => {
-      const removed =
-        containing === undefined
-          ? // Forgetting a whole scope also drops the traces of turns already done.
-            handle.statement(`DELETE FROM memory_outbox WHERE ${condition.sql}`).run(...condition.params)
-          : handle
-              .statement(
-                // Match message contents only: the JSON around them (keys, roles) is not the user's text.
-                `DELETE FROM memory_outbox WHERE status != 'done' AND ${condition.sql}
+    const removed = guard("outbox purge", () =>
+      containing === undefined
+        ? // Forgetting a whole scope also drops the traces of turns already done.
+          handle.statement(`DELETE FROM memory_outbox WHERE ${condition.sql}`).run(...condition.params)
+        : handle
+            .statement(
+              // Match message contents only: the JSON around them (keys, roles) is not the user's text.
+              `DELETE FROM memory_outbox WHERE status != 'done' AND ${condition.sql}
                  AND EXISTS (SELECT 1 FROM json_each(messages) WHERE instr(json_extract(value, '$.content'), ?) > 0)`,
-              )
-              .run(...condition.params, containing);
-      handle.checkpoint();
-      return Number(removed.changes);
-    });
+            )
+            .run(...condition.params, containing),
+    );
+    await handle.checkpoint();
+    return Number(removed.changes);
   }
 
   async pruneDone(olderThan: Date): Promise<number> {
@@ -335,8 +334,8 @@ class SqliteHistory implements HistoryStore {
         handle.statement("DELETE FROM memory_history").run();
         handle.statement("DELETE FROM memory_outbox").run();
       });
-      handle.checkpoint();
     });
+    await handle.checkpoint();
   }
 
   async close(): Promise<void> {

@@ -232,7 +232,7 @@ class SqliteStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
         for (const id of batch.delete ?? []) remove.run(id);
       }),
     );
-    if (batch.erase) guard("checkpoint", () => handle.checkpoint());
+    if (batch.erase) await handle.checkpoint();
   }
 
   async search({ vector, filter, limit }: { vector: Float32Array; filter: StoreFilter; limit: number }): Promise<ScoredRecord[]> {
@@ -335,7 +335,7 @@ class SqliteStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
       handle.transaction(() => Number(handle.statement(`DELETE FROM memories WHERE ${condition.sql}`).run(...condition.params).changes)),
     );
     // Deleted text must not linger in the write-ahead log.
-    guard("checkpoint", () => handle.checkpoint());
+    await handle.checkpoint();
     return deleted;
   }
 
@@ -361,7 +361,7 @@ class SqliteStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
       }),
     );
     this.#dimension = undefined;
-    guard("checkpoint", () => handle.checkpoint());
+    await handle.checkpoint();
   }
 
   async close(): Promise<void> {

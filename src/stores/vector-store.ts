@@ -55,7 +55,14 @@ export interface WriteBatch {
   readonly delete?: readonly string[];
   /**
    * The deleted text must not survive anywhere in the store's storage (write-ahead logs, free
-   * pages, old index segments) once the call resolves: the caller asked for it to be forgotten.
+   * pages, old index segments): the caller asked for it to be forgotten. When the call resolves
+   * the change is committed and no read sees the text. It is gone from storage by then too, with
+   * one exception a store must document: bytes a reader of an older snapshot still uses (another
+   * connection of an embedded database inside a read transaction) can only be overwritten once
+   * that reader finishes. The store then waits for it for a bounded time without blocking the
+   * event loop, and past that bound resolves and finishes erasing in the background.
+   * (`sqliteStore`: up to 10 s, then retried every 250 ms while the file is open and once more at
+   * close; text still left then is erased by the next checkpoint of the file.)
    */
   readonly erase?: boolean;
 }
@@ -98,7 +105,8 @@ export interface VectorStore {
 
   /**
    * Deletes every record inside `filter` and returns how many there were. Like a `write` with
-   * `erase`: the deleted text does not survive in storage.
+   * `erase`: the deleted text does not survive in storage (with the same exception for readers of
+   * older snapshots).
    */
   deleteMany(filter: StoreFilter): Promise<number>;
 
