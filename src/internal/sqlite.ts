@@ -17,7 +17,8 @@ export interface SqliteHandle {
    * Never blocks the event loop: while another connection (any process) reads an older snapshot,
    * the checkpoint cannot complete, and it is retried with backoff for up to `waitMs`. Past that it
    * resolves anyway and keeps retrying in the background (unref'd timers), and once more when the
-   * last user releases the file.
+   * last user releases the file. While such a background retry is pending, a call tries once and
+   * leaves the rest to it.
    */
   checkpoint(options?: { waitMs?: number }): Promise<void>;
   /**
@@ -276,7 +277,9 @@ export async function openSqlite(file: string): Promise<SqliteHandle> {
       }
     },
     async checkpoint({ waitMs = checkpointWaitMs } = {}) {
-      const deadline = Date.now() + waitMs;
+      // While an earlier checkpoint is still owed, the reader it waited for is likely still there:
+      // one try, then the background retries cover this one too (a call waits once, not per step).
+      const deadline = current.owed ? Date.now() : Date.now() + waitMs;
       for (let delay = 2; !current.closed; delay = Math.min(delay * 2, 100)) {
         if (guard("checkpoint", () => tryCheckpoint(current.db))) {
           clearTimeout(current.owed);
