@@ -18,10 +18,17 @@ export class EngramError extends Error {
     Object.defineProperty(this, symbol, { value: true });
   }
 
-  /** True for errors of this class (or, on EngramError, any Engram error), from any copy of the package. */
+  /** True for errors of this class or a subclass (on EngramError, any Engram error), from any copy of the package. */
   static isInstance(error: unknown): error is EngramError {
-    // biome-ignore lint/complexity/noThisInStatic: `this` is the subclass the check is called on.
-    return EngramError.hasMarker(error) && (this === EngramError || (error as Error).name === this.name);
+    if (!EngramError.hasMarker(error)) return false;
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the class the check is called on.
+    const name = this.name;
+    if (name === EngramError.name || (error as Error).name === name) return true;
+    // A subclass from another copy of the package: its prototype chain has a class of this name.
+    for (let proto = Object.getPrototypeOf(error); proto && proto !== Error.prototype; proto = Object.getPrototypeOf(proto)) {
+      if ((proto as { constructor?: { name?: string } }).constructor?.name === name) return true;
+    }
+    return false;
   }
 
   protected static hasMarker(error: unknown): boolean {
@@ -102,8 +109,31 @@ export class EmbeddingError extends EngramError {
 
 /** A vector store or history store operation failed. */
 export class StoreError extends EngramError {
-  constructor({ message, cause }: { message: string; cause?: unknown }) {
-    super({ code: "STORE", message, cause });
+  /** @param code for subclasses only. */
+  constructor({ message, cause }: { message: string; cause?: unknown }, code = "STORE") {
+    super({ code, message, cause });
+  }
+}
+
+/**
+ * The database file is damaged (SQLite reported it corrupt, or not a database at all). Reads that
+ * reach damaged pages fail with it, and from the first time it is seen every write to the file is
+ * refused for the rest of the process, so nothing more is written into a damaged file. Recover as
+ * docs/operations.md describes: stop the writers, keep a copy of the file, run `engram check`,
+ * export what is readable, then restore a backup or import the export into a new data dir.
+ */
+export class CorruptionError extends StoreError {
+  /** The damaged database file. */
+  readonly path: string;
+  constructor({ path, detail, cause }: { path: string; detail: string; cause?: unknown }) {
+    super(
+      {
+        message: `The database ${path} is damaged (${detail}). Engram refuses to write to it until the process restarts. Stop every process using it, keep a copy of the file, run \`engram check --data-dir <its directory>\` for details, export what is still readable (\`engram export --all-scopes\`), then restore a backup or import the export into a new data dir (docs/operations.md).`,
+        cause,
+      },
+      "STORE_CORRUPT",
+    );
+    this.path = path;
   }
 }
 

@@ -3,6 +3,7 @@ export type { Embedder } from "./embedders/embedder.js";
 export { type LocalEmbedderOptions, localEmbedder } from "./embedders/local-embedder.js";
 export {
   ConfigError,
+  CorruptionError,
   EmbeddingError,
   EngramError,
   ExtractionError,

@@ -18,6 +18,7 @@ import { type AiSdkLanguageModel, isAiSdkLanguageModel } from "./extraction/lang
 import { type ExtractionSettings, planExtraction } from "./extraction/plan-extraction.js";
 import type { ExtractFrom } from "./extraction/prompt.js";
 import type { HistoryEntry, HistoryStore, Message, OutboxEntry } from "./history/history-store.js";
+import { outboxEntryId } from "./history/outbox-entry-id.js";
 import { sqliteHistory } from "./history/sqlite-history.js";
 import { defaultRetry, KeyedMutex, type RetryOptions, retry, withDeadline } from "./internal/async.js";
 import { normaliseText, textHash } from "./internal/hash.js";
@@ -212,7 +213,7 @@ export interface AddOptions extends Scope {
 }
 
 export interface EnqueueOptions extends AddOptions {
-  /** Makes the enqueue idempotent: a second enqueue with the same key is ignored. @default a random UUID */
+  /** Makes the enqueue idempotent within its scope: a second enqueue with the same key and scope is ignored. @default a random UUID */
   idempotencyKey?: string;
 }
 
@@ -605,7 +606,7 @@ export class Memory {
     // Decided now, not by whichever process's worker runs the turn: a worker without an llm must
     // not store verbatim a turn queued for extraction (it fails it, to be retried elsewhere).
     addOptions.infer ??= this.#extraction !== undefined;
-    const id = idempotencyKey ?? randomUUID();
+    const id = outboxEntryId(scope, idempotencyKey ?? randomUUID());
     const queued = await this.#storeCall("enqueue", () => history.enqueue({ id, messages: turn, scope, options: addOptions }));
     this.#enqueued.add(id);
     this.#worker?.kick();

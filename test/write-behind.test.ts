@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
 import type { Embedder } from "../src/embedders/embedder.js";
 import { EmbeddingError, type EngramError } from "../src/errors.js";
+import { outboxEntryId } from "../src/history/outbox-entry-id.js";
 import { Memory } from "../src/memory.js";
 import { deterministicEmbedder } from "../src/testing/deterministic-embedder.js";
 import { scriptedLanguageModel } from "../src/testing/index.js";
@@ -92,10 +93,11 @@ describe("write-behind outbox", () => {
 
   test("an idempotency key makes a repeated enqueue a no-op", async () => {
     const memory = new Memory({ dataDir: newDataDir(), embedder: deterministicEmbedder(), writeBehind: fast });
-    expect(await memory.enqueue("only once", { userId: "alice", idempotencyKey: "turn-1" })).toEqual({ id: "turn-1", queued: true });
-    expect(await memory.enqueue("only once", { userId: "alice", idempotencyKey: "turn-1" })).toEqual({ id: "turn-1", queued: false });
+    const id = outboxEntryId({ userId: "alice" }, "turn-1");
+    expect(await memory.enqueue("only once", { userId: "alice", idempotencyKey: "turn-1" })).toEqual({ id, queued: true });
+    expect(await memory.enqueue("only once", { userId: "alice", idempotencyKey: "turn-1" })).toEqual({ id, queued: false });
     await memory.flush();
-    expect(await memory.enqueue("only once", { userId: "alice", idempotencyKey: "turn-1" })).toEqual({ id: "turn-1", queued: false });
+    expect(await memory.enqueue("only once", { userId: "alice", idempotencyKey: "turn-1" })).toEqual({ id, queued: false });
     await memory.flush();
     expect((await memory.getAll({ userId: "alice" })).results.map((item) => item.memory)).toEqual(["only once"]);
     await memory.close();

@@ -1,14 +1,23 @@
 import { existsSync, statSync } from "node:fs";
 import { open } from "node:fs/promises";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { createInterface } from "node:readline/promises";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import packageJson from "../../package.json" with { type: "json" };
-import { ConfigError, EngramError, InvalidInputError, isUserError, MemoryNotFoundError, MissingScopeError } from "../errors.js";
+import {
+  ConfigError,
+  CorruptionError,
+  EngramError,
+  InvalidInputError,
+  isUserError,
+  MemoryNotFoundError,
+  MissingScopeError,
+} from "../errors.js";
+import { checkSqliteFile } from "../internal/sqlite.js";
 import { Memory } from "../memory.js";
 import { type Scope, validateScope } from "../scope.js";
 import type { ErrorContext, MemoryItem, PendingTurn } from "../types.js";
-import { everyMemory } from "./every-memory.js";
+import { everyMemory, scopeMemories, type UnreadableScope } from "./every-memory.js";
 import { chunkTurns, type ImportFormat, readImportFile } from "./import-file.js";
 import { runImport } from "./import-runner.js";
 import { serveMcp } from "./mcp-command.js";
@@ -21,6 +30,8 @@ export const exitCodes = {
   failure: 1,
   /** A usage error: bad flags or input, a missing scope, an unknown id. Fix the command and re-run. */
   usage: 2,
+  /** The database file is damaged: see `engram check` and docs/operations.md. */
+  corrupt: 3,
   /** Stopped by SIGINT / SIGTERM (an import resumes when run again). */
   interrupted: 130,
 } as const;
@@ -226,7 +237,8 @@ export function buildProgram(state: RunState = { code: exitCodes.ok }): Command 
       "after",
       `
 Every command that reads or writes memory needs a scope: --user, --agent and/or --run.
-Exit codes: 0 ok, 1 failure, 2 usage error (bad input, missing scope, unknown id), 130 interrupted.`,
+Exit codes: 0 ok, 1 failure, 2 usage error (bad input, missing scope, unknown id), 3 damaged database
+(see engram check), 130 interrupted.`,
     );
 
   const globalsOf = (command: Command) => command.optsWithGlobals() as GlobalOptions;
@@ -503,9 +515,14 @@ Stop it at any time (Ctrl-C) and run the same command again to resume: turns alr
     const scope = scopeOrAll(options, "export");
     const file = options.output ? await open(options.output, "w") : undefined;
     let exported = 0;
+    // A damaged file: export what is readable, scope by scope, and say what was not.
+    const unreadable: UnreadableScope[] = [];
+    const onUnreadable = (entry: UnreadableScope) => {
+      unreadable.push(entry);
+    };
     try {
       await withMemory(globals, {}, async (memory) => {
-        const items = isAllScopes(scope) ? everyMemory(memory) : memory.iterate(scope);
+        const items = isAllScopes(scope) ? everyMemory(memory, { onUnreadable }) : scopeMemories(memory, scope, { onUnreadable });
         for await (const { score: _score, ...item } of items) {
           const line = `${JSON.stringify(item)}\n`;
           if (file) await file.write(line);
@@ -516,10 +533,44 @@ Stop it at any time (Ctrl-C) and run the same command again to resume: turns alr
     } finally {
       await file?.close();
     }
+    for (const { scope: damaged, read, total } of unreadable) {
+      log(
+        `engram: export: ${describeScope(damaged)}: ${read}${total === undefined ? "" : ` of ${total}`} memories read, the rest is on damaged pages and was skipped.`,
+      );
+    }
+    if (unreadable.length > 0) {
+      log(
+        `engram: ${unreadable[0]?.error.path} is damaged: the export holds what was readable. Keep the damaged file, then restore a backup or import this export into a new data dir (docs/operations.md).`,
+      );
+      state.code = exitCodes.corrupt;
+    }
     if (!options.output) return;
-    if (globals.json) printJson({ exported, file: options.output });
+    const skipped = unreadable.map(({ scope: damaged, read, total }) => ({ ...damaged, read, ...(total === undefined ? {} : { total }) }));
+    if (globals.json) printJson({ exported, file: options.output, ...(skipped.length ? { unreadable: skipped } : {}) });
     else print(`Exported ${exported} ${exported === 1 ? "memory" : "memories"} to ${options.output}.`);
   });
+
+  program
+    .command("check")
+    .description("check the database file for damage (SQLite integrity check): prints ok or what is wrong; exit 3 when damaged")
+    .action(async (_options: unknown, command: Command) => {
+      const globals = globalsOf(command);
+      const file = resolve(globals.dataDir, "engram.db");
+      if (!existsSync(file)) {
+        throw new ConfigError({
+          message: `No memories in ${globals.dataDir}: there is no engram.db there. Check --data-dir (or ENGRAM_DATA_DIR).`,
+        });
+      }
+      const { ok, problems } = await checkSqliteFile(file);
+      if (globals.json) printJson({ file, ok, problems });
+      else if (ok) print(`ok: ${file} passed the integrity check.`);
+      else print([`damaged: ${file}`, ...problems.map((problem) => `  ${problem}`)].join("\n"));
+      if (ok) return;
+      log(
+        "engram: recovery: stop every process using the file, keep a copy of it, export what is readable (engram export --all-scopes -o salvage.jsonl), then restore a backup or import the export into a new data dir (docs/operations.md).",
+      );
+      state.code = exitCodes.corrupt;
+    });
 
   scopeFlags(program.command("stats").description("how many memories and queued turns a scope (or every scope) holds"), {
     allScopes: true,
@@ -617,6 +668,7 @@ function report(error: unknown, json: boolean): number {
   const code = engram ? (error as EngramError).code : "INTERNAL";
   if (json) process.stderr.write(`${JSON.stringify({ error: { code, message } })}\n`);
   else process.stderr.write(`engram: ${message}\n`);
+  if (CorruptionError.isInstance(error)) return exitCodes.corrupt;
   return engram && isUserError(error) ? exitCodes.usage : exitCodes.failure;
 }
 

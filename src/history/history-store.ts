@@ -29,8 +29,12 @@ export interface Message {
 /** Status of a turn in the write-behind outbox. */
 export type OutboxStatus = "pending" | "processing" | "done" | "failed";
 
-/** A turn as `enqueue` receives it: the idempotency key, the messages, their scope, the add options. */
+/** A turn as `enqueue` receives it: its id, the messages, their scope, the add options. */
 export interface NewOutboxEntry {
+  /**
+   * Unique across scopes: `Memory.enqueue` derives it from the scope and the idempotency key
+   * (`outboxEntryId`), so a key is per scope and a store needs no scope in its uniqueness check.
+   */
   id: string;
   messages: readonly Message[];
   scope: Scope;
@@ -39,7 +43,7 @@ export interface NewOutboxEntry {
 
 /** A turn waiting to be (or being) written to memory by the write-behind worker. */
 export interface OutboxEntry {
-  /** The idempotency key: enqueuing an id that exists already does nothing. */
+  /** Derived from the scope and the idempotency key: enqueuing an id that exists already does nothing. */
   readonly id: string;
   readonly messages: readonly Message[];
   readonly userId?: string;
@@ -85,7 +89,10 @@ export interface HistoryStore {
 
   /**
    * Erases text for good: sets `previousValue` and `newValue` to null on the entries of the given
-   * memories, or of every memory inside `scope`. The entries themselves stay, as a trace.
+   * memories, or of every memory inside `scope`. The entries themselves stay, as a trace. When it
+   * resolves the change is committed and the text is gone from storage, except bytes a reader of
+   * an older snapshot still uses: those are erased once it finishes, as `WriteBatch.erase`
+   * describes (the store waits for it for a bounded time, never blocking the event loop).
    *
    * Given memory ids are also remembered as erased, atomically with the erasure: entries appended
    * for them afterwards (by a write that raced the purge, possibly in another process) are stored
@@ -141,7 +148,7 @@ export interface HistoryStore {
    * traces of turns already done. With `containing`: only entries not done inside `scope` whose
    * messages contain that text; entries inside `scope` whose saved plan holds it (a plan keeps the
    * previous text of the memories it changes) lose their plan instead, and are decided again.
-   * Returns how many entries were deleted.
+   * Returns how many entries were deleted. Erased from storage as `purge` describes.
    */
   purgePending(target: { scope: Scope; containing?: string }): Promise<number>;
 

@@ -1,5 +1,5 @@
 import type { SQLInputValue } from "node:sqlite";
-import { guard, openSqlite, type SqliteHandle } from "../internal/sqlite.js";
+import { openSqlite, type SqliteHandle } from "../internal/sqlite.js";
 import { lockKeyOf, type Scope, scopeKeys } from "../scope.js";
 import type { HistoryEntry, HistoryStore, Message, NewOutboxEntry, OutboxEntry, OutboxStatus } from "./history-store.js";
 
@@ -109,11 +109,22 @@ class SqliteHistory implements HistoryStore {
   constructor(private readonly path: string) {}
 
   #open(): Promise<SqliteHandle> {
-    this.#handle ??= openSqlite(this.path).then((handle) => {
-      guard("schema creation", () => handle.db.exec(schema));
+    if (this.#handle) return this.#handle;
+    const opening = openSqlite(this.path).then((handle) => {
+      try {
+        handle.guard("schema creation", () => handle.db.exec(schema));
+      } catch (error) {
+        handle.release();
+        throw error;
+      }
       return handle;
     });
-    return this.#handle;
+    this.#handle = opening;
+    // A failed open is tried again by the next call.
+    opening.catch(() => {
+      if (this.#handle === opening) this.#handle = undefined;
+    });
+    return opening;
   }
 
   async init(): Promise<void> {
@@ -122,7 +133,7 @@ class SqliteHistory implements HistoryStore {
 
   async append(entries: readonly HistoryEntry[]): Promise<void> {
     const handle = await this.#open();
-    guard("history append", () =>
+    handle.guard("history append", () =>
       handle.transaction(() => {
         const insert = handle.statement(`
           INSERT INTO memory_history (id, memory_id, event, previous_value, new_value, user_id, agent_id, run_id, created_at)
@@ -149,7 +160,7 @@ class SqliteHistory implements HistoryStore {
   async list(memoryId: string, scope: Scope): Promise<HistoryEntry[]> {
     const handle = await this.#open();
     const condition = scopeWhere(scope);
-    return guard("history list", () =>
+    return handle.guard("history list", () =>
       (
         handle
           .statement(`SELECT * FROM memory_history WHERE memory_id = ? AND ${condition.sql} ORDER BY created_at, rowid`)
@@ -160,7 +171,7 @@ class SqliteHistory implements HistoryStore {
 
   async purge(target: { memoryIds: readonly string[] } | { scope: Scope }): Promise<void> {
     const handle = await this.#open();
-    guard("history purge", () => {
+    handle.guard("history purge", () => {
       handle.transaction(() => {
         if ("memoryIds" in target) {
           const erase = handle.statement("UPDATE memory_history SET previous_value = NULL, new_value = NULL WHERE memory_id = ?");
@@ -176,13 +187,13 @@ class SqliteHistory implements HistoryStore {
             .run(...condition.params);
         }
       });
-      handle.checkpoint();
     });
+    await handle.checkpoint();
   }
 
   async enqueue({ id, messages, scope, options }: NewOutboxEntry) {
     const handle = await this.#open();
-    return guard("enqueue", () => {
+    return handle.guard("enqueue", () => {
       const result = handle
         .statement(`
           INSERT INTO memory_outbox (id, messages, user_id, agent_id, run_id, lock_key, options, status, next_attempt_at, created_at)
@@ -205,7 +216,7 @@ class SqliteHistory implements HistoryStore {
   async claim({ workerId, limit, leaseMs }: { workerId: string; limit: number; leaseMs: number }): Promise<OutboxEntry[]> {
     const handle = await this.#open();
     const now = Date.now();
-    return guard("claim", () => {
+    return handle.guard("claim", () => {
       const rows = handle
         .statement(`
           UPDATE memory_outbox SET
@@ -230,7 +241,7 @@ class SqliteHistory implements HistoryStore {
 
   async #update(sql: string, ...params: SQLInputValue[]): Promise<boolean> {
     const handle = await this.#open();
-    return guard("outbox update", () => Number(handle.statement(sql).run(...params).changes) === 1);
+    return handle.guard("outbox update", () => Number(handle.statement(sql).run(...params).changes) === 1);
   }
 
   renew(id: string, workerId: string, leaseMs: number): Promise<boolean> {
@@ -260,7 +271,7 @@ class SqliteHistory implements HistoryStore {
     // A discarded plan may hold the text of a memory purged since it was saved: not in the log either.
     if (discarded) {
       const handle = await this.#open();
-      guard("checkpoint", () => handle.checkpoint());
+      await handle.checkpoint();
     }
     return discarded;
   }
@@ -289,7 +300,7 @@ class SqliteHistory implements HistoryStore {
   async statuses(ids: readonly string[]): Promise<Map<string, OutboxStatus>> {
     const handle = await this.#open();
     const statuses = new Map<string, OutboxStatus>();
-    guard("outbox status", () => {
+    handle.guard("outbox status", () => {
       const statement = handle.statement("SELECT status FROM memory_outbox WHERE id = ?");
       for (const id of ids) {
         const row = statement.get(id) as Row | undefined;
@@ -302,7 +313,7 @@ class SqliteHistory implements HistoryStore {
   async pending(scope?: Scope): Promise<OutboxEntry[]> {
     const handle = await this.#open();
     const condition = scopeWhere(scope);
-    return guard("outbox list", () =>
+    return handle.guard("outbox list", () =>
       (
         handle
           .statement(`SELECT * FROM memory_outbox WHERE status != 'done' AND ${condition.sql} ORDER BY created_at, rowid`)
@@ -314,7 +325,7 @@ class SqliteHistory implements HistoryStore {
   async retryFailed(scope?: Scope): Promise<number> {
     const handle = await this.#open();
     const condition = scopeWhere(scope);
-    return guard("outbox retry", () =>
+    return handle.guard("outbox retry", () =>
       Number(
         handle
           .statement(`UPDATE memory_outbox SET status = 'pending', next_attempt_at = ? WHERE status = 'failed' AND ${condition.sql}`)
@@ -326,52 +337,53 @@ class SqliteHistory implements HistoryStore {
   async purgePending({ scope, containing }: { scope: Scope; containing?: string }): Promise<number> {
     const handle = await this.#open();
     const condition = scopeWhere(scope);
-    return guard("outbox purge", () => {
-      const removed =
-        containing === undefined
-          ? // Forgetting a whole scope also drops the traces of turns already done.
-            handle.statement(`DELETE FROM memory_outbox WHERE ${condition.sql}`).run(...condition.params)
-          : handle
-              .statement(
-                // Match message contents only: the JSON around them (keys, roles) is not the user's text.
-                `DELETE FROM memory_outbox WHERE status != 'done' AND ${condition.sql}
+    const removed = handle.guard("outbox purge", () =>
+      containing === undefined
+        ? // Forgetting a whole scope also drops the traces of turns already done.
+          handle.statement(`DELETE FROM memory_outbox WHERE ${condition.sql}`).run(...condition.params)
+        : handle
+            .statement(
+              // Match message contents only: the JSON around them (keys, roles) is not the user's text.
+              `DELETE FROM memory_outbox WHERE status != 'done' AND ${condition.sql}
                  AND EXISTS (SELECT 1 FROM json_each(messages) WHERE instr(json_extract(value, '$.content'), ?) > 0)`,
-              )
-              .run(...condition.params, containing);
-      if (containing !== undefined) {
-        // Plans are JSON: the text appears in them escaped as JSON escapes it.
+            )
+            .run(...condition.params, containing),
+    );
+    if (containing !== undefined) {
+      // Plans are JSON: the text appears in them escaped as JSON escapes it.
+      handle.guard("outbox purge", () =>
         handle
           .statement(`UPDATE memory_outbox SET plan = NULL WHERE plan IS NOT NULL AND ${condition.sql} AND instr(plan, ?) > 0`)
-          .run(...condition.params, JSON.stringify(containing).slice(1, -1));
-      }
-      handle.checkpoint();
-      return Number(removed.changes);
-    });
+          .run(...condition.params, JSON.stringify(containing).slice(1, -1)),
+      );
+    }
+    await handle.checkpoint();
+    return Number(removed.changes);
   }
 
   async pruneDone(olderThan: Date): Promise<number> {
     const handle = await this.#open();
-    return guard("outbox prune", () =>
+    return handle.guard("outbox prune", () =>
       Number(handle.statement("DELETE FROM memory_outbox WHERE status = 'done' AND created_at < ?").run(olderThan.toISOString()).changes),
     );
   }
 
   async reset(): Promise<void> {
     const handle = await this.#open();
-    guard("reset", () => {
+    handle.guard("reset", () => {
       handle.transaction(() => {
         handle.statement("DELETE FROM memory_history").run();
         handle.statement("DELETE FROM memory_history_erased").run();
         handle.statement("DELETE FROM memory_outbox").run();
       });
-      handle.checkpoint();
     });
+    await handle.checkpoint();
   }
 
   async close(): Promise<void> {
     const handle = this.#handle;
     this.#handle = undefined;
-    if (handle) (await handle).release();
+    if (handle) (await handle.catch(() => undefined))?.release();
   }
 }
 

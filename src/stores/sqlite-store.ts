@@ -1,7 +1,7 @@
 import type { SQLInputValue } from "node:sqlite";
 import { ConfigError } from "../errors.js";
 import { bytesToVector, decodeCursor, encodeCursor, vectorToBytes } from "../internal/json.js";
-import { guard, openSqlite, type SqliteHandle } from "../internal/sqlite.js";
+import { openSqlite, type SqliteHandle } from "../internal/sqlite.js";
 import { bm25Scores } from "../retrieval/bm25.js";
 import { keywordTerms } from "../retrieval/keywords.js";
 import { assertNoConflict, checkedUpserts, idsToCheck, metadataConditions, scopeConditions } from "./filter.js";
@@ -169,47 +169,69 @@ class SqliteStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
   constructor(private readonly path: string) {}
 
   #open(): Promise<SqliteHandle> {
-    this.#handle ??= openSqlite(this.path).then((handle) => {
-      guard("schema creation", () => {
-        migrate(handle);
-        handle.db.exec(schema);
-        handle.db.exec("INSERT INTO memories_fts (memories_fts, rank) VALUES ('secure-delete', 1)");
-      });
+    if (this.#handle) return this.#handle;
+    const opening = openSqlite(this.path).then((handle) => {
+      try {
+        handle.guard("schema creation", () => {
+          migrate(handle);
+          handle.db.exec(schema);
+          // Set once, so that opening an existing file writes nothing (a damaged file takes no
+          // writes, but stays readable for an export).
+          const secure = handle.db.prepare("SELECT v FROM memories_fts_config WHERE k = 'secure-delete'").get() as
+            | { v: number }
+            | undefined;
+          if (Number(secure?.v) !== 1) handle.db.exec("INSERT INTO memories_fts (memories_fts, rank) VALUES ('secure-delete', 1)");
+        });
+      } catch (error) {
+        handle.release();
+        throw error;
+      }
       return handle;
     });
-    return this.#handle;
+    this.#handle = opening;
+    // A failed open is tried again by the next call.
+    opening.catch(() => {
+      if (this.#handle === opening) this.#handle = undefined;
+    });
+    return opening;
   }
 
   async init({ dimension, modelId }: { dimension: number; modelId?: string }): Promise<void> {
     const handle = await this.#open();
-    guard("init", () =>
-      handle.transaction(() => {
-        const read = (key: string) =>
-          (handle.statement("SELECT value FROM engram_meta WHERE key = ?").get(key) as { value: string } | undefined)?.value;
-        const storedDimension = read("dimension");
-        const storedModel = read("embedding_model");
-        if (storedDimension !== undefined && Number(storedDimension) !== dimension) {
-          throw new ConfigError({
-            message: `The database ${handle.path} holds ${storedDimension}-dimensional vectors, but the embedder gives ${dimension}. Use the embedder it was created with, or another dataDir (move memories with export and import).`,
-          });
-        }
-        if (storedModel !== undefined && modelId !== undefined && storedModel !== modelId) {
-          throw new ConfigError({
-            message: `The database ${handle.path} holds vectors of the embedding model "${storedModel}", but the embedder is "${modelId}". Vectors of different models cannot be compared: use the same model, or another dataDir (move memories with export and import).`,
-          });
-        }
+    /** Checks what the file was made for; with `write`, records what it does not say yet. True when something was missing. */
+    const settle = (write: boolean) => {
+      const read = (key: string) =>
+        (handle.statement("SELECT value FROM engram_meta WHERE key = ?").get(key) as { value: string } | undefined)?.value;
+      const storedDimension = read("dimension");
+      const storedModel = read("embedding_model");
+      if (storedDimension !== undefined && Number(storedDimension) !== dimension) {
+        throw new ConfigError({
+          message: `The database ${handle.path} holds ${storedDimension}-dimensional vectors, but the embedder gives ${dimension}. Use the embedder it was created with, or another dataDir (move memories with export and import).`,
+        });
+      }
+      if (storedModel !== undefined && modelId !== undefined && storedModel !== modelId) {
+        throw new ConfigError({
+          message: `The database ${handle.path} holds vectors of the embedding model "${storedModel}", but the embedder is "${modelId}". Vectors of different models cannot be compared: use the same model, or another dataDir (move memories with export and import).`,
+        });
+      }
+      const missing = storedDimension === undefined || (storedModel === undefined && modelId !== undefined);
+      if (write && missing) {
         const set = handle.statement("INSERT OR REPLACE INTO engram_meta (key, value) VALUES (?, ?)");
         if (storedDimension === undefined) set.run("dimension", String(dimension));
         if (storedModel === undefined && modelId !== undefined) set.run("embedding_model", modelId);
-      }),
-    );
+      }
+      return missing;
+    };
+    // Read first, and write only when something is missing: a damaged file refuses writes but
+    // must still open for reading.
+    if (handle.guard("init", () => settle(false))) handle.guard("init", () => handle.transaction(() => settle(true)));
     this.#dimension = dimension;
   }
 
   async write(batch: WriteBatch): Promise<void> {
     const handle = await this.#open();
     const upserts = checkedUpserts(batch, this.#dimension);
-    guard("write", () =>
+    handle.guard("write", () =>
       handle.transaction(() => {
         const ids = idsToCheck(batch);
         if (ids.length > 0) {
@@ -253,13 +275,13 @@ class SqliteStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
         }
       }),
     );
-    if (batch.erase) guard("checkpoint", () => handle.checkpoint());
+    if (batch.erase) await handle.checkpoint();
   }
 
   async search({ vector, filter, limit }: { vector: Float32Array; filter: StoreFilter; limit: number }): Promise<ScoredRecord[]> {
     const handle = await this.#open();
     const condition = where(filter);
-    return guard("search", () => {
+    return handle.guard("search", () => {
       const rows = handle
         .statement(
           `SELECT ${selectColumns}, vec_distance_cosine(embedding, ?) AS distance FROM memories
@@ -279,7 +301,7 @@ class SqliteStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
     const match = `scope_terms : (${scopeTerms.join(" AND ")}) AND text : (${terms.map((term) => `"${term}"`).join(" OR ")})`;
     const joined = where(filter, "m.");
     const own = where(filter);
-    return guard("keyword search", () => {
+    return handle.guard("keyword search", () => {
       // The full-text index drives (CROSS JOIN): probing it once per scope row re-runs the whole match each time.
       const matches = handle
         .statement(
@@ -317,7 +339,7 @@ class SqliteStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
     const handle = await this.#open();
     if (ids.length === 0) return [];
     const condition = where(filter);
-    return guard("get", () => {
+    return handle.guard("get", () => {
       const found: MemoryRecord[] = [];
       const statement = handle.statement(`SELECT ${selectColumns}, embedding FROM memories WHERE id = ? AND ${condition.sql}`);
       for (const id of new Set(ids)) {
@@ -333,7 +355,7 @@ class SqliteStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
     const condition = where(filter);
     const after = cursor === undefined ? undefined : decodeCursor(cursor, 2);
     if (cursor !== undefined && !after) throw new Error("Invalid list cursor");
-    return guard("list", () => {
+    return handle.guard("list", () => {
       const rows = handle
         .statement(
           `SELECT ${selectColumns} FROM memories WHERE ${condition.sql}
@@ -352,7 +374,7 @@ class SqliteStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
   async deleteMany(filter: StoreFilter): Promise<number> {
     const handle = await this.#open();
     const condition = where(filter);
-    const deleted = guard("delete", () =>
+    const deleted = handle.guard("delete", () =>
       handle.transaction(() => {
         handle
           .statement(`INSERT OR IGNORE INTO memory_tombstones (id, erased_at) SELECT id, ? FROM memories WHERE ${condition.sql}`)
@@ -361,13 +383,13 @@ class SqliteStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
       }),
     );
     // Deleted text must not linger in the write-ahead log.
-    guard("checkpoint", () => handle.checkpoint());
+    await handle.checkpoint();
     return deleted;
   }
 
   async scopes(): Promise<ScopeCount[]> {
     const handle = await this.#open();
-    return guard("scopes", () => {
+    return handle.guard("scopes", () => {
       const rows = handle
         .statement(
           `SELECT user_id, agent_id, run_id, COUNT(*) AS count FROM memories
@@ -380,7 +402,7 @@ class SqliteStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
 
   async reset(): Promise<void> {
     const handle = await this.#open();
-    guard("reset", () =>
+    handle.guard("reset", () =>
       handle.transaction(() => {
         handle.statement("DELETE FROM memories").run();
         handle.statement("DELETE FROM memory_tombstones").run();
@@ -388,13 +410,13 @@ class SqliteStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
       }),
     );
     this.#dimension = undefined;
-    guard("checkpoint", () => handle.checkpoint());
+    await handle.checkpoint();
   }
 
   async close(): Promise<void> {
     const handle = this.#handle;
     this.#handle = undefined;
-    if (handle) (await handle).release();
+    if (handle) (await handle.catch(() => undefined))?.release();
   }
 }
 

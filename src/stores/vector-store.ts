@@ -70,9 +70,16 @@ export interface WriteBatch {
   readonly delete?: readonly string[];
   /**
    * The deleted ids are erased for good: their text must not survive anywhere in the store's
-   * storage (write-ahead logs, free pages, old index segments) once the call resolves, and the
-   * store keeps a tombstone of each id (the id only) so that no later write can bring it back.
-   * Deleting an id that is not stored still leaves its tombstone.
+   * storage (write-ahead logs, free pages, old index segments), and the store keeps a tombstone of
+   * each id (the id only) so that no later write can bring it back. Deleting an id that is not
+   * stored still leaves its tombstone. When the call resolves the change is committed and no read
+   * sees the text. It is gone from storage by then too, with one exception a store must document:
+   * bytes a reader of an older snapshot still uses (another connection of an embedded database
+   * inside a read transaction) can only be overwritten once that reader finishes. The store then
+   * waits for it for a bounded time without blocking the event loop, and past that bound resolves
+   * and finishes erasing in the background. (`sqliteStore`: up to 10 s, then retried every 250 ms
+   * while the file is open and once more at close; text still left then is erased by the next
+   * checkpoint of the file.)
    */
   readonly erase?: boolean;
   /**
@@ -123,7 +130,8 @@ export interface VectorStore {
 
   /**
    * Deletes every record inside `filter` and returns how many there were. Like a `write` with
-   * `erase`: the deleted text does not survive in storage, and each deleted id is tombstoned.
+   * `erase`: the deleted text does not survive in storage (with the same exception for readers of
+   * older snapshots), and each deleted id is tombstoned.
    */
   deleteMany(filter: StoreFilter): Promise<number>;
 

@@ -30,7 +30,22 @@ function expectOneLineError(result: CliResult, code: number, message: RegExp): v
 }
 
 describe("help and version", () => {
-  const commands = ["add", "search", "list", "get", "update", "delete", "forget", "history", "pending", "import", "export", "stats", "mcp"];
+  const commands = [
+    "add",
+    "search",
+    "list",
+    "get",
+    "update",
+    "delete",
+    "forget",
+    "history",
+    "pending",
+    "import",
+    "export",
+    "check",
+    "stats",
+    "mcp",
+  ];
 
   test("the program has exactly the documented commands", () => {
     expect(buildProgram().commands.map((command) => command.name())).toEqual(commands);

@@ -1,5 +1,6 @@
 import { afterAll, afterEach, describe, expect, test } from "vitest";
 import type { HistoryEntry, HistoryStore, Message } from "../../src/history/history-store.js";
+import { outboxEntryId } from "../../src/history/outbox-entry-id.js";
 import type { Scope } from "../../src/scope.js";
 
 export interface HistoryStoreConformanceOptions {
@@ -210,6 +211,25 @@ export function testHistoryStore({ name, create, cleanup }: HistoryStoreConforma
         expect(Number.isNaN(Date.parse(pending?.nextAttemptAt ?? ""))).toBe(false);
         expect(await store.pending({ userId: "u2" })).toEqual([]);
         expect(await store.statuses(["t1", "unknown"])).toEqual(new Map([["t1", "pending"]]));
+      });
+
+      test("one idempotency key in two scopes (ids from outboxEntryId) is two entries, each claimed and completed on its own", async () => {
+        const store = await fresh();
+        const alice = outboxEntryId({ userId: "alice" }, "req-1");
+        const bob = outboxEntryId({ userId: "bob" }, "req-1");
+        expect(await store.enqueue({ id: alice, messages: turn("alice's turn"), scope: { userId: "alice" }, options: {} })).toBe(true);
+        expect(await store.enqueue({ id: bob, messages: turn("bob's turn"), scope: { userId: "bob" }, options: {} })).toBe(true);
+        expect(await store.enqueue({ id: bob, messages: turn("bob again"), scope: { userId: "bob" }, options: {} })).toBe(false);
+        expect((await store.pending({ userId: "bob" })).map((e) => [e.id, e.messages[0]?.content])).toEqual([[bob, "bob's turn"]]);
+        const claimed = await store.claim({ workerId: "w1", limit: 10, leaseMs: 10_000 });
+        expect(ids(claimed).sort()).toEqual([alice, bob].sort());
+        expect(await store.complete(bob, "w1")).toBe(true);
+        expect(await store.statuses([alice, bob])).toEqual(
+          new Map([
+            [alice, "processing"],
+            [bob, "done"],
+          ]),
+        );
       });
 
       test("claim hands out due entries oldest first, marks them processing, and respects limit", async () => {

@@ -2,6 +2,7 @@ import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { afterAll, describe, expect, test } from "vitest";
 import { MemoryNotFoundError } from "../../src/errors.js";
 import { Memory } from "../../src/memory.js";
@@ -173,6 +174,51 @@ describe("purge: the text is erased from the memory, its history, pending turns 
     expect(filesHolding(dataDir, "qxjzvbobturn")).not.toEqual([]);
   });
 
+  test("regression: a purge while another process held a read snapshot stalled the event loop for seconds; unrelated searches now answer at once", {
+    timeout: 20_000,
+  }, async () => {
+    const dataDir = newDataDir();
+    const memory = newMemory(dataDir);
+    const {
+      results: [added],
+    } = await memory.add("my pin is qxjzvstallword", { userId: "alice" });
+    const {
+      results: [bobs],
+    } = await memory.add("bob plays chess on sundays", { userId: "bob" });
+    const holdMs = 2_000;
+    const reader = holdReadSnapshot(join(dataDir, "engram.db"), holdMs);
+    await reader.reading;
+
+    const delay = monitorEventLoopDelay({ resolution: 10 });
+    delay.enable();
+    const started = performance.now();
+    let purgedAfter: number | undefined;
+    const purge = memory.delete(added?.id as string, { userId: "alice", purge: true }).then(() => {
+      purgedAfter = performance.now() - started;
+    });
+    // Bob's calls go on while the purge waits for the reader.
+    const calls: number[] = [];
+    while (purgedAfter === undefined) {
+      const before = performance.now();
+      const { results } = await memory.search("chess", { userId: "bob" });
+      expect(results.map((item) => item.id)).toEqual([bobs?.id]);
+      expect((await memory.get(bobs?.id as string, { userId: "bob" }))?.memory).toBe("bob plays chess on sundays");
+      calls.push(performance.now() - before);
+      await Promise.race([purge, new Promise((resolve) => setTimeout(resolve, 20))]);
+    }
+    delay.disable();
+    await purge;
+    // The purge did wait for the reader, and the calls made meanwhile did not.
+    expect(purgedAfter).toBeGreaterThan(holdMs - 500);
+    expect(calls.length).toBeGreaterThan(10);
+    expect(Math.max(...calls)).toBeLessThan(500);
+    expect(delay.max / 1e6).toBeLessThan(500);
+    expect(filesHolding(dataDir, "qxjzvstallword")).toEqual([]);
+    await reader.exited;
+    await memory.close();
+    expect(filesHolding(dataDir, "qxjzvstallword")).toEqual([]);
+  });
+
   test("a purge while another process holds a read snapshot waits for it, then empties the write-ahead log", async () => {
     const dataDir = newDataDir();
     const memory = newMemory(dataDir);
@@ -180,26 +226,35 @@ describe("purge: the text is erased from the memory, its history, pending turns 
       results: [added],
     } = await memory.add("my pin is qxjzvreaderword", { userId: "alice" });
     // Another process reads inside a transaction for 700 ms: its snapshot needs the log frames that hold the text.
-    const reader = spawn(
-      process.execPath,
-      [
-        "--disable-warning=ExperimentalWarning",
-        "--input-type=module",
-        "-e",
-        `import { DatabaseSync } from "node:sqlite";
-         const db = new DatabaseSync(${JSON.stringify(join(dataDir, "engram.db"))});
-         db.exec("BEGIN");
-         db.prepare("SELECT count(*) FROM memories").get();
-         console.log("reading");
-         setTimeout(() => { db.exec("COMMIT"); db.close(); }, 700);`,
-      ],
-      { stdio: ["ignore", "pipe", "inherit"] },
-    );
-    await new Promise<void>((resolve) => reader.stdout.on("data", (chunk) => String(chunk).includes("reading") && resolve()));
+    const reader = holdReadSnapshot(join(dataDir, "engram.db"), 700);
+    await reader.reading;
     await memory.delete(added?.id as string, { userId: "alice", purge: true });
     expect(filesHolding(dataDir, "qxjzvreaderword")).toEqual([]);
-    await new Promise((resolve) => reader.on("exit", resolve));
+    await reader.exited;
     await memory.close();
     expect(filesHolding(dataDir, "qxjzvreaderword")).toEqual([]);
   });
 });
+
+/** Another process that reads `file` inside a transaction for `ms`: its snapshot pins the log frames it started with. */
+function holdReadSnapshot(file: string, ms: number) {
+  const reader = spawn(
+    process.execPath,
+    [
+      "--disable-warning=ExperimentalWarning",
+      "--input-type=module",
+      "-e",
+      `import { DatabaseSync } from "node:sqlite";
+       const db = new DatabaseSync(${JSON.stringify(file)});
+       db.exec("BEGIN");
+       db.prepare("SELECT count(*) FROM memories").get();
+       console.log("reading");
+       setTimeout(() => { db.exec("COMMIT"); db.close(); }, ${ms});`,
+    ],
+    { stdio: ["ignore", "pipe", "inherit"] },
+  );
+  return {
+    reading: new Promise<void>((resolve) => reader.stdout.on("data", (chunk) => String(chunk).includes("reading") && resolve())),
+    exited: new Promise((resolve) => reader.on("exit", resolve)),
+  };
+}
