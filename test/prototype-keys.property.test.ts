@@ -37,7 +37,7 @@ const prototypeKeys = [
   "__lookupSetter__",
 ] as const;
 
-const bobSecret = "Bob's locker PIN is 4242";
+const bobSecret = "Bob's locker PIN is quetzal";
 const bobLooking: unknown[] = [
   { userId: "bob" },
   "bob",
@@ -183,7 +183,7 @@ describe("prototype-named keys never reach another scope", () => {
           if (!refused) {
             expect(givesAlice || scopeFree.has(name), `${where}: accepted without an own scope id`).toBe(true);
             expect(name, `${where}: scopes() ran without an own { allScopes: true }`).not.toBe("scopes");
-            expect(texts(result), where).not.toContain("4242");
+            expect(texts(result), where).not.toContain("quetzal");
             for (const item of items?.(result) ?? []) expect((item as Scope).userId, where).toBe("alice");
             if (name === "add") {
               // Metadata is stored as given (own properties only) or refused: never changed on the way.
@@ -282,7 +282,7 @@ describe("prototype-named keys never reach another scope", () => {
           expect(prompts, `${where}: the model was called`).toEqual([]);
         }
         for (const scope of searched) expect({ ...scope }, where).toEqual({ userId: "alice" });
-        expect(texts(prompts), where).not.toContain("4242");
+        expect(texts(prompts), where).not.toContain("quetzal");
       }),
       { numRuns: 150 },
     );
@@ -331,7 +331,7 @@ describe("prototype-named keys never reach another scope", () => {
             const where = `${tool} on a ${scoped ? "scope-from-arguments" : "fixed-scope"} server, ${placement} ${injected.how} ${injected.key}=${texts(injected.value)}`;
             const result = (await (scoped ? fromArguments : fixed).callTool({ name: tool, arguments: wire })) as CallToolResult;
             const text = texts(result);
-            expect(text, where).not.toContain("4242");
+            expect(text, where).not.toContain("quetzal");
             expect(text, where).not.toContain("[native code]");
             if (!result.isError && scoped) expect(givesAlice, `${where}: accepted without an own scope id`).toBe(true);
             expect(await bobState(), `${where}: Bob's memory changed`).toBe(bobBefore);
