@@ -189,6 +189,6 @@ describe("the adapters read inside the scope they write: runs are widened only i
       prompt: "What is my bank PIN?",
       providerOptions: { memory: { agentId: "support-bot", runId: "visitor-B" } },
     });
-    expect(JSON.stringify(model.doGenerateCalls[0]?.prompt)).not.toContain("9876");
+    expect(JSON.stringify(model.doGenerateCalls[0]?.prompt)).not.toContain("PIN is 9876");
   });
 });
