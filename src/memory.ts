@@ -373,6 +373,7 @@ export class Memory {
         (entry, workerId) => this.#processEntry(entry, workerId),
         writeBehind,
         (error, context) => this.#report(error, context),
+        this.#timeouts.storeMs,
       );
       // Turns left pending by a previous process are picked up at start.
       this.#worker.kick();

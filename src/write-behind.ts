@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { EngramError, StoreError } from "./errors.js";
 import type { HistoryStore, OutboxEntry } from "./history/history-store.js";
-import { backoffDelay } from "./internal/async.js";
+import { backoffDelay, withDeadline } from "./internal/async.js";
 import type { ErrorContext } from "./types.js";
 
 export interface WriteBehindOptions {
@@ -59,12 +59,16 @@ export class WriteBehindWorker {
   #again = false;
   #stopped = false;
   #prunedAt = 0;
+  /** Ticks in a row that could not reach the outbox: the next poll waits longer each time. */
+  #failedTicks = 0;
 
   constructor(
     private readonly history: () => Promise<HistoryStore>,
     private readonly processEntry: (entry: OutboxEntry, workerId: string) => Promise<undefined | typeof leaseLost>,
     private readonly options: WriteBehindOptions,
     private readonly report: (error: EngramError, context: ErrorContext) => void,
+    /** Deadline of each outbox call the worker makes itself (claim, renew, fail, prune). */
+    private readonly storeTimeoutMs = Number.POSITIVE_INFINITY,
   ) {}
 
   /** Looks for work now. */
@@ -114,7 +118,9 @@ export class WriteBehindWorker {
         this.#running = undefined;
         const again = this.#again;
         this.#again = false;
-        this.#schedule(again ? 0 : this.options.pollIntervalMs);
+        // An outbox that cannot be reached (down, damaged) is polled less and less often.
+        const failing = this.#failedTicks === 0 ? 0 : backoffDelay(this.#failedTicks - 1, this.options);
+        this.#schedule(again && failing === 0 ? 0 : Math.max(this.options.pollIntervalMs, failing));
       });
     }, ms);
     this.#timer.unref();
@@ -123,9 +129,10 @@ export class WriteBehindWorker {
   async #tick(): Promise<void> {
     try {
       const history = await this.history();
-      if (history.pruneDone && Date.now() - this.#prunedAt >= pruneEveryMs) {
+      const pruneDone = history.pruneDone?.bind(history);
+      if (pruneDone && Date.now() - this.#prunedAt >= pruneEveryMs) {
         this.#prunedAt = Date.now();
-        await history.pruneDone(new Date(Date.now() - this.options.keepDoneMs));
+        await this.#call("prune", () => pruneDone(new Date(Date.now() - this.options.keepDoneMs)));
       }
       while (!this.#stopped) {
         const free = this.options.concurrency - this.#inFlight.size;
@@ -133,7 +140,8 @@ export class WriteBehindWorker {
           await Promise.race(this.#inFlight);
           continue;
         }
-        const entries = await history.claim({ workerId: this.id, limit: free, leaseMs: this.options.leaseMs });
+        const entries = await this.#call("claim", () => history.claim({ workerId: this.id, limit: free, leaseMs: this.options.leaseMs }));
+        this.#failedTicks = 0;
         if (entries.length === 0) return;
         for (const entry of entries) {
           const task = this.#process(history, entry).finally(() => {
@@ -145,6 +153,7 @@ export class WriteBehindWorker {
         }
       }
     } catch (error) {
+      this.#failedTicks++;
       this.report(asEngramError(error, "The write-behind worker could not claim turns from the outbox"), {
         operation: "write-behind",
         willRetry: true,
@@ -152,10 +161,14 @@ export class WriteBehindWorker {
     }
   }
 
+  #call<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+    return withDeadline(`The outbox (${operation})`, this.storeTimeoutMs, fn);
+  }
+
   async #process(history: HistoryStore, entry: OutboxEntry): Promise<void> {
     const renewal = setInterval(
       () => {
-        history.renew(entry.id, this.id, this.options.leaseMs).catch(() => {});
+        this.#call("renew", () => history.renew(entry.id, this.id, this.options.leaseMs)).catch(() => {});
       },
       Math.max(50, this.options.leaseMs / 3),
     );
@@ -169,10 +182,12 @@ export class WriteBehindWorker {
       const delay = backoffDelay(attempt, this.options);
       const failure = asEngramError(error, "Writing a turn to memory failed");
       try {
-        await history.fail(entry.id, this.id, {
-          error: `${failure.name}: ${failure.message}`,
-          retryAt: willRetry ? new Date(Date.now() + delay) : undefined,
-        });
+        await this.#call("fail", () =>
+          history.fail(entry.id, this.id, {
+            error: `${failure.name}: ${failure.message}`,
+            retryAt: willRetry ? new Date(Date.now() + delay) : undefined,
+          }),
+        );
       } catch (recordError) {
         // The lease will expire and the turn will be claimed again: still not lost.
         this.report(asEngramError(recordError, "Recording a failed turn in the outbox failed"), {

@@ -156,6 +156,47 @@ describe("a hung store", () => {
   });
 });
 
+describe("an outbox that cannot be reached", () => {
+  test("regression: a worker whose claims fail polls less and less often instead of reporting every poll", async () => {
+    const history = inMemoryHistory();
+    let claims = 0;
+    const broken = {
+      ...history,
+      claim: async () => {
+        claims++;
+        throw new Error("database disk image is malformed");
+      },
+    };
+    const { memory, errors } = setup({ historyStore: broken, writeBehind: { pollIntervalMs: 20, minDelayMs: 100, maxDelayMs: 400 } });
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    // Every 20 ms for a second would be about 50 claims; backing off 100, 200, 400, 400 … ms it is a handful.
+    expect(claims).toBeGreaterThanOrEqual(3);
+    expect(claims).toBeLessThanOrEqual(10);
+    expect(errors.length).toBe(claims);
+    await memory.close();
+  });
+
+  test("regression: a worker whose claim hangs gives up at timeouts.storeMs and keeps working", async () => {
+    const history = inMemoryHistory();
+    let hang = true;
+    const flaky = {
+      ...history,
+      claim: (request: Parameters<typeof history.claim>[0]) => (hang ? new Promise<never>(() => {}) : history.claim(request)),
+    };
+    const { memory, errors } = setup({
+      historyStore: flaky,
+      timeouts: { storeMs: 100 },
+      writeBehind: { pollIntervalMs: 20, minDelayMs: 20, maxDelayMs: 50 },
+    });
+    await memory.enqueue("I live in Lisbon", { userId: "alice" });
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    expect(errors.some(({ error }) => TimeoutError.isInstance(error))).toBe(true);
+    hang = false;
+    expect(await memory.flush({ timeoutMs: 3_000 })).toEqual({ processed: 1, failed: 0, waiting: 0 });
+    await memory.close();
+  });
+});
+
 describe("a hung extraction model", () => {
   test("regression: a model that ignores its abort signal still fails at llmRetry.timeoutMs; nothing is stored", async () => {
     const llm = new MockLanguageModelV4({ doGenerate: () => new Promise(() => {}) });
