@@ -115,9 +115,9 @@ describe("SIGKILL during write-behind", () => {
 
     const drain = start("drain", dataDir);
     expect(await drain.exited, drain.output()).toBe(0);
-    expect(query(file, "SELECT status, count(*) AS n FROM memory_outbox GROUP BY status").map((row) => ({ ...row }))).toEqual([
-      { status: "done", n: turns },
-    ]);
+    expect(
+      query<Record<string, unknown>>(file, "SELECT status, count(*) AS n FROM memory_outbox GROUP BY status").map((row) => ({ ...row })),
+    ).toEqual([{ status: "done", n: turns }]);
 
     const stored = query<{ text: string; user_id: string }>(file, "SELECT text, user_id FROM memories").map(
       (row) => `${row.user_id} ${row.text}`,
