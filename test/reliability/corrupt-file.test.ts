@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { Memory } from "../../src/memory.js";
 import { deterministicEmbedder } from "../../src/testing/deterministic-embedder.js";
-import { faultSeed, recordFaults, scaled, seededChoices } from "./counts.js";
+import { faultSeed, recordFaults, scaled, scaledTimeout, seededChoices } from "./counts.js";
 
 // A damaged main database file (engram.db, after a clean close folded the WAL into it): whatever
 // the damage, no call crashes the process, and every call that fails, fails with a typed
@@ -60,7 +60,7 @@ function read(dataDir: string): Promise<{ code: number | null; signal: NodeJS.Si
 }
 
 test("a damaged database file: no call crashes the process, and each call that fails does so with a typed EngramError", {
-  timeout: 300_000,
+  timeout: scaledTimeout(300_000),
 }, async () => {
   const seed = faultSeed();
   const random = seededChoices(seed);

@@ -45,6 +45,12 @@ export function faultScale(): number {
 /** `base` scaled by `ENGRAM_FAULT_SCALE`, at least 1. */
 export const scaled = (base: number): number => Math.max(1, Math.round(base * faultScale()));
 
+/** How many times to repeat a scenario whose size cannot grow (processes on two cores, a worker's capacity). */
+export const repeats = (): number => Math.max(1, Math.round(faultScale()));
+
+/** A test timeout that grows with `ENGRAM_FAULT_SCALE`. */
+export const scaledTimeout = (ms: number): number => Math.round(ms * Math.max(1, faultScale()));
+
 /** The seed fuzz tests start from: `ENGRAM_FAULT_SEED` to replay a reported run, else a new one. */
 export function faultSeed(): number {
   const raw = process.env.ENGRAM_FAULT_SEED;

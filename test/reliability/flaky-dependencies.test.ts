@@ -7,7 +7,7 @@ import { afterAll, expect, test } from "vitest";
 import { type EngramError, TimeoutError } from "../../src/errors.js";
 import { Memory } from "../../src/memory.js";
 import { controllableEmbedder } from "../support/faults.js";
-import { faultSeed, recordFaults, scaled, seededChoices } from "./counts.js";
+import { faultSeed, recordFaults, repeats, scaled, scaledTimeout, seededChoices } from "./counts.js";
 
 // Turns queued while the embedder and the extraction model, at random, hang (ignoring their abort
 // signal) or fail for some of them: the healthy turns are written meanwhile, the others wait in
@@ -19,11 +19,16 @@ afterAll(() => rmSync(directory, { recursive: true, force: true }));
 type Fault = "none" | "embedder fails" | "embedder hangs" | "model fails" | "model hangs";
 
 test("turns queued while the embedder and the model hang or fail at random are all written, once each, when they answer again", {
-  timeout: 120_000,
+  timeout: scaledTimeout(120_000),
 }, async () => {
   const seed = faultSeed();
   const random = seededChoices(seed);
-  const turns = scaled(40);
+  // One worker has a fixed capacity for retries: a longer run repeats the round instead of growing it.
+  for (let round = 0; round < repeats(); round++) await outage(random, `seed ${seed}, round ${round}`, join(directory, `data-${round}`));
+});
+
+async function outage(random: ReturnType<typeof seededChoices>, where: string, dataDir: string): Promise<void> {
+  const turns = Math.min(scaled(40), 40);
   const faults = Array.from({ length: turns }, () =>
     random.pick<Fault>([
       "none",
@@ -63,7 +68,7 @@ test("turns queued while the embedder and the model hang or fail at random are a
   }
   const reported: EngramError[] = [];
   const memory = new Memory({
-    dataDir: join(directory, "data"),
+    dataDir,
     embedder: control.embedder,
     llm,
     retry: { retries: 0 },
@@ -91,7 +96,7 @@ test("turns queued while the embedder and the model hang or fail at random are a
     const healthy = faults.flatMap((fault, i) => (fault === "none" ? [`the fact of turn${i}z`] : []));
     const deadline = Date.now() + 30_000;
     while ((await storedFacts()).length < healthy.length && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
-    expect((await storedFacts()).sort(), `seed ${seed}`).toEqual(healthy.sort());
+    expect((await storedFacts()).sort(), where).toEqual(healthy.sort());
     const queued = await memory.pending({ allScopes: true });
     expect(queued.length).toBe(turns - healthy.length);
     expect(queued.filter((turn) => turn.status === "failed")).toEqual([]);
@@ -121,4 +126,4 @@ test("turns queued while the embedder and the model hang or fail at random are a
   } finally {
     await memory.close();
   }
-});
+}

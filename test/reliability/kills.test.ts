@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { assertBuilt, cliJson, runCli, startCli } from "../cli/run-cli.js";
-import { faultSeed, recordFaults, scaled, seededChoices } from "./counts.js";
+import { faultSeed, recordFaults, scaled, scaledTimeout, seededChoices } from "./counts.js";
 
 // SIGKILL at random points, again and again, then a run to the end: every turn is stored exactly
 // once. Kills land while turns are embedded, written, or recorded as done, in the write-behind
@@ -87,7 +87,7 @@ describe("SIGKILL during write-behind", () => {
   }
 
   test("workers killed again and again at random points: no turn lost or stored twice once the queue is drained", {
-    timeout: 300_000,
+    timeout: scaledTimeout(300_000),
   }, async () => {
     const random = seededChoices(seed);
     const dataDir = join(directory, "write-behind");
@@ -193,7 +193,9 @@ describe("SIGKILL during engram import", () => {
       });
   }
 
-  test("a JSONL import killed again and again at random points: every line stored exactly once", { timeout: 300_000 }, async () => {
+  test("a JSONL import killed again and again at random points: every line stored exactly once", {
+    timeout: scaledTimeout(300_000),
+  }, async () => {
     const random = seededChoices(seed + 1);
     const dataDir = join(directory, "import-jsonl");
     const total = 240;
@@ -234,7 +236,7 @@ describe("SIGKILL during engram import", () => {
   });
 
   test("a LoCoMo-schema import killed again and again at random points: every turn stored exactly once, dated by its session", {
-    timeout: 300_000,
+    timeout: scaledTimeout(300_000),
   }, async () => {
     const random = seededChoices(seed + 2);
     const dataDir = join(directory, "import-locomo");

@@ -10,7 +10,7 @@ import { pgvectorStore } from "../../src/stores/pgvector-store.js";
 import { scriptedLanguageModel } from "../../src/testing/scripted-language-model.js";
 import { createDatabase, withClient } from "../support/databases.js";
 import { controllableEmbedder } from "../support/faults.js";
-import { faultSeed, recordFaults, scaled, seededChoices } from "./counts.js";
+import { faultSeed, recordFaults, scaled, scaledTimeout, seededChoices } from "./counts.js";
 
 // Random interleavings of writes and purges across two Memory instances on one memory (two app
 // servers): a direct update on either instance, through the purge's lock key or another one, or a
@@ -88,7 +88,9 @@ function filesHolding(dataDir: string, marker: string): string[] {
 }
 
 describe.each(backends)("random write and purge interleavings on $name", (backend) => {
-  test(`${scaled(backend.races)} races: a purged memory never comes back, its text never reappears`, { timeout: 300_000 }, async () => {
+  test(`${scaled(backend.races)} races: a purged memory never comes back, its text never reappears`, {
+    timeout: scaledTimeout(300_000),
+  }, async () => {
     const seed = faultSeed();
     const random = seededChoices(seed);
     const { options, dataDir } = await backend.shared();

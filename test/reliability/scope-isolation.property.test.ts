@@ -14,7 +14,7 @@ import { qdrantStore } from "../../src/stores/qdrant-store.js";
 import { deterministicEmbedder } from "../../src/testing/deterministic-embedder.js";
 import { createDatabase, withClient } from "../support/databases.js";
 import { type QdrantStandIn, startQdrantStandIn } from "../support/qdrant-stand-in.js";
-import { faultSeed, recordFaults, scaled } from "./counts.js";
+import { faultSeed, recordFaults, scaled, scaledTimeout } from "./counts.js";
 
 // Random sequences of operations over many overlapping scopes, checked step by step against a
 // plain reference model: a memory is visible to a scope exactly when every id of the scope equals
@@ -383,7 +383,9 @@ describe("scope isolation property: random operations over many overlapping scop
 
   for (const backend of backends) {
     const runs = scaled(backend.runs);
-    test(`${backend.name}: ${runs * OPERATIONS} operations, no cross-scope read, update or delete`, { timeout: 600_000 }, async () => {
+    test(`${backend.name}: ${runs * OPERATIONS} operations, no cross-scope read, update or delete`, {
+      timeout: scaledTimeout(600_000),
+    }, async () => {
       let total = 0;
       let run = 0;
       const used = new Set<string>();

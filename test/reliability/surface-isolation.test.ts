@@ -18,7 +18,7 @@ import { createMcpServer } from "../../integrations/mcp/index.js";
 import { withMemory as withAgentsMemory } from "../../integrations/openai-agents/index.js";
 import { type EngramError, Memory, type MemoryItem, MemoryNotFoundError, type Scope } from "../../src/index.js";
 import { assertBuilt, runCli } from "../cli/run-cli.js";
-import { faultSeed, recordFaults, scaled, seededChoices } from "./counts.js";
+import { faultSeed, recordFaults, scaled, scaledTimeout, seededChoices } from "./counts.js";
 
 // Users' facts are written and read through every public surface at once, on one data dir: the
 // API, the AI SDK middleware, Mastra, OpenAI Agents JS, the MCP server (scope fixed by the
@@ -346,7 +346,7 @@ const OPERATIONS = scaled(120);
 const CLI_CALLS = scaled(8);
 
 test(`${OPERATIONS + CLI_CALLS} random operations of ${users.length} users through every public surface on one data dir: no surface returns or injects another user's fact`, {
-  timeout: 600_000,
+  timeout: scaledTimeout(600_000),
 }, async () => {
   const done = new Map<Surface, { operations: number; scopes: Set<string> }>();
   const plan: Surface[] = [];

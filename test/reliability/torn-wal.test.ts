@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { MemoryNotFoundError } from "../../src/errors.js";
 import { Memory } from "../../src/memory.js";
 import { deterministicEmbedder } from "../../src/testing/deterministic-embedder.js";
-import { faultSeed, recordFaults, scaled, seededChoices } from "./counts.js";
+import { faultSeed, recordFaults, scaled, scaledTimeout, seededChoices } from "./counts.js";
 
 // A writer is killed with SIGKILL mid-way (often mid-call); then its WAL is damaged as a torn or
 // bad write leaves it: cut at a random offset, or random bytes flipped. SQLite keeps the WAL's
@@ -280,7 +280,7 @@ describe("a torn or damaged WAL after a SIGKILL mid-write", () => {
       operations,
       lost: observations.filter((o) => !sameLive(o, o.before) && !sameLive(o, o.after)).length,
     });
-  }, 600_000);
+  }, scaledTimeout(600_000));
 
   test("Engram opens, every read works, each call that returned before the damage is kept, nothing after it appears", () => {
     expect(observations.length).toBeGreaterThan(0);
