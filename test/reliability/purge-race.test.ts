@@ -22,7 +22,7 @@ const tables: string[] = [];
 /** Interleavings stepped through, per backend. */
 const races = new Map<string, number>();
 afterAll(async () => {
-  for (const [backend, count] of races) recordFaults(`purge races by hand: ${backend}`, { races: count });
+  for (const [backend, count] of races) recordFaults(`purge races by hand: ${backend.split(" ")[0]}`, { races: count });
   rmSync(directory, { recursive: true, force: true });
   const url = inject("pgliteUrl");
   await withClient(url, (client) =>

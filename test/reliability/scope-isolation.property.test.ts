@@ -328,6 +328,8 @@ const OPERATIONS = 500;
 
 interface Backend {
   name: string;
+  /** Its row in the fault suite's counts. */
+  label: string;
   /** Runs of OPERATIONS operations each, before ENGRAM_FAULT_SCALE. */
   runs: number;
   /** The stores of one run's fresh Memory. */
@@ -351,10 +353,16 @@ afterAll(async () => {
 });
 
 const backends: Backend[] = [
-  { name: "sqlite store", runs: 10, stores: async (run) => ({ dataDir: join(directory, `run-${run}`) }) },
-  { name: "in-memory store", runs: 10, stores: async () => ({ vectorStore: inMemoryStore(), historyStore: inMemoryHistory() }) },
+  { name: "sqlite store", label: "SQLite", runs: 10, stores: async (run) => ({ dataDir: join(directory, `run-${run}`) }) },
+  {
+    name: "in-memory store",
+    label: "in-memory",
+    runs: 10,
+    stores: async () => ({ vectorStore: inMemoryStore(), historyStore: inMemoryHistory() }),
+  },
   {
     name: "pgvector store (PGlite) with PostgreSQL history",
+    label: "pgvector + PostgreSQL history",
     runs: 4,
     async stores(run) {
       const table = `isolation_${process.pid}_${run}`;
@@ -368,6 +376,7 @@ const backends: Backend[] = [
   },
   {
     name: "qdrant store against the Qdrant REST stand-in",
+    label: "Qdrant stand-in",
     runs: 4,
     stores: async (run) => ({
       vectorStore: qdrantStore({ url: (standIn as QdrantStandIn).url, collection: `isolation_${run}` }),
@@ -408,7 +417,7 @@ describe("scope isolation property: random operations over many overlapping scop
         // Operations are replayed from the reported prefix; shrinking 500-step runs costs minutes.
         { numRuns: runs, endOnFailure: true, seed },
       );
-      recordFaults(`isolation: ${backend.name}`, { operations: total, scopes: used });
+      recordFaults(`isolation property: ${backend.label}`, { operations: total, scopes: used });
       if (details.failed) {
         throw new Error(
           `Failed with seed ${details.seed} (replay with ENGRAM_FAULT_SEED=${details.seed}): ${(details.errorInstance as Error)?.message}`,

@@ -73,19 +73,22 @@ function summarise(file: string): { suites: Record<string, Totals>; total: Total
   return Object.keys(suites).length ? { suites, total } : undefined;
 }
 
+const cell = (value: number | string | undefined) => (typeof value === "number" ? value.toLocaleString("en-US") : (value ?? ""));
+
 function table({ suites, total }: { suites: Record<string, Totals>; total: Totals }): string {
   const used = columns.filter((column) => total[column] !== undefined);
   const rows = [
     ["suite", ...used],
     ...Object.entries(suites)
       .sort(([a], [b]) => a.localeCompare(b))
-      .map(([suite, counts]) => [suite, ...used.map((column) => String(counts[column] ?? ""))]),
-    ["total", ...used.map((column) => String(total[column]))],
+      .map(([suite, counts]) => [suite, ...used.map((column) => cell(counts[column]))]),
+    ["total", ...used.map((column) => cell(total[column]))],
   ];
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? "").length))) ?? [];
   const line = (row: string[]) =>
     `| ${row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0))).join(" | ")} |`;
-  const rule = `|${widths.map((width, i) => (i === 0 ? `${"-".repeat(width + 1)}-` : `${"-".repeat(width + 1)}:`)).join("|")}|`;
+  // Markdown, as the README's tables are written: the figures can be pasted as they are.
+  const rule = `| ${widths.map((width, i) => (i === 0 ? "-".repeat(width) : `${"-".repeat(width - 1)}:`)).join(" | ")} |`;
   const notes = Object.entries(total)
     .filter(([, value]) => typeof value === "string")
     .map(([key, value]) => `${key}: ${value}`);
