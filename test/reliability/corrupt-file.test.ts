@@ -32,11 +32,26 @@ beforeAll(async () => {
 
 type Outcome = { call: string; ok?: true; error?: { name?: string; code?: string; message?: string; engram?: boolean } };
 
-function read(dataDir: string): Promise<{ code: number | null; signal: NodeJS.Signals | null; outcomes: Outcome[]; output: string }> {
+/** How long the reader may take for all its calls: a call still running then is a hang (and the reader is killed). */
+const defaultHangMs = 60_000;
+
+function read(
+  dataDir: string,
+  { only, hangMs = defaultHangMs }: { only?: string[]; hangMs?: number } = {},
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; hung: boolean; outcomes: Outcome[]; output: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--disable-warning=ExperimentalWarning", "--import", "tsx", fixture, dataDir, memoryId], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const child = spawn(
+      process.execPath,
+      ["--disable-warning=ExperimentalWarning", "--import", "tsx", fixture, dataDir, memoryId, ...(only ? [only.join(",")] : [])],
+      {
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+    let hung = false;
+    const timer = setTimeout(() => {
+      hung = true;
+      child.kill("SIGKILL");
+    }, hangMs);
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (chunk) => {
@@ -45,19 +60,37 @@ function read(dataDir: string): Promise<{ code: number | null; signal: NodeJS.Si
     child.stderr.on("data", (chunk) => {
       stderr += chunk;
     });
-    child.on("exit", (code, signal) =>
+    child.on("exit", (code, signal) => {
+      clearTimeout(timer);
       resolve({
         code,
         signal,
+        hung,
         outcomes: stdout
           .split("\n")
           .filter((line) => line.startsWith("{"))
           .map((line) => JSON.parse(line) as Outcome),
         output: stdout + stderr,
-      }),
-    );
+      });
+    });
   });
 }
+
+const calls = [
+  "new Memory",
+  "getAll",
+  "search",
+  "get",
+  "history",
+  "add",
+  "update",
+  "enqueue",
+  "pending",
+  "delete",
+  "deleteAll",
+  "deleteAll purge",
+  "close",
+];
 
 test("a damaged database file: no call crashes the process, and each call that fails does so with a typed EngramError", {
   timeout: scaledTimeout(300_000),
@@ -107,23 +140,11 @@ test("a damaged database file: no call crashes the process, and each call that f
     const bytes = readFileSync(file);
     damage(bytes, file);
     if (what !== "cut short") writeFileSync(file, bytes);
-    const { code, signal, outcomes, output } = await read(copy);
+    const { code, signal, hung, outcomes, output } = await read(copy);
     const where = `${what} (seed ${seed})`;
+    expect(hung, `${where}: ${calls[outcomes.length]} did not return within ${defaultHangMs / 1000} s`).toBe(false);
     expect({ code, signal }, `${where}: the process ended by itself\n${output}`).toEqual({ code: 0, signal: null });
-    expect(outcomes.map((outcome) => outcome.call)).toEqual([
-      "new Memory",
-      "getAll",
-      "search",
-      "get",
-      "history",
-      "add",
-      "update",
-      "enqueue",
-      "pending",
-      "delete",
-      "deleteAll purge",
-      "close",
-    ]);
+    expect(outcomes.map((outcome) => outcome.call)).toEqual(calls);
     for (const outcome of outcomes) {
       if (outcome.ok) continue;
       expect(outcome.error?.engram, `${where}: ${outcome.call} failed with ${outcome.error?.name}: ${outcome.error?.message}`).toBe(true);
