@@ -291,4 +291,68 @@ describe("a torn or damaged WAL after a SIGKILL mid-write", () => {
       expect(sameHistory(observed, observed.before) || sameHistory(observed, observed.after), `${observed.trial}: history`).toBe(true);
     }
   });
+
+  test("regression: no half-written call: the call in progress at the damage point is there whole, its memory and its history, or not at all", () => {
+    expect(observations.length).toBeGreaterThan(0);
+    for (const observed of observations) {
+      const memories = sameLive(observed, observed.after) ? "after" : "before";
+      const history = sameHistory(observed, observed.after) ? "after" : "before";
+      const whole =
+        (sameLive(observed, observed.before) && sameHistory(observed, observed.before)) || (memories === "after" && history === "after");
+      expect(whole, `${observed.trial}: the memories are as ${memories} the call in progress, its history as ${history} it`).toBe(true);
+    }
+  });
+});
+
+describe("SIGKILL between a call's store write and its history entry", () => {
+  const writer = join(import.meta.dirname, "..", "fixtures", "stalled-history-writer.ts");
+
+  test.each(["add", "update", "delete"] as const)(
+    "regression: a direct %s killed after its store write leaves the memory and its history in step",
+    async (kind) => {
+      const dataDir = join(directory, `stalled-${kind}`);
+      const child = spawn(process.execPath, ["--disable-warning=ExperimentalWarning", "--import", "tsx", writer, dataDir, kind], {
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let output = "";
+      child.stdout.on("data", (chunk) => {
+        output += chunk;
+      });
+      child.stderr.on("data", (chunk) => {
+        output += chunk;
+      });
+      const exited = new Promise((resolve) => child.on("exit", resolve));
+      const deadline = Date.now() + 30_000;
+      while (!output.includes("stalled")) {
+        if (Date.now() > deadline || child.exitCode !== null) throw new Error(`the writer did not reach its history append: ${output}`);
+        await sleep(10);
+      }
+      child.kill("SIGKILL");
+      await exited;
+      const { id } = JSON.parse(output.split("\n")[0] as string) as { id: string };
+
+      const memory = new Memory({ dataDir, embedder: deterministicEmbedder({ dimension: 64 }), writeBehind: { enabled: false } });
+      try {
+        const scope = { userId: "alice" };
+        const events = async (memoryId: string) => (await memory.history(memoryId, scope)).map((entry) => entry.event);
+        if (kind === "add") {
+          const second = (await memory.getAll(scope)).results.find((item) => item.memory === "a second memory");
+          // Either the add did not happen, or it happened whole: its history says how the memory came to be.
+          if (second) expect(await events(second.id).catch(String), "the second memory's history").toEqual(["ADD"]);
+        } else if (kind === "update") {
+          const text = (await memory.get(id, scope))?.memory;
+          expect(await events(id), `history of a memory whose text is now ${JSON.stringify(text)}`).toEqual(
+            text === "the changed text" ? ["ADD", "UPDATE"] : ["ADD"],
+          );
+        } else {
+          const present = (await memory.get(id, scope)) !== null;
+          expect(await events(id), `history of a memory that is ${present ? "still there" : "deleted"}`).toEqual(
+            present ? ["ADD"] : ["ADD", "DELETE"],
+          );
+        }
+      } finally {
+        await memory.close();
+      }
+    },
+  );
 });
