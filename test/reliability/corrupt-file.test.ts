@@ -1,7 +1,8 @@
 import { spawn } from "node:child_process";
-import { cpSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { Memory } from "../../src/memory.js";
 import { deterministicEmbedder } from "../../src/testing/deterministic-embedder.js";
@@ -157,3 +158,38 @@ test("a damaged database file: no call crashes the process, and each call that f
   // The damage was seen: calls failed, with typed errors.
   expect(seen.length).toBeGreaterThan(0);
 });
+
+/** Points the memories' id index at an empty one: every memory is then missing from it, as a damaged index page leaves some. */
+function emptyIdIndex(file: string): void {
+  const db = new DatabaseSync(file);
+  try {
+    db.exec("CREATE TABLE decoy (id TEXT PRIMARY KEY)");
+    const { rootpage } = db.prepare("SELECT rootpage FROM sqlite_schema WHERE name = 'sqlite_autoindex_decoy_1'").get() as {
+      rootpage: number;
+    };
+    db.exec("PRAGMA writable_schema = ON");
+    db.prepare("UPDATE sqlite_schema SET rootpage = ? WHERE name = 'sqlite_autoindex_memories_1'").run(rootpage);
+    db.exec("PRAGMA writable_schema = OFF");
+  } finally {
+    db.close();
+  }
+}
+
+test.each(["deleteAll", "deleteAll purge"])(
+  "regression: %s on a file whose id index lost rows returns, instead of looping forever and blocking the process",
+  {
+    timeout: 60_000,
+  },
+  async (call) => {
+    const dataDir = join(directory, `index-${call.replace(" ", "-")}`);
+    cpSync(pristine, dataDir, { recursive: true });
+    emptyIdIndex(join(dataDir, "engram.db"));
+    const { hung, outcomes, output } = await read(dataDir, { only: [call], hangMs: 15_000 });
+    expect(
+      hung,
+      `${call} did not return within 15 s; the database file is now ${statSync(join(dataDir, "engram.db")).size} bytes\n${output}`,
+    ).toBe(false);
+    const outcome = outcomes.find((candidate) => candidate.call === call);
+    expect(outcome?.ok || outcome?.error?.engram, JSON.stringify(outcome)).toBe(true);
+  },
+);
