@@ -11,13 +11,19 @@ import { inMemoryHistory } from "../../src/testing/index.js";
 import { scriptedLanguageModel } from "../../src/testing/scripted-language-model.js";
 import type { ErrorContext } from "../../src/types.js";
 import { controllableEmbedder } from "../support/faults.js";
+import { recordFaults } from "./counts.js";
 
 // Every call out of Engram has a deadline: a hung embedder, store or model fails the call with a
 // TimeoutError instead of freezing the user's memory, the write-behind or shutdown.
 
 const directory = mkdtempSync(join(tmpdir(), "engram-deadlines-"));
-afterAll(() => rmSync(directory, { recursive: true, force: true }));
 let runs = 0;
+// What the tests saw: calls that failed at their deadline, directly or in the write-behind.
+const seen = { timeouts: 0 };
+afterAll(() => {
+  rmSync(directory, { recursive: true, force: true });
+  recordFaults("hung embedders, stores and models", seen);
+});
 
 const quick = { retry: { retries: 0, minDelayMs: 1, maxDelayMs: 1 } } satisfies Partial<MemoryOptions>;
 
@@ -30,7 +36,10 @@ function setup(options: Partial<MemoryOptions> = {}) {
     historyStore: inMemoryHistory(),
     writeBehind: { enabled: false },
     timeouts: { embedMs: 100 },
-    onError: (error, context) => errors.push({ error, context }),
+    onError: (error, context) => {
+      if (TimeoutError.isInstance(error)) seen.timeouts++;
+      errors.push({ error, context });
+    },
     ...quick,
     ...options,
   });
@@ -44,6 +53,7 @@ async function timed(call: Promise<unknown>): Promise<{ error: unknown; ms: numb
     () => undefined,
     (e: unknown) => e,
   );
+  if (TimeoutError.isInstance(error) || TimeoutError.isInstance((error as Error | undefined)?.cause)) seen.timeouts++;
   return { error, ms: performance.now() - start };
 }
 

@@ -9,6 +9,7 @@ import { pgvectorStore } from "../../src/stores/pgvector-store.js";
 import { scriptedLanguageModel } from "../../src/testing/scripted-language-model.js";
 import { createDatabase, withClient } from "../support/databases.js";
 import { controllableEmbedder } from "../support/faults.js";
+import { recordFaults } from "./counts.js";
 
 // A purge is final: a write that was decided before the purge and lands after it (another app
 // server, another lock key of the same process, the write-behind) is refused by the store, which
@@ -18,7 +19,10 @@ import { controllableEmbedder } from "../support/faults.js";
 
 const directory = mkdtempSync(join(tmpdir(), "engram-purge-race-"));
 const tables: string[] = [];
+/** Interleavings stepped through, per backend. */
+const races = new Map<string, number>();
 afterAll(async () => {
+  for (const [backend, count] of races) recordFaults(`purge races by hand: ${backend.split(" ")[0]}`, { races: count });
   rmSync(directory, { recursive: true, force: true });
   const url = inject("pgliteUrl");
   await withClient(url, (client) =>
@@ -82,6 +86,7 @@ describe.each(backends)("a purge is final on $name", (backend) => {
       });
     const a = make(extra);
     const b = make();
+    races.set(backend.name, (races.get(backend.name) ?? 0) + 1);
     return { a, b, control, dataDir, errors, close: () => Promise.all([a.close(), b.close()]) };
   }
 

@@ -2,17 +2,25 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
-import { afterAll, describe, expect, test } from "vitest";
-import { MemoryNotFoundError } from "../src/errors.js";
-import { inMemoryHistory } from "../src/history/in-memory-history.js";
-import { Memory } from "../src/memory.js";
-import type { Scope } from "../src/scope.js";
-import { inMemoryStore } from "../src/stores/in-memory-store.js";
-import { deterministicEmbedder } from "../src/testing/deterministic-embedder.js";
+import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
+import { MemoryNotFoundError } from "../../src/errors.js";
+import { inMemoryHistory } from "../../src/history/in-memory-history.js";
+import { postgresHistory } from "../../src/history/postgres-history.js";
+import { Memory, type MemoryOptions } from "../../src/memory.js";
+import type { Scope } from "../../src/scope.js";
+import { inMemoryStore } from "../../src/stores/in-memory-store.js";
+import { pgvectorStore } from "../../src/stores/pgvector-store.js";
+import { qdrantStore } from "../../src/stores/qdrant-store.js";
+import { deterministicEmbedder } from "../../src/testing/deterministic-embedder.js";
+import { createDatabase, withClient } from "../support/databases.js";
+import { type QdrantStandIn, startQdrantStandIn } from "../support/qdrant-stand-in.js";
+import { faultSeed, recordFaults, scaled, scaledTimeout } from "./counts.js";
 
 // Random sequences of operations over many overlapping scopes, checked step by step against a
 // plain reference model: a memory is visible to a scope exactly when every id of the scope equals
 // the memory's. Any cross-scope read, update or delete shows up as a difference from the model.
+// It runs on every store: SQLite, in-memory, pgvector (PGlite over the wire) with PostgreSQL
+// history, and qdrantStore against the Qdrant REST stand-in (test/support/qdrant-stand-in.ts).
 
 const users = ["u0", "u1", "u2", "u3", "u4", undefined];
 const agents = ["a0", "a1", "a2", undefined];
@@ -127,8 +135,9 @@ async function notFound(promise: Promise<unknown>): Promise<boolean> {
   );
 }
 
-/** Runs `operations` against `memory` and the model, failing at the first difference. Returns how many ran. */
-async function check(memory: Memory, operations: readonly Operation[]): Promise<number> {
+/** Runs `operations` against `memory` and the model, failing at the first difference. Returns how many ran, and the scopes they used. */
+async function check(memory: Memory, operations: readonly Operation[]): Promise<{ operations: number; scopes: Set<string> }> {
+  const used = new Set<string>();
   const live = new Map<string, ModelMemory>();
   const history = new Map<string, ModelHistory>();
   const created: string[] = [];
@@ -137,15 +146,19 @@ async function check(memory: Memory, operations: readonly Operation[]): Promise<
   const target = (index: number) => (created.length === 0 || index % 11 === 0 ? unknownId : (created[index % created.length] as string));
   const choose = (id: string, choice: ScopeChoice): Scope => {
     const own = history.get(id)?.scope;
-    if (!own || choice.mode === "any") return scopes[choice.pick] as Scope;
-    if (choice.mode === "own") return own;
+    if (!own || choice.mode === "any") return use(scopes[choice.pick] as Scope);
+    if (choice.mode === "own") return use(own);
     // Part of the memory's own scope: still contains it.
     const present = keys.filter((key) => own[key] !== undefined);
     const kept = present.filter((_, i) => choice.mask & (1 << i));
     const part: Scope = {};
     for (const key of kept.length ? kept : present.slice(0, 1)) part[key] = own[key];
-    return part;
+    return use(part);
   };
+  function use(scope: Scope): Scope {
+    used.add(JSON.stringify(scopeFields(scope)));
+    return scope;
+  }
 
   // A deleted memory's history, inside `scope`, that still holds text.
   const erasable = (id: string, scope: Scope) => {
@@ -167,12 +180,12 @@ async function check(memory: Memory, operations: readonly Operation[]): Promise<
       });
     }
   }
-  return operations.length;
+  return { operations: operations.length, scopes: used };
 
   async function apply(op: Operation, at: string): Promise<void> {
     switch (op.kind) {
       case "add": {
-        const scope = scopes[op.scope] as Scope;
+        const scope = use(scopes[op.scope] as Scope);
         const messages = op.messages.map((m) => ({ role: m.role, content: texts[m.text] as string }));
         const { results } = await memory.add(messages, scope);
         const expected: string[] = [];
@@ -210,7 +223,7 @@ async function check(memory: Memory, operations: readonly Operation[]): Promise<
         break;
       }
       case "search": {
-        const scope = scopes[op.scope] as Scope;
+        const scope = use(scopes[op.scope] as Scope);
         const { results } = await memory.search(`which ${words[op.query]}?`, { ...scope, limit: op.limit });
         const visible = [...live].filter(([, m]) => inScope(m.scope, scope));
         expect(results.length, at).toBeLessThanOrEqual(op.limit);
@@ -230,7 +243,7 @@ async function check(memory: Memory, operations: readonly Operation[]): Promise<
         break;
       }
       case "getAll": {
-        const scope = scopes[op.scope] as Scope;
+        const scope = use(scopes[op.scope] as Scope);
         const { results } = await memory.getAll({ ...scope, limit: 1000 });
         const expected = [...live].filter(([, m]) => inScope(m.scope, scope)).map(([id, m]) => [id, m.text]);
         expect(results.map((r) => [r.id, r.memory]).sort(), at).toEqual(expected.sort());
@@ -276,7 +289,7 @@ async function check(memory: Memory, operations: readonly Operation[]): Promise<
         break;
       }
       case "deleteAll": {
-        const scope = scopes[op.scope] as Scope;
+        const scope = use(scopes[op.scope] as Scope);
         const doomed = [...live].filter(([, m]) => inScope(m.scope, scope));
         const { deleted } = await memory.deleteAll({ ...scope, purge: op.purge });
         expect(deleted, at).toBe(doomed.length);
@@ -311,42 +324,107 @@ async function check(memory: Memory, operations: readonly Operation[]): Promise<
   }
 }
 
-// 5,000 operations per backend in all: RUNS runs of OPERATIONS operations, each on a fresh Memory.
-const RUNS = 10;
 const OPERATIONS = 500;
+
+interface Backend {
+  name: string;
+  /** Its row in the fault suite's counts. */
+  label: string;
+  /** Runs of OPERATIONS operations each, before ENGRAM_FAULT_SCALE. */
+  runs: number;
+  /** The stores of one run's fresh Memory. */
+  stores(run: number): Promise<Partial<MemoryOptions>>;
+}
+
+const directory = mkdtempSync(join(tmpdir(), "engram-property-"));
+const tables: string[] = [];
+let standIn: QdrantStandIn | undefined;
+beforeAll(async () => {
+  standIn = await startQdrantStandIn();
+});
+afterAll(async () => {
+  rmSync(directory, { recursive: true, force: true });
+  await standIn?.close();
+  if (tables.length) {
+    await withClient(inject("pgliteUrl"), (client) =>
+      client.query(`DROP TABLE IF EXISTS ${tables.flatMap((t) => [t, `${t}_meta`, `${t}_tombstones`]).join(", ")}`),
+    );
+  }
+});
+
+const backends: Backend[] = [
+  { name: "sqlite store", label: "SQLite", runs: 10, stores: async (run) => ({ dataDir: join(directory, `run-${run}`) }) },
+  {
+    name: "in-memory store",
+    label: "in-memory",
+    runs: 10,
+    stores: async () => ({ vectorStore: inMemoryStore(), historyStore: inMemoryHistory() }),
+  },
+  {
+    name: "pgvector store (PGlite) with PostgreSQL history",
+    label: "pgvector + PostgreSQL history",
+    runs: 4,
+    async stores(run) {
+      const table = `isolation_${process.pid}_${run}`;
+      tables.push(table);
+      const historyUrl = await createDatabase(inject("postgresUrl"), "isolation");
+      return {
+        vectorStore: pgvectorStore({ connectionString: inject("pgliteUrl"), table }),
+        historyStore: postgresHistory({ connectionString: historyUrl }),
+      };
+    },
+  },
+  {
+    name: "qdrant store against the Qdrant REST stand-in",
+    label: "Qdrant stand-in",
+    runs: 4,
+    stores: async (run) => ({
+      vectorStore: qdrantStore({ url: (standIn as QdrantStandIn).url, collection: `isolation_${run}` }),
+      historyStore: inMemoryHistory(),
+    }),
+  },
+];
 
 describe("scope isolation property: random operations over many overlapping scopes match a reference model", () => {
   test("has at least 50 distinct scopes, overlapping in user, agent and run", () => {
     expect(new Set(scopes.map((s) => JSON.stringify(s))).size).toBeGreaterThanOrEqual(50);
   });
 
-  const directory = mkdtempSync(join(tmpdir(), "engram-property-"));
-  afterAll(() => rmSync(directory, { recursive: true, force: true }));
-
-  for (const backend of ["sqlite", "in-memory"] as const) {
-    test(`${backend} store: ${RUNS * OPERATIONS} operations, no cross-scope read, update or delete`, { timeout: 120_000 }, async () => {
+  for (const backend of backends) {
+    const runs = scaled(backend.runs);
+    test(`${backend.name}: ${runs * OPERATIONS} operations, no cross-scope read, update or delete`, {
+      timeout: scaledTimeout(600_000),
+    }, async () => {
       let total = 0;
       let run = 0;
+      const used = new Set<string>();
+      const seed = faultSeed();
       const details = await fc.check(
         fc.asyncProperty(fc.array(operation, { minLength: OPERATIONS, maxLength: OPERATIONS }), async (operations) => {
           const memory = new Memory({
             embedder: deterministicEmbedder({ dimension: 64 }),
             writeBehind: { enabled: false },
-            ...(backend === "sqlite"
-              ? { dataDir: join(directory, `run-${run++}`) }
-              : { vectorStore: inMemoryStore(), historyStore: inMemoryHistory() }),
+            ...(await backend.stores(run++)),
           });
           try {
-            total += await check(memory, operations);
+            const result = await check(memory, operations);
+            total += result.operations;
+            for (const scope of result.scopes) used.add(scope);
           } finally {
             await memory.close();
           }
         }),
         // Operations are replayed from the reported prefix; shrinking 500-step runs costs minutes.
-        { numRuns: RUNS, endOnFailure: true },
+        { numRuns: runs, endOnFailure: true, seed },
       );
-      if (details.failed) throw new Error(`Failed with seed ${details.seed}: ${(details.errorInstance as Error)?.message}`);
-      expect(total).toBeGreaterThanOrEqual(5_000);
+      recordFaults(`isolation property: ${backend.label}`, { operations: total, scopes: used });
+      if (details.failed) {
+        throw new Error(
+          `Failed with seed ${details.seed} (replay with ENGRAM_FAULT_SEED=${details.seed}): ${(details.errorInstance as Error)?.message}`,
+        );
+      }
+      expect(total).toBe(runs * OPERATIONS);
+      expect(used.size).toBeGreaterThanOrEqual(50);
     });
   }
 });
