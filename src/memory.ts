@@ -22,6 +22,7 @@ import { outboxEntryId } from "./history/outbox-entry-id.js";
 import { sqliteHistory } from "./history/sqlite-history.js";
 import { defaultRetry, KeyedMutex, type RetryOptions, retry, withDeadline } from "./internal/async.js";
 import { normaliseText, textHash } from "./internal/hash.js";
+import { jointWriter } from "./internal/sqlite-joint.js";
 import { deserialisePlan, emptyPlan, emptyUsage, historyEntry, type Plan, planAdd, planDelete, planUpdate, serialisePlan } from "./plan.js";
 import { fuseHits } from "./retrieval/hybrid.js";
 import { lockKeyOf, type Scope, sameScope, scopeKeys, scopeOf, type ValidScope, validateScope } from "./scope.js";
@@ -251,6 +252,8 @@ interface Components {
   store: VectorStore;
   history: HistoryStore;
   dimension: number;
+  /** Writes a batch and its history in one transaction, when the store and history share one SQLite file. */
+  jointWrite: ReturnType<typeof jointWriter>;
 }
 
 const addSchema = z.strictObject({
@@ -533,12 +536,25 @@ export class Memory {
     return this.#locks.run(lockKeyOf(scope), async () => {
       const { store, history } = await this.#ready();
       let deleted = 0;
+      // A store that lists a memory again after it was deleted (a damaged index) must not loop forever.
+      const attempted = new Set<string>();
+      const nextPage = async () => {
+        const { records } = await this.#storeCall("deleteAll", () => store.list({ filter: { scope }, limit: PAGE }));
+        if (records.some((record) => attempted.has(record.id))) {
+          throw new StoreError({
+            message:
+              "deleteAll() made no progress: the store still lists memories it was asked to delete. Its index may be damaged: check the database (engram check) and see docs/operations.md.",
+          });
+        }
+        for (const record of records) attempted.add(record.id);
+        return records;
+      };
       if (parsed.purge) {
         // Memories are erased by id, page after page until none is left: each id is tombstoned in
         // the store and in history, so a write racing the purge (another process) cannot bring one
         // back. Each memory's history still records that it was deleted, without its text.
         for (;;) {
-          const { records } = await this.#storeCall("deleteAll", () => store.list({ filter: { scope }, limit: PAGE }));
+          const records = await nextPage();
           if (records.length === 0) break;
           const ids = records.map((record) => record.id);
           const now = new Date().toISOString();
@@ -556,7 +572,7 @@ export class Memory {
         return { deleted };
       }
       for (;;) {
-        const { records } = await this.#storeCall("deleteAll", () => store.list({ filter: { scope }, limit: PAGE }));
+        const records = await nextPage();
         if (records.length === 0) return { deleted };
         // A page changed by another call meanwhile is read again.
         deleted += await onConflict(async () => {
@@ -761,7 +777,7 @@ export class Memory {
     const dimension = embedder.dimension ?? (await this.#embedWith(embedder, ["dimension probe"], emptyUsage()))[0]?.length;
     if (!dimension) throw new EmbeddingError({ message: "The embedder returned an empty vector" });
     await this.#storeCall("init", () => store.init({ dimension, modelId: embedder.modelId }));
-    return { embedder, store, history, dimension };
+    return { embedder, store, history, dimension, jointWrite: jointWriter(store, history) };
   }
 
   async #embed(texts: string[], usage: Usage): Promise<Float32Array[]> {
@@ -922,8 +938,11 @@ export class Memory {
    */
   async #apply(plan: Plan): Promise<void> {
     if (plan.upsert.length === 0 && plan.delete.length === 0 && plan.history.length === 0) return;
-    const { store } = await this.#ready();
-    await this.#storeCall("write", () => store.write({ upsert: plan.upsert, delete: plan.delete, expect: plan.expect }));
+    const { store, jointWrite } = await this.#ready();
+    const batch = { upsert: plan.upsert, delete: plan.delete, expect: plan.expect };
+    // One transaction where the backend allows it: a crash never keeps the change without its history.
+    if (jointWrite) return this.#storeCall("write", () => jointWrite(batch, plan.history));
+    await this.#storeCall("write", () => store.write(batch));
     await this.#appendHistory(plan);
   }
 

@@ -1,5 +1,6 @@
 import type { SQLInputValue } from "node:sqlite";
 import { openSqlite, type SqliteHandle } from "../internal/sqlite.js";
+import { type HistoryPart, sqliteParts, sqlitePath } from "../internal/sqlite-joint.js";
 import { lockKeyOf, type Scope, scopeKeys } from "../scope.js";
 import type { HistoryEntry, HistoryStore, Message, NewOutboxEntry, OutboxEntry, OutboxStatus } from "./history-store.js";
 
@@ -133,28 +134,32 @@ class SqliteHistory implements HistoryStore {
 
   async append(entries: readonly HistoryEntry[]): Promise<void> {
     const handle = await this.#open();
-    handle.guard("history append", () =>
-      handle.transaction(() => {
-        const insert = handle.statement(`
-          INSERT INTO memory_history (id, memory_id, event, previous_value, new_value, user_id, agent_id, run_id, created_at)
-          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`);
-        const erased = handle.statement("SELECT 1 AS erased FROM memory_history_erased WHERE memory_id = ?");
-        for (const entry of entries) {
-          const textless = erased.get(entry.memoryId) !== undefined;
-          insert.run(
-            entry.id,
-            entry.memoryId,
-            entry.event,
-            textless ? null : entry.previousValue,
-            textless ? null : entry.newValue,
-            entry.userId ?? null,
-            entry.agentId ?? null,
-            entry.runId ?? null,
-            entry.createdAt,
-          );
-        }
-      }),
-    );
+    handle.guard("history append", () => handle.transaction(() => this.#appendIn(handle, entries)));
+  }
+
+  get [sqliteParts](): HistoryPart {
+    return { path: sqlitePath(this.path), open: () => this.#open(), appendIn: (handle, entries) => this.#appendIn(handle, entries) };
+  }
+
+  #appendIn(handle: SqliteHandle, entries: readonly HistoryEntry[]): void {
+    const insert = handle.statement(`
+      INSERT INTO memory_history (id, memory_id, event, previous_value, new_value, user_id, agent_id, run_id, created_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`);
+    const erased = handle.statement("SELECT 1 AS erased FROM memory_history_erased WHERE memory_id = ?");
+    for (const entry of entries) {
+      const textless = erased.get(entry.memoryId) !== undefined;
+      insert.run(
+        entry.id,
+        entry.memoryId,
+        entry.event,
+        textless ? null : entry.previousValue,
+        textless ? null : entry.newValue,
+        entry.userId ?? null,
+        entry.agentId ?? null,
+        entry.runId ?? null,
+        entry.createdAt,
+      );
+    }
   }
 
   async list(memoryId: string, scope: Scope): Promise<HistoryEntry[]> {

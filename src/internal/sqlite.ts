@@ -215,6 +215,14 @@ export async function openSqlite(file: string): Promise<SqliteHandle> {
           markDamaged(path, detailOf(cause));
           throw new CorruptionError({ path, detail: detailOf(cause), cause });
         }
+        const code = sqliteCode(cause);
+        if (code === SQLITE_BUSY || code === SQLITE_LOCKED) {
+          // Another process held the file past the busy timeout: a passing condition, not a setup mistake.
+          throw new StoreError({
+            message: `Cannot open the SQLite database at ${path}: ${(cause as Error).message}. Another process kept it locked for longer than the busy timeout (10 s); try again.`,
+            cause,
+          });
+        }
         throw new ConfigError({
           message: `Cannot open the SQLite database at ${path}: ${(cause as Error).message}. Check that the directory is writable and that Node.js is >= 22.13.`,
           cause,

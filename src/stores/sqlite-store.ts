@@ -2,6 +2,7 @@ import type { SQLInputValue } from "node:sqlite";
 import { ConfigError } from "../errors.js";
 import { bytesToVector, decodeCursor, encodeCursor, vectorToBytes } from "../internal/json.js";
 import { openSqlite, type SqliteHandle } from "../internal/sqlite.js";
+import { type StorePart, sqliteParts, sqlitePath } from "../internal/sqlite-joint.js";
 import { bm25Scores } from "../retrieval/bm25.js";
 import { keywordTerms } from "../retrieval/keywords.js";
 import { assertNoConflict, checkedUpserts, idsToCheck, metadataConditions, scopeConditions } from "./filter.js";
@@ -230,51 +231,65 @@ class SqliteStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
 
   async write(batch: WriteBatch): Promise<void> {
     const handle = await this.#open();
+    handle.guard("write", () => handle.transaction(() => this.#writeIn(handle, batch)));
+    await this.#afterWrite(handle, batch);
+  }
+
+  get [sqliteParts](): StorePart {
+    return {
+      path: sqlitePath(this.path),
+      open: () => this.#open(),
+      writeIn: (handle, batch) => this.#writeIn(handle, batch),
+      afterWrite: (handle, batch) => this.#afterWrite(handle, batch),
+    };
+  }
+
+  /** Checks a batch's preconditions and applies it, inside the caller's transaction. */
+  #writeIn(handle: SqliteHandle, batch: WriteBatch): void {
     const upserts = checkedUpserts(batch, this.#dimension);
-    handle.guard("write", () =>
-      handle.transaction(() => {
-        const ids = idsToCheck(batch);
-        if (ids.length > 0) {
-          const version = handle.statement("SELECT hash, updated_at FROM memories WHERE id = ?");
-          const tombstone = handle.statement("SELECT 1 AS erased FROM memory_tombstones WHERE id = ?");
-          const current = new Map<string, RecordVersion>();
-          const erased = new Set<string>();
-          for (const id of ids) {
-            const row = version.get(id) as Row | undefined;
-            if (row) current.set(id, { hash: row.hash as string, updatedAt: row.updated_at as string });
-            if (tombstone.get(id)) erased.add(id);
-          }
-          assertNoConflict(batch, current, erased);
-        }
-        const upsert = handle.statement(`
-          INSERT INTO memories (id, text, hash, user_id, agent_id, run_id, metadata, created_at, updated_at, embedding)
-          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-          ON CONFLICT (id) DO UPDATE SET text = excluded.text, hash = excluded.hash, user_id = excluded.user_id,
-            agent_id = excluded.agent_id, run_id = excluded.run_id, metadata = excluded.metadata,
-            created_at = excluded.created_at, updated_at = excluded.updated_at, embedding = excluded.embedding`);
-        for (const record of upserts) {
-          upsert.run(
-            record.id,
-            record.text,
-            record.hash,
-            record.userId ?? null,
-            record.agentId ?? null,
-            record.runId ?? null,
-            JSON.stringify(record.metadata),
-            record.createdAt,
-            record.updatedAt,
-            vectorToBytes(record.vector),
-          );
-        }
-        const remove = handle.statement("DELETE FROM memories WHERE id = ?");
-        const bury = handle.statement("INSERT OR IGNORE INTO memory_tombstones (id, erased_at) VALUES (?, ?)");
-        const now = new Date().toISOString();
-        for (const id of batch.delete ?? []) {
-          remove.run(id);
-          if (batch.erase) bury.run(id, now);
-        }
-      }),
-    );
+    const ids = idsToCheck(batch);
+    if (ids.length > 0) {
+      const version = handle.statement("SELECT hash, updated_at FROM memories WHERE id = ?");
+      const tombstone = handle.statement("SELECT 1 AS erased FROM memory_tombstones WHERE id = ?");
+      const current = new Map<string, RecordVersion>();
+      const erased = new Set<string>();
+      for (const id of ids) {
+        const row = version.get(id) as Row | undefined;
+        if (row) current.set(id, { hash: row.hash as string, updatedAt: row.updated_at as string });
+        if (tombstone.get(id)) erased.add(id);
+      }
+      assertNoConflict(batch, current, erased);
+    }
+    const upsert = handle.statement(`
+      INSERT INTO memories (id, text, hash, user_id, agent_id, run_id, metadata, created_at, updated_at, embedding)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      ON CONFLICT (id) DO UPDATE SET text = excluded.text, hash = excluded.hash, user_id = excluded.user_id,
+        agent_id = excluded.agent_id, run_id = excluded.run_id, metadata = excluded.metadata,
+        created_at = excluded.created_at, updated_at = excluded.updated_at, embedding = excluded.embedding`);
+    for (const record of upserts) {
+      upsert.run(
+        record.id,
+        record.text,
+        record.hash,
+        record.userId ?? null,
+        record.agentId ?? null,
+        record.runId ?? null,
+        JSON.stringify(record.metadata),
+        record.createdAt,
+        record.updatedAt,
+        vectorToBytes(record.vector),
+      );
+    }
+    const remove = handle.statement("DELETE FROM memories WHERE id = ?");
+    const bury = handle.statement("INSERT OR IGNORE INTO memory_tombstones (id, erased_at) VALUES (?, ?)");
+    const now = new Date().toISOString();
+    for (const id of batch.delete ?? []) {
+      remove.run(id);
+      if (batch.erase) bury.run(id, now);
+    }
+  }
+
+  async #afterWrite(handle: SqliteHandle, batch: WriteBatch): Promise<void> {
     if (batch.erase) await handle.checkpoint();
   }
 
