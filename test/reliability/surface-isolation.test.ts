@@ -180,6 +180,8 @@ const mockModel = () =>
 const adapterOptions = () => ({
   memory: app,
   failOpen: false,
+  // This suite is about scopes, not deadlines: a loaded CI machine must not turn a slow search into a failure.
+  recallTimeoutMs: 60_000,
   onError: (error: EngramError) => errors.push({ error, operation: "adapter" }),
 });
 
