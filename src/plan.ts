@@ -1,6 +1,7 @@
-import { randomUUID } from "node:crypto";
+import { StoreError } from "./errors.js";
 import type { HistoryEntry } from "./history/history-store.js";
 import { base64ToVector, vectorToBase64 } from "./internal/json.js";
+import { isoNow, type Runtime } from "./runtime.js";
 import { type Scope, scopeOf } from "./scope.js";
 import type { MemoryRecord, RecordVersion, WriteExpectation } from "./stores/vector-store.js";
 import type { AddResultItem, Usage } from "./types.js";
@@ -30,46 +31,82 @@ export interface Plan {
 /** The version of a record that writes check: its hash and its `updatedAt`. */
 export const versionOf = (record: MemoryRecord): RecordVersion => ({ hash: record.hash, updatedAt: record.updatedAt });
 
-/** A plan that changes nothing yet. */
-export const emptyPlan = (usage: Usage = emptyUsage()): Plan => ({
-  results: [],
-  upsert: [],
-  delete: [],
-  expect: [],
-  history: [],
-  revert: { upsert: [], delete: [], expect: [] },
-  usage,
-  warnings: [],
-});
+/**
+ * Builds a plan change by change. Every way Engram changes memories (verbatim adds, extraction,
+ * `update`, `delete`, `deleteAll`) goes through it, so each change gets its record, its
+ * precondition, its undo, its history entry and its result the same way.
+ */
+export class PlanBuilder {
+  readonly plan: Plan;
+  readonly #runtime: Runtime;
+  /** When the changes are recorded (history `createdAt`). */
+  readonly now: string;
 
-/** Adds a new memory to a plan: stored if its id was never used, removed again by the revert. */
-export function planAdd(plan: Plan, record: MemoryRecord, now: string): void {
-  plan.upsert.push(record);
-  plan.expect.push({ id: record.id, version: null });
-  plan.revert.delete.push(record.id);
-  plan.revert.expect.push({ id: record.id, version: versionOf(record) });
-  plan.history.push(historyEntry(record, "ADD", null, record.text, now));
-  plan.results.push({ id: record.id, memory: record.text, event: "ADD" });
-}
+  constructor(runtime: Runtime, usage: Usage = emptyUsage()) {
+    this.#runtime = runtime;
+    this.now = isoNow(runtime);
+    this.plan = {
+      results: [],
+      upsert: [],
+      delete: [],
+      expect: [],
+      history: [],
+      revert: { upsert: [], delete: [], expect: [] },
+      usage,
+      warnings: [],
+    };
+  }
 
-/** Adds a change of `previous` to `updated` to a plan, only if `previous` is still as read when it applies. */
-export function planUpdate(plan: Plan, previous: MemoryRecord, updated: MemoryRecord, now: string): void {
-  plan.upsert.push(updated);
-  plan.expect.push({ id: previous.id, version: versionOf(previous) });
-  plan.revert.upsert.push(previous);
-  plan.revert.expect.push({ id: previous.id, version: versionOf(updated) });
-  plan.history.push(historyEntry(previous, "UPDATE", previous.text, updated.text, now));
-  plan.results.push({ id: previous.id, memory: updated.text, event: "UPDATE", previousMemory: previous.text });
-}
+  /** A new memory: stored if its id was never used, removed again by the undo. */
+  add(record: MemoryRecord): this {
+    const { plan } = this;
+    plan.upsert.push(record);
+    plan.expect.push({ id: record.id, version: null });
+    plan.revert.delete.push(record.id);
+    plan.revert.expect.push({ id: record.id, version: versionOf(record) });
+    plan.history.push(this.#entry(record, "ADD", null, record.text));
+    plan.results.push({ id: record.id, memory: record.text, event: "ADD" });
+    return this;
+  }
 
-/** Adds the deletion of `previous` (history keeps its text) to a plan, only if it is still as read when it applies. */
-export function planDelete(plan: Plan, previous: MemoryRecord, now: string): void {
-  plan.delete.push(previous.id);
-  plan.expect.push({ id: previous.id, version: versionOf(previous) });
-  plan.revert.upsert.push(previous);
-  plan.revert.expect.push({ id: previous.id, version: null });
-  plan.history.push(historyEntry(previous, "DELETE", previous.text, null, now));
-  plan.results.push({ id: previous.id, memory: previous.text, event: "DELETE", previousMemory: previous.text });
+  /** `previous` becomes `updated`, only if `previous` is still as read when the plan applies. */
+  update(previous: MemoryRecord, updated: MemoryRecord): this {
+    const { plan } = this;
+    plan.upsert.push(updated);
+    plan.expect.push({ id: previous.id, version: versionOf(previous) });
+    plan.revert.upsert.push(previous);
+    plan.revert.expect.push({ id: previous.id, version: versionOf(updated) });
+    plan.history.push(this.#entry(previous, "UPDATE", previous.text, updated.text));
+    plan.results.push({ id: previous.id, memory: updated.text, event: "UPDATE", previousMemory: previous.text });
+    return this;
+  }
+
+  /** `previous` is deleted (its history keeps its text), only if it is still as read when the plan applies. */
+  remove(previous: MemoryRecord): this {
+    const { plan } = this;
+    plan.delete.push(previous.id);
+    plan.expect.push({ id: previous.id, version: versionOf(previous) });
+    plan.revert.upsert.push(previous);
+    plan.revert.expect.push({ id: previous.id, version: null });
+    plan.history.push(this.#entry(previous, "DELETE", previous.text, null));
+    plan.results.push({ id: previous.id, memory: previous.text, event: "DELETE", previousMemory: previous.text });
+    return this;
+  }
+
+  /** A memory the turn only repeats: a result, no change. */
+  none(record: Pick<MemoryRecord, "id" | "text">): this {
+    this.plan.results.push({ id: record.id, memory: record.text, event: "NONE" });
+    return this;
+  }
+
+  warn(warning: string): this {
+    this.plan.warnings.push(warning);
+    return this;
+  }
+
+  #entry(record: MemoryRecord, event: HistoryEntry["event"], previousValue: string | null, newValue: string | null): HistoryEntry {
+    return historyEntry(record, event, previousValue, newValue, this.now, this.#runtime.id());
+  }
 }
 
 /** One history entry of a change to `record`, with the record's scope ids. */
@@ -79,8 +116,9 @@ export function historyEntry(
   previousValue: string | null,
   newValue: string | null,
   createdAt: string,
+  id: string,
 ): HistoryEntry {
-  return { id: randomUUID(), memoryId: record.id, event, previousValue, newValue, ...scopeOf(record), createdAt };
+  return { id, memoryId: record.id, event, previousValue, newValue, ...scopeOf(record), createdAt };
 }
 
 export const emptyUsage = (): Usage => ({ llmCalls: 0, inputTokens: 0, outputTokens: 0, embeddingCalls: 0 });
@@ -107,7 +145,11 @@ export function serialisePlan(plan: Plan): string {
 /** Reads a saved plan; plans saved by earlier versions (1, without expectations) are read too. */
 export function deserialisePlan(text: string): Plan {
   const raw = JSON.parse(text);
-  if (raw.version !== 1 && raw.version !== 2) throw new Error(`Unknown plan version ${raw.version}`);
+  if (raw.version !== 1 && raw.version !== 2) {
+    throw new StoreError({
+      message: `A saved plan has version ${raw.version}, which this version of Engram cannot read: process the outbox with the version that wrote it.`,
+    });
+  }
   return {
     results: raw.results,
     upsert: raw.upsert.map(fromJson),

@@ -146,27 +146,22 @@ describe("a damaged database file", () => {
   });
 });
 
-test("CorruptionError is a StoreError, also for isInstance across copies of the package", () => {
+test("CorruptionError is a StoreError, also for isInstance across copies of the package", async () => {
   const error = new CorruptionError({ path: "/data/engram.db", detail: "database disk image is malformed" });
   expect(error).toBeInstanceOf(StoreError);
   expect(error.name).toBe("CorruptionError");
   expect(EngramError.isInstance(error) && StoreError.isInstance(error) && CorruptionError.isInstance(error)).toBe(true);
   expect(CorruptionError.isInstance(new StoreError({ message: "x" }))).toBe(false);
-  // The same classes from another copy of the package: same names and marker, other constructors.
-  class OtherEngramError extends Error {
-    constructor() {
-      super("damaged");
-      this.name = new.target.name;
-      Object.defineProperty(this, Symbol.for("engram.error"), { value: true });
-    }
-  }
-  const copy = {
-    EngramError: OtherEngramError,
-    StoreError: class StoreError extends OtherEngramError {},
-  };
-  const foreign = new (class CorruptionError extends copy.StoreError {})();
+  // The same classes from another copy of the package (a second instance of the module): other
+  // constructors, the same markers.
+  const path = "../src/errors.js?another-copy";
+  const copy = (await import(/* @vite-ignore */ path)) as typeof import("../src/errors.js");
+  expect(copy.CorruptionError).not.toBe(CorruptionError);
+  const foreign = new copy.CorruptionError({ path: "/data/engram.db", detail: "database disk image is malformed" });
+  expect(foreign).not.toBeInstanceOf(StoreError);
   expect(CorruptionError.isInstance(foreign)).toBe(true);
   expect(StoreError.isInstance(foreign)).toBe(true);
   expect(EngramError.isInstance(foreign)).toBe(true);
+  expect(foreign.isRetryable).toBe(false);
   expect(ConfigError.isInstance(foreign)).toBe(false);
 });

@@ -291,6 +291,7 @@ describe("write-behind retention", () => {
     await keeping.close();
 
     const pruning = new Memory({ dataDir, embedder: deterministicEmbedder(), writeBehind: { ...fast, keepDoneMs: 0 } });
+    await pruning.start();
     await expect.poll(() => history.statuses([id]), { timeout: 5_000 }).toEqual(new Map());
     expect((await pruning.getAll({ userId: "alice" })).results.map((m) => m.memory)).toEqual(["I like jazz"]);
     await Promise.all([pruning.close(), history.close()]);

@@ -8,7 +8,10 @@ export type AiSdkEmbeddingModel = string | (Pick<EmbeddingModelV4, "provider" | 
 export interface AiSdkEmbedderOptions {
   /** Vector length, when known; otherwise learned from the first call. */
   dimension?: number;
-  /** Retries of the AI SDK itself on transient errors. @default 2 */
+  /**
+   * Retries of the AI SDK itself on transient errors. A `Memory` already retries every embedder
+   * call (its `retry` option): more here would multiply the attempts. @default 0
+   */
   maxRetries?: number;
 }
 
@@ -27,7 +30,7 @@ export function isAiSdkEmbeddingModel(value: unknown): value is AiSdkEmbeddingMo
  * @example
  * new Memory({ embedder: aiSdkEmbedder(openai.embedding("text-embedding-3-small")) })
  */
-export function aiSdkEmbedder(model: AiSdkEmbeddingModel, { dimension, maxRetries = 2 }: AiSdkEmbedderOptions = {}): Embedder {
+export function aiSdkEmbedder(model: AiSdkEmbeddingModel, { dimension, maxRetries = 0 }: AiSdkEmbedderOptions = {}): Embedder {
   const modelId = typeof model === "string" ? model : `${model.provider}:${model.modelId}`;
   return {
     dimension,

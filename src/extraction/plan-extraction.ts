@@ -1,9 +1,10 @@
-import { randomUUID } from "node:crypto";
+import type { WrappedEmbedder } from "../embedders/wrap-embedder.js";
 import { type EngramError, ExtractionError } from "../errors.js";
 import type { Message } from "../history/history-store.js";
 import { normaliseText } from "../internal/hash.js";
 import { stripMemoryBlocks } from "../memory-block.js";
-import { emptyPlan, type Plan, planAdd, planDelete, planUpdate } from "../plan.js";
+import { type Plan, PlanBuilder } from "../plan.js";
+import type { Runtime } from "../runtime.js";
 import { sameScope, type ValidScope } from "../scope.js";
 import type { MemoryRecord, VectorStore } from "../stores/vector-store.js";
 import type { ErrorContext, Usage } from "../types.js";
@@ -25,12 +26,12 @@ export interface ExtractionSettings {
   maxFacts: number;
 }
 
-/** What the planner needs from `Memory`: its store, and its embedding and store calls (with their retries and errors). */
+/** What the planner needs from `Memory`: its store and embedder (guarded: deadlines, retries, typed errors), its error hook and runtime. */
 export interface ExtractionServices {
   store: VectorStore;
-  embed(texts: string[], usage: Usage): Promise<Float32Array[]>;
-  storeCall<T>(operation: string, fn: () => Promise<T>): Promise<T>;
+  embedder: WrappedEmbedder;
   report(error: EngramError, context: ErrorContext): void;
+  runtime: Runtime;
 }
 
 export interface ExtractionRequest {
@@ -56,7 +57,8 @@ export async function planExtraction(
   request: ExtractionRequest,
 ): Promise<Plan> {
   const { scope, usage } = request;
-  const plan = emptyPlan(usage);
+  const builder = new PlanBuilder(services.runtime, usage);
+  const { plan } = builder;
   const conversation = conversationOf(request.messages);
   const isSource = (message: Message) => message.role === "user" || settings.extractFrom === "user-and-assistant";
   const sources = conversation.filter(isSource);
@@ -75,7 +77,7 @@ export async function planExtraction(
   const similar = await similarMemories(settings, services, scope, sourceTexts, vectorOf, usage);
   const shown = new Map(similar.map((record, i) => [String(i), record]));
 
-  const date = new Date(request.timestamp ?? Date.now());
+  const date = new Date(request.timestamp ?? services.runtime.now());
   const { decisions, warnings } = await extractDecisions(
     settings.model,
     {
@@ -99,25 +101,20 @@ export async function planExtraction(
   const targets = operations.flatMap((operation) =>
     operation.event === "UPDATE" || operation.event === "DELETE" ? [operation.target.id] : [],
   );
-  const current = new Map(
-    targets.length === 0
-      ? []
-      : (await services.storeCall("get", () => services.store.get(targets, { scope }))).map((record) => [record.id, record]),
-  );
+  const current = new Map(targets.length === 0 ? [] : (await services.store.get(targets, { scope })).map((record) => [record.id, record]));
 
   const texts = operations.flatMap((operation) => (operation.event === "ADD" || operation.event === "UPDATE" ? [operation.text] : []));
   const missing = [...new Set(texts.filter((text) => !vectorOf.has(text)))];
-  const vectors = await services.embed(missing, usage);
+  const vectors = await services.embedder.embed(missing, { usage });
   missing.forEach((text, i) => {
     vectorOf.set(text, vectors[i] as Float32Array);
   });
 
-  const now = new Date().toISOString();
-  const stated = request.timestamp ?? now;
+  const stated = request.timestamp ?? builder.now;
   for (const operation of operations) {
     if (operation.event === "ADD") {
       const record: MemoryRecord = {
-        id: randomUUID(),
+        id: services.runtime.id(),
         text: operation.text,
         hash: operation.hash,
         vector: vectorOf.get(operation.text),
@@ -126,11 +123,11 @@ export async function planExtraction(
         createdAt: stated,
         updatedAt: stated,
       };
-      planAdd(plan, record, now);
+      builder.add(record);
       continue;
     }
     if (operation.event === "NONE") {
-      plan.results.push({ id: operation.target.id, memory: operation.target.text, event: "NONE" });
+      builder.none(operation.target);
       continue;
     }
     const previous = current.get(operation.target.id);
@@ -146,8 +143,8 @@ export async function planExtraction(
         vector: vectorOf.get(operation.text),
         updatedAt: stated,
       };
-      planUpdate(plan, previous, updated, now);
-    } else planDelete(plan, previous, now);
+      builder.update(previous, updated);
+    } else builder.remove(previous);
   }
   return plan;
 }
@@ -180,7 +177,7 @@ function conversationOf(messages: readonly Message[]): Message[] {
  */
 async function similarMemories(
   { similarMemories: limit }: ExtractionSettings,
-  { store, embed, storeCall }: ExtractionServices,
+  { store, embedder }: ExtractionServices,
   scope: ValidScope,
   texts: string[],
   vectorOf: Map<string, Float32Array>,
@@ -188,15 +185,13 @@ async function similarMemories(
 ): Promise<MemoryRecord[]> {
   if (limit === 0) return [];
   const unique = [...new Set(texts)];
-  const vectors = await embed(unique, usage);
+  const vectors = await embedder.embed(unique, { usage });
   unique.forEach((text, i) => {
     vectorOf.set(text, vectors[i] as Float32Array);
   });
   // The store filter also matches memories of narrower scopes (an agent's, a run's); those are
   // not this scope's to change, so fetch a few more and keep exact matches.
-  const hits = await storeCall("search", () =>
-    Promise.all(vectors.map((vector) => store.search({ vector, filter: { scope }, limit: limit * 2 }))),
-  );
+  const hits = await Promise.all(vectors.map((vector) => store.search({ vector, filter: { scope }, limit: limit * 2 })));
   const best = new Map<string, { record: MemoryRecord; score: number }>();
   for (const hit of hits.flat()) {
     if (!sameScope(hit.record, scope)) continue;
@@ -210,16 +205,12 @@ async function similarMemories(
 }
 
 /** An ADD of a text this scope already holds (beyond the memories shown) is a NONE of that memory. */
-async function withoutStoredDuplicates(
-  { store, storeCall }: ExtractionServices,
-  scope: ValidScope,
-  operations: Operation[],
-): Promise<Operation[]> {
+async function withoutStoredDuplicates({ store }: ExtractionServices, scope: ValidScope, operations: Operation[]): Promise<Operation[]> {
   const decided = new Set(operations.flatMap((operation) => (operation.event === "ADD" ? [] : [operation.target.id])));
   return Promise.all(
     operations.map(async (operation): Promise<Operation | undefined> => {
       if (operation.event !== "ADD") return operation;
-      const { records } = await storeCall("duplicate check", () => store.list({ filter: { scope, hash: operation.hash }, limit: 50 }));
+      const { records } = await store.list({ filter: { scope, hash: operation.hash }, limit: 50 });
       const duplicate = records.find((record) => sameScope(record, scope));
       if (!duplicate) return operation;
       if (decided.has(duplicate.id)) return undefined;

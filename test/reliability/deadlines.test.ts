@@ -178,6 +178,7 @@ describe("an outbox that cannot be reached", () => {
       },
     };
     const { memory, errors } = setup({ historyStore: broken, writeBehind: { pollIntervalMs: 20, minDelayMs: 100, maxDelayMs: 400 } });
+    await memory.start();
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     // Every 20 ms for a second would be about 50 claims; backing off 100, 200, 400, 400 … ms it is a handful.
     expect(claims).toBeGreaterThanOrEqual(3);

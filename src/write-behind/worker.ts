@@ -1,9 +1,11 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
-import { EngramError, StoreError } from "./errors.js";
-import type { HistoryStore, OutboxEntry } from "./history/history-store.js";
-import { backoffDelay, withDeadline } from "./internal/async.js";
-import type { ErrorContext } from "./types.js";
+import type { EngramError } from "../errors.js";
+import type { HistoryStore, OutboxEntry } from "../history/history-store.js";
+import { backoffDelay } from "../internal/async.js";
+import { defaultRuntime, type Runtime } from "../runtime.js";
+import { asStoreError } from "../stores/guard-store.js";
+import type { ErrorContext } from "../types.js";
 
 export interface WriteBehindOptions {
   /** Process the outbox in this process. Turn off in processes that only read, or to run workers elsewhere. @default true */
@@ -67,8 +69,7 @@ export class WriteBehindWorker {
     private readonly processEntry: (entry: OutboxEntry, workerId: string) => Promise<undefined | typeof leaseLost>,
     private readonly options: WriteBehindOptions,
     private readonly report: (error: EngramError, context: ErrorContext) => void,
-    /** Deadline of each outbox call the worker makes itself (claim, renew, fail, prune). */
-    private readonly storeTimeoutMs = Number.POSITIVE_INFINITY,
+    private readonly runtime: Runtime = defaultRuntime,
   ) {}
 
   /** Looks for work now. */
@@ -130,9 +131,9 @@ export class WriteBehindWorker {
     try {
       const history = await this.history();
       const pruneDone = history.pruneDone?.bind(history);
-      if (pruneDone && Date.now() - this.#prunedAt >= pruneEveryMs) {
-        this.#prunedAt = Date.now();
-        await this.#call("prune", () => pruneDone(new Date(Date.now() - this.options.keepDoneMs)));
+      if (pruneDone && this.runtime.now() - this.#prunedAt >= pruneEveryMs) {
+        this.#prunedAt = this.runtime.now();
+        await pruneDone(new Date(this.runtime.now() - this.options.keepDoneMs));
       }
       while (!this.#stopped) {
         const free = this.options.concurrency - this.#inFlight.size;
@@ -140,7 +141,7 @@ export class WriteBehindWorker {
           await Promise.race(this.#inFlight);
           continue;
         }
-        const entries = await this.#call("claim", () => history.claim({ workerId: this.id, limit: free, leaseMs: this.options.leaseMs }));
+        const entries = await history.claim({ workerId: this.id, limit: free, leaseMs: this.options.leaseMs });
         this.#failedTicks = 0;
         if (entries.length === 0) return;
         for (const entry of entries) {
@@ -154,21 +155,17 @@ export class WriteBehindWorker {
       }
     } catch (error) {
       this.#failedTicks++;
-      this.report(asEngramError(error, "The write-behind worker could not claim turns from the outbox"), {
+      this.report(asStoreError(error, "The write-behind worker could not claim turns from the outbox"), {
         operation: "write-behind",
         willRetry: true,
       });
     }
   }
 
-  #call<T>(operation: string, fn: () => Promise<T>): Promise<T> {
-    return withDeadline(`The outbox (${operation})`, this.storeTimeoutMs, fn);
-  }
-
   async #process(history: HistoryStore, entry: OutboxEntry): Promise<void> {
     const renewal = setInterval(
       () => {
-        this.#call("renew", () => history.renew(entry.id, this.id, this.options.leaseMs)).catch(() => {});
+        history.renew(entry.id, this.id, this.options.leaseMs).catch(() => {});
       },
       Math.max(50, this.options.leaseMs / 3),
     );
@@ -180,17 +177,15 @@ export class WriteBehindWorker {
       const attempt = entry.attempts;
       const willRetry = attempt + 1 < this.options.maxAttempts;
       const delay = backoffDelay(attempt, this.options);
-      const failure = asEngramError(error, "Writing a turn to memory failed");
+      const failure = asStoreError(error, "Writing a turn to memory failed");
       try {
-        await this.#call("fail", () =>
-          history.fail(entry.id, this.id, {
-            error: `${failure.name}: ${failure.message}`,
-            retryAt: willRetry ? new Date(Date.now() + delay) : undefined,
-          }),
-        );
+        await history.fail(entry.id, this.id, {
+          error: `${failure.name}: ${failure.message}`,
+          retryAt: willRetry ? new Date(this.runtime.now() + delay) : undefined,
+        });
       } catch (recordError) {
         // The lease will expire and the turn will be claimed again: still not lost.
-        this.report(asEngramError(recordError, "Recording a failed turn in the outbox failed"), {
+        this.report(asStoreError(recordError, "Recording a failed turn in the outbox failed"), {
           operation: "write-behind",
           entryId: entry.id,
           willRetry: true,
@@ -208,9 +203,4 @@ export class WriteBehindWorker {
     const timer = setTimeout(() => this.kick(), ms + 5);
     timer.unref();
   }
-}
-
-export function asEngramError(error: unknown, message: string): EngramError {
-  if (EngramError.isInstance(error)) return error;
-  return new StoreError({ message: `${message}: ${error instanceof Error ? error.message : String(error)}`, cause: error });
 }

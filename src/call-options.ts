@@ -1,0 +1,78 @@
+import { z } from "zod";
+import type { Scope } from "./scope.js";
+import { filtersSchema, metadataSchema, timestampSchema } from "./validation.js";
+
+// The options of each public call: the interface says what callers may pass, the schema next to
+// it checks it (the scope ids are split off and checked first, by `parseScoped`).
+
+export interface AddOptions extends Scope {
+  /** Stored with every memory this call creates. Cannot hold scope keys. */
+  metadata?: Record<string, unknown>;
+  /** Extract facts with the llm (true) or store each message as it is (false). @default true with an llm, false without */
+  infer?: boolean;
+  /** When the turn happened (becomes `createdAt` of new memories). @default now */
+  timestamp?: Date | string;
+}
+
+export interface EnqueueOptions extends AddOptions {
+  /** Makes the enqueue idempotent within its scope: a second enqueue with the same key and scope is ignored. @default a random UUID */
+  idempotencyKey?: string;
+}
+
+export interface SearchOptions extends Scope {
+  /** @default 10, at most 100 */
+  limit?: number;
+  /** Minimum fused score in [0, 1] (see `search`). @default 0 */
+  threshold?: number;
+  /** Metadata equality filters, AND-ed. */
+  filters?: Record<string, string | number | boolean | null>;
+}
+
+export interface GetAllOptions extends Scope {
+  /** @default 100, at most 1000 */
+  limit?: number;
+  filters?: Record<string, string | number | boolean | null>;
+}
+
+export interface DeleteOptions extends Scope {
+  /** Erase the text for good: from the memory, its history and pending turns, and from the database file. */
+  purge?: boolean;
+}
+
+export const addSchema = z.strictObject({
+  metadata: metadataSchema.optional(),
+  infer: z.boolean().optional(),
+  timestamp: timestampSchema.optional(),
+});
+export const enqueueSchema = addSchema.extend({
+  idempotencyKey: z
+    .string()
+    .min(1, "idempotencyKey must be a non-empty string of at most 256 characters")
+    .max(256, "idempotencyKey must be a non-empty string of at most 256 characters")
+    .optional(),
+});
+export const searchSchema = z.strictObject({
+  limit: z
+    .number()
+    .int("limit must be a whole number")
+    .min(1, "limit must be between 1 and 100")
+    .max(100, "limit must be between 1 and 100")
+    .optional(),
+  threshold: z.number().min(0, "threshold must be between 0 and 1").max(1, "threshold must be between 0 and 1").optional(),
+  filters: filtersSchema.optional(),
+});
+export const getAllSchema = z.strictObject({
+  limit: z
+    .number()
+    .int("limit must be a whole number")
+    .min(1, "limit must be between 1 and 1000")
+    .max(1000, "limit must be between 1 and 1000")
+    .optional(),
+  filters: filtersSchema.optional(),
+});
+export const deleteSchema = z.strictObject({ purge: z.boolean().optional() });
+const timeoutMessage = "timeoutMs must be a number of milliseconds ≥ 0, or Infinity";
+export const flushSchema = z.strictObject(
+  { timeoutMs: z.union([z.number().min(0, timeoutMessage), z.literal(Number.POSITIVE_INFINITY)], { error: timeoutMessage }).optional() },
+  { error: "flush() takes an options object, e.g. { timeoutMs: 5000 }" },
+);

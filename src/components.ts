@@ -1,0 +1,74 @@
+import { join } from "node:path";
+import type { PlanWriter } from "./apply-plan.js";
+import { aiSdkEmbedder, isAiSdkEmbeddingModel } from "./embedders/ai-sdk-embedder.js";
+import { localEmbedder } from "./embedders/local-embedder.js";
+import {
+  countEmbeddingCalls,
+  embedDeadline,
+  retryEmbeddings,
+  validateVectors,
+  type WrappedEmbedder,
+  wrapEmbedder,
+} from "./embedders/wrap-embedder.js";
+import { EmbeddingError, type EngramError } from "./errors.js";
+import type { HistoryStore } from "./history/history-store.js";
+import { sqliteHistory } from "./history/sqlite-history.js";
+import type { RetryOptions } from "./internal/async.js";
+import { jointWriter } from "./internal/sqlite-joint.js";
+import type { MemoryOptions, Timeouts } from "./memory-options.js";
+import { guardedCall, guardHistory, guardStore } from "./stores/guard-store.js";
+import { sqliteStore } from "./stores/sqlite-store.js";
+import type { VectorStore } from "./stores/vector-store.js";
+import type { ErrorContext } from "./types.js";
+
+/** Everything a `Memory` works with, built once and wrapped once: deadlines, retries and typed errors live here, not at each call. */
+export interface Components extends PlanWriter {
+  embedder: WrappedEmbedder;
+  store: VectorStore;
+  history: HistoryStore;
+  dimension: number;
+}
+
+export interface ComponentSettings {
+  options: Pick<MemoryOptions, "dataDir" | "embedder" | "vectorStore" | "historyStore">;
+  retry: RetryOptions;
+  timeouts: Timeouts;
+  report(error: EngramError, context: ErrorContext): void;
+}
+
+/**
+ * The default wiring: the given components or the embedded defaults (local model, SQLite in
+ * `dataDir`), each wrapped once, initialised (tables, dimension), ready to use.
+ */
+export async function createComponents({ options, retry, timeouts, report }: ComponentSettings): Promise<Components> {
+  const file = join(options.dataDir ?? "./.engram", "engram.db");
+  const given = options.embedder;
+  // An AI SDK model gets no retries of its own: the embedder wrapper below retries every embedder alike.
+  const raw = given === undefined ? localEmbedder() : isAiSdkEmbeddingModel(given) ? aiSdkEmbedder(given, { maxRetries: 0 }) : given;
+  const embedder = wrapEmbedder(raw, [
+    retryEmbeddings({ ...retry, report: (error, attempt) => report(error, { operation: "embed", attempt, willRetry: true }) }),
+    countEmbeddingCalls(),
+    embedDeadline(timeouts.embedMs),
+    validateVectors(),
+  ]);
+  const rawStore = options.vectorStore ?? sqliteStore({ path: file });
+  const rawHistory = options.historyStore ?? sqliteHistory({ path: file });
+  const store = guardStore(rawStore, { timeoutMs: timeouts.storeMs });
+  const history = guardHistory(rawHistory, { timeoutMs: timeouts.storeMs });
+  const joint = jointWriter(rawStore, rawHistory);
+  const jointWrite: Components["jointWrite"] =
+    joint && ((batch, entries) => guardedCall("write", timeouts.storeMs, () => joint(batch, entries)));
+  await history.init();
+  const dimension = raw.dimension ?? (await embedder.embed(["dimension probe"]))[0]?.length;
+  if (!dimension) throw new EmbeddingError({ message: "The embedder returned an empty vector" });
+  await store.init({ dimension, modelId: raw.modelId });
+  return {
+    embedder,
+    store,
+    history,
+    dimension,
+    jointWrite,
+    retry,
+    report,
+  };
+}

@@ -1,0 +1,25 @@
+import type { EngramError } from "./errors.js";
+import type { ErrorContext } from "./types.js";
+
+/** The default `onError`: one line per failure on stderr, saying what happens next. */
+export function defaultOnError(error: EngramError, context: ErrorContext): void {
+  const where = context.entryId ? ` (turn ${context.entryId})` : "";
+  const next =
+    context.willRetry === false
+      ? " Giving up: the turn stays in the outbox, see memory.pending()."
+      : context.willRetry
+        ? " Will retry."
+        : "";
+  const message = /[.!?]$/.test(error.message) ? error.message : `${error.message}.`;
+  console.error(`[engram] ${context.operation}${where}: ${error.name}: ${message}${next}`);
+}
+
+/** Calls an app's hook; a hook that throws is logged, never rethrown into Engram's work. */
+export function callHook<Args extends unknown[]>(name: string, hook: ((...args: Args) => void) | undefined, ...args: Args): void {
+  if (!hook) return;
+  try {
+    hook(...args);
+  } catch (hookError) {
+    console.error(`[engram] ${name} threw:`, hookError);
+  }
+}

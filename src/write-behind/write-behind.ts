@@ -1,0 +1,176 @@
+import { appendHistory, applyPlan, type PlanWriter, storeHolds, wasApplied } from "../apply-plan.js";
+import type { EngramError } from "../errors.js";
+import { WriteConflictError } from "../errors.js";
+import type { HistoryStore, Message, OutboxEntry } from "../history/history-store.js";
+import { outboxEntryId } from "../history/outbox-entry-id.js";
+import { deserialisePlan, type Plan, serialisePlan } from "../plan.js";
+import type { Runtime } from "../runtime.js";
+import { type Scope, scopeOf, type ValidScope, validateScope } from "../scope.js";
+import type { ErrorContext, PendingTurn } from "../types.js";
+import { leaseLost, type WriteBehindOptions, WriteBehindWorker } from "./worker.js";
+
+/** What processing a turn needs from its `Memory`. */
+export interface TurnProcessor {
+  /** Decides what a queued turn changes (its add options as stored in the outbox). */
+  decide(scope: ValidScope, messages: Message[], options: Readonly<Record<string, unknown>>, entryId: string): Promise<Plan>;
+  /** Where plans are written. */
+  writer(): Promise<PlanWriter>;
+  /** Runs `fn` while no other change of the scope's user (else agent, else run) runs in this process. */
+  lock<T>(scope: Scope, fn: () => Promise<T>): Promise<T>;
+}
+
+export interface FlushResult {
+  /** Turns enqueued here that are now in memory. */
+  processed: number;
+  /** Turns enqueued here that failed every attempt (still in the outbox: see `pending()`). */
+  failed: number;
+  /** Turns still waiting when `timeoutMs` ran out. */
+  waiting: number;
+}
+
+/**
+ * The durable write-behind of one `Memory`: turns are written to the outbox first, then a worker
+ * (started with the Memory's first call, when `enabled`) decides and applies them, exactly once,
+ * with retries. See docs/write-behind.md.
+ */
+export class WriteBehind {
+  /** Turns enqueued (or requeued) through this instance that `flush` waits for. */
+  readonly #enqueued = new Set<string>();
+  readonly #worker: WriteBehindWorker | undefined;
+  #started = false;
+
+  constructor(
+    private readonly outbox: () => Promise<HistoryStore>,
+    private readonly processor: TurnProcessor,
+    options: WriteBehindOptions,
+    report: (error: EngramError, context: ErrorContext) => void,
+    private readonly runtime: Runtime,
+  ) {
+    if (options.enabled) {
+      this.#worker = new WriteBehindWorker(outbox, (entry, workerId) => this.#process(entry, workerId), options, report, runtime);
+    }
+  }
+
+  /** Starts the worker, once: turns left pending by a previous process are picked up now. */
+  start(): void {
+    if (this.#started) return;
+    this.#started = true;
+    this.#worker?.kick();
+  }
+
+  /** Writes a turn to the outbox; `queued` is false when its key was used in this scope already. */
+  async enqueue(scope: ValidScope, messages: Message[], options: Record<string, unknown>, idempotencyKey?: string) {
+    const outbox = await this.outbox();
+    const id = outboxEntryId(scope, idempotencyKey ?? this.runtime.id());
+    const queued = await outbox.enqueue({ id, messages, scope, options });
+    this.#enqueued.add(id);
+    this.#worker?.kick();
+    return { id, queued };
+  }
+
+  /** Resolves when every turn enqueued (or requeued) here is done or failed, or `timeoutMs` has passed. */
+  async flush(timeoutMs: number): Promise<FlushResult> {
+    const outbox = await this.outbox();
+    const deadline = this.runtime.now() + timeoutMs;
+    let processed = 0;
+    let failed = 0;
+    let open = [...this.#enqueued];
+    for (;;) {
+      const statuses = await outbox.statuses(open);
+      const still: string[] = [];
+      for (const id of open) {
+        const status = statuses.get(id);
+        if (status === "pending" || status === "processing") still.push(id);
+        else {
+          if (status === "failed") failed++;
+          else processed++;
+          this.#enqueued.delete(id);
+        }
+      }
+      open = still;
+      const left = deadline - this.runtime.now();
+      if (open.length === 0 || left <= 0) return { processed, failed, waiting: open.length };
+      this.#worker?.kick();
+      await (this.#worker ? this.#worker.settled(Math.min(50, left)) : new Promise((resolve) => setTimeout(resolve, Math.min(50, left))));
+    }
+  }
+
+  /** Turns not done inside `scope` (or every scope). */
+  async pending(scope: Scope | undefined): Promise<PendingTurn[]> {
+    const entries = await (await this.outbox()).pending(scope);
+    return entries.map((entry) => {
+      const turn: PendingTurn = {
+        id: entry.id,
+        status: entry.status as PendingTurn["status"],
+        messages: [...entry.messages],
+        attempts: entry.attempts,
+        createdAt: entry.createdAt,
+        nextAttemptAt: entry.nextAttemptAt,
+        ...scopeOf(entry),
+      };
+      if (entry.lastError !== undefined) turn.lastError = entry.lastError;
+      return turn;
+    });
+  }
+
+  /** Puts failed turns back in the queue; `flush` then waits for them too. */
+  async retryFailed(scope: Scope | undefined): Promise<{ requeued: number }> {
+    const outbox = await this.outbox();
+    const failed = await outbox.pending(scope);
+    const requeued = await outbox.retryFailed(scope);
+    for (const entry of failed) if (entry.status === "failed") this.#enqueued.add(entry.id);
+    this.#worker?.kick();
+    return { requeued };
+  }
+
+  /** Forgets the turns `flush` waits for (after a reset). */
+  forget(): void {
+    this.#enqueued.clear();
+  }
+
+  /** Stops claiming and waits for the turns in progress. */
+  async stop(): Promise<void> {
+    await this.#worker?.stop();
+  }
+
+  /** Stops renewing the leases of turns still in progress, so another worker takes them over. */
+  abandon(): void {
+    this.#worker?.abandon();
+  }
+
+  /**
+   * Processes one claimed turn exactly once: a saved plan is re-applied (or found applied), else
+   * the turn is decided and its plan saved before it is applied. A plan refused because a memory it
+   * changes changed meanwhile is forgotten and the turn decided again.
+   */
+  async #process(entry: OutboxEntry, workerId: string): Promise<undefined | typeof leaseLost> {
+    const scope = validateScope("enqueue", scopeOf(entry));
+    const outbox = await this.outbox();
+    const writer = await this.processor.writer();
+    return this.processor.lock(scope, async () => {
+      const decide = async () => {
+        const plan = await this.processor.decide(scope, [...entry.messages], entry.options, entry.id);
+        return (await outbox.savePlan(entry.id, workerId, serialisePlan(plan))) ? plan : undefined;
+      };
+      const saved = entry.plan === undefined ? undefined : deserialisePlan(entry.plan);
+      let plan = saved ?? (await decide());
+      if (!plan) return leaseLost;
+      if (!saved || !(await wasApplied(writer, saved, scope))) {
+        try {
+          await applyPlan(writer, plan);
+        } catch (error) {
+          if (!WriteConflictError.isInstance(error)) throw error;
+          // A worker that stopped between the store write and history: only history is missing.
+          if (saved && (await storeHolds(writer, saved, scope))) await appendHistory(writer, saved);
+          else {
+            if (!(await outbox.discardPlan(entry.id, workerId))) return leaseLost;
+            plan = await decide();
+            if (!plan) return leaseLost;
+            await applyPlan(writer, plan);
+          }
+        }
+      }
+      if (!(await outbox.complete(entry.id, workerId))) return leaseLost;
+    });
+  }
+}
