@@ -6,6 +6,8 @@ import { filtersSchema, metadataSchema, timestampSchema } from "./validation.js"
 // it checks it (the scope ids are split off and checked first, by `parseScoped`).
 
 export interface AddOptions extends Scope {
+  /** Aborts the call: it stops waiting, and nothing is written after the abort. */
+  signal?: AbortSignal;
   /** Stored with every memory this call creates. Cannot hold scope keys. */
   metadata?: Record<string, unknown>;
   /** Extract facts with the llm (true) or store each message as it is (false). @default true with an llm, false without */
@@ -14,12 +16,14 @@ export interface AddOptions extends Scope {
   timestamp?: Date | string;
 }
 
-export interface EnqueueOptions extends AddOptions {
+export interface EnqueueOptions extends Omit<AddOptions, "signal"> {
   /** Makes the enqueue idempotent within its scope: a second enqueue with the same key and scope is ignored. @default a random UUID */
   idempotencyKey?: string;
 }
 
 export interface SearchOptions extends Scope {
+  /** Aborts the search: it stops waiting, and the embedder and store are told through their signals. */
+  signal?: AbortSignal;
   /** @default 10, at most 100 */
   limit?: number;
   /** Minimum fused score in [0, 1] (see `search`). @default 0 */
@@ -39,12 +43,16 @@ export interface DeleteOptions extends Scope {
   purge?: boolean;
 }
 
-export const addSchema = z.strictObject({
+const signal = z.instanceof(AbortSignal, { error: "signal must be an AbortSignal" }).optional();
+
+/** What an add records (and a queued turn stores in the outbox). */
+export const turnSchema = z.strictObject({
   metadata: metadataSchema.optional(),
   infer: z.boolean().optional(),
   timestamp: timestampSchema.optional(),
 });
-export const enqueueSchema = addSchema.extend({
+export const addSchema = turnSchema.extend({ signal });
+export const enqueueSchema = turnSchema.extend({
   idempotencyKey: z
     .string()
     .min(1, "idempotencyKey must be a non-empty string of at most 256 characters")
@@ -60,6 +68,7 @@ export const searchSchema = z.strictObject({
     .optional(),
   threshold: z.number().min(0, "threshold must be between 0 and 1").max(1, "threshold must be between 0 and 1").optional(),
   filters: filtersSchema.optional(),
+  signal,
 });
 export const getAllSchema = z.strictObject({
   limit: z

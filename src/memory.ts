@@ -11,13 +11,14 @@ import {
   getAllSchema,
   type SearchOptions,
   searchSchema,
+  turnSchema,
 } from "./call-options.js";
 import { type Components, createComponents } from "./components.js";
 import { ConfigError, type EngramError, MemoryNotFoundError, TimeoutError } from "./errors.js";
 import { type ExtractionSettings, planExtraction } from "./extraction/plan-extraction.js";
 import { deleteScope, purgeMemory } from "./forget.js";
 import type { Message } from "./history/history-store.js";
-import { defaultRetry, KeyedMutex, type RetryOptions, withDeadline } from "./internal/async.js";
+import { abortable, defaultRetry, KeyedMutex, type RetryOptions, withDeadline } from "./internal/async.js";
 import { normaliseText, textHash } from "./internal/hash.js";
 import { defaultTimeouts, type MemoryOptions, memoryOptionsSchema, type Timeouts } from "./memory-options.js";
 import { emptyUsage, type Plan, PlanBuilder } from "./plan.js";
@@ -102,7 +103,7 @@ export class Memory {
     this.#writeBehind = new WriteBehind(
       () => this.#ready().then((components) => components.history),
       {
-        decide: (scope, messages, stored, entryId) => this.#decide(scope, messages, parse(addSchema, stored, "enqueue"), entryId),
+        decide: (scope, messages, stored, entryId) => this.#decide(scope, messages, parse(turnSchema, stored, "enqueue"), entryId),
         writer: () => this.#ready(),
         lock: (scope, fn) => this.#locks.run(lockKeyOf(scope), fn),
       },
@@ -129,16 +130,19 @@ export class Memory {
     const turn = parseMessages("add", messages, this.#maxLength);
     this.#assertOpen();
     const components = await this.#ready();
-    return this.#locks.run(lockKeyOf(scope), async () => {
+    const { signal, ...turnOptions } = parsed;
+    const adding = this.#locks.run(lockKeyOf(scope), async () => {
       // A memory the plan changes may be changed by another call (another process) meanwhile: the
       // store refuses the write, and the add is decided again against what is stored now.
       const plan = await onConflict(async () => {
-        const plan = await this.#decide(scope, turn, parsed);
+        const plan = await this.#decide(scope, turn, turnOptions);
+        signal?.throwIfAborted();
         await applyPlan(components, plan);
         return plan;
       });
       return { results: plan.results, usage: plan.usage, ...(plan.warnings.length ? { warnings: plan.warnings } : {}) };
     });
+    return abortable(adding, signal);
   }
 
   /**
@@ -150,14 +154,10 @@ export class Memory {
     this.#assertOpen();
     const { scope, options: parsed } = parseScoped("search", options, searchSchema);
     const text = parseText("search", "query", query, this.#maxLength);
-    const { limit = 10, threshold = 0, filters } = parsed;
-    const hits = await hybridSearch(await this.#ready(), {
-      text,
-      filter: { scope, metadata: filters },
-      limit,
-      threshold,
-      keywordWeight: this.#keywordWeight,
-    });
+    const { limit = 10, threshold = 0, filters, signal } = parsed;
+    const components = await abortable(this.#ready(), signal);
+    const request = { text, filter: { scope, metadata: filters }, limit, threshold, keywordWeight: this.#keywordWeight, signal };
+    const hits = await abortable(hybridSearch(components, request), signal);
     return { results: hits.map((hit) => toItem(hit.record, hit.score)) };
   }
 

@@ -77,7 +77,9 @@ export function memoryMiddleware(options: MemoryMiddlewareOptions): LanguageMode
       const key = turnKey(scope, conversation);
 
       const alreadyInjected = prompt.some((message) => message.role === "system" && hasMemoryBlock(message.content));
-      const { block } = alreadyInjected ? { block: undefined } : await turns.recall({ scope, query: user, key });
+      const { block } = alreadyInjected
+        ? { block: undefined }
+        : await turns.recall({ scope, query: user, key, signal: params.abortSignal });
       let nextPrompt = prompt;
       if (block) {
         const leadingSystem = prompt.findIndex((message) => message.role !== "system");

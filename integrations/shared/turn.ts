@@ -68,11 +68,21 @@ export class TurnMemory {
    * the turn takes the answer; while it has not answered, later steps go on without memories at
    * once (failing open) rather than wait again. A failed search is forgotten: the next step searches anew.
    */
-  async recall({ scope, query, key }: { scope: Scope; query: string | undefined; key: string }): Promise<Recall> {
+  async recall({
+    scope,
+    query,
+    key,
+    signal,
+  }: {
+    scope: Scope;
+    query: string | undefined;
+    key: string;
+    signal?: AbortSignal;
+  }): Promise<Recall> {
     const text = query === undefined ? "" : stripMemoryBlocks(query);
     if (text.trim() === "") return none;
     const { failOpen, recallTimeoutMs } = this.options;
-    const search = this.#cache.get(key, () => this.#search(key, scope, text));
+    const search = this.#cache.get(key, () => this.#search(key, scope, text, signal));
     if (search.answer) return search.answer;
     if (search.late && failOpen) return none;
     try {
@@ -87,6 +97,8 @@ export class TurnMemory {
         });
       });
     } catch (error) {
+      // The call itself was aborted: nothing to report, and nothing to go on with.
+      if (signal?.aborted) throw signal.reason;
       const failure = asEngramError(error);
       if (!failOpen) throw failure;
       this.report(failure, "recall");
@@ -94,10 +106,15 @@ export class TurnMemory {
     }
   }
 
-  #search(key: string, scope: Scope, text: string): TurnSearch {
+  #search(key: string, scope: Scope, text: string, signal: AbortSignal | undefined): TurnSearch {
     const { memory, limit, threshold, label, searchAcrossRuns } = this.options;
     const promise = (async () => {
-      const { results } = await memory.search(clip(text), { ...recallScope(scope, searchAcrossRuns), limit, threshold });
+      const { results } = await memory.search(clip(text), {
+        ...recallScope(scope, searchAcrossRuns),
+        limit,
+        threshold,
+        ...(signal ? { signal } : {}),
+      });
       return { items: results, block: renderMemoryBlock(results, { label }) };
     })();
     const search: TurnSearch = { promise };

@@ -64,7 +64,10 @@ export function countEmbeddingCalls(): EmbedderMiddleware {
 /** Fails a call that does not answer within `timeoutMs` with a `TimeoutError`, aborting its signal. */
 export function embedDeadline(timeoutMs: number): EmbedderMiddleware {
   return {
-    wrapEmbed: ({ next, texts, call }) => withDeadline("The embedder", timeoutMs, (signal) => next(texts, { ...call, signal })),
+    wrapEmbed: ({ next, texts, call }) =>
+      withDeadline("The embedder", timeoutMs, (deadline) =>
+        next(texts, { ...call, signal: call.signal ? AbortSignal.any([call.signal, deadline]) : deadline }),
+      ),
   };
 }
 

@@ -86,3 +86,32 @@ export function withDeadline<T>(operation: string, timeoutMs: number, fn: (signa
       );
   });
 }
+
+/**
+ * Stops waiting for `promise` when `signal` aborts: rejects with the signal's reason (what
+ * `fetch` and the AI SDK do), while the work itself ends as it will. Without a signal, `promise`.
+ */
+export function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  if (signal.aborted) {
+    promise.catch(() => {});
+    return Promise.reject(signal.reason);
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => {
+      promise.catch(() => {});
+      reject(signal.reason);
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(error);
+      },
+    );
+  });
+}

@@ -8,6 +8,8 @@ export interface SearchRequest {
   limit: number;
   threshold: number;
   keywordWeight: number;
+  /** Passed on to the embedder and the store. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -17,10 +19,10 @@ export interface SearchRequest {
  */
 export async function hybridSearch(
   { store, embedder }: { store: VectorStore; embedder: WrappedEmbedder },
-  { text, filter, limit, threshold, keywordWeight }: SearchRequest,
+  { text, filter, limit, threshold, keywordWeight, signal }: SearchRequest,
 ): Promise<FusedHit[]> {
   const candidates = Math.max(limit * 3, 30);
-  const embedding = embedder.embed([text]);
+  const embedding = embedder.embed([text], { signal });
   const keywordSearch: Promise<ScoredRecord[]> =
     keywordWeight > 0 && isKeywordSearchable(store) ? store.keywordSearch({ text, filter, limit: candidates }) : Promise.resolve([]);
   const [[vector], keywordHits] = (await Promise.all([embedding, keywordSearch])) as [[Float32Array], ScoredRecord[]];
