@@ -14,19 +14,20 @@ import {
   turnSchema,
 } from "./call-options.js";
 import { type Components, createComponents } from "./components.js";
+import { decideAdd, extractionSettings, type TurnOptions } from "./decide.js";
 import { ConfigError, type EngramError, MemoryNotFoundError, TimeoutError } from "./errors.js";
-import { type ExtractionSettings, planExtraction } from "./extraction/plan-extraction.js";
+import type { ExtractionSettings } from "./extraction/plan-extraction.js";
 import { deleteScope, purgeMemory } from "./forget.js";
 import type { Message } from "./history/history-store.js";
 import { abortable, defaultRetry, KeyedMutex, type RetryOptions, withDeadline } from "./internal/async.js";
 import { normaliseText, textHash } from "./internal/hash.js";
+import { toItem } from "./memory-item.js";
 import { defaultTimeouts, type MemoryOptions, memoryOptionsSchema, type Timeouts } from "./memory-options.js";
-import { emptyUsage, type Plan, PlanBuilder } from "./plan.js";
-import { planVerbatim } from "./plan-verbatim.js";
+import { type Plan, PlanBuilder } from "./plan.js";
 import { callHook, defaultOnError } from "./report.js";
 import { hybridSearch } from "./retrieval/search.js";
 import { defaultRuntime, isoNow, type Runtime } from "./runtime.js";
-import { lockKeyOf, type Scope, scopeKeys, type ValidScope, validateScope } from "./scope.js";
+import { lockKeyOf, type Scope, type ValidScope, validateScope } from "./scope.js";
 import { isScopeEnumerable, type MemoryRecord, type ScopeCount } from "./stores/vector-store.js";
 import type { AddResult, ErrorContext, HistoryRecord, MemoryItem, PendingTurn } from "./types.js";
 import { parse, parseAllScopes, parseId, parseMessages, parseScoped, parseScopeOrAll, parseText } from "./validation.js";
@@ -39,20 +40,6 @@ export { defaultTimeouts } from "./memory-options.js";
 export type { FlushResult } from "./write-behind/write-behind.js";
 
 const PAGE = 500;
-
-function toItem(record: MemoryRecord, score?: number): MemoryItem {
-  const item: MemoryItem = {
-    id: record.id,
-    memory: record.text,
-    hash: record.hash,
-    metadata: { ...record.metadata },
-    createdAt: record.createdAt,
-    updatedAt: record.updatedAt,
-  };
-  for (const key of scopeKeys) if (record[key] !== undefined) item[key] = record[key];
-  if (score !== undefined) item.score = score;
-  return item;
-}
 
 /**
  * Long-term memory for an LLM app, scoped by user, agent and run.
@@ -88,18 +75,7 @@ export class Memory {
     this.#runtime = { ...defaultRuntime, ...this.#options._internal };
     this.#maxLength = this.#options.maxMessageLength ?? 32_000;
     this.#keywordWeight = this.#options.keywordWeight ?? 0.3;
-    const { llm, extractFrom = "user", customInstructions, similarMemories = 10, llmRetry } = this.#options;
-    if (llm !== undefined) {
-      this.#extraction = {
-        model: llm,
-        extractFrom,
-        customInstructions,
-        similarMemories,
-        call: { ...defaultRetry, timeoutMs: 60_000, ...llmRetry },
-        maxLength: this.#maxLength,
-        maxFacts: this.#options.maxFactsPerAdd ?? 50,
-      };
-    }
+    this.#extraction = extractionSettings(this.#options, this.#maxLength);
     this.#writeBehind = new WriteBehind(
       () => this.#ready().then((components) => components.history),
       {
@@ -410,47 +386,15 @@ export class Memory {
     return record as MemoryRecord & { vector: Float32Array };
   }
 
-  /** Decides what an add does, without changing anything. Its cost goes to `onUsage`, also when it fails. */
-  async #decide(
-    scope: ValidScope,
-    messages: Message[],
-    options: { metadata?: Record<string, unknown>; infer?: boolean; timestamp?: string },
-    entryId?: string,
-  ): Promise<Plan> {
-    const extraction = this.#extraction;
-    const infer = options.infer ?? extraction !== undefined;
-    if (infer && !extraction) {
-      throw new ConfigError({
-        message:
-          entryId === undefined
-            ? "add() with infer: true needs an extraction model: new Memory({ llm })."
-            : "This turn was queued for extraction, but this Memory has no llm. Process the outbox with Memory instances configured with the same llm (writeBehind: { enabled: false } on the others), then retryFailed().",
-      });
-    }
-    const { store, embedder } = await this.#ready();
-    const usage = emptyUsage();
-    const request = { scope, messages, metadata: options.metadata, timestamp: options.timestamp, usage };
-    let failed = true;
-    try {
-      const report = (error: EngramError, context: ErrorContext) =>
-        this.#report(error, entryId === undefined ? context : { ...context, entryId });
-      const plan =
-        infer && extraction
-          ? await planExtraction(extraction, { store, embedder, report, runtime: this.#runtime }, request)
-          : await planVerbatim({ store, embedder, runtime: this.#runtime }, request);
-      failed = false;
-      return plan;
-    } finally {
-      callHook(
-        "onUsage",
-        this.#options.onUsage,
-        { ...usage },
-        { scope: { ...scope }, failed, ...(entryId === undefined ? {} : { entryId }) },
-      );
-    }
+  /** Decides what an add does, without changing anything (see `decideAdd`). */
+  async #decide(scope: ValidScope, messages: Message[], options: TurnOptions, entryId?: string): Promise<Plan> {
+    const settings = { extraction: this.#extraction, runtime: this.#runtime, onUsage: this.#options.onUsage, report: this.#reportHook };
+    return decideAdd(settings, await this.#ready(), { scope, messages, options, entryId });
   }
 
   #report(error: EngramError, context: ErrorContext): void {
     callHook("onError", this.#options.onError ?? defaultOnError, error, context);
   }
+
+  readonly #reportHook = (error: EngramError, context: ErrorContext) => this.#report(error, context);
 }

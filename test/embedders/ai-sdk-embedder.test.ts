@@ -12,7 +12,13 @@ test("regression: a failing AI SDK embedding model is tried retries + 1 times in
     maxEmbeddingsPerCall: 100,
     doEmbed: async () => {
       attempts++;
-      throw new APICallError({ message: "overloaded", url: "http://embeddings.test", requestBodyValues: {}, statusCode: 529, isRetryable: true });
+      throw new APICallError({
+        message: "overloaded",
+        url: "http://embeddings.test",
+        requestBodyValues: {},
+        statusCode: 529,
+        isRetryable: true,
+      });
     },
   });
   const memory = new Memory({

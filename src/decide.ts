@@ -1,0 +1,78 @@
+import type { Components } from "./components.js";
+import { ConfigError, type EngramError } from "./errors.js";
+import { type ExtractionSettings, planExtraction } from "./extraction/plan-extraction.js";
+import type { Message } from "./history/history-store.js";
+import { defaultRetry } from "./internal/async.js";
+import type { MemoryOptions } from "./memory-options.js";
+import { emptyUsage, type Plan } from "./plan.js";
+import { planVerbatim } from "./plan-verbatim.js";
+import { callHook } from "./report.js";
+import type { Runtime } from "./runtime.js";
+import type { ValidScope } from "./scope.js";
+import type { ErrorContext } from "./types.js";
+
+/** How adds are decided, fixed by the `Memory` options. */
+export interface DecideSettings {
+  /** Set when the Memory has an extraction model. */
+  extraction: ExtractionSettings | undefined;
+  runtime: Runtime;
+  onUsage: MemoryOptions["onUsage"];
+  report(error: EngramError, context: ErrorContext): void;
+}
+
+/** The extraction settings of a Memory's options, or undefined without an `llm`. */
+export function extractionSettings(options: MemoryOptions, maxLength: number): ExtractionSettings | undefined {
+  const { llm, extractFrom = "user", customInstructions, similarMemories = 10, llmRetry, maxFactsPerAdd = 50 } = options;
+  if (llm === undefined) return undefined;
+  return {
+    model: llm,
+    extractFrom,
+    customInstructions,
+    similarMemories,
+    call: { ...defaultRetry, timeoutMs: 60_000, ...llmRetry },
+    maxLength,
+    maxFacts: maxFactsPerAdd,
+  };
+}
+
+export interface TurnOptions {
+  metadata?: Record<string, unknown>;
+  infer?: boolean;
+  /** ISO 8601. */
+  timestamp?: string;
+}
+
+/**
+ * Decides what an add does, without changing anything: extraction with the model, or the messages
+ * verbatim. Its cost goes to `onUsage`, also when it fails. `entryId` marks a write-behind turn.
+ */
+export async function decideAdd(
+  { extraction, runtime, onUsage, report }: DecideSettings,
+  { store, embedder }: Components,
+  { scope, messages, options, entryId }: { scope: ValidScope; messages: Message[]; options: TurnOptions; entryId?: string },
+): Promise<Plan> {
+  const infer = options.infer ?? extraction !== undefined;
+  if (infer && !extraction) {
+    throw new ConfigError({
+      message:
+        entryId === undefined
+          ? "add() with infer: true needs an extraction model: new Memory({ llm })."
+          : "This turn was queued for extraction, but this Memory has no llm. Process the outbox with Memory instances configured with the same llm (writeBehind: { enabled: false } on the others), then retryFailed().",
+    });
+  }
+  const usage = emptyUsage();
+  const request = { scope, messages, metadata: options.metadata, timestamp: options.timestamp, usage };
+  let failed = true;
+  try {
+    const reportTurn = (error: EngramError, context: ErrorContext) =>
+      report(error, entryId === undefined ? context : { ...context, entryId });
+    const plan =
+      infer && extraction
+        ? await planExtraction(extraction, { store, embedder, report: reportTurn, runtime }, request)
+        : await planVerbatim({ store, embedder, runtime }, request);
+    failed = false;
+    return plan;
+  } finally {
+    callHook("onUsage", onUsage, { ...usage }, { scope: { ...scope }, failed, ...(entryId === undefined ? {} : { entryId }) });
+  }
+}

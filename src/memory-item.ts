@@ -1,0 +1,18 @@
+import { scopeKeys } from "./scope.js";
+import type { MemoryRecord } from "./stores/vector-store.js";
+import type { MemoryItem } from "./types.js";
+
+/** A stored record as the public API returns it (with its search score, on search results). */
+export function toItem(record: MemoryRecord, score?: number): MemoryItem {
+  const item: MemoryItem = {
+    id: record.id,
+    memory: record.text,
+    hash: record.hash,
+    metadata: { ...record.metadata },
+    createdAt: record.createdAt,
+    updatedAt: record.updatedAt,
+  };
+  for (const key of scopeKeys) if (record[key] !== undefined) item[key] = record[key];
+  if (score !== undefined) item.score = score;
+  return item;
+}
