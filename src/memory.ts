@@ -23,6 +23,7 @@ import { sqliteHistory } from "./history/sqlite-history.js";
 import { defaultRetry, KeyedMutex, type RetryOptions, retry, withDeadline } from "./internal/async.js";
 import { normaliseText, textHash } from "./internal/hash.js";
 import { jointWriter } from "./internal/sqlite-joint.js";
+import { getLogger } from "./logger.js";
 import { deserialisePlan, emptyPlan, emptyUsage, historyEntry, type Plan, planAdd, planDelete, planUpdate, serialisePlan } from "./plan.js";
 import { fuseHits } from "./retrieval/hybrid.js";
 import { lockKeyOf, type Scope, sameScope, scopeKeys, scopeOf, type ValidScope, validateScope } from "./scope.js";
@@ -50,6 +51,8 @@ import {
   timestampSchema,
 } from "./validation.js";
 import { asEngramError, defaultWriteBehind, leaseLost, type WriteBehindOptions, WriteBehindWorker } from "./write-behind.js";
+
+const logger = getLogger("engram:memory");
 
 const isFunction = (value: unknown) => typeof value === "function";
 
@@ -150,7 +153,7 @@ export interface MemoryOptions {
   writeBehind?: Partial<WriteBehindOptions>;
   /**
    * Sees every failure Engram handles away from the caller: background write-behind failures and
-   * retried attempts. @default logs to console.error
+   * retried attempts. @default logs one line to stderr (with `DEBUG=engram*`, the error in full)
    */
   onError?: (error: EngramError, context: ErrorContext) => void;
   /**
@@ -319,7 +322,8 @@ function defaultOnError(error: EngramError, context: ErrorContext): void {
         ? " Will retry."
         : "";
   const message = /[.!?]$/.test(error.message) ? error.message : `${error.message}.`;
-  console.error(`[engram] ${context.operation}${where}: ${error.name}: ${message}${next}`);
+  logger.error(`${context.operation}${where}: ${error.name}: ${message}${next}`);
+  logger.debug("%O", error);
 }
 
 /**
@@ -1028,7 +1032,7 @@ export class Memory {
     try {
       this.#onError(error, context);
     } catch (hookError) {
-      console.error("[engram] onError threw:", hookError);
+      logger.error("onError threw:", hookError);
     }
   }
 
@@ -1038,7 +1042,7 @@ export class Memory {
     try {
       hook({ ...usage }, context);
     } catch (hookError) {
-      console.error("[engram] onUsage threw:", hookError);
+      logger.error("onUsage threw:", hookError);
     }
   }
 }
