@@ -1,7 +1,10 @@
 import type { EngramError } from "./errors.js";
+import { getLogger } from "./logger.js";
 import type { ErrorContext } from "./types.js";
 
-/** The default `onError`: one line per failure on stderr, saying what happens next. */
+const logger = getLogger("engram:memory");
+
+/** The default `onError`: one `[engram]` line per failure on stderr, saying what happens next; `DEBUG=engram*` adds the error in full. */
 export function defaultOnError(error: EngramError, context: ErrorContext): void {
   const where = context.entryId ? ` (turn ${context.entryId})` : "";
   const next =
@@ -11,7 +14,8 @@ export function defaultOnError(error: EngramError, context: ErrorContext): void 
         ? " Will retry."
         : "";
   const message = /[.!?]$/.test(error.message) ? error.message : `${error.message}.`;
-  console.error(`[engram] ${context.operation}${where}: ${error.name}: ${message}${next}`);
+  logger.error(`${context.operation}${where}: ${error.name}: ${message}${next}`);
+  logger.debug("%O", error);
 }
 
 /** Calls an app's hook; a hook that throws is logged, never rethrown into Engram's work. */
@@ -20,6 +24,6 @@ export function callHook<Args extends unknown[]>(name: string, hook: ((...args: 
   try {
     hook(...args);
   } catch (hookError) {
-    console.error(`[engram] ${name} threw:`, hookError);
+    logger.error(`${name} threw:`, hookError);
   }
 }

@@ -1,7 +1,10 @@
 import { z } from "zod";
 import type { EngramError, ErrorContext, Memory } from "../../src/index.js";
 import { ConfigError, defaultMemoryBlockLabel, InvalidInputError } from "../../src/index.js";
+import { getLogger } from "../../src/logger.js";
 import { parse } from "../../src/validation.js";
+
+const logger = getLogger("engram:adapter");
 
 /** The part of `Memory` adapters use; any copy of the package's `Memory` fits. */
 export type AdapterMemory = Pick<Memory, "search" | "enqueue">;
@@ -35,7 +38,7 @@ export interface MemoryAdapterOptions {
   failOpen?: boolean;
   /** Write each finished turn to memory (through the durable write-behind queue). @default true */
   remember?: boolean;
-  /** Sees recall failures (when failing open) and write-behind failures. @default logs to console.error */
+  /** Sees recall failures (when failing open) and write-behind failures. @default logs one line to stderr (with `DEBUG=engram*`, the error in full) */
   onError?: (error: EngramError, context: AdapterErrorContext) => void;
 }
 
@@ -94,7 +97,8 @@ export const defaultRecallTimeoutMs = 500;
 
 function defaultOnError(error: EngramError, context: AdapterErrorContext): void {
   const what = context.operation === "recall" ? "searching memories failed; the call went on without them" : "queueing the turn failed";
-  console.error(`[engram] ${what}: ${error.name}: ${error.message}`);
+  logger.error(`${what}: ${error.name}: ${error.message}`);
+  logger.debug("%O", error);
 }
 
 export function resolveAdapterOptions(options: MemoryAdapterOptions): ResolvedAdapterOptions {

@@ -8,10 +8,13 @@ import {
   stripMemoryBlocks,
   TimeoutError,
 } from "../../src/index.js";
+import { getLogger } from "../../src/logger.js";
 import { withDeadline } from "./deadline.js";
 import type { ResolvedAdapterOptions } from "./options.js";
 import { recallScope } from "./scope.js";
 import { TurnCache } from "./turn-cache.js";
+
+const logger = getLogger("engram:adapter");
 
 /** What was recalled for a turn: the memories and the block rendered from them (undefined when none). */
 export interface Recall {
@@ -169,7 +172,7 @@ export class TurnMemory {
     try {
       this.options.onError(error, { operation });
     } catch (hookError) {
-      console.error("[engram] onError threw:", hookError);
+      logger.error("onError threw:", hookError);
     }
   }
 }

@@ -85,6 +85,18 @@ export function recordTable(entries: [string, string][]): string {
   return table([{ header: "field", width: 10 }, { header: "value" }], entries);
 }
 
+/** One memory as the rows of a `recordTable`. */
+export function itemRecord(item: MemoryItem): [string, string][] {
+  return [
+    ["id", item.id],
+    ["memory", item.memory],
+    ["scope", formatScope(item)],
+    ["metadata", JSON.stringify(item.metadata)],
+    ["created", item.createdAt],
+    ["updated", item.updatedAt],
+  ];
+}
+
 /** `1.2 s`, `3 min 04 s`, `1 h 02 min`. */
 export function formatDuration(seconds: number): string {
   if (!Number.isFinite(seconds)) return "--";

@@ -1,0 +1,85 @@
+import { type Command, Option } from "commander";
+import type { Scope } from "../../scope.js";
+import { exitCodes, globalsOf, log, type RegisterCommand, redirectLog, withMemory } from "../context.js";
+import { chunkTurns, type ImportFormat, readImportFile } from "../import-file.js";
+import { runImport } from "../import-runner.js";
+import { givenScope, integer, noInference, type ScopeFlags, scopeFlags } from "../options.js";
+import { formatDuration, formatScope, print, printJson } from "../output.js";
+
+export const importCommand: RegisterCommand = (program, state) => {
+  scopeFlags(
+    program
+      .command("import")
+      .description("import chat turns from JSONL, an engram export, or a LoCoMo-schema file; resumable, never stores a turn twice")
+      .argument("<file>", "JSONL ({ role, content, userId?, agentId?, runId?, timestamp? } per line) or LoCoMo-schema JSON")
+      .addOption(new Option("--format <format>", "file format").choices(["auto", "jsonl", "locomo"]).default("auto"))
+      .option(
+        "--batch-size <n>",
+        "turns written together (one embedding call); resume with the same value",
+        integer("--batch-size", { min: 1, max: 100 }),
+        50,
+      )
+      .option("--infer", "extract facts with an LLM (needs a configured model)")
+      .addHelpText(
+        "after",
+        `
+Scope flags fill in ids a JSONL line does not give; a LoCoMo conversation's userId is its sample_id.
+Stop it at any time (Ctrl-C) and run the same command again to resume: turns already imported are skipped.`,
+      ),
+  ).action(
+    async (file: string, options: ScopeFlags & { format: ImportFormat | "auto"; batchSize: number; infer?: boolean }, command: Command) => {
+      const globals = globalsOf(command);
+      if (options.infer) noInference();
+      const defaults: Scope = givenScope(options);
+      const { format, turns } = await readImportFile(file, { format: options.format, defaults });
+      const chunks = chunkTurns(turns, options.batchSize);
+      const scopes = new Set(chunks.map((chunk) => formatScope(chunk.scope))).size;
+      const stop = new AbortController();
+      const onSignal = () => {
+        // A second signal leaves at once; the outbox keeps every write consistent either way.
+        if (stop.signal.aborted) process.exit(exitCodes.interrupted);
+        stop.abort();
+      };
+      process.on("SIGINT", onSignal);
+      process.on("SIGTERM", onSignal);
+      let restoreLog = () => {};
+      try {
+        const summary = await withMemory(globals, { create: true, worker: true }, (memory) =>
+          runImport(memory, chunks, {
+            infer: false,
+            showProgress: !globals.json && Boolean(process.stderr.isTTY),
+            signal: stop.signal,
+            onProgress: (progress) => {
+              restoreLog = redirectLog(progress.log);
+            },
+          }),
+        );
+        restoreLog();
+        if (globals.json) printJson({ file, format, scopes, ...summary });
+        else {
+          const parts = [`${summary.imported} imported`];
+          if (summary.resumed) parts.push(`${summary.resumed} already imported by an earlier run`);
+          if (summary.failed) parts.push(`${summary.failed} failed`);
+          print(
+            `${summary.interrupted ? "Stopped" : "Done"}: ${summary.imported + summary.resumed + summary.failed} of ${summary.turns} turns from ${file} (${format}, ${scopes} ${scopes === 1 ? "scope" : "scopes"}): ${parts.join(", ")}, in ${formatDuration(summary.seconds)}.`,
+          );
+        }
+        if (summary.interrupted) {
+          log("engram: import interrupted: run the same command again to resume; turns already imported are skipped.");
+          state.code = exitCodes.interrupted;
+          return;
+        }
+        if (summary.failed) {
+          log(
+            `engram: ${summary.failed} turns failed every attempt and stay in the outbox: see engram pending --all-scopes, fix the cause, run engram pending --retry --all-scopes, then this import again.`,
+          );
+          state.code = exitCodes.failure;
+        }
+      } finally {
+        restoreLog();
+        process.off("SIGINT", onSignal);
+        process.off("SIGTERM", onSignal);
+      }
+    },
+  );
+};

@@ -1,0 +1,92 @@
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import type { Command } from "commander";
+import { ConfigError, type EngramError } from "../errors.js";
+import { Memory } from "../memory.js";
+import type { ErrorContext } from "../types.js";
+
+/** Exit codes: documented in the README, stable for scripts. */
+export const exitCodes = {
+  ok: 0,
+  /** A system failure (store, embedder, a failed import), or a cancelled confirmation. */
+  failure: 1,
+  /** A usage error: bad flags or input, a missing scope, an unknown id. Fix the command and re-run. */
+  usage: 2,
+  /** The database file is damaged: see `engram check` and docs/operations.md. */
+  corrupt: 3,
+  /** Stopped by SIGINT / SIGTERM (an import resumes when run again). */
+  interrupted: 130,
+} as const;
+
+/** The exit code an action sets when it ends without an error but not successfully. */
+export interface RunState {
+  code: number;
+}
+
+/** Adds one command (with its options and action) to the program. */
+export type RegisterCommand = (program: Command, state: RunState) => void;
+
+export interface GlobalOptions {
+  dataDir: string;
+  json?: boolean;
+}
+
+export const globalsOf = (command: Command) => command.optsWithGlobals() as GlobalOptions;
+
+const toStderr = (line: string): void => {
+  process.stderr.write(`${line}\n`);
+};
+let sink: (line: string) => void = toStderr;
+
+/** Writes a background message to stderr, or wherever `redirectLog` sends it. */
+export function log(line: string): void {
+  sink(line);
+}
+
+/** The import's progress bar takes the messages so lines do not break the bar; returns the undo. */
+export function redirectLog(to: (line: string) => void): () => void {
+  const previous = sink;
+  sink = to;
+  return () => {
+    sink = previous;
+  };
+}
+
+function onError(error: EngramError, context: ErrorContext): void {
+  const next =
+    context.willRetry === false ? " Giving up: the turn stays in the outbox (engram pending)." : context.willRetry ? " Retrying." : "";
+  log(`engram: ${context.operation}: ${error.message}${next}`);
+}
+
+/** @throws ConfigError when the data dir has no database (unless `create`). */
+export function assertDatabase(dataDir: string): void {
+  if (!existsSync(join(dataDir, "engram.db"))) {
+    throw new ConfigError({
+      message: `No memories in ${dataDir}: there is no engram.db there. Check --data-dir (or ENGRAM_DATA_DIR).`,
+    });
+  }
+}
+
+function openMemory(globals: GlobalOptions, { create = false, worker = false }: { create?: boolean; worker?: boolean } = {}): Memory {
+  if (!create) assertDatabase(globals.dataDir);
+  return new Memory({
+    dataDir: globals.dataDir,
+    // Only `import` processes the outbox; a lease short enough that a killed import resumes quickly.
+    writeBehind: worker ? { enabled: true, leaseMs: 5_000 } : { enabled: false },
+    onError,
+  });
+}
+
+/** Opens the memory in the data dir, runs `run` with it and closes it, whatever happens. */
+export async function withMemory<T>(
+  globals: GlobalOptions,
+  options: { create?: boolean; worker?: boolean },
+  run: (memory: Memory) => Promise<T>,
+) {
+  const memory = openMemory(globals, options);
+  try {
+    return await run(memory);
+  } finally {
+    await memory.close();
+  }
+}
