@@ -172,7 +172,7 @@ describe("withMemory: what only the AI SDK adapter does", () => {
 /** A memory whose search never answers (a hung embedder or store). */
 const hungMemory = (): AdapterMemory => ({ search: () => new Promise(() => {}), enqueue: async () => ({ id: "recorded", queued: true }) });
 
-describe("recall deadline: what only the AI SDK adapter does", () => {
+describe("recall deadline and warm-up: what only the AI SDK adapter does", () => {
   test("the default deadline is 500 ms", async () => {
     vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
     try {
