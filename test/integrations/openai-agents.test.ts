@@ -8,26 +8,115 @@ import {
   Runner,
   RunState,
   run,
+  type StreamEvent,
   setTracingDisabled,
   tool,
 } from "@openai/agents";
-import { assistantMessage, functionCall, modelError, modelResponder, ScriptedModel } from "@openai/agents/testing";
+import {
+  assistantMessage,
+  functionCall,
+  modelError,
+  modelResponder,
+  modelStreamResponder,
+  ScriptedModel,
+  type ScriptedModelInput,
+} from "@openai/agents/testing";
 import { afterEach, beforeAll, describe, expect, test, vi } from "vitest";
 import { z } from "zod";
 import { memoryGuardrailName, memoryRunConfig, withMemory } from "../../integrations/openai-agents/index.js";
-import type { AdapterMemory } from "../../integrations/shared/options.js";
-import {
-  ConfigError,
-  type EngramError,
-  InvalidScopeError,
-  Memory,
-  MissingScopeError,
-  memoryBlockTag,
-  TimeoutError,
-} from "../../src/index.js";
+import { ConfigError, type EngramError, Memory, MissingScopeError, memoryBlockTag } from "../../src/index.js";
 import { deterministicEmbedder, inMemoryHistory, inMemoryStore } from "../../src/testing/index.js";
+import { type AdapterDriver, type CallScope, type ScriptedStep, testAdapterScenarios } from "./adapter-scenarios.js";
 
 beforeAll(() => setTracingDisabled(true));
+
+function scripted(step: ScriptedStep, index: number): ScriptedModelInput {
+  if ("error" in step) return modelError(new Error(step.error));
+  if ("toolCall" in step) {
+    return [
+      ...(step.text === undefined ? [] : [assistantMessage(step.text)]),
+      functionCall("weather", step.toolCall, { callId: `call-${index}` }),
+    ];
+  }
+  if ("endless" in step) {
+    return modelStreamResponder(async function* (): AsyncGenerator<StreamEvent> {
+      yield { type: "response_started" };
+      for (;;) {
+        await new Promise((resolve) => setTimeout(resolve, 2));
+        yield { type: "output_text_delta", delta: "more " };
+      }
+    });
+  }
+  return [assistantMessage(step.text)];
+}
+
+/** The OpenAI Agents adapter, wrapping the agent (`withMemory`) or the runner (`memoryRunConfig`). */
+function openAiAgents(how: "withMemory" | "memoryRunConfig"): AdapterDriver {
+  return {
+    name: `OpenAI Agents (${how} with run / stream: true)`,
+    scopeHint: /context: \{ userId: "alice" \}/,
+    recallsEachStep: true,
+    setup({ memory, adapter, instructions, steps, onTool }) {
+      const model = new ScriptedModel(steps.map(scripted));
+      const weather = tool({
+        name: "weather",
+        description: "Weather of a city",
+        parameters: z.object({ city: z.string() }),
+        execute: async () => {
+          await onTool?.();
+          return "sunny";
+        },
+      });
+      const agent = new Agent({ name: "assistant", instructions, model, tools: [weather] });
+      const options = { memory, ...adapter };
+      const runner = new Runner(how === "memoryRunConfig" ? memoryRunConfig(options) : {});
+      const target = how === "withMemory" ? withMemory(agent, options) : agent;
+      // One RunContext per conversation, as an app keeps it.
+      const contexts = new Map<CallScope, RunContext<CallScope>>();
+      const context = (scope: CallScope | undefined) => {
+        if (!scope) return {};
+        const runContext = contexts.get(scope) ?? new RunContext(scope);
+        contexts.set(scope, runContext);
+        return { context: runContext };
+      };
+      return {
+        calls: () =>
+          model.calls.map((call) => ({
+            instructions: call.request.systemInstructions ?? "",
+            input: JSON.stringify(call.request.input),
+            streamed: call.streamed,
+          })),
+        async generate(input, scope) {
+          return String((await runner.run(target, input, context(scope))).finalOutput);
+        },
+        async stream(input, scope) {
+          const streamed = await runner.run(target, input, { ...context(scope), stream: true });
+          let text = "";
+          try {
+            for await (const chunk of streamed.toTextStream()) text += chunk;
+          } finally {
+            await streamed.completed;
+          }
+          return text;
+        },
+        async streamAborted(input, scope) {
+          const abort = new AbortController();
+          const streamed = await runner.run(target, input, { ...context(scope), stream: true, signal: abort.signal });
+          try {
+            for await (const _ of streamed.toTextStream()) abort.abort();
+            await streamed.completed;
+          } catch {
+            // An aborted run may end in an AbortError.
+          }
+          expect(streamed.cancelled).toBe(true);
+        },
+      };
+    },
+  };
+}
+
+testAdapterScenarios(openAiAgents("withMemory"));
+testAdapterScenarios(openAiAgents("memoryRunConfig"));
 
 const memories: Memory[] = [];
 function newMemory() {
@@ -43,93 +132,7 @@ const instructionsOf = (model: ScriptedModel) => model.calls.map((call) => call.
 const inputOf = (request: ModelRequest) => JSON.stringify(request.input);
 const isMissingScope = (error: unknown) => MissingScopeError.isInstance(error);
 
-function weatherTool() {
-  return tool({
-    name: "weather",
-    description: "Weather of a city",
-    parameters: z.object({ city: z.string() }),
-    execute: async () => "sunny",
-  });
-}
-
-describe("withMemory(agent) and run", () => {
-  test("appends one labelled block to the instructions and remembers the turn after the final output", async () => {
-    const memory = newMemory();
-    await memory.add("I prefer Postgres for everything except analytics", { userId: "alice" });
-    const model = new ScriptedModel([[assistantMessage("Use Postgres.")]]);
-    const agent = withMemory(new Agent({ name: "assistant", instructions: "You are a helpful assistant.", model }), { memory });
-
-    const result = await run(agent, "Which database should I use for my app?", { context: { userId: "alice", runId: "s-1" } });
-
-    expect(result.finalOutput).toBe("Use Postgres.");
-    const [instructions] = instructionsOf(model);
-    expect(instructions?.startsWith("You are a helpful assistant.\n\n")).toBe(true);
-    expect(instructions).toContain(`<${memoryBlockTag} label="Relevant memories about this user" nonce="`);
-    expect(instructions).toContain('"I prefer Postgres for everything except analytics"');
-    // The memories are instructions only, never input items.
-    expect(inputOf(model.calls[0]?.request as ModelRequest)).not.toContain(memoryBlockTag);
-
-    expect((await memory.flush()).processed).toBe(1);
-    const { results } = await memory.getAll({ userId: "alice", runId: "s-1" });
-    expect(results.map((r) => r.memory).sort()).toEqual(["Use Postgres.", "Which database should I use for my app?"]);
-  });
-
-  test("stream: true works the same way", async () => {
-    const memory = newMemory();
-    await memory.add("My dog is called Rex", { userId: "alice" });
-    const model = new ScriptedModel([[assistantMessage("Rex is a great name.")]]);
-    const agent = withMemory(new Agent({ name: "assistant", instructions: "Be brief.", model }), { memory });
-
-    const streamed = await run(agent, "What is my dog called?", { stream: true, context: { userId: "alice" } });
-    let text = "";
-    for await (const chunk of streamed.toTextStream()) text += chunk;
-    await streamed.completed;
-
-    expect(text).toBe("Rex is a great name.");
-    expect(model.calls[0]?.streamed).toBe(true);
-    expect(instructionsOf(model)[0]).toContain("Rex");
-    await vi.waitFor(async () => expect((await memory.flush()).processed).toBe(1));
-    const { results } = await memory.search("dog", { userId: "alice" });
-    expect(results.map((r) => r.memory)).toEqual(expect.arrayContaining(["What is my dog called?", "Rex is a great name."]));
-  });
-
-  test("a run without scope rejects with MissingScopeError and the model is never called", async () => {
-    const memory = newMemory();
-    const model = new ScriptedModel([]);
-    const agent = withMemory(new Agent({ name: "assistant", instructions: "x", model }), { memory });
-    await expect(run(agent, "hi")).rejects.toSatisfy(isMissingScope);
-    await expect(run(agent, "hi", { context: { tenant: "acme" } })).rejects.toThrow(/context: \{ userId: "alice" \}/);
-    await expect(run(agent, "hi", { context: { user_id: "alice" } })).rejects.toSatisfy(
-      (error: unknown) => InvalidScopeError.isInstance(error) && /did you mean "userId"/.test((error as Error).message),
-    );
-    const streamed = await run(agent, "hi", { stream: true });
-    await expect(streamed.completed).rejects.toSatisfy(isMissingScope);
-    expect(model.calls).toHaveLength(0);
-  });
-
-  test("a tool loop searches once and writes once, with the final output", async () => {
-    const memory = newMemory();
-    await memory.add("I live in Lisbon", { userId: "alice" });
-    const search = vi.spyOn(memory, "search");
-    const enqueue = vi.spyOn(memory, "enqueue");
-    const model = new ScriptedModel([
-      [functionCall("weather", { city: "Lisbon" }, { callId: "c1" })],
-      [assistantMessage("It is sunny in Lisbon.")],
-    ]);
-    const agent = withMemory(new Agent({ name: "assistant", instructions: "x", model, tools: [weatherTool()] }), { memory });
-
-    await run(agent, "What's the weather where I live?", { context: { userId: "alice" } });
-
-    expect(model.calls).toHaveLength(2);
-    for (const instructions of instructionsOf(model)) expect(instructions).toContain("Lisbon");
-    expect(search).toHaveBeenCalledTimes(1);
-    expect(enqueue).toHaveBeenCalledTimes(1);
-    expect(enqueue.mock.calls[0]?.[0]).toEqual([
-      { role: "user", content: "What's the weather where I live?" },
-      { role: "assistant", content: "It is sunny in Lisbon." },
-    ]);
-  });
-
+describe("withMemory(agent): what only the OpenAI Agents adapter does", () => {
   test("keeps the agent's own instructions function, and its listeners still hear the clone's events", async () => {
     const memory = newMemory();
     await memory.add("I like tea", { userId: "alice" });
@@ -150,55 +153,6 @@ describe("withMemory(agent) and run", () => {
     expect(original.instructions).toBeTypeOf("function");
   });
 
-  test("asking the same question in two runs is two turns, both remembered; other users' memories never show", async () => {
-    const memory = newMemory();
-    await memory.add("Bob's secret is 42", { userId: "bob" });
-    const enqueue = vi.spyOn(memory, "enqueue");
-    const model = new ScriptedModel([[assistantMessage("Monday.")], [assistantMessage("Still Monday.")]]);
-    const agent = withMemory(new Agent({ name: "assistant", instructions: "x", model }), { memory });
-    await run(agent, "What day is it? And Bob's secret?", { context: { userId: "alice" } });
-    await memory.flush();
-    await run(agent, "What day is it? And Bob's secret?", { context: { userId: "alice" } });
-    await memory.flush();
-    expect(enqueue).toHaveBeenCalledTimes(2);
-    expect((await memory.getAll({ userId: "alice" })).results.map((r) => r.memory)).toContain("Still Monday.");
-    for (const instructions of instructionsOf(model)) expect(instructions).not.toContain("secret is 42");
-  });
-
-  test("an <engram-memories> block in the agent's own instructions does not switch recall off, for withMemory and memoryRunConfig", async () => {
-    const memory = newMemory();
-    await memory.add("I like tea", { userId: "alice" });
-    const own = `Notes:\n<${memoryBlockTag} label="Relevant memories about this user">\n- the app's own notes\n</${memoryBlockTag}>`;
-    const model = new ScriptedModel([[assistantMessage("Tea.")], [assistantMessage("Tea.")]]);
-    await run(withMemory(new Agent({ name: "assistant", instructions: own, model }), { memory }), "What do I like to drink?", {
-      context: { userId: "alice" },
-    });
-    await new Runner(memoryRunConfig({ memory })).run(
-      new Agent({ name: "assistant", instructions: own, model }),
-      "What do I like to drink?",
-      {
-        context: { userId: "alice" },
-      },
-    );
-    for (const instructions of instructionsOf(model)) {
-      expect(instructions.startsWith(`${own}\n\n<${memoryBlockTag} `)).toBe(true);
-      expect(instructions).toContain('"I like tea"');
-    }
-    expect(instructionsOf(model)).toHaveLength(2);
-  });
-
-  test("runs that reuse one RunContext are each written: repeated identical turns with different replies are kept", async () => {
-    const memory = newMemory();
-    const replies = ["Booked for Monday at 8.", "Booked for Tuesday at 8.", "Booked for Wednesday at 8."];
-    const model = new ScriptedModel(replies.map((text) => [assistantMessage(text)]));
-    const agent = withMemory(new Agent({ name: "assistant", instructions: "x", model }), { memory });
-    const context = new RunContext({ userId: "alice" });
-    for (const _ of replies) await run(agent, "Book my usual table", { context });
-    expect((await memory.flush()).processed).toBe(3);
-    const { results } = await memory.getAll({ userId: "alice" });
-    expect(results.map((r) => r.memory).sort()).toEqual(["Book my usual table", ...replies].sort());
-  });
-
   test("a run that reuses the RunContext of a failed run searches its own question, not the failed run's", async () => {
     const memory = newMemory();
     const search = vi.spyOn(memory, "search");
@@ -208,12 +162,6 @@ describe("withMemory(agent) and run", () => {
     await expect(run(agent, "What do I drink?", { context })).rejects.toThrow(/model down/);
     await run(agent, "Where do I live?", { context });
     expect(search.mock.calls.map(([query]) => query)).toEqual(["What do I drink?", "Where do I live?"]);
-  });
-
-  test("bad options are a ConfigError", () => {
-    const agent = new Agent({ name: "assistant", instructions: "x" });
-    expect(() => withMemory(agent, { memory: {} as Memory })).toThrow(ConfigError);
-    expect(() => memoryRunConfig({ memory: newMemory(), threshold: 2 })).toThrow(/threshold/);
   });
 });
 
@@ -262,27 +210,6 @@ describe("memoryRunConfig", () => {
     expect(streamed.finalOutput).toBe("Your plan renews on the 1st.");
     expect(instructionsOf(billingModel)[0]).toContain("Pro plan");
     await vi.waitFor(async () => expect((await memory.flush()).processed).toBe(1));
-  });
-
-  test("a run without scope rejects with MissingScopeError and the model is never called", async () => {
-    const memory = newMemory();
-    const model = new ScriptedModel([]);
-    const runner = new Runner(memoryRunConfig({ memory }));
-    await expect(runner.run(new Agent({ name: "a", instructions: "x", model }), "hi", { context: {} })).rejects.toSatisfy(isMissingScope);
-    expect(model.calls).toHaveLength(0);
-  });
-
-  test("runs that reuse one RunContext are each written: repeated identical turns with different replies are kept", async () => {
-    const memory = newMemory();
-    const replies = ["Booked for Monday at 8.", "Booked for Tuesday at 8."];
-    const model = new ScriptedModel(replies.map((text) => [assistantMessage(text)]));
-    const runner = new Runner(memoryRunConfig({ memory }));
-    const context = new RunContext({ userId: "alice" });
-    const agent = new Agent({ name: "assistant", instructions: "x", model });
-    for (const _ of replies) await runner.run(agent, "Book my usual table", { context });
-    expect((await memory.flush()).processed).toBe(2);
-    const { results } = await memory.getAll({ userId: "alice" });
-    expect(results.map((r) => r.memory).sort()).toEqual(["Book my usual table", ...replies].sort());
   });
 
   test("a session stores the conversation, never the memories", async () => {
@@ -499,58 +426,5 @@ describe("tool approvals: a run interrupted, then resumed", () => {
       expect(model.calls).toHaveLength(1);
       expect(enqueue).not.toHaveBeenCalled();
     }
-  });
-});
-
-describe("a search that never answers", () => {
-  const deadline = 100;
-  // Generous for a loaded test machine, tiny next to a hang.
-  const margin = 600;
-  const hung: AdapterMemory = { search: () => new Promise(() => {}), enqueue: async () => ({ id: "recorded", queued: true }) };
-
-  test.each(["withMemory", "memoryRunConfig"] as const)(
-    "%s: a run fails open within recallTimeoutMs, the model is called and onError sees a TimeoutError",
-    async (how) => {
-      const errors: [EngramError, string][] = [];
-      const options = {
-        memory: hung,
-        recallTimeoutMs: deadline,
-        onError: (error: EngramError, context: { operation: string }) => errors.push([error, context.operation]),
-      };
-      const model = new ScriptedModel([[assistantMessage("fine")], [assistantMessage("streamed fine")]]);
-      const agent = new Agent({ name: "assistant", instructions: "You help.", model });
-      const runner = new Runner(how === "withMemory" ? {} : memoryRunConfig(options));
-      const target = how === "withMemory" ? withMemory(agent, options) : agent;
-
-      let started = performance.now();
-      expect((await runner.run(target, "hello there", { context: { userId: "alice" } })).finalOutput).toBe("fine");
-      expect(performance.now() - started).toBeLessThan(deadline + margin);
-      started = performance.now();
-      const streamed = await runner.run(target, "hello there", { context: { userId: "alice" }, stream: true });
-      await streamed.completed;
-      expect(streamed.finalOutput).toBe("streamed fine");
-      expect(performance.now() - started).toBeLessThan(deadline + margin);
-
-      expect(model.calls).toHaveLength(2);
-      for (const instructions of instructionsOf(model)) expect(instructions).toBe("You help.");
-      expect(errors.map(([error, operation]) => [error.name, operation])).toEqual([
-        ["TimeoutError", "recall"],
-        ["TimeoutError", "recall"],
-      ]);
-      for (const [error] of errors) expect([TimeoutError.isInstance(error), (error as TimeoutError).timeoutMs]).toEqual([true, deadline]);
-    },
-  );
-
-  test("with failOpen: false the run rejects with the TimeoutError and the model is not called", async () => {
-    const model = new ScriptedModel([]);
-    const agent = withMemory(new Agent({ name: "assistant", instructions: "x", model }), {
-      memory: hung,
-      recallTimeoutMs: deadline,
-      failOpen: false,
-    });
-    const started = performance.now();
-    await expect(run(agent, "hi", { context: { userId: "alice" } })).rejects.toSatisfy((error: unknown) => TimeoutError.isInstance(error));
-    expect(performance.now() - started).toBeLessThan(deadline + margin);
-    expect(model.calls).toHaveLength(0);
   });
 });

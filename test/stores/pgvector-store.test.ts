@@ -2,23 +2,43 @@ import pg from "pg";
 import { describe, expect, inject, test } from "vitest";
 import { ConfigError } from "../../src/errors.js";
 import { pgvectorStore } from "../../src/stores/pgvector-store.js";
+import type { VectorStore } from "../../src/stores/vector-store.js";
 import { withClient } from "../support/databases.js";
 import { testVectorStore } from "./vector-store-conformance.js";
 
 // Real Postgres with the real pgvector extension (PGlite), over the wire protocol, one table per test.
 const url = inject("pgliteUrl");
 const tables: string[] = [];
+const tableOf = new WeakMap<VectorStore, string>();
 
 testVectorStore({
   name: "pgvectorStore over the PostgreSQL wire protocol (PGlite + pgvector)",
   create: () => {
     const table = `conformance_${process.pid}_${tables.length}`;
     tables.push(table);
-    return pgvectorStore({ connectionString: url, table });
+    const store = pgvectorStore({ connectionString: url, table });
+    tableOf.set(store, table);
+    return store;
   },
   cleanup: () =>
     withClient(url, async (client) => {
       for (const table of tables) await client.query(`DROP TABLE IF EXISTS ${table}, ${table}_meta`);
+      for (const table of tables) await client.query(`DROP FUNCTION IF EXISTS ${table}_refuse`);
+    }),
+  failMidWrite: (store, id) =>
+    withClient(url, async (client) => {
+      const table = tableOf.get(store) as string;
+      await client.query(`
+        CREATE FUNCTION ${table}_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          IF (TG_OP = 'DELETE' AND OLD.id = TG_ARGV[0]) OR (TG_OP <> 'DELETE' AND NEW.id = TG_ARGV[0]) THEN
+            RAISE EXCEPTION 'refused by the test database';
+          END IF;
+          RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+        END $$`);
+      await client.query(
+        `CREATE TRIGGER refuse BEFORE INSERT OR UPDATE OR DELETE ON ${table} FOR EACH ROW EXECUTE FUNCTION ${table}_refuse('${id}')`,
+      );
     }),
 });
 

@@ -4,15 +4,39 @@ import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { expect, onTestFinished, test } from "vitest";
 import { sqliteStore } from "../../src/stores/sqlite-store.js";
+import type { VectorStore } from "../../src/stores/vector-store.js";
 import { testVectorStore } from "./vector-store-conformance.js";
 
 const directory = mkdtempSync(join(tmpdir(), "engram-sqlite-store-"));
 let files = 0;
+const paths = new WeakMap<VectorStore, string>();
 
 testVectorStore({
   name: "sqliteStore",
-  create: () => sqliteStore({ path: join(directory, `store-${files++}.db`) }),
+  create: () => {
+    const path = join(directory, `store-${files++}.db`);
+    const store = sqliteStore({ path });
+    paths.set(store, path);
+    return store;
+  },
   cleanup: () => rmSync(directory, { recursive: true, force: true }),
+  // Triggers added through a second connection: the store's own connection sees the new schema.
+  failMidWrite: (store, id) => {
+    const db = new DatabaseSync(paths.get(store) as string);
+    try {
+      db.exec("PRAGMA busy_timeout = 5000");
+      for (const [operation, row] of [
+        ["insert", "new"],
+        ["update", "new"],
+        ["delete", "old"],
+      ] as const) {
+        db.exec(`CREATE TRIGGER refuse_${operation} BEFORE ${operation} ON memories WHEN ${row}.id = '${id}'
+          BEGIN SELECT RAISE(ABORT, 'refused by the test database'); END`);
+      }
+    } finally {
+      db.close();
+    }
+  },
 });
 
 test("a database made before the scope was indexed for keyword search is migrated when opened", async () => {

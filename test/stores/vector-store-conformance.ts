@@ -20,14 +20,17 @@ export interface VectorStoreConformanceOptions {
   /** Runs once after every test of the suite (e.g. removes temporary directories, drops databases). */
   cleanup?: () => Promise<void> | void;
   /**
-   * Whether one `write` is all-or-nothing. True for transactional backends (SQLite, PostgreSQL);
-   * stores without transactions set it to false and skip that one test. @default true
+   * For stores whose `write` is one transaction: makes the database itself refuse, from now on,
+   * every insert, update and delete of the record with this id (a trigger, a check constraint).
+   * The suite then writes batches whose earlier rows are written before the database refuses that
+   * one, and checks that none of them stayed. A store without transactions leaves it out, and the
+   * test is skipped: it only promises that a batch is validated before anything is sent.
    */
-  atomicWrites?: boolean;
+  failMidWrite?: (store: VectorStore, id: string) => Promise<void> | void;
   /**
    * Whether a write's preconditions (`expect`, tombstones) are checked in the same transaction as
    * the write. Stores without transactions check just before writing and set it to false: of
-   * concurrent writes expecting one version, they only promise that at least one lands. @default atomicWrites
+   * concurrent writes expecting one version, they only promise that at least one lands. @default true
    */
   atomicPreconditions?: boolean;
 }
@@ -143,13 +146,7 @@ function gridScopes(): Scope[] {
  * @example
  * testVectorStore({ name: "sqliteStore", create: () => sqliteStore({ path: join(mkdtempSync(...), "a.db") }) });
  */
-export function testVectorStore({
-  name,
-  create,
-  cleanup,
-  atomicWrites = true,
-  atomicPreconditions = atomicWrites,
-}: VectorStoreConformanceOptions): void {
+export function testVectorStore({ name, create, cleanup, failMidWrite, atomicPreconditions = true }: VectorStoreConformanceOptions): void {
   describe(`VectorStore conformance: ${name}`, () => {
     const open: VectorStore[] = [];
 
@@ -252,7 +249,7 @@ export function testVectorStore({
         expect(ids(await listAll(store, { scope: { userId: "u1" } }))).toEqual(["d-3"]);
       });
 
-      test.runIf(atomicWrites)("a batch that fails applies nothing", async () => {
+      test("a batch with a record of the wrong dimension or without a vector is refused before anything is written", async () => {
         const store = await fresh();
         await store.write({ upsert: [makeRecord({ id: "a-1", userId: "u1" })] });
         const bad = { ...makeRecord({ id: "a-3", userId: "u1" }), vector: new Float32Array(DIMENSION + 1).fill(1) };
@@ -261,6 +258,59 @@ export function testVectorStore({
         await expect(store.write({ upsert: [makeRecord({ id: "a-5", userId: "u1" }), missing], delete: ["a-1"] })).rejects.toThrow();
         expect(ids(await listAll(store, { scope: { userId: "u1" } }))).toEqual(["a-1"]);
       });
+
+      test.runIf(failMidWrite !== undefined)(
+        "a batch the database refuses mid-write applies nothing: upserts, deletes, tombstones and keyword index all roll back",
+        async () => {
+          const store = await fresh();
+          const kept = makeRecord({ id: "mw-kept", text: "kept walrus", userId: "u1" });
+          const refused = makeRecord({ id: "mw-refused", text: "refused walrus", userId: "u1" });
+          await store.write({ upsert: [kept, refused] });
+          await failMidWrite?.(store, "mw-refused");
+          const landed = [
+            makeRecord({ id: "mw-new-1", text: "penguin one", userId: "u1" }),
+            makeRecord({ id: "mw-new-2", text: "penguin two", userId: "u1" }),
+          ];
+          const batches = {
+            // Rows are written in order: the new records land before the database refuses the update.
+            "an update refused after inserts": {
+              upsert: [...landed, { ...refused, text: "changed walrus", hash: textHash("changed walrus") }],
+            },
+            "a delete refused after inserts and another delete": { upsert: landed, delete: ["mw-kept", "mw-refused"] },
+            "an erasing delete refused after another one": { upsert: landed, delete: ["mw-kept", "mw-refused"], erase: true },
+          };
+          for (const [what, batch] of Object.entries(batches)) {
+            const error = await store.write(batch).then(
+              () => undefined,
+              (e: unknown) => e,
+            );
+            expect(error, `${what}: the write must fail`).toBeInstanceOf(Error);
+            expect(WriteConflictError.isInstance(error), `${what}: refused by the database, not by a precondition`).toBe(false);
+            const stored = await store.get(["mw-kept", "mw-refused", "mw-new-1", "mw-new-2"], { scope: { userId: "u1" } });
+            expect(stored.map((record) => [record.id, record.text, record.updatedAt]).sort(), what).toEqual([
+              [kept.id, kept.text, kept.updatedAt],
+              [refused.id, refused.text, refused.updatedAt],
+            ]);
+          }
+          const probe = landed[0]?.vector as Float32Array;
+          expect(hitIds(await store.search({ vector: probe, filter: { scope: { userId: "u1" } }, limit: 10 }))).toEqual([
+            "mw-kept",
+            "mw-refused",
+          ]);
+          if (isKeywordSearchable(store)) {
+            expect(await store.keywordSearch({ text: "penguin", filter: { scope: { userId: "u1" } }, limit: 10 })).toEqual([]);
+          }
+          // No tombstone of the rolled-back erasing delete stayed: the id can be written again.
+          await store.write({
+            upsert: [{ ...kept, text: "kept again", hash: textHash("kept again") }],
+            expect: [{ id: kept.id, version: { hash: kept.hash, updatedAt: kept.updatedAt } }],
+          });
+          expect((await store.get([kept.id], { scope: { userId: "u1" } }))[0]?.text).toBe("kept again");
+          // The refusal is the database's, for that id only: a batch without it lands whole.
+          await store.write({ upsert: landed });
+          expect(ids(await listAll(store, { scope: { userId: "u1" } }))).toEqual(["mw-kept", "mw-new-1", "mw-new-2", "mw-refused"]);
+        },
+      );
 
       test("concurrent writes and reads all land", async () => {
         const store = await fresh();
