@@ -151,13 +151,9 @@ describe("a saved plan is re-applied after a worker stops, and the turn is writt
       await expectWrittenOnce(store, inner, plan as string);
     });
 
-    // Known defect, pinned here so that its fix shows: a history write that fails after it landed
-    // (its answer lost, or later than timeouts.storeMs) has the store write undone; the retry then
-    // finds the plan's history, takes the turn for done, and the turn's memories are lost. Once
-    // fixed, this test fails as `test.fails`: make it a plain `test`.
-    const failing = point === "after the history is written" ? test.fails : test;
-    const lost = point === "after the history is written" ? " (today the turn is lost: the write was undone, its history kept)" : "";
-    failing(`an outbox call that fails ${point}: the retry re-applies the saved plan${lost}`, async () => {
+    // Regression at "after the history is written": a history write that landed but was seen to
+    // fail had the store write undone, and the retry took the turn for done: its memories were lost.
+    test(`an outbox call that fails ${point}: the retry re-applies the saved plan`, async () => {
       const store = inMemoryStore();
       const inner = inMemoryHistory();
       const faulty = faultyHistory(inner, { point, mode: "fail" });

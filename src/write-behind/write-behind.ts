@@ -155,20 +155,24 @@ export class WriteBehind {
       const saved = entry.plan === undefined ? undefined : deserialisePlan(entry.plan);
       let plan = saved ?? (await decide());
       if (!plan) return leaseLost;
-      if (!saved || !(await wasApplied(writer, saved, scope))) {
-        try {
+      try {
+        // A saved plan applies again when the store is still as it was decided against: never
+        // written, or written and then undone (a history write that landed but was seen to fail).
+        await applyPlan(writer, plan);
+      } catch (error) {
+        if (!WriteConflictError.isInstance(error)) throw error;
+        if (saved && (await storeHolds(writer, saved, scope))) {
+          // Written by a worker that stopped before it was told: history may be missing.
+          await appendHistory(writer, saved);
+        } else if (!saved || !(await wasApplied(writer, saved, scope))) {
+          // Decided against memories that changed since (another call updated, deleted or purged
+          // one): decide again against what is stored now. A second conflict fails the attempt.
+          if (!(await outbox.discardPlan(entry.id, workerId))) return leaseLost;
+          plan = await decide();
+          if (!plan) return leaseLost;
           await applyPlan(writer, plan);
-        } catch (error) {
-          if (!WriteConflictError.isInstance(error)) throw error;
-          // A worker that stopped between the store write and history: only history is missing.
-          if (saved && (await storeHolds(writer, saved, scope))) await appendHistory(writer, saved);
-          else {
-            if (!(await outbox.discardPlan(entry.id, workerId))) return leaseLost;
-            plan = await decide();
-            if (!plan) return leaseLost;
-            await applyPlan(writer, plan);
-          }
         }
+        // Otherwise it was applied whole, and its memories changed since: done.
       }
       if (!(await outbox.complete(entry.id, workerId))) return leaseLost;
     });
