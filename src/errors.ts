@@ -184,3 +184,15 @@ export function isUserError(error: unknown): boolean {
     ConfigError.isInstance(error)
   );
 }
+
+/**
+ * An Engram error as it is; anything else (a driver's error, a bug) as a `StoreError` whose message
+ * is `context` followed by what it said, keeping it as the cause.
+ *
+ * @example
+ * catch (error) { throw asStoreError(error, "PostgreSQL search failed"); }
+ */
+export function asStoreError(error: unknown, context: string): EngramError {
+  if (EngramError.isInstance(error)) return error;
+  return new StoreError({ message: `${context}: ${error instanceof Error ? error.message : String(error)}`, cause: error });
+}

@@ -5,6 +5,7 @@ import { type AiSdkEmbeddingModel, aiSdkEmbedder, isAiSdkEmbeddingModel } from "
 import type { Embedder } from "./embedders/embedder.js";
 import { localEmbedder } from "./embedders/local-embedder.js";
 import {
+  asStoreError,
   ConfigError,
   EmbeddingError,
   type EngramError,
@@ -17,7 +18,8 @@ import {
 import { type AiSdkLanguageModel, isAiSdkLanguageModel } from "./extraction/language-model.js";
 import { type ExtractionSettings, planExtraction } from "./extraction/plan-extraction.js";
 import type { ExtractFrom } from "./extraction/prompt.js";
-import type { HistoryEntry, HistoryStore, Message, OutboxEntry } from "./history/history-store.js";
+import type { HistoryEntry, HistoryLog } from "./history/history-log.js";
+import type { Message, Outbox, OutboxEntry } from "./history/outbox.js";
 import { outboxEntryId } from "./history/outbox-entry-id.js";
 import { sqliteHistory } from "./history/sqlite-history.js";
 import { defaultRetry, KeyedMutex, type RetryOptions, retry, withDeadline } from "./internal/async.js";
@@ -49,84 +51,99 @@ import {
   parseText,
   timestampSchema,
 } from "./validation.js";
-import { asEngramError, defaultWriteBehind, leaseLost, type WriteBehindOptions, WriteBehindWorker } from "./write-behind.js";
+import { defaultWriteBehind, leaseLost, type WriteBehindOptions, WriteBehindWorker } from "./write-behind.js";
 
 const isFunction = (value: unknown) => typeof value === "function";
+const hasMethods = (value: unknown, methods: readonly string[]) =>
+  value != null && typeof value === "object" && methods.every((m) => isFunction((value as Record<string, unknown>)[m]));
+const historyLogMethods = ["init", "append", "list", "purge"];
+const outboxMethods = ["init", "enqueue", "claim", "complete", "fail"];
 
 const deadline = z.union([z.number().min(1).max(2_147_483_647), z.literal(Number.POSITIVE_INFINITY)], {
   error: "timeouts are in milliseconds, from 1 to 2147483647, or Infinity for none",
 });
 
-const memoryOptionsSchema = z.strictObject({
-  dataDir: z.string().min(1, "dataDir must be a non-empty path").optional(),
-  embedder: z
-    .custom<Embedder | AiSdkEmbeddingModel>(
-      (value) => isAiSdkEmbeddingModel(value) || (value != null && typeof value === "object" && isFunction((value as Embedder).embed)),
-      "embedder must be an Embedder ({ embed(texts) }) or an AI SDK embedding model",
-    )
-    .optional(),
-  vectorStore: z
-    .custom<VectorStore>(
-      (value) =>
-        value != null &&
-        typeof value === "object" &&
-        ["init", "write", "search", "get", "list"].every((m) => isFunction((value as Record<string, unknown>)[m])),
-      "vectorStore must implement the VectorStore contract (init, write, search, get, list, deleteMany, reset, close)",
-    )
-    .optional(),
-  historyStore: z
-    .custom<HistoryStore>(
-      (value) =>
-        value != null &&
-        typeof value === "object" &&
-        ["init", "append", "list", "enqueue", "claim"].every((m) => isFunction((value as Record<string, unknown>)[m])),
-      "historyStore must implement the HistoryStore contract",
-    )
-    .optional(),
-  maxMessageLength: z.number().int().min(1).max(1_000_000).optional(),
-  keywordWeight: z.number().min(0).max(1).optional(),
-  retry: z
-    .strictObject({
-      retries: z.number().int().min(0).max(10).optional(),
-      minDelayMs: z.number().min(0).optional(),
-      maxDelayMs: z.number().min(0).optional(),
-    })
-    .optional(),
-  writeBehind: z
-    .strictObject({
-      enabled: z.boolean().optional(),
-      pollIntervalMs: z.number().int().min(10).optional(),
-      concurrency: z.number().int().min(1).max(64).optional(),
-      maxAttempts: z.number().int().min(1).max(100).optional(),
-      leaseMs: z.number().int().min(100).optional(),
-      minDelayMs: z.number().min(0).optional(),
-      maxDelayMs: z.number().min(0).optional(),
-      keepDoneMs: z.number().int().min(0).optional(),
-    })
-    .optional(),
-  onError: z.custom<(error: EngramError, context: ErrorContext) => void>(isFunction, "onError must be a function").optional(),
-  llm: z.custom<AiSdkLanguageModel>(isAiSdkLanguageModel, 'llm must be an AI SDK language model, e.g. openai("gpt-5-mini")').optional(),
-  customInstructions: z.string().max(8_000, "customInstructions must be at most 8000 characters").optional(),
-  extractFrom: z.enum(["user", "user-and-assistant"]).optional(),
-  similarMemories: z.number().int().min(0).max(50).optional(),
-  llmRetry: z
-    .strictObject({
-      retries: z.number().int().min(0).max(10).optional(),
-      minDelayMs: z.number().min(0).optional(),
-      maxDelayMs: z.number().min(0).optional(),
-      timeoutMs: z.number().int().min(1).optional(),
-    })
-    .optional(),
-  onUsage: z.custom<(usage: Usage, context: UsageContext) => void>(isFunction, "onUsage must be a function").optional(),
-  maxFactsPerAdd: z.number().int().min(1).max(10_000).optional(),
-  timeouts: z
-    .strictObject({
-      embedMs: deadline.optional(),
-      storeMs: deadline.optional(),
-      closeMs: deadline.optional(),
-    })
-    .optional(),
-});
+const memoryOptionsSchema = z
+  .strictObject({
+    dataDir: z.string().min(1, "dataDir must be a non-empty path").optional(),
+    embedder: z
+      .custom<Embedder | AiSdkEmbeddingModel>(
+        (value) => isAiSdkEmbeddingModel(value) || (value != null && typeof value === "object" && isFunction((value as Embedder).embed)),
+        "embedder must be an Embedder ({ embed(texts) }) or an AI SDK embedding model",
+      )
+      .optional(),
+    vectorStore: z
+      .custom<VectorStore>(
+        (value) =>
+          value != null &&
+          typeof value === "object" &&
+          ["init", "write", "search", "get", "list"].every((m) => isFunction((value as Record<string, unknown>)[m])),
+        "vectorStore must implement the VectorStore contract (init, write, search, get, list, deleteMany, reset, close)",
+      )
+      .optional(),
+    historyStore: z
+      .custom<HistoryLog>(
+        (value) => hasMethods(value, historyLogMethods),
+        "historyStore must implement the HistoryLog contract (init, append, list, purge, reset, close)",
+      )
+      .optional(),
+    outbox: z
+      .custom<Outbox>(
+        (value) => hasMethods(value, outboxMethods),
+        "outbox must implement the Outbox contract (init, enqueue, claim, renew, savePlan, complete, fail, pending, …)",
+      )
+      .optional(),
+    maxMessageLength: z.number().int().min(1).max(1_000_000).optional(),
+    keywordWeight: z.number().min(0).max(1).optional(),
+    retry: z
+      .strictObject({
+        retries: z.number().int().min(0).max(10).optional(),
+        minDelayMs: z.number().min(0).optional(),
+        maxDelayMs: z.number().min(0).optional(),
+      })
+      .optional(),
+    writeBehind: z
+      .strictObject({
+        enabled: z.boolean().optional(),
+        pollIntervalMs: z.number().int().min(10).optional(),
+        concurrency: z.number().int().min(1).max(64).optional(),
+        maxAttempts: z.number().int().min(1).max(100).optional(),
+        leaseMs: z.number().int().min(100).optional(),
+        minDelayMs: z.number().min(0).optional(),
+        maxDelayMs: z.number().min(0).optional(),
+        keepDoneMs: z.number().int().min(0).optional(),
+      })
+      .optional(),
+    onError: z.custom<(error: EngramError, context: ErrorContext) => void>(isFunction, "onError must be a function").optional(),
+    llm: z.custom<AiSdkLanguageModel>(isAiSdkLanguageModel, 'llm must be an AI SDK language model, e.g. openai("gpt-5-mini")').optional(),
+    customInstructions: z.string().max(8_000, "customInstructions must be at most 8000 characters").optional(),
+    extractFrom: z.enum(["user", "user-and-assistant"]).optional(),
+    similarMemories: z.number().int().min(0).max(50).optional(),
+    llmRetry: z
+      .strictObject({
+        retries: z.number().int().min(0).max(10).optional(),
+        minDelayMs: z.number().min(0).optional(),
+        maxDelayMs: z.number().min(0).optional(),
+        timeoutMs: z.number().int().min(1).optional(),
+      })
+      .optional(),
+    onUsage: z.custom<(usage: Usage, context: UsageContext) => void>(isFunction, "onUsage must be a function").optional(),
+    maxFactsPerAdd: z.number().int().min(1).max(10_000).optional(),
+    timeouts: z
+      .strictObject({
+        embedMs: deadline.optional(),
+        storeMs: deadline.optional(),
+        closeMs: deadline.optional(),
+      })
+      .optional(),
+  })
+  .refine(
+    (options) => options.outbox !== undefined || options.historyStore === undefined || hasMethods(options.historyStore, outboxMethods),
+    {
+      path: ["historyStore"],
+      message: "historyStore is only a HistoryLog: pass an outbox too, or a historyStore that also implements Outbox",
+    },
+  );
 
 export interface MemoryOptions {
   /** Where the embedded default keeps its SQLite file (`engram.db`). @default "./.engram" */
@@ -138,8 +155,13 @@ export interface MemoryOptions {
   embedder?: Embedder | AiSdkEmbeddingModel;
   /** @default sqliteStore in `dataDir` */
   vectorStore?: VectorStore;
-  /** History and write-behind outbox. @default sqliteHistory in `dataDir` (same file) */
-  historyStore?: HistoryStore;
+  /**
+   * The change log, and the write-behind outbox unless `outbox` is given (then it only needs to be
+   * a `HistoryLog`). @default sqliteHistory in `dataDir` (same file)
+   */
+  historyStore?: HistoryLog | (HistoryLog & Outbox);
+  /** Where `enqueue`d turns wait for the write-behind worker. @default the `historyStore` */
+  outbox?: Outbox;
   /** Longest text accepted per message, query or update, in characters. @default 32000 */
   maxMessageLength?: number;
   /** Weight of the keyword (BM25) score in hybrid search; 0 makes search purely semantic. @default 0.3 */
@@ -250,7 +272,8 @@ export interface FlushResult {
 interface Components {
   embedder: Embedder;
   store: VectorStore;
-  history: HistoryStore;
+  history: HistoryLog;
+  outbox: Outbox;
   dimension: number;
   /** Writes a batch and its history in one transaction, when the store and history share one SQLite file. */
   jointWrite: ReturnType<typeof jointWriter>;
@@ -372,7 +395,7 @@ export class Memory {
     const writeBehind = { ...defaultWriteBehind, ...this.#options.writeBehind };
     if (writeBehind.enabled) {
       this.#worker = new WriteBehindWorker(
-        () => this.#ready().then((c) => c.history),
+        () => this.#ready().then((c) => c.outbox),
         (entry, workerId) => this.#processEntry(entry, workerId),
         writeBehind,
         (error, context) => this.#report(error, context),
@@ -534,7 +557,7 @@ export class Memory {
     const { scope, options: parsed } = parseScoped("deleteAll", options, deleteSchema);
     this.#assertOpen();
     return this.#locks.run(lockKeyOf(scope), async () => {
-      const { store, history } = await this.#ready();
+      const { store, history, outbox } = await this.#ready();
       let deleted = 0;
       // A store that lists a memory again after it was deleted (a damaged index) must not loop forever.
       const attempted = new Set<string>();
@@ -567,7 +590,7 @@ export class Memory {
         }
         await this.#storeCall("purge history", async () => {
           await history.purge({ scope });
-          await history.purgePending({ scope });
+          await outbox.purgePending({ scope });
         });
         return { deleted };
       }
@@ -618,13 +641,13 @@ export class Memory {
     const { scope, options: parsed } = parseScoped("enqueue", options, enqueueSchema);
     const turn = parseMessages("enqueue", messages, this.#maxLength);
     this.#assertOpen();
-    const { history } = await this.#ready();
+    const { outbox } = await this.#ready();
     const { idempotencyKey, ...addOptions } = parsed;
     // Decided now, not by whichever process's worker runs the turn: a worker without an llm must
     // not store verbatim a turn queued for extraction (it fails it, to be retried elsewhere).
     addOptions.infer ??= this.#extraction !== undefined;
     const id = outboxEntryId(scope, idempotencyKey ?? randomUUID());
-    const queued = await this.#storeCall("enqueue", () => history.enqueue({ id, messages: turn, scope, options: addOptions }));
+    const queued = await this.#storeCall("enqueue", () => outbox.enqueue({ id, messages: turn, scope, options: addOptions }));
     this.#enqueued.add(id);
     this.#worker?.kick();
     return { id, queued };
@@ -637,14 +660,14 @@ export class Memory {
   async flush(options: { timeoutMs?: number } = {}): Promise<FlushResult> {
     const { timeoutMs = Number.POSITIVE_INFINITY } = parse(flushSchema, options, "flush");
     this.#assertOpen();
-    const { history } = await this.#ready();
+    const { outbox } = await this.#ready();
     const deadline = Date.now() + timeoutMs;
     const ids = [...this.#enqueued];
     let processed = 0;
     let failed = 0;
     let open = ids;
     for (;;) {
-      const statuses = await history.statuses(open);
+      const statuses = await outbox.statuses(open);
       const still: string[] = [];
       for (const id of open) {
         const status = statuses.get(id);
@@ -666,8 +689,8 @@ export class Memory {
   async pending(scope: Scope | { allScopes: true }): Promise<PendingTurn[]> {
     this.#assertOpen();
     const valid = parseScopeOrAll("pending", scope);
-    const { history } = await this.#ready();
-    const entries = await this.#storeCall("pending", () => history.pending(valid));
+    const { outbox } = await this.#ready();
+    const entries = await this.#storeCall("pending", () => outbox.pending(valid));
     return entries.map((entry) => {
       const turn: PendingTurn = {
         id: entry.id,
@@ -687,9 +710,9 @@ export class Memory {
   async retryFailed(scope: Scope | { allScopes: true }): Promise<{ requeued: number }> {
     this.#assertOpen();
     const valid = parseScopeOrAll("retryFailed", scope);
-    const { history } = await this.#ready();
-    const failed = await this.#storeCall("retryFailed", () => history.pending(valid));
-    const requeued = await this.#storeCall("retryFailed", () => history.retryFailed(valid));
+    const { outbox } = await this.#ready();
+    const failed = await this.#storeCall("retryFailed", () => outbox.pending(valid));
+    const requeued = await this.#storeCall("retryFailed", () => outbox.retryFailed(valid));
     // flush() waits for requeued turns too.
     for (const entry of failed) if (entry.status === "failed") this.#enqueued.add(entry.id);
     this.#worker?.kick();
@@ -717,10 +740,10 @@ export class Memory {
   /** Deletes every memory, history entry and queued turn of EVERY scope. Irreversible. */
   async reset(): Promise<void> {
     this.#assertOpen();
-    const { store, history, embedder, dimension } = await this.#ready();
+    const { store, history, outbox, embedder, dimension } = await this.#ready();
     await this.#storeCall("reset", async () => {
       await store.reset();
-      await history.reset();
+      for (const part of new Set<HistoryLog | Outbox>([history, outbox])) await part.reset();
       // A reset store forgets its dimension: prepare it again.
       await store.init({ dimension, modelId: embedder.modelId });
     });
@@ -744,7 +767,9 @@ export class Memory {
       const components = await withDeadline("close: opening the stores", left(), async () => this.#components).catch(() => undefined);
       if (components) {
         await withDeadline("close: closing the stores", left(), () =>
-          Promise.allSettled([components.store.close(), components.history.close()]),
+          Promise.allSettled(
+            [components.store, ...new Set<HistoryLog | Outbox>([components.history, components.outbox])].map((part) => part.close()),
+          ),
         ).catch(hung);
       }
     })();
@@ -773,11 +798,13 @@ export class Memory {
     const embedder = given === undefined ? localEmbedder() : isAiSdkEmbeddingModel(given) ? aiSdkEmbedder(given) : given;
     const store = this.#options.vectorStore ?? sqliteStore({ path: file });
     const history = this.#options.historyStore ?? sqliteHistory({ path: file });
-    await this.#storeCall("init", () => history.init());
+    // Without an outbox of its own, the history is the outbox too (the option check made sure it can be).
+    const outbox = this.#options.outbox ?? (history as HistoryLog & Outbox);
+    for (const part of new Set<HistoryLog | Outbox>([history, outbox])) await this.#storeCall("init", () => part.init());
     const dimension = embedder.dimension ?? (await this.#embedWith(embedder, ["dimension probe"], emptyUsage()))[0]?.length;
     if (!dimension) throw new EmbeddingError({ message: "The embedder returned an empty vector" });
     await this.#storeCall("init", () => store.init({ dimension, modelId: embedder.modelId }));
-    return { embedder, store, history, dimension, jointWrite: jointWriter(store, history) };
+    return { embedder, store, history, outbox, dimension, jointWrite: jointWriter(store, history) };
   }
 
   async #embed(texts: string[], usage: Usage): Promise<Float32Array[]> {
@@ -822,7 +849,7 @@ export class Memory {
     try {
       return await withDeadline(`The store (${operation})`, this.#timeouts.storeMs, fn);
     } catch (error) {
-      throw asEngramError(error, `${operation} failed in the store`);
+      throw asStoreError(error, `${operation} failed in the store`);
     }
   }
 
@@ -840,7 +867,7 @@ export class Memory {
    * pending turns. A memory deleted earlier is found by its history, which holds its text still.
    */
   async #purge(id: string, scope: ValidScope): Promise<void> {
-    const { store, history } = await this.#ready();
+    const { store, history, outbox } = await this.#ready();
     const existing = await this.#find(id, scope);
     const entries = await this.#storeCall("history", () => history.list(id, scope));
     // Every text the memory ever had: pending turns repeating an earlier version go too.
@@ -852,7 +879,7 @@ export class Memory {
     await this.#storeCall("purge history", async () => {
       await history.purge({ memoryIds: [id] });
       if (existing) await history.append([historyEntry(existing, "DELETE", null, null, new Date().toISOString())]);
-      for (const text of versions) await history.purgePending({ scope: owner, containing: text });
+      for (const text of versions) await outbox.purgePending({ scope: owner, containing: text });
     });
   }
 
@@ -953,29 +980,29 @@ export class Memory {
       await retry(() => this.#storeCall("history", () => history.append(plan.history)), {
         ...this.#retry,
         onRetry: (error, attempt) =>
-          this.#report(asEngramError(error, "Writing history failed"), { operation: "history", attempt, willRetry: true }),
+          this.#report(asStoreError(error, "Writing history failed"), { operation: "history", attempt, willRetry: true }),
       });
     } catch (error) {
       try {
         await this.#storeCall("revert", () => store.write(plan.revert));
       } catch (revertError) {
-        this.#report(asEngramError(revertError, "Undoing a write after a history failure failed"), {
+        this.#report(asStoreError(revertError, "Undoing a write after a history failure failed"), {
           operation: "revert",
           willRetry: false,
         });
       }
-      throw asEngramError(error, "Writing history failed; the change was undone");
+      throw asStoreError(error, "Writing history failed; the change was undone");
     }
   }
 
   async #processEntry(entry: OutboxEntry, workerId: string): Promise<undefined | typeof leaseLost> {
     const scope = validateScope("enqueue", scopeOf(entry));
-    const { history } = await this.#ready();
+    const { outbox } = await this.#ready();
     return this.#locks.run(lockKeyOf(scope), async () => {
       const decide = async () => {
         const options = parse(addSchema, entry.options, "enqueue");
         const plan = await this.#plan(scope, [...entry.messages], options, entry.id);
-        return (await this.#storeCall("outbox", () => history.savePlan(entry.id, workerId, serialisePlan(plan)))) ? plan : undefined;
+        return (await this.#storeCall("outbox", () => outbox.savePlan(entry.id, workerId, serialisePlan(plan)))) ? plan : undefined;
       };
       const saved = entry.plan === undefined ? undefined : deserialisePlan(entry.plan);
       let plan = saved ?? (await decide());
@@ -991,14 +1018,14 @@ export class Memory {
           else {
             // Decided against memories that changed since (another call updated, deleted or purged
             // one): decide again against what is stored now. A second conflict fails the attempt.
-            if (!(await this.#storeCall("outbox", () => history.discardPlan(entry.id, workerId)))) return leaseLost;
+            if (!(await this.#storeCall("outbox", () => outbox.discardPlan(entry.id, workerId)))) return leaseLost;
             plan = await decide();
             if (!plan) return leaseLost;
             await this.#apply(plan);
           }
         }
       }
-      if (!(await this.#storeCall("outbox", () => history.complete(entry.id, workerId)))) return leaseLost;
+      if (!(await this.#storeCall("outbox", () => outbox.complete(entry.id, workerId)))) return leaseLost;
     });
   }
 

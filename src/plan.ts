@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import type { HistoryEntry } from "./history/history-store.js";
+import type { HistoryEntry } from "./history/history-log.js";
 import { base64ToVector, vectorToBase64 } from "./internal/json.js";
 import { type Scope, scopeOf } from "./scope.js";
 import type { MemoryRecord, RecordVersion, WriteExpectation } from "./stores/vector-store.js";

@@ -1,9 +1,9 @@
 import { z } from "zod";
 import { ConfigError, InvalidInputError } from "./errors.js";
-import type { Message } from "./history/history-store.js";
+import type { Message } from "./history/outbox.js";
 import { isArray, nullRecord, ownEntries, ownValue, plainData, textProblem, unreadable } from "./internal/plain-data.js";
 import { splitScope, type ValidScope, validateScope } from "./scope.js";
-import { metadataKeyPattern } from "./stores/filter.js";
+import { metadataKeyPattern } from "./store-kit/filter.js";
 import type { MetadataValue } from "./stores/vector-store.js";
 
 /** Keys metadata may not use: scope lives in the scope ids only, so it can never be spoofed. */

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
-import { EngramError, StoreError } from "./errors.js";
-import type { HistoryStore, OutboxEntry } from "./history/history-store.js";
+import { asStoreError, type EngramError } from "./errors.js";
+import type { Outbox, OutboxEntry } from "./history/outbox.js";
 import { backoffDelay, withDeadline } from "./internal/async.js";
 import type { ErrorContext } from "./types.js";
 
@@ -22,7 +22,7 @@ export interface WriteBehindOptions {
   maxDelayMs: number;
   /**
    * How long the trace of a done turn (its id, for idempotency) is kept before the worker prunes
-   * it, when the history store can prune. @default 604800000 (7 days)
+   * it, when the outbox can prune. @default 604800000 (7 days)
    */
   keepDoneMs: number;
 }
@@ -63,7 +63,7 @@ export class WriteBehindWorker {
   #failedTicks = 0;
 
   constructor(
-    private readonly history: () => Promise<HistoryStore>,
+    private readonly outbox: () => Promise<Outbox>,
     private readonly processEntry: (entry: OutboxEntry, workerId: string) => Promise<undefined | typeof leaseLost>,
     private readonly options: WriteBehindOptions,
     private readonly report: (error: EngramError, context: ErrorContext) => void,
@@ -128,8 +128,8 @@ export class WriteBehindWorker {
 
   async #tick(): Promise<void> {
     try {
-      const history = await this.history();
-      const pruneDone = history.pruneDone?.bind(history);
+      const outbox = await this.outbox();
+      const pruneDone = outbox.pruneDone?.bind(outbox);
       if (pruneDone && Date.now() - this.#prunedAt >= pruneEveryMs) {
         this.#prunedAt = Date.now();
         await this.#call("prune", () => pruneDone(new Date(Date.now() - this.options.keepDoneMs)));
@@ -140,11 +140,11 @@ export class WriteBehindWorker {
           await Promise.race(this.#inFlight);
           continue;
         }
-        const entries = await this.#call("claim", () => history.claim({ workerId: this.id, limit: free, leaseMs: this.options.leaseMs }));
+        const entries = await this.#call("claim", () => outbox.claim({ workerId: this.id, limit: free, leaseMs: this.options.leaseMs }));
         this.#failedTicks = 0;
         if (entries.length === 0) return;
         for (const entry of entries) {
-          const task = this.#process(history, entry).finally(() => {
+          const task = this.#process(outbox, entry).finally(() => {
             this.#inFlight.delete(task);
             for (const listener of [...this.#listeners]) listener();
             this.kick();
@@ -154,7 +154,7 @@ export class WriteBehindWorker {
       }
     } catch (error) {
       this.#failedTicks++;
-      this.report(asEngramError(error, "The write-behind worker could not claim turns from the outbox"), {
+      this.report(asStoreError(error, "The write-behind worker could not claim turns from the outbox"), {
         operation: "write-behind",
         willRetry: true,
       });
@@ -165,10 +165,10 @@ export class WriteBehindWorker {
     return withDeadline(`The outbox (${operation})`, this.storeTimeoutMs, fn);
   }
 
-  async #process(history: HistoryStore, entry: OutboxEntry): Promise<void> {
+  async #process(outbox: Outbox, entry: OutboxEntry): Promise<void> {
     const renewal = setInterval(
       () => {
-        this.#call("renew", () => history.renew(entry.id, this.id, this.options.leaseMs)).catch(() => {});
+        this.#call("renew", () => outbox.renew(entry.id, this.id, this.options.leaseMs)).catch(() => {});
       },
       Math.max(50, this.options.leaseMs / 3),
     );
@@ -180,17 +180,17 @@ export class WriteBehindWorker {
       const attempt = entry.attempts;
       const willRetry = attempt + 1 < this.options.maxAttempts;
       const delay = backoffDelay(attempt, this.options);
-      const failure = asEngramError(error, "Writing a turn to memory failed");
+      const failure = asStoreError(error, "Writing a turn to memory failed");
       try {
         await this.#call("fail", () =>
-          history.fail(entry.id, this.id, {
+          outbox.fail(entry.id, this.id, {
             error: `${failure.name}: ${failure.message}`,
             retryAt: willRetry ? new Date(Date.now() + delay) : undefined,
           }),
         );
       } catch (recordError) {
         // The lease will expire and the turn will be claimed again: still not lost.
-        this.report(asEngramError(recordError, "Recording a failed turn in the outbox failed"), {
+        this.report(asStoreError(recordError, "Recording a failed turn in the outbox failed"), {
           operation: "write-behind",
           entryId: entry.id,
           willRetry: true,
@@ -208,9 +208,4 @@ export class WriteBehindWorker {
     const timer = setTimeout(() => this.kick(), ms + 5);
     timer.unref();
   }
-}
-
-export function asEngramError(error: unknown, message: string): EngramError {
-  if (EngramError.isInstance(error)) return error;
-  return new StoreError({ message: `${message}: ${error instanceof Error ? error.message : String(error)}`, cause: error });
 }

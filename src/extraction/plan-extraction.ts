@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { type EngramError, ExtractionError } from "../errors.js";
-import type { Message } from "../history/history-store.js";
+import type { Message } from "../history/outbox.js";
 import { normaliseText } from "../internal/hash.js";
 import { stripMemoryBlocks } from "../memory-block.js";
 import { emptyPlan, type Plan, planAdd, planDelete, planUpdate } from "../plan.js";

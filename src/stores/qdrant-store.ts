@@ -2,11 +2,16 @@ import { createHash } from "node:crypto";
 import type { QdrantClient, Schemas } from "@qdrant/js-client-rest";
 import { z } from "zod";
 import { ConfigError, EngramError, StoreError } from "../errors.js";
-import { base64ToVector, decodeCursor, encodeCursor, vectorToBase64 } from "../internal/json.js";
-import { bm25Scores } from "../retrieval/bm25.js";
+import { base64ToVector, vectorToBase64 } from "../internal/json.js";
 import { keywordTerms } from "../retrieval/keywords.js";
+import { type Scope, scopeOf } from "../scope.js";
+import { encodeCursor, invalidCursor, readCursor } from "../store-kit/cursor.js";
+import { assertSameEmbedding } from "../store-kit/embedding.js";
+import { metadataConditions, scopeConditions } from "../store-kit/filter.js";
+import { rankByBm25 } from "../store-kit/ranking.js";
+import { countScopes } from "../store-kit/scopes.js";
+import { assertNoConflict, checkedUpserts, idsToCheck } from "../store-kit/writes.js";
 import { parseConfig } from "../validation.js";
-import { assertNoConflict, checkedUpserts, idsToCheck, metadataConditions, scopeConditions } from "./filter.js";
 import type {
   KeywordSearchable,
   MemoryRecord,
@@ -128,22 +133,23 @@ function conditions(filter: StoreFilter): Condition[] {
 
 function toRecord(point: Point, withVector = false): MemoryRecord {
   const payload = point.payload as unknown as Payload;
-  const record: { -readonly [K in keyof MemoryRecord]: MemoryRecord[K] } = {
+  const vector = !withVector
+    ? undefined
+    : payload.vectorAsWritten !== undefined
+      ? base64ToVector(payload.vectorAsWritten)
+      : Array.isArray(point.vector)
+        ? Float32Array.from(point.vector as number[])
+        : undefined;
+  return {
     id: payload.id,
     text: payload.text,
     hash: payload.hash,
+    ...scopeOf(payload),
     metadata: payload.metadata ?? {},
     createdAt: payload.createdAt,
     updatedAt: payload.updatedAt,
+    ...(vector && { vector }),
   };
-  if (payload.userId != null) record.userId = payload.userId;
-  if (payload.agentId != null) record.agentId = payload.agentId;
-  if (payload.runId != null) record.runId = payload.runId;
-  if (withVector) {
-    if (payload.vectorAsWritten !== undefined) record.vector = base64ToVector(payload.vectorAsWritten);
-    else if (Array.isArray(point.vector)) record.vector = Float32Array.from(point.vector as number[]);
-  }
-  return record;
 }
 
 function toPayload(record: MemoryRecord): Payload {
@@ -158,15 +164,13 @@ function toPayload(record: MemoryRecord): Payload {
     id: record.id,
     text: record.text,
     hash: record.hash,
+    ...scopeOf(record),
     metadata: { ...record.metadata },
     filterable,
     createdAt: record.createdAt,
     updatedAt: record.updatedAt,
     createdAtMs,
   };
-  if (record.userId !== undefined) payload.userId = record.userId;
-  if (record.agentId !== undefined) payload.agentId = record.agentId;
-  if (record.runId !== undefined) payload.runId = record.runId;
   const vector = record.vector as Float32Array;
   if (!storedAsWritten(vector)) payload.vectorAsWritten = vectorToBase64(vector);
   return payload;
@@ -260,17 +264,12 @@ class QdrantStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
         info = await client.getCollection(name);
         vectors = info.config.params.vectors as { size?: number } | undefined;
       }
-      if (vectors?.size !== dimension) {
-        throw new ConfigError({
-          message: `The Qdrant collection "${name}" holds ${vectors?.size ?? "named or unknown"}-dimensional vectors, but the embedder gives ${dimension}. Use the embedder it was created with, or another collection (move memories with export and import).`,
-        });
-      }
       const storedModel = (info.config.metadata as Record<string, unknown> | null | undefined)?.engramEmbeddingModel ?? undefined;
-      if (typeof storedModel === "string" && modelId !== undefined && storedModel !== modelId) {
-        throw new ConfigError({
-          message: `The Qdrant collection "${name}" holds vectors of the embedding model "${storedModel}", but the embedder is "${modelId}". Vectors of different models cannot be compared: use the same model, or another collection (move memories with export and import).`,
-        });
-      }
+      assertSameEmbedding(
+        { dimension: vectors?.size ?? "named or unknown", modelId: typeof storedModel === "string" ? storedModel : undefined },
+        { dimension, modelId },
+        { holder: `The Qdrant collection "${name}"`, elsewhere: "another collection" },
+      );
       if (storedModel === undefined && modelId !== undefined) {
         await client.updateCollection(name, { metadata: { engramEmbeddingModel: modelId } });
       }
@@ -381,22 +380,20 @@ class QdrantStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
       this.#scrollAll("keyword search", [...must, { key: "text", match: { text_any: terms.join(" ") } }], KEYWORD_CANDIDATES),
       this.#call("keyword search", (client, name) => client.count(name, { filter: { must }, exact: true })),
     ]);
-    const scores = bm25Scores(
+    const best = rankByBm25(
       terms,
-      candidates.map((point) => (point.payload as unknown as Payload).text),
-      { documentCount: scope.count },
+      candidates.map((point) => ({ id: payloadOf(point).id, text: payloadOf(point).text, point })),
+      { documentCount: scope.count, limit },
     );
-    const best = candidates
-      .map((point, i) => ({ point, score: scores[i] as number }))
-      .filter((hit) => hit.score > 0)
-      .sort((a, b) => b.score - a.score || byAge(a.point, b.point))
-      .slice(0, limit);
     if (best.length === 0) return [];
     const withVectors = await this.#call("keyword search", (client, name) =>
-      client.retrieve(name, { ids: best.map((hit) => hit.point.id), with_payload: false, with_vector: true }),
+      client.retrieve(name, { ids: best.map((hit) => hit.candidate.point.id), with_payload: false, with_vector: true }),
     );
     const vectors = new Map(withVectors.map((point) => [String(point.id), point.vector]));
-    return best.map(({ point, score }) => ({ record: toRecord({ ...point, vector: vectors.get(String(point.id)) }, true), score }));
+    return best.map(({ candidate: { point }, score }) => ({
+      record: toRecord({ ...point, vector: vectors.get(String(point.id)) }, true),
+      score,
+    }));
   }
 
   async get(ids: readonly string[], filter: StoreFilter): Promise<MemoryRecord[]> {
@@ -416,10 +413,8 @@ class QdrantStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
 
   async list({ filter, limit, cursor }: { filter: StoreFilter; limit: number; cursor?: string }) {
     const must = conditions(filter);
-    const after = cursor === undefined ? undefined : decodeCursor(cursor, 3);
-    if (cursor !== undefined && (!after || Number.isNaN(Number(after[0])))) {
-      throw new StoreError({ message: "Invalid list cursor: pass back the cursor a list call returned" });
-    }
+    const after = readCursor(cursor, 3);
+    if (after && Number.isNaN(Number(after[0]))) throw invalidCursor();
     // Qdrant orders by a number (createdAtMs) and breaks ties arbitrarily, so the records of one
     // millisecond are read together and ordered here; usually they are the few of one add call.
     const want = limit + 1;
@@ -484,28 +479,18 @@ class QdrantStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
 
   /** Reads the scope ids of every point (no texts, no vectors): an operator's full pass over the collection. */
   async scopes(): Promise<ScopeCount[]> {
-    const counts = new Map<string, ScopeCount>();
+    return countScopes(this.#everyScope());
+  }
+
+  async *#everyScope(): AsyncGenerator<Scope> {
     let offset: Schemas["ExtendedPointId"] | undefined;
     do {
       const page = await this.#call("scopes", (client, name) =>
         client.scroll(name, { limit: CHUNK, offset, with_payload: ["userId", "agentId", "runId"], with_vector: false }),
       );
-      for (const point of page.points) {
-        const { userId, agentId, runId } = (point.payload ?? {}) as Pick<Payload, "userId" | "agentId" | "runId">;
-        const key = JSON.stringify([userId ?? null, agentId ?? null, runId ?? null]);
-        const scope = counts.get(key) ?? {
-          ...(userId === undefined ? {} : { userId }),
-          ...(agentId === undefined ? {} : { agentId }),
-          ...(runId === undefined ? {} : { runId }),
-          count: 0,
-        };
-        counts.set(key, { ...scope, count: scope.count + 1 });
-      }
+      for (const point of page.points) yield scopeOf((point.payload ?? {}) as Scope);
       offset = (page.next_page_offset ?? undefined) as Schemas["ExtendedPointId"] | undefined;
     } while (offset !== undefined);
-    // Absent ids first, then byte order: the order of the SQL stores.
-    const order = (a?: string, b?: string) => (a === b ? 0 : a === undefined ? -1 : b === undefined ? 1 : a < b ? -1 : 1);
-    return [...counts.values()].sort((a, b) => order(a.userId, b.userId) || order(a.agentId, b.agentId) || order(a.runId, b.runId));
   }
 
   async reset(): Promise<void> {

@@ -1,11 +1,14 @@
 import type { SQLInputValue } from "node:sqlite";
-import { ConfigError } from "../errors.js";
-import { bytesToVector, decodeCursor, encodeCursor, vectorToBytes } from "../internal/json.js";
+import { bytesToVector, vectorToBytes } from "../internal/json.js";
 import { openSqlite, type SqliteHandle } from "../internal/sqlite.js";
 import { type StorePart, sqliteParts, sqlitePath } from "../internal/sqlite-joint.js";
-import { bm25Scores } from "../retrieval/bm25.js";
 import { keywordTerms } from "../retrieval/keywords.js";
-import { assertNoConflict, checkedUpserts, idsToCheck, metadataConditions, scopeConditions } from "./filter.js";
+import { encodeCursor, readCursor } from "../store-kit/cursor.js";
+import { assertSameEmbedding } from "../store-kit/embedding.js";
+import { metadataConditions, scopeConditions } from "../store-kit/filter.js";
+import { rankByBm25 } from "../store-kit/ranking.js";
+import { scopeColumns, scopeOfRow } from "../store-kit/scopes.js";
+import { assertNoConflict, checkedUpserts, idsToCheck } from "../store-kit/writes.js";
 import type {
   KeywordSearchable,
   MemoryRecord,
@@ -22,8 +25,6 @@ export interface SqliteStoreOptions {
   /** Path of the database file; `":memory:"` for a throwaway in-process database. */
   path: string;
 }
-
-const columns = { userId: "user_id", agentId: "agent_id", runId: "run_id" } as const;
 
 /**
  * Scope ids as keyword tokens ("u" + hex of the user id, "a" + agent, "r" + run), indexed beside the
@@ -110,27 +111,15 @@ const selectColumns = "id, text, hash, user_id, agent_id, run_id, metadata, crea
 type Row = Record<string, SQLInputValue>;
 
 function toRecord(row: Row, withVector = false): MemoryRecord {
-  const record: { -readonly [K in keyof MemoryRecord]: MemoryRecord[K] } = {
+  return {
     id: row.id as string,
     text: row.text as string,
     hash: row.hash as string,
+    ...scopeOfRow(row),
     metadata: JSON.parse(row.metadata as string),
     createdAt: row.created_at as string,
     updatedAt: row.updated_at as string,
-  };
-  if (row.user_id != null) record.userId = row.user_id as string;
-  if (row.agent_id != null) record.agentId = row.agent_id as string;
-  if (row.run_id != null) record.runId = row.run_id as string;
-  if (withVector && row.embedding instanceof Uint8Array) record.vector = bytesToVector(row.embedding);
-  return record;
-}
-
-function withScope(count: { count: number }, row: Row): ScopeCount {
-  return {
-    ...(row.user_id != null && { userId: row.user_id as string }),
-    ...(row.agent_id != null && { agentId: row.agent_id as string }),
-    ...(row.run_id != null && { runId: row.run_id as string }),
-    ...count,
+    ...(withVector && row.embedding instanceof Uint8Array && { vector: bytesToVector(row.embedding) }),
   };
 }
 
@@ -139,7 +128,7 @@ function where(filter: StoreFilter, alias = ""): { sql: string; params: SQLInput
   const parts: string[] = [];
   const params: SQLInputValue[] = [];
   for (const [key, value] of scopeConditions(filter)) {
-    parts.push(`${alias}${columns[key]} = ?`);
+    parts.push(`${alias}${scopeColumns[key]} = ?`);
     params.push(value);
   }
   if (filter.hash !== undefined) {
@@ -205,16 +194,11 @@ class SqliteStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
         (handle.statement("SELECT value FROM engram_meta WHERE key = ?").get(key) as { value: string } | undefined)?.value;
       const storedDimension = read("dimension");
       const storedModel = read("embedding_model");
-      if (storedDimension !== undefined && Number(storedDimension) !== dimension) {
-        throw new ConfigError({
-          message: `The database ${handle.path} holds ${storedDimension}-dimensional vectors, but the embedder gives ${dimension}. Use the embedder it was created with, or another dataDir (move memories with export and import).`,
-        });
-      }
-      if (storedModel !== undefined && modelId !== undefined && storedModel !== modelId) {
-        throw new ConfigError({
-          message: `The database ${handle.path} holds vectors of the embedding model "${storedModel}", but the embedder is "${modelId}". Vectors of different models cannot be compared: use the same model, or another dataDir (move memories with export and import).`,
-        });
-      }
+      assertSameEmbedding(
+        { dimension: storedDimension, modelId: storedModel },
+        { dimension, modelId },
+        { holder: `The database ${handle.path}`, elsewhere: "another dataDir" },
+      );
       const missing = storedDimension === undefined || (storedModel === undefined && modelId !== undefined);
       if (write && missing) {
         const set = handle.statement("INSERT OR REPLACE INTO engram_meta (key, value) VALUES (?, ?)");
@@ -327,24 +311,19 @@ class SqliteStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
       if (matches.length === 0) return [];
       // BM25 within the scope (as inMemoryStore): its own memories are the corpus.
       const { count } = handle.statement(`SELECT count(*) AS count FROM memories WHERE ${own.sql}`).get(...own.params) as { count: number };
-      const scores = bm25Scores(
+      const best = rankByBm25(
         terms,
-        matches.map((row) => row.text as string),
-        { documentCount: Number(count) },
+        matches.map((row) => ({ id: row.id as string, text: row.text as string, position: Number(row.position) })),
+        { documentCount: Number(count), limit },
       );
-      const best = matches
-        .map((row, i) => ({ row, score: scores[i] as number }))
-        .filter((hit) => hit.score > 0)
-        .sort((a, b) => b.score - a.score || ((a.row.id as string) < (b.row.id as string) ? -1 : 1))
-        .slice(0, limit);
       const full = new Map<number, Row>();
-      const positions = best.map((hit) => Number(hit.row.position));
+      const positions = best.map((hit) => hit.candidate.position);
       const rows = handle
         .statement(`SELECT rowid AS position, ${selectColumns}, embedding FROM memories WHERE rowid IN (SELECT value FROM json_each(?))`)
         .all(JSON.stringify(positions)) as Row[];
       for (const row of rows) full.set(Number(row.position), row);
       return best.flatMap((hit) => {
-        const row = full.get(Number(hit.row.position));
+        const row = full.get(hit.candidate.position);
         return row ? [{ record: toRecord(row, true), score: hit.score }] : [];
       });
     });
@@ -368,8 +347,7 @@ class SqliteStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
   async list({ filter, limit, cursor }: { filter: StoreFilter; limit: number; cursor?: string }) {
     const handle = await this.#open();
     const condition = where(filter);
-    const after = cursor === undefined ? undefined : decodeCursor(cursor, 2);
-    if (cursor !== undefined && !after) throw new Error("Invalid list cursor");
+    const after = readCursor(cursor, 2);
     return handle.guard("list", () => {
       const rows = handle
         .statement(
@@ -411,7 +389,7 @@ class SqliteStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
            GROUP BY user_id, agent_id, run_id ORDER BY user_id, agent_id, run_id`,
         )
         .all() as Row[];
-      return rows.map((row) => withScope({ count: Number(row.count) }, row));
+      return rows.map((row) => ({ ...scopeOfRow(row), count: Number(row.count) }));
     });
   }
 

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { expect, onTestFinished, test } from "vitest";
 import { sqliteStore } from "../../src/stores/sqlite-store.js";
-import { testVectorStore } from "./vector-store-conformance.js";
+import { testVectorStore } from "../../src/testing/conformance/index.js";
 
 const directory = mkdtempSync(join(tmpdir(), "engram-sqlite-store-"));
 let files = 0;
