@@ -134,12 +134,21 @@ export function parse<T>(schema: z.ZodType<T>, value: unknown, call: string): T 
   throw new InvalidInputError({ message, field, cause: result.error });
 }
 
-/** Like `parse`, for the options of a factory (a store, an embedder): a problem there is a `ConfigError`. */
+/**
+ * The parser of every options object given when something is built (a store, an adapter, a
+ * server): like `parse`, but a problem there is a `ConfigError`, with the same message.
+ *
+ * @example
+ * export function myStore(options: MyStoreOptions) {
+ *   return new MyStore(parseConfig(optionsSchema, options, "myStore"));
+ * }
+ */
 export function parseConfig<T>(schema: z.ZodType<T>, value: unknown, call: string): T {
   try {
     return parse(schema, value, call);
   } catch (error) {
-    throw new ConfigError({ message: (error as Error).message, cause: error });
+    if (InvalidInputError.isInstance(error)) throw new ConfigError({ message: error.message, cause: error });
+    throw error;
   }
 }
 

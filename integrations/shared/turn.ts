@@ -1,13 +1,6 @@
 import { createHash } from "node:crypto";
-import {
-  EngramError,
-  type MemoryItem,
-  renderMemoryBlock,
-  type Scope,
-  StoreError,
-  stripMemoryBlocks,
-  TimeoutError,
-} from "../../src/index.js";
+import { asStoreError } from "../../src/errors.js";
+import { type EngramError, type MemoryItem, renderMemoryBlock, type Scope, stripMemoryBlocks, TimeoutError } from "../../src/index.js";
 import { withDeadline } from "./deadline.js";
 import type { ResolvedAdapterOptions } from "./options.js";
 import { recallScope } from "./scope.js";
@@ -34,11 +27,6 @@ export function turnKey(scope: Scope, conversation: unknown): string {
   return createHash("sha256")
     .update(JSON.stringify([scope.userId ?? null, scope.agentId ?? null, scope.runId ?? null, conversation]))
     .digest("hex");
-}
-
-function asEngramError(error: unknown): EngramError {
-  if (EngramError.isInstance(error)) return error;
-  return new StoreError({ message: `Memory search failed: ${error instanceof Error ? error.message : String(error)}`, cause: error });
 }
 
 /** The search of one turn, shared by its steps. */
@@ -87,7 +75,7 @@ export class TurnMemory {
         });
       });
     } catch (error) {
-      const failure = asEngramError(error);
+      const failure = asStoreError(error, "Memory search failed");
       if (!failOpen) throw failure;
       this.report(failure, "recall");
       return none;
@@ -144,7 +132,7 @@ export class TurnMemory {
     const idempotencyKey = turnKey(scope, ["write", call, messages]);
     this.options.memory
       .enqueue(messages, { ...scope, idempotencyKey })
-      .catch((error: unknown) => this.report(asEngramError(error), "remember"));
+      .catch((error: unknown) => this.report(asStoreError(error, "Queueing the turn failed"), "remember"));
   }
 
   /** Hands a failure to `onError` (a hook that throws is logged, never rethrown). */
