@@ -32,7 +32,7 @@ export interface HistoryEntry {
  * `engram/test/conformance`.
  *
  * @example
- * // Memory writes the log itself; a custom one is passed with the outbox it comes with:
+ * // A change log of your own; turns queue in a SQLite file:
  * new Memory({ historyStore: myHistoryLog, outbox: sqliteHistory({ path: "./outbox.db" }) });
  */
 export interface HistoryLog {
