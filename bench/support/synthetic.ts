@@ -2,9 +2,7 @@
 // so a few words occur in a large share of every user's memories. Those common words are what
 // make keyword search expensive when it is not confined to the scope early.
 
-import { seededRandom } from "../../src/testing/seeded-random.js";
-
-export { seededRandom };
+export { seededRandom } from "../../src/testing/seeded-random.js";
 
 const common = (
   "prefer like use work team project meeting coffee travel family weekend morning code review database " +
