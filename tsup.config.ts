@@ -5,9 +5,11 @@ import packageJson from "./package.json" with { type: "json" };
 export const entries: Record<string, string> = {
   index: "src/index.ts",
   "testing/index": "src/testing/index.ts",
+  "testing/conformance/index": "src/testing/conformance/index.ts",
   "stores/pgvector-store": "src/stores/pgvector-store.ts",
   "stores/qdrant-store": "src/stores/qdrant-store.ts",
   "history/postgres-history": "src/history/postgres-history.ts",
+  "store-kit/index": "src/store-kit/index.ts",
   "ai-sdk/index": "integrations/ai-sdk/index.ts",
   "mastra/index": "integrations/mastra/index.ts",
   "openai-agents/index": "integrations/openai-agents/index.ts",

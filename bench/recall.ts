@@ -21,9 +21,7 @@ import { parseArgs } from "node:util";
 import { createOpenAI } from "@ai-sdk/openai";
 import { countTokens } from "gpt-tokenizer/encoding/o200k_base";
 import {
-  bm25Scores,
   type Embedder,
-  keywordTerms,
   localEmbedder,
   Memory,
   type MemoryItem,
@@ -33,6 +31,7 @@ import {
   sqliteStore,
 } from "../src/index.js";
 import { fuseHits } from "../src/retrieval/hybrid.js";
+import { bm25Scores, keywordTerms } from "../src/store-kit/index.js";
 import { batchingEmbedder } from "./support/batching-embedder.js";
 import { type Question, type ReadStats, readLocomo, type Sample, sessionOf } from "./support/locomo.js";
 import { startOpenAiStub } from "./support/openai-stub.js";

@@ -11,13 +11,13 @@
  * Run it with the app stopped (or writing to the new store already); it can be run again: records
  * and history entries are upserted by id.
  */
-import type { HistoryStore } from "../src/history/history-store.js";
+import type { HistoryLog } from "../src/history/history-log.js";
 import type { Scope } from "../src/scope.js";
 import type { VectorStore } from "../src/stores/vector-store.js";
 
 export interface MigrationOptions {
-  from: { store: VectorStore; history?: HistoryStore };
-  to: { store: VectorStore; history?: HistoryStore };
+  from: { store: VectorStore; history?: HistoryLog };
+  to: { store: VectorStore; history?: HistoryLog };
   /** The scopes to move, e.g. `users.map((userId) => ({ userId }))`. */
   scopes: Scope[];
   /** The embedder's dimension and model id (as given to `init` by `Memory`). */

@@ -1,5 +1,5 @@
 import { type EngramError, WriteConflictError } from "./errors.js";
-import type { HistoryEntry, HistoryStore } from "./history/history-store.js";
+import type { HistoryEntry, HistoryLog } from "./history/history-log.js";
 import { type RetryOptions, retry } from "./internal/async.js";
 import type { Plan } from "./plan.js";
 import type { Scope } from "./scope.js";
@@ -9,7 +9,7 @@ import type { ErrorContext } from "./types.js";
 /** Where plans are written, and how failures of the history half are retried and reported. */
 export interface PlanWriter {
   store: VectorStore;
-  history: HistoryStore;
+  history: HistoryLog;
   /** Writes a batch and its history in one transaction, when the backend allows it (one SQLite file). */
   jointWrite: ((batch: WriteBatch, entries: readonly HistoryEntry[]) => Promise<void>) | undefined;
   retry: RetryOptions;

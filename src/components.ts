@@ -11,12 +11,13 @@ import {
   wrapEmbedder,
 } from "./embedders/wrap-embedder.js";
 import { EmbeddingError, type EngramError } from "./errors.js";
-import type { HistoryStore } from "./history/history-store.js";
+import type { HistoryLog } from "./history/history-log.js";
+import type { Outbox } from "./history/outbox.js";
 import { sqliteHistory } from "./history/sqlite-history.js";
 import type { RetryOptions } from "./internal/async.js";
 import { jointWriter } from "./internal/sqlite-joint.js";
 import type { MemoryOptions, Timeouts } from "./memory-options.js";
-import { guardedCall, guardHistory, guardStore } from "./stores/guard-store.js";
+import { guardedCall, guardStore } from "./stores/guard-store.js";
 import { sqliteStore } from "./stores/sqlite-store.js";
 import type { VectorStore } from "./stores/vector-store.js";
 import type { ErrorContext } from "./types.js";
@@ -25,12 +26,18 @@ import type { ErrorContext } from "./types.js";
 export interface Components extends PlanWriter {
   embedder: WrappedEmbedder;
   store: VectorStore;
-  history: HistoryStore;
+  history: HistoryLog;
+  /** The write-behind queue: the `outbox` option, else the history store (which then implements it). */
+  outbox: Outbox;
   dimension: number;
+  /** Closes each store once (the history and the outbox are often one object). */
+  close(): Promise<unknown>;
+  /** Empties each store once. */
+  reset(): Promise<void>;
 }
 
 export interface ComponentSettings {
-  options: Pick<MemoryOptions, "dataDir" | "embedder" | "vectorStore" | "historyStore">;
+  options: Pick<MemoryOptions, "dataDir" | "embedder" | "vectorStore" | "historyStore" | "outbox">;
   retry: RetryOptions;
   timeouts: Timeouts;
   report(error: EngramError, context: ErrorContext): void;
@@ -53,12 +60,17 @@ export async function createComponents({ options, retry, timeouts, report }: Com
   ]);
   const rawStore = options.vectorStore ?? sqliteStore({ path: file });
   const rawHistory = options.historyStore ?? sqliteHistory({ path: file });
-  const store = guardStore(rawStore, { timeoutMs: timeouts.storeMs });
-  const history = guardHistory(rawHistory, { timeoutMs: timeouts.storeMs });
+  // Without an outbox of its own, the history is the outbox too (the option check made sure it can be).
+  const rawOutbox = options.outbox ?? (rawHistory as HistoryLog & Outbox);
+  const guard = { timeoutMs: timeouts.storeMs };
+  const store = guardStore(rawStore, guard);
+  const history = guardStore(rawHistory, guard);
+  const outbox = rawOutbox === rawHistory ? (history as HistoryLog & Outbox) : guardStore(rawOutbox, guard);
+  const parts = [...new Set<HistoryLog | Outbox>([history, outbox])];
   const joint = jointWriter(rawStore, rawHistory);
   const jointWrite: Components["jointWrite"] =
     joint && ((batch, entries) => guardedCall("write", timeouts.storeMs, () => joint(batch, entries)));
-  await history.init();
+  for (const part of parts) await part.init();
   const dimension = raw.dimension ?? (await embedder.embed(["dimension probe"]))[0]?.length;
   if (!dimension) throw new EmbeddingError({ message: "The embedder returned an empty vector" });
   await store.init({ dimension, modelId: raw.modelId });
@@ -66,7 +78,13 @@ export async function createComponents({ options, retry, timeouts, report }: Com
     embedder,
     store,
     history,
+    outbox,
     dimension,
+    close: () => Promise.allSettled([store.close(), ...parts.map((part) => part.close())]),
+    async reset() {
+      await store.reset();
+      for (const part of parts) await part.reset();
+    },
     jointWrite,
     retry,
     report,

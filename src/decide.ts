@@ -1,7 +1,7 @@
 import type { Components } from "./components.js";
 import { ConfigError, type EngramError } from "./errors.js";
 import { type ExtractionSettings, planExtraction } from "./extraction/plan-extraction.js";
-import type { Message } from "./history/history-store.js";
+import type { Message } from "./history/outbox.js";
 import { defaultRetry } from "./internal/async.js";
 import type { MemoryOptions } from "./memory-options.js";
 import { emptyUsage, type Plan } from "./plan.js";

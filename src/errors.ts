@@ -221,3 +221,15 @@ export function isRetryable(error: unknown): boolean {
   if (EngramError.isInstance(error)) return error.isRetryable;
   return (error as { isRetryable?: unknown } | null)?.isRetryable !== false;
 }
+
+/**
+ * An Engram error as it is; anything else (a driver's error, a bug) as a `StoreError` whose message
+ * is `context` followed by what it said, keeping it as the cause.
+ *
+ * @example
+ * catch (error) { throw asStoreError(error, "PostgreSQL search failed"); }
+ */
+export function asStoreError(error: unknown, context: string): EngramError {
+  if (EngramError.isInstance(error)) return error;
+  return new StoreError({ message: `${context}: ${error instanceof Error ? error.message : String(error)}`, cause: error });
+}

@@ -1,7 +1,7 @@
 import { applyPlan, onConflict } from "./apply-plan.js";
 import type { Components } from "./components.js";
 import { MemoryNotFoundError, StoreError } from "./errors.js";
-import type { HistoryEntry } from "./history/history-store.js";
+import type { HistoryEntry } from "./history/history-log.js";
 import { historyEntry, PlanBuilder } from "./plan.js";
 import { isoNow, type Runtime } from "./runtime.js";
 import { scopeOf, type ValidScope } from "./scope.js";
@@ -14,7 +14,7 @@ const PAGE = 500;
  * purge can bring it back), from its history (whose later entries are kept without text) and from
  * pending turns. A memory deleted earlier is found by its history, which holds its text still.
  */
-export async function purgeMemory({ store, history }: Components, runtime: Runtime, id: string, scope: ValidScope): Promise<void> {
+export async function purgeMemory({ store, history, outbox }: Components, runtime: Runtime, id: string, scope: ValidScope): Promise<void> {
   const [existing] = await store.get([id], { scope });
   const entries = await history.list(id, scope);
   // Every text the memory ever had: pending turns repeating an earlier version go too.
@@ -25,7 +25,7 @@ export async function purgeMemory({ store, history }: Components, runtime: Runti
   await store.write({ delete: [id], erase: true });
   await history.purge({ memoryIds: [id] });
   if (existing) await history.append([historyEntry(existing, "DELETE", null, null, isoNow(runtime), runtime.id())]);
-  for (const text of versions) await history.purgePending({ scope: owner, containing: text });
+  for (const text of versions) await outbox.purgePending({ scope: owner, containing: text });
 }
 
 /**
@@ -34,7 +34,7 @@ export async function purgeMemory({ store, history }: Components, runtime: Runti
  * the purge cannot bring one back), then the scope's history text and queued turns go too.
  */
 export async function deleteScope(components: Components, runtime: Runtime, scope: ValidScope, purge: boolean): Promise<number> {
-  const { store, history } = components;
+  const { store, history, outbox } = components;
   let deleted = 0;
   // A store that lists a memory again after it was deleted (a damaged index) must not loop forever.
   const attempted = new Set<string>();
@@ -73,7 +73,7 @@ export async function deleteScope(components: Components, runtime: Runtime, scop
   }
   if (purge) {
     await history.purge({ scope });
-    await history.purgePending({ scope });
+    await outbox.purgePending({ scope });
   }
   return deleted;
 }

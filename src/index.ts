@@ -18,7 +18,9 @@ export {
 } from "./errors.js";
 export type { AiSdkLanguageModel } from "./extraction/language-model.js";
 export type { ExtractFrom } from "./extraction/prompt.js";
-export type { HistoryEntry, HistoryEvent, HistoryStore, NewOutboxEntry, OutboxEntry, OutboxStatus } from "./history/history-store.js";
+export type { HistoryEntry, HistoryEvent, HistoryLog } from "./history/history-log.js";
+export type { HistoryStore } from "./history/history-store.js";
+export type { NewOutboxEntry, Outbox, OutboxEntry, OutboxStatus } from "./history/outbox.js";
 export { type SqliteHistoryOptions, sqliteHistory } from "./history/sqlite-history.js";
 export type {
   AddOptions,
@@ -39,11 +41,8 @@ export {
   renderMemoryBlock,
   stripMemoryBlocks,
 } from "./memory-block.js";
-export { bm25Scores } from "./retrieval/bm25.js";
-export { keywordTerms, tokenize } from "./retrieval/keywords.js";
 export type { Scope } from "./scope.js";
-export { lockKeyOf, scopeKeyFor, validateScope } from "./scope.js";
-export { cosineSimilarity, matchesFilter, metadataConditions, metadataKeyPattern, scopeConditions } from "./stores/filter.js";
+export { scopeKeyFor, validateScope } from "./scope.js";
 export { type SqliteStoreOptions, sqliteStore } from "./stores/sqlite-store.js";
 export type {
   KeywordSearchable,

@@ -3,7 +3,8 @@ import { type AiSdkEmbeddingModel, isAiSdkEmbeddingModel } from "./embedders/ai-
 import type { Embedder } from "./embedders/embedder.js";
 import type { EngramError } from "./errors.js";
 import { type AiSdkLanguageModel, isAiSdkLanguageModel } from "./extraction/language-model.js";
-import type { HistoryStore } from "./history/history-store.js";
+import type { HistoryLog } from "./history/history-log.js";
+import type { Outbox } from "./history/outbox.js";
 import type { Runtime } from "./runtime.js";
 import type { VectorStore } from "./stores/vector-store.js";
 import type { ErrorContext, Usage, UsageContext } from "./types.js";
@@ -18,6 +19,26 @@ function implementing<T>(what: string, contract: string, methods: readonly strin
     `${what} must implement the ${contract} contract (${methods.join(", ")})`,
   );
 }
+
+const historyLogMethods = ["init", "append", "list", "purge", "reset", "close"] as const;
+const outboxMethods = [
+  "init",
+  "enqueue",
+  "claim",
+  "renew",
+  "savePlan",
+  "discardPlan",
+  "complete",
+  "fail",
+  "statuses",
+  "pending",
+  "retryFailed",
+  "purgePending",
+  "reset",
+  "close",
+] as const;
+const hasMethods = (value: unknown, methods: readonly string[]) =>
+  value != null && typeof value === "object" && methods.every((method) => isFunction((value as Record<string, unknown>)[method]));
 
 const deadline = z.union([z.number().min(1).max(2_147_483_647), z.literal(Number.POSITIVE_INFINITY)], {
   error: "timeouts are in milliseconds, from 1 to 2147483647, or Infinity for none",
@@ -60,26 +81,13 @@ export const memoryOptionsSchema = z.strictObject({
     "reset",
     "close",
   ]).optional(),
-  /** History and write-behind outbox. @default sqliteHistory in `dataDir` (same file) */
-  historyStore: implementing<HistoryStore>("historyStore", "HistoryStore", [
-    "init",
-    "append",
-    "list",
-    "purge",
-    "enqueue",
-    "claim",
-    "renew",
-    "savePlan",
-    "discardPlan",
-    "complete",
-    "fail",
-    "statuses",
-    "pending",
-    "retryFailed",
-    "purgePending",
-    "reset",
-    "close",
-  ]).optional(),
+  /**
+   * The change log, and the write-behind outbox unless `outbox` is given (then it only needs to be
+   * a `HistoryLog`). @default sqliteHistory in `dataDir` (same file)
+   */
+  historyStore: implementing<HistoryLog | (HistoryLog & Outbox)>("historyStore", "HistoryLog", historyLogMethods).optional(),
+  /** Where `enqueue`d turns wait for the write-behind worker. @default the `historyStore` */
+  outbox: implementing<Outbox>("outbox", "Outbox", outboxMethods).optional(),
   /** Longest text accepted per message, query or update, in characters. @default 32000 */
   maxMessageLength: z.number().int().min(1).max(1_000_000).optional(),
   /** Weight of the keyword (BM25) score in hybrid search; 0 makes search purely semantic. @default 0.3 */
@@ -169,7 +177,13 @@ export const memoryOptionsSchema = z.strictObject({
       id: z.custom<Runtime["id"]>(isFunction, "_internal.id must be a function returning a unique id").optional(),
     })
     .optional(),
-});
+}).refine(
+  (options) => options.outbox !== undefined || options.historyStore === undefined || hasMethods(options.historyStore, outboxMethods),
+  {
+    path: ["historyStore"],
+    message: "historyStore is only a HistoryLog: pass an outbox too, or a historyStore that also implements Outbox",
+  },
+);
 
 /** Options of `new Memory(options)`. */
 export type MemoryOptions = z.input<typeof memoryOptionsSchema>;

@@ -18,7 +18,7 @@ import { decideAdd, extractionSettings, type TurnOptions } from "./decide.js";
 import { ConfigError, type EngramError, MemoryNotFoundError, TimeoutError } from "./errors.js";
 import type { ExtractionSettings } from "./extraction/plan-extraction.js";
 import { deleteScope, purgeMemory } from "./forget.js";
-import type { Message } from "./history/history-store.js";
+import type { Message } from "./history/outbox.js";
 import { abortable, defaultRetry, KeyedMutex, type RetryOptions, withDeadline } from "./internal/async.js";
 import { normaliseText, textHash } from "./internal/hash.js";
 import { toItem } from "./memory-item.js";
@@ -77,7 +77,7 @@ export class Memory {
     this.#keywordWeight = this.#options.keywordWeight ?? 0.3;
     this.#extraction = extractionSettings(this.#options, this.#maxLength);
     this.#writeBehind = new WriteBehind(
-      () => this.#ready().then((components) => components.history),
+      () => this.#ready().then((components) => components.outbox),
       {
         decide: (scope, messages, stored, entryId) => this.#decide(scope, messages, parse(turnSchema, stored, "enqueue"), entryId),
         writer: () => this.#ready(),
@@ -304,11 +304,10 @@ export class Memory {
   /** Deletes every memory, history entry and queued turn of EVERY scope. Irreversible. */
   async reset(): Promise<void> {
     this.#assertOpen();
-    const { store, history, embedder, dimension } = await this.#ready();
-    await store.reset();
-    await history.reset();
+    const components = await this.#ready();
+    await components.reset();
     // A reset store forgets its dimension: prepare it again.
-    await store.init({ dimension, modelId: embedder.modelId });
+    await components.store.init({ dimension: components.dimension, modelId: components.embedder.modelId });
     this.#writeBehind.forget();
   }
 
@@ -330,9 +329,7 @@ export class Memory {
       this.#shutDown = true;
       const components = await withDeadline("close: opening the stores", left(), async () => this.#components).catch(() => undefined);
       if (components) {
-        await withDeadline("close: closing the stores", left(), () =>
-          Promise.allSettled([components.store.close(), components.history.close()]),
-        ).catch(hung);
+        await withDeadline("close: closing the stores", left(), () => components.close()).catch(hung);
       }
     })();
     return this.#closed;

@@ -1,5 +1,5 @@
 import type { WrappedEmbedder } from "./embedders/wrap-embedder.js";
-import type { Message } from "./history/history-store.js";
+import type { Message } from "./history/outbox.js";
 import { normaliseText, textHash } from "./internal/hash.js";
 import { type Plan, PlanBuilder } from "./plan.js";
 import type { Runtime } from "./runtime.js";

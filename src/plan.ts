@@ -1,5 +1,5 @@
 import { StoreError } from "./errors.js";
-import type { HistoryEntry } from "./history/history-store.js";
+import type { HistoryEntry } from "./history/history-log.js";
 import { base64ToVector, vectorToBase64 } from "./internal/json.js";
 import { isoNow, type Runtime } from "./runtime.js";
 import { type Scope, scopeOf } from "./scope.js";

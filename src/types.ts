@@ -1,4 +1,4 @@
-import type { Message } from "./history/history-store.js";
+import type { Message } from "./history/outbox.js";
 
 export type { Message };
 

@@ -1,9 +1,9 @@
 import { z } from "zod";
 import { ConfigError, InvalidInputError } from "./errors.js";
-import type { Message } from "./history/history-store.js";
+import type { Message } from "./history/outbox.js";
 import { isArray, nullRecord, ownEntries, ownValue, plainData, textProblem, unreadable } from "./internal/plain-data.js";
 import { splitScope, type ValidScope, validateScope } from "./scope.js";
-import { metadataKeyPattern } from "./stores/filter.js";
+import { metadataKeyPattern } from "./store-kit/filter.js";
 import type { MetadataValue } from "./stores/vector-store.js";
 
 /** Keys metadata may not use: scope lives in the scope ids only, so it can never be spoofed. */
@@ -134,12 +134,21 @@ export function parse<T>(schema: z.ZodType<T>, value: unknown, call: string): T 
   throw new InvalidInputError({ message, field, cause: result.error });
 }
 
-/** Like `parse`, for the options of a factory (a store, an embedder): a problem there is a `ConfigError`. */
+/**
+ * The parser of every options object given when something is built (a store, an adapter, a
+ * server): like `parse`, but a problem there is a `ConfigError`, with the same message.
+ *
+ * @example
+ * export function myStore(options: MyStoreOptions) {
+ *   return new MyStore(parseConfig(optionsSchema, options, "myStore"));
+ * }
+ */
 export function parseConfig<T>(schema: z.ZodType<T>, value: unknown, call: string): T {
   try {
     return parse(schema, value, call);
   } catch (error) {
-    throw new ConfigError({ message: (error as Error).message, cause: error });
+    if (InvalidInputError.isInstance(error)) throw new ConfigError({ message: error.message, cause: error });
+    throw error;
   }
 }
 

@@ -3,10 +3,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, describe, expect, inject, test } from "vitest";
-import type { HistoryStore } from "../src/history/history-store.js";
 import { inMemoryHistory } from "../src/history/in-memory-history.js";
 import { outboxEntryId } from "../src/history/outbox-entry-id.js";
 import { postgresHistory } from "../src/history/postgres-history.js";
+import type { MemoryOptions } from "../src/memory.js";
 import { Memory } from "../src/memory.js";
 import type { Scope } from "../src/scope.js";
 import { inMemoryStore } from "../src/stores/in-memory-store.js";
@@ -20,7 +20,7 @@ const directory = mkdtempSync(join(tmpdir(), "engram-idempotency-"));
 afterAll(() => rmSync(directory, { recursive: true, force: true }));
 let runs = 0;
 
-const histories: [string, () => Promise<{ dataDir: string; historyStore?: HistoryStore }>][] = [
+const histories: [string, () => Promise<{ dataDir: string; historyStore?: MemoryOptions["historyStore"] }>][] = [
   ["SQLite", async () => ({ dataDir: join(directory, `data-${runs++}`) })],
   ["in memory", async () => ({ dataDir: join(directory, `data-${runs++}`), historyStore: inMemoryHistory() })],
   [

@@ -60,6 +60,16 @@ describe("package dependencies", () => {
   });
 });
 
+test("vitest is an optional peer dependency, loaded by engram/test/conformance only (engram/test works without it)", () => {
+  expect(packageJson.peerDependenciesMeta).toHaveProperty(["vitest", "optional"], true);
+  expect(packageJson.dependencies).not.toHaveProperty(["vitest"]);
+  for (const [subpath, file] of subpaths) {
+    const loaded = loadedPackages(join(root, file));
+    if (subpath === "./test/conformance") expect(loaded, subpath).toContain("vitest");
+    else expect(loaded.has("vitest"), subpath).toBe(false);
+  }
+});
+
 test("the engram bin is a build entry, an executable with a node shebang", () => {
   expect(packageJson.bin).toEqual({ engram: "dist/cli/index.js" });
   expect(Object.keys(binEntries)).toEqual(["cli/index"]);

@@ -83,6 +83,27 @@ describe("package exports", () => {
     for (const name of ["deterministicEmbedder", "inMemoryStore", "inMemoryHistory"]) expect(doubles, name).toContain(name);
   });
 
+  test('store authors get their helpers from "engram/store-kit" and the suites from "engram/test/conformance", not from "engram"', () => {
+    const core = importInNode(packageJson.name).names;
+    const kit = importInNode(`${packageJson.name}/store-kit`).names;
+    for (const name of ["bm25Scores", "keywordTerms", "matchesFilter", "scopeConditions", "metadataConditions", "cosineSimilarity"]) {
+      expect(kit, name).toContain(name);
+      expect(core, name).not.toContain(name);
+    }
+    for (const name of [
+      "checkedUpserts",
+      "assertNoConflict",
+      "assertSameEmbedding",
+      "rankByBm25",
+      "readCursor",
+      "asStoreError",
+      "parseConfig",
+    ]) {
+      expect(kit, name).toContain(name);
+    }
+    expect(importInNode(`${packageJson.name}/test/conformance`).names).toEqual(["testHistoryLog", "testOutbox", "testVectorStore"]);
+  });
+
   test('importing "engram" loads no heavy or optional dependency: they are imported on first use', () => {
     const { resolved } = importInNode(packageJson.name);
     for (const heavy of [

@@ -2,17 +2,7 @@
 // so a few words occur in a large share of every user's memories. Those common words are what
 // make keyword search expensive when it is not confined to the scope early.
 
-/** Deterministic pseudo-random numbers in [0, 1) (mulberry32): every run stores and searches the same texts. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom } from "../../src/testing/seeded-random.js";
 
 const common = (
   "prefer like use work team project meeting coffee travel family weekend morning code review database " +

@@ -7,7 +7,8 @@ import type {
 } from "@ai-sdk/provider";
 import { z } from "zod";
 import { hasMemoryBlock, type Scope, validateScope } from "../../src/index.js";
-import { adapterOptionsShape, type MemoryAdapterOptions, parseAdapterOptions, resolveAdapterOptions } from "../shared/options.js";
+import { parseConfig } from "../../src/validation.js";
+import { adapterOptionsShape, type MemoryAdapterOptions, resolveAdapterOptions } from "../shared/options.js";
 import { TurnMemory, turnKey } from "../shared/turn.js";
 
 /** The `providerOptions` key that carries the scope of a call. */
@@ -57,7 +58,7 @@ const unfinished = new Set<LanguageModelV4FinishReason["unified"]>(["tool-calls"
  * const model = wrapLanguageModel({ model: openai("gpt-5-mini"), middleware: memoryMiddleware({ memory }) });
  */
 export function memoryMiddleware(options: MemoryMiddlewareOptions): LanguageModelV4Middleware {
-  const parsed = parseAdapterOptions(optionsSchema, options, "memoryMiddleware") as MemoryMiddlewareOptions;
+  const parsed = parseConfig(optionsSchema, options, "memoryMiddleware") as MemoryMiddlewareOptions;
   const turns = new TurnMemory(resolveAdapterOptions(parsed));
   const scopeOf = parsed.scope;
   const pending = new WeakMap<LanguageModelV4CallOptions, Turn>();

@@ -3,7 +3,8 @@ import type { MastraDBMessage } from "@mastra/core/agent/message-list";
 import type { ProcessInputArgs, ProcessOutputResultArgs, Processor } from "@mastra/core/processors";
 import type { RequestContext } from "@mastra/core/request-context";
 import { hasMemoryBlock, InvalidScopeError, MissingScopeError, memoryBlockTag, type Scope } from "../../src/index.js";
-import { adapterOptionsSchema, type MemoryAdapterOptions, parseAdapterOptions, resolveAdapterOptions } from "../shared/options.js";
+import { parseConfig } from "../../src/validation.js";
+import { adapterOptionsSchema, type MemoryAdapterOptions, resolveAdapterOptions } from "../shared/options.js";
 import { TurnMemory, turnKey } from "../shared/turn.js";
 import { callScope, type MastraMemoryIds } from "./call-scope.js";
 
@@ -142,11 +143,11 @@ export function createMemoryProcessor(
  * new Agent({ ...config, inputProcessors: [memories], outputProcessors: [memories] });
  */
 export function memoryProcessor(options: MemoryProcessorOptions): MemoryProcessor {
-  const parsed = parseAdapterOptions(adapterOptionsSchema, options, "memoryProcessor");
+  const parsed = parseConfig(adapterOptionsSchema, options, "memoryProcessor");
   return createMemoryProcessor(new TurnMemory(resolveAdapterOptions(parsed)));
 }
 
 /** Parses options once for `withMemory`, which builds one processor per call over a shared TurnMemory. */
 export function turnMemoryFor(options: MemoryProcessorOptions, call: string): TurnMemory {
-  return new TurnMemory(resolveAdapterOptions(parseAdapterOptions(adapterOptionsSchema, options, call)));
+  return new TurnMemory(resolveAdapterOptions(parseConfig(adapterOptionsSchema, options, call)));
 }

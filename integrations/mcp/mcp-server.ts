@@ -5,7 +5,7 @@ import packageJson from "../../package.json" with { type: "json" };
 import { ConfigError, MemoryNotFoundError } from "../../src/errors.js";
 import type { Memory } from "../../src/memory.js";
 import { type Scope, scopeKeys, type ValidScope, validateScope } from "../../src/scope.js";
-import { filtersSchema, metadataSchema } from "../../src/validation.js";
+import { filtersSchema, metadataSchema, parseConfig } from "../../src/validation.js";
 
 export type McpServerOptions = {
   /** The memory the tools read and write. The server never closes it. */
@@ -80,15 +80,7 @@ function result(value: unknown): CallToolResult {
  * await server.connect(new StdioServerTransport());
  */
 export function createMcpServer(options: McpServerOptions): McpServer {
-  const parsed = optionsSchema.safeParse(options);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new ConfigError({
-      message: `createMcpServer(): ${issue?.path.length ? `${issue.path.join(".")}: ` : ""}${issue?.message ?? "invalid options"}.`,
-      cause: parsed.error,
-    });
-  }
-  const { memory, name = "engram", scope, scopeFromArguments } = parsed.data;
+  const { memory, name = "engram", scope, scopeFromArguments } = parseConfig(optionsSchema, options, "createMcpServer");
   if ((scope === undefined) === (scopeFromArguments === undefined)) {
     throw new ConfigError({
       message:

@@ -1,6 +1,7 @@
 import type { Agent, AgentOutputType, CallModelInputFilter, InputGuardrail, RunConfig, RunContext } from "@openai/agents";
 import { hasMemoryBlock, type Scope } from "../../src/index.js";
-import { adapterOptionsSchema, type MemoryAdapterOptions, parseAdapterOptions, resolveAdapterOptions } from "../shared/options.js";
+import { parseConfig } from "../../src/validation.js";
+import { adapterOptionsSchema, type MemoryAdapterOptions, resolveAdapterOptions } from "../shared/options.js";
 import { TurnMemory } from "../shared/turn.js";
 import { conversationKey, latestUserText, type RunInput, runScope, runWriteKey, withBlock, writtenByRunConfig } from "./run-turn.js";
 
@@ -61,7 +62,7 @@ function watchAgentEnd(agent: Agent<unknown, AgentOutputType>): void {
  * await runner.run(triageAgent, "hi", { context: { userId: "alice" } });
  */
 export function memoryRunConfig(options: MemoryAdapterOptions, config: Partial<RunConfig> = {}): Partial<RunConfig> {
-  const turns = new TurnMemory(resolveAdapterOptions(parseAdapterOptions(adapterOptionsSchema, options, "memoryRunConfig")));
+  const turns = new TurnMemory(resolveAdapterOptions(parseConfig(adapterOptionsSchema, options, "memoryRunConfig")));
   const owner = {};
   const { callModelInputFilter: ownFilter, inputGuardrails = [] } = config;
 

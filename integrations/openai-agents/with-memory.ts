@@ -1,6 +1,7 @@
 import type { Agent, AgentInputItem, AgentOutputType, RunContext } from "@openai/agents";
 import { ConfigError, hasMemoryBlock, type Scope } from "../../src/index.js";
-import { adapterOptionsSchema, type MemoryAdapterOptions, parseAdapterOptions, resolveAdapterOptions } from "../shared/options.js";
+import { parseConfig } from "../../src/validation.js";
+import { adapterOptionsSchema, type MemoryAdapterOptions, resolveAdapterOptions } from "../shared/options.js";
 import { TurnMemory, turnKey } from "../shared/turn.js";
 import { latestUserText, runScope, runWriteKey, withBlock, writtenByRunConfig } from "./run-turn.js";
 
@@ -49,7 +50,7 @@ export function withMemory<TContext, TOutput extends AgentOutputType>(
   options: MemoryAdapterOptions,
 ): Agent<TContext, TOutput> {
   if (!isAgent(agent)) throw new ConfigError({ message: "withMemory() takes an Agent of @openai/agents." });
-  const turns = new TurnMemory(resolveAdapterOptions(parseAdapterOptions(adapterOptionsSchema, options, "withMemory")));
+  const turns = new TurnMemory(resolveAdapterOptions(parseConfig(adapterOptionsSchema, options, "withMemory")));
   const inputs = new WeakMap<RunContext<TContext>, AgentInputItem[]>();
   const own = agent.instructions;
 

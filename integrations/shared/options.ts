@@ -1,8 +1,7 @@
 import { z } from "zod";
 import type { EngramError, ErrorContext, Memory } from "../../src/index.js";
-import { ConfigError, defaultMemoryBlockLabel, InvalidInputError } from "../../src/index.js";
+import { defaultMemoryBlockLabel } from "../../src/index.js";
 import { getLogger } from "../../src/logger.js";
-import { parse } from "../../src/validation.js";
 
 const logger = getLogger("engram:adapter");
 
@@ -65,19 +64,6 @@ export const adapterOptionsShape = {
 
 /** The options of an adapter that takes no more than the common ones. */
 export const adapterOptionsSchema = z.strictObject(adapterOptionsShape);
-
-/**
- * Validates an adapter's options with its zod schema (built from `adapterOptionsShape`).
- * @throws ConfigError naming `call` and the bad option.
- */
-export function parseAdapterOptions<T>(schema: z.ZodType<T>, options: unknown, call: string): T {
-  try {
-    return parse(schema, options, call);
-  } catch (error) {
-    if (InvalidInputError.isInstance(error)) throw new ConfigError({ message: error.message, cause: error });
-    throw error;
-  }
-}
 
 /** Adapter options with their defaults applied. */
 export interface ResolvedAdapterOptions {

@@ -1,13 +1,6 @@
 import { createHash } from "node:crypto";
-import {
-  EngramError,
-  type MemoryItem,
-  renderMemoryBlock,
-  type Scope,
-  StoreError,
-  stripMemoryBlocks,
-  TimeoutError,
-} from "../../src/index.js";
+import { asStoreError } from "../../src/errors.js";
+import { type EngramError, type MemoryItem, renderMemoryBlock, type Scope, stripMemoryBlocks, TimeoutError } from "../../src/index.js";
 import { getLogger } from "../../src/logger.js";
 import { withDeadline } from "./deadline.js";
 import type { ResolvedAdapterOptions } from "./options.js";
@@ -37,11 +30,6 @@ export function turnKey(scope: Scope, conversation: unknown): string {
   return createHash("sha256")
     .update(JSON.stringify([scope.userId ?? null, scope.agentId ?? null, scope.runId ?? null, conversation]))
     .digest("hex");
-}
-
-function asEngramError(error: unknown): EngramError {
-  if (EngramError.isInstance(error)) return error;
-  return new StoreError({ message: `Memory search failed: ${error instanceof Error ? error.message : String(error)}`, cause: error });
 }
 
 /** The search of one turn, shared by its steps. */
@@ -102,7 +90,7 @@ export class TurnMemory {
     } catch (error) {
       // The call itself was aborted: nothing to report, and nothing to go on with.
       if (signal?.aborted) throw signal.reason;
-      const failure = asEngramError(error);
+      const failure = asStoreError(error, "Memory search failed");
       if (!failOpen) throw failure;
       this.report(failure, "recall");
       return none;
@@ -164,7 +152,7 @@ export class TurnMemory {
     const idempotencyKey = turnKey(scope, ["write", call, messages]);
     this.options.memory
       .enqueue(messages, { ...scope, idempotencyKey })
-      .catch((error: unknown) => this.report(asEngramError(error), "remember"));
+      .catch((error: unknown) => this.report(asStoreError(error, "Queueing the turn failed"), "remember"));
   }
 
   /** Hands a failure to `onError` (a hook that throws is logged, never rethrown). */

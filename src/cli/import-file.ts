@@ -3,7 +3,7 @@ import { readFile } from "node:fs/promises";
 import { basename } from "node:path";
 import { z } from "zod";
 import { EngramError, InvalidInputError } from "../errors.js";
-import type { Message } from "../history/history-store.js";
+import type { Message } from "../history/outbox.js";
 import { plainData, textProblem } from "../internal/plain-data.js";
 import { type Scope, scopeKeys, splitScope, validateScope } from "../scope.js";
 import { metadataSchema } from "../validation.js";

@@ -1,5 +1,5 @@
 import type { EmbeddingModelV4 } from "@ai-sdk/provider";
-import { ConfigError } from "../errors.js";
+import { loadAiSdk } from "../internal/ai-sdk.js";
 import type { Embedder } from "./embedder.js";
 
 /** An AI SDK embedding model: a model object of any supported specification version, or a gateway model id string. */
@@ -36,12 +36,7 @@ export function aiSdkEmbedder(model: AiSdkEmbeddingModel, { dimension, maxRetrie
     dimension,
     modelId,
     async embed(texts, { signal } = {}) {
-      let ai: typeof import("ai");
-      try {
-        ai = await import("ai");
-      } catch (cause) {
-        throw new ConfigError({ message: "An AI SDK embedding model needs the `ai` package: npm install ai@^7", cause });
-      }
+      const ai = await loadAiSdk("An AI SDK embedding model");
       const { embeddings } = await ai.embedMany({
         model: model as Parameters<typeof ai.embedMany>[0]["model"],
         values: texts,

@@ -1,7 +1,8 @@
 import { type EngramError, ExtractionError, isUserError } from "../errors.js";
+import { loadAiSdk } from "../internal/ai-sdk.js";
 import { type RetryOptions, retry, withDeadline } from "../internal/async.js";
 import type { ErrorContext, Usage } from "../types.js";
-import { type AiSdkLanguageModel, loadAiSdk } from "./language-model.js";
+import type { AiSdkLanguageModel } from "./language-model.js";
 import { type Decision, extractionOutputSchema, parseExtractionOutput } from "./output.js";
 import { repairPrompt } from "./prompt.js";
 
@@ -27,7 +28,7 @@ export async function extractDecisions(
   options: ModelCallOptions,
   { usage, report }: { usage: Usage; report: (error: EngramError, context: ErrorContext) => void },
 ): Promise<{ decisions: Decision[]; warnings: string[] }> {
-  const ai = await loadAiSdk();
+  const ai = await loadAiSdk("Extraction with an llm");
   const structured = ai.Output.object({
     schema: extractionOutputSchema,
     name: "memory_events",

@@ -1,5 +1,4 @@
 import type { LanguageModelV4 } from "@ai-sdk/provider";
-import { ConfigError } from "../errors.js";
 
 /**
  * An AI SDK language model: a provider model object (`openai("gpt-5-mini")`, Anthropic, Ollama or
@@ -13,15 +12,4 @@ export function isAiSdkLanguageModel(value: unknown): value is AiSdkLanguageMode
     (typeof value === "string" && value.trim() !== "") ||
     (value != null && typeof value === "object" && typeof (value as { doGenerate?: unknown }).doGenerate === "function")
   );
-}
-
-export type AiSdk = typeof import("ai");
-
-/** Loads the AI SDK on first use, so that `engram` itself never loads it. */
-export async function loadAiSdk(): Promise<AiSdk> {
-  try {
-    return await import("ai");
-  } catch (cause) {
-    throw new ConfigError({ message: "Extraction with an llm needs the `ai` package: npm install ai@^7", cause });
-  }
 }

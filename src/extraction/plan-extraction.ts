@@ -1,6 +1,6 @@
 import type { WrappedEmbedder } from "../embedders/wrap-embedder.js";
 import { type EngramError, ExtractionError } from "../errors.js";
-import type { Message } from "../history/history-store.js";
+import type { Message } from "../history/outbox.js";
 import { normaliseText } from "../internal/hash.js";
 import { stripMemoryBlocks } from "../memory-block.js";
 import { type Plan, PlanBuilder } from "../plan.js";

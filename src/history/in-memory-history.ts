@@ -1,13 +1,14 @@
 import { lockKeyOf, type Scope, scopeContains } from "../scope.js";
-import type { HistoryEntry, HistoryStore, OutboxEntry } from "./history-store.js";
+import type { HistoryEntry, HistoryLog } from "./history-log.js";
+import type { Outbox, OutboxEntry } from "./outbox.js";
 
 type MutableOutboxEntry = { -readonly [K in keyof OutboxEntry]: OutboxEntry[K] } & { workerId?: string; leaseUntil: number; dueAt: number };
 
 /**
- * History and outbox in process memory. For tests: the outbox is not durable, so a crash loses
- * pending turns. Use the SQLite or PostgreSQL history in production.
+ * A `HistoryLog` and an `Outbox` in process memory. For tests: the outbox is not durable, so a
+ * crash loses pending turns. Use the SQLite or PostgreSQL history in production.
  */
-export function inMemoryHistory(): HistoryStore {
+export function inMemoryHistory(): HistoryLog & Outbox {
   const history: HistoryEntry[] = [];
   const erased = new Set<string>();
   const outbox = new Map<string, MutableOutboxEntry>();

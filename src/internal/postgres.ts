@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { ConfigError, EngramError, StoreError } from "../errors.js";
+import { asStoreError, ConfigError, type EngramError } from "../errors.js";
 
 /** The part of a `pg` client the PostgreSQL stores use (a `pg.PoolClient` is one). */
 export interface PostgresClient {
@@ -107,8 +107,6 @@ export class LazyPool {
   }
 }
 
-export function storeError(what: string, error: unknown): EngramError {
-  if (EngramError.isInstance(error)) return error;
-  const message = error instanceof Error ? error.message : String(error);
-  return new StoreError({ message: `PostgreSQL ${what} failed: ${message}`, cause: error });
+function storeError(what: string, error: unknown): EngramError {
+  return asStoreError(error, `PostgreSQL ${what} failed`);
 }

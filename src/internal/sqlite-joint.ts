@@ -1,5 +1,5 @@
 import { resolve } from "node:path";
-import type { HistoryEntry, HistoryStore } from "../history/history-store.js";
+import type { HistoryEntry, HistoryLog } from "../history/history-log.js";
 import type { VectorStore, WriteBatch } from "../stores/vector-store.js";
 import type { SqliteHandle } from "./sqlite.js";
 
@@ -33,7 +33,7 @@ export const sqlitePath = (file: string) => (file === ":memory:" ? file : resolv
 /** A writer of a batch and its history in one transaction, when the store and history share one SQLite file. */
 export function jointWriter(
   store: VectorStore,
-  history: HistoryStore,
+  history: HistoryLog,
 ): ((batch: WriteBatch, entries: readonly HistoryEntry[]) => Promise<void>) | undefined {
   const storePart = (store as unknown as { [sqliteParts]?: StorePart })[sqliteParts];
   const historyPart = (history as unknown as { [sqliteParts]?: HistoryPart })[sqliteParts];

@@ -1,4 +1,4 @@
-import { cosineSimilarity } from "../stores/filter.js";
+import { cosineSimilarity } from "../store-kit/filter.js";
 import type { MemoryRecord, ScoredRecord } from "../stores/vector-store.js";
 
 export interface FusedHit {

@@ -1,13 +1,6 @@
-import { EngramError, StoreError } from "../errors.js";
-import type { HistoryStore } from "../history/history-store.js";
+import { asStoreError } from "../errors.js";
 import { withDeadline } from "../internal/async.js";
-import type { VectorStore } from "./vector-store.js";
 
-/** A failure as Engram reports it: typed errors pass as they are, anything else becomes a `StoreError` saying what failed. */
-export function asStoreError(error: unknown, what: string): EngramError {
-  if (EngramError.isInstance(error)) return error;
-  return new StoreError({ message: `${what}: ${error instanceof Error ? error.message : String(error)}`, cause: error });
-}
 
 /** Runs one store call with the store deadline, failing only with Engram errors. */
 export function guardedCall<T>(operation: string, timeoutMs: number, fn: () => T | Promise<T>): Promise<T> {
@@ -41,8 +34,8 @@ function guarded<T extends object>(target: T, { timeoutMs }: { timeoutMs: number
   });
 }
 
-/** A vector store whose every call has the store deadline and fails only with Engram errors. Wrapped once, when a `Memory` is built. */
-export const guardStore = <T extends VectorStore>(store: T, options: { timeoutMs: number }): T => guarded(store, options);
-
-/** A history store (log and outbox) whose every call has the store deadline and fails only with Engram errors. */
-export const guardHistory = <T extends HistoryStore>(history: T, options: { timeoutMs: number }): T => guarded(history, options);
+/**
+ * A store (vector store, history log, outbox) whose every call has the store deadline and fails
+ * only with Engram errors. Wrapped once, when a `Memory` is built.
+ */
+export const guardStore = <T extends object>(store: T, options: { timeoutMs: number }): T => guarded(store, options);

@@ -1,18 +1,12 @@
-import { ConfigError } from "../errors.js";
-import { decodeCursor, encodeCursor } from "../internal/json.js";
-import { bm25Scores } from "../retrieval/bm25.js";
 import { keywordTerms } from "../retrieval/keywords.js";
-import { assertNoConflict, checkedUpserts, cosineSimilarity, idsToCheck, matchesFilter } from "./filter.js";
-import type {
-  KeywordSearchable,
-  MemoryRecord,
-  ScopeCount,
-  ScopeEnumerable,
-  ScoredRecord,
-  StoreFilter,
-  VectorStore,
-  WriteBatch,
-} from "./vector-store.js";
+import { scopeOf } from "../scope.js";
+import { encodeCursor, readCursor } from "../store-kit/cursor.js";
+import { assertSameEmbedding } from "../store-kit/embedding.js";
+import { cosineSimilarity, matchesFilter } from "../store-kit/filter.js";
+import { rankByBm25 } from "../store-kit/ranking.js";
+import { countScopes } from "../store-kit/scopes.js";
+import { assertNoConflict, checkedUpserts, idsToCheck } from "../store-kit/writes.js";
+import type { KeywordSearchable, MemoryRecord, ScopeEnumerable, StoreFilter, VectorStore, WriteBatch } from "./vector-store.js";
 
 /** Stands in for an unknown id in filter checks: inside no scope. */
 const nobody: MemoryRecord = { id: "", text: "", hash: "", metadata: {}, createdAt: "", updatedAt: "" };
@@ -34,14 +28,8 @@ export function inMemoryStore(): VectorStore & KeywordSearchable & ScopeEnumerab
 
   return {
     async init(options) {
-      if (dimension !== undefined && records.size > 0 && options.dimension !== dimension) {
-        throw new ConfigError({ message: `This store holds ${dimension}-dimensional vectors; the embedder gives ${options.dimension}.` });
-      }
-      if (modelId !== undefined && records.size > 0 && options.modelId !== undefined && options.modelId !== modelId) {
-        throw new ConfigError({
-          message: `This store holds vectors of the embedding model "${modelId}"; the embedder is "${options.modelId}".`,
-        });
-      }
+      // Only what it holds ties an in-memory store to an embedder.
+      if (records.size > 0) assertSameEmbedding({ dimension, modelId }, options, { holder: "This inMemoryStore", elsewhere: "a new one" });
       dimension = options.dimension;
       modelId = options.modelId ?? modelId;
     },
@@ -67,16 +55,10 @@ export function inMemoryStore(): VectorStore & KeywordSearchable & ScopeEnumerab
         .map(({ record, score }) => ({ record: withoutVector(record), score }));
     },
     async keywordSearch({ text, filter, limit }) {
-      const candidates = inFilter(filter);
-      const scores = bm25Scores(
-        keywordTerms(text),
-        candidates.map((record) => record.text),
-      );
-      return candidates
-        .map((record, i) => ({ record: structuredClone(record), score: scores[i] as number }))
-        .filter((hit) => hit.score > 0)
-        .sort((a, b) => b.score - a.score || (a.record.id < b.record.id ? -1 : 1))
-        .slice(0, limit) satisfies ScoredRecord[];
+      return rankByBm25(keywordTerms(text), inFilter(filter), { limit }).map(({ candidate, score }) => ({
+        record: structuredClone(candidate),
+        score,
+      }));
     },
     async get(ids, filter) {
       // An unknown id is checked against the filter like a stored one: an id of another scope takes
@@ -87,8 +69,7 @@ export function inMemoryStore(): VectorStore & KeywordSearchable & ScopeEnumerab
         .map((record) => structuredClone(record));
     },
     async list({ filter, limit, cursor }) {
-      const after = cursor === undefined ? undefined : decodeCursor(cursor, 2);
-      if (cursor !== undefined && !after) throw new Error("Invalid list cursor");
+      const after = readCursor(cursor, 2);
       const sorted = inFilter(filter)
         .sort(byAge)
         .filter((record) => !after || byAge(record, { createdAt: after[0], id: after[1] } as MemoryRecord) > 0);
@@ -105,24 +86,7 @@ export function inMemoryStore(): VectorStore & KeywordSearchable & ScopeEnumerab
       return doomed.length;
     },
     async scopes() {
-      const counts = new Map<string, { scope: Omit<ScopeCount, "count">; count: number }>();
-      for (const { userId, agentId, runId } of records.values()) {
-        const key = JSON.stringify([userId ?? null, agentId ?? null, runId ?? null]);
-        const entry = counts.get(key);
-        if (entry) entry.count++;
-        else
-          counts.set(key, {
-            scope: {
-              ...(userId !== undefined && { userId }),
-              ...(agentId !== undefined && { agentId }),
-              ...(runId !== undefined && { runId }),
-            },
-            count: 1,
-          });
-      }
-      return [...counts.values()]
-        .map(({ scope, count }) => ({ ...scope, count }))
-        .sort((a, b) => compareIds(a.userId, b.userId) || compareIds(a.agentId, b.agentId) || compareIds(a.runId, b.runId));
+      return countScopes([...records.values()].map(scopeOf));
     },
     async reset() {
       records.clear();
@@ -132,14 +96,6 @@ export function inMemoryStore(): VectorStore & KeywordSearchable & ScopeEnumerab
     },
     async close() {},
   };
-}
-
-/** Absent ids first (as SQLite orders NULLs), then by text. */
-function compareIds(a: string | undefined, b: string | undefined): number {
-  if (a === b) return 0;
-  if (a === undefined) return -1;
-  if (b === undefined) return 1;
-  return a < b ? -1 : 1;
 }
 
 function withoutVector({ vector: _vector, ...record }: MemoryRecord): MemoryRecord {

@@ -1,6 +1,4 @@
 import { z } from "zod";
-import { ConfigError, StoreError } from "../errors.js";
-import { decodeCursor, encodeCursor } from "../internal/json.js";
 import {
   connectionOptions,
   exactlyOneConnection,
@@ -12,8 +10,13 @@ import {
   tableNamePattern,
 } from "../internal/postgres.js";
 import { keywordTerms } from "../retrieval/keywords.js";
+import { encodeCursor, readCursor } from "../store-kit/cursor.js";
+import { assertSameEmbedding } from "../store-kit/embedding.js";
+import { metadataConditions, scopeConditions } from "../store-kit/filter.js";
+import { rankByBm25 } from "../store-kit/ranking.js";
+import { scopeColumns, scopeOfRow } from "../store-kit/scopes.js";
+import { assertNoConflict, checkedUpserts, idsToCheck } from "../store-kit/writes.js";
 import { parseConfig } from "../validation.js";
-import { assertNoConflict, checkedUpserts, idsToCheck, metadataConditions, scopeConditions } from "./filter.js";
 import type {
   KeywordSearchable,
   MemoryRecord,
@@ -55,7 +58,6 @@ const optionsSchema = z
   })
   .refine(exactlyOneConnection, exactlyOneConnectionMessage);
 
-const columns = { userId: "user_id", agentId: "agent_id", runId: "run_id" } as const;
 const selectColumns = "id, text, hash, user_id, agent_id, run_id, metadata, created_at, updated_at";
 
 interface Row {
@@ -70,7 +72,6 @@ interface Row {
   updated_at: string;
   embedding?: string;
   distance?: number;
-  rank?: number;
 }
 
 function vectorLiteral(vector: Float32Array): string {
@@ -82,19 +83,16 @@ function parseVector(text: string): Float32Array {
 }
 
 function toRecord(row: Row): MemoryRecord {
-  const record: { -readonly [K in keyof MemoryRecord]: MemoryRecord[K] } = {
+  return {
     id: row.id,
     text: row.text,
     hash: row.hash,
+    ...scopeOfRow(row),
     metadata: row.metadata,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
+    ...(row.embedding != null && { vector: parseVector(row.embedding) }),
   };
-  if (row.user_id != null) record.userId = row.user_id;
-  if (row.agent_id != null) record.agentId = row.agent_id;
-  if (row.run_id != null) record.runId = row.run_id;
-  if (row.embedding != null) record.vector = parseVector(row.embedding);
-  return record;
 }
 
 /** WHERE conditions of a filter, appending their values to `params`. Scope first: the indexes serve it. */
@@ -102,7 +100,7 @@ function where(filter: StoreFilter, params: unknown[]): string {
   const parts: string[] = [];
   for (const [key, value] of scopeConditions(filter)) {
     params.push(value);
-    parts.push(`${columns[key]} = $${params.length}`);
+    parts.push(`${scopeColumns[key]} = $${params.length}`);
   }
   if (filter.hash !== undefined) {
     params.push(filter.hash);
@@ -135,12 +133,10 @@ class PgvectorStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
   }
 
   async init({ dimension, modelId }: { dimension: number; modelId?: string }): Promise<void> {
-    if (this.#fixedDimension !== undefined && this.#fixedDimension !== dimension) {
-      throw new ConfigError({
-        message: `pgvectorStore was configured with dimension ${this.#fixedDimension}, but the embedder gives ${dimension}. Use the matching embedder, or another table.`,
-      });
-    }
     const t = this.#table;
+    const made = (holder: string, space: { dimension?: number | string; modelId?: string }) =>
+      assertSameEmbedding(space, { dimension, modelId }, { holder, elsewhere: "another table" });
+    made(`pgvectorStore({ dimension: ${this.#fixedDimension} })`, { dimension: this.#fixedDimension });
     await this.#pool.transaction("schema creation", async (client) => {
       // Several app servers may start at once: one of them creates the schema, the others wait and check it.
       await client.query("SELECT pg_advisory_xact_lock(hashtext($1))", [`engram schema ${t}`]);
@@ -152,18 +148,7 @@ class PgvectorStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
           row.value,
         ]),
       );
-      const storedDimension = stored.get("dimension");
-      const storedModel = stored.get("embedding_model");
-      if (storedDimension !== undefined && Number(storedDimension) !== dimension) {
-        throw new ConfigError({
-          message: `The table ${t} holds ${storedDimension}-dimensional vectors, but the embedder gives ${dimension}. Use the embedder it was created with, or another table (move memories with export and import).`,
-        });
-      }
-      if (storedModel !== undefined && modelId !== undefined && storedModel !== modelId) {
-        throw new ConfigError({
-          message: `The table ${t} holds vectors of the embedding model "${storedModel}", but the embedder is "${modelId}". Vectors of different models cannot be compared: use the same model, or another table (move memories with export and import).`,
-        });
-      }
+      made(`The table ${t}`, { dimension: stored.get("dimension"), modelId: stored.get("embedding_model") });
       await client.query(`
         CREATE TABLE IF NOT EXISTS ${t} (
           id text COLLATE "C" PRIMARY KEY,
@@ -184,11 +169,7 @@ class PgvectorStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
       ).rows as { dimension: number }[];
       if (column && column.dimension !== dimension) {
         const { rows } = await client.query(`SELECT 1 FROM ${t} LIMIT 1`);
-        if (rows.length > 0) {
-          throw new ConfigError({
-            message: `The table ${t} holds ${column.dimension}-dimensional vectors, but the embedder gives ${dimension}. Use the embedder it was created with, or another table.`,
-          });
-        }
+        if (rows.length > 0) made(`The table ${t}`, { dimension: column.dimension });
         await client.query(`ALTER TABLE ${t} ALTER COLUMN embedding TYPE vector(${dimension})`);
       }
       // B-tree indexes on the scope columns: search is exact cosine over the rows of one scope.
@@ -278,16 +259,32 @@ class PgvectorStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
     const params: unknown[] = [];
     const condition = where(filter, params);
     if (terms.length === 0) return [];
-    // Terms are letters and digits only, so joining them with | is a valid tsquery.
-    params.push(terms.join(" | "), limit);
-    const { rows } = await this.#pool.query<Row>(
-      "keyword search",
-      `SELECT ${selectColumns}, embedding::text AS embedding, ts_rank(text_search, query) AS rank
-       FROM ${this.#table}, to_tsquery('${this.#language}'::regconfig, $${params.length - 1}) query
-       WHERE text_search @@ query AND ${condition} ORDER BY rank DESC, id LIMIT $${params.length}`,
-      params,
+    // The full-text index finds the scope's rows holding any term; they are ranked here by BM25, as
+    // in every store, with document frequencies against the whole scope. Terms are letters and
+    // digits only, so joining them with | is a valid tsquery.
+    const [{ rows: matches }, { rows: counted }] = await Promise.all([
+      this.#pool.query<{ id: string; text: string }>(
+        "keyword search",
+        `SELECT id, text FROM ${this.#table}, to_tsquery('${this.#language}'::regconfig, $${params.length + 1}) query
+         WHERE text_search @@ query AND ${condition}`,
+        [...params, terms.join(" | ")],
+      ),
+      this.#pool.query<{ count: string }>("keyword search", `SELECT count(*) AS count FROM ${this.#table} WHERE ${condition}`, params),
+    ]);
+    const best = rankByBm25(terms, matches, { documentCount: Number(counted[0]?.count ?? 0), limit });
+    if (best.length === 0) return [];
+    const full = new Map(
+      (
+        await this.get(
+          best.map((hit) => hit.candidate.id),
+          filter,
+        )
+      ).map((record) => [record.id, record]),
     );
-    return rows.map((row) => ({ record: toRecord(row), score: row.rank as number }));
+    return best.flatMap(({ candidate, score }) => {
+      const record = full.get(candidate.id);
+      return record ? [{ record, score }] : [];
+    });
   }
 
   async get(ids: readonly string[], filter: StoreFilter): Promise<MemoryRecord[]> {
@@ -306,8 +303,7 @@ class PgvectorStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
   async list({ filter, limit, cursor }: { filter: StoreFilter; limit: number; cursor?: string }) {
     const params: unknown[] = [];
     const condition = where(filter, params);
-    const after = cursor === undefined ? undefined : decodeCursor(cursor, 2);
-    if (cursor !== undefined && !after) throw new StoreError({ message: "Invalid list cursor: pass back the cursor a list call returned" });
+    const after = readCursor(cursor, 2);
     let range = "";
     if (after) {
       params.push(after[0], after[1]);
@@ -347,13 +343,7 @@ class PgvectorStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
        ORDER BY user_id COLLATE "C" NULLS FIRST, agent_id COLLATE "C" NULLS FIRST, run_id COLLATE "C" NULLS FIRST`,
       [],
     );
-    return rows.map((row) => {
-      const scope: { -readonly [K in keyof ScopeCount]: ScopeCount[K] } = { count: Number(row.count) };
-      if (row.user_id != null) scope.userId = row.user_id;
-      if (row.agent_id != null) scope.agentId = row.agent_id;
-      if (row.run_id != null) scope.runId = row.run_id;
-      return scope;
-    });
+    return rows.map((row) => ({ ...scopeOfRow(row), count: Number(row.count) }));
   }
 
   async reset(): Promise<void> {
@@ -385,8 +375,9 @@ class PgvectorStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
  * Memories in PostgreSQL with pgvector, shared by every app server connected to the database.
  *
  * Scope columns have b-tree indexes and search is exact cosine over the scope's rows (no ANN index
- * that would ignore the scope filter and lose recall); keyword search uses PostgreSQL full-text
- * search (a generated `tsvector` column with a GIN index). The schema is created on first use
+ * that would ignore the scope filter and lose recall); keyword search finds candidates with
+ * PostgreSQL full-text search (a generated `tsvector` column with a GIN index) and ranks them by
+ * BM25, as every store does. The schema is created on first use
  * (`CREATE EXTENSION IF NOT EXISTS vector` needs the right to create extensions, or an existing one).
  * Writes are transactions. `pg` is loaded on first use.
  *

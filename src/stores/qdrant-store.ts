@@ -1,12 +1,30 @@
-import { createHash } from "node:crypto";
 import type { QdrantClient, Schemas } from "@qdrant/js-client-rest";
 import { z } from "zod";
 import { ConfigError, EngramError, StoreError } from "../errors.js";
-import { base64ToVector, decodeCursor, encodeCursor, vectorToBase64 } from "../internal/json.js";
-import { bm25Scores } from "../retrieval/bm25.js";
 import { keywordTerms } from "../retrieval/keywords.js";
+import { type Scope, scopeOf } from "../scope.js";
+import { encodeCursor, invalidCursor, readCursor } from "../store-kit/cursor.js";
+import { rankByBm25 } from "../store-kit/ranking.js";
+import { countScopes } from "../store-kit/scopes.js";
+import { assertNoConflict, checkedUpserts, idsToCheck } from "../store-kit/writes.js";
 import { parseConfig } from "../validation.js";
-import { assertNoConflict, checkedUpserts, idsToCheck, metadataConditions, scopeConditions } from "./filter.js";
+import { prepareCollection } from "./qdrant-collection.js";
+import {
+  byAge,
+  CHUNK,
+  type Condition,
+  chunks,
+  conditions,
+  createdAtMsOf,
+  httpFailure,
+  KEYWORD_CANDIDATES,
+  type Payload,
+  type Point,
+  payloadOf,
+  pointIdOf,
+  toPayload,
+  toRecord,
+} from "./qdrant-points.js";
 import type {
   KeywordSearchable,
   MemoryRecord,
@@ -18,6 +36,8 @@ import type {
   VectorStore,
   WriteBatch,
 } from "./vector-store.js";
+
+export { pointIdOf } from "./qdrant-points.js";
 
 export interface QdrantStoreOptions {
   /** URL of the Qdrant REST API, e.g. "http://localhost:6333". Give this or `client`. */
@@ -56,145 +76,6 @@ const optionsSchema = z
     exact: z.boolean().optional(),
   })
   .refine((options) => (options.url === undefined) !== (options.client === undefined), { message: "pass exactly one of url or client" });
-
-type Condition = Schemas["Condition"];
-type Payload = {
-  id: string;
-  text: string;
-  hash: string;
-  userId?: string;
-  agentId?: string;
-  runId?: string;
-  metadata: Record<string, unknown>;
-  /**
-   * The scalar top-level metadata values, which filters compare. Qdrant would match a filter value
-   * against any element of an array; the contract wants equality of the whole value.
-   */
-  filterable: Record<string, string | number | boolean | null>;
-  createdAt: string;
-  updatedAt: string;
-  /** `createdAt` in epoch milliseconds: Qdrant orders by numbers, not by strings. */
-  createdAtMs: number;
-  /** The vector as written (base64 of its float32 bytes), kept only when Qdrant changes it by normalising. */
-  vectorAsWritten?: string;
-};
-type Point = { id: string | number; payload?: Record<string, unknown> | null; vector?: unknown };
-
-/** Points per request when writing or deleting; keeps request bodies well under Qdrant's 32 MB limit. */
-const CHUNK = 256;
-/** Most full-text candidates keyword search ranks (by BM25, in process) per query. */
-const KEYWORD_CANDIDATES = 1000;
-
-const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
-/**
- * Qdrant accepts only unsigned integers and UUIDs as point ids. A record id that is a lower-case
- * UUID (every id Engram makes) is its own point id; any other id maps to a name-based UUID
- * (SHA-256, version 8), which can never equal a random (version 4) one. The record id itself is
- * kept in the payload.
- */
-export function pointIdOf(id: string): string {
-  if (uuidPattern.test(id)) return id;
-  const hex = createHash("sha256").update(id).digest("hex");
-  const variant = ((Number.parseInt(hex[16] as string, 16) & 0x3) | 0x8).toString(16);
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
-}
-
-/** A quoted JSON path segment: metadata keys may hold dots, which would otherwise mean nesting. */
-const metadataPath = (key: string) => `filterable."${key}"`;
-
-/**
- * Whether Qdrant stores this vector as it is under cosine distance: it normalises every vector
- * whose squared length is not within 1e-6 of 1 (or 0). A margin keeps borderline vectors on the
- * safe side: their exact copy is kept.
- */
-function storedAsWritten(vector: Float32Array): boolean {
-  let squared = 0;
-  for (const value of vector) squared += value * value;
-  return Math.abs(squared - 1) <= 1e-7;
-}
-
-function conditions(filter: StoreFilter): Condition[] {
-  const must: Condition[] = scopeConditions(filter).map(([key, value]) => ({ key, match: { value } }));
-  if (filter.hash !== undefined) must.push({ key: "hash", match: { value: filter.hash } });
-  for (const [key, value] of metadataConditions(filter)) {
-    if (value === null) must.push({ is_null: { key: metadataPath(key) } });
-    // Qdrant matches integers, strings and booleans by value; a range of one point covers every number.
-    else if (typeof value === "number") must.push({ key: metadataPath(key), range: { gte: value, lte: value } });
-    else must.push({ key: metadataPath(key), match: { value } });
-  }
-  return must;
-}
-
-function toRecord(point: Point, withVector = false): MemoryRecord {
-  const payload = point.payload as unknown as Payload;
-  const record: { -readonly [K in keyof MemoryRecord]: MemoryRecord[K] } = {
-    id: payload.id,
-    text: payload.text,
-    hash: payload.hash,
-    metadata: payload.metadata ?? {},
-    createdAt: payload.createdAt,
-    updatedAt: payload.updatedAt,
-  };
-  if (payload.userId != null) record.userId = payload.userId;
-  if (payload.agentId != null) record.agentId = payload.agentId;
-  if (payload.runId != null) record.runId = payload.runId;
-  if (withVector) {
-    if (payload.vectorAsWritten !== undefined) record.vector = base64ToVector(payload.vectorAsWritten);
-    else if (Array.isArray(point.vector)) record.vector = Float32Array.from(point.vector as number[]);
-  }
-  return record;
-}
-
-function toPayload(record: MemoryRecord): Payload {
-  const createdAtMs = Date.parse(record.createdAt);
-  if (Number.isNaN(createdAtMs))
-    throw new StoreError({ message: `Record ${record.id} has createdAt "${record.createdAt}", not an ISO 8601 date` });
-  const filterable: Payload["filterable"] = {};
-  for (const [key, value] of Object.entries(record.metadata)) {
-    if (value === null || typeof value === "string" || typeof value === "number" || typeof value === "boolean") filterable[key] = value;
-  }
-  const payload: Payload = {
-    id: record.id,
-    text: record.text,
-    hash: record.hash,
-    metadata: { ...record.metadata },
-    filterable,
-    createdAt: record.createdAt,
-    updatedAt: record.updatedAt,
-    createdAtMs,
-  };
-  if (record.userId !== undefined) payload.userId = record.userId;
-  if (record.agentId !== undefined) payload.agentId = record.agentId;
-  if (record.runId !== undefined) payload.runId = record.runId;
-  const vector = record.vector as Float32Array;
-  if (!storedAsWritten(vector)) payload.vectorAsWritten = vectorToBase64(vector);
-  return payload;
-}
-
-const payloadOf = (point: Point) => point.payload as unknown as Payload;
-const createdAtMsOf = (point: Point) => payloadOf(point).createdAtMs;
-const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
-/** List order: createdAt (as a time, then as written), then record id, like the SQL stores. */
-const byAge = (a: Point, b: Point) =>
-  createdAtMsOf(a) - createdAtMsOf(b) ||
-  compare(payloadOf(a).createdAt, payloadOf(b).createdAt) ||
-  compare(payloadOf(a).id, payloadOf(b).id);
-
-function chunks<T>(items: readonly T[]): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += CHUNK) out.push(items.slice(i, i + CHUNK));
-  return out;
-}
-
-/** The status code and Qdrant's own error message of a failed request, when it was an HTTP error. */
-function httpFailure(error: unknown): { status?: number; message: string } {
-  const failure = error as { status?: number; data?: { status?: { error?: string } }; message?: string };
-  return {
-    status: typeof failure?.status === "number" ? failure.status : undefined,
-    message: failure?.data?.status?.error ?? failure?.message ?? String(error),
-  };
-}
 
 class QdrantStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
   readonly #options: z.infer<typeof optionsSchema>;
@@ -238,63 +119,7 @@ class QdrantStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
   }
 
   async init({ dimension, modelId }: { dimension: number; modelId?: string }): Promise<void> {
-    await this.#call("init", async (client, name) => {
-      const create = async () => {
-        try {
-          await client.createCollection(name, {
-            vectors: { size: dimension, distance: "Cosine" },
-            metadata: modelId === undefined ? {} : { engramEmbeddingModel: modelId },
-          });
-        } catch (error) {
-          // Another app server created it first: fine, it is checked below like any existing one.
-          if (httpFailure(error).status !== 409) throw error;
-        }
-      };
-      if (!(await client.collectionExists(name)).exists) await create();
-      let info = await client.getCollection(name);
-      let vectors = info.config.params.vectors as { size?: number } | undefined;
-      if (vectors?.size !== dimension && (await client.count(name, { exact: true })).count === 0) {
-        // Empty (e.g. after a reset): make it again for this embedder.
-        await client.deleteCollection(name);
-        await create();
-        info = await client.getCollection(name);
-        vectors = info.config.params.vectors as { size?: number } | undefined;
-      }
-      if (vectors?.size !== dimension) {
-        throw new ConfigError({
-          message: `The Qdrant collection "${name}" holds ${vectors?.size ?? "named or unknown"}-dimensional vectors, but the embedder gives ${dimension}. Use the embedder it was created with, or another collection (move memories with export and import).`,
-        });
-      }
-      const storedModel = (info.config.metadata as Record<string, unknown> | null | undefined)?.engramEmbeddingModel ?? undefined;
-      if (typeof storedModel === "string" && modelId !== undefined && storedModel !== modelId) {
-        throw new ConfigError({
-          message: `The Qdrant collection "${name}" holds vectors of the embedding model "${storedModel}", but the embedder is "${modelId}". Vectors of different models cannot be compared: use the same model, or another collection (move memories with export and import).`,
-        });
-      }
-      if (storedModel === undefined && modelId !== undefined) {
-        await client.updateCollection(name, { metadata: { engramEmbeddingModel: modelId } });
-      }
-      const indexes: [string, Schemas["PayloadFieldSchema"]][] = [
-        // The tenant index keeps each user's points together on disk and in the HNSW graph.
-        ["userId", { type: "keyword", is_tenant: true }],
-        ["agentId", "keyword"],
-        ["runId", "keyword"],
-        ["hash", "keyword"],
-        ["text", { type: "text", tokenizer: "word", lowercase: true, min_token_len: 2 }],
-        ["createdAtMs", { type: "integer", lookup: false, range: true }],
-      ];
-      for (const [field_name, field_schema] of indexes) {
-        if (info.payload_schema[field_name]) continue;
-        await client.createPayloadIndex(name, { field_name, field_schema, wait: true });
-      }
-      if (!(await client.collectionExists(this.#tombstones)).exists) {
-        try {
-          await client.createCollection(this.#tombstones, { vectors: { size: 1, distance: "Dot" } });
-        } catch (error) {
-          if (httpFailure(error).status !== 409) throw error;
-        }
-      }
-    });
+    await this.#call("init", (client, name) => prepareCollection(client, { name, tombstones: this.#tombstones, dimension, modelId }));
     this.#dimension = dimension;
   }
 
@@ -381,22 +206,20 @@ class QdrantStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
       this.#scrollAll("keyword search", [...must, { key: "text", match: { text_any: terms.join(" ") } }], KEYWORD_CANDIDATES),
       this.#call("keyword search", (client, name) => client.count(name, { filter: { must }, exact: true })),
     ]);
-    const scores = bm25Scores(
+    const best = rankByBm25(
       terms,
-      candidates.map((point) => (point.payload as unknown as Payload).text),
-      { documentCount: scope.count },
+      candidates.map((point) => ({ id: payloadOf(point).id, text: payloadOf(point).text, point })),
+      { documentCount: scope.count, limit },
     );
-    const best = candidates
-      .map((point, i) => ({ point, score: scores[i] as number }))
-      .filter((hit) => hit.score > 0)
-      .sort((a, b) => b.score - a.score || byAge(a.point, b.point))
-      .slice(0, limit);
     if (best.length === 0) return [];
     const withVectors = await this.#call("keyword search", (client, name) =>
-      client.retrieve(name, { ids: best.map((hit) => hit.point.id), with_payload: false, with_vector: true }),
+      client.retrieve(name, { ids: best.map((hit) => hit.candidate.point.id), with_payload: false, with_vector: true }),
     );
     const vectors = new Map(withVectors.map((point) => [String(point.id), point.vector]));
-    return best.map(({ point, score }) => ({ record: toRecord({ ...point, vector: vectors.get(String(point.id)) }, true), score }));
+    return best.map(({ candidate: { point }, score }) => ({
+      record: toRecord({ ...point, vector: vectors.get(String(point.id)) }, true),
+      score,
+    }));
   }
 
   async get(ids: readonly string[], filter: StoreFilter): Promise<MemoryRecord[]> {
@@ -416,10 +239,8 @@ class QdrantStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
 
   async list({ filter, limit, cursor }: { filter: StoreFilter; limit: number; cursor?: string }) {
     const must = conditions(filter);
-    const after = cursor === undefined ? undefined : decodeCursor(cursor, 3);
-    if (cursor !== undefined && (!after || Number.isNaN(Number(after[0])))) {
-      throw new StoreError({ message: "Invalid list cursor: pass back the cursor a list call returned" });
-    }
+    const after = readCursor(cursor, 3);
+    if (after && Number.isNaN(Number(after[0]))) throw invalidCursor();
     // Qdrant orders by a number (createdAtMs) and breaks ties arbitrarily, so the records of one
     // millisecond are read together and ordered here; usually they are the few of one add call.
     const want = limit + 1;
@@ -484,28 +305,18 @@ class QdrantStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
 
   /** Reads the scope ids of every point (no texts, no vectors): an operator's full pass over the collection. */
   async scopes(): Promise<ScopeCount[]> {
-    const counts = new Map<string, ScopeCount>();
+    return countScopes(this.#everyScope());
+  }
+
+  async *#everyScope(): AsyncGenerator<Scope> {
     let offset: Schemas["ExtendedPointId"] | undefined;
     do {
       const page = await this.#call("scopes", (client, name) =>
         client.scroll(name, { limit: CHUNK, offset, with_payload: ["userId", "agentId", "runId"], with_vector: false }),
       );
-      for (const point of page.points) {
-        const { userId, agentId, runId } = (point.payload ?? {}) as Pick<Payload, "userId" | "agentId" | "runId">;
-        const key = JSON.stringify([userId ?? null, agentId ?? null, runId ?? null]);
-        const scope = counts.get(key) ?? {
-          ...(userId === undefined ? {} : { userId }),
-          ...(agentId === undefined ? {} : { agentId }),
-          ...(runId === undefined ? {} : { runId }),
-          count: 0,
-        };
-        counts.set(key, { ...scope, count: scope.count + 1 });
-      }
+      for (const point of page.points) yield scopeOf((point.payload ?? {}) as Scope);
       offset = (page.next_page_offset ?? undefined) as Schemas["ExtendedPointId"] | undefined;
     } while (offset !== undefined);
-    // Absent ids first, then byte order: the order of the SQL stores.
-    const order = (a?: string, b?: string) => (a === b ? 0 : a === undefined ? -1 : b === undefined ? 1 : a < b ? -1 : 1);
-    return [...counts.values()].sort((a, b) => order(a.userId, b.userId) || order(a.agentId, b.agentId) || order(a.runId, b.runId));
   }
 
   async reset(): Promise<void> {

@@ -1,11 +1,15 @@
 import type { SQLInputValue } from "node:sqlite";
-import { ConfigError } from "../errors.js";
-import { bytesToVector, decodeCursor, encodeCursor, vectorToBytes } from "../internal/json.js";
+import { bytesToVector, vectorToBytes } from "../internal/json.js";
 import { openSqlite, type SqliteHandle } from "../internal/sqlite.js";
 import { type StorePart, sqliteParts, sqlitePath } from "../internal/sqlite-joint.js";
-import { bm25Scores } from "../retrieval/bm25.js";
 import { keywordTerms } from "../retrieval/keywords.js";
-import { assertNoConflict, checkedUpserts, idsToCheck, metadataConditions, scopeConditions } from "./filter.js";
+import { encodeCursor, readCursor } from "../store-kit/cursor.js";
+import { assertSameEmbedding } from "../store-kit/embedding.js";
+import { metadataConditions, scopeConditions } from "../store-kit/filter.js";
+import { rankByBm25 } from "../store-kit/ranking.js";
+import { scopeColumns, scopeOfRow } from "../store-kit/scopes.js";
+import { assertNoConflict, checkedUpserts, idsToCheck } from "../store-kit/writes.js";
+import { migrate, schema, scopeTermPrefixes } from "./sqlite-store-schema.js";
 import type {
   KeywordSearchable,
   MemoryRecord,
@@ -23,114 +27,20 @@ export interface SqliteStoreOptions {
   path: string;
 }
 
-const columns = { userId: "user_id", agentId: "agent_id", runId: "run_id" } as const;
-
-/**
- * Scope ids as keyword tokens ("u" + hex of the user id, "a" + agent, "r" + run), indexed beside the
- * text: a keyword query intersects the scope's short posting lists with the terms' long ones inside
- * the full-text index, so its cost follows the scope's size, not the store's. The exact scope
- * condition is still applied on the joined rows.
- */
-const scopeTermsExpression = `trim(
-  CASE WHEN user_id IS NULL THEN '' ELSE 'u' || hex(user_id) || ' ' END ||
-  CASE WHEN agent_id IS NULL THEN '' ELSE 'a' || hex(agent_id) || ' ' END ||
-  CASE WHEN run_id IS NULL THEN '' ELSE 'r' || hex(run_id) END)`;
-const scopeTermPrefixes = { userId: "u", agentId: "a", runId: "r" } as const;
-
-const schema = `
-  CREATE TABLE IF NOT EXISTS engram_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-  CREATE TABLE IF NOT EXISTS memories (
-    rowid INTEGER PRIMARY KEY,
-    id TEXT NOT NULL UNIQUE,
-    text TEXT NOT NULL,
-    hash TEXT NOT NULL,
-    user_id TEXT,
-    agent_id TEXT,
-    run_id TEXT,
-    metadata TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL,
-    embedding BLOB NOT NULL,
-    scope_terms TEXT GENERATED ALWAYS AS (${scopeTermsExpression}) VIRTUAL
-  );
-  CREATE INDEX IF NOT EXISTS memories_by_user ON memories (user_id, agent_id, run_id, created_at);
-  CREATE INDEX IF NOT EXISTS memories_by_agent ON memories (agent_id, run_id, created_at);
-  CREATE INDEX IF NOT EXISTS memories_by_run ON memories (run_id, created_at);
-  CREATE INDEX IF NOT EXISTS memories_by_hash ON memories (hash);
-  -- Ids of erased memories (no text): a write can never bring a purged memory back.
-  CREATE TABLE IF NOT EXISTS memory_tombstones (id TEXT PRIMARY KEY, erased_at TEXT NOT NULL);
-  -- Tokens are the Porter stems of what tokenize() in src/retrieval/keywords.ts yields (letters and
-  -- digits, lower-cased), as bm25Scores compares them: the matches found here are the documents BM25
-  -- scores above zero.
-  CREATE VIRTUAL TABLE IF NOT EXISTS memories_fts USING fts5(
-    text, scope_terms, content = 'memories', content_rowid = 'rowid',
-    tokenize = "porter unicode61 remove_diacritics 0 categories 'L* N*'"
-  );
-  CREATE TRIGGER IF NOT EXISTS memories_fts_insert AFTER INSERT ON memories BEGIN
-    INSERT INTO memories_fts (rowid, text, scope_terms) VALUES (new.rowid, new.text, new.scope_terms);
-  END;
-  CREATE TRIGGER IF NOT EXISTS memories_fts_delete AFTER DELETE ON memories BEGIN
-    INSERT INTO memories_fts (memories_fts, rowid, text, scope_terms) VALUES ('delete', old.rowid, old.text, old.scope_terms);
-  END;
-  CREATE TRIGGER IF NOT EXISTS memories_fts_update AFTER UPDATE OF text, user_id, agent_id, run_id ON memories BEGIN
-    INSERT INTO memories_fts (memories_fts, rowid, text, scope_terms) VALUES ('delete', old.rowid, old.text, old.scope_terms);
-    INSERT INTO memories_fts (rowid, text, scope_terms) VALUES (new.rowid, new.text, new.scope_terms);
-  END;
-`;
-
-/**
- * Brings files made by earlier versions up to date, rebuilding the keyword index from the stored
- * texts: files created before the scope was indexed for keyword search get the generated scope
- * column; files whose keyword index does not stem words get one that does.
- */
-function migrate(handle: SqliteHandle): void {
-  const columnsOf = (table: string) =>
-    (handle.db.prepare(`SELECT name FROM pragma_table_xinfo('${table}')`).all() as { name: string }[]).map((row) => row.name);
-  const memoryColumns = columnsOf("memories");
-  if (memoryColumns.length === 0) return;
-  const scoped = memoryColumns.includes("scope_terms");
-  const keywordIndex = handle.db.prepare("SELECT sql FROM sqlite_master WHERE name = 'memories_fts'").get() as { sql: string } | undefined;
-  const stemmed = keywordIndex?.sql.includes("porter") ?? false;
-  if (scoped && stemmed) return;
-  handle.transaction(() => {
-    handle.db.exec(`
-      DROP TRIGGER IF EXISTS memories_fts_insert;
-      DROP TRIGGER IF EXISTS memories_fts_delete;
-      DROP TRIGGER IF EXISTS memories_fts_update;
-      DROP TABLE IF EXISTS memories_fts;
-      ${scoped ? "" : `ALTER TABLE memories ADD COLUMN scope_terms TEXT GENERATED ALWAYS AS (${scopeTermsExpression}) VIRTUAL;`}
-      ${schema}
-      INSERT INTO memories_fts (memories_fts) VALUES ('rebuild');
-    `);
-  });
-}
-
 const selectColumns = "id, text, hash, user_id, agent_id, run_id, metadata, created_at, updated_at";
 
 type Row = Record<string, SQLInputValue>;
 
 function toRecord(row: Row, withVector = false): MemoryRecord {
-  const record: { -readonly [K in keyof MemoryRecord]: MemoryRecord[K] } = {
+  return {
     id: row.id as string,
     text: row.text as string,
     hash: row.hash as string,
+    ...scopeOfRow(row),
     metadata: JSON.parse(row.metadata as string),
     createdAt: row.created_at as string,
     updatedAt: row.updated_at as string,
-  };
-  if (row.user_id != null) record.userId = row.user_id as string;
-  if (row.agent_id != null) record.agentId = row.agent_id as string;
-  if (row.run_id != null) record.runId = row.run_id as string;
-  if (withVector && row.embedding instanceof Uint8Array) record.vector = bytesToVector(row.embedding);
-  return record;
-}
-
-function withScope(count: { count: number }, row: Row): ScopeCount {
-  return {
-    ...(row.user_id != null && { userId: row.user_id as string }),
-    ...(row.agent_id != null && { agentId: row.agent_id as string }),
-    ...(row.run_id != null && { runId: row.run_id as string }),
-    ...count,
+    ...(withVector && row.embedding instanceof Uint8Array && { vector: bytesToVector(row.embedding) }),
   };
 }
 
@@ -139,7 +49,7 @@ function where(filter: StoreFilter, alias = ""): { sql: string; params: SQLInput
   const parts: string[] = [];
   const params: SQLInputValue[] = [];
   for (const [key, value] of scopeConditions(filter)) {
-    parts.push(`${alias}${columns[key]} = ?`);
+    parts.push(`${alias}${scopeColumns[key]} = ?`);
     params.push(value);
   }
   if (filter.hash !== undefined) {
@@ -205,16 +115,11 @@ class SqliteStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
         (handle.statement("SELECT value FROM engram_meta WHERE key = ?").get(key) as { value: string } | undefined)?.value;
       const storedDimension = read("dimension");
       const storedModel = read("embedding_model");
-      if (storedDimension !== undefined && Number(storedDimension) !== dimension) {
-        throw new ConfigError({
-          message: `The database ${handle.path} holds ${storedDimension}-dimensional vectors, but the embedder gives ${dimension}. Use the embedder it was created with, or another dataDir (move memories with export and import).`,
-        });
-      }
-      if (storedModel !== undefined && modelId !== undefined && storedModel !== modelId) {
-        throw new ConfigError({
-          message: `The database ${handle.path} holds vectors of the embedding model "${storedModel}", but the embedder is "${modelId}". Vectors of different models cannot be compared: use the same model, or another dataDir (move memories with export and import).`,
-        });
-      }
+      assertSameEmbedding(
+        { dimension: storedDimension, modelId: storedModel },
+        { dimension, modelId },
+        { holder: `The database ${handle.path}`, elsewhere: "another dataDir" },
+      );
       const missing = storedDimension === undefined || (storedModel === undefined && modelId !== undefined);
       if (write && missing) {
         const set = handle.statement("INSERT OR REPLACE INTO engram_meta (key, value) VALUES (?, ?)");
@@ -327,24 +232,19 @@ class SqliteStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
       if (matches.length === 0) return [];
       // BM25 within the scope (as inMemoryStore): its own memories are the corpus.
       const { count } = handle.statement(`SELECT count(*) AS count FROM memories WHERE ${own.sql}`).get(...own.params) as { count: number };
-      const scores = bm25Scores(
+      const best = rankByBm25(
         terms,
-        matches.map((row) => row.text as string),
-        { documentCount: Number(count) },
+        matches.map((row) => ({ id: row.id as string, text: row.text as string, position: Number(row.position) })),
+        { documentCount: Number(count), limit },
       );
-      const best = matches
-        .map((row, i) => ({ row, score: scores[i] as number }))
-        .filter((hit) => hit.score > 0)
-        .sort((a, b) => b.score - a.score || ((a.row.id as string) < (b.row.id as string) ? -1 : 1))
-        .slice(0, limit);
       const full = new Map<number, Row>();
-      const positions = best.map((hit) => Number(hit.row.position));
+      const positions = best.map((hit) => hit.candidate.position);
       const rows = handle
         .statement(`SELECT rowid AS position, ${selectColumns}, embedding FROM memories WHERE rowid IN (SELECT value FROM json_each(?))`)
         .all(JSON.stringify(positions)) as Row[];
       for (const row of rows) full.set(Number(row.position), row);
       return best.flatMap((hit) => {
-        const row = full.get(Number(hit.row.position));
+        const row = full.get(hit.candidate.position);
         return row ? [{ record: toRecord(row, true), score: hit.score }] : [];
       });
     });
@@ -368,8 +268,7 @@ class SqliteStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
   async list({ filter, limit, cursor }: { filter: StoreFilter; limit: number; cursor?: string }) {
     const handle = await this.#open();
     const condition = where(filter);
-    const after = cursor === undefined ? undefined : decodeCursor(cursor, 2);
-    if (cursor !== undefined && !after) throw new Error("Invalid list cursor");
+    const after = readCursor(cursor, 2);
     return handle.guard("list", () => {
       const rows = handle
         .statement(
@@ -411,7 +310,7 @@ class SqliteStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
            GROUP BY user_id, agent_id, run_id ORDER BY user_id, agent_id, run_id`,
         )
         .all() as Row[];
-      return rows.map((row) => withScope({ count: Number(row.count) }, row));
+      return rows.map((row) => ({ ...scopeOfRow(row), count: Number(row.count) }));
     });
   }
 

@@ -95,7 +95,7 @@ export interface WriteBatch {
 /**
  * Where memories and their vectors live. Small on purpose: everything else (scope validation,
  * hybrid scoring, history) is Engram's job. Every implementation passes the shared
- * conformance suite `testVectorStore`.
+ * conformance suite `testVectorStore` of `engram/test/conformance`.
  *
  * Implementations must be safe to call concurrently from one process.
  */
@@ -146,7 +146,9 @@ export interface VectorStore {
 export interface KeywordSearchable {
   /**
    * The `limit` records inside `filter` that best match `text` as keywords, best first.
-   * Returned records must carry their `vector`, so Engram can score them semantically too.
+   * Returned records must carry their `vector`, so Engram can score them semantically too. The
+   * built-in stores rank their full-text matches with `rankByBm25` (`engram/store-kit`), so a
+   * query ranks and scores the same in each.
    */
   keywordSearch(request: { text: string; filter: StoreFilter; limit: number }): Promise<ScoredRecord[]>;
 }

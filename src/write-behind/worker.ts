@@ -1,10 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
-import type { EngramError } from "../errors.js";
-import type { HistoryStore, OutboxEntry } from "../history/history-store.js";
+import { asStoreError, type EngramError } from "../errors.js";
+import type { Outbox, OutboxEntry } from "../history/outbox.js";
 import { backoffDelay } from "../internal/async.js";
 import { defaultRuntime, type Runtime } from "../runtime.js";
-import { asStoreError } from "../stores/guard-store.js";
 import type { ErrorContext } from "../types.js";
 
 export interface WriteBehindOptions {
@@ -65,7 +64,7 @@ export class WriteBehindWorker {
   #failedTicks = 0;
 
   constructor(
-    private readonly history: () => Promise<HistoryStore>,
+    private readonly outbox: () => Promise<Outbox>,
     private readonly processEntry: (entry: OutboxEntry, workerId: string) => Promise<undefined | typeof leaseLost>,
     private readonly options: WriteBehindOptions,
     private readonly report: (error: EngramError, context: ErrorContext) => void,
@@ -129,7 +128,7 @@ export class WriteBehindWorker {
 
   async #tick(): Promise<void> {
     try {
-      const history = await this.history();
+      const history = await this.outbox();
       const pruneDone = history.pruneDone?.bind(history);
       if (pruneDone && this.runtime.now() - this.#prunedAt >= pruneEveryMs) {
         this.#prunedAt = this.runtime.now();
@@ -162,7 +161,7 @@ export class WriteBehindWorker {
     }
   }
 
-  async #process(history: HistoryStore, entry: OutboxEntry): Promise<void> {
+  async #process(history: Outbox, entry: OutboxEntry): Promise<void> {
     const renewal = setInterval(
       () => {
         history.renew(entry.id, this.id, this.options.leaseMs).catch(() => {});

@@ -1,7 +1,7 @@
 import { appendHistory, applyPlan, type PlanWriter, storeHolds, wasApplied } from "../apply-plan.js";
 import type { EngramError } from "../errors.js";
 import { WriteConflictError } from "../errors.js";
-import type { HistoryStore, Message, OutboxEntry } from "../history/history-store.js";
+import type { Message, Outbox, OutboxEntry } from "../history/outbox.js";
 import { outboxEntryId } from "../history/outbox-entry-id.js";
 import { deserialisePlan, type Plan, serialisePlan } from "../plan.js";
 import type { Runtime } from "../runtime.js";
@@ -40,7 +40,7 @@ export class WriteBehind {
   #started = false;
 
   constructor(
-    private readonly outbox: () => Promise<HistoryStore>,
+    private readonly outbox: () => Promise<Outbox>,
     private readonly processor: TurnProcessor,
     options: WriteBehindOptions,
     report: (error: EngramError, context: ErrorContext) => void,

@@ -1,4 +1,5 @@
 import { inMemoryHistory } from "../../src/history/in-memory-history.js";
-import { testHistoryStore } from "./history-store-conformance.js";
+import { testHistoryLog, testOutbox } from "../../src/testing/conformance/index.js";
 
-testHistoryStore({ name: "inMemoryHistory", create: () => inMemoryHistory() });
+testHistoryLog({ name: "inMemoryHistory", create: () => inMemoryHistory() });
+testOutbox({ name: "inMemoryHistory", create: () => inMemoryHistory() });

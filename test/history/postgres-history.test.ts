@@ -1,17 +1,17 @@
 import { describe, expect, inject, test } from "vitest";
 import { ConfigError } from "../../src/errors.js";
-import type { HistoryStore } from "../../src/history/history-store.js";
+import type { Outbox } from "../../src/history/outbox.js";
 import { postgresHistory } from "../../src/history/postgres-history.js";
+import { testHistoryLog, testOutbox } from "../../src/testing/conformance/index.js";
 import { createDatabase } from "../support/databases.js";
-import { testHistoryStore } from "./history-store-conformance.js";
 
 // A real PostgreSQL 15 cluster (started by test/support/global-setup.ts), one new database per test.
 const adminUrl = inject("postgresUrl");
 
-testHistoryStore({
-  name: "postgresHistory on PostgreSQL",
-  create: async () => postgresHistory({ connectionString: await createDatabase(adminUrl, "history_conformance") }),
-});
+const create = async () => postgresHistory({ connectionString: await createDatabase(adminUrl, "history_conformance") });
+
+testHistoryLog({ name: "postgresHistory on PostgreSQL", create });
+testOutbox({ name: "postgresHistory on PostgreSQL", create });
 
 describe("postgresHistory", () => {
   test("workers on separate connections claiming at once: every turn once, never two of one user at a time", {
@@ -34,7 +34,7 @@ describe("postgresHistory", () => {
     const busy = new Set<string>();
     const done: string[] = [];
     let overlaps = 0;
-    const worker = async (store: HistoryStore, name: string) => {
+    const worker = async (store: Outbox, name: string) => {
       for (let idle = 0; idle < 20; ) {
         const entries = await store.claim({ workerId: name, limit: 2, leaseMs: 10_000 });
         if (entries.length === 0) {

@@ -1,14 +1,14 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { afterAll } from "vitest";
 import { sqliteHistory } from "../../src/history/sqlite-history.js";
-import { testHistoryStore } from "./history-store-conformance.js";
+import { testHistoryLog, testOutbox } from "../../src/testing/conformance/index.js";
 
 const directory = mkdtempSync(join(tmpdir(), "engram-sqlite-history-"));
+afterAll(() => rmSync(directory, { recursive: true, force: true }));
 let files = 0;
+const create = () => sqliteHistory({ path: join(directory, `history-${files++}.db`) });
 
-testHistoryStore({
-  name: "sqliteHistory",
-  create: () => sqliteHistory({ path: join(directory, `history-${files++}.db`) }),
-  cleanup: () => rmSync(directory, { recursive: true, force: true }),
-});
+testHistoryLog({ name: "sqliteHistory", create });
+testOutbox({ name: "sqliteHistory", create });

@@ -1,6 +1,6 @@
 import { QdrantClient } from "@qdrant/js-client-rest";
 import { qdrantStore } from "../../src/stores/qdrant-store.js";
-import { testVectorStore } from "../stores/vector-store-conformance.js";
+import { testVectorStore } from "../../src/testing/conformance/index.js";
 
 // Runs only when QDRANT_URL names a real Qdrant server (vitest.config.ts leaves test/live out
 // otherwise): the conformance suite against Qdrant itself, in throwaway collections.

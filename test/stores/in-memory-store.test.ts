@@ -1,7 +1,7 @@
 import { expect, test } from "vitest";
 import { ConfigError } from "../../src/errors.js";
 import { inMemoryStore } from "../../src/stores/in-memory-store.js";
-import { testVectorStore } from "./vector-store-conformance.js";
+import { testVectorStore } from "../../src/testing/conformance/index.js";
 
 testVectorStore({ name: "inMemoryStore", create: () => inMemoryStore() });
 

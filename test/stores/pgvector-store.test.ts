@@ -3,8 +3,8 @@ import { describe, expect, inject, test } from "vitest";
 import { ConfigError } from "../../src/errors.js";
 import { pgvectorStore } from "../../src/stores/pgvector-store.js";
 import type { VectorStore } from "../../src/stores/vector-store.js";
+import { testVectorStore } from "../../src/testing/conformance/index.js";
 import { withClient } from "../support/databases.js";
-import { testVectorStore } from "./vector-store-conformance.js";
 
 // Real Postgres with the real pgvector extension (PGlite), over the wire protocol, one table per test.
 const url = inject("pgliteUrl");

@@ -4,8 +4,8 @@ import { ConfigError, StoreError } from "../../src/errors.js";
 import { textHash } from "../../src/internal/hash.js";
 import { pointIdOf, qdrantStore } from "../../src/stores/qdrant-store.js";
 import type { MemoryRecord } from "../../src/stores/vector-store.js";
+import { testVectorStore } from "../../src/testing/conformance/index.js";
 import { type QdrantStandIn, startQdrantStandIn } from "../support/qdrant-stand-in.js";
-import { testVectorStore } from "./vector-store-conformance.js";
 
 // The real @qdrant/js-client-rest client against the Qdrant REST stand-in (test/support/qdrant-stand-in.ts),
 // not against Qdrant: test/live/qdrant-store.live.test.ts runs the same suite on a real server when QDRANT_URL is set.

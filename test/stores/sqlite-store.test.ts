@@ -5,7 +5,7 @@ import { DatabaseSync } from "node:sqlite";
 import { expect, onTestFinished, test } from "vitest";
 import { sqliteStore } from "../../src/stores/sqlite-store.js";
 import type { VectorStore } from "../../src/stores/vector-store.js";
-import { testVectorStore } from "./vector-store-conformance.js";
+import { testVectorStore } from "../../src/testing/conformance/index.js";
 
 const directory = mkdtempSync(join(tmpdir(), "engram-sqlite-store-"));
 let files = 0;

@@ -1,6 +1,7 @@
 import type { Embedder } from "../../src/embedders/embedder.js";
-import type { HistoryStore } from "../../src/history/history-store.js";
+import type { HistoryLog } from "../../src/history/history-log.js";
 import { inMemoryHistory } from "../../src/history/in-memory-history.js";
+import type { Outbox } from "../../src/history/outbox.js";
 import { Memory, type MemoryOptions } from "../../src/memory.js";
 import { inMemoryStore } from "../../src/stores/in-memory-store.js";
 import type { KeywordSearchable, VectorStore } from "../../src/stores/vector-store.js";
@@ -25,7 +26,7 @@ export interface SpiedMemory {
   /** Every call Memory made to its embedder, vector store and history store, in order. */
   calls: string[];
   store: VectorStore & KeywordSearchable;
-  history: HistoryStore;
+  history: HistoryLog & Outbox;
   embedder: Embedder;
 }
 

@@ -1,0 +1,38 @@
+import { bm25Scores } from "../retrieval/bm25.js";
+
+/**
+ * Ranks full-text candidates by BM25 (`bm25Scores`: Porter stems, k1 = 1.2, b = 0.75), so that
+ * keyword search ranks the same in every store whatever finds the candidates: the best `limit` of
+ * those that hold a query term, best first, equal scores by id.
+ *
+ * Only candidates holding a term take part (their average length is BM25's), so passing every
+ * record of the filter, or only those a full-text index matched, gives the same ranking.
+ *
+ * @param terms the query's `keywordTerms`.
+ * @param candidates the records the store's full-text index matched inside the filter, or all of them.
+ * @param documentCount the number of records inside the filter, when the candidates are only
+ *   part of them: inverse document frequencies are computed against it. @default candidates.length
+ *
+ * @example
+ * const best = rankByBm25(terms, matches, { documentCount: scopeSize, limit });
+ * return best.map(({ candidate, score }) => ({ record: candidate.record, score }));
+ */
+export function rankByBm25<T extends { readonly id: string; readonly text: string }>(
+  terms: readonly string[],
+  candidates: readonly T[],
+  { documentCount = candidates.length, limit }: { documentCount?: number; limit: number },
+): { candidate: T; score: number }[] {
+  const holding = (documents: readonly T[]) =>
+    bm25Scores(
+      terms,
+      documents.map((candidate) => candidate.text),
+      { documentCount },
+    );
+  const first = holding(candidates);
+  const matching = candidates.filter((_, i) => (first[i] as number) > 0);
+  const scores = holding(matching);
+  return matching
+    .map((candidate, i) => ({ candidate, score: scores[i] as number }))
+    .sort((a, b) => b.score - a.score || (a.candidate.id < b.candidate.id ? -1 : a.candidate.id > b.candidate.id ? 1 : 0))
+    .slice(0, limit);
+}

@@ -1,0 +1,83 @@
+import type { SqliteHandle } from "../internal/sqlite.js";
+
+// The tables of sqliteStore, and the migration of files made by earlier versions.
+
+/**
+ * Scope ids as keyword tokens ("u" + hex of the user id, "a" + agent, "r" + run), indexed beside the
+ * text: a keyword query intersects the scope's short posting lists with the terms' long ones inside
+ * the full-text index, so its cost follows the scope's size, not the store's. The exact scope
+ * condition is still applied on the joined rows.
+ */
+const scopeTermsExpression = `trim(
+  CASE WHEN user_id IS NULL THEN '' ELSE 'u' || hex(user_id) || ' ' END ||
+  CASE WHEN agent_id IS NULL THEN '' ELSE 'a' || hex(agent_id) || ' ' END ||
+  CASE WHEN run_id IS NULL THEN '' ELSE 'r' || hex(run_id) END)`;
+export const scopeTermPrefixes = { userId: "u", agentId: "a", runId: "r" } as const;
+
+export const schema = `
+  CREATE TABLE IF NOT EXISTS engram_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+  CREATE TABLE IF NOT EXISTS memories (
+    rowid INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    text TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    user_id TEXT,
+    agent_id TEXT,
+    run_id TEXT,
+    metadata TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    embedding BLOB NOT NULL,
+    scope_terms TEXT GENERATED ALWAYS AS (${scopeTermsExpression}) VIRTUAL
+  );
+  CREATE INDEX IF NOT EXISTS memories_by_user ON memories (user_id, agent_id, run_id, created_at);
+  CREATE INDEX IF NOT EXISTS memories_by_agent ON memories (agent_id, run_id, created_at);
+  CREATE INDEX IF NOT EXISTS memories_by_run ON memories (run_id, created_at);
+  CREATE INDEX IF NOT EXISTS memories_by_hash ON memories (hash);
+  -- Ids of erased memories (no text): a write can never bring a purged memory back.
+  CREATE TABLE IF NOT EXISTS memory_tombstones (id TEXT PRIMARY KEY, erased_at TEXT NOT NULL);
+  -- Tokens are the Porter stems of what tokenize() in src/retrieval/keywords.ts yields (letters and
+  -- digits, lower-cased), as bm25Scores compares them: the matches found here are the documents BM25
+  -- scores above zero.
+  CREATE VIRTUAL TABLE IF NOT EXISTS memories_fts USING fts5(
+    text, scope_terms, content = 'memories', content_rowid = 'rowid',
+    tokenize = "porter unicode61 remove_diacritics 0 categories 'L* N*'"
+  );
+  CREATE TRIGGER IF NOT EXISTS memories_fts_insert AFTER INSERT ON memories BEGIN
+    INSERT INTO memories_fts (rowid, text, scope_terms) VALUES (new.rowid, new.text, new.scope_terms);
+  END;
+  CREATE TRIGGER IF NOT EXISTS memories_fts_delete AFTER DELETE ON memories BEGIN
+    INSERT INTO memories_fts (memories_fts, rowid, text, scope_terms) VALUES ('delete', old.rowid, old.text, old.scope_terms);
+  END;
+  CREATE TRIGGER IF NOT EXISTS memories_fts_update AFTER UPDATE OF text, user_id, agent_id, run_id ON memories BEGIN
+    INSERT INTO memories_fts (memories_fts, rowid, text, scope_terms) VALUES ('delete', old.rowid, old.text, old.scope_terms);
+    INSERT INTO memories_fts (rowid, text, scope_terms) VALUES (new.rowid, new.text, new.scope_terms);
+  END;
+`;
+
+/**
+ * Brings files made by earlier versions up to date, rebuilding the keyword index from the stored
+ * texts: files created before the scope was indexed for keyword search get the generated scope
+ * column; files whose keyword index does not stem words get one that does.
+ */
+export function migrate(handle: SqliteHandle): void {
+  const columnsOf = (table: string) =>
+    (handle.db.prepare(`SELECT name FROM pragma_table_xinfo('${table}')`).all() as { name: string }[]).map((row) => row.name);
+  const memoryColumns = columnsOf("memories");
+  if (memoryColumns.length === 0) return;
+  const scoped = memoryColumns.includes("scope_terms");
+  const keywordIndex = handle.db.prepare("SELECT sql FROM sqlite_master WHERE name = 'memories_fts'").get() as { sql: string } | undefined;
+  const stemmed = keywordIndex?.sql.includes("porter") ?? false;
+  if (scoped && stemmed) return;
+  handle.transaction(() => {
+    handle.db.exec(`
+      DROP TRIGGER IF EXISTS memories_fts_insert;
+      DROP TRIGGER IF EXISTS memories_fts_delete;
+      DROP TRIGGER IF EXISTS memories_fts_update;
+      DROP TABLE IF EXISTS memories_fts;
+      ${scoped ? "" : `ALTER TABLE memories ADD COLUMN scope_terms TEXT GENERATED ALWAYS AS (${scopeTermsExpression}) VIRTUAL;`}
+      ${schema}
+      INSERT INTO memories_fts (memories_fts) VALUES ('rebuild');
+    `);
+  });
+}
