@@ -17,6 +17,7 @@ import { sqliteHistory } from "./history/sqlite-history.js";
 import type { RetryOptions } from "./internal/async.js";
 import { jointWriter } from "./internal/sqlite-joint.js";
 import type { MemoryOptions, Timeouts } from "./memory-options.js";
+import type { Runtime } from "./runtime.js";
 import { guardedCall, guardStore } from "./stores/guard-store.js";
 import { sqliteStore } from "./stores/sqlite-store.js";
 import type { VectorStore } from "./stores/vector-store.js";
@@ -41,13 +42,14 @@ export interface ComponentSettings {
   retry: RetryOptions;
   timeouts: Timeouts;
   report(error: EngramError, context: ErrorContext): void;
+  runtime: Runtime;
 }
 
 /**
  * The default wiring: the given components or the embedded defaults (local model, SQLite in
  * `dataDir`), each wrapped once, initialised (tables, dimension), ready to use.
  */
-export async function createComponents({ options, retry, timeouts, report }: ComponentSettings): Promise<Components> {
+export async function createComponents({ options, retry, timeouts, report, runtime }: ComponentSettings): Promise<Components> {
   const file = join(options.dataDir ?? "./.engram", "engram.db");
   const given = options.embedder;
   // An AI SDK model gets no retries of its own: the embedder wrapper below retries every embedder alike.
@@ -59,13 +61,13 @@ export async function createComponents({ options, retry, timeouts, report }: Com
     validateVectors(),
   ]);
   const rawStore = options.vectorStore ?? sqliteStore({ path: file });
-  const rawHistory = options.historyStore ?? sqliteHistory({ path: file });
+  const rawHistory = options.historyStore ?? sqliteHistory({ path: file, now: runtime.now });
   // Without an outbox of its own, the history is the outbox too (the option check made sure it can be).
   const rawOutbox = options.outbox ?? (rawHistory as HistoryLog & Outbox);
   const guard = { timeoutMs: timeouts.storeMs };
   const store = guardStore(rawStore, guard);
   const history = guardStore(rawHistory, guard);
-  const outbox = rawOutbox === rawHistory ? (history as HistoryLog & Outbox) : guardStore(rawOutbox, guard);
+  const outbox = (rawOutbox as object) === rawHistory ? (history as HistoryLog & Outbox) : guardStore(rawOutbox, guard);
   const parts = [...new Set<HistoryLog | Outbox>([history, outbox])];
   const joint = jointWriter(rawStore, rawHistory);
   const jointWrite: Components["jointWrite"] =

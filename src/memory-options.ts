@@ -57,133 +57,135 @@ const retryShape = {
  * The options of `new Memory(options)`: this schema is their one definition, `MemoryOptions` is
  * derived from it.
  */
-export const memoryOptionsSchema = z.strictObject({
-  /** Where the embedded default keeps its SQLite file (`engram.db`). @default "./.engram" */
-  dataDir: z.string().min(1, "dataDir must be a non-empty path").optional(),
-  /**
-   * Turns text into vectors: an `Embedder` or any AI SDK embedding model.
-   * @default the offline local model (Universal Sentence Encoder lite, 512-d)
-   */
-  embedder: z
-    .custom<Embedder | AiSdkEmbeddingModel>(
-      (value) => isAiSdkEmbeddingModel(value) || (value != null && typeof value === "object" && isFunction((value as Embedder).embed)),
-      "embedder must be an Embedder ({ embed(texts) }) or an AI SDK embedding model",
-    )
-    .optional(),
-  /** @default sqliteStore in `dataDir` */
-  vectorStore: implementing<VectorStore>("vectorStore", "VectorStore", [
-    "init",
-    "write",
-    "search",
-    "get",
-    "list",
-    "deleteMany",
-    "reset",
-    "close",
-  ]).optional(),
-  /**
-   * The change log, and the write-behind outbox unless `outbox` is given (then it only needs to be
-   * a `HistoryLog`). @default sqliteHistory in `dataDir` (same file)
-   */
-  historyStore: implementing<HistoryLog | (HistoryLog & Outbox)>("historyStore", "HistoryLog", historyLogMethods).optional(),
-  /** Where `enqueue`d turns wait for the write-behind worker. @default the `historyStore` */
-  outbox: implementing<Outbox>("outbox", "Outbox", outboxMethods).optional(),
-  /** Longest text accepted per message, query or update, in characters. @default 32000 */
-  maxMessageLength: z.number().int().min(1).max(1_000_000).optional(),
-  /** Weight of the keyword (BM25) score in hybrid search; 0 makes search purely semantic. @default 0.3 */
-  keywordWeight: z.number().min(0).max(1).optional(),
-  /** Retries of embedder calls (and of history writes) on failure. */
-  retry: z.strictObject(retryShape).optional(),
-  /** The write-behind worker that processes `enqueue`d turns. It starts with the Memory's first call. */
-  writeBehind: z
-    .strictObject({
-      /** Process the outbox in this process. Turn off in processes that only read, or to run workers elsewhere. @default true */
-      enabled: z.boolean().optional(),
-      /** How often an idle worker looks for turns enqueued by other processes or due for a retry. @default 1000 */
-      pollIntervalMs: z.number().int().min(10).optional(),
-      /** Turns processed at once (always at most one per user). @default 2 */
-      concurrency: z.number().int().min(1).max(64).optional(),
-      /** Attempts before a turn is marked failed (it stays in the outbox, visible through `pending()`). @default 5 */
-      maxAttempts: z.number().int().min(1).max(100).optional(),
-      /** How long a claim lasts without renewal; a crashed worker's turns are taken over after it. @default 30000 */
-      leaseMs: z.number().int().min(100).optional(),
-      /** First retry delay, doubled each attempt. @default 500 */
-      minDelayMs: z.number().min(0).optional(),
-      /** @default 30000 */
-      maxDelayMs: z.number().min(0).optional(),
-      /** How long the trace of a done turn (its id, for idempotency) is kept before it is pruned. @default 604800000 (7 days) */
-      keepDoneMs: z.number().int().min(0).optional(),
-    })
-    .optional(),
-  /**
-   * Sees every failure Engram handles away from the caller: background write-behind failures and
-   * retried attempts. @default logs to stderr through the `engram` logger
-   */
-  onError: z.custom<(error: EngramError, context: ErrorContext) => void>(isFunction, "onError must be a function").optional(),
-  /**
-   * The model that turns turns into facts: any AI SDK language model (`openai("gpt-5-mini")`,
-   * Anthropic, Ollama or LM Studio through `@ai-sdk/openai-compatible`, …). With it, `add` extracts
-   * and reconciles (see docs/extraction.md); without it, `add` stores messages verbatim.
-   * Needs the `ai` package (`npm install ai@^7`).
-   */
-  llm: z.custom<AiSdkLanguageModel>(isAiSdkLanguageModel, 'llm must be an AI SDK language model, e.g. openai("gpt-5-mini")').optional(),
-  /** Added to the extraction instructions, e.g. what to remember for your app and what not. */
-  customInstructions: z.string().max(8_000, "customInstructions must be at most 8000 characters").optional(),
-  /** Whose messages facts are taken from. Assistant messages are always shown as context. @default "user" */
-  extractFrom: z.enum(["user", "user-and-assistant"]).optional(),
-  /** How many existing memories of the scope, the most similar to the new messages, the model sees to update or delete. @default 10 */
-  similarMemories: z.number().int().min(0).max(50).optional(),
-  /**
-   * Retries of the extraction model call on transport errors and timeouts.
-   * @default { retries: 2, minDelayMs: 250, maxDelayMs: 4000, timeoutMs: 60000 }
-   */
-  llmRetry: z
-    .strictObject({
-      ...retryShape,
-      /** Longest wait for one model call before it counts as failed (and is retried). @default 60000 */
-      timeoutMs: z.number().int().min(1).optional(),
-    })
-    .optional(),
-  /** Receives what each add cost (model calls, tokens, embedding calls), including adds run by the write-behind worker. */
-  onUsage: z.custom<(usage: Usage, context: UsageContext) => void>(isFunction, "onUsage must be a function").optional(),
-  /**
-   * Most facts (decisions) one extraction reply may carry; beyond it the rest are ignored with a
-   * warning (in the add's `warnings` and through `onError`). @default 50
-   */
-  maxFactsPerAdd: z.number().int().min(1).max(10_000).optional(),
-  /**
-   * Deadlines of the calls Engram makes, per attempt, in milliseconds (`Infinity` for none). A call
-   * that misses its deadline fails with a `TimeoutError` (and is retried like any failure); it is
-   * never waited for again. The extraction model's deadline is `llmRetry.timeoutMs`.
-   */
-  timeouts: z
-    .strictObject({
-      /** One embedder call (the first one also loads a local model). @default 30000 */
-      embedMs: deadline.optional(),
-      /** One vector store or history store call. @default 30000 */
-      storeMs: deadline.optional(),
-      /**
-       * How long `close()` waits for the turns in progress and for the stores to close. Turns still in
-       * progress then stay in the outbox and are taken over by the next worker once their lease ends.
-       * @default 10000
-       */
-      closeMs: deadline.optional(),
-    })
-    .optional(),
-  /** Time and ids (`{ now, id }`), for tests that drive a fake clock. @default Date.now and crypto.randomUUID */
-  _internal: z
-    .strictObject({
-      now: z.custom<Runtime["now"]>(isFunction, "_internal.now must be a function returning milliseconds").optional(),
-      id: z.custom<Runtime["id"]>(isFunction, "_internal.id must be a function returning a unique id").optional(),
-    })
-    .optional(),
-}).refine(
-  (options) => options.outbox !== undefined || options.historyStore === undefined || hasMethods(options.historyStore, outboxMethods),
-  {
-    path: ["historyStore"],
-    message: "historyStore is only a HistoryLog: pass an outbox too, or a historyStore that also implements Outbox",
-  },
-);
+export const memoryOptionsSchema = z
+  .strictObject({
+    /** Where the embedded default keeps its SQLite file (`engram.db`). @default "./.engram" */
+    dataDir: z.string().min(1, "dataDir must be a non-empty path").optional(),
+    /**
+     * Turns text into vectors: an `Embedder` or any AI SDK embedding model.
+     * @default the offline local model (Universal Sentence Encoder lite, 512-d)
+     */
+    embedder: z
+      .custom<Embedder | AiSdkEmbeddingModel>(
+        (value) => isAiSdkEmbeddingModel(value) || (value != null && typeof value === "object" && isFunction((value as Embedder).embed)),
+        "embedder must be an Embedder ({ embed(texts) }) or an AI SDK embedding model",
+      )
+      .optional(),
+    /** @default sqliteStore in `dataDir` */
+    vectorStore: implementing<VectorStore>("vectorStore", "VectorStore", [
+      "init",
+      "write",
+      "search",
+      "get",
+      "list",
+      "deleteMany",
+      "reset",
+      "close",
+    ]).optional(),
+    /**
+     * The change log, and the write-behind outbox unless `outbox` is given (then it only needs to be
+     * a `HistoryLog`). @default sqliteHistory in `dataDir` (same file)
+     */
+    historyStore: implementing<HistoryLog | (HistoryLog & Outbox)>("historyStore", "HistoryLog", historyLogMethods).optional(),
+    /** Where `enqueue`d turns wait for the write-behind worker. @default the `historyStore` */
+    outbox: implementing<Outbox>("outbox", "Outbox", outboxMethods).optional(),
+    /** Longest text accepted per message, query or update, in characters. @default 32000 */
+    maxMessageLength: z.number().int().min(1).max(1_000_000).optional(),
+    /** Weight of the keyword (BM25) score in hybrid search; 0 makes search purely semantic. @default 0.3 */
+    keywordWeight: z.number().min(0).max(1).optional(),
+    /** Retries of embedder calls (and of history writes) on failure. */
+    retry: z.strictObject(retryShape).optional(),
+    /** The write-behind worker that processes `enqueue`d turns. It starts with the Memory's first call. */
+    writeBehind: z
+      .strictObject({
+        /** Process the outbox in this process. Turn off in processes that only read, or to run workers elsewhere. @default true */
+        enabled: z.boolean().optional(),
+        /** How often an idle worker looks for turns enqueued by other processes or due for a retry. @default 1000 */
+        pollIntervalMs: z.number().int().min(10).optional(),
+        /** Turns processed at once (always at most one per user). @default 2 */
+        concurrency: z.number().int().min(1).max(64).optional(),
+        /** Attempts before a turn is marked failed (it stays in the outbox, visible through `pending()`). @default 5 */
+        maxAttempts: z.number().int().min(1).max(100).optional(),
+        /** How long a claim lasts without renewal; a crashed worker's turns are taken over after it. @default 30000 */
+        leaseMs: z.number().int().min(100).optional(),
+        /** First retry delay, doubled each attempt. @default 500 */
+        minDelayMs: z.number().min(0).optional(),
+        /** @default 30000 */
+        maxDelayMs: z.number().min(0).optional(),
+        /** How long the trace of a done turn (its id, for idempotency) is kept before it is pruned. @default 604800000 (7 days) */
+        keepDoneMs: z.number().int().min(0).optional(),
+      })
+      .optional(),
+    /**
+     * Sees every failure Engram handles away from the caller: background write-behind failures and
+     * retried attempts. @default logs to stderr through the `engram` logger
+     */
+    onError: z.custom<(error: EngramError, context: ErrorContext) => void>(isFunction, "onError must be a function").optional(),
+    /**
+     * The model that turns turns into facts: any AI SDK language model (`openai("gpt-5-mini")`,
+     * Anthropic, Ollama or LM Studio through `@ai-sdk/openai-compatible`, …). With it, `add` extracts
+     * and reconciles (see docs/extraction.md); without it, `add` stores messages verbatim.
+     * Needs the `ai` package (`npm install ai@^7`).
+     */
+    llm: z.custom<AiSdkLanguageModel>(isAiSdkLanguageModel, 'llm must be an AI SDK language model, e.g. openai("gpt-5-mini")').optional(),
+    /** Added to the extraction instructions, e.g. what to remember for your app and what not. */
+    customInstructions: z.string().max(8_000, "customInstructions must be at most 8000 characters").optional(),
+    /** Whose messages facts are taken from. Assistant messages are always shown as context. @default "user" */
+    extractFrom: z.enum(["user", "user-and-assistant"]).optional(),
+    /** How many existing memories of the scope, the most similar to the new messages, the model sees to update or delete. @default 10 */
+    similarMemories: z.number().int().min(0).max(50).optional(),
+    /**
+     * Retries of the extraction model call on transport errors and timeouts.
+     * @default { retries: 2, minDelayMs: 250, maxDelayMs: 4000, timeoutMs: 60000 }
+     */
+    llmRetry: z
+      .strictObject({
+        ...retryShape,
+        /** Longest wait for one model call before it counts as failed (and is retried). @default 60000 */
+        timeoutMs: z.number().int().min(1).optional(),
+      })
+      .optional(),
+    /** Receives what each add cost (model calls, tokens, embedding calls), including adds run by the write-behind worker. */
+    onUsage: z.custom<(usage: Usage, context: UsageContext) => void>(isFunction, "onUsage must be a function").optional(),
+    /**
+     * Most facts (decisions) one extraction reply may carry; beyond it the rest are ignored with a
+     * warning (in the add's `warnings` and through `onError`). @default 50
+     */
+    maxFactsPerAdd: z.number().int().min(1).max(10_000).optional(),
+    /**
+     * Deadlines of the calls Engram makes, per attempt, in milliseconds (`Infinity` for none). A call
+     * that misses its deadline fails with a `TimeoutError` (and is retried like any failure); it is
+     * never waited for again. The extraction model's deadline is `llmRetry.timeoutMs`.
+     */
+    timeouts: z
+      .strictObject({
+        /** One embedder call (the first one also loads a local model). @default 30000 */
+        embedMs: deadline.optional(),
+        /** One vector store or history store call. @default 30000 */
+        storeMs: deadline.optional(),
+        /**
+         * How long `close()` waits for the turns in progress and for the stores to close. Turns still in
+         * progress then stay in the outbox and are taken over by the next worker once their lease ends.
+         * @default 10000
+         */
+        closeMs: deadline.optional(),
+      })
+      .optional(),
+    /** Time and ids (`{ now, id }`), for tests that drive a fake clock. @default Date.now and crypto.randomUUID */
+    _internal: z
+      .strictObject({
+        now: z.custom<Runtime["now"]>(isFunction, "_internal.now must be a function returning milliseconds").optional(),
+        id: z.custom<Runtime["id"]>(isFunction, "_internal.id must be a function returning a unique id").optional(),
+      })
+      .optional(),
+  })
+  .refine(
+    (options) => options.outbox !== undefined || options.historyStore === undefined || hasMethods(options.historyStore, outboxMethods),
+    {
+      path: ["historyStore"],
+      message: "historyStore is only a HistoryLog: pass an outbox too, or a historyStore that also implements Outbox",
+    },
+  );
 
 /** Options of `new Memory(options)`. */
 export type MemoryOptions = z.input<typeof memoryOptionsSchema>;

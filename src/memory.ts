@@ -359,6 +359,7 @@ export class Memory {
       retry: this.#retry,
       timeouts: this.#timeouts,
       report: (error, context) => this.#report(error, context),
+      runtime: this.#runtime,
     }).then(
       (components) => {
         this.#writeBehind.start();

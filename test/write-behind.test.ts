@@ -5,6 +5,7 @@ import { afterAll, describe, expect, test } from "vitest";
 import type { Embedder } from "../src/embedders/embedder.js";
 import { EmbeddingError, type EngramError } from "../src/errors.js";
 import { outboxEntryId } from "../src/history/outbox-entry-id.js";
+import { sqliteHistory } from "../src/history/sqlite-history.js";
 import { Memory } from "../src/memory.js";
 import { deterministicEmbedder } from "../src/testing/deterministic-embedder.js";
 import { scriptedLanguageModel } from "../src/testing/index.js";
@@ -107,9 +108,26 @@ describe("write-behind outbox", () => {
     const { embedder, state } = controllableEmbedder();
     state.failing = true;
     const reports: [EngramError, ErrorContext][] = [];
+    const dataDir = newDataDir();
+    // The retry times the worker sets, next to the clock at the moment it set them.
+    const retries: number[] = [];
+    const history = sqliteHistory({ path: join(dataDir, "engram.db") });
+    const recording = new Proxy(history, {
+      get(target, property) {
+        if (property === "fail") {
+          return (id: string, workerId: string, failure: { error: string; retryAt?: Date }) => {
+            if (failure.retryAt) retries.push(failure.retryAt.getTime() - Date.now());
+            return target.fail(id, workerId, failure);
+          };
+        }
+        const value = Reflect.get(target, property, target);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
     const memory = new Memory({
-      dataDir: newDataDir(),
+      dataDir,
       embedder,
+      historyStore: recording,
       retry: { retries: 0 },
       writeBehind: { ...fast, maxAttempts: 3 },
       onError: (error, context) => reports.push([error, context]),
@@ -117,11 +135,14 @@ describe("write-behind outbox", () => {
     const { id } = await memory.enqueue("a turn worth keeping", { userId: "alice", agentId: "coder" });
     expect(await memory.flush({ timeoutMs: 10_000 })).toEqual({ processed: 0, failed: 1, waiting: 0 });
 
-    // Three attempts, each later than the last by a growing delay (20 ms, then 40 ms, ±25 %).
+    // Three attempts; the first two failures set retry times a growing delay ahead (20 ms, then 40 ms, ±25 %).
     expect(state.calls).toHaveLength(3);
-    const [first, second, third] = state.calls as [number, number, number];
-    expect(second - first).toBeGreaterThanOrEqual(15);
-    expect(third - second).toBeGreaterThanOrEqual(30);
+    expect(retries).toHaveLength(2);
+    const [first, second] = retries as [number, number];
+    expect(first).toBeGreaterThanOrEqual(14);
+    expect(first).toBeLessThanOrEqual(25);
+    expect(second).toBeGreaterThanOrEqual(29);
+    expect(second).toBeLessThanOrEqual(50);
 
     const turnReports = reports.filter(([, context]) => context.operation === "write-behind");
     expect(turnReports.map(([, context]) => [context.entryId, context.attempt, context.willRetry])).toEqual([
@@ -137,14 +158,16 @@ describe("write-behind outbox", () => {
     expect(failed?.messages).toEqual([{ role: "user", content: "a turn worth keeping" }]);
     expect(failed?.lastError).toMatch(/EmbeddingError: .*embedding service unavailable/);
     expect(await memory.pending({ allScopes: true })).toHaveLength(1);
-    expect(await memory.pending({ userId: "bob" })).toEqual([]);
     expect((await memory.getAll({ userId: "alice" })).results).toEqual([]);
 
-    // Failed turns stay failed until asked: nothing retries them in the background.
-    await new Promise((resolve) => setTimeout(resolve, 150));
-    expect(state.calls).toHaveLength(3);
-
+    // Failed turns stay failed until asked: nothing retries them in the background, while the
+    // worker goes on with other turns (a turn of another user, written, is the proof it ran).
     state.failing = false;
+    await memory.enqueue("another user's turn", { userId: "bob" });
+    expect(await memory.flush({ timeoutMs: 10_000 })).toEqual({ processed: 1, failed: 0, waiting: 0 });
+    expect(state.calls).toHaveLength(4);
+    expect((await memory.pending({ userId: "alice" }))[0]?.status).toBe("failed");
+
     expect(await memory.retryFailed({ userId: "bob" })).toEqual({ requeued: 0 });
     expect(await memory.retryFailed({ userId: "alice" })).toEqual({ requeued: 1 });
     expect(await memory.flush({ timeoutMs: 10_000 })).toEqual({ processed: 1, failed: 0, waiting: 0 });
@@ -283,10 +306,11 @@ describe("write-behind retention", () => {
     expect(await history.statuses([id])).toEqual(new Map([[id, "done"]]));
     await first.close();
 
-    // A week's window keeps it.
+    // A week's window keeps it: a worker prunes before it claims, so once a later turn is written,
+    // the prune has run.
     const keeping = new Memory({ dataDir, embedder: deterministicEmbedder(), writeBehind: fast });
-    await keeping.flush();
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await keeping.enqueue("a later turn", { userId: "bob" });
+    expect((await keeping.flush()).processed).toBe(1);
     expect(await history.statuses([id])).toEqual(new Map([[id, "done"]]));
     await keeping.close();
 

@@ -8,7 +8,7 @@ type MutableOutboxEntry = { -readonly [K in keyof OutboxEntry]: OutboxEntry[K] }
  * A `HistoryLog` and an `Outbox` in process memory. For tests: the outbox is not durable, so a
  * crash loses pending turns. Use the SQLite or PostgreSQL history in production.
  */
-export function inMemoryHistory(): HistoryLog & Outbox {
+export function inMemoryHistory({ now: clock = Date.now }: { now?: () => number } = {}): HistoryLog & Outbox {
   const history: HistoryEntry[] = [];
   const erased = new Set<string>();
   const outbox = new Map<string, MutableOutboxEntry>();
@@ -44,7 +44,7 @@ export function inMemoryHistory(): HistoryLog & Outbox {
     },
     async enqueue({ id, messages, scope, options }) {
       if (outbox.has(id)) return false;
-      const now = Date.now();
+      const now = clock();
       outbox.set(id, {
         id,
         messages: structuredClone(messages),
@@ -60,7 +60,7 @@ export function inMemoryHistory(): HistoryLog & Outbox {
       return true;
     },
     async claim({ workerId, limit, leaseMs }) {
-      const now = Date.now();
+      const now = clock();
       const claimed: OutboxEntry[] = [];
       const busy = new Set<string>();
       for (const entry of outbox.values()) {
@@ -86,7 +86,7 @@ export function inMemoryHistory(): HistoryLog & Outbox {
     },
     async renew(id, workerId, leaseMs) {
       const entry = owned(id, workerId);
-      if (entry) entry.leaseUntil = Date.now() + leaseMs;
+      if (entry) entry.leaseUntil = clock() + leaseMs;
       return entry !== undefined;
     },
     async savePlan(id, workerId, plan) {
@@ -112,7 +112,7 @@ export function inMemoryHistory(): HistoryLog & Outbox {
       entry.status = retryAt ? "pending" : "failed";
       entry.attempts++;
       entry.lastError = error;
-      entry.dueAt = retryAt ? retryAt.getTime() : Date.now();
+      entry.dueAt = retryAt ? retryAt.getTime() : clock();
       entry.leaseUntil = 0;
       return true;
     },
@@ -132,7 +132,7 @@ export function inMemoryHistory(): HistoryLog & Outbox {
       for (const entry of outbox.values()) {
         if (entry.status === "failed" && (!scope || scopeContains(scope, entry))) {
           entry.status = "pending";
-          entry.dueAt = Date.now();
+          entry.dueAt = clock();
           count++;
         }
       }

@@ -25,12 +25,18 @@ export interface PostgresHistoryOptions {
   pool?: PostgresPool;
   /** Prefix of the two tables, `<prefix>history` and `<prefix>outbox`. @default "engram_" */
   tablePrefix?: string;
+  /**
+   * The clock of leases and retry times, in epoch milliseconds, for tests that drive a fake one.
+   * @default the database clock (`now()`), which every app server shares
+   */
+  now?: () => number;
 }
 
 const optionsSchema = z
   .strictObject({
     ...connectionOptions,
     tablePrefix: z.string().regex(tableNamePattern, tableNameMessage.replace("table", "tablePrefix")).optional(),
+    now: z.custom<() => number>((value) => typeof value === "function", "now must be a function returning epoch milliseconds").optional(),
   })
   .refine(exactlyOneConnection, exactlyOneConnectionMessage);
 
@@ -69,7 +75,7 @@ class PostgresHistory extends PostgresOutbox implements HistoryLog {
 
   constructor(options: z.infer<typeof optionsSchema>) {
     const prefix = options.tablePrefix ?? "engram_";
-    super(new LazyPool(options), `${prefix}outbox`);
+    super(new LazyPool(options), `${prefix}outbox`, options.now);
     this.#history = `${prefix}history`;
     this.#erased = `${prefix}history_erased`;
   }

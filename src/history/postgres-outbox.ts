@@ -86,7 +86,16 @@ export abstract class PostgresOutbox implements Outbox {
     protected readonly pool: LazyPool,
     /** The outbox table. */
     protected readonly outbox: string,
+    /** The clock of leases and retry times; without it, the database's (`now()`), shared by every app server. */
+    private readonly clock?: () => number,
   ) {}
+
+  /** The current time in SQL: the database clock, or the given clock's time as the next parameter. */
+  #now(params: unknown[]): string {
+    if (!this.clock) return "now()";
+    params.push(new Date(this.clock()));
+    return `$${params.length}::timestamptz`;
+  }
 
   /** Creates the tables on first use. */
   protected abstract ready(): Promise<void>;
@@ -101,19 +110,21 @@ export abstract class PostgresOutbox implements Outbox {
 
   async enqueue({ id, messages, scope, options }: NewOutboxEntry) {
     await this.ready();
+    const params: unknown[] = [
+      id,
+      JSON.stringify(messages),
+      scope.userId ?? null,
+      scope.agentId ?? null,
+      scope.runId ?? null,
+      lockKeyOf(scope),
+      JSON.stringify(options),
+    ];
+    const now = this.clock ? this.#now(params) : "clock_timestamp()";
     const { rowCount } = await this.pool.query(
       "enqueue",
       `INSERT INTO ${this.outbox} (id, messages, user_id, agent_id, run_id, lock_key, options, status, next_attempt_at, created_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', clock_timestamp(), clock_timestamp()) ON CONFLICT (id) DO NOTHING`,
-      [
-        id,
-        JSON.stringify(messages),
-        scope.userId ?? null,
-        scope.agentId ?? null,
-        scope.runId ?? null,
-        lockKeyOf(scope),
-        JSON.stringify(options),
-      ],
+       VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', ${now}, ${now}) ON CONFLICT (id) DO NOTHING`,
+      params,
     );
     return rowCount === 1;
   }
@@ -133,20 +144,22 @@ export abstract class PostgresOutbox implements Outbox {
 
   async #claimRound(workerId: string, limit: number, leaseMs: number): Promise<{ entries: OutboxEntry[]; contested: boolean }> {
     const o = this.outbox;
-    const due = `((status = 'pending' AND next_attempt_at <= now()) OR (status = 'processing' AND lease_until < now()))`;
-    const busy = (alias: string) =>
+    const due = (now: string) => `((status = 'pending' AND next_attempt_at <= ${now}) OR (status = 'processing' AND lease_until < ${now}))`;
+    const busy = (alias: string, now: string) =>
       `EXISTS (SELECT 1 FROM ${o} busy WHERE busy.lock_key = ${alias}.lock_key AND busy.id <> ${alias}.id
-         AND busy.status = 'processing' AND busy.lease_until >= now())`;
+         AND busy.status = 'processing' AND busy.lease_until >= ${now})`;
+    const candidateParams: unknown[] = [limit];
+    const candidateNow = this.#now(candidateParams);
     return this.pool.transaction("claim", async (client) => {
       // 1. The oldest due entry of each lock key with no live lease, row-locked; rows another
       //    worker is claiming right now are skipped.
       const { rows: candidates } = await client.query(
         `SELECT id, lock_key FROM ${o} WHERE id IN (
            SELECT DISTINCT ON (lock_key) id FROM ${o} c
-           WHERE ${due} AND NOT ${busy("c")}
+           WHERE ${due(candidateNow)} AND NOT ${busy("c", candidateNow)}
            ORDER BY lock_key, created_at, seq)
          ORDER BY created_at, seq LIMIT $1 FOR UPDATE SKIP LOCKED`,
-        [limit],
+        candidateParams,
       );
       if (candidates.length === 0) return { entries: [], contested: false };
       // 2. One worker at a time per lock key, across processes: a transaction-scoped advisory lock.
@@ -159,14 +172,16 @@ export abstract class PostgresOutbox implements Outbox {
       if (ids.length === 0) return { entries: [], contested: true };
       // 3. Checked again with a fresh snapshot, now that the key locks are held: a worker that
       //    claimed the same key after step 1 has committed by now and is seen here.
+      const claimParams: unknown[] = [ids, workerId, leaseMs];
+      const claimNow = this.#now(claimParams);
       const { rows } = await client.query(
         `UPDATE ${o} AS entry SET
            attempts = attempts + (CASE WHEN status = 'processing' THEN 1 ELSE 0 END),
            last_error = (CASE WHEN status = 'processing' THEN 'the worker processing it stopped before finishing' ELSE last_error END),
-           status = 'processing', worker_id = $2, lease_until = now() + $3 * interval '1 millisecond'
-         WHERE id = ANY($1::text[]) AND ${due} AND NOT ${busy("entry")}
+           status = 'processing', worker_id = $2, lease_until = ${claimNow} + $3 * interval '1 millisecond'
+         WHERE id = ANY($1::text[]) AND ${due(claimNow)} AND NOT ${busy("entry", claimNow)}
          RETURNING *`,
-        [ids, workerId, leaseMs],
+        claimParams,
       );
       const entries = (rows as (OutboxRow & { seq: string })[])
         .sort((a, b) => a.created_at.getTime() - b.created_at.getTime() || Number(a.seq) - Number(b.seq))
@@ -182,11 +197,13 @@ export abstract class PostgresOutbox implements Outbox {
   }
 
   renew(id: string, workerId: string, leaseMs: number): Promise<boolean> {
+    const params: unknown[] = [id, workerId, leaseMs];
+    const now = this.#now(params);
     return this.#update(
       "outbox renew",
-      `UPDATE ${this.outbox} SET lease_until = now() + $3 * interval '1 millisecond'
+      `UPDATE ${this.outbox} SET lease_until = ${now} + $3 * interval '1 millisecond'
        WHERE id = $1 AND worker_id = $2 AND status = 'processing'`,
-      [id, workerId, leaseMs],
+      params,
     );
   }
 
@@ -219,12 +236,14 @@ export abstract class PostgresOutbox implements Outbox {
   }
 
   fail(id: string, workerId: string, { error, retryAt }: { error: string; retryAt?: Date }): Promise<boolean> {
+    const params: unknown[] = [id, workerId, retryAt ? "pending" : "failed", error, retryAt ?? null];
+    const now = this.#now(params);
     return this.#update(
       "outbox fail",
       `UPDATE ${this.outbox} SET status = $3, attempts = attempts + 1, last_error = $4,
-         next_attempt_at = COALESCE($5::timestamptz, now()), lease_until = NULL
+         next_attempt_at = COALESCE($5::timestamptz, ${now}), lease_until = NULL
        WHERE id = $1 AND worker_id = $2 AND status = 'processing'`,
-      [id, workerId, retryAt ? "pending" : "failed", error, retryAt ?? null],
+      params,
     );
   }
 
@@ -254,9 +273,10 @@ export abstract class PostgresOutbox implements Outbox {
     await this.ready();
     const params: unknown[] = [];
     const condition = scopeWhere(scope, params);
+    const now = this.#now(params);
     const { rowCount } = await this.pool.query(
       "outbox retry",
-      `UPDATE ${this.outbox} SET status = 'pending', next_attempt_at = now() WHERE status = 'failed' AND ${condition}`,
+      `UPDATE ${this.outbox} SET status = 'pending', next_attempt_at = ${now} WHERE status = 'failed' AND ${condition}`,
       params,
     );
     return rowCount;

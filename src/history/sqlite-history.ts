@@ -9,6 +9,8 @@ import { outboxSchema, type Row, SqliteOutbox, scopeWhere } from "./sqlite-outbo
 export interface SqliteHistoryOptions {
   /** Path of the database file (the default store shares it); `":memory:"` for a throwaway one. */
   path: string;
+  /** The clock of leases and retry times, in epoch milliseconds (tests pass a fake one). @default Date.now */
+  now?: () => number;
 }
 
 const schema = `
@@ -48,8 +50,11 @@ function toHistoryEntry(row: Row): HistoryEntry {
 class SqliteHistory extends SqliteOutbox implements HistoryLog {
   #handle: Promise<SqliteHandle> | undefined;
 
-  constructor(private readonly path: string) {
-    super();
+  constructor(
+    private readonly path: string,
+    now?: () => number,
+  ) {
+    super(now);
   }
 
   protected override open(): Promise<SqliteHandle> {
@@ -162,6 +167,6 @@ class SqliteHistory extends SqliteOutbox implements HistoryLog {
  * History and write-behind outbox in a SQLite file (the embedded default; it shares the file of
  * `sqliteStore`). Safe for several processes on one machine: claims are single atomic statements.
  */
-export function sqliteHistory({ path }: SqliteHistoryOptions): HistoryLog & Outbox {
-  return new SqliteHistory(path);
+export function sqliteHistory({ path, now }: SqliteHistoryOptions): HistoryLog & Outbox {
+  return new SqliteHistory(path, now);
 }

@@ -65,6 +65,9 @@ function toOutboxEntry(row: Row): OutboxEntry {
  * sharing the file never claim one entry twice.
  */
 export abstract class SqliteOutbox implements Outbox {
+  /** @param now the clock of leases and retry times (tests pass a fake one). */
+  constructor(protected readonly now: () => number = Date.now) {}
+
   protected abstract open(): Promise<SqliteHandle>;
   abstract init(): Promise<void>;
   abstract reset(): Promise<void>;
@@ -85,8 +88,8 @@ export abstract class SqliteOutbox implements Outbox {
           scope.runId ?? null,
           lockKeyOf(scope),
           JSON.stringify(options),
-          Date.now(),
-          new Date().toISOString(),
+          this.now(),
+          new Date(this.now()).toISOString(),
         );
       return Number(result.changes) === 1;
     });
@@ -94,7 +97,7 @@ export abstract class SqliteOutbox implements Outbox {
 
   async claim({ workerId, limit, leaseMs }: { workerId: string; limit: number; leaseMs: number }): Promise<OutboxEntry[]> {
     const handle = await this.open();
-    const now = Date.now();
+    const now = this.now();
     return handle.guard("claim", () => {
       const rows = handle
         .statement(`
@@ -126,7 +129,7 @@ export abstract class SqliteOutbox implements Outbox {
   renew(id: string, workerId: string, leaseMs: number): Promise<boolean> {
     return this.#update(
       "UPDATE memory_outbox SET lease_until = ? WHERE id = ? AND worker_id = ? AND status = 'processing'",
-      Date.now() + leaseMs,
+      this.now() + leaseMs,
       id,
       workerId,
     );
@@ -170,7 +173,7 @@ export abstract class SqliteOutbox implements Outbox {
        WHERE id = ? AND worker_id = ? AND status = 'processing'`,
       retryAt ? "pending" : "failed",
       error,
-      retryAt ? retryAt.getTime() : Date.now(),
+      retryAt ? retryAt.getTime() : this.now(),
       id,
       workerId,
     );
@@ -208,7 +211,7 @@ export abstract class SqliteOutbox implements Outbox {
       Number(
         handle
           .statement(`UPDATE memory_outbox SET status = 'pending', next_attempt_at = ? WHERE status = 'failed' AND ${condition.sql}`)
-          .run(Date.now(), ...condition.params).changes,
+          .run(this.now(), ...condition.params).changes,
       ),
     );
   }

@@ -1,7 +1,6 @@
 import { asStoreError } from "../errors.js";
 import { withDeadline } from "../internal/async.js";
 
-
 /** Runs one store call with the store deadline, failing only with Engram errors. */
 export function guardedCall<T>(operation: string, timeoutMs: number, fn: () => T | Promise<T>): Promise<T> {
   return withDeadline(`The store (${operation})`, timeoutMs, async () => fn()).catch((error: unknown) => {

@@ -8,10 +8,27 @@ import { createDatabase } from "../support/databases.js";
 // A real PostgreSQL 15 cluster (started by test/support/global-setup.ts), one new database per test.
 const adminUrl = inject("postgresUrl");
 
-const create = async () => postgresHistory({ connectionString: await createDatabase(adminUrl, "history_conformance") });
+const create = async (clock?: { now(): number }) =>
+  postgresHistory({ connectionString: await createDatabase(adminUrl, "history_conformance"), now: clock?.now });
 
-testHistoryLog({ name: "postgresHistory on PostgreSQL", create });
+testHistoryLog({ name: "postgresHistory on PostgreSQL", create: () => create() });
 testOutbox({ name: "postgresHistory on PostgreSQL", create });
+// The database's own clock, as in production: the suite's clock cannot drive it, so only a claim's basics run on it.
+describe("postgresHistory on the database clock", () => {
+  test("claims, leases and retries follow now(): a fresh lease is live, a past retry time is due", async () => {
+    const outbox = await create();
+    await outbox.init();
+    await outbox.enqueue({ id: "db-clock", messages: [{ role: "user", content: "hi" }], scope: { userId: "u1" }, options: {} });
+    const [claimed] = await outbox.claim({ workerId: "w1", limit: 1, leaseMs: 60_000 });
+    expect(claimed?.id).toBe("db-clock");
+    expect(await outbox.claim({ workerId: "w2", limit: 1, leaseMs: 60_000 })).toEqual([]);
+    expect(await outbox.fail("db-clock", "w1", { error: "boom", retryAt: new Date(Date.now() - 60_000) })).toBe(true);
+    expect((await outbox.claim({ workerId: "w2", limit: 1, leaseMs: 60_000 }))[0]?.id).toBe("db-clock");
+    expect(await outbox.renew("db-clock", "w2", 60_000)).toBe(true);
+    expect(await outbox.retryFailed({ userId: "u1" })).toBe(0);
+    await outbox.close();
+  });
+});
 
 describe("postgresHistory", () => {
   test("workers on separate connections claiming at once: every turn once, never two of one user at a time", {

@@ -8,7 +8,7 @@ import { testHistoryLog, testOutbox } from "../../src/testing/conformance/index.
 const directory = mkdtempSync(join(tmpdir(), "engram-sqlite-history-"));
 afterAll(() => rmSync(directory, { recursive: true, force: true }));
 let files = 0;
-const create = () => sqliteHistory({ path: join(directory, `history-${files++}.db`) });
+const create = (clock?: { now(): number }) => sqliteHistory({ path: join(directory, `history-${files++}.db`), now: clock?.now });
 
-testHistoryLog({ name: "sqliteHistory", create });
+testHistoryLog({ name: "sqliteHistory", create: () => create() });
 testOutbox({ name: "sqliteHistory", create });

@@ -1,9 +1,9 @@
 import { describe, expect, test } from "vitest";
 import { outboxEntryId } from "../../../history/outbox-entry-id.js";
-import { enqueue, ids, type SuiteContext, sleep, turn } from "./fixtures.js";
+import { enqueue, ids, type SuiteContext, turn } from "./fixtures.js";
 
 /** Claims, leases, retries and the fencing of a claimed entry by its worker id. */
-export function describeClaims({ fresh }: SuiteContext): void {
+export function describeClaims({ fresh, clock }: SuiteContext): void {
   describe("claims and leases", () => {
     test("one idempotency key in two scopes (ids from outboxEntryId) is two entries, each claimed and completed on its own", async () => {
       const store = await fresh();
@@ -64,7 +64,7 @@ export function describeClaims({ fresh }: SuiteContext): void {
       expect(await store.claim({ workerId: "w2", limit: 10, leaseMs: 10_000 })).toEqual([]);
       expect(await store.complete("u1-first", "w1")).toBe(true);
       expect(ids(await store.claim({ workerId: "w2", limit: 10, leaseMs: 10_000 }))).toEqual(["u1-second"]);
-      expect(await store.fail("a9-first", "w1", { error: "boom", retryAt: new Date(Date.now() - 1) })).toBe(true);
+      expect(await store.fail("a9-first", "w1", { error: "boom", retryAt: new Date(clock.now() - 1) })).toBe(true);
       // a9-first is due again and older than a9-second: it goes first.
       expect(ids(await store.claim({ workerId: "w3", limit: 10, leaseMs: 10_000 }))).toEqual(["a9-first"]);
     });
@@ -86,13 +86,13 @@ export function describeClaims({ fresh }: SuiteContext): void {
       await enqueue(store, "later", { userId: "u1" });
       await enqueue(store, "soon", { userId: "u2" });
       await store.claim({ workerId: "w1", limit: 10, leaseMs: 10_000 });
-      expect(await store.fail("later", "w1", { error: "Error: try later", retryAt: new Date(Date.now() + 60_000) })).toBe(true);
-      expect(await store.fail("soon", "w1", { error: "Error: try soon", retryAt: new Date(Date.now() + 150) })).toBe(true);
+      expect(await store.fail("later", "w1", { error: "Error: try later", retryAt: new Date(clock.now() + 60_000) })).toBe(true);
+      expect(await store.fail("soon", "w1", { error: "Error: try soon", retryAt: new Date(clock.now() + 150) })).toBe(true);
       const [later] = await store.pending({ userId: "u1" });
       expect(later).toMatchObject({ status: "pending", attempts: 1, lastError: "Error: try later" });
-      expect(Date.parse(later?.nextAttemptAt ?? "")).toBeGreaterThan(Date.now() + 50_000);
+      expect(Date.parse(later?.nextAttemptAt ?? "")).toBeGreaterThan(clock.now() + 50_000);
       expect(await store.claim({ workerId: "w2", limit: 10, leaseMs: 10_000 })).toEqual([]);
-      await sleep(200);
+      clock.advance(200);
       const [again] = await store.claim({ workerId: "w2", limit: 10, leaseMs: 10_000 });
       expect(again).toMatchObject({ id: "soon", attempts: 1, lastError: "Error: try soon", status: "processing" });
       expect(await store.claim({ workerId: "w3", limit: 10, leaseMs: 10_000 })).toEqual([]);
@@ -138,7 +138,7 @@ export function describeClaims({ fresh }: SuiteContext): void {
       expect(claimed?.attempts).toBe(0);
       expect(await store.savePlan("leased", "crashed", '{"plan":1}')).toBe(true);
       expect(await store.claim({ workerId: "w2", limit: 10, leaseMs: 10_000 })).toEqual([]);
-      await sleep(150);
+      clock.advance(150);
       const [reclaimed] = await store.claim({ workerId: "w2", limit: 10, leaseMs: 10_000 });
       expect(reclaimed).toMatchObject({ id: "leased", status: "processing", attempts: 1, plan: '{"plan":1}' });
       expect(reclaimed?.lastError).toEqual(expect.any(String));
@@ -156,9 +156,9 @@ export function describeClaims({ fresh }: SuiteContext): void {
       const store = await fresh();
       await enqueue(store, "renewed", { userId: "u1" });
       await store.claim({ workerId: "w1", limit: 1, leaseMs: 150 });
-      await sleep(80);
+      clock.advance(80);
       expect(await store.renew("renewed", "w1", 10_000)).toBe(true);
-      await sleep(120);
+      clock.advance(120);
       expect(await store.claim({ workerId: "w2", limit: 10, leaseMs: 10_000 })).toEqual([]);
       expect(await store.renew("renewed", "w2", 10_000)).toBe(false);
       expect(await store.renew("unknown", "w1", 10_000)).toBe(false);

@@ -2,7 +2,7 @@ import { describe, expect, test } from "vitest";
 import { enqueue, ids, type SuiteContext, turn } from "./fixtures.js";
 
 /** What the queue holds: enqueue, pending, completion, pruning, purging and reset. */
-export function describeQueue({ fresh }: SuiteContext): void {
+export function describeQueue({ fresh, clock }: SuiteContext): void {
   describe("queue", () => {
     test("enqueue is idempotent by id and stores the turn as given", async () => {
       const store = await fresh();
@@ -82,9 +82,9 @@ export function describeQueue({ fresh }: SuiteContext): void {
       await store.complete("d1", "w1");
       await store.complete("d2", "w1");
       await store.fail("f1", "w1", { error: "failed" });
-      await store.fail("p1", "w1", { error: "failed", retryAt: new Date(Date.now() + 60_000) });
-      expect(await store.pruneDone(new Date(Date.now() - 60_000))).toBe(0);
-      expect(await store.pruneDone(new Date(Date.now() + 60_000))).toBe(2);
+      await store.fail("p1", "w1", { error: "failed", retryAt: new Date(clock.now() + 60_000) });
+      expect(await store.pruneDone(new Date(clock.now() - 60_000))).toBe(0);
+      expect(await store.pruneDone(new Date(clock.now() + 60_000))).toBe(2);
       expect(await store.statuses(["d1", "d2", "f1", "p1"])).toEqual(
         new Map([
           ["f1", "failed"],
