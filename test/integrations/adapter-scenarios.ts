@@ -1,16 +1,16 @@
-import { afterEach, describe, expect, test, vi } from "vitest";
+import { describe, expect, test, vi } from "vitest";
 import type { AdapterMemory, MemoryAdapterOptions } from "../../integrations/shared/options.js";
 import {
   ConfigError,
   EngramError,
   InvalidScopeError,
   isUserError,
-  Memory,
+  type Memory,
   MissingScopeError,
   memoryBlockTag,
   TimeoutError,
 } from "../../src/index.js";
-import { deterministicEmbedder, inMemoryHistory, inMemoryStore } from "../../src/testing/index.js";
+import { memoriesClosedAfterEach } from "../support/memories.js";
 
 /**
  * One answer of the scripted model, per model call:
@@ -89,15 +89,7 @@ const nextMacrotask = () => new Promise((resolve) => setImmediate(resolve));
  */
 export function testAdapterScenarios(driver: AdapterDriver): void {
   describe(`adapter scenarios: ${driver.name}`, () => {
-    const memories: Memory[] = [];
-    function newMemory() {
-      const memory = new Memory({ embedder: deterministicEmbedder(), vectorStore: inMemoryStore(), historyStore: inMemoryHistory() });
-      memories.push(memory);
-      return memory;
-    }
-    afterEach(async () => {
-      await Promise.all(memories.splice(0).map((memory) => memory.close()));
-    });
+    const newMemory = memoriesClosedAfterEach();
 
     /** Waits until the adapter has queued `turns` writes, then until they are in memory. */
     async function written(memory: Memory, enqueue: { mock: { calls: unknown[] } }, turns: number) {

@@ -4,12 +4,12 @@ import type { InputProcessor, OutputProcessor } from "@mastra/core/processors";
 import { RequestContext } from "@mastra/core/request-context";
 import { createTool } from "@mastra/core/tools";
 import { convertArrayToReadableStream, MockLanguageModelV4 } from "ai/test";
-import { afterEach, describe, expect, test, vi } from "vitest";
+import { describe, expect, test, vi } from "vitest";
 import { z } from "zod";
 import { memoryProcessor, withMemory } from "../../integrations/mastra/index.js";
 import type { AdapterMemory } from "../../integrations/shared/options.js";
-import { ConfigError, Memory } from "../../src/index.js";
-import { deterministicEmbedder, inMemoryHistory, inMemoryStore } from "../../src/testing/index.js";
+import { ConfigError } from "../../src/index.js";
+import { memoriesClosedAfterEach } from "../support/memories.js";
 import { type AdapterDriver, type CallScope, testAdapterScenarios } from "./adapter-scenarios.js";
 import { reply, scriptedAiSdkModel, systemTexts, textStream } from "./scripted-ai-sdk-model.js";
 
@@ -80,15 +80,7 @@ const mastra: AdapterDriver = {
 
 testAdapterScenarios(mastra);
 
-const memories: Memory[] = [];
-function newMemory() {
-  const memory = new Memory({ embedder: deterministicEmbedder(), vectorStore: inMemoryStore(), historyStore: inMemoryHistory() });
-  memories.push(memory);
-  return memory;
-}
-afterEach(async () => {
-  await Promise.all(memories.splice(0).map((m) => m.close()));
-});
+const newMemory = memoriesClosedAfterEach();
 
 const alice = () => userContext([["userId", "alice"]]);
 

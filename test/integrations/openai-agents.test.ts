@@ -21,11 +21,11 @@ import {
   ScriptedModel,
   type ScriptedModelInput,
 } from "@openai/agents/testing";
-import { afterEach, beforeAll, describe, expect, test, vi } from "vitest";
+import { beforeAll, describe, expect, test, vi } from "vitest";
 import { z } from "zod";
 import { memoryGuardrailName, memoryRunConfig, withMemory } from "../../integrations/openai-agents/index.js";
-import { ConfigError, type EngramError, Memory, MissingScopeError, memoryBlockTag } from "../../src/index.js";
-import { deterministicEmbedder, inMemoryHistory, inMemoryStore } from "../../src/testing/index.js";
+import { ConfigError, type EngramError, type Memory, MissingScopeError, memoryBlockTag } from "../../src/index.js";
+import { memoriesClosedAfterEach } from "../support/memories.js";
 import { type AdapterDriver, type CallScope, type ScriptedStep, testAdapterScenarios } from "./adapter-scenarios.js";
 
 beforeAll(() => setTracingDisabled(true));
@@ -118,15 +118,7 @@ function openAiAgents(how: "withMemory" | "memoryRunConfig"): AdapterDriver {
 testAdapterScenarios(openAiAgents("withMemory"));
 testAdapterScenarios(openAiAgents("memoryRunConfig"));
 
-const memories: Memory[] = [];
-function newMemory() {
-  const memory = new Memory({ embedder: deterministicEmbedder(), vectorStore: inMemoryStore(), historyStore: inMemoryHistory() });
-  memories.push(memory);
-  return memory;
-}
-afterEach(async () => {
-  await Promise.all(memories.splice(0).map((m) => m.close()));
-});
+const newMemory = memoriesClosedAfterEach();
 
 const instructionsOf = (model: ScriptedModel) => model.calls.map((call) => call.request.systemInstructions ?? "");
 const inputOf = (request: ModelRequest) => JSON.stringify(request.input);
