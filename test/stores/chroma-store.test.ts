@@ -1,7 +1,9 @@
 import { ChromaClient } from "chromadb";
+import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { ConfigError, StoreError } from "../../src/errors.js";
 import { textHash } from "../../src/internal/hash.js";
+import { keywordTerms, rankByBm25 } from "../../src/store-kit/index.js";
 import { chromaStore } from "../../src/stores/chroma-store.js";
 import type { MemoryRecord } from "../../src/stores/vector-store.js";
 import { testVectorStore } from "../../src/testing/conformance/index.js";
@@ -140,6 +142,72 @@ describe("chromaStore", () => {
       .catch((e) => e);
     expect(ConfigError.isInstance(distance)).toBe(true);
     expect((distance as Error).message).toContain("l2 distance");
+  });
+
+  test("property: keyword search finds every record BM25 scores, whatever the inflection, case or script, and ranks them as BM25 does", {
+    timeout: 60_000,
+  }, async () => {
+    // Candidates come from a regex over the stored texts (Chroma has no full-text ranking): a word
+    // it misses, through stemming (happy/happi, hoping/hope, sensibility/sensibl), case or a
+    // lower case that splits a word ("İstanbul"), would be a hit BM25 gives and the store loses.
+    const words = [
+      "happy",
+      "Happiness",
+      "happily",
+      "HOPING",
+      "hope",
+      "hoped",
+      "sensibility",
+      "sensible",
+      "capability",
+      "capable",
+      "running",
+      "runs",
+      "agreed",
+      "agree",
+      "ponies",
+      "pony",
+      "relational",
+      "relate",
+      "organization",
+      "organize",
+      "İstanbul",
+      "stanbul",
+      "naïve",
+      "Café",
+      "café",
+      "Straße",
+      "2024",
+      "well-known",
+      "known",
+      "don't",
+      "x.y",
+      "a+b",
+    ];
+    const text = fc.array(fc.constantFrom(...words), { minLength: 1, maxLength: 6 }).map((picked) => picked.join(" "));
+    const store = chromaStore({ url: server.url, collection: nextCollection() });
+    await store.init({ dimension: 2 });
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(text, { minLength: 1, maxLength: 8 }),
+        fc.array(fc.constantFrom(...words), { minLength: 1, maxLength: 3 }),
+        fc.integer({ min: 1, max: 8 }),
+        async (texts, query, limit) => {
+          const userId = `run-${run++}`;
+          const scope = texts.map((text, i) => record(`${userId}-${String(i).padStart(2, "0")}`, { text, userId }));
+          await store.write({ upsert: [...scope, record(`${userId}-other`, { text: query.join(" "), userId: `${userId}-other` })] });
+          const hits = await store.keywordSearch({ text: query.join(" "), filter: { scope: { userId } }, limit });
+          const expected = rankByBm25(keywordTerms(query.join(" ")), scope, { limit });
+          expect(hits.map((hit) => hit.record.id)).toEqual(expected.map((hit) => hit.candidate.id));
+          hits.forEach((hit, i) => {
+            expect(hit.score).toBeCloseTo(expected[i]?.score as number, 9);
+          });
+        },
+      ),
+      { numRuns: 40 },
+    );
+    await store.close();
   });
 
   test("bad options are a ConfigError that says what to pass", () => {
