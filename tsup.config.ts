@@ -8,6 +8,7 @@ export const entries: Record<string, string> = {
   "testing/conformance/index": "src/testing/conformance/index.ts",
   "stores/pgvector-store": "src/stores/pgvector-store.ts",
   "stores/qdrant-store": "src/stores/qdrant-store.ts",
+  "stores/chroma-store": "src/stores/chroma-store.ts",
   "history/postgres-history": "src/history/postgres-history.ts",
   "store-kit/index": "src/store-kit/index.ts",
   "ai-sdk/index": "integrations/ai-sdk/index.ts",

@@ -14,12 +14,18 @@
 // Modes: `raw` stores each turn verbatim ("speaker: text", infer off) with its dia_id in metadata;
 // `extract` adds each turn through the extraction model given by --llm (an OpenAI-compatible base
 // URL, or `stub` for the local deterministic stub); a memory's sources are the turns whose adds created, updated or confirmed it.
+//
+// `--stores sqlite,chroma` also scores the same memories (ids, vectors, dates, copied from the
+// SQLite store) on chromaStore against a Chroma server started for the run, in the same run:
+// Chroma has no BM25, so its keyword search reads the scope's texts holding a query word and ranks
+// them in this process. The store's own vector and keyword calls are timed beside Memory.search.
 import { mkdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { createOpenAI } from "@ai-sdk/openai";
 import { countTokens } from "gpt-tokenizer/encoding/o200k_base";
+import { inMemoryHistory } from "../src/history/in-memory-history.js";
 import {
   type Embedder,
   localEmbedder,
@@ -32,6 +38,9 @@ import {
 } from "../src/index.js";
 import { fuseHits } from "../src/retrieval/hybrid.js";
 import { bm25Scores, keywordTerms } from "../src/store-kit/index.js";
+import { chromaStore } from "../src/stores/chroma-store.js";
+import type { KeywordSearchable, VectorStore } from "../src/stores/vector-store.js";
+import { startChroma } from "../test/support/chroma-server.js";
 import { batchingEmbedder } from "./support/batching-embedder.js";
 import { type Question, type ReadStats, readLocomo, type Sample, sessionOf } from "./support/locomo.js";
 import { startOpenAiStub } from "./support/openai-stub.js";
@@ -45,6 +54,7 @@ const { values: options, positionals } = parseArgs({
     model: { type: "string", default: "gpt-5-mini" },
     sweep: { type: "boolean", default: false },
     samples: { type: "string" },
+    stores: { type: "string", default: "sqlite" },
   },
 });
 
@@ -53,6 +63,11 @@ let llmUrl = options.llm;
 const requested = options.mode ?? (llmUrl ? "both" : "raw");
 if (!["raw", "extract", "both"].includes(requested)) throw new Error(`--mode must be raw, extract or both, not ${requested}`);
 const modes = (requested === "both" ? ["raw", "extract"] : [requested]) as ("raw" | "extract")[];
+const storeNames = (options.stores as string).split(",");
+for (const name of storeNames) {
+  if (name !== "sqlite" && name !== "chroma") throw new Error(`--stores takes sqlite and chroma, not ${name}`);
+}
+if (storeNames[0] !== "sqlite") throw new Error("--stores must begin with sqlite: the other stores get its memories");
 
 // ── scoring ──────────────────────────────────────────────────────────────────────────────────
 
@@ -120,7 +135,7 @@ function aggregate(scores: readonly QuestionScore[]): Record<string, Aggregate> 
 
 interface Ingested {
   memory: Memory;
-  store: ReturnType<typeof sqliteStore>;
+  store: VectorStore & KeywordSearchable;
   embedder: Embedder;
   /** Per conversation: memory id → the dia_ids it stands for. */
   sources: Map<string, Map<string, Set<string>>>;
@@ -129,6 +144,8 @@ interface Ingested {
   llmCalls: number;
   inputTokens: number;
   outputTokens: number;
+  /** The memories were copied from the SQLite run, not ingested: `seconds` is the copy's. */
+  copied?: boolean;
 }
 
 async function ingest(mode: "raw" | "extract", samples: readonly Sample[], dataDir: string, embedder: Embedder): Promise<Ingested> {
@@ -194,7 +211,18 @@ const sourcesOf = (owned: Map<string, Set<string>>, item: { id: string; metadata
 
 interface ModeResult {
   mode: "raw" | "extract";
-  ingest: { seconds: number; adds: number; memories: number; llmCalls: number; inputTokens: number; outputTokens: number };
+  store: string;
+  /** The store's own calls for each question (limit 30, as Memory.search asks), without embedding. */
+  storeMs: { vector: { p50: number; p95: number }; keyword: { p50: number; p95: number } };
+  ingest: {
+    seconds: number;
+    adds: number;
+    memories: number;
+    llmCalls: number;
+    inputTokens: number;
+    outputTokens: number;
+    copied?: boolean;
+  };
   searchMs: { p50: number; p95: number };
   engram: Record<string, Aggregate>;
   bm25: Record<string, Aggregate>;
@@ -214,11 +242,13 @@ interface SweepRow {
 const sweepWeights = [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1];
 const sweepCandidates = [10, 30, 60, 100];
 
-async function evaluate(mode: "raw" | "extract", samples: readonly Sample[], ingested: Ingested): Promise<ModeResult> {
+async function evaluate(mode: "raw" | "extract", storeName: string, samples: readonly Sample[], ingested: Ingested): Promise<ModeResult> {
   const { memory, store, embedder, sources } = ingested;
   const engramScores: QuestionScore[] = [];
   const bm25ScoresList: QuestionScore[] = [];
   const searchMs: number[] = [];
+  const vectorMs: number[] = [];
+  const keywordMs: number[] = [];
   const sweepScores = new Map<string, QuestionScore[]>();
   let identicalTop10 = 0;
   let compared = 0;
@@ -236,6 +266,13 @@ async function evaluate(mode: "raw" | "extract", samples: readonly Sample[], ing
       const { results: top10 } = await memory.search(question.question, { ...scope, limit: 10 });
       searchMs.push(performance.now() - started);
       const { results: top20 } = await memory.search(question.question, { ...scope, limit: 20 });
+      const [queryVector] = (await embedder.embed([question.question])) as [Float32Array];
+      const vectorStarted = performance.now();
+      await store.search({ vector: queryVector, filter: { scope }, limit: 30 });
+      vectorMs.push(performance.now() - vectorStarted);
+      const keywordStarted = performance.now();
+      await store.keywordSearch({ text: question.question, filter: { scope }, limit: 30 });
+      keywordMs.push(performance.now() - keywordStarted);
       const ranked = (items: MemoryItem[]): Ranked => ({ sources: items.map((item) => sourcesOf(owned, item)), items });
       engramScores.push(score(question, ranked(top10), ranked(top20)));
 
@@ -288,6 +325,11 @@ async function evaluate(mode: "raw" | "extract", samples: readonly Sample[], ing
   }
   const result: ModeResult = {
     mode,
+    store: storeName,
+    storeMs: {
+      vector: { p50: percentile(vectorMs, 50), p95: percentile(vectorMs, 95) },
+      keyword: { p50: percentile(keywordMs, 50), p95: percentile(keywordMs, 95) },
+    },
     ingest: {
       seconds: ingested.seconds,
       adds: ingested.adds,
@@ -295,6 +337,7 @@ async function evaluate(mode: "raw" | "extract", samples: readonly Sample[], ing
       llmCalls: ingested.llmCalls,
       inputTokens: ingested.inputTokens,
       outputTokens: ingested.outputTokens,
+      ...(ingested.copied && { copied: true }),
     },
     searchMs: { p50: percentile(searchMs, 50), p95: percentile(searchMs, 95) },
     engram: aggregate(engramScores),
@@ -341,11 +384,15 @@ function printMode(result: ModeResult): void {
       ]);
     }
   }
-  console.log(`\n${result.mode} mode`);
+  console.log(`\n${result.mode} mode, ${result.store}`);
   console.log(table(rows));
   const i = result.ingest;
   console.log(
-    `ingest: ${i.adds} adds → ${i.memories} memories in ${figure(i.seconds)} s${i.llmCalls ? `; ${i.llmCalls} LLM calls, ${i.inputTokens} input / ${i.outputTokens} output tokens` : ""}; Engram search p50 ${figure(result.searchMs.p50)} ms, p95 ${figure(result.searchMs.p95)} ms`,
+    `${i.copied ? `copied ${i.memories} memories from the SQLite store in ${figure(i.seconds)} s` : `ingest: ${i.adds} adds → ${i.memories} memories in ${figure(i.seconds)} s`}${i.llmCalls ? `; ${i.llmCalls} LLM calls, ${i.inputTokens} input / ${i.outputTokens} output tokens` : ""}; Engram search p50 ${figure(result.searchMs.p50)} ms, p95 ${figure(result.searchMs.p95)} ms`,
+  );
+  const { vector, keyword } = result.storeMs;
+  console.log(
+    `store calls (limit 30, no embedding): vector p50 ${figure(vector.p50, 2)} ms, p95 ${figure(vector.p95, 2)} ms; keyword p50 ${figure(keyword.p50, 2)} ms, p95 ${figure(keyword.p95, 2)} ms`,
   );
   if (result.sweep) {
     const sweepRows: string[][] = [["keywordWeight", "candidates", "R@5 %", "R@10 %", "all@10 %", "MRR@10"]];
@@ -367,6 +414,37 @@ function printMode(result: ModeResult): void {
         `sweep at the default settings gives Memory.search's exact top 10 for ${check.identicalTop10} of ${check.questions} questions`,
       );
   }
+}
+
+/** The ingested memories copied, with their ids, vectors and dates, onto chromaStore against a fresh Chroma server. */
+async function onChroma(samples: readonly Sample[], ingested: Ingested): Promise<Ingested & { close(): Promise<void> }> {
+  const server = await startChroma();
+  const started = performance.now();
+  const store = chromaStore({ url: server.url, collection: "recall" });
+  const [probe] = (await ingested.embedder.embed(["dimension probe"])) as [Float32Array];
+  await store.init({ dimension: probe.length, modelId: ingested.embedder.modelId });
+  for (const sample of samples) {
+    const filter = { scope: { userId: sample.sampleId } };
+    let cursor: string | undefined;
+    do {
+      const page = await ingested.store.list({ filter, limit: 500, cursor });
+      await store.write({
+        upsert: await ingested.store.get(
+          page.records.map((record) => record.id),
+          filter,
+        ),
+      });
+      cursor = page.cursor;
+    } while (cursor);
+  }
+  const memory = new Memory({
+    embedder: ingested.embedder,
+    vectorStore: store,
+    historyStore: inMemoryHistory(),
+    writeBehind: { enabled: false },
+  });
+  const seconds = (performance.now() - started) / 1000;
+  return { ...ingested, memory, store, seconds, llmCalls: 0, inputTokens: 0, outputTokens: 0, copied: true, close: () => server.remove() };
 }
 
 function printStats(stats: ReadStats): void {
@@ -415,9 +493,20 @@ try {
       continue;
     }
     try {
-      const result = await evaluate(mode, samples, ingested);
+      const result = await evaluate(mode, "sqlite", samples, ingested);
       results.push(result);
       printMode(result);
+      if (storeNames.includes("chroma")) {
+        const copied = await onChroma(samples, ingested);
+        try {
+          const chroma = await evaluate(mode, "chroma", samples, copied);
+          results.push(chroma);
+          printMode(chroma);
+        } finally {
+          await copied.memory.close();
+          await copied.close();
+        }
+      }
     } finally {
       await ingested.memory.close();
     }

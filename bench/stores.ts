@@ -12,13 +12,16 @@
  *   qdrant-stand-in   qdrantStore through the real client against the Qdrant REST STAND-IN of the
  *                     tests (in this process: a keyword payload index narrows to the scope, then an
  *                     exact scan in JavaScript): its figure is the stand-in's, NOT Qdrant's
+ *   chroma            chromaStore against a real Chroma 1.0 server (the chromadb package's CLI, one
+ *                     process, a temporary directory); keyword search reads the scope's matching
+ *                     texts by a regex and ranks them by BM25 in this process
  *
  * Memories are synthetic sentences over a Zipf vocabulary (a few words common to every user, many
  * rare ones), embedded by the deterministic embedder (feature hashing, no model) and written in
  * batches of 1,000 records. Each size is a fresh store. Load time is printed too.
  *
  * Options: --sizes=100000 (comma-separated, e.g. 10000,30000,100000 for a trend)  --users=1000
- *          --searches=200  --dimension=512  --stores=sqlite,pgvector,qdrant-stand-in
+ *          --searches=200  --dimension=512  --stores=sqlite,pgvector,qdrant-stand-in,chroma
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
@@ -26,11 +29,13 @@ import { dirname, join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { textHash } from "../src/internal/hash.js";
+import { chromaStore } from "../src/stores/chroma-store.js";
 import { pgvectorStore } from "../src/stores/pgvector-store.js";
 import { qdrantStore } from "../src/stores/qdrant-store.js";
 import { sqliteStore } from "../src/stores/sqlite-store.js";
 import type { MemoryRecord, VectorStore } from "../src/stores/vector-store.js";
 import { deterministicEmbedder } from "../src/testing/index.js";
+import { startChroma } from "../test/support/chroma-server.js";
 import { startPgliteServer } from "../test/support/pglite-server.js";
 import { startQdrantStandIn } from "../test/support/qdrant-stand-in.js";
 import { percentile } from "./support/report.js";
@@ -50,7 +55,7 @@ const sizes = String(args.sizes ?? "100000")
 const userCount = Number(args.users ?? 1000);
 const queryCount = Number(args.searches ?? 200);
 const dimension = Number(args.dimension ?? 512);
-const storeNames = String(args.stores ?? "sqlite,pgvector,qdrant-stand-in").split(",");
+const storeNames = String(args.stores ?? "sqlite,pgvector,qdrant-stand-in,chroma").split(",");
 const BATCH = 1000;
 
 const embedder = deterministicEmbedder({ dimension });
@@ -153,12 +158,17 @@ const openers: Record<string, () => Promise<{ store: VectorStore; close: () => P
     const standIn = await startQdrantStandIn();
     return { store: qdrantStore({ url: standIn.url, collection: "bench" }), close: () => standIn.close() };
   },
+  async chroma() {
+    const server = await startChroma();
+    return { store: chromaStore({ url: server.url, collection: "bench" }), close: () => server.remove() };
+  },
 };
 
 const labels: Record<string, string> = {
   sqlite: "SQLite (embedded default)",
   pgvector: "pgvector over PGlite (WASM) socket server",
   "qdrant-stand-in": "Qdrant REST stand-in (NOT Qdrant)",
+  chroma: "Chroma 1.0 server (chromadb CLI)",
 };
 
 const results: Result[] = [];

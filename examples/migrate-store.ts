@@ -1,12 +1,17 @@
 /**
  * Moves memories from one store to another, keeping their ids, vectors, scopes, metadata, dates
- * and history: e.g. from the embedded SQLite default to pgvector or Qdrant when an app outgrows one
- * machine. Both sides must use the same embedding model (vectors are copied, not recomputed).
+ * and history: e.g. from the embedded SQLite default to pgvector, Qdrant or Chroma when an app
+ * outgrows one machine, or back. Both sides must use the same embedding model (vectors are copied,
+ * not recomputed).
  *
  * Stores have no "every scope" query (there is no global namespace), so you name the scopes to
  * move: usually every user id of your app.
  *
- *   node --import tsx examples/migrate-store.ts ./.engram/engram.db postgresql://… alice bob carol
+ *   node --import tsx examples/migrate-store.ts <from> <to> alice bob carol
+ *
+ * where <from> and <to> are each a SQLite file (memories and history), a postgresql:// URL
+ * (pgvector and PostgreSQL history) or a Chroma http(s):// URL (memories only: history is moved
+ * when both sides keep it, so with Chroma it stays in the history store you already use).
  *
  * Run it with the app stopped (or writing to the new store already); it can be run again: records
  * and history entries are upserted by id.
@@ -64,20 +69,35 @@ export async function migrateMemories({
   return moved;
 }
 
+/** A store (and its history, where it keeps one) named on the command line. */
+async function openSide(target: string): Promise<{ store: VectorStore; history?: HistoryLog }> {
+  if (target.startsWith("postgresql://") || target.startsWith("postgres://")) {
+    const { pgvectorStore } = await import("../src/stores/pgvector-store.js");
+    const { postgresHistory } = await import("../src/history/postgres-history.js");
+    return { store: pgvectorStore({ connectionString: target }), history: postgresHistory({ connectionString: target }) };
+  }
+  if (target.startsWith("http://") || target.startsWith("https://")) {
+    const { chromaStore } = await import("../src/stores/chroma-store.js");
+    return { store: chromaStore({ url: target }) };
+  }
+  const { sqliteStore, sqliteHistory } = await import("../src/index.js");
+  return { store: sqliteStore({ path: target }), history: sqliteHistory({ path: target }) };
+}
+
 if (import.meta.main) {
   const [source, target, ...userIds] = process.argv.slice(2);
   if (!source || !target || userIds.length === 0) {
-    console.error("usage: migrate-store.ts <sqlite file> <postgresql:// URL> <userId>…");
+    console.error(
+      "usage: migrate-store.ts <from> <to> <userId>… (each side a SQLite file, a postgresql:// URL or a Chroma http(s):// URL)",
+    );
     process.exit(2);
   }
-  const { sqliteStore, sqliteHistory, localEmbedder } = await import("../src/index.js");
-  const { pgvectorStore } = await import("../src/stores/pgvector-store.js");
-  const { postgresHistory } = await import("../src/history/postgres-history.js");
+  const { localEmbedder } = await import("../src/index.js");
   const embedder = localEmbedder();
   const [probe] = await embedder.embed(["dimension probe"]);
   const moved = await migrateMemories({
-    from: { store: sqliteStore({ path: source }), history: sqliteHistory({ path: source }) },
-    to: { store: pgvectorStore({ connectionString: target }), history: postgresHistory({ connectionString: target }) },
+    from: await openSide(source),
+    to: await openSide(target),
     scopes: userIds.map((userId) => ({ userId })),
     dimension: probe?.length ?? 512,
     modelId: embedder.modelId,

@@ -21,11 +21,12 @@ function packagesLoadedBy(file: string, script: string): string[] {
   return JSON.parse(output.trim().split("\n").at(-1) ?? "[]");
 }
 
-test("importing engram never loads pg or the Qdrant client", () => {
+test("importing engram never loads pg, the Qdrant client or the Chroma client", () => {
   expect(existsSync(dist("index.js")), "build first: npm run build").toBe(true);
   const loaded = packagesLoadedBy("index.js", "");
   expect(loaded).not.toContain("pg");
   expect(loaded).not.toContainEqual(expect.stringMatching(/^@qdrant\//));
+  expect(loaded).not.toContainEqual(expect.stringMatching(/^chromadb/));
 });
 
 test("the store subpaths load their client only when first used, not when imported or configured", () => {
@@ -33,11 +34,13 @@ test("the store subpaths load their client only when first used, not when import
     "stores/pgvector-store.js": `module.pgvectorStore({ connectionString: "postgresql://localhost/db" });`,
     "history/postgres-history.js": `module.postgresHistory({ connectionString: "postgresql://localhost/db" });`,
     "stores/qdrant-store.js": `module.qdrantStore({ url: "http://localhost:6333" });`,
+    "stores/chroma-store.js": `module.chromaStore({ url: "http://localhost:8000" });`,
   };
   for (const [file, script] of Object.entries(configure)) {
     const loaded = packagesLoadedBy(file, script);
     expect(loaded, file).not.toContain("pg");
     expect(loaded, file).not.toContainEqual(expect.stringMatching(/^@qdrant\//));
+    expect(loaded, file).not.toContainEqual(expect.stringMatching(/^chromadb/));
   }
 });
 
@@ -47,7 +50,7 @@ test("a store whose client package is not installed says what to install, as a C
     import { registerHooks } from "node:module";
     registerHooks({
       resolve(specifier, context, next) {
-        if (specifier === "pg" || specifier.startsWith("@qdrant/")) {
+        if (specifier === "pg" || specifier.startsWith("@qdrant/") || specifier === "chromadb") {
           throw Object.assign(new Error("Cannot find package '" + specifier + "'"), { code: "ERR_MODULE_NOT_FOUND" });
         }
         return next(specifier, context);
@@ -56,10 +59,12 @@ test("a store whose client package is not installed says what to install, as a C
     const { pgvectorStore } = await import(${JSON.stringify(dist("stores/pgvector-store.js"))});
     const { postgresHistory } = await import(${JSON.stringify(dist("history/postgres-history.js"))});
     const { qdrantStore } = await import(${JSON.stringify(dist("stores/qdrant-store.js"))});
+    const { chromaStore } = await import(${JSON.stringify(dist("stores/chroma-store.js"))});
     const failures = await Promise.all([
       pgvectorStore({ connectionString: "postgresql://localhost/db" }).init({ dimension: 2 }).catch((error) => error),
       postgresHistory({ connectionString: "postgresql://localhost/db" }).init().catch((error) => error),
       qdrantStore({ url: "http://localhost:6333" }).init({ dimension: 2 }).catch((error) => error),
+      chromaStore({ url: "http://localhost:8000" }).init({ dimension: 2 }).catch((error) => error),
     ]);
     console.log(JSON.stringify(failures.map((error) => [error.name, error.code, error.message])));
   `;
@@ -71,8 +76,10 @@ test("a store whose client package is not installed says what to install, as a C
     ["ConfigError", "CONFIG"],
     ["ConfigError", "CONFIG"],
     ["ConfigError", "CONFIG"],
+    ["ConfigError", "CONFIG"],
   ]);
   expect(failures[0]?.[2]).toContain("npm install pg");
   expect(failures[1]?.[2]).toContain("npm install pg");
   expect(failures[2]?.[2]).toContain("npm install @qdrant/js-client-rest");
+  expect(failures[3]?.[2]).toContain("npm install chromadb");
 });

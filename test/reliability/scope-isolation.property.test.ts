@@ -8,10 +8,12 @@ import { inMemoryHistory } from "../../src/history/in-memory-history.js";
 import { postgresHistory } from "../../src/history/postgres-history.js";
 import { Memory, type MemoryOptions } from "../../src/memory.js";
 import type { Scope } from "../../src/scope.js";
+import { chromaStore } from "../../src/stores/chroma-store.js";
 import { inMemoryStore } from "../../src/stores/in-memory-store.js";
 import { pgvectorStore } from "../../src/stores/pgvector-store.js";
 import { qdrantStore } from "../../src/stores/qdrant-store.js";
 import { deterministicEmbedder } from "../../src/testing/deterministic-embedder.js";
+import { type ChromaServer, startChroma } from "../support/chroma-server.js";
 import { createDatabase, withClient } from "../support/databases.js";
 import { type QdrantStandIn, startQdrantStandIn } from "../support/qdrant-stand-in.js";
 import { faultSeed, recordFaults, scaled, scaledTimeout } from "./counts.js";
@@ -20,7 +22,8 @@ import { faultSeed, recordFaults, scaled, scaledTimeout } from "./counts.js";
 // plain reference model: a memory is visible to a scope exactly when every id of the scope equals
 // the memory's. Any cross-scope read, update or delete shows up as a difference from the model.
 // It runs on every store: SQLite, in-memory, pgvector (PGlite over the wire) with PostgreSQL
-// history, and qdrantStore against the Qdrant REST stand-in (test/support/qdrant-stand-in.ts).
+// history, qdrantStore against the Qdrant REST stand-in (test/support/qdrant-stand-in.ts), and
+// chromaStore against a real Chroma server (test/support/chroma-server.ts).
 
 const users = ["u0", "u1", "u2", "u3", "u4", undefined];
 const agents = ["a0", "a1", "a2", undefined];
@@ -339,12 +342,14 @@ interface Backend {
 const directory = mkdtempSync(join(tmpdir(), "engram-property-"));
 const tables: string[] = [];
 let standIn: QdrantStandIn | undefined;
+let chroma: ChromaServer | undefined;
 beforeAll(async () => {
-  standIn = await startQdrantStandIn();
-});
+  [standIn, chroma] = await Promise.all([startQdrantStandIn(), startChroma()]);
+}, 120_000);
 afterAll(async () => {
   rmSync(directory, { recursive: true, force: true });
   await standIn?.close();
+  await chroma?.remove();
   if (tables.length) {
     await withClient(inject("pgliteUrl"), (client) =>
       client.query(`DROP TABLE IF EXISTS ${tables.flatMap((t) => [t, `${t}_meta`, `${t}_tombstones`]).join(", ")}`),
@@ -380,6 +385,15 @@ const backends: Backend[] = [
     runs: 4,
     stores: async (run) => ({
       vectorStore: qdrantStore({ url: (standIn as QdrantStandIn).url, collection: `isolation_${run}` }),
+      historyStore: inMemoryHistory(),
+    }),
+  },
+  {
+    name: "chroma store against a Chroma server",
+    label: "Chroma",
+    runs: 4,
+    stores: async (run) => ({
+      vectorStore: chromaStore({ url: (chroma as ChromaServer).url, collection: `isolation_${run}` }),
       historyStore: inMemoryHistory(),
     }),
   },

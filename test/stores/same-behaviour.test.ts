@@ -6,11 +6,13 @@ import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
 import { ConfigError } from "../../src/errors.js";
 import { textHash } from "../../src/internal/hash.js";
 import { keywordTerms, rankByBm25 } from "../../src/store-kit/index.js";
+import { chromaStore } from "../../src/stores/chroma-store.js";
 import { inMemoryStore } from "../../src/stores/in-memory-store.js";
 import { pgvectorStore } from "../../src/stores/pgvector-store.js";
 import { qdrantStore } from "../../src/stores/qdrant-store.js";
 import { sqliteStore } from "../../src/stores/sqlite-store.js";
 import type { KeywordSearchable, MemoryRecord, VectorStore } from "../../src/stores/vector-store.js";
+import { type ChromaServer, startChroma } from "../support/chroma-server.js";
 import { withClient } from "../support/databases.js";
 import { type QdrantStandIn, startQdrantStandIn } from "../support/qdrant-stand-in.js";
 
@@ -21,14 +23,16 @@ const directory = mkdtempSync(join(tmpdir(), "engram-same-behaviour-"));
 const pgliteUrl = inject("pgliteUrl");
 const tables: string[] = [];
 let standIn: QdrantStandIn;
+let chroma: ChromaServer;
 let names = 0;
 const nextName = (prefix: string) => `${prefix}_${process.pid}_${names++}`;
 
 beforeAll(async () => {
-  standIn = await startQdrantStandIn();
-});
+  [standIn, chroma] = await Promise.all([startQdrantStandIn(), startChroma()]);
+}, 120_000);
 afterAll(async () => {
   await standIn.close();
+  await chroma?.remove();
   rmSync(directory, { recursive: true, force: true });
   await withClient(pgliteUrl, async (client) => {
     for (const table of tables) await client.query(`DROP TABLE IF EXISTS ${table}, ${table}_meta, ${table}_tombstones`);
@@ -48,6 +52,7 @@ const stores: [string, () => Store][] = [
     },
   ],
   ["qdrantStore", () => qdrantStore({ url: standIn.url, collection: nextName("same") })],
+  ["chromaStore", () => chromaStore({ url: chroma.url, collection: nextName("same") })],
 ];
 
 function record(id: string, text: string, userId: string): MemoryRecord {
@@ -101,7 +106,7 @@ describe.each(stores)("%s", (_name, create) => {
     const size = await refusal({ dimension: 3, modelId: "model-a" });
     expect(ConfigError.isInstance(size)).toBe(true);
     expect((size as Error).message).toMatch(
-      /^(This inMemoryStore|The database .+|The table .+|The Qdrant collection .+) is made for 2-dimensional vectors, but the embedder gives 3-dimensional ones: vectors of another size cannot be compared\. Use the embedder it was made for, or (a new one|another dataDir|another table|another collection) \(move memories with export and import\)\.$/,
+      /^(This inMemoryStore|The database .+|The table .+|The (Qdrant|Chroma) collection .+) is made for 2-dimensional vectors, but the embedder gives 3-dimensional ones: vectors of another size cannot be compared\. Use the embedder it was made for, or (a new one|another dataDir|another table|another collection) \(move memories with export and import\)\.$/,
     );
     const model = await refusal({ dimension: 2, modelId: "model-b" });
     expect(ConfigError.isInstance(model)).toBe(true);

@@ -9,16 +9,22 @@ import {
   sqliteStore,
   type VectorStore,
 } from "../../src/index.js";
+import { chromaStore } from "../../src/stores/chroma-store.js";
 import { pgvectorStore } from "../../src/stores/pgvector-store.js";
 import { qdrantStore } from "../../src/stores/qdrant-store.js";
 import { deterministicEmbedder, inMemoryHistory, inMemoryStore } from "../../src/testing/index.js";
+import { type ChromaServer, startChroma } from "../support/chroma-server.js";
 import { type QdrantStandIn, startQdrantStandIn } from "../support/qdrant-stand-in.js";
 
 let standIn: QdrantStandIn;
+let chroma: ChromaServer;
 beforeAll(async () => {
-  standIn = await startQdrantStandIn();
+  [standIn, chroma] = await Promise.all([startQdrantStandIn(), startChroma()]);
+}, 120_000);
+afterAll(async () => {
+  await standIn.close();
+  await chroma?.remove();
 });
-afterAll(() => standIn.close());
 
 function record(id: string, scope: Pick<MemoryRecord, "userId" | "agentId" | "runId">): MemoryRecord {
   return {
@@ -41,6 +47,7 @@ describe.each([
     () => pgvectorStore({ connectionString: inject("pgliteUrl"), table: `scopes_${process.pid}` }),
   ],
   ["qdrantStore (against the Qdrant REST stand-in)", () => qdrantStore({ url: standIn.url, collection: `scopes_${process.pid}` })],
+  ["chromaStore (against a Chroma server)", () => chromaStore({ url: chroma.url, collection: `scopes_${process.pid}` })],
 ])("%s lists its scopes", (_name, create: () => VectorStore & ScopeEnumerable) => {
   test("every exact combination of ids with its count, absent ids first, and nothing once deleted", async () => {
     const store = create();
