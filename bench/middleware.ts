@@ -58,7 +58,8 @@ function slowModel() {
 }
 
 const dir = mkdtempSync(join(tmpdir(), "engram-bench-middleware-"));
-const memory = new Memory({ dataDir: dir });
+// Filling embeds 200 texts per call: on a busy machine that can take longer than the default 30 s.
+const memory = new Memory({ dataDir: dir, timeouts: { embedMs: 300_000 } });
 const userId = "bench-user";
 
 console.log(`Filling ${memoryCount.toLocaleString()} memories for one user with the local embedding model…`);
