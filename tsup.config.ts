@@ -14,6 +14,7 @@ export const entries: Record<string, string> = {
   "ai-sdk/index": "integrations/ai-sdk/index.ts",
   "mastra/index": "integrations/mastra/index.ts",
   "openai-agents/index": "integrations/openai-agents/index.ts",
+  "openai/index": "integrations/openai/index.ts",
   "mcp/index": "integrations/mcp/index.ts",
 };
 

@@ -3,17 +3,22 @@
 // with memory (recall only), and with memory (recall + write-behind); time to first chunk and
 // total reply time, p50/p95, and the search time alone for comparison. Then 20 calls through a
 // memory whose search never answers: what a hung dependency adds with the recall deadline
-// (RECALL_TIMEOUT_MS, default the adapters' 500 ms).
+// (RECALL_TIMEOUT_MS, default the adapters' 500 ms). Last, the same streamed calls through the plain
+// `openai` client against the local OpenAI-compatible stub (same latency), without and with
+// `engram/openai`.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { LanguageModelV4StreamPart } from "@ai-sdk/provider";
 import { streamText } from "ai";
 import { MockLanguageModelV4 } from "ai/test";
+import OpenAI from "openai";
 import { warmUp, withMemory } from "../integrations/ai-sdk/index.js";
+import { withMemory as withOpenAiMemory } from "../integrations/openai/index.js";
 import { type AdapterMemory, defaultRecallTimeoutMs } from "../integrations/shared/options.js";
 import { Memory, TimeoutError } from "../src/index.js";
 import { readLocomo } from "./support/locomo.js";
+import { startOpenAiStub } from "./support/openai-stub.js";
 import { defaultDataFile, machine, percentile, writeResults } from "./support/report.js";
 
 const latencyMs = Number(process.env.MODEL_LATENCY_MS ?? 200);
@@ -53,7 +58,8 @@ function slowModel() {
 }
 
 const dir = mkdtempSync(join(tmpdir(), "engram-bench-middleware-"));
-const memory = new Memory({ dataDir: dir });
+// Filling embeds 200 texts per call: on a busy machine that can take longer than the default 30 s.
+const memory = new Memory({ dataDir: dir, timeouts: { embedMs: 300_000 } });
 const userId = "bench-user";
 
 console.log(`Filling ${memoryCount.toLocaleString()} memories for one user with the local embedding model…`);
@@ -128,6 +134,37 @@ const hungSearch = await run(
   hungCalls,
 );
 
+// The plain OpenAI client: streamed chat completions from the stub, 20 words after `latencyMs`.
+const stub = await startOpenAiStub({
+  latencyMs,
+  reply: () => ({ text: Array.from({ length: 20 }, (_, i) => `word${i}`).join(" ") }),
+});
+const plainClient = new OpenAI({ baseURL: stub.baseURL, apiKey: "stub", maxRetries: 0 });
+const memoryClient = withOpenAiMemory(plainClient, { memory, recallTimeoutMs });
+async function runOpenAi(label: string, client: (runId: string) => OpenAI, offset: number): Promise<Sample[]> {
+  const samples: Sample[] = [];
+  for (let i = 0; i < calls; i++) {
+    const content = questions[(offset + i) % questions.length] as string;
+    const begin = performance.now();
+    let firstChunk = 0;
+    const stream = await client(`${label}-${i}`).chat.completions.create({
+      model: "stub-model",
+      messages: [{ role: "user", content }],
+      stream: true,
+    });
+    for await (const _ of stream) {
+      if (firstChunk === 0) firstChunk = performance.now() - begin;
+    }
+    samples.push({ firstChunk, total: performance.now() - begin });
+  }
+  return samples;
+}
+await runOpenAi("openai-warm", () => plainClient, 0);
+const openAiWithout = await runOpenAi("openai-plain", () => plainClient, 400);
+const openAiWithWrites = await runOpenAi("openai-full", (runId) => memoryClient.withScope({ userId, runId }), 500);
+const openAiFlushed = await memory.flush();
+await stub.close();
+
 const row = (name: string, values: number[]) =>
   `${name.padEnd(44)} ${percentile(values, 50).toFixed(1).padStart(8)} ${percentile(values, 95).toFixed(1).padStart(8)}`;
 console.log(
@@ -183,13 +220,37 @@ console.log(
     hungSearch.map((s) => s.total),
   ),
 );
-const added = (samples: Sample[]) =>
+console.log(
+  row(
+    "first chunk, OpenAI SDK, no memory",
+    openAiWithout.map((s) => s.firstChunk),
+  ),
+);
+console.log(
+  row(
+    "first chunk, OpenAI SDK, engram/openai",
+    openAiWithWrites.map((s) => s.firstChunk),
+  ),
+);
+console.log(
+  row(
+    "total reply, OpenAI SDK, no memory",
+    openAiWithout.map((s) => s.total),
+  ),
+);
+console.log(
+  row(
+    "total reply, OpenAI SDK, engram/openai",
+    openAiWithWrites.map((s) => s.total),
+  ),
+);
+const added = (samples: Sample[], baseline = without) =>
   percentile(
     samples.map((s) => s.total),
     95,
   ) -
   percentile(
-    without.map((s) => s.total),
+    baseline.map((s) => s.total),
     95,
   );
 console.log(
@@ -200,6 +261,10 @@ console.log(
 );
 console.log(
   `hung search: the deadline (recallTimeoutMs ${recallTimeoutMs} ms) added ${added(hungSearch).toFixed(1)} ms at p95; ${timeouts} of ${hungCalls} calls reported a TimeoutError, all were answered`,
+);
+
+console.log(
+  `OpenAI SDK (streamed chat.completions.create through the local stub): engram/openai added ${added(openAiWithWrites, openAiWithout).toFixed(1)} ms at p95 (recall + write-behind); ${openAiFlushed.processed} turns written, ${openAiFlushed.failed} failed`,
 );
 
 writeResults("middleware", {
@@ -216,6 +281,9 @@ writeResults("middleware", {
   recallTimeoutMs,
   hungSearch,
   timeouts,
+  openAiWithout,
+  openAiWithWrites,
+  openAiFlushed,
 });
 await memory.close();
 rmSync(dir, { recursive: true, force: true });

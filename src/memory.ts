@@ -63,6 +63,9 @@ export class Memory {
   readonly #extraction: ExtractionSettings | undefined;
   readonly #locks = new KeyedMutex();
   readonly #writeBehind: WriteBehind;
+  // Enqueues not yet in the outbox: flush() waits for them too, so a flush right after a reply
+  // (whose adapter queued the turn without waiting) covers that turn.
+  readonly #enqueuing = new Set<Promise<unknown>>();
   #components: Promise<Components> | undefined;
   #closed: Promise<void> | undefined;
   /** Set once `close` has let the turns in progress finish: from then on nothing reaches the stores. */
@@ -245,6 +248,16 @@ export class Memory {
    * or the embedder. Input is validated now: bad input is refused here and nothing is queued.
    */
   async enqueue(messages: string | Message[], options: EnqueueOptions): Promise<{ id: string; queued: boolean }> {
+    const queued = this.#enqueue(messages, options);
+    this.#enqueuing.add(queued);
+    try {
+      return await queued;
+    } finally {
+      this.#enqueuing.delete(queued);
+    }
+  }
+
+  async #enqueue(messages: string | Message[], options: EnqueueOptions): Promise<{ id: string; queued: boolean }> {
     const { scope, options: parsed } = parseScoped("enqueue", options, enqueueSchema);
     const turn = parseMessages("enqueue", messages, this.#maxLength);
     this.#assertOpen();
@@ -257,14 +270,22 @@ export class Memory {
   }
 
   /**
-   * Resolves when every turn enqueued (or requeued by `retryFailed`) through this instance so far
-   * has been processed, or has failed every attempt. For tests, scripts and serverless `waitUntil`.
+   * Resolves when every turn enqueued (or requeued by `retryFailed`) through this instance so far,
+   * an `enqueue` not yet resolved included, has been processed, or has failed every attempt. For tests, scripts and serverless `waitUntil`.
    */
   async flush(options: { timeoutMs?: number } = {}): Promise<FlushResult> {
     const { timeoutMs = Number.POSITIVE_INFINITY } = parse(flushSchema, options, "flush");
     this.#assertOpen();
     await this.#ready();
-    return this.#writeBehind.flush(timeoutMs);
+    if (this.#enqueuing.size === 0) return this.#writeBehind.flush(timeoutMs);
+    const started = this.#runtime.now();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const expired = new Promise<void>((resolve) => {
+      if (Number.isFinite(timeoutMs)) timer = setTimeout(resolve, timeoutMs);
+    });
+    await Promise.race([Promise.allSettled(this.#enqueuing), expired]);
+    clearTimeout(timer);
+    return this.#writeBehind.flush(Math.max(0, timeoutMs - (this.#runtime.now() - started)));
   }
 
   /** Turns in the outbox that are not done: waiting, in progress, or failed every attempt. */

@@ -9,10 +9,14 @@ import { describe, expect, test } from "vitest";
 const root = resolve(import.meta.dirname, "..");
 const run = promisify(execFile);
 
+// The OpenAI SDK example starts the benchmark's stub server, which loads through tsx.
+const nodeArgs: Record<string, string[]> = { openai: ["--import", "tsx"] };
+
 async function runExample(name: string): Promise<string> {
   expect(existsSync(resolve(root, "dist/index.js")), "build first: npm run build").toBe(true);
   const { OPENAI_API_KEY: _key, OPENAI_BASE_URL: _url, ...env } = process.env;
-  const { stdout, stderr } = await run(process.execPath, ["--disable-warning=ExperimentalWarning", `examples/${name}/index.ts`], {
+  const args = ["--disable-warning=ExperimentalWarning", ...(nodeArgs[name] ?? []), `examples/${name}/index.ts`];
+  const { stdout, stderr } = await run(process.execPath, args, {
     cwd: root,
     env,
     timeout: 120_000,
@@ -30,7 +34,7 @@ function replyTo(output: string, user: string, text: string, after = ""): string
   return lines[asked + 1] ?? "";
 }
 
-describe.each(["ai-sdk", "mastra", "openai-agents"])("examples/%s", (name) => {
+describe.each(["ai-sdk", "mastra", "openai-agents", "openai"])("examples/%s", (name) => {
   test("remembers each user across two sessions, offline, and never mixes them up", { timeout: 150_000 }, async () => {
     const output = await runExample(name);
     expect(output).toContain("offline: scripted reply model");

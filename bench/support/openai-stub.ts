@@ -1,7 +1,9 @@
-// A deterministic OpenAI-compatible server for benchmarks, on loopback only. It answers
-// `/v1/chat/completions`, `/v1/responses` and `/v1/embeddings` the way the memory libraries under
-// test need: every user sentence of the new messages becomes a fact, in the JSON shape the
-// caller's schema or prompt asks for. It waits a fixed latency before each answer and counts
+// A deterministic OpenAI-compatible server for benchmarks and tests, on loopback only. It answers
+// `/v1/chat/completions`, `/v1/responses` (both streamed as server-sent events when asked, tool
+// calls included, and `previous_response_id` chains) and `/v1/embeddings` the way the memory
+// libraries under test need: every user sentence of the new messages becomes a fact, in the JSON
+// shape the caller's schema or prompt asks for. A `reply` function scripts other answers (text,
+// tool calls, failures, endless streams). It waits a fixed latency before each answer and counts
 // requests and prompt / completion tokens with a real tokenizer (o200k).
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -21,7 +23,32 @@ export interface OpenAiStubOptions {
   dimension?: number;
   /** Keep the last this many request bodies, for inspection. @default 0 */
   keepRequests?: number;
+  /** Scripts the answers to chat / responses requests; `undefined` from it means the default answer. */
+  reply?: StubReplier;
 }
+
+/** A chat completions or responses request, as the `reply` function sees it. */
+export interface StubLlmRequest {
+  api: "chat" | "responses";
+  /** The conversation: system / developer messages (responses: `instructions` first), user and assistant turns, tool results (role "tool"), and the turns of the `previous_response_id` chain before them. */
+  turns: ChatTurn[];
+  stream: boolean;
+  /** The request body as sent. */
+  body: Record<string, unknown>;
+}
+
+/**
+ * A scripted answer:
+ * - `text`, with `toolCalls` (function calls, arguments a JSON string) after it when given;
+ * - `error`: the request fails with this HTTP status and message (a stream fails after its first chunk instead, when `midStream`);
+ * - `endless`: a stream of text that goes on until the client goes away.
+ */
+export type StubReply =
+  | { text?: string; toolCalls?: { name: string; arguments: string }[] }
+  | { error: string; status?: number; midStream?: boolean }
+  | { endless: true };
+
+export type StubReplier = (request: StubLlmRequest) => StubReply | undefined;
 
 export interface StubCounters {
   /** Chat completions and responses requests. */
@@ -49,11 +76,13 @@ export interface OpenAiStub {
   setLatency(latency: { latencyMs?: number; embeddingLatencyMs?: number }): void;
   /** The last `keepRequests` request bodies, oldest first. */
   requests(): RecordedRequest[];
+  /** Replaces the `reply` function (undefined: default answers only). */
+  setReply(reply: StubReplier | undefined): void;
   close(): Promise<void>;
 }
 
-type Role = "system" | "developer" | "user" | "assistant" | "tool";
-interface ChatTurn {
+export type Role = "system" | "developer" | "user" | "assistant" | "tool";
+export interface ChatTurn {
   role: Role;
   content: string;
 }
@@ -314,13 +343,17 @@ function parseChatRequest(body: Record<string, unknown>): ParsedLlmRequest {
   return { turns, format, extra, model: String(body.model ?? "stub"), stream: body.stream === true };
 }
 
-function parseResponsesRequest(body: Record<string, unknown>): ParsedLlmRequest {
+function parseResponsesRequest(body: Record<string, unknown>, history: readonly ChatTurn[]): ParsedLlmRequest {
   const turns: ChatTurn[] = [];
   if (typeof body.instructions === "string") turns.push({ role: "system", content: body.instructions });
+  turns.push(...history);
   if (typeof body.input === "string") turns.push({ role: "user", content: body.input });
   else if (Array.isArray(body.input)) {
     for (const item of body.input) {
-      if (item && typeof item === "object" && "role" in item) turns.push({ role: item.role as Role, content: textOf(item.content) });
+      if (!item || typeof item !== "object") continue;
+      if ("role" in item) turns.push({ role: item.role as Role, content: textOf(item.content) });
+      else if (item.type === "function_call") turns.push({ role: "assistant", content: `${item.name}(${item.arguments})` });
+      else if (item.type === "function_call_output") turns.push({ role: "tool", content: textOf(item.output) });
     }
   } else throw new BadRequest("input must be a string or an array");
   const textFormat = (body.text as { format?: { type?: string; schema?: JsonSchema } } | undefined)?.format;
@@ -339,6 +372,209 @@ function parseResponsesRequest(body: Record<string, unknown>): ParsedLlmRequest 
     }
   }
   return { turns, format, extra, model: String(body.model ?? "stub"), stream: body.stream === true };
+}
+
+// ── answers ──────────────────────────────────────────────────────────────────────────────────
+
+/** One answer, before it is put in the shape of an API. */
+interface StubAnswer {
+  id: string;
+  created: number;
+  model: string;
+  text: string;
+  toolCalls: { name: string; arguments: string; callId: string }[];
+  input: number;
+  output: number;
+}
+
+/** A text cut into the pieces a model streams: word by word, the spaces kept. */
+const pieces = (text: string) => text.match(/\S+\s*|\s+/g) ?? [];
+
+function chatCompletion(answer: StubAnswer): unknown {
+  const message = {
+    role: "assistant",
+    content: answer.text === "" && answer.toolCalls.length > 0 ? null : answer.text,
+    ...(answer.toolCalls.length > 0
+      ? {
+          tool_calls: answer.toolCalls.map((call) => ({
+            id: call.callId,
+            type: "function",
+            function: { name: call.name, arguments: call.arguments },
+          })),
+        }
+      : {}),
+  };
+  return {
+    id: answer.id,
+    object: "chat.completion",
+    created: answer.created,
+    model: answer.model,
+    choices: [{ index: 0, message, finish_reason: answer.toolCalls.length > 0 ? "tool_calls" : "stop", logprobs: null }],
+    usage: { prompt_tokens: answer.input, completion_tokens: answer.output, total_tokens: answer.input + answer.output },
+  };
+}
+
+function messageItem(answer: StubAnswer, status: "in_progress" | "completed") {
+  const content = status === "completed" ? [{ type: "output_text", text: answer.text, annotations: [] }] : [];
+  return { type: "message", id: `msg-${answer.id}`, role: "assistant", status, content };
+}
+
+function functionCallItem(answer: StubAnswer, index: number, status: "in_progress" | "completed") {
+  const call = answer.toolCalls[index] as StubAnswer["toolCalls"][number];
+  return {
+    type: "function_call",
+    id: `fc-${answer.id}-${index}`,
+    call_id: call.callId,
+    name: call.name,
+    arguments: status === "completed" ? call.arguments : "",
+    status,
+  };
+}
+
+function responseObject(answer: StubAnswer, status: "in_progress" | "completed" = "completed"): unknown {
+  const output =
+    status === "in_progress"
+      ? []
+      : [
+          ...(answer.text !== "" || answer.toolCalls.length === 0 ? [messageItem(answer, "completed")] : []),
+          ...answer.toolCalls.map((_, index) => functionCallItem(answer, index, "completed")),
+        ];
+  return {
+    id: answer.id,
+    object: "response",
+    created_at: answer.created,
+    status,
+    model: answer.model,
+    output,
+    usage:
+      status === "completed"
+        ? { input_tokens: answer.input, output_tokens: answer.output, total_tokens: answer.input + answer.output }
+        : null,
+  };
+}
+
+/** Server-sent events on one response: chat chunks (`data:` lines, `[DONE]` last) or Responses API events (named, numbered). */
+class SseWriter {
+  #sequence = 0;
+  constructor(
+    private readonly response: ServerResponse,
+    private readonly named: boolean,
+  ) {}
+
+  start(): void {
+    this.response.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+  }
+
+  data(value: unknown): void {
+    if (this.response.destroyed || this.response.writableEnded) return;
+    this.response.write(`data: ${JSON.stringify(value)}\n\n`);
+  }
+
+  event(type: string, fields: Record<string, unknown>): void {
+    if (this.response.destroyed || this.response.writableEnded) return;
+    const data = { type, sequence_number: this.#sequence++, ...fields };
+    this.response.write(this.named ? `event: ${type}\ndata: ${JSON.stringify(data)}\n\n` : `data: ${JSON.stringify(data)}\n\n`);
+  }
+
+  end(last?: string): void {
+    if (!this.response.writableEnded) this.response.end(last);
+  }
+}
+
+/** How an answer is streamed, whatever the API. */
+interface AnswerStream {
+  begin(): void;
+  text(delta: string): void;
+  fail(message: string): void;
+  finish(answer: StubAnswer): void;
+}
+
+function chatChunks(id: string, created: number, model: string, sse: SseWriter): AnswerStream {
+  const chunk = (choices: unknown[], extra: Record<string, unknown> = {}) =>
+    sse.data({ id, object: "chat.completion.chunk", created, model, choices, ...extra });
+  return {
+    begin: () => chunk([{ index: 0, delta: { role: "assistant", content: "" }, finish_reason: null }]),
+    text: (delta) => chunk([{ index: 0, delta: { content: delta }, finish_reason: null }]),
+    fail(message) {
+      sse.data({ error: { message, type: "server_error" } });
+      sse.end();
+    },
+    finish(answer) {
+      for (const piece of pieces(answer.text)) chunk([{ index: 0, delta: { content: piece }, finish_reason: null }]);
+      answer.toolCalls.forEach((call, index) => {
+        const start = { index, id: call.callId, type: "function", function: { name: call.name, arguments: "" } };
+        chunk([{ index: 0, delta: { tool_calls: [start] }, finish_reason: null }]);
+        chunk([{ index: 0, delta: { tool_calls: [{ index, function: { arguments: call.arguments } }] }, finish_reason: null }]);
+      });
+      chunk([{ index: 0, delta: {}, finish_reason: answer.toolCalls.length > 0 ? "tool_calls" : "stop" }]);
+      const usage = { prompt_tokens: answer.input, completion_tokens: answer.output, total_tokens: answer.input + answer.output };
+      chunk([], { usage });
+      sse.end("data: [DONE]\n\n");
+    },
+  };
+}
+
+function responsesEvents(id: string, created: number, model: string, sse: SseWriter): AnswerStream {
+  const shell: StubAnswer = { id, created, model, text: "", toolCalls: [], input: 0, output: 0 };
+  let opened = false;
+  const openMessage = () => {
+    if (opened) return;
+    opened = true;
+    sse.event("response.output_item.added", { output_index: 0, item: messageItem(shell, "in_progress") });
+    sse.event("response.content_part.added", {
+      item_id: `msg-${id}`,
+      output_index: 0,
+      content_index: 0,
+      part: { type: "output_text", text: "", annotations: [] },
+    });
+  };
+  const delta = (text: string) => {
+    openMessage();
+    sse.event("response.output_text.delta", { item_id: `msg-${id}`, output_index: 0, content_index: 0, delta: text, logprobs: [] });
+  };
+  return {
+    begin() {
+      sse.event("response.created", { response: responseObject(shell, "in_progress") });
+      sse.event("response.in_progress", { response: responseObject(shell, "in_progress") });
+    },
+    text: delta,
+    fail(message) {
+      sse.event("error", { code: "server_error", message, param: null });
+      sse.end();
+    },
+    finish(answer) {
+      const withMessage = answer.text !== "" || answer.toolCalls.length === 0;
+      if (withMessage) {
+        for (const piece of pieces(answer.text)) delta(piece);
+        openMessage();
+        const part = { type: "output_text", text: answer.text, annotations: [] };
+        sse.event("response.output_text.done", {
+          item_id: `msg-${id}`,
+          output_index: 0,
+          content_index: 0,
+          text: answer.text,
+          logprobs: [],
+        });
+        sse.event("response.content_part.done", { item_id: `msg-${id}`, output_index: 0, content_index: 0, part });
+        sse.event("response.output_item.done", { output_index: 0, item: messageItem(answer, "completed") });
+      }
+      answer.toolCalls.forEach((call, index) => {
+        const outputIndex = index + (withMessage ? 1 : 0);
+        const itemId = `fc-${id}-${index}`;
+        sse.event("response.output_item.added", { output_index: outputIndex, item: functionCallItem(answer, index, "in_progress") });
+        sse.event("response.function_call_arguments.delta", { item_id: itemId, output_index: outputIndex, delta: call.arguments });
+        sse.event("response.function_call_arguments.done", {
+          item_id: itemId,
+          output_index: outputIndex,
+          name: call.name,
+          arguments: call.arguments,
+        });
+        sse.event("response.output_item.done", { output_index: outputIndex, item: functionCallItem(answer, index, "completed") });
+      });
+      sse.event("response.completed", { response: responseObject(answer) });
+      sse.end();
+    },
+  };
 }
 
 // ── the server ───────────────────────────────────────────────────────────────────────────────
@@ -375,7 +611,15 @@ export async function startOpenAiStub({
   embeddingLatencyMs,
   dimension = 256,
   keepRequests = 0,
+  reply: initialReply,
 }: OpenAiStubOptions = {}): Promise<OpenAiStub> {
+  let reply = initialReply;
+  // The conversation of each response, for requests that chain on with previous_response_id.
+  const storedResponses = new Map<string, ChatTurn[]>();
+  const rememberResponse = (id: string, turns: ChatTurn[]) => {
+    storedResponses.set(id, turns);
+    if (storedResponses.size > 1000) storedResponses.delete(storedResponses.keys().next().value as string);
+  };
   let counters = emptyCounters();
   let llmLatency = latencyMs;
   let embeddingLatency = embeddingLatencyMs ?? latencyMs;
@@ -396,78 +640,83 @@ export async function startOpenAiStub({
 
   const handleLlm = async (path: string, body: Record<string, unknown>, response: ServerResponse) => {
     const responsesApi = path === "/v1/responses";
-    const request = responsesApi ? parseResponsesRequest(body) : parseChatRequest(body);
-    if (request.stream && responsesApi) throw new BadRequest("streaming is not supported on /v1/responses by this stub");
-    const text = answerFor(request.turns, request.format);
-    const input = promptTokens(request.turns, request.extra);
-    const output = request.format.kind === "tool" ? countTokens(request.format.name) + countTokens(text) : countTokens(text);
+    let history: readonly ChatTurn[] = [];
+    if (responsesApi && body.previous_response_id != null) {
+      const previous = storedResponses.get(String(body.previous_response_id));
+      if (!previous) throw new BadRequest(`Previous response with id '${String(body.previous_response_id)}' not found.`);
+      history = previous;
+    }
+    const request = responsesApi ? parseResponsesRequest(body, history) : parseChatRequest(body);
     counters.llmRequests++;
-    counters.promptTokens += input;
-    counters.completionTokens += output;
+    const scripted = reply?.({ api: responsesApi ? "responses" : "chat", turns: request.turns, stream: request.stream, body });
     await sleep(llmLatency);
     const id = `stub-${++sequence}`;
     const created = Math.floor(Date.now() / 1000);
+    const sse = new SseWriter(response, responsesApi);
+
+    if (scripted && "endless" in scripted) {
+      if (!request.stream) throw new BadRequest("an endless answer needs stream: true");
+      counters.promptTokens += promptTokens(request.turns, request.extra);
+      sse.start();
+      const stream = responsesApi ? responsesEvents(id, created, request.model, sse) : chatChunks(id, created, request.model, sse);
+      stream.begin();
+      while (!response.destroyed && !response.writableEnded) {
+        stream.text("more ");
+        await sleep(2);
+      }
+      return;
+    }
+    if (scripted && "error" in scripted) {
+      counters.errors++;
+      if (!scripted.midStream || !request.stream) {
+        send(response, scripted.status ?? 500, { error: { message: scripted.error, type: "server_error" } });
+        return;
+      }
+      sse.start();
+      const stream = responsesApi ? responsesEvents(id, created, request.model, sse) : chatChunks(id, created, request.model, sse);
+      stream.begin();
+      stream.text("Partial ");
+      stream.fail(scripted.error);
+      return;
+    }
+
+    // The default: the facts of the user's messages, as text or in the asked shape; asked for a
+    // tool, a call of it, unless the conversation ends with a tool's result (the loop's last step).
+    const answered = request.turns.at(-1)?.role === "tool";
+    const toolFormat = request.format.kind === "tool" && !answered ? request.format : undefined;
+    const text = scripted
+      ? (scripted.text ?? "")
+      : toolFormat
+        ? ""
+        : answerFor(request.turns, answered && request.format.kind === "tool" ? { kind: "text" } : request.format);
+    const toolCalls = (
+      scripted ? (scripted.toolCalls ?? []) : toolFormat ? [{ name: toolFormat.name, arguments: answerFor(request.turns, toolFormat) }] : []
+    ).map((call, index) => ({ ...call, callId: `call-${id}-${index}` }));
+    const input = promptTokens(request.turns, request.extra);
+    const output = countTokens(text) + toolCalls.reduce((sum, call) => sum + countTokens(call.name) + countTokens(call.arguments), 0);
+    counters.promptTokens += input;
+    counters.completionTokens += output;
+    const answer: StubAnswer = { id, created, model: request.model, text, toolCalls, input, output };
+
     if (responsesApi) {
-      const item =
-        request.format.kind === "tool"
-          ? {
-              type: "function_call",
-              id: `fc-${id}`,
-              call_id: `call-${id}`,
-              name: request.format.name,
-              arguments: text,
-              status: "completed",
-            }
-          : {
-              type: "message",
-              id: `msg-${id}`,
-              role: "assistant",
-              status: "completed",
-              content: [{ type: "output_text", text, annotations: [] }],
-            };
-      send(response, 200, {
-        id,
-        object: "response",
-        created_at: created,
-        status: "completed",
-        model: request.model,
-        output: [item],
-        usage: { input_tokens: input, output_tokens: output, total_tokens: input + output },
-      });
+      // A later request chains on with previous_response_id; `instructions` are not carried over.
+      rememberResponse(id, [
+        ...(typeof body.instructions === "string" ? request.turns.slice(1) : request.turns),
+        ...(text ? [{ role: "assistant" as const, content: text }] : []),
+        ...toolCalls.map((call) => ({ role: "assistant" as const, content: `${call.name}(${call.arguments})` })),
+      ]);
+      if (!request.stream) return send(response, 200, responseObject(answer));
+      sse.start();
+      const stream = responsesEvents(id, created, request.model, sse);
+      stream.begin();
+      stream.finish(answer);
       return;
     }
-    const message =
-      request.format.kind === "tool"
-        ? {
-            role: "assistant",
-            content: null,
-            tool_calls: [{ id: `call-${id}`, type: "function", function: { name: request.format.name, arguments: text } }],
-          }
-        : { role: "assistant", content: text };
-    const finishReason = request.format.kind === "tool" ? "tool_calls" : "stop";
-    const usage = { prompt_tokens: input, completion_tokens: output, total_tokens: input + output };
-    if (request.stream) {
-      response.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
-      const chunk = (choices: unknown[], extra: Record<string, unknown> = {}) =>
-        `data: ${JSON.stringify({ id, object: "chat.completion.chunk", created, model: request.model, choices, ...extra })}\n\n`;
-      const delta =
-        request.format.kind === "tool"
-          ? { role: "assistant", tool_calls: message.tool_calls?.map((call, index) => ({ index, ...call })) }
-          : { role: "assistant", content: text };
-      response.write(chunk([{ index: 0, delta, finish_reason: null }]));
-      response.write(chunk([{ index: 0, delta: {}, finish_reason: finishReason }]));
-      response.write(chunk([], { usage }));
-      response.end("data: [DONE]\n\n");
-      return;
-    }
-    send(response, 200, {
-      id,
-      object: "chat.completion",
-      created,
-      model: request.model,
-      choices: [{ index: 0, message, finish_reason: finishReason }],
-      usage,
-    });
+    if (!request.stream) return send(response, 200, chatCompletion(answer));
+    sse.start();
+    const stream = chatChunks(id, created, request.model, sse);
+    stream.begin();
+    stream.finish(answer);
   };
 
   const handleEmbeddings = async (body: Record<string, unknown>, response: ServerResponse) => {
@@ -544,6 +793,9 @@ export async function startOpenAiStub({
       if (embedding !== undefined) embeddingLatency = embedding;
     },
     requests: () => [...recorded],
+    setReply: (next) => {
+      reply = next;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

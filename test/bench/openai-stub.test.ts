@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { createOpenAI } from "@ai-sdk/openai";
 import { embedMany, generateText, jsonSchema, Output, tool } from "ai";
 import { countTokens } from "gpt-tokenizer/encoding/o200k_base";
+import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { type OpenAiStub, startOpenAiStub } from "../../bench/support/openai-stub.js";
@@ -177,5 +178,136 @@ describe("openai stub", () => {
       await memory.close();
       rmSync(dataDir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("openai stub through the openai client: streaming, tool calls, scripted replies", () => {
+  let stub: OpenAiStub;
+  let client: OpenAI;
+  const weather = { type: "function" as const, function: { name: "weather", parameters: { type: "object", properties: {} } } };
+  const responsesWeather = { type: "function" as const, name: "weather", parameters: { type: "object", properties: {} }, strict: false };
+
+  beforeAll(async () => {
+    stub = await startOpenAiStub({ keepRequests: 10 });
+    client = new OpenAI({ baseURL: stub.baseURL, apiKey: "stub", maxRetries: 0 });
+  });
+  afterAll(() => stub.close());
+
+  it("streams a chat answer word by word, ending with finish_reason stop", async () => {
+    stub.setReply(() => ({ text: "It is sunny in Lisbon." }));
+    const stream = await client.chat.completions.create({ model: "m", messages: [{ role: "user", content: "Weather?" }], stream: true });
+    const deltas: string[] = [];
+    let finish: string | null | undefined;
+    for await (const chunk of stream) {
+      const choice = chunk.choices[0];
+      if (choice?.delta.content) deltas.push(choice.delta.content);
+      if (choice?.finish_reason) finish = choice.finish_reason;
+    }
+    expect(deltas).toEqual(["It ", "is ", "sunny ", "in ", "Lisbon."]);
+    expect(finish).toBe("stop");
+  });
+
+  it("drives a chat tool loop: a tool call, then (after the tool's result) a text answer", async () => {
+    stub.setReply(undefined);
+    const messages: OpenAI.ChatCompletionMessageParam[] = [{ role: "user", content: "I live in Lisbon. What is the weather?" }];
+    const first = await client.chat.completions.create({ model: "m", messages, tools: [weather] });
+    const call = first.choices[0]?.message.tool_calls?.[0];
+    expect(first.choices[0]?.finish_reason).toBe("tool_calls");
+    expect(call?.type === "function" && call.function.name).toBe("weather");
+    messages.push(first.choices[0]?.message as OpenAI.ChatCompletionMessageParam, {
+      role: "tool",
+      tool_call_id: call?.id ?? "",
+      content: "sunny",
+    });
+    const second = await client.chat.completions.create({ model: "m", messages, tools: [weather] });
+    expect(second.choices[0]?.finish_reason).toBe("stop");
+    expect(second.choices[0]?.message.content).toBe("I live in Lisbon.");
+  });
+
+  it("answers the Responses API, not streamed and streamed as named events, with output_text", async () => {
+    stub.setReply(({ turns }) => ({ text: `You said: ${turns.at(-1)?.content}` }));
+    const response = await client.responses.create({ model: "m", instructions: "Be brief.", input: "hello there" });
+    expect(response.output_text).toBe("You said: hello there");
+    expect(response.status).toBe("completed");
+
+    const stream = await client.responses.create({ model: "m", input: "hello again", stream: true });
+    const types: string[] = [];
+    let text = "";
+    let completed: OpenAI.Responses.Response | undefined;
+    for await (const event of stream) {
+      types.push(event.type);
+      if (event.type === "response.output_text.delta") text += event.delta;
+      if (event.type === "response.completed") completed = event.response;
+    }
+    expect(text).toBe("You said: hello again");
+    expect(types[0]).toBe("response.created");
+    expect(types.at(-1)).toBe("response.completed");
+    expect(completed?.output_text ?? completed?.output.length).toBeTruthy();
+    // The SDK's own stream helper assembles the same answer from the events.
+    const helper = client.responses.stream({ model: "m", input: "third" });
+    expect((await helper.finalResponse()).output_text).toBe("You said: third");
+  });
+
+  it("chains Responses with previous_response_id: function calls, their outputs, the earlier turns in the conversation", async () => {
+    const seen: string[][] = [];
+    stub.setReply(({ turns }) => {
+      seen.push(turns.map((turn) => `${turn.role}: ${turn.content}`));
+      return turns.at(-1)?.role === "tool" ? { text: "Sunny." } : { toolCalls: [{ name: "weather", arguments: '{"city":"Lisbon"}' }] };
+    });
+    const first = await client.responses.create({ model: "m", instructions: "Be brief.", input: "Weather?", tools: [responsesWeather] });
+    const call = first.output.find((item) => item.type === "function_call");
+    expect(call?.type === "function_call" && [call.name, call.arguments]).toEqual(["weather", '{"city":"Lisbon"}']);
+    const second = await client.responses.create({
+      model: "m",
+      previous_response_id: first.id,
+      input: [{ type: "function_call_output", call_id: call?.type === "function_call" ? call.call_id : "", output: "sunny" }],
+      tools: [responsesWeather],
+    });
+    expect(second.output_text).toBe("Sunny.");
+    expect(seen[1]).toEqual(["user: Weather?", 'assistant: weather({"city":"Lisbon"})', "tool: sunny"]);
+    await expect(client.responses.create({ model: "m", previous_response_id: "unknown", input: "hi" })).rejects.toThrow(/not found/);
+  });
+
+  it("streams Responses function calls as events the SDK's helper assembles", async () => {
+    stub.setReply(() => ({ text: "Let me check.", toolCalls: [{ name: "weather", arguments: "{}" }] }));
+    const final = await client.responses.stream({ model: "m", input: "Weather?", tools: [responsesWeather] }).finalResponse();
+    expect(final.output.map((item) => item.type)).toEqual(["message", "function_call"]);
+    expect(final.output_text).toBe("Let me check.");
+  });
+
+  it("fails as scripted: an HTTP error, or a stream that breaks after its first chunk", async () => {
+    stub.setReply(() => ({ error: "provider failed", status: 400 }));
+    await expect(client.chat.completions.create({ model: "m", messages: [{ role: "user", content: "hi" }] })).rejects.toThrow(
+      /provider failed/,
+    );
+    stub.setReply(() => ({ error: "provider failed", midStream: true }));
+    for (const api of ["chat", "responses"] as const) {
+      const stream =
+        api === "chat"
+          ? await client.chat.completions.create({ model: "m", messages: [{ role: "user", content: "hi" }], stream: true })
+          : await client.responses.create({ model: "m", input: "hi", stream: true });
+      const read = async () => {
+        for await (const _ of stream as AsyncIterable<unknown>) {
+        }
+      };
+      await expect(read(), api).rejects.toThrow(/provider failed/);
+    }
+  });
+
+  it("streams endlessly until the client aborts", async () => {
+    stub.setReply(() => ({ endless: true }));
+    for (const api of ["chat", "responses"] as const) {
+      const stream =
+        api === "chat"
+          ? await client.chat.completions.create({ model: "m", messages: [{ role: "user", content: "hi" }], stream: true })
+          : await client.responses.create({ model: "m", input: "hi", stream: true });
+      let chunks = 0;
+      for await (const _ of stream as AsyncIterable<unknown>) {
+        if (++chunks === 20) stream.controller.abort();
+      }
+      expect(chunks, api).toBeGreaterThanOrEqual(20);
+      expect(stream.controller.signal.aborted).toBe(true);
+    }
+    stub.setReply(undefined);
   });
 });
