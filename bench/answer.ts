@@ -76,7 +76,7 @@ try {
 }
 
 console.log(
-  `\n${report.questions} questions from ${report.conversations} conversations (skipped: ${report.skipped.adversarial} unanswerable, ${report.skipped.noGoldAnswer} without a gold answer); ` +
+  `\n${report.questions} questions from ${report.conversations} conversation${report.conversations === 1 ? "" : "s"} (skipped: ${report.skipped.adversarial} unanswerable, ${report.skipped.noGoldAnswer} without a gold answer); ` +
     `${report.ingest.adds} turns stored in ${figure(report.ingest.seconds)} s; search: top ${report.retrieval.limit}, threshold ${report.retrieval.threshold}; ` +
     `answer model ${report.model}, judge ${report.judgeModel}`,
 );
