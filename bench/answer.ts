@@ -21,7 +21,7 @@ const { values: options, positionals } = parseArgs({
   allowPositionals: true,
   options: {
     llm: { type: "string" },
-    model: { type: "string", default: "gpt-5-mini" },
+    model: { type: "string" },
     "judge-model": { type: "string" },
     limit: { type: "string" },
     concurrency: { type: "string", default: "4" },
@@ -64,7 +64,7 @@ try {
     dataDir: workDir,
     baseURL,
     ...(process.env.OPENAI_API_KEY ? { apiKey: process.env.OPENAI_API_KEY } : {}),
-    model: options.model as string,
+    model: options.model ?? (stub ? "stub" : "gpt-5-mini"),
     ...(options["judge-model"] ? { judgeModel: options["judge-model"] } : {}),
     ...(limit === undefined ? {} : { limit }),
     concurrency,

@@ -8,7 +8,7 @@ import { createOpenAI } from "@ai-sdk/openai";
 import { APICallError, generateText, type LanguageModel, type SystemModelMessage } from "ai";
 import { countTokens } from "gpt-tokenizer/encoding/o200k_base";
 import { stemmer } from "stemmer";
-import { resolveAdapterOptions } from "../../integrations/shared/options.js";
+import { type ResolvedAdapterOptions, resolveAdapterOptions } from "../../integrations/shared/options.js";
 import { type Embedder, renderMemoryBlock } from "../../src/index.js";
 import type { Question, Sample } from "./locomo.js";
 import { ingestLocomo } from "./locomo-ingest.js";
@@ -163,7 +163,7 @@ export interface QuestionResult {
   /** Undefined when the answer call failed. */
   answer?: string;
   verdict?: "CORRECT" | "WRONG";
-  /** Which step failed, and why, after its retries. */
+  /** Which step failed (search, answer or judge), and why, after its retries. */
   failed?: string;
   /** 1 when the judge said CORRECT; 0 otherwise, a failed question included. */
   j: number;
@@ -200,7 +200,7 @@ export interface AnswerReport {
   model: string;
   judgeModel: string;
   /** The retrieval the adapters use by default. */
-  retrieval: { limit: number; threshold: number };
+  retrieval: Pick<ResolvedAdapterOptions, "limit" | "threshold">;
   conversations: number;
   questions: number;
   /** Questions not asked: unanswerable ones (the file gives only an adversarial answer) and ones with an empty gold answer. */
@@ -278,8 +278,6 @@ export async function runAnswerBench(options: AnswerRunOptions): Promise<AnswerR
   const showProgress = (options.progress ?? true) && process.stdout.isTTY;
 
   const ask = async ({ sample, question }: (typeof jobs)[number]): Promise<QuestionResult> => {
-    const { results } = await memory.search(question.question, { userId: sample.sampleId, limit, threshold });
-    const block = renderMemoryBlock(results, { label });
     const result: QuestionResult = {
       sampleId: sample.sampleId,
       category: question.category,
@@ -287,12 +285,22 @@ export async function runAnswerBench(options: AnswerRunOptions): Promise<AnswerR
       gold: question.answer,
       j: 0,
       f1: 0,
-      memories: results.length,
-      blockTokens: block ? countTokens(block) : 0,
+      memories: 0,
+      blockTokens: 0,
       answerUsage: { input: undefined, output: undefined },
       judgeUsage: { input: undefined, output: undefined },
       retries: 0,
     };
+    let block: string | undefined;
+    try {
+      const { results } = await memory.search(question.question, { userId: sample.sampleId, limit, threshold });
+      block = renderMemoryBlock(results, { label });
+      result.memories = results.length;
+      result.blockTokens = block ? countTokens(block) : 0;
+    } catch (error) {
+      result.failed = `search: ${(error as Error).message}`;
+      return result;
+    }
     const answered = await tried(policy, async (abortSignal) => {
       const started = performance.now();
       const reply = await generateText({ model: answerModel, ...answerPrompt(question.question, block), maxRetries: 0, abortSignal });

@@ -236,6 +236,34 @@ describe("bench:answer, offline against the stub", () => {
     expect(printed).toMatch(/overall\s+7\s+2\s+57\.1\s/);
   });
 
+  it("counts a question whose memory search fails as failed and wrong, without asking the model", async () => {
+    stub.setReply(undefined);
+    stub.resetCounters();
+    const embedder = deterministicEmbedder();
+    const failing = {
+      dimension: embedder.dimension,
+      embed: (texts: string[]) =>
+        texts.includes("Which city did Ann say she moved to?")
+          ? Promise.reject(new Error("embedding backend down"))
+          : embedder.embed(texts),
+    };
+    const run = await runAnswerBench({
+      samples,
+      embedder: failing,
+      dataDir: join(directory, "failing-search"),
+      baseURL: stub.baseURL,
+      model: "stub",
+      limit: 1,
+      retry: { attempts: 1 },
+      progress: false,
+    });
+    expect(run.questions).toBe(1);
+    expect(run.groups.overall?.failed).toBe(1);
+    expect(run.groups.overall?.j).toBe(0);
+    expect(run.perQuestion[0]?.failed).toMatch(/^search: /);
+    expect(stub.counters().llmRequests).toBe(0);
+  });
+
   it("with a limit, asks the first questions only, ingests only their conversations, and its token counts are the endpoint's", async () => {
     stub.setReply(undefined);
     stub.resetCounters();
