@@ -1,5 +1,5 @@
 // Answer accuracy on conversation benchmarks in the LoCoMo schema
-// (`npm run bench:answer -- [file.json] --llm <base url | stub> [--model name] [--judge-model name] [--limit N]`).
+// (`npm run bench:answer -- [file.json] --llm <base url | stub> [--model name] [--judge-model name] [--limit N] [--samples N]`).
 //
 // Each conversation is stored verbatim in its own scope (as `bench:recall` does in raw mode);
 // each question is searched in its conversation's scope with the adapters' defaults, answered by
@@ -24,6 +24,7 @@ const { values: options, positionals } = parseArgs({
     model: { type: "string" },
     "judge-model": { type: "string" },
     limit: { type: "string" },
+    samples: { type: "string" },
     concurrency: { type: "string", default: "4" },
     attempts: { type: "string", default: "3" },
   },
@@ -42,11 +43,13 @@ if (!options.llm) {
   );
 }
 const limit = positiveInteger("limit", options.limit);
+const sampleCount = positiveInteger("samples", options.samples);
 const concurrency = positiveInteger("concurrency", options.concurrency) as number;
 const attempts = positiveInteger("attempts", options.attempts) as number;
 const file = resolve(positionals[0] ?? defaultDataFile);
 
-const { samples, stats } = readLocomo(file);
+const { samples: allSamples, stats } = readLocomo(file);
+const samples = sampleCount === undefined ? allSamples : allSamples.slice(0, sampleCount);
 const machineInfo = machine();
 console.log(`Answer accuracy on ${file}; load ${machineInfo.load.join(" ")}`);
 console.log(`${stats.samples} conversations, ${stats.turns} turns, ${stats.questions} questions`);
