@@ -26,23 +26,14 @@ import { parseArgs } from "node:util";
 import { createOpenAI } from "@ai-sdk/openai";
 import { countTokens } from "gpt-tokenizer/encoding/o200k_base";
 import { inMemoryHistory } from "../src/history/in-memory-history.js";
-import {
-  type Embedder,
-  localEmbedder,
-  Memory,
-  type MemoryItem,
-  type MemoryOptions,
-  renderMemoryBlock,
-  type ScoredRecord,
-  sqliteStore,
-} from "../src/index.js";
+import { localEmbedder, Memory, type MemoryItem, renderMemoryBlock, type ScoredRecord } from "../src/index.js";
 import { fuseHits } from "../src/retrieval/hybrid.js";
 import { bm25Scores, keywordTerms } from "../src/store-kit/index.js";
 import { chromaStore } from "../src/stores/chroma-store.js";
-import type { KeywordSearchable, VectorStore } from "../src/stores/vector-store.js";
 import { startChroma } from "../test/support/chroma-server.js";
 import { batchingEmbedder } from "./support/batching-embedder.js";
 import { type Question, type ReadStats, readLocomo, type Sample, sessionOf } from "./support/locomo.js";
+import { type Ingested, ingestLocomo } from "./support/locomo-ingest.js";
 import { startOpenAiStub } from "./support/openai-stub.js";
 import { commit, currentLoad, defaultDataFile, figure, machine, mean, percentile, table, writeResults } from "./support/report.js";
 
@@ -129,76 +120,6 @@ function aggregate(scores: readonly QuestionScore[]): Record<string, Aggregate> 
   for (const category of [...groups.keys()].sort()) result[`category ${category}`] = of(groups.get(category) ?? []);
   result.overall = of(scores);
   return result;
-}
-
-// ── ingestion ────────────────────────────────────────────────────────────────────────────────
-
-interface Ingested {
-  memory: Memory;
-  store: VectorStore & KeywordSearchable;
-  embedder: Embedder;
-  /** Per conversation: memory id → the dia_ids it stands for. */
-  sources: Map<string, Map<string, Set<string>>>;
-  seconds: number;
-  adds: number;
-  llmCalls: number;
-  inputTokens: number;
-  outputTokens: number;
-  /** The memories were copied from the SQLite run, not ingested: `seconds` is the copy's. */
-  copied?: boolean;
-}
-
-async function ingest(mode: "raw" | "extract", samples: readonly Sample[], dataDir: string, embedder: Embedder): Promise<Ingested> {
-  const store = sqliteStore({ path: join(dataDir, "engram.db") });
-  const base: MemoryOptions = { dataDir, embedder, vectorStore: store, writeBehind: { enabled: false } };
-  let memory: Memory;
-  if (mode === "extract") {
-    const llm = createOpenAI({ baseURL: llmUrl, apiKey: process.env.OPENAI_API_KEY ?? "none" }).chat(options.model as string);
-    try {
-      memory = new Memory({ ...base, llm } as MemoryOptions);
-    } catch (error) {
-      throw new Error(`extract mode needs Engram's extraction (new Memory({ llm })): ${(error as Error).message}`);
-    }
-  } else {
-    memory = new Memory(base);
-  }
-  const sources = new Map<string, Map<string, Set<string>>>();
-  const started = performance.now();
-  let adds = 0;
-  const usage = { llmCalls: 0, inputTokens: 0, outputTokens: 0 };
-  const turnsTotal = samples.reduce((sum, s) => sum + s.sessions.reduce((n, session) => n + session.turns.length, 0), 0);
-  // Conversations are ingested concurrently (each in order, in its own scope), so that their
-  // turns are embedded in batches.
-  const ingestSample = async (sample: Sample) => {
-    const owned = new Map<string, Set<string>>();
-    sources.set(sample.sampleId, owned);
-    for (const session of sample.sessions) {
-      for (const [index, turn] of session.turns.entries()) {
-        const content = turn.speaker ? `${turn.speaker}: ${turn.text}` : turn.text;
-        // The session's date, plus the turn's index in milliseconds: memories then list in turn
-        // order (not by random id), so rankings that tie are the same in every run.
-        const timestamp = session.date ? new Date(session.date.getTime() + index) : undefined;
-        const result = await memory.add([{ role: "user", content }], {
-          userId: sample.sampleId,
-          infer: mode === "extract",
-          metadata: { dia_id: turn.diaId },
-          ...(timestamp ? { timestamp } : {}),
-        });
-        adds++;
-        usage.llmCalls += result.usage.llmCalls;
-        usage.inputTokens += result.usage.inputTokens;
-        usage.outputTokens += result.usage.outputTokens;
-        for (const item of result.results) {
-          if (item.event === "DELETE") owned.delete(item.id);
-          else owned.set(item.id, (owned.get(item.id) ?? new Set()).add(turn.diaId));
-        }
-        if (process.stdout.isTTY && adds % 100 === 0) process.stdout.write(`\r\x1b[K  ${mode}: ${adds}/${turnsTotal} turns`);
-      }
-    }
-  };
-  await Promise.all(samples.map(ingestSample));
-  if (process.stdout.isTTY) process.stdout.write("\r\x1b[K");
-  return { memory, store, embedder, sources, seconds: (performance.now() - started) / 1000, adds, ...usage };
 }
 
 // ── evaluation ───────────────────────────────────────────────────────────────────────────────
@@ -485,7 +406,11 @@ try {
     console.log(`\ningesting (${mode}) …`);
     let ingested: Ingested;
     try {
-      ingested = await ingest(mode, samples, dataDir, embedder);
+      const llm =
+        mode === "extract"
+          ? createOpenAI({ baseURL: llmUrl, apiKey: process.env.OPENAI_API_KEY ?? "none" }).chat(options.model as string)
+          : undefined;
+      ingested = await ingestLocomo({ mode, samples, dataDir, embedder, ...(llm ? { llm } : {}) });
     } catch (error) {
       const message = `${mode} mode skipped: ${(error as Error).message.split("\n")[0]}`;
       console.log(message);

@@ -28,6 +28,11 @@ export interface Question {
   category: string;
   /** Clean, existing, distinct evidence ids; may be empty. */
   evidence: string[];
+  /**
+   * Set when the file gives no `answer`, only an `adversarial_answer` (LoCoMo's unanswerable
+   * questions): `answer` then holds the tempting wrong answer, not a gold one.
+   */
+  adversarial?: true;
 }
 
 export interface Sample {
@@ -202,6 +207,7 @@ export function readLocomo(path: string): { samples: Sample[]; stats: ReadStats 
         answer: String(q.answer ?? q.adversarial_answer ?? ""),
         category: String(q.category ?? "none"),
         evidence: cleaned.ids,
+        ...(q.answer === undefined && q.adversarial_answer !== undefined ? { adversarial: true as const } : {}),
       };
     });
     stats.samples++;

@@ -2,7 +2,8 @@
 // `/v1/chat/completions`, `/v1/responses` (both streamed as server-sent events when asked, tool
 // calls included, and `previous_response_id` chains) and `/v1/embeddings` the way the memory
 // libraries under test need: every user sentence of the new messages becomes a fact, in the JSON
-// shape the caller's schema or prompt asks for. A `reply` function scripts other answers (text,
+// shape the caller's schema or prompt asks for; the answer and judge prompts of `bench:answer`
+// get deterministic replies (see `benchAnswerFor`). A `reply` function scripts other answers (text,
 // tool calls, failures, endless streams). It waits a fixed latency before each answer and counts
 // requests and prompt / completion tokens with a real tokenizer (o200k).
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
@@ -10,6 +11,7 @@ import type { AddressInfo } from "node:net";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { countTokens } from "gpt-tokenizer/encoding/o200k_base";
+import { keywordTerms } from "../../src/store-kit/index.js";
 import { deterministicEmbedder } from "../../src/testing/deterministic-embedder.js";
 
 export interface OpenAiStubOptions {
@@ -252,8 +254,62 @@ function shapeOf(format: AnswerFormat, prompt: string): FactShape | undefined {
 
 const normalise = (text: string) => text.toLowerCase().replace(/\s+/g, " ").trim();
 
+// ── answer-accuracy prompts ──────────────────────────────────────────────────────────────────
+
+/** The memory texts of an Engram memory block (`- [date] "text"` lines), in rank order. */
+function blockMemories(turns: readonly ChatTurn[]): string[] {
+  const memories: string[] = [];
+  for (const turn of turns) {
+    for (const line of turn.content.split("\n")) {
+      const quoted = /^- \[[^\]]*\] (".*")$/.exec(line)?.[1];
+      if (quoted === undefined) continue;
+      try {
+        memories.push(String(JSON.parse(quoted)));
+      } catch {}
+    }
+  }
+  return memories;
+}
+
+const shared = (a: string, b: string) => {
+  const terms = new Set(keywordTerms(a));
+  return keywordTerms(b).filter((term) => terms.has(term)).length;
+};
+
+/**
+ * The stub's reply to the prompts of `npm run bench:answer`, deterministic, so that an offline run
+ * checks the bench's path and cost, never answer quality:
+ * - a judge prompt (lines "Gold answer: …" and "Generated answer: …"): CORRECT when the generated
+ *   answer shares a keyword with the gold one, WRONG otherwise;
+ * - an answer prompt (the last user message is "Question: …"): the memory of the block that shares
+ *   the most keywords with the question (the first on a tie), or "Not mentioned." when none does.
+ * Undefined for any other prompt.
+ */
+export function benchAnswerFor(turns: readonly ChatTurn[]): string | undefined {
+  const last = turns.filter((t) => t.role === "user").at(-1)?.content ?? "";
+  const gold = /^Gold answer: (.*)$/m.exec(last)?.[1];
+  const generated = /^Generated answer: (.*)$/m.exec(last)?.[1];
+  if (gold !== undefined && generated !== undefined) {
+    return shared(gold, generated) > 0
+      ? "The answer names what the gold answer names.\nCORRECT"
+      : "The answer shares nothing with the gold answer.\nWRONG";
+  }
+  const question = /^Question: (.+)$/.exec(last.trim())?.[1];
+  if (question === undefined) return undefined;
+  let best: { text: string; overlap: number } = { text: "Not mentioned.", overlap: 0 };
+  for (const text of blockMemories(turns)) {
+    const overlap = shared(question, text);
+    if (overlap > best.overlap) best = { text, overlap };
+  }
+  return best.text;
+}
+
 /** The answer's text: JSON in the asked shape, or the facts as lines when no shape is asked. */
 export function answerFor(turns: readonly ChatTurn[], format: AnswerFormat): string {
+  if (format.kind === "text") {
+    const benchAnswer = benchAnswerFor(turns);
+    if (benchAnswer !== undefined) return benchAnswer;
+  }
   const conversation = readConversation(turns);
   const facts = userFacts(conversation.messages);
   const prompt = turns.map((t) => t.content).join("\n");
