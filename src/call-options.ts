@@ -43,6 +43,23 @@ export interface DeleteOptions extends Scope {
   purge?: boolean;
 }
 
+/** What `update` changes: the text, the metadata, or both (at least one). */
+export interface UpdateChange {
+  /** The new text (re-embedded); the previous text is kept in the memory's history. */
+  text?: string;
+  /** Replaces the memory's metadata as a whole (`{}` clears it). Cannot hold scope keys. */
+  metadata?: Record<string, unknown>;
+}
+
+/** What `delete` deleted. */
+export interface DeleteResult {
+  id: string;
+  /** The text the memory had when it was deleted; null when a purge erased a memory deleted earlier. */
+  memory: string | null;
+  /** True when the text was erased for good (`purge`). */
+  purged: boolean;
+}
+
 const signal = z.instanceof(AbortSignal, { error: "signal must be an AbortSignal" }).optional();
 
 /** What an add records (and a queued turn stores in the outbox). */
@@ -52,6 +69,7 @@ export const turnSchema = z.strictObject({
   timestamp: timestampSchema.optional(),
 });
 export const addSchema = turnSchema.extend({ signal });
+export const updateChangeSchema = z.strictObject({ text: z.unknown().optional(), metadata: metadataSchema.optional() });
 export const enqueueSchema = turnSchema.extend({
   idempotencyKey: z
     .string()

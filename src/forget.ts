@@ -5,6 +5,7 @@ import type { HistoryEntry } from "./history/history-log.js";
 import { historyEntry, PlanBuilder } from "./plan.js";
 import { isoNow, type Runtime } from "./runtime.js";
 import { scopeOf, type ValidScope } from "./scope.js";
+import type { MemoryRecord } from "./stores/vector-store.js";
 
 /** Memories read per page when a whole scope is deleted. */
 const PAGE = 500;
@@ -14,7 +15,13 @@ const PAGE = 500;
  * purge can bring it back), from its history (whose later entries are kept without text) and from
  * pending turns. A memory deleted earlier is found by its history, which holds its text still.
  */
-export async function purgeMemory({ store, history, outbox }: Components, runtime: Runtime, id: string, scope: ValidScope): Promise<void> {
+/** Returns the memory as it was, or undefined when it had been deleted already. */
+export async function purgeMemory(
+  { store, history, outbox }: Components,
+  runtime: Runtime,
+  id: string,
+  scope: ValidScope,
+): Promise<MemoryRecord | undefined> {
   const [existing] = await store.get([id], { scope });
   const entries = await history.list(id, scope);
   // Every text the memory ever had: pending turns repeating an earlier version go too.
@@ -26,6 +33,7 @@ export async function purgeMemory({ store, history, outbox }: Components, runtim
   await history.purge({ memoryIds: [id] });
   if (existing) await history.append([historyEntry(existing, "DELETE", null, null, isoNow(runtime), runtime.id())]);
   for (const text of versions) await outbox.purgePending({ scope: owner, containing: text });
+  return existing;
 }
 
 /**

@@ -25,12 +25,14 @@ export { type SqliteHistoryOptions, sqliteHistory } from "./history/sqlite-histo
 export type {
   AddOptions,
   DeleteOptions,
+  DeleteResult,
   EnqueueOptions,
   FlushResult,
   GetAllOptions,
   MemoryOptions,
   SearchOptions,
   Timeouts,
+  UpdateChange,
 } from "./memory.js";
 export { Memory } from "./memory.js";
 export {

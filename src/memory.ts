@@ -1,8 +1,10 @@
+import { isDeepStrictEqual } from "node:util";
 import { applyPlan, onConflict } from "./apply-plan.js";
 import {
   type AddOptions,
   addSchema,
   type DeleteOptions,
+  type DeleteResult,
   deleteSchema,
   type EnqueueOptions,
   enqueueSchema,
@@ -12,10 +14,12 @@ import {
   type SearchOptions,
   searchSchema,
   turnSchema,
+  type UpdateChange,
+  updateChangeSchema,
 } from "./call-options.js";
 import { type Components, createComponents } from "./components.js";
 import { decideAdd, extractionSettings, type TurnOptions } from "./decide.js";
-import { ConfigError, type EngramError, MemoryNotFoundError, TimeoutError } from "./errors.js";
+import { ConfigError, type EngramError, InvalidInputError, MemoryNotFoundError, TimeoutError } from "./errors.js";
 import type { ExtractionSettings } from "./extraction/plan-extraction.js";
 import { deleteScope, purgeMemory } from "./forget.js";
 import type { Message } from "./history/outbox.js";
@@ -34,7 +38,15 @@ import { parse, parseAllScopes, parseId, parseMessages, parseScoped, parseScopeO
 import { defaultWriteBehind } from "./write-behind/worker.js";
 import { type FlushResult, WriteBehind } from "./write-behind/write-behind.js";
 
-export type { AddOptions, DeleteOptions, EnqueueOptions, GetAllOptions, SearchOptions } from "./call-options.js";
+export type {
+  AddOptions,
+  DeleteOptions,
+  DeleteResult,
+  EnqueueOptions,
+  GetAllOptions,
+  SearchOptions,
+  UpdateChange,
+} from "./call-options.js";
 export type { MemoryOptions, Timeouts } from "./memory-options.js";
 export { defaultTimeouts } from "./memory-options.js";
 export type { FlushResult } from "./write-behind/write-behind.js";
@@ -171,22 +183,44 @@ export class Memory {
     } while (cursor);
   }
 
-  /** Replaces a memory's text (re-embedded); the previous text is kept in its history. */
-  async update(memoryId: string, text: string, scope: Scope): Promise<MemoryItem> {
+  /**
+   * Changes a memory's text (re-embedded; the previous text is kept in its history), its metadata
+   * (replaced as a whole), or both: `update(id, "new text", scope)` or
+   * `update(id, { text?, metadata? }, scope)`.
+   */
+  async update(memoryId: string, change: string | UpdateChange, scope: Scope): Promise<MemoryItem> {
     const valid = validateScope("update", scope);
     const id = parseId("update", memoryId);
-    const newText = normaliseText(parseText("update", "text", text, this.#maxLength));
+    const given =
+      change !== null && typeof change === "object" && !Array.isArray(change)
+        ? parse(updateChangeSchema, change, "update")
+        : { text: change as unknown };
+    if (given.text === undefined && given.metadata === undefined) {
+      throw new InvalidInputError({
+        message: "update(): pass the new text, or { text?, metadata? } with at least one of them.",
+        field: "change",
+      });
+    }
+    const newText = given.text === undefined ? undefined : normaliseText(parseText("update", "text", given.text, this.#maxLength));
+    const newMetadata = given.metadata;
     this.#assertOpen();
-    const hash = textHash(newText);
+    const hash = newText === undefined ? undefined : textHash(newText);
     const components = await this.#ready();
     return this.#locks.run(lockKeyOf(valid), () =>
       // Changed by another call while the text was embedded: read it again (a purged or deleted
       // memory is then not found) and update what is stored now.
       onConflict(async () => {
         const existing = await this.#find(components, id, valid);
-        if (hash === existing.hash) return toItem(existing);
-        const [vector] = (await components.embedder.embed([newText])) as [Float32Array];
-        const updated: MemoryRecord = { ...existing, text: newText, hash, vector, updatedAt: isoNow(this.#runtime) };
+        const textChanges = hash !== undefined && hash !== existing.hash;
+        const metadataChanges = newMetadata !== undefined && !isDeepStrictEqual(newMetadata, existing.metadata);
+        if (!textChanges && !metadataChanges) return toItem(existing);
+        const vector = textChanges ? ((await components.embedder.embed([newText as string])) as [Float32Array])[0] : existing.vector;
+        const updated: MemoryRecord = {
+          ...existing,
+          ...(textChanges ? { text: newText as string, hash: hash as string, vector } : {}),
+          ...(metadataChanges ? { metadata: newMetadata } : {}),
+          updatedAt: isoNow(this.#runtime),
+        };
         await applyPlan(components, new PlanBuilder(this.#runtime).update(existing, updated).plan);
         return toItem(updated);
       }),
@@ -194,20 +228,24 @@ export class Memory {
   }
 
   /**
-   * Deletes a memory. Its previous text stays in its history (readable with the memory's scope)
-   * unless `purge` is set: then the text is erased from the memory, its history, pending turns and
-   * the database file. A memory deleted earlier can still be purged.
+   * Deletes a memory and says what it deleted. Its previous text stays in its history (readable
+   * with the memory's scope) unless `purge` is set: then the text is erased from the memory, its
+   * history, pending turns and the database file. A memory deleted earlier can still be purged.
    */
-  async delete(memoryId: string, options: DeleteOptions): Promise<void> {
+  async delete(memoryId: string, options: DeleteOptions): Promise<DeleteResult> {
     const { scope, options: parsed } = parseScoped("delete", options, deleteSchema);
     const id = parseId("delete", memoryId);
     this.#assertOpen();
     const components = await this.#ready();
-    await this.#locks.run(lockKeyOf(scope), async () => {
-      if (parsed.purge) return purgeMemory(components, this.#runtime, id, scope);
-      await onConflict(async () => {
+    return this.#locks.run(lockKeyOf(scope), async () => {
+      if (parsed.purge) {
+        const existing = await purgeMemory(components, this.#runtime, id, scope);
+        return { id, memory: existing?.text ?? null, purged: true };
+      }
+      return onConflict(async () => {
         const existing = await this.#find(components, id, scope);
         await applyPlan(components, new PlanBuilder(this.#runtime).remove(existing).plan);
+        return { id, memory: existing.text, purged: false };
       });
     });
   }

@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, test } from "vitest";
@@ -52,4 +52,32 @@ test("the demo runs offline and keeps bob out of alice's memories", { timeout: 1
   const output = await runExample("demo");
   expect(output).toContain("offline: local embeddings, scripted reply model");
   expect(output).toContain("Isolation check: bob's search for alice's facts finds 0 of them.");
+});
+
+describe("npm run example:* and demo", () => {
+  test("regression: each run rebuilt the package with declarations (about 40 s); they run from source, every engram import mapped", () => {
+    const packageJson = JSON.parse(readFileSync(resolve(root, "package.json"), "utf8")) as { scripts: Record<string, string> };
+    const scripts = Object.entries(packageJson.scripts).filter(([name]) => name === "demo" || name.startsWith("example:"));
+    expect(scripts.map(([name]) => name).sort()).toEqual(["demo", "example:ai-sdk", "example:mastra", "example:openai", "example:openai-agents"]);
+    for (const [name, script] of scripts) {
+      expect(script, name).not.toMatch(/tsup|npm run build/);
+      expect(script, name).toMatch(/^TSX_TSCONFIG_PATH=examples\/tsconfig\.json node --import tsx examples\//);
+    }
+    const { compilerOptions } = JSON.parse(readFileSync(resolve(root, "examples/tsconfig.json"), "utf8")) as {
+      compilerOptions: { paths: Record<string, string[]> };
+    };
+    const imported = new Set<string>();
+    for (const entry of readdirSync(resolve(root, "examples"), { recursive: true, encoding: "utf8" })) {
+      if (!entry.endsWith(".ts")) continue;
+      for (const [, specifier] of readFileSync(resolve(root, "examples", entry), "utf8").matchAll(/from "(engram(?:\/[^"]+)?)"/g)) {
+        imported.add(specifier as string);
+      }
+    }
+    expect(imported.size).toBeGreaterThan(2);
+    for (const specifier of imported) {
+      const [target] = compilerOptions.paths[specifier] ?? [];
+      expect(target, specifier).toBeDefined();
+      expect(existsSync(resolve(root, "examples", target as string)), specifier).toBe(true);
+    }
+  });
 });

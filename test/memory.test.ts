@@ -1,4 +1,5 @@
 import { describe, expect, test } from "vitest";
+import { InvalidInputError, InvalidScopeError, MemoryNotFoundError } from "../src/index.js";
 import { deterministicEmbedder } from "../src/testing/deterministic-embedder.js";
 import { spiedMemory } from "./support/spies.js";
 
@@ -35,6 +36,69 @@ describe("Memory.add without an extraction model", () => {
     const again = await memory.add(repeated, { userId: "alice" });
     expect(again.results).toEqual([{ id: added.results[0]?.id, memory: "same", event: "NONE" }]);
     expect((await memory.getAll({ userId: "alice" })).results).toHaveLength(1);
+  });
+});
+
+describe("Memory.update: text, metadata or both", () => {
+  test("update could not change metadata: { metadata } replaces it without re-embedding, the text and its history stay", async () => {
+    const { memory, calls } = spiedMemory();
+    const [added] = (await memory.add("I like tea", { userId: "alice", metadata: { topic: "drinks", stale: true } })).results;
+    const id = added?.id as string;
+    calls.length = 0;
+    const updated = await memory.update(id, { metadata: { topic: "food" } }, { userId: "alice" });
+    expect(updated.memory).toBe("I like tea");
+    expect(updated.metadata).toEqual({ topic: "food" });
+    expect(calls.filter((call) => call.startsWith("embedder."))).toEqual([]);
+    expect((await memory.getAll({ userId: "alice", filters: { topic: "food" } })).results.map((m) => m.id)).toEqual([id]);
+    expect((await memory.getAll({ userId: "alice", filters: { topic: "drinks" } })).results).toEqual([]);
+
+    const both = await memory.update(id, { text: "I like green tea", metadata: {} }, { userId: "alice" });
+    expect([both.memory, both.metadata]).toEqual(["I like green tea", {}]);
+    expect((await memory.search("green tea", { userId: "alice" })).results[0]?.id).toBe(id);
+    const history = await memory.history(id, { userId: "alice" });
+    expect(history.map(({ event, previousValue, newValue }) => [event, previousValue, newValue])).toEqual([
+      ["ADD", null, "I like tea"],
+      ["UPDATE", "I like tea", "I like tea"],
+      ["UPDATE", "I like tea", "I like green tea"],
+    ]);
+    // The string form is the text alone; it keeps the metadata.
+    expect((await memory.update(id, "I like black tea", { userId: "alice" })).metadata).toEqual({});
+  });
+
+  test("an update changing nothing writes nothing; bad changes are typed errors and change nothing", async () => {
+    const { memory } = spiedMemory();
+    const [added] = (await memory.add("I like tea", { userId: "alice", metadata: { topic: "drinks" } })).results;
+    const id = added?.id as string;
+    const same = await memory.update(id, { text: "I like tea", metadata: { topic: "drinks" } }, { userId: "alice" });
+    expect(same.updatedAt).toBe((await memory.get(id, { userId: "alice" }))?.updatedAt);
+    await expect(memory.update(id, {}, { userId: "alice" })).rejects.toThrow(InvalidInputError);
+    await expect(memory.update(id, { metadata: { userId: "bob" } }, { userId: "alice" })).rejects.toThrow(InvalidInputError);
+    await expect(memory.update(id, JSON.parse('{"txt":"typo"}'), { userId: "alice" })).rejects.toThrow(InvalidInputError);
+    await expect(memory.update(id, { metadata: { topic: "x" } }, JSON.parse('{"user_id":"alice"}'))).rejects.toThrow(InvalidScopeError);
+    await expect(memory.update(id, { metadata: { topic: "x" } }, { userId: "bob" })).rejects.toThrow(MemoryNotFoundError);
+    expect((await memory.history(id, { userId: "alice" })).map((entry) => entry.event)).toEqual(["ADD"]);
+    expect((await memory.get(id, { userId: "alice" }))?.metadata).toEqual({ topic: "drinks" });
+  });
+});
+
+describe("Memory.delete says what it deleted", () => {
+  test("delete returned nothing: it returns the id and text it deleted, and whether the text was purged", async () => {
+    const { memory } = spiedMemory();
+    const [tea, coffee] = (
+      await memory.add(
+        ["I like tea", "I like coffee"].map((content) => ({ role: "user" as const, content })),
+        { userId: "alice" },
+      )
+    ).results;
+    expect(await memory.delete(tea?.id as string, { userId: "alice" })).toEqual({ id: tea?.id, memory: "I like tea", purged: false });
+    // Purging a memory deleted earlier erases a text that is no longer there to report.
+    expect(await memory.delete(tea?.id as string, { userId: "alice", purge: true })).toEqual({ id: tea?.id, memory: null, purged: true });
+    expect(await memory.delete(coffee?.id as string, { userId: "alice", purge: true })).toEqual({
+      id: coffee?.id,
+      memory: "I like coffee",
+      purged: true,
+    });
+    await expect(memory.delete(coffee?.id as string, { userId: "alice" })).rejects.toThrow(MemoryNotFoundError);
   });
 });
 

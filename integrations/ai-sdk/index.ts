@@ -1,4 +1,10 @@
 export type { AdapterErrorContext, MemoryAdapterOptions } from "../shared/options.js";
 export { warmUp } from "../shared/warm-up.js";
-export { type MemoryMiddlewareOptions, memoryMiddleware, providerOptionsKey } from "./memory-middleware.js";
+export {
+  type MemoryMiddlewareCallOptions,
+  type MemoryMiddlewareOptions,
+  memoryMiddleware,
+  providerOptionsKey,
+} from "./memory-middleware.js";
+export { type MemoryProviderOptions, type MemoryScope, memoryScope } from "./memory-scope.js";
 export { withMemory } from "./with-memory.js";

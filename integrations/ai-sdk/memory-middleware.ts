@@ -5,8 +5,9 @@ import type {
   LanguageModelV4Middleware,
   LanguageModelV4StreamPart,
 } from "@ai-sdk/provider";
+import type { LanguageModelMiddleware } from "ai";
 import { z } from "zod";
-import { hasMemoryBlock, type Scope, validateScope } from "../../src/index.js";
+import { hasMemoryBlock, MissingScopeError, type Scope, validateScope } from "../../src/index.js";
 import { parseConfig } from "../../src/validation.js";
 import { adapterOptionsShape, type MemoryAdapterOptions, resolveAdapterOptions } from "../shared/options.js";
 import { TurnMemory, turnKey } from "../shared/turn.js";
@@ -14,12 +15,31 @@ import { TurnMemory, turnKey } from "../shared/turn.js";
 /** The `providerOptions` key that carries the scope of a call. */
 export const providerOptionsKey = "memory";
 
+/**
+ * The parameters of a model call, as the installed AI SDK types them: AI SDK 7's call options, or
+ * AI SDK 6's (the middleware works with both, see `memoryMiddleware`).
+ */
+export type MemoryMiddlewareCallOptions = Parameters<NonNullable<LanguageModelMiddleware["transformParams"]>>[0]["params"];
+
 export interface MemoryMiddlewareOptions extends MemoryAdapterOptions {
   /**
    * Derives the scope of a call from its parameters, for apps that know it another way.
    * @default reads `providerOptions.memory` ({ userId?, agentId?, runId? })
    */
-  scope?: (params: LanguageModelV4CallOptions) => Scope;
+  scope?: (params: MemoryMiddlewareCallOptions) => Scope;
+}
+
+/** Reads `providerOptions.memory`; without a scope the error says where the scope goes. */
+function scopeFromProviderOptions(given: unknown): Scope {
+  try {
+    return validateScope("generate", given);
+  } catch (error) {
+    if (!MissingScopeError.isInstance(error)) throw error;
+    throw new MissingScopeError({
+      call: "generate",
+      message: `A model wrapped with Engram's memory needs the scope of each call in providerOptions.memory: pass at least one non-empty id of userId, agentId or runId, e.g. providerOptions: { memory: { userId: "alice" } } (memoryScope({ userId: "alice" }) from engram/ai-sdk types it). Engram has no global namespace.`,
+    });
+  }
 }
 
 const optionsSchema = z.strictObject({
@@ -54,13 +74,20 @@ const unfinished = new Set<LanguageModelV4FinishReason["unified"]>(["tool-calls"
  *   and the reply for the memory's durable write-behind. The reply never waits for it; steps ending
  *   in tool calls or errors, and aborted streams, write nothing.
  *
+ * Works with AI SDK 7 (language model specification v4) and AI SDK 6 (v3): it reads and writes
+ * only the parts of a call the two specifications share, and its type is the installed `ai`'s own.
+ *
  * @example
  * const model = wrapLanguageModel({ model: openai("gpt-5-mini"), middleware: memoryMiddleware({ memory }) });
  */
-export function memoryMiddleware(options: MemoryMiddlewareOptions): LanguageModelV4Middleware {
+export function memoryMiddleware(options: MemoryMiddlewareOptions): LanguageModelMiddleware {
+  return createMiddleware(options) as LanguageModelMiddleware;
+}
+
+function createMiddleware(options: MemoryMiddlewareOptions): LanguageModelV4Middleware {
   const parsed = parseConfig(optionsSchema, options, "memoryMiddleware") as MemoryMiddlewareOptions;
   const turns = new TurnMemory(resolveAdapterOptions(parsed));
-  const scopeOf = parsed.scope;
+  const scopeOf = parsed.scope as ((params: LanguageModelV4CallOptions) => Scope) | undefined;
   const pending = new WeakMap<LanguageModelV4CallOptions, Turn>();
 
   const remember = (turn: Turn, assistant: string) => turns.remember({ ...turn, assistant });
@@ -70,7 +97,7 @@ export function memoryMiddleware(options: MemoryMiddlewareOptions): LanguageMode
 
     async transformParams({ params }) {
       const { [providerOptionsKey]: given, ...otherProviderOptions } = params.providerOptions ?? {};
-      const scope = scopeOf ? validateScope("generate", scopeOf(params)) : validateScope("generate", given);
+      const scope = scopeOf ? validateScope("generate", scopeOf(params)) : scopeFromProviderOptions(given);
       const prompt = params.prompt;
       const lastUser = prompt.findLastIndex((message) => message.role === "user");
       const user = lastUser === -1 ? undefined : textOf(prompt[lastUser] as LanguageModelV4Message);

@@ -50,6 +50,9 @@ export function createMcpHttpHandler({
   const expected = token === undefined ? undefined : digest(`Bearer ${token}`);
   const hosts = allowedHosts === undefined ? undefined : new Set(allowedHosts.map((host) => host.toLowerCase()));
 
+  // The SDK's own checks (requireBearerAuth, hostHeaderValidation) are Express middleware, and its
+  // transport's allowedHosts option is deprecated: this handler serves plain node:http, so it
+  // checks the Host header and the token itself, the same way.
   return async (request, response) => {
     if (hosts) {
       let hostname: string | undefined;

@@ -4,8 +4,9 @@ import { z } from "zod";
 import packageJson from "../../package.json" with { type: "json" };
 import { ConfigError, MemoryNotFoundError } from "../../src/errors.js";
 import type { Memory } from "../../src/memory.js";
-import { type Scope, scopeKeys, type ValidScope, validateScope } from "../../src/scope.js";
-import { filtersSchema, metadataSchema, parseConfig } from "../../src/validation.js";
+import { type Scope, scopeKeyFor, scopeKeys, type ValidScope, validateScope } from "../../src/scope.js";
+import type { MemoryItem } from "../../src/types.js";
+import { filtersSchema, parseConfig } from "../../src/validation.js";
 
 export type McpServerOptions = {
   /** The memory the tools read and write. The server never closes it. */
@@ -60,9 +61,31 @@ const memoryId = z.string().min(1).describe("The memory's id, as returned by the
 const limitOf = (max: number, fallback: number) =>
   z.number().int().min(1).max(max).optional().describe(`How many memories to return, 1-${max}. Default ${fallback}.`);
 
+// Metadata is checked by the memory (JSON values, no scope keys). Its own schema is recursive (a
+// `$ref`), which several tool-schema converters reject: the tool schema only says "an object".
+const metadataInput = z.record(z.string(), z.unknown());
+
+const details = z
+  .boolean()
+  .optional()
+  .describe("Also return each memory's content hash and exact createdAt / updatedAt. Default false: text, id, scope, metadata, date.");
+
+/**
+ * A memory as a tool returns it: sized for a context window. The 64-character hash and
+ * millisecond timestamps cost tokens and tell a model nothing, so they come only with `details`.
+ */
+function shown(item: MemoryItem, withDetails = false): Record<string, unknown> {
+  if (withDetails) return { ...item };
+  const { hash: _hash, createdAt, updatedAt, score, ...rest } = item;
+  const compact: Record<string, unknown> = { ...rest };
+  if (score !== undefined) compact.score = Math.round(score * 1000) / 1000;
+  compact.date = (updatedAt ?? createdAt).slice(0, 10);
+  return compact;
+}
+
 function result(value: unknown): CallToolResult {
   return {
-    content: [{ type: "text", text: JSON.stringify(value, null, 2) }],
+    content: [{ type: "text", text: JSON.stringify(value) }],
     structuredContent: value as Record<string, unknown>,
   };
 }
@@ -98,9 +121,14 @@ export function createMcpServer(options: McpServerOptions): McpServer {
       error: (issue) => {
         if (issue.code !== "unrecognized_keys") return undefined;
         const keys = issue.keys.join(", ");
-        return fixed && issue.keys.some((key) => (scopeKeys as readonly string[]).includes(key) || /user|agent|run/i.test(key))
-          ? `Unknown argument ${keys}: this server's scope is fixed when it starts, and a tool call cannot choose or widen it.`
-          : `Unknown argument ${keys}.`;
+        if (fixed && issue.keys.some((key) => (scopeKeys as readonly string[]).includes(key) || /user|agent|run/i.test(key))) {
+          return `Unknown argument ${keys}: this server's scope is fixed when it starts, and a tool call cannot choose or widen it.`;
+        }
+        const suggestions = issue.keys.flatMap((key) => {
+          const right = fixed ? undefined : scopeKeyFor(key);
+          return right ? [`${key} → ${right}`] : [];
+        });
+        return suggestions.length > 0 ? `Unknown argument ${keys}: did you mean ${suggestions.join(", ")}?` : `Unknown argument ${keys}.`;
       },
     });
   }
@@ -123,9 +151,7 @@ export function createMcpServer(options: McpServerOptions): McpServer {
       ),
       inputSchema: input({
         text: z.string().min(1).describe("What to remember, as a short self-contained statement."),
-        metadata: (metadataSchema as z.ZodType<Record<string, unknown>>)
-          .optional()
-          .describe("Optional JSON object stored with the memory."),
+        metadata: metadataInput.optional().describe("Optional JSON object stored with the memory."),
       }),
       annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
     },
@@ -149,12 +175,14 @@ export function createMcpServer(options: McpServerOptions): McpServer {
         filters: (filtersSchema as z.ZodType<Record<string, string | number | boolean | null>>)
           .optional()
           .describe("Metadata equality filters, AND-ed."),
+        details,
       }),
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
     async (args) => {
       const { query, limit, threshold, filters } = args;
-      return result(await memory.search(query, { ...scopeOf("search_memories", args), limit, threshold, filters }));
+      const { results } = await memory.search(query, { ...scopeOf("search_memories", args), limit, threshold, filters });
+      return result({ results: results.map((item) => shown(item, args.details)) });
     },
   );
 
@@ -168,10 +196,14 @@ export function createMcpServer(options: McpServerOptions): McpServer {
         filters: (filtersSchema as z.ZodType<Record<string, string | number | boolean | null>>)
           .optional()
           .describe("Metadata equality filters, AND-ed."),
+        details,
       }),
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
-    async (args) => result(await memory.getAll({ ...scopeOf("list_memories", args), limit: args.limit, filters: args.filters })),
+    async (args) => {
+      const { results } = await memory.getAll({ ...scopeOf("list_memories", args), limit: args.limit, filters: args.filters });
+      return result({ results: results.map((item) => shown(item, args.details)) });
+    },
   );
 
   server.registerTool(
@@ -179,13 +211,13 @@ export function createMcpServer(options: McpServerOptions): McpServer {
     {
       title: "Get a memory",
       description: describe("Read one memory by its id."),
-      inputSchema: input({ memoryId }),
+      inputSchema: input({ memoryId, details }),
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
     async (args) => {
       const item = await memory.get(args.memoryId, scopeOf("get_memory", args));
       if (!item) throw new MemoryNotFoundError({ memoryId: args.memoryId });
-      return result(item);
+      return result(shown(item, args.details));
     },
   );
 
@@ -197,7 +229,7 @@ export function createMcpServer(options: McpServerOptions): McpServer {
       inputSchema: input({ memoryId, text: z.string().min(1).describe("The new text.") }),
       annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
     },
-    async (args) => result(await memory.update(args.memoryId, args.text, scopeOf("update_memory", args))),
+    async (args) => result(shown(await memory.update(args.memoryId, args.text, scopeOf("update_memory", args)))),
   );
 
   server.registerTool(
@@ -209,8 +241,8 @@ export function createMcpServer(options: McpServerOptions): McpServer {
       annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
     },
     async (args) => {
-      await memory.delete(args.memoryId, scopeOf("delete_memory", args));
-      return result({ id: args.memoryId, deleted: true });
+      const { memory: text } = await memory.delete(args.memoryId, scopeOf("delete_memory", args));
+      return result({ id: args.memoryId, deleted: true, memory: text });
     },
   );
 

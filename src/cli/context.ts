@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
 import { ConfigError, type EngramError } from "../errors.js";
+import type { AiSdkLanguageModel } from "../extraction/language-model.js";
 import { Memory } from "../memory.js";
 import type { ErrorContext } from "../types.js";
 
@@ -21,6 +22,8 @@ export const exitCodes = {
 /** The exit code an action sets when it ends without an error but not successfully. */
 export interface RunState {
   code: number;
+  /** --json was given: usage errors too are reported as JSON. */
+  json?: boolean;
 }
 
 /** Adds one command (with its options and action) to the program. */
@@ -67,10 +70,18 @@ export function assertDatabase(dataDir: string): void {
   }
 }
 
-function openMemory(globals: GlobalOptions, { create = false, worker = false }: { create?: boolean; worker?: boolean } = {}): Memory {
+interface OpenOptions {
+  create?: boolean;
+  worker?: boolean;
+  /** The extraction model, for --infer. */
+  llm?: AiSdkLanguageModel;
+}
+
+function openMemory(globals: GlobalOptions, { create = false, worker = false, llm }: OpenOptions = {}): Memory {
   if (!create) assertDatabase(globals.dataDir);
   return new Memory({
     dataDir: globals.dataDir,
+    ...(llm ? { llm } : {}),
     // Only `import` processes the outbox; a lease short enough that a killed import resumes quickly.
     writeBehind: worker ? { enabled: true, leaseMs: 5_000 } : { enabled: false },
     onError,
@@ -78,11 +89,7 @@ function openMemory(globals: GlobalOptions, { create = false, worker = false }: 
 }
 
 /** Opens the memory in the data dir, runs `run` with it and closes it, whatever happens. */
-export async function withMemory<T>(
-  globals: GlobalOptions,
-  options: { create?: boolean; worker?: boolean },
-  run: (memory: Memory) => Promise<T>,
-) {
+export async function withMemory<T>(globals: GlobalOptions, options: OpenOptions, run: (memory: Memory) => Promise<T>) {
   const memory = openMemory(globals, options);
   try {
     return await run(memory);

@@ -9,14 +9,5 @@ if (problem) {
   process.exit(1);
 }
 
-// node:sqlite announces itself as experimental on every run; that is noise for CLI users.
-const emitWarning = process.emitWarning.bind(process);
-process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
-  const text = typeof warning === "string" ? warning : warning.message;
-  const type = typeof rest[0] === "string" ? rest[0] : (rest[0] as { type?: string } | undefined)?.type;
-  if (type === "ExperimentalWarning" && /SQLite/i.test(text)) return;
-  (emitWarning as (...args: unknown[]) => void)(warning, ...rest);
-}) as typeof process.emitWarning;
-
 const { main } = await import("./main.js");
 process.exitCode = await main(process.argv);

@@ -46,6 +46,8 @@ export function buildProgram(state: RunState = { code: exitCodes.ok }): Command 
     .option("--json", "machine-readable JSON output")
     .showSuggestionAfterError()
     .exitOverride()
+    // With --json, main() reports commander's usage errors as JSON instead.
+    .configureOutput({ outputError: (text, write) => (state.json ? undefined : write(text)) })
     .configureHelp({ showGlobalOptions: true })
     .addHelpText(
       "after",
@@ -72,13 +74,23 @@ function report(error: unknown, json: boolean): number {
 
 /** Runs the CLI on `argv` (as `process.argv`) and returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
-  const state: RunState = { code: exitCodes.ok };
+  const state: RunState = { code: exitCodes.ok, json: argv.includes("--json") };
   const program = buildProgram(state);
   try {
     await program.parseAsync(argv);
     return state.code;
   } catch (error) {
-    if (error instanceof CommanderError) return error.exitCode === 0 ? exitCodes.ok : exitCodes.usage;
-    return report(error, argv.includes("--json"));
+    if (error instanceof CommanderError) {
+      if (error.exitCode === 0) return exitCodes.ok;
+      if (state.json) {
+        const message = error.message
+          .replace(/^error: /, "")
+          .replace(/\s*\n\s*/g, " ")
+          .trim();
+        process.stderr.write(`${JSON.stringify({ error: { code: "USAGE", message } })}\n`);
+      }
+      return exitCodes.usage;
+    }
+    return report(error, state.json === true);
   }
 }

@@ -1,5 +1,5 @@
 import { type Command, InvalidArgumentError } from "commander";
-import { ConfigError, InvalidInputError, MissingScopeError } from "../errors.js";
+import { InvalidInputError, MissingScopeError } from "../errors.js";
 import { type Scope, validateScope } from "../scope.js";
 
 /** The scope flags as commander parses them. */
@@ -109,12 +109,4 @@ export function jsonObject(flag: string) {
     }
     return parsed as Record<string, unknown>;
   };
-}
-
-/** @throws ConfigError: the CLI has no extraction model, so --infer cannot work. */
-export function noInference(): never {
-  throw new ConfigError({
-    message:
-      "--infer needs an extraction model, and the engram CLI has none configured: leave out --infer to store turns as they are, or add from an app created with new Memory({ llm }).",
-  });
 }

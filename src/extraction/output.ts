@@ -1,3 +1,4 @@
+import { jsonrepair } from "jsonrepair";
 import { z } from "zod";
 import type { MemoryEvent } from "../types.js";
 
@@ -29,8 +30,9 @@ export interface Decision {
 export type ParsedOutput = { ok: true; decisions: Decision[]; warnings: string[] } | { ok: false; reason: string };
 
 /**
- * Reads the model's text tolerantly: the JSON object may be wrapped in prose or a code fence and
- * may have trailing commas; a bare array of entries is accepted too. Entries are normalised
+ * Reads the model's text tolerantly: the JSON object may be wrapped in prose or a code fence, and
+ * may have trailing commas, single quotes, comments or unquoted keys (repaired by `jsonrepair`); a
+ * bare array of entries is accepted too. Entries are normalised
  * (numeric ids become strings, event names are upper-cased, a missing text is empty); an entry
  * that still does not fit is dropped with a warning rather than failing the whole output.
  * Fails only when no `{ "memory": [...] }` can be found at all.
@@ -101,12 +103,17 @@ function looksLikeOutput(value: unknown): boolean {
 
 function parseLoose(text: string): unknown {
   if (text === "") return undefined;
-  for (const attempt of [text, withoutTrailingCommas(text)]) {
-    try {
-      return JSON.parse(attempt);
-    } catch {}
+  try {
+    return JSON.parse(text);
+  } catch {}
+  // Only a complete value is repaired (trailing commas, single quotes, comments, unquoted keys,
+  // Python's None / True): a reply cut off mid-way goes back to the model instead.
+  if (!/^[[{]/.test(text) || matchingClose(text, 0) !== text.length - 1) return undefined;
+  try {
+    return JSON.parse(jsonrepair(text));
+  } catch {
+    return undefined;
   }
-  return undefined;
 }
 
 /** Index of the bracket closing the one at `start`, skipping strings; -1 when unbalanced. */
@@ -129,27 +136,4 @@ function matchingClose(text: string, start: number): number {
     }
   }
   return -1;
-}
-
-/** Removes commas directly before a closing bracket, outside strings. */
-function withoutTrailingCommas(text: string): string {
-  let out = "";
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const char = text[i] as string;
-    if (inString) {
-      out += char;
-      if (char === "\\") out += text[++i] ?? "";
-      else if (char === '"') inString = false;
-      continue;
-    }
-    if (char === '"') inString = true;
-    if (char === ",") {
-      let j = i + 1;
-      while (j < text.length && /\s/.test(text[j] as string)) j++;
-      if (text[j] === "}" || text[j] === "]") continue;
-    }
-    out += char;
-  }
-  return out;
 }

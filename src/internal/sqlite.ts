@@ -3,6 +3,7 @@ import { dirname, resolve } from "node:path";
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { Worker } from "node:worker_threads";
 import { ConfigError, CorruptionError, StoreError } from "../errors.js";
+import { loadNodeSqlite } from "./node-sqlite.js";
 
 /** One shared connection per database file in this process, counted by its users. */
 export interface SqliteHandle {
@@ -172,15 +173,8 @@ export async function openSqlite(file: string): Promise<SqliteHandle> {
   const path = file === ":memory:" ? file : resolve(file);
   let shared = open.get(path);
   if (!shared) {
-    const [{ DatabaseSync }, sqliteVec] = await Promise.all([
-      import("node:sqlite").catch((cause) => {
-        throw new ConfigError({
-          message: `The embedded store needs the built-in node:sqlite module of Node.js >= 22.13 (this is ${process.version}). Upgrade Node.js, or pass a vectorStore and historyStore.`,
-          cause,
-        });
-      }),
-      import("sqlite-vec"),
-    ]);
+    const { DatabaseSync } = loadNodeSqlite();
+    const sqliteVec = await import("sqlite-vec");
     // Another caller may have opened it while we awaited the imports.
     shared = open.get(path);
     if (!shared) {
@@ -329,7 +323,7 @@ export async function openSqlite(file: string): Promise<SqliteHandle> {
  * about 1.5 s per 100,000 memories and blocks while it runs: for operator tools, not for apps.
  */
 export async function checkSqliteFile(file: string): Promise<{ ok: boolean; problems: string[] }> {
-  const { DatabaseSync } = await import("node:sqlite");
+  const { DatabaseSync } = loadNodeSqlite();
   let db: DatabaseSync | undefined;
   try {
     db = new DatabaseSync(resolve(file), { readOnly: true });

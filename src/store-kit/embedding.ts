@@ -14,8 +14,8 @@ export interface EmbeddingSpace {
  *
  * @param made what the store is made for; leave a field out when nothing fixes it yet (an empty store).
  * @param given what `init` was called with.
- * @param holder the store as a subject, e.g. `"The table engram_memories"`.
- * @param elsewhere the other place to use instead, e.g. `"another table"`.
+ * @param names `holder`: the store as a subject, e.g. `"The table engram_memories"`; `elsewhere`:
+ *   the other place to use instead, e.g. `"another table"`.
  * @throws ConfigError naming both sides and what to do.
  *
  * @example
@@ -27,8 +27,9 @@ export interface EmbeddingSpace {
 export function assertSameEmbedding(
   made: EmbeddingSpace,
   given: { dimension: number; modelId?: string },
-  { holder, elsewhere }: { holder: string; elsewhere: string },
+  names: { holder: string; elsewhere: string },
 ): void {
+  const { holder, elsewhere } = names;
   const mismatch =
     made.dimension !== undefined && Number(made.dimension) !== given.dimension
       ? { kind: "size", made: `${made.dimension}-dimensional vectors`, given: `${given.dimension}-dimensional ones` }

@@ -2,6 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { startOpenAiStub } from "../../bench/support/openai-stub.js";
 import packageJson from "../../package.json" with { type: "json" };
 import { buildProgram } from "../../src/cli/main.js";
 import type { MemoryItem } from "../../src/index.js";
@@ -88,7 +89,7 @@ describe("errors: one line on stderr, exit 2 for usage errors", () => {
     [["search", "x", "--user", "alice", "--threshold", "2"], /--threshold must be a number from 0 to 1/],
     [["search", "x", "--user", "alice", "--filter", "oops"], /filters look like key=value/],
     [["add", "x", "--user", "alice", "--metadata", "[1]"], /--metadata must be a JSON object/],
-    [["add", "x", "--user", "alice", "--infer"], /--infer needs an extraction model/],
+    [["add", "x", "--user", "alice", "--infer"], /--infer needs an extraction model: set OPENAI_API_KEY .* or pass --base-url/],
     [["import", "missing.jsonl", "--user", "alice"], /No file missing.jsonl/],
     [["export"], /export needs a scope: .* or --all-scopes/],
     [["stats", "--all-scopes", "--user", "alice"], /either --all-scopes or --user/],
@@ -120,10 +121,55 @@ describe("errors: one line on stderr, exit 2 for usage errors", () => {
     expect(JSON.parse(result.stderr)).toEqual({ error: { code: "MISSING_SCOPE", message: expect.stringMatching(/list needs a scope/) } });
   });
 
+  test.each([
+    [["list", "--user", "alice", "--limit", "0"], /--limit must be a whole number from 1 to 1000/],
+    [["list", "--user_id", "alice"], /unknown option '--user_id' \(Did you mean --user\?\)/],
+    [["search", "--user", "alice"], /missing required argument 'query'/],
+    [["nonsense"], /unknown command 'nonsense'/],
+  ])(
+    "regression: --json printed commander's usage errors as text: engram %j --json gives one JSON line and exit 2",
+    async (args, message) => {
+      const result = await runCli([...args, "--json", "--data-dir", freshDir()]);
+      expect(result.code).toBe(2);
+      expect(result.stdout).toBe("");
+      expect(result.stderr.trimEnd().split("\n")).toHaveLength(1);
+      expect(JSON.parse(result.stderr)).toEqual({ error: { code: "USAGE", message: expect.stringMatching(message) } });
+    },
+  );
+
   test("ENGRAM_DATA_DIR sets the data dir", async () => {
     const dataDir = freshDir();
     const result = await runCli(["stats", "--user", "alice"], { env: { ENGRAM_DATA_DIR: dataDir } });
     expectOneLineError(result, 2, new RegExp(`No memories in ${dataDir}`));
+  });
+});
+
+describe("add --infer with a model from the environment or flags", () => {
+  test("regression: --infer was always refused; with an OpenAI-compatible server (--base-url, --model) it extracts facts", async () => {
+    const stub = await startOpenAiStub({ keepRequests: 10 });
+    try {
+      const d = ["--data-dir", freshDir()];
+      const added = await cliJson<{ results: { event: string; memory: string }[] }>(
+        ["add", "I live in Lisbon. I drink green tea every morning.", "--user", "alice", "--infer", "--base-url", stub.baseURL, ...d],
+        { env: { OPENAI_MODEL: "local-model" } },
+      );
+      expect(added.results.map((r) => [r.event, r.memory])).toEqual([
+        ["ADD", "I live in Lisbon."],
+        ["ADD", "I drink green tea every morning."],
+      ]);
+      expect(stub.counters().llmRequests).toBe(1);
+      expect(stub.requests().map((r) => [r.path, (r.body as { model?: string }).model])).toEqual([["/v1/chat/completions", "local-model"]]);
+      // OPENAI_BASE_URL works as --base-url does; --model wins over OPENAI_MODEL.
+      await cliJson(["add", "I work as a nurse at night.", "--user", "bob", "--infer", "--model", "flag-model", ...d], {
+        env: { OPENAI_BASE_URL: stub.baseURL, OPENAI_MODEL: "env-model" },
+      });
+      expect(stub.requests().at(-1)?.body).toMatchObject({ model: "flag-model" });
+      // Without --infer nothing calls the model.
+      await cliJson(["add", "Stored as it is.", "--user", "alice", ...d], { env: { OPENAI_BASE_URL: stub.baseURL } });
+      expect(stub.counters().llmRequests).toBe(2);
+    } finally {
+      await stub.close();
+    }
   });
 });
 

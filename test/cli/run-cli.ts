@@ -31,6 +31,7 @@ export function startCli(
   const inherited = { ...process.env };
   delete inherited.ENGRAM_DATA_DIR;
   delete inherited.ENGRAM_MCP_TOKEN;
+  for (const name of ["OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_MODEL"]) delete inherited[name];
   const child = spawn(process.execPath, [...nodeOptions, cliPath, ...args], {
     env: { ...inherited, ...env },
     stdio: ["pipe", "pipe", "pipe"],

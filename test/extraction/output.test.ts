@@ -13,6 +13,9 @@ describe("parseExtractionOutput", () => {
     ["trailing commas", '{"memory": [{"id": "new", "event": "ADD", "text": "Likes tea",},],}'],
     ["a bare array", '[{"id": "new", "event": "ADD", "text": "Likes tea"}]'],
     ["lower-case events and numeric ids", '{"memory": [{"id": "new", "event": "add", "text": "Likes tea"}]}'],
+    ["single quotes", "{'memory': [{'id': 'new', 'event': 'ADD', 'text': 'Likes tea'}]}"],
+    ["unquoted keys and a comment", '{memory: [ // the one fact\n {id: "new", event: "ADD", text: "Likes tea"}]}'],
+    ["a missing comma, in a fence", '```json\n{"memory": [{"id": "new" "event": "ADD", "text": "Likes tea"}]}\n```'],
   ])("reads %s", (_, text) => {
     expect(parseExtractionOutput(text)).toEqual({ ok: true, decisions: one, warnings: [] });
   });

@@ -3,16 +3,16 @@ import { generateText, isStepCount, streamText, tool } from "ai";
 import { MockLanguageModelV4 } from "ai/test";
 import { afterEach, describe, expect, test, vi } from "vitest";
 import { z } from "zod";
-import { warmUp, withMemory } from "../../integrations/ai-sdk/index.js";
+import { type MemoryScope, memoryScope, warmUp, withMemory } from "../../integrations/ai-sdk/index.js";
 import type { AdapterMemory } from "../../integrations/shared/options.js";
-import { type EngramError, Memory, TimeoutError } from "../../src/index.js";
+import { type EngramError, InvalidScopeError, Memory, MissingScopeError, TimeoutError } from "../../src/index.js";
 import { deterministicEmbedder, inMemoryHistory, inMemoryStore } from "../../src/testing/index.js";
 import { type AdapterDriver, type CallScope, testAdapterScenarios } from "./adapter-scenarios.js";
 import { reply, scriptedAiSdkModel, systemTexts, usage } from "./scripted-ai-sdk-model.js";
 
 const aiSdk: AdapterDriver = {
   name: "AI SDK (withMemory with generateText / streamText)",
-  scopeHint: /\{ userId: "alice" \}/,
+  scopeHint: /providerOptions\.memory.*\{ userId: "alice" \}/,
   recallsEachStep: true,
   setup({ memory, adapter, instructions, steps, onTool }) {
     const { model, calls } = scriptedAiSdkModel(steps);
@@ -74,6 +74,48 @@ function newMemory(options: ConstructorParameters<typeof Memory>[0] = {}) {
 }
 afterEach(async () => {
   await Promise.all(memories.splice(0).map((m) => m.close()));
+});
+
+describe("memoryScope: the scope of a call, typed", () => {
+  test("scope mistakes in providerOptions are compile errors: a snake_case key, no id, an unknown key", () => {
+    // @ts-expect-error user_id is not a scope key (userId is)
+    const snake: MemoryScope = { user_id: "alice" };
+    // @ts-expect-error a scope needs at least one id
+    const none: MemoryScope = {};
+    // @ts-expect-error sessionId is not a scope key
+    const unknown: MemoryScope = { userId: "alice", sessionId: "s-1" };
+    expect([snake, none, unknown]).toHaveLength(3);
+    expect(memoryScope({ userId: "alice", runId: "s-1" })).toEqual({ memory: { userId: "alice", runId: "s-1" } });
+  });
+
+  test("an untyped scope is still refused at run time with a typed error, before the call", () => {
+    expect(() => memoryScope(JSON.parse('{"user_id":"alice"}'))).toThrow(InvalidScopeError);
+    expect(() => memoryScope(JSON.parse("{}"))).toThrow(MissingScopeError);
+  });
+
+  test("a call whose scope is missing fails with MissingScopeError naming providerOptions.memory, and the model is never called", async () => {
+    const memory = newMemory();
+    const model = new MockLanguageModelV4({ doGenerate: reply("Hi.") });
+    const error = await generateText({ model: withMemory(model, { memory }), prompt: "Hi", maxRetries: 0 }).catch((e: unknown) => e);
+    expect(MissingScopeError.isInstance(error)).toBe(true);
+    expect((error as Error).message).toContain("providerOptions.memory");
+    expect((error as Error).message).toContain("memoryScope(");
+    expect(model.doGenerateCalls).toHaveLength(0);
+  });
+
+  test("memoryScope's result is what the middleware reads, next to other providers' options", async () => {
+    const memory = newMemory();
+    await memory.add("I like tea", { userId: "alice" });
+    const model = new MockLanguageModelV4({ doGenerate: reply("Tea.") });
+    await generateText({
+      model: withMemory(model, { memory }),
+      prompt: "What do I like to drink?",
+      providerOptions: { ...memoryScope({ userId: "alice" }), openai: { user: "x" } },
+    });
+    const call = model.doGenerateCalls[0] as LanguageModelV4CallOptions;
+    expect(call.providerOptions).toEqual({ openai: { user: "x" } });
+    expect(systemTexts(call)[0]).toContain('"I like tea"');
+  });
 });
 
 describe("withMemory: what only the AI SDK adapter does", () => {

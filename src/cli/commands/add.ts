@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { globalsOf, log, type RegisterCommand, withMemory } from "../context.js";
-import { jsonObject, noInference, type ScopeFlags, scopeFlags, scopeOf } from "../options.js";
+import { extractionModel, type ModelFlags, modelFlags } from "../model.js";
+import { jsonObject, type ScopeFlags, scopeFlags, scopeOf } from "../options.js";
 import { print, printJson, table } from "../output.js";
 
 async function readStdin(): Promise<string> {
@@ -11,25 +12,26 @@ async function readStdin(): Promise<string> {
 
 export const addCommand: RegisterCommand = (program) => {
   scopeFlags(
-    program
-      .command("add")
-      .description("remember a text, stored as it is (the CLI has no extraction model)")
-      .argument("<text...>", 'what to remember; "-" reads it from stdin')
-      .option("--metadata <json>", "JSON object stored with the memory", jsonObject("--metadata"))
-      .option("--timestamp <date>", "when it was said, ISO 8601 (default now)")
-      .option("--infer", "extract facts with an LLM (needs a configured model)"),
+    modelFlags(
+      program
+        .command("add")
+        .description("remember a text: stored as it is, or with --infer as facts extracted by a model")
+        .argument("<text...>", 'what to remember; "-" reads it from stdin')
+        .option("--metadata <json>", "JSON object stored with the memory", jsonObject("--metadata"))
+        .option("--timestamp <date>", "when it was said, ISO 8601 (default now)"),
+    ),
   ).action(
     async (
       words: string[],
-      options: ScopeFlags & { metadata?: Record<string, unknown>; timestamp?: string; infer?: boolean },
+      options: ScopeFlags & ModelFlags & { metadata?: Record<string, unknown>; timestamp?: string; infer?: boolean },
       command: Command,
     ) => {
       const globals = globalsOf(command);
       const scope = scopeOf(options, "add");
-      if (options.infer) noInference();
+      const llm = options.infer ? await extractionModel(options) : undefined;
       const text = words.length === 1 && words[0] === "-" ? await readStdin() : words.join(" ");
-      const result = await withMemory(globals, { create: true }, (memory) =>
-        memory.add(text, { ...scope, metadata: options.metadata, timestamp: options.timestamp }),
+      const result = await withMemory(globals, { create: true, llm }, (memory) =>
+        memory.add(text, { ...scope, metadata: options.metadata, timestamp: options.timestamp, infer: Boolean(llm) }),
       );
       if (globals.json) return printJson(result);
       print(

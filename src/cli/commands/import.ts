@@ -3,33 +3,39 @@ import type { Scope } from "../../scope.js";
 import { exitCodes, globalsOf, log, type RegisterCommand, redirectLog, withMemory } from "../context.js";
 import { chunkTurns, type ImportFormat, readImportFile } from "../import-file.js";
 import { runImport } from "../import-runner.js";
-import { givenScope, integer, noInference, type ScopeFlags, scopeFlags } from "../options.js";
+import { extractionModel, type ModelFlags, modelFlags } from "../model.js";
+import { givenScope, integer, type ScopeFlags, scopeFlags } from "../options.js";
 import { formatDuration, formatScope, print, printJson } from "../output.js";
 
 export const importCommand: RegisterCommand = (program, state) => {
   scopeFlags(
-    program
-      .command("import")
-      .description("import chat turns from JSONL, an engram export, or a LoCoMo-schema file; resumable, never stores a turn twice")
-      .argument("<file>", "JSONL ({ role, content, userId?, agentId?, runId?, timestamp? } per line) or LoCoMo-schema JSON")
-      .addOption(new Option("--format <format>", "file format").choices(["auto", "jsonl", "locomo"]).default("auto"))
-      .option(
-        "--batch-size <n>",
-        "turns written together (one embedding call); resume with the same value",
-        integer("--batch-size", { min: 1, max: 100 }),
-        50,
-      )
-      .option("--infer", "extract facts with an LLM (needs a configured model)")
-      .addHelpText(
-        "after",
-        `
+    modelFlags(
+      program
+        .command("import")
+        .description("import chat turns from JSONL, an engram export, or a LoCoMo-schema file; resumable, never stores a turn twice")
+        .argument("<file>", "JSONL ({ role, content, userId?, agentId?, runId?, timestamp? } per line) or LoCoMo-schema JSON")
+        .addOption(new Option("--format <format>", "file format").choices(["auto", "jsonl", "locomo"]).default("auto"))
+        .option(
+          "--batch-size <n>",
+          "turns written together (one embedding call); resume with the same value",
+          integer("--batch-size", { min: 1, max: 100 }),
+          50,
+        )
+        .addHelpText(
+          "after",
+          `
 Scope flags fill in ids a JSONL line does not give; a LoCoMo conversation's userId is its sample_id.
 Stop it at any time (Ctrl-C) and run the same command again to resume: turns already imported are skipped.`,
-      ),
+        ),
+    ),
   ).action(
-    async (file: string, options: ScopeFlags & { format: ImportFormat | "auto"; batchSize: number; infer?: boolean }, command: Command) => {
+    async (
+      file: string,
+      options: ScopeFlags & ModelFlags & { format: ImportFormat | "auto"; batchSize: number; infer?: boolean },
+      command: Command,
+    ) => {
       const globals = globalsOf(command);
-      if (options.infer) noInference();
+      const llm = options.infer ? await extractionModel(options) : undefined;
       const defaults: Scope = givenScope(options);
       const { format, turns } = await readImportFile(file, { format: options.format, defaults });
       const chunks = chunkTurns(turns, options.batchSize);
@@ -44,9 +50,9 @@ Stop it at any time (Ctrl-C) and run the same command again to resume: turns alr
       process.on("SIGTERM", onSignal);
       let restoreLog = () => {};
       try {
-        const summary = await withMemory(globals, { create: true, worker: true }, (memory) =>
+        const summary = await withMemory(globals, { create: true, worker: true, llm }, (memory) =>
           runImport(memory, chunks, {
-            infer: false,
+            infer: Boolean(llm),
             showProgress: !globals.json && Boolean(process.stderr.isTTY),
             signal: stop.signal,
             onProgress: (progress) => {

@@ -78,7 +78,7 @@ test("the SDK client uses every tool over Streamable HTTP with the token, inside
   expect((await json("list_memories", {})).results).toHaveLength(1);
   expect(await json("get_memory", { memoryId: id })).toMatchObject({ id, userId: "alice" });
   expect(await json("update_memory", { memoryId: id, text: "I prefer SQLite" })).toMatchObject({ memory: "I prefer SQLite" });
-  expect(await json("delete_memory", { memoryId: id })).toEqual({ id, deleted: true });
+  expect(await json("delete_memory", { memoryId: id })).toEqual({ id, deleted: true, memory: "I prefer SQLite" });
   await json("add_memory", { text: "one more" });
   expect(await json("delete_all_memories", { confirm: true })).toEqual({ deleted: 1 });
 

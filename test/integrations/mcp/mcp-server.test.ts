@@ -101,7 +101,11 @@ describe("a server with a fixed scope", () => {
     expect(updated).toMatchObject({ id, memory: "I prefer Postgres, analytics included", userId: "alice" });
     expect((await memory.history(id, { userId: "alice" })).map((entry) => entry.event)).toEqual(["ADD", "UPDATE"]);
 
-    expect(await ok(client, "delete_memory", { memoryId: id })).toEqual({ id, deleted: true });
+    expect(await ok(client, "delete_memory", { memoryId: id })).toEqual({
+      id,
+      deleted: true,
+      memory: "I prefer Postgres, analytics included",
+    });
     expect(await refused(client, "get_memory", { memoryId: id })).toMatch(/No memory .* in this scope/);
 
     expect(await ok(client, "delete_all_memories", { confirm: true })).toEqual({ deleted: 1 });
@@ -214,5 +218,60 @@ describe("createMcpServer options", () => {
     expect(() => createMcpServer({ memory, scope: {} })).toThrow(/needs a scope/);
     expect(() => createMcpServer({ memory, scope: { user_id: "alice" } as never })).toThrow(/did you mean "userId"/);
     expect(() => createMcpServer({ memory: {} as Memory, scope: { userId: "a" } })).toThrow(/memory must be an Engram Memory/);
+  });
+});
+
+describe("results sized for a context window, schemas every converter takes", () => {
+  test("regression: tool results carried the 64-character hash, millisecond timestamps and indented JSON; now only with details: true", async () => {
+    const client = await connect({ scope: { userId: "alice" } });
+    const [added] = (await memory.add("I prefer Postgres", { userId: "alice", metadata: { topic: "db" } })).results;
+    const id = added?.id as string;
+    const stored = (await memory.get(id, { userId: "alice" })) as MemoryItem;
+    for (const [name, args] of [
+      ["search_memories", { query: "Postgres" }],
+      ["list_memories", {}],
+    ] as const) {
+      const result = await call(client, name, args);
+      const text = (result.content[0] as { text: string }).text;
+      expect(text, name).not.toContain(stored.hash);
+      expect(text, name).not.toContain(stored.createdAt);
+      expect(text, name).not.toMatch(/\n/);
+      const [item] = (JSON.parse(text) as { results: Record<string, unknown>[] }).results;
+      expect(Object.keys(item ?? {}).sort(), name).toEqual(
+        [...(name === "search_memories" ? ["score"] : []), "date", "id", "memory", "metadata", "userId"].sort(),
+      );
+      expect(item?.date, name).toBe(stored.updatedAt.slice(0, 10));
+    }
+    expect(await ok(client, "get_memory", { memoryId: id })).toEqual({
+      id,
+      memory: "I prefer Postgres",
+      userId: "alice",
+      metadata: { topic: "db" },
+      date: stored.updatedAt.slice(0, 10),
+    });
+    expect(await ok(client, "get_memory", { memoryId: id, details: true })).toEqual(stored);
+    const [detailed] = (await ok<{ results: MemoryItem[] }>(client, "search_memories", { query: "Postgres", details: true })).results;
+    expect(detailed).toMatchObject({ hash: stored.hash, createdAt: stored.createdAt, updatedAt: stored.updatedAt });
+  });
+
+  test("regression: the metadata input schema was a recursive $ref, which tool-schema converters reject; no tool schema has a $ref now", async () => {
+    for (const options of [{ scope: { userId: "alice" } }, { scopeFromArguments: true as const }]) {
+      const client = await connect(options);
+      const { tools } = await client.listTools();
+      for (const tool of tools) expect(JSON.stringify(tool.inputSchema), tool.name).not.toMatch(/"\$(ref|defs)"/);
+      const add = tools.find((tool) => tool.name === "add_memory");
+      expect(add?.inputSchema.properties?.metadata).toMatchObject({ type: "object" });
+    }
+    // The memory still checks metadata: a scope key in it is refused, nothing is stored.
+    const client = await connect({ scope: { userId: "alice" } });
+    expect(await refused(client, "add_memory", { text: "x y z", metadata: { userId: "bob" } })).toMatch(/scope/i);
+    expect((await memory.getAll({ userId: "alice" })).results).toEqual([]);
+  });
+
+  test("regression: with scopeFromArguments a misspelled user_id was only 'Unknown argument'; now it names userId", async () => {
+    const client = await connect({ scopeFromArguments: true });
+    expect(await refused(client, "search_memories", { query: "tea", user_id: "alice" })).toMatch(/did you mean user_id → userId\?/);
+    expect(await refused(client, "list_memories", { agent_id: "coder", runID: "r" })).toMatch(/agent_id → agentId, runID → runId/);
+    expect(await refused(client, "list_memories", { userId: "alice", colour: "red" })).toMatch(/Unknown argument colour\.$/);
   });
 });
