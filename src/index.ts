@@ -29,6 +29,8 @@ export type {
   FlushResult,
   GetAllOptions,
   MemoryOptions,
+  Profile,
+  ProfileUpdate,
   SearchOptions,
   Timeouts,
 } from "./memory.js";
