@@ -36,6 +36,7 @@ export type {
 } from "./memory.js";
 export { Memory } from "./memory.js";
 export {
+  type BlockProfile,
   defaultMemoryBlockLabel,
   escapeMemoryText,
   hasMemoryBlock,

@@ -71,7 +71,7 @@ export class TurnMemory {
     signal?: AbortSignal;
   }): Promise<Recall> {
     const text = query === undefined ? "" : stripMemoryBlocks(query);
-    if (text.trim() === "") return none;
+    if (text.trim() === "" && !this.#readsProfile) return none;
     const { failOpen, recallTimeoutMs } = this.options;
     const search = this.#cache.get(key, () => this.#search(key, scope, text, signal));
     if (search.answer) return search.answer;
@@ -97,16 +97,20 @@ export class TurnMemory {
     }
   }
 
+  get #readsProfile(): boolean {
+    return this.options.profile && typeof this.options.memory.profile === "function";
+  }
+
   #search(key: string, scope: Scope, text: string, signal: AbortSignal | undefined): TurnSearch {
     const { memory, limit, threshold, label, searchAcrossRuns } = this.options;
+    const searched = recallScope(scope, searchAcrossRuns);
     const promise = (async () => {
-      const { results } = await memory.search(clip(text), {
-        ...recallScope(scope, searchAcrossRuns),
-        limit,
-        threshold,
-        ...(signal ? { signal } : {}),
-      });
-      return { items: results, block: renderMemoryBlock(results, { label }) };
+      // The profile is read beside the search, from the same history store, once per turn.
+      const [{ results }, profile] = await Promise.all([
+        text.trim() === "" ? { results: [] } : memory.search(clip(text), { ...searched, limit, threshold, ...(signal ? { signal } : {}) }),
+        this.#readsProfile ? memory.profile?.(searched) : undefined,
+      ]);
+      return { items: results, block: renderMemoryBlock(results, { label, profile }) };
     })();
     const search: TurnSearch = { promise };
     promise.then(
