@@ -39,6 +39,7 @@ describe("help and version", () => {
     "delete",
     "forget",
     "history",
+    "profile",
     "pending",
     "import",
     "export",
