@@ -31,7 +31,9 @@ function replyTo(output: string, user: string, text: string, after = ""): string
 }
 
 describe.each(["ai-sdk", "mastra", "openai-agents"])("examples/%s", (name) => {
-  test("remembers each user across two sessions, offline, and never mixes them up", { timeout: 150_000 }, async () => {
+  test("remembers each user across two sessions, offline, never mixes them up; the agent edits the profile with a tool", {
+    timeout: 150_000,
+  }, async () => {
     const output = await runExample(name);
     expect(output).toContain("offline: scripted reply model");
     const dinner = "Where should I go for dinner tonight?";
@@ -41,6 +43,10 @@ describe.each(["ai-sdk", "mastra", "openai-agents"])("examples/%s", (name) => {
     expect(bob).toMatch(/sushi.*Berlin/);
     expect(bob).not.toMatch(/vegetarian|Lisbon/);
     expect(output).toContain("a search in bob's scope finds 0 of them");
+    // The agent changed alice's profile with its tool, and the next call had the profile in its block.
+    expect(replyTo(output, "alice", "Call me Ali from now on.", "session 3")).toContain("I have updated your profile");
+    expect(output).toContain(`(alice's profile is now "name: Ali"`);
+    expect(replyTo(output, "alice", "What should I cook tonight?", "session 3")).toMatch(/^bot: {3}\(scripted reply\) Hello Ali\./);
   });
 });
 

@@ -28,8 +28,8 @@ function fieldOf(flag: string): [string, string | null] {
 }
 
 function show(profile: Profile | null, json: boolean): void {
-  if (json) return printJson({ profile });
-  print(profile ? `${profile.text}\n\n(updated ${shortDate(profile.updatedAt)} UTC)` : "No profile in this scope.");
+  if (json) printJson({ profile });
+  else print(profile ? `${profile.text}\n\n(updated ${shortDate(profile.updatedAt)} UTC)` : "No profile in this scope.");
 }
 
 export const profileCommand: RegisterCommand = (program) => {
