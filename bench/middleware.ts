@@ -109,8 +109,18 @@ for (let i = 0; i < calls; i++) {
   searchTimes.push(performance.now() - begin);
 }
 
+// The profile is read beside the search on every call (one history-store read, no extra round trip on the reply path).
+await memory.setProfile({ userId }, "name: Ana\nlanguage: answer in French\ndiet: vegetarian");
+const profileTimes: number[] = [];
+for (let i = 0; i < calls; i++) {
+  const begin = performance.now();
+  await memory.profile({ userId });
+  profileTimes.push(performance.now() - begin);
+}
+
 started = performance.now();
 const without = await run("plain", slowModel(), 0);
+const noProfile = await run("no-profile", withMemory(slowModel(), { memory, remember: false, recallTimeoutMs, profile: false }), 100);
 const recallOnly = await run("recall", withMemory(slowModel(), { memory, remember: false, recallTimeoutMs }), 100);
 const withWrites = await run("full", withMemory(slowModel(), { memory, recallTimeoutMs }), 200);
 const flushStart = performance.now();
@@ -172,6 +182,7 @@ console.log(
 );
 console.log(`${"".padEnd(44)} ${"p50 ms".padStart(8)} ${"p95 ms".padStart(8)}`);
 console.log(row("search alone (embed query + hybrid search)", searchTimes));
+console.log(row("profile read alone (memory.profile)", profileTimes));
 console.log(
   row(
     "first chunk, no memory",
@@ -200,6 +211,12 @@ console.log(
   row(
     "total reply, memory (recall only)",
     recallOnly.map((s) => s.total),
+  ),
+);
+console.log(
+  row(
+    "total reply, memory (recall only, no profile)",
+    noProfile.map((s) => s.total),
   ),
 );
 console.log(
@@ -253,6 +270,9 @@ const added = (samples: Sample[], baseline = without) =>
     baseline.map((s) => s.total),
     95,
   );
+console.log(
+  `\nthe profile (read beside the search) adds ${(added(recallOnly) - added(noProfile)).toFixed(1)} ms at p95 to the total reply; read alone p95 ${percentile(profileTimes, 95).toFixed(1)} ms`,
+);
 console.log(
   `\nadded p95 total: recall only ${added(recallOnly).toFixed(1)} ms, recall + write-behind ${added(withWrites).toFixed(1)} ms; search p95 alone ${percentile(searchTimes, 95).toFixed(1)} ms`,
 );

@@ -30,12 +30,15 @@ export type {
   FlushResult,
   GetAllOptions,
   MemoryOptions,
+  Profile,
+  ProfileUpdate,
   SearchOptions,
   Timeouts,
   UpdateChange,
 } from "./memory.js";
 export { Memory } from "./memory.js";
 export {
+  type BlockProfile,
   defaultMemoryBlockLabel,
   escapeMemoryText,
   hasMemoryBlock,

@@ -91,6 +91,13 @@ export const memoryOptionsSchema = z
     outbox: implementing<Outbox>("outbox", "Outbox", outboxMethods).optional(),
     /** Longest text accepted per message, query or update, in characters. @default 32000 */
     maxMessageLength: z.number().int().min(1).max(1_000_000).optional(),
+    /** The profile of each scope (`memory.profile`): a few facts injected into every call. */
+    profile: z
+      .strictObject({
+        /** Largest profile accepted by `setProfile`, in tokens (estimated, erring high). @default 300 */
+        maxTokens: z.number().int().min(10).max(4_000).optional(),
+      })
+      .optional(),
     /** Weight of the keyword (BM25) score in hybrid search; 0 makes search purely semantic. @default 0.3 */
     keywordWeight: z.number().min(0).max(1).optional(),
     /** Retries of embedder calls (and of history writes) on failure. */

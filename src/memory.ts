@@ -25,9 +25,22 @@ import { deleteScope, purgeMemory } from "./forget.js";
 import type { Message } from "./history/outbox.js";
 import { abortable, defaultRetry, KeyedMutex, type RetryOptions, withDeadline } from "./internal/async.js";
 import { normaliseText, textHash } from "./internal/hash.js";
+import { textProblem } from "./internal/plain-data.js";
 import { toItem } from "./memory-item.js";
 import { defaultTimeouts, type MemoryOptions, memoryOptionsSchema, type Timeouts } from "./memory-options.js";
 import { type Plan, PlanBuilder } from "./plan.js";
+import {
+  applyUpdate,
+  checkBudget,
+  currentProfile,
+  defaultProfileMaxTokens,
+  isProfileId,
+  type Profile,
+  type ProfileUpdate,
+  profileEntries,
+  profileRecords,
+  writeProfile,
+} from "./profile.js";
 import { callHook, defaultOnError } from "./report.js";
 import { hybridSearch } from "./retrieval/search.js";
 import { defaultRuntime, isoNow, type Runtime } from "./runtime.js";
@@ -49,6 +62,7 @@ export type {
 } from "./call-options.js";
 export type { MemoryOptions, Timeouts } from "./memory-options.js";
 export { defaultTimeouts } from "./memory-options.js";
+export type { Profile, ProfileUpdate } from "./profile.js";
 export type { FlushResult } from "./write-behind/write-behind.js";
 
 const PAGE = 500;
@@ -236,6 +250,8 @@ export class Memory {
     const { scope, options: parsed } = parseScoped("delete", options, deleteSchema);
     const id = parseId("delete", memoryId);
     this.#assertOpen();
+    // A profile is changed through setProfile only: a purge by id would erase its later texts too.
+    if (isProfileId(id)) throw new MemoryNotFoundError({ memoryId: id });
     const components = await this.#ready();
     return this.#locks.run(lockKeyOf(scope), async () => {
       if (parsed.purge) {
@@ -269,6 +285,7 @@ export class Memory {
     this.#assertOpen();
     const valid = validateScope("history", scope);
     const id = parseId("history", memoryId);
+    if (isProfileId(id)) throw new MemoryNotFoundError({ memoryId: id });
     const entries = await (await this.#ready()).history.list(id, valid);
     if (entries.length === 0) throw new MemoryNotFoundError({ memoryId: id });
     return entries.map(({ memoryId: entryMemoryId, event, previousValue, newValue, createdAt }) => ({
@@ -278,6 +295,48 @@ export class Memory {
       newValue,
       createdAt,
     }));
+  }
+
+  /**
+   * The profile of exactly this scope, or null when it has none: a few facts that matter to every
+   * reply (a name, a diet, a language), which the framework adapters inject into every call. A
+   * profile belongs to one scope: `{ userId }` and `{ userId, agentId }` have one each, and a call
+   * reads its own only, never a wider or a narrower one.
+   */
+  async profile(scope: Scope): Promise<Profile | null> {
+    this.#assertOpen();
+    const valid = validateScope("profile", scope);
+    return currentProfile(await profileEntries((await this.#ready()).history, valid));
+  }
+
+  /**
+   * Sets the profile of exactly this scope: a string replaces it, an object of fields changes only
+   * those `key: value` lines (a null value removes its line), null or "" clears it. Every change is
+   * kept in `profileHistory`; `deleteAll({ ...scope, purge: true })` erases its text with the rest.
+   *
+   * @throws InvalidInputError when the profile would exceed `profile.maxTokens` (default 300); nothing changes.
+   */
+  async setProfile(scope: Scope, update: ProfileUpdate): Promise<Profile | null> {
+    const valid = validateScope("setProfile", scope);
+    this.#assertOpen();
+    const { history } = await this.#ready();
+    return this.#locks.run(lockKeyOf(valid), async () => {
+      const entries = await profileEntries(history, valid);
+      const next = applyUpdate("setProfile", currentProfile(entries)?.text, update);
+      if (next !== undefined) {
+        const problem = textProblem(next);
+        if (problem) throw new InvalidInputError({ message: `setProfile(): the profile ${problem}.`, field: "profile" });
+        checkBudget("setProfile", next, this.#options.profile?.maxTokens ?? defaultProfileMaxTokens);
+      }
+      return writeProfile(history, this.#runtime, valid, entries, next);
+    });
+  }
+
+  /** Every change of this scope's profile, oldest first (empty when it never had one). */
+  async profileHistory(scope: Scope): Promise<HistoryRecord[]> {
+    this.#assertOpen();
+    const valid = validateScope("profileHistory", scope);
+    return profileRecords(await profileEntries((await this.#ready()).history, valid));
   }
 
   /**

@@ -34,18 +34,33 @@ function replyTo(output: string, user: string, text: string, after = ""): string
   return lines[asked + 1] ?? "";
 }
 
-describe.each(["ai-sdk", "mastra", "openai-agents", "openai"])("examples/%s", (name) => {
-  test("remembers each user across two sessions, offline, and never mixes them up", { timeout: 150_000 }, async () => {
+/** Session 2 of every framework example: each user's reply recalls their own facts and only theirs. */
+function expectRemembersEachUser(output: string): void {
+  expect(output).toContain("offline: scripted reply model");
+  const dinner = "Where should I go for dinner tonight?";
+  const alice = replyTo(output, "alice", dinner, "session 2");
+  const bob = replyTo(output, "bob", dinner, "session 2");
+  expect(alice).toMatch(/^bot: {3}\(scripted reply\) From what you told me before: .*vegetarian.*Lisbon/);
+  expect(bob).toMatch(/sushi.*Berlin/);
+  expect(bob).not.toMatch(/vegetarian|Lisbon/);
+  expect(output).toContain("a search in bob's scope finds 0 of them");
+}
+
+describe.each(["ai-sdk", "mastra", "openai-agents"])("examples/%s", (name) => {
+  test("remembers each user across two sessions, offline, never mixes them up; the agent edits the profile with a tool", {
+    timeout: 150_000,
+  }, async () => {
     const output = await runExample(name);
-    expect(output).toContain("offline: scripted reply model");
-    const dinner = "Where should I go for dinner tonight?";
-    const alice = replyTo(output, "alice", dinner, "session 2");
-    const bob = replyTo(output, "bob", dinner, "session 2");
-    expect(alice).toMatch(/^bot: {3}\(scripted reply\) From what you told me before: .*vegetarian.*Lisbon/);
-    expect(bob).toMatch(/sushi.*Berlin/);
-    expect(bob).not.toMatch(/vegetarian|Lisbon/);
-    expect(output).toContain("a search in bob's scope finds 0 of them");
+    expectRemembersEachUser(output);
+    // The agent changed alice's profile with its tool, and the next call had the profile in its block.
+    expect(replyTo(output, "alice", "Call me Ali from now on.", "session 3")).toContain("I have updated your profile");
+    expect(output).toContain(`(alice's profile is now "name: Ali"`);
+    expect(replyTo(output, "alice", "What should I cook tonight?", "session 3")).toMatch(/^bot: {3}\(scripted reply\) Hello Ali\./);
   });
+});
+
+test("examples/openai remembers each user across two sessions, offline, and never mixes them up", { timeout: 150_000 }, async () => {
+  expectRemembersEachUser(await runExample("openai"));
 });
 
 test("the demo runs offline and keeps bob out of alice's memories", { timeout: 150_000 }, async () => {
@@ -58,7 +73,13 @@ describe("npm run example:* and demo", () => {
   test("regression: each run rebuilt the package with declarations (about 40 s); they run from source, every engram import mapped", () => {
     const packageJson = JSON.parse(readFileSync(resolve(root, "package.json"), "utf8")) as { scripts: Record<string, string> };
     const scripts = Object.entries(packageJson.scripts).filter(([name]) => name === "demo" || name.startsWith("example:"));
-    expect(scripts.map(([name]) => name).sort()).toEqual(["demo", "example:ai-sdk", "example:mastra", "example:openai", "example:openai-agents"]);
+    expect(scripts.map(([name]) => name).sort()).toEqual([
+      "demo",
+      "example:ai-sdk",
+      "example:mastra",
+      "example:openai",
+      "example:openai-agents",
+    ]);
     for (const [name, script] of scripts) {
       expect(script, name).not.toMatch(/tsup|npm run build/);
       expect(script, name).toMatch(/^TSX_TSCONFIG_PATH=examples\/tsconfig\.json node --import tsx examples\//);

@@ -4,7 +4,7 @@
 import { Agent } from "@mastra/core/agent";
 import type { MastraModelConfig } from "@mastra/core/llm";
 import { RequestContext } from "@mastra/core/request-context";
-import { warmUp, withMemory } from "engram/mastra";
+import { memoryTools, warmUp, withMemory } from "engram/mastra";
 import { modelName, openAiModel } from "../shared/openai-model.ts";
 import { scriptedReplyModel } from "../shared/scripted-reply.ts";
 import { exampleMemory, twoSessions } from "../shared/two-sessions.ts";
@@ -20,6 +20,8 @@ const assistant = new Agent({
   instructions: "You are a concise assistant. Answer in one or two sentences.",
   // An AI SDK 7 model; Mastra 1.x types it with an older @ai-sdk/provider copy, hence the cast.
   model: base as unknown as MastraModelConfig,
+  // Memory as tools the model may call; their scope is the RequestContext's, never the model's.
+  tools: memoryTools({ memory }),
 });
 
 // The one line: the agent (its own processors kept) now recalls and remembers per call.

@@ -2,7 +2,7 @@
 // sessions. Offline by default (local embeddings, SQLite, a scripted reply model); set
 // OPENAI_API_KEY (or OPENAI_BASE_URL for a local OpenAI-compatible server) for a real model.
 import { Agent, OpenAIProvider, Runner } from "@openai/agents";
-import { warmUp, withMemory } from "engram/openai-agents";
+import { memoryTools, warmUp, withMemory } from "engram/openai-agents";
 import { modelName, online } from "../shared/openai-model.ts";
 import { exampleMemory, twoSessions } from "../shared/two-sessions.ts";
 import { scriptedReplyModel } from "./scripted-reply-model.ts";
@@ -24,6 +24,8 @@ const assistant = new Agent({
   name: "Assistant",
   instructions: "You are a concise assistant. Answer in one or two sentences.",
   model: online ? modelName : scriptedReplyModel,
+  // Memory as tools the model may call; their scope is the run context's, never the model's.
+  tools: memoryTools({ memory }),
 });
 
 // The one line: a clone of the agent that recalls and remembers, in the scope of each run's context.

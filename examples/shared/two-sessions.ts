@@ -1,5 +1,6 @@
 // The conversation every framework example has: alice and bob each talk in a first session,
 // then come back in a second one (a new runId). The second session only knows what Engram recalls.
+// In a third, the agent changes alice's profile with a memory tool, and the next reply uses it.
 import { rmSync } from "node:fs";
 import { Memory } from "engram";
 
@@ -30,6 +31,14 @@ export async function twoSessions({ title, memory, say }: { title: string; memor
   console.log("\n── session 2: a new runId, the chat history is gone ──");
   await turn("alice", "session-2", "Where should I go for dinner tonight?");
   await turn("bob", "session-2", "Where should I go for dinner tonight?");
+
+  console.log("\n── session 3: the agent edits alice's profile with its update_profile tool ──");
+  await turn("alice", "session-3", "Call me Ali from now on.");
+  console.log(
+    `(alice's profile is now ${JSON.stringify((await memory.profile({ userId: "alice" }))?.text ?? null)}; it is in every call's block)`,
+  );
+  await turn("alice", "session-3", "What should I cook tonight?");
+  await memory.flush();
 
   const { results } = await memory.getAll({ userId: "alice" });
   const leaked = (await memory.search("vegetarian Lisbon", { userId: "bob" })).results.filter((item) => item.memory.includes("vegetarian"));

@@ -7,4 +7,5 @@ export {
   providerOptionsKey,
 } from "./memory-middleware.js";
 export { type MemoryProviderOptions, type MemoryScope, memoryScope } from "./memory-scope.js";
+export { type MemoryToolContext, type MemoryTools, type MemoryToolsOptions, memoryTools, memoryToolsContext } from "./memory-tools.js";
 export { withMemory } from "./with-memory.js";

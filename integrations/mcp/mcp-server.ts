@@ -2,11 +2,20 @@ import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
 import packageJson from "../../package.json" with { type: "json" };
-import { ConfigError, MemoryNotFoundError } from "../../src/errors.js";
+import { ConfigError, InvalidInputError, MemoryNotFoundError } from "../../src/errors.js";
 import type { Memory } from "../../src/memory.js";
 import { type Scope, scopeKeyFor, scopeKeys, type ValidScope, validateScope } from "../../src/scope.js";
 import type { MemoryItem } from "../../src/types.js";
 import { filtersSchema, parseConfig } from "../../src/validation.js";
+import {
+  memoryIdField,
+  newTextField,
+  profileChangesField,
+  profileTextField,
+  queryField,
+  textField,
+  toolText,
+} from "../shared/memory-tools.js";
 
 export type McpServerOptions = {
   /** The memory the tools read and write. The server never closes it. */
@@ -57,7 +66,7 @@ const scopeFields = {
 
 const scopeNote = " Give userId, agentId and/or runId (at least one): they are AND-ed exact matches.";
 
-const memoryId = z.string().min(1).describe("The memory's id, as returned by the other tools.");
+const memoryId = memoryIdField;
 const limitOf = (max: number, fallback: number) =>
   z.number().int().min(1).max(max).optional().describe(`How many memories to return, 1-${max}. Default ${fallback}.`);
 
@@ -92,7 +101,8 @@ function result(value: unknown): CallToolResult {
 
 /**
  * An MCP server whose tools read and write Engram memory: `add_memory`, `search_memories`,
- * `list_memories`, `get_memory`, `update_memory`, `delete_memory`, `delete_all_memories`.
+ * `list_memories`, `get_memory`, `update_memory`, `delete_memory`, `delete_all_memories`, and the
+ * scope's profile: `get_profile`, `update_profile`.
  *
  * Scope is a security boundary: either fixed by `scope` (tool calls cannot change it) or, with
  * `scopeFromArguments: true`, required on every call. Connect it to any transport of
@@ -145,12 +155,10 @@ export function createMcpServer(options: McpServerOptions): McpServer {
   server.registerTool(
     "add_memory",
     {
-      title: "Remember",
-      description: describe(
-        "Store a fact worth remembering across conversations (a preference, a decision, a detail about the user). Returns the stored memory with its id; a text already stored is reported as NONE.",
-      ),
+      title: toolText.add_memory.title,
+      description: describe(toolText.add_memory.description),
       inputSchema: input({
-        text: z.string().min(1).describe("What to remember, as a short self-contained statement."),
+        text: textField,
         metadata: metadataInput.optional().describe("Optional JSON object stored with the memory."),
       }),
       annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
@@ -164,12 +172,10 @@ export function createMcpServer(options: McpServerOptions): McpServer {
   server.registerTool(
     "search_memories",
     {
-      title: "Search memories",
-      description: describe(
-        "Find memories relevant to a query (by meaning and keywords), best first, each with a relevance score in [0, 1].",
-      ),
+      title: toolText.search_memories.title,
+      description: describe(toolText.search_memories.description),
       inputSchema: input({
-        query: z.string().min(1).describe("What to look for, in natural language."),
+        query: queryField,
         limit: limitOf(100, 10),
         threshold: z.number().min(0).max(1).optional().describe("Minimum score in [0, 1]. Default 0."),
         filters: (filtersSchema as z.ZodType<Record<string, string | number | boolean | null>>)
@@ -189,8 +195,8 @@ export function createMcpServer(options: McpServerOptions): McpServer {
   server.registerTool(
     "list_memories",
     {
-      title: "List memories",
-      description: describe("List stored memories, oldest first."),
+      title: toolText.list_memories.title,
+      description: describe(toolText.list_memories.description),
       inputSchema: input({
         limit: limitOf(1000, 100),
         filters: (filtersSchema as z.ZodType<Record<string, string | number | boolean | null>>)
@@ -224,9 +230,9 @@ export function createMcpServer(options: McpServerOptions): McpServer {
   server.registerTool(
     "update_memory",
     {
-      title: "Update a memory",
-      description: describe("Replace a memory's text (for a fact that changed). The previous text stays in the memory's history."),
-      inputSchema: input({ memoryId, text: z.string().min(1).describe("The new text.") }),
+      title: toolText.update_memory.title,
+      description: describe(toolText.update_memory.description),
+      inputSchema: input({ memoryId, text: newTextField }),
       annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
     },
     async (args) => result(shown(await memory.update(args.memoryId, args.text, scopeOf("update_memory", args)))),
@@ -235,8 +241,8 @@ export function createMcpServer(options: McpServerOptions): McpServer {
   server.registerTool(
     "delete_memory",
     {
-      title: "Delete a memory",
-      description: describe("Delete one memory by its id (for a fact that is wrong or no longer true)."),
+      title: toolText.delete_memory.title,
+      description: describe(toolText.delete_memory.description),
       inputSchema: input({ memoryId }),
       annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
     },
@@ -259,6 +265,41 @@ export function createMcpServer(options: McpServerOptions): McpServer {
       annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
     },
     async (args) => result(await memory.deleteAll({ ...scopeOf("delete_all_memories", args), purge: true })),
+  );
+
+  server.registerTool(
+    "get_profile",
+    {
+      title: toolText.get_profile.title,
+      description: describe(toolText.get_profile.description),
+      inputSchema: input({}),
+      annotations: { readOnlyHint: true, openWorldHint: false },
+    },
+    async (args) => {
+      const profile = await memory.profile(scopeOf("get_profile", args));
+      return result(profile ?? { text: null });
+    },
+  );
+
+  server.registerTool(
+    "update_profile",
+    {
+      title: toolText.update_profile.title,
+      description: describe(toolText.update_profile.description),
+      inputSchema: input({ changes: profileChangesField.optional(), text: profileTextField.optional() }),
+      annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
+    },
+    async (args) => {
+      if ((args.changes === undefined) === (args.text === undefined)) {
+        throw new InvalidInputError({
+          message: "update_profile: pass either changes or text, not both and not neither.",
+          field: "changes",
+        });
+      }
+      const update = args.text ?? Object.fromEntries((args.changes ?? []).map(({ field, value }) => [field, value]));
+      const profile = await memory.setProfile(scopeOf("update_profile", args), update);
+      return result(profile ?? { text: null });
+    },
   );
 
   return server;

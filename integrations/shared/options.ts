@@ -5,8 +5,8 @@ import { getLogger } from "../../src/logger.js";
 
 const logger = getLogger("engram:adapter");
 
-/** The part of `Memory` adapters use; any copy of the package's `Memory` fits. */
-export type AdapterMemory = Pick<Memory, "search" | "enqueue">;
+/** The part of `Memory` adapters use; any copy of the package's `Memory` fits (one without `profile` injects none). */
+export type AdapterMemory = Pick<Memory, "search" | "enqueue"> & Partial<Pick<Memory, "profile">>;
 
 /** Where an adapter's failure happened: searching before the call, or queueing the turn after it. */
 export type AdapterErrorContext = ErrorContext & { operation: "recall" | "remember" };
@@ -37,6 +37,12 @@ export interface MemoryAdapterOptions {
   failOpen?: boolean;
   /** Write each finished turn to memory (through the durable write-behind queue). @default true */
   remember?: boolean;
+  /**
+   * Inject the scope's profile (`memory.profile`) at the top of the block on every call. It is
+   * the profile of the searched scope: the call's scope, without its runId when searching across runs.
+   * @default true
+   */
+  profile?: boolean;
   /** Sees recall failures (when failing open) and write-behind failures. @default logs one line to stderr (with `DEBUG=engram*`, the error in full) */
   onError?: (error: EngramError, context: AdapterErrorContext) => void;
 }
@@ -59,6 +65,7 @@ export const adapterOptionsShape = {
   recallTimeoutMs: z.number().int().min(1).max(600_000).optional(),
   failOpen: z.boolean().optional(),
   remember: z.boolean().optional(),
+  profile: z.boolean().optional(),
   onError: z.custom<MemoryAdapterOptions["onError"]>(isFunction, "onError must be a function").optional(),
 };
 
@@ -75,6 +82,7 @@ export interface ResolvedAdapterOptions {
   recallTimeoutMs: number;
   failOpen: boolean;
   remember: boolean;
+  profile: boolean;
   onError: (error: EngramError, context: AdapterErrorContext) => void;
 }
 
@@ -97,6 +105,7 @@ export function resolveAdapterOptions(options: MemoryAdapterOptions): ResolvedAd
     recallTimeoutMs: options.recallTimeoutMs ?? defaultRecallTimeoutMs,
     failOpen: options.failOpen ?? true,
     remember: options.remember ?? true,
+    profile: options.profile ?? true,
     onError: options.onError ?? defaultOnError,
   };
 }

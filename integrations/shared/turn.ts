@@ -1,6 +1,14 @@
 import { createHash } from "node:crypto";
 import { asStoreError } from "../../src/errors.js";
-import { type EngramError, type MemoryItem, renderMemoryBlock, type Scope, stripMemoryBlocks, TimeoutError } from "../../src/index.js";
+import {
+  type EngramError,
+  type MemoryItem,
+  type Profile,
+  renderMemoryBlock,
+  type Scope,
+  stripMemoryBlocks,
+  TimeoutError,
+} from "../../src/index.js";
 import { getLogger } from "../../src/logger.js";
 import { withDeadline } from "./deadline.js";
 import type { ResolvedAdapterOptions } from "./options.js";
@@ -71,7 +79,7 @@ export class TurnMemory {
     signal?: AbortSignal;
   }): Promise<Recall> {
     const text = query === undefined ? "" : stripMemoryBlocks(query);
-    if (text.trim() === "") return none;
+    if (text.trim() === "" && !this.#readsProfile) return none;
     const { failOpen, recallTimeoutMs } = this.options;
     const search = this.#cache.get(key, () => this.#search(key, scope, text, signal));
     if (search.answer) return search.answer;
@@ -97,16 +105,32 @@ export class TurnMemory {
     }
   }
 
+  get #readsProfile(): boolean {
+    return this.options.profile && typeof this.options.memory.profile === "function";
+  }
+
+  /** The profile, or none when reading it fails and the call fails open: its memories are still injected. */
+  async #profile(scope: Scope): Promise<Profile | null | undefined> {
+    try {
+      return await this.options.memory.profile?.(scope);
+    } catch (error) {
+      const failure = asStoreError(error, "Reading the profile failed");
+      if (!this.options.failOpen) throw failure;
+      this.report(failure, "recall");
+      return undefined;
+    }
+  }
+
   #search(key: string, scope: Scope, text: string, signal: AbortSignal | undefined): TurnSearch {
     const { memory, limit, threshold, label, searchAcrossRuns } = this.options;
+    const searched = recallScope(scope, searchAcrossRuns);
     const promise = (async () => {
-      const { results } = await memory.search(clip(text), {
-        ...recallScope(scope, searchAcrossRuns),
-        limit,
-        threshold,
-        ...(signal ? { signal } : {}),
-      });
-      return { items: results, block: renderMemoryBlock(results, { label }) };
+      // The profile is read beside the search, from the same history store, once per turn.
+      const [{ results }, profile] = await Promise.all([
+        text.trim() === "" ? { results: [] } : memory.search(clip(text), { ...searched, limit, threshold, ...(signal ? { signal } : {}) }),
+        this.#readsProfile ? this.#profile(searched) : undefined,
+      ]);
+      return { items: results, block: renderMemoryBlock(results, { label, profile }) };
     })();
     const search: TurnSearch = { promise };
     promise.then(

@@ -12,6 +12,7 @@ import { importCommand } from "./commands/import.js";
 import { listCommand } from "./commands/list.js";
 import { mcpCommand } from "./commands/mcp.js";
 import { pendingCommand } from "./commands/pending.js";
+import { profileCommand } from "./commands/profile.js";
 import { searchCommand } from "./commands/search.js";
 import { statsCommand } from "./commands/stats.js";
 import { updateCommand } from "./commands/update.js";
@@ -29,6 +30,7 @@ const commands: RegisterCommand[] = [
   deleteCommand,
   forgetCommand,
   historyCommand,
+  profileCommand,
   pendingCommand,
   importCommand,
   exportCommand,

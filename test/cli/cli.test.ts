@@ -40,6 +40,7 @@ describe("help and version", () => {
     "delete",
     "forget",
     "history",
+    "profile",
     "pending",
     "import",
     "export",

@@ -1,6 +1,7 @@
 import type { LanguageModelV4CallOptions, LanguageModelV4GenerateResult, LanguageModelV4StreamPart } from "@ai-sdk/provider";
 import { convertArrayToReadableStream, MockLanguageModelV4 } from "ai/test";
 import type { ModelCall, ScriptedStep } from "./adapter-scenarios.js";
+import type { ToolOutcome } from "./tool-scenarios.js";
 
 export const usage = {
   inputTokens: { total: 10, noCache: 10, cacheRead: undefined, cacheWrite: undefined },
@@ -94,4 +95,27 @@ export function scriptedAiSdkModel(steps: readonly ScriptedStep[]) {
     doStream: async (options) => ({ stream: streamed(next(options, true)) }),
   });
   return { model, calls: () => [...received] };
+}
+
+/** A mock model that calls `toolName` with `args` once, then answers `answer`. */
+export function toolCallingModel(toolName: string, args: Record<string, unknown>, answer = "done") {
+  const seen: { tools: ToolOutcome["tools"] } = { tools: {} };
+  let step = 0;
+  const model = new MockLanguageModelV4({
+    doGenerate: async (options) => {
+      if (step++ === 0) {
+        for (const tool of options.tools ?? []) {
+          if (tool.type === "function") seen.tools[tool.name] = { description: tool.description ?? "", schema: tool.inputSchema };
+        }
+        return {
+          content: [{ type: "tool-call", toolCallId: "call-1", toolName, input: JSON.stringify(args) }],
+          finishReason: { unified: "tool-calls", raw: "tool_calls" },
+          usage,
+          warnings: [],
+        };
+      }
+      return reply(answer);
+    },
+  });
+  return { model, seen };
 }

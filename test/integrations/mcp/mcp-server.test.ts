@@ -52,10 +52,20 @@ async function refused(client: Client, name: string, args: Record<string, unknow
   return (result.content[0] as { text: string }).text;
 }
 
-const toolNames = ["add_memory", "delete_all_memories", "delete_memory", "get_memory", "list_memories", "search_memories", "update_memory"];
+const toolNames = [
+  "add_memory",
+  "delete_all_memories",
+  "delete_memory",
+  "get_memory",
+  "get_profile",
+  "list_memories",
+  "search_memories",
+  "update_memory",
+  "update_profile",
+];
 
 describe("a server with a fixed scope", () => {
-  test("lists the seven tools, none of which has a scope field, and all of which refuse unknown arguments", async () => {
+  test("lists the nine tools, none of which has a scope field, and all of which refuse unknown arguments", async () => {
     const client = await connect({ scope: { userId: "alice" } });
     const { tools } = await client.listTools();
     expect(tools.map((tool) => tool.name).sort()).toEqual(toolNames);
