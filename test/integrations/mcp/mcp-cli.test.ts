@@ -39,7 +39,7 @@ test("engram mcp over stdio: the SDK client uses the tools inside the scope fixe
   await client.connect(transport);
   try {
     const { tools } = await client.listTools();
-    expect(tools).toHaveLength(7);
+    expect(tools).toHaveLength(9);
     expect(tools.flatMap((tool) => Object.keys(tool.inputSchema.properties ?? {})).filter((key) => /user|agent|run/i.test(key))).toEqual(
       [],
     );

@@ -63,9 +63,11 @@ test("the SDK client uses every tool over Streamable HTTP with the token, inside
     "delete_all_memories",
     "delete_memory",
     "get_memory",
+    "get_profile",
     "list_memories",
     "search_memories",
     "update_memory",
+    "update_profile",
   ]);
   const json = async (name: string, args: Record<string, unknown>) => {
     const result = (await client.callTool({ name, arguments: args })) as CallToolResult;
