@@ -13,6 +13,11 @@ export interface MemoryItem {
   agentId?: string;
   runId?: string;
   metadata: Record<string, unknown>;
+  /**
+   * A verbatim memory that holds messages of several adds (a speaker's consecutive messages): the
+   * metadata of each of those adds, oldest first (the first is `metadata`). Absent otherwise.
+   */
+  sources?: Record<string, unknown>[];
   /** ISO 8601: when the memory was first stated (the `timestamp` of its `add`, else when stored). */
   createdAt: string;
   /** ISO 8601: when its text last changed. */

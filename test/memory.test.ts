@@ -9,13 +9,13 @@ describe("Memory.add without an extraction model", () => {
       [
         { role: "system", content: "never stored" },
         { role: "user", content: "I like  tea" },
-        { role: "assistant", content: "Noted." },
+        { role: "assistant", content: "Tea is a fine choice in the morning." },
       ],
       { userId: "alice" },
     );
     expect(first.results.map((r) => [r.event, r.memory])).toEqual([
       ["ADD", "I like tea"],
-      ["ADD", "Noted."],
+      ["ADD", "Tea is a fine choice in the morning."],
     ]);
     const again = await memory.add("I like tea", { userId: "alice" });
     expect(again.results).toEqual([{ id: first.results[0]?.id, memory: "I like tea", event: "NONE" }]);
@@ -27,13 +27,13 @@ describe("Memory.add without an extraction model", () => {
   test("regression: a text repeated within one add gave two NONE results when stored already, one ADD when new", async () => {
     const { memory } = spiedMemory();
     const repeated = [
-      { role: "user" as const, content: "same" },
-      { role: "assistant" as const, content: "same" },
+      { role: "user" as const, content: "the same words" },
+      { role: "assistant" as const, content: "the same words" },
     ];
     const added = await memory.add(repeated, { userId: "alice" });
     expect(added.results.map((r) => r.event)).toEqual(["ADD"]);
     const again = await memory.add(repeated, { userId: "alice" });
-    expect(again.results).toEqual([{ id: added.results[0]?.id, memory: "same", event: "NONE" }]);
+    expect(again.results).toEqual([{ id: added.results[0]?.id, memory: "the same words", event: "NONE" }]);
     expect((await memory.getAll({ userId: "alice" })).results).toHaveLength(1);
   });
 });
@@ -42,7 +42,10 @@ describe("Memory.deleteAll with purge", () => {
   test("regression: a purged deleteAll left no DELETE in the history of the memories it deleted", async () => {
     const { memory } = spiedMemory();
     const { results } = await memory.add(
-      ["one", "two"].map((content) => ({ role: "user" as const, content })),
+      [
+        { role: "user", content: "one" },
+        { role: "assistant", content: "two" },
+      ],
       { userId: "alice" },
     );
     expect(await memory.deleteAll({ userId: "alice", purge: true })).toEqual({ deleted: 2 });
