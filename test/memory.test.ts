@@ -60,7 +60,7 @@ describe("Memory.deleteAll with purge", () => {
 });
 
 describe("Memory.search", () => {
-  test("looks up keywords while the query is being embedded, then runs the vector search with the vector", async () => {
+  test("reads the scope's memories while the query is being embedded, then ranks them without another store query", async () => {
     // An embedder that, once gated, answers only when released: what the search does meanwhile is recorded.
     const inner = deterministicEmbedder({ dimension: 64 });
     const events: string[] = [];
@@ -86,10 +86,12 @@ describe("Memory.search", () => {
     const search = memory.search("postgres", { userId: "alice" });
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect(events).toEqual(["embed.start"]);
-    expect(calls).toEqual(["store.keywordSearch"]);
+    expect(calls).toEqual(["store.stamps", "store.get"]);
     release();
-    const { results } = await search;
-    expect(calls).toEqual(["store.keywordSearch", "store.search"]);
+    await search;
+    const { results } = await memory.search("postgres", { userId: "alice", threshold: 0 });
+    // The second search finds the scope unchanged (its stamps): nothing is read again.
+    expect(calls).toEqual(["store.stamps", "store.get", "store.stamps"]);
     expect(results[0]?.memory).toBe("I prefer Postgres for everything");
     await memory.close();
   });

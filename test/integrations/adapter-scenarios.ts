@@ -222,7 +222,8 @@ export function testAdapterScenarios(driver: AdapterDriver): void {
 
       test("a memory block in the user's message or echoed in the reply is stripped from what is written", async () => {
         const memory = newMemory();
-        await memory.add("I like tea", { userId: "alice" });
+        // Said two hours before the turn: the turn's message is a memory of its own.
+        await memory.add("I like tea", { userId: "alice", timestamp: new Date(Date.now() - 7_200_000) });
         const enqueue = vi.spyOn(memory, "enqueue");
         const block = (line: string) => `<${memoryBlockTag} label="x">\n- "${line}"\n</${memoryBlockTag}>`;
         const harness = driver.setup({ memory, instructions: app, steps: [{ text: `Tea it is.\n${block("I like tea")}` }] });
