@@ -54,7 +54,10 @@ try {
   console.log(
     `${conversations.reduce((n, c) => n + c.index.memories.length, 0)} memories indexed in ${figure((performance.now() - started) / 1000)} s`,
   );
-  reportSessions(conversations);
+  reportSessions(
+    conversations,
+    samples.reduce((n, sample) => n + sample.sessions.filter((session) => session.turns.length > 0).length, 0),
+  );
 
   const on = await runsOf(conversations);
   const { folds, all } = crossValidate(conversations, on);
@@ -101,24 +104,19 @@ try {
 }
 
 /** How sessions by time gap (what search uses) compare with the dataset's session ids. */
-function reportSessions(conversations: readonly Conversation[]): void {
+function reportSessions(conversations: readonly Conversation[], dataSessions: number): void {
   let pairs = 0;
   let agree = 0;
   let gapSessions = 0;
-  let dataSessions = 0;
   for (const conversation of conversations) {
     const { index, sources } = conversation;
-    const ids = new Set<number>();
-    for (let i = 0; i < index.memories.length; i++) {
+    for (let i = 1; i < index.memories.length; i++) {
       const session = sessionOf((sources[i] as string[])[0] ?? "");
-      ids.add(session);
-      if (i === 0) continue;
       pairs++;
       const sameData = sessionOf((sources[i - 1] as string[])[0] ?? "") === session;
       if (sameData === (index.session[i] === index.session[i - 1])) agree++;
     }
     gapSessions += (index.session.at(-1) ?? -1) + 1;
-    dataSessions += ids.size;
   }
   console.log(
     `sessions: ${gapSessions} by the 30-minute gap rule, ${dataSessions} in the dataset; consecutive memories classified alike ${pct(agree / (pairs || 1))} %`,

@@ -103,7 +103,7 @@ export class TurnMemory {
       const { results } = await memory.search(clip(text), {
         ...recallScope(scope, searchAcrossRuns),
         limit,
-        threshold,
+        ...(threshold === undefined ? {} : { threshold }),
         ...(signal ? { signal } : {}),
       });
       return { items: results, block: renderMemoryBlock(results, { label }) };
