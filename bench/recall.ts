@@ -1,5 +1,5 @@
 // Retrieval quality on conversation benchmarks in the LoCoMo schema
-// (`npm run bench:recall -- [file.json] [--mode raw|extract|both] [--llm <base url>] [--sweep]`).
+// (`npm run bench:recall -- [file.json] [--mode raw|extract|both] [--llm <base url>] [--embedding-cache <file>]`).
 //
 // Each conversation is ingested in its own scope (userId = sample_id), session by session, with
 // the session date as the turn timestamp. Then every question is searched inside its
@@ -11,31 +11,45 @@
 //   block tokens    o200k tokens of the top 10 rendered as the memory block a model would get
 // A plain BM25 ranking over the same stored texts is scored beside it, in the same run.
 //
-// Modes: `raw` stores each turn verbatim ("speaker: text", infer off) with its dia_id in metadata;
+// Engram is scored three ways: in-sample (Memory.search with the shipped ranker, trained on this
+// file by bench/train-ranker.ts, no cut-off: `threshold: 0`), held-out (each conversation ranked
+// by a ranker trained without it, leave-one-conversation-out, through the same stages), and with
+// the default cut-off (what Memory.search returns without a threshold). The cut-off is measured on
+// both sides: evidence kept, and memories returned for off-topic queries (each conversation's
+// questions searched in another conversation's scope: the next one, and the next one that shares
+// no speaker).
+//
+// Modes: `raw` stores each turn verbatim (infer off; the speaker as the message's name) with its dia_id in metadata;
 // `extract` adds each turn through the extraction model given by --llm (an OpenAI-compatible base
 // URL, or `stub` for the local deterministic stub); a memory's sources are the turns whose adds created, updated or confirmed it.
-//
-// `--stores sqlite,chroma` also scores the same memories (ids, vectors, dates, copied from the
-// SQLite store) on chromaStore against a Chroma server started for the run, in the same run:
-// Chroma has no BM25, so its keyword search reads the scope's texts holding a query word and ranks
-// them in this process. The store's own vector and keyword calls are timed beside Memory.search.
 import { mkdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { createOpenAI } from "@ai-sdk/openai";
 import { countTokens } from "gpt-tokenizer/encoding/o200k_base";
-import { inMemoryHistory } from "../src/history/in-memory-history.js";
-import { localEmbedder, Memory, type MemoryItem, renderMemoryBlock, type ScoredRecord } from "../src/index.js";
-import { fuseHits } from "../src/retrieval/hybrid.js";
+import { localEmbedder, type MemoryItem, renderMemoryBlock } from "../src/index.js";
+import type { LinearModel } from "../src/retrieval/ranker.js";
 import { bm25Scores, keywordTerms } from "../src/store-kit/index.js";
-import { chromaStore } from "../src/stores/chroma-store.js";
-import { startChroma } from "../test/support/chroma-server.js";
 import { batchingEmbedder } from "./support/batching-embedder.js";
+import { cachedEmbedder } from "./support/cached-embedder.js";
 import { type Question, type ReadStats, readLocomo, type Sample, sessionOf } from "./support/locomo.js";
 import { type Ingested, ingestLocomo } from "./support/locomo-ingest.js";
 import { startOpenAiStub } from "./support/openai-stub.js";
-import { commit, currentLoad, defaultDataFile, figure, machine, mean, percentile, table, writeResults } from "./support/report.js";
+import {
+  type Conversation,
+  type CutoffReport,
+  crossValidate,
+  crossValidateCutoff,
+  loadConversations,
+  nextConversation,
+  noSharedSpeaker,
+  order,
+  recordsOf,
+  runsOf,
+} from "./support/ranker-training.js";
+import { ingestTurns } from "./support/raw-ingest.js";
+import { commit, currentLoad, defaultDataFile, figure, machine, mean, percentile, ratio, table, writeResults } from "./support/report.js";
 
 const { values: options, positionals } = parseArgs({
   allowPositionals: true,
@@ -43,9 +57,8 @@ const { values: options, positionals } = parseArgs({
     mode: { type: "string" },
     llm: { type: "string" },
     model: { type: "string", default: "gpt-5-mini" },
-    sweep: { type: "boolean", default: false },
     samples: { type: "string" },
-    stores: { type: "string", default: "sqlite" },
+    "embedding-cache": { type: "string" },
   },
 });
 
@@ -54,11 +67,6 @@ let llmUrl = options.llm;
 const requested = options.mode ?? (llmUrl ? "both" : "raw");
 if (!["raw", "extract", "both"].includes(requested)) throw new Error(`--mode must be raw, extract or both, not ${requested}`);
 const modes = (requested === "both" ? ["raw", "extract"] : [requested]) as ("raw" | "extract")[];
-const storeNames = (options.stores as string).split(",");
-for (const name of storeNames) {
-  if (name !== "sqlite" && name !== "chroma") throw new Error(`--stores takes sqlite and chroma, not ${name}`);
-}
-if (storeNames[0] !== "sqlite") throw new Error("--stores must begin with sqlite: the other stores get its memories");
 
 // ── scoring ──────────────────────────────────────────────────────────────────────────────────
 
@@ -130,50 +138,36 @@ const sourcesOf = (owned: Map<string, Set<string>>, item: { id: string; metadata
   return typeof item.metadata.dia_id === "string" ? [item.metadata.dia_id] : [];
 };
 
+interface OffTopic {
+  pairing: string;
+  /** Memory.search as shipped (cut-off fitted on every conversation). */
+  inSamplePerQuery: number;
+  held: CutoffReport;
+}
+
 interface ModeResult {
   mode: "raw" | "extract";
-  store: string;
-  /** The store's own calls for each question (limit 30, as Memory.search asks), without embedding. */
-  storeMs: { vector: { p50: number; p95: number }; keyword: { p50: number; p95: number } };
-  ingest: {
-    seconds: number;
-    adds: number;
-    memories: number;
-    llmCalls: number;
-    inputTokens: number;
-    outputTokens: number;
-    copied?: boolean;
-  };
+  ingest: { seconds: number; adds: number; dropped: number; memories: number; llmCalls: number; inputTokens: number; outputTokens: number };
   searchMs: { p50: number; p95: number };
   engram: Record<string, Aggregate>;
+  heldOut: Record<string, Aggregate>;
+  cut: Record<string, Aggregate> & { memoriesPerQuery?: number };
   bm25: Record<string, Aggregate>;
-  sweep?: SweepRow[];
-  sweepMatchesSearch?: { questions: number; identicalTop10: number };
+  offTopic: OffTopic[];
 }
 
-interface SweepRow {
-  keywordWeight: number;
-  candidates: number;
-  recall5: number;
-  recall10: number;
-  all10: number;
-  mrr10: number;
-}
-
-const sweepWeights = [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1];
-const sweepCandidates = [10, 30, 60, 100];
-
-async function evaluate(mode: "raw" | "extract", storeName: string, samples: readonly Sample[], ingested: Ingested): Promise<ModeResult> {
+async function evaluate(mode: "raw" | "extract", samples: readonly Sample[], ingested: Ingested): Promise<ModeResult> {
   const { memory, store, embedder, sources } = ingested;
   const engramScores: QuestionScore[] = [];
+  const cutScores: QuestionScore[] = [];
   const bm25ScoresList: QuestionScore[] = [];
   const searchMs: number[] = [];
-  const vectorMs: number[] = [];
-  const keywordMs: number[] = [];
-  const sweepScores = new Map<string, QuestionScore[]>();
-  let identicalTop10 = 0;
-  let compared = 0;
+  let shown = 0;
   let memories = 0;
+  const ranked = (owned: Map<string, Set<string>>, items: MemoryItem[]): Ranked => ({
+    sources: items.map((item) => sourcesOf(owned, item)),
+    items,
+  });
   for (const sample of samples) {
     const owned = sources.get(sample.sampleId) ?? new Map();
     const scope = { userId: sample.sampleId };
@@ -183,103 +177,76 @@ async function evaluate(mode: "raw" | "extract", storeName: string, samples: rea
     const texts = stored.map((item) => item.memory);
     for (const question of sample.questions) {
       if (question.evidence.length === 0) continue;
+      // Timed: the default search (query embedding, index check, ranking, cut-off).
       const started = performance.now();
-      const { results: top10 } = await memory.search(question.question, { ...scope, limit: 10 });
+      const { results: cut } = await memory.search(question.question, { ...scope, limit: 10 });
       searchMs.push(performance.now() - started);
-      const { results: top20 } = await memory.search(question.question, { ...scope, limit: 20 });
-      const [queryVector] = (await embedder.embed([question.question])) as [Float32Array];
-      const vectorStarted = performance.now();
-      await store.search({ vector: queryVector, filter: { scope }, limit: 30 });
-      vectorMs.push(performance.now() - vectorStarted);
-      const keywordStarted = performance.now();
-      await store.keywordSearch({ text: question.question, filter: { scope }, limit: 30 });
-      keywordMs.push(performance.now() - keywordStarted);
-      const ranked = (items: MemoryItem[]): Ranked => ({ sources: items.map((item) => sourcesOf(owned, item)), items });
-      engramScores.push(score(question, ranked(top10), ranked(top20)));
+      shown += cut.length;
+      cutScores.push(score(question, ranked(owned, cut), ranked(owned, cut)));
+      const { results: top20 } = await memory.search(question.question, { ...scope, limit: 20, threshold: 0 });
+      engramScores.push(score(question, ranked(owned, top20.slice(0, 10)), ranked(owned, top20)));
 
       const bm25 = bm25Scores(keywordTerms(question.question), texts)
         .map((value, index) => ({ value, index }))
         .filter((hit) => hit.value > 0)
         .sort((a, b) => b.value - a.value || a.index - b.index)
         .map((hit) => stored[hit.index] as MemoryItem);
-      bm25ScoresList.push(score(question, ranked(bm25.slice(0, 10)), ranked(bm25.slice(0, 20))));
-
-      if (options.sweep) {
-        // The same fusion as Memory.search, from one pair of store queries at the largest
-        // candidate count (store results are best first, so smaller counts are prefixes).
-        const [vector] = (await embedder.embed([question.question])) as [Float32Array];
-        const filter = { scope };
-        const most = Math.max(...sweepCandidates);
-        const [vectorHits, keywordHits] = await Promise.all([
-          store.search({ vector, filter, limit: most }),
-          store.keywordSearch({ text: question.question, filter, limit: most }),
-        ]);
-        for (const weight of sweepWeights) {
-          for (const candidates of sweepCandidates) {
-            const fused = fuseHits(
-              vectorHits.slice(0, candidates),
-              weight > 0 ? keywordHits.slice(0, candidates) : ([] as ScoredRecord[]),
-              vector,
-              weight,
-            )
-              .slice(0, 10)
-              .map((hit) => ({
-                id: hit.record.id,
-                memory: hit.record.text,
-                createdAt: hit.record.createdAt,
-                updatedAt: hit.record.updatedAt,
-                metadata: hit.record.metadata,
-              }));
-            const key = `${weight}|${candidates}`;
-            const list = sweepScores.get(key) ?? [];
-            const rankedFused: Ranked = { sources: fused.map((item) => sourcesOf(owned, item)), items: fused };
-            list.push(score(question, rankedFused, rankedFused));
-            sweepScores.set(key, list);
-            if (weight === 0.3 && candidates === 30) {
-              compared++;
-              if (fused.map((f) => f.id).join() === top10.map((t) => t.id).join()) identicalTop10++;
-            }
-          }
-        }
-      }
+      bm25ScoresList.push(score(question, ranked(owned, bm25.slice(0, 10)), ranked(owned, bm25.slice(0, 20))));
     }
   }
-  const result: ModeResult = {
+
+  // Held-out: the same stages, each conversation ranked by a ranker trained without it.
+  const conversations = await loadConversations(samples, store, embedder, sources);
+  const on = await runsOf(conversations);
+  const { folds } = crossValidate(conversations, on);
+  const heldScores = on.map((run) => {
+    const conversation = conversations[run.conv] as Conversation;
+    const items = recordsOf(conversation, run, order(run, folds[run.conv] as LinearModel).positions.slice(0, 20));
+    const asRanked = (list: typeof items): Ranked => ({
+      sources: list.map((x) => x.sources),
+      items: list.map((x) => ({ memory: x.record.text, createdAt: x.record.createdAt, updatedAt: x.record.updatedAt })),
+    });
+    return score(run.question, asRanked(items.slice(0, 10)), asRanked(items));
+  });
+
+  const offTopic: OffTopic[] = [];
+  for (const [pairing, pair] of [
+    ["next conversation", nextConversation(conversations.length)],
+    ["next conversation sharing no speaker", noSharedSpeaker(conversations)],
+  ] as const) {
+    let injected = 0;
+    let queries = 0;
+    for (const [i, conversation] of conversations.entries()) {
+      const target = (conversations[pair(i)] as Conversation).scope;
+      for (const { question } of conversation.questions) {
+        const { results } = await memory.search(question.question, { userId: target.userId as string, limit: 10 });
+        injected += results.length;
+        queries++;
+      }
+    }
+    const held = crossValidateCutoff(conversations, on, await runsOf(conversations, pair), folds, pairing);
+    offTopic.push({ pairing, inSamplePerQuery: injected / (queries || 1), held });
+  }
+
+  const cutAggregate = aggregate(cutScores);
+  return {
     mode,
-    store: storeName,
-    storeMs: {
-      vector: { p50: percentile(vectorMs, 50), p95: percentile(vectorMs, 95) },
-      keyword: { p50: percentile(keywordMs, 50), p95: percentile(keywordMs, 95) },
-    },
     ingest: {
       seconds: ingested.seconds,
       adds: ingested.adds,
+      dropped: ingested.dropped,
       memories,
       llmCalls: ingested.llmCalls,
       inputTokens: ingested.inputTokens,
       outputTokens: ingested.outputTokens,
-      ...(ingested.copied && { copied: true }),
     },
     searchMs: { p50: percentile(searchMs, 50), p95: percentile(searchMs, 95) },
     engram: aggregate(engramScores),
+    heldOut: aggregate(heldScores),
+    cut: Object.assign(cutAggregate, { memoriesPerQuery: shown / (cutScores.length || 1) }),
     bm25: aggregate(bm25ScoresList),
+    offTopic,
   };
-  if (options.sweep) {
-    result.sweep = [...sweepScores.entries()].map(([key, list]) => {
-      const [keywordWeight, candidates] = key.split("|").map(Number) as [number, number];
-      const overall = aggregate(list).overall as Aggregate;
-      return {
-        keywordWeight,
-        candidates,
-        recall5: overall.recall5,
-        recall10: overall.recall10,
-        all10: overall.all10,
-        mrr10: overall.mrr10,
-      };
-    });
-    result.sweepMatchesSearch = { questions: compared, identicalTop10 };
-  }
-  return result;
 }
 
 // ── main ─────────────────────────────────────────────────────────────────────────────────────
@@ -288,10 +255,13 @@ function printMode(result: ModeResult): void {
   const pct = (value: number) => figure(value * 100, 1);
   const rows: string[][] = [["ranking", "questions", "R@5 %", "R@10 %", "R@20 %", "all@10 %", "session@10 %", "MRR@10", "block tokens"]];
   for (const [name, figures] of [
-    ["Engram", result.engram],
+    ["Engram in-sample", result.engram],
+    ["Engram held-out", result.heldOut],
+    ["Engram + cut-off", result.cut],
     ["BM25", result.bm25],
   ] as const) {
     for (const [group, a] of Object.entries(figures)) {
+      if (typeof a !== "object") continue;
       rows.push([
         `${name} ${group}`,
         String(a.questions),
@@ -305,67 +275,24 @@ function printMode(result: ModeResult): void {
       ]);
     }
   }
-  console.log(`\n${result.mode} mode, ${result.store}`);
+  console.log(`\n${result.mode} mode`);
   console.log(table(rows));
+  const overall = (figures: Record<string, Aggregate>) => (figures.overall as Aggregate).recall10;
+  console.log(
+    `Engram/BM25 on R@10: in-sample ${ratio(overall(result.engram), overall(result.bm25))}, held-out ${ratio(overall(result.heldOut), overall(result.bm25))}`,
+  );
+  console.log(
+    `cut-off (in-sample, Memory.search default): evidence kept ${pct(overall(result.cut) / overall(result.engram))} % of uncut R@10, ${figure(result.cut.memoriesPerQuery, 2)} memories/query`,
+  );
+  for (const { pairing, inSamplePerQuery, held } of result.offTopic) {
+    console.log(
+      `off-topic (${pairing}): ${figure(inSamplePerQuery, 2)} memories/query in-sample; held-out ${figure(held.offTopicPerQuery, 2)} (${pct(held.offTopicAnyShare)} % of queries get any; naming a speaker of the scope ${figure(held.namingSpeaker.perQuery, 2)} over ${held.namingSpeaker.queries} queries, others ${figure(held.notNaming.perQuery, 2)} over ${held.notNaming.queries}); held-out evidence kept ${pct(held.keptShare)} % (R@10 ${pct(held.cutRecall10)} of ${pct(held.uncutRecall10)}), ${figure(held.memoriesPerQuery, 2)} memories/query`,
+    );
+  }
   const i = result.ingest;
   console.log(
-    `${i.copied ? `copied ${i.memories} memories from the SQLite store in ${figure(i.seconds)} s` : `ingest: ${i.adds} adds → ${i.memories} memories in ${figure(i.seconds)} s`}${i.llmCalls ? `; ${i.llmCalls} LLM calls, ${i.inputTokens} input / ${i.outputTokens} output tokens` : ""}; Engram search p50 ${figure(result.searchMs.p50)} ms, p95 ${figure(result.searchMs.p95)} ms`,
+    `ingest: ${i.adds} adds → ${i.memories} memories (${i.dropped} turns not stored) in ${figure(i.seconds)} s${i.llmCalls ? `; ${i.llmCalls} LLM calls, ${i.inputTokens} input / ${i.outputTokens} output tokens` : ""}; Engram search p50 ${figure(result.searchMs.p50)} ms, p95 ${figure(result.searchMs.p95)} ms (query embedding included)`,
   );
-  const { vector, keyword } = result.storeMs;
-  console.log(
-    `store calls (limit 30, no embedding): vector p50 ${figure(vector.p50, 2)} ms, p95 ${figure(vector.p95, 2)} ms; keyword p50 ${figure(keyword.p50, 2)} ms, p95 ${figure(keyword.p95, 2)} ms`,
-  );
-  if (result.sweep) {
-    const sweepRows: string[][] = [["keywordWeight", "candidates", "R@5 %", "R@10 %", "all@10 %", "MRR@10"]];
-    for (const row of result.sweep) {
-      sweepRows.push([
-        String(row.keywordWeight),
-        String(row.candidates),
-        pct(row.recall5),
-        pct(row.recall10),
-        pct(row.all10),
-        figure(row.mrr10, 3),
-      ]);
-    }
-    console.log("\nHybrid fusion sweep (overall, top 10; default keywordWeight 0.3 with 30 candidates):");
-    console.log(table(sweepRows));
-    const check = result.sweepMatchesSearch;
-    if (check)
-      console.log(
-        `sweep at the default settings gives Memory.search's exact top 10 for ${check.identicalTop10} of ${check.questions} questions`,
-      );
-  }
-}
-
-/** The ingested memories copied, with their ids, vectors and dates, onto chromaStore against a fresh Chroma server. */
-async function onChroma(samples: readonly Sample[], ingested: Ingested): Promise<Ingested & { close(): Promise<void> }> {
-  const server = await startChroma();
-  const started = performance.now();
-  const store = chromaStore({ url: server.url, collection: "recall" });
-  const [probe] = (await ingested.embedder.embed(["dimension probe"])) as [Float32Array];
-  await store.init({ dimension: probe.length, modelId: ingested.embedder.modelId });
-  for (const sample of samples) {
-    const filter = { scope: { userId: sample.sampleId } };
-    let cursor: string | undefined;
-    do {
-      const page = await ingested.store.list({ filter, limit: 500, cursor });
-      await store.write({
-        upsert: await ingested.store.get(
-          page.records.map((record) => record.id),
-          filter,
-        ),
-      });
-      cursor = page.cursor;
-    } while (cursor);
-  }
-  const memory = new Memory({
-    embedder: ingested.embedder,
-    vectorStore: store,
-    historyStore: inMemoryHistory(),
-    writeBehind: { enabled: false },
-  });
-  const seconds = (performance.now() - started) / 1000;
-  return { ...ingested, memory, store, seconds, llmCalls: 0, inputTokens: 0, outputTokens: 0, copied: true, close: () => server.remove() };
 }
 
 function printStats(stats: ReadStats): void {
@@ -384,7 +311,8 @@ const machineInfo = machine();
 console.log(`Retrieval quality on ${file}; load ${machineInfo.load.join(" ")}`);
 printStats(stats);
 
-const embedder = batchingEmbedder(localEmbedder());
+const local = batchingEmbedder(localEmbedder());
+const embedder = options["embedding-cache"] ? cachedEmbedder(local, resolve(options["embedding-cache"])) : local;
 // `--llm stub` runs the extract path against the local deterministic stub (each sentence of a
 // turn becomes a fact): a check of the plumbing and of the cost, not of extraction quality.
 const stub = llmUrl === "stub" ? await startOpenAiStub() : undefined;
@@ -418,20 +346,9 @@ try {
       continue;
     }
     try {
-      const result = await evaluate(mode, "sqlite", samples, ingested);
+      const result = await evaluate(mode, samples, ingested);
       results.push(result);
       printMode(result);
-      if (storeNames.includes("chroma")) {
-        const copied = await onChroma(samples, ingested);
-        try {
-          const chroma = await evaluate(mode, "chroma", samples, copied);
-          results.push(chroma);
-          printMode(chroma);
-        } finally {
-          await copied.memory.close();
-          await copied.close();
-        }
-      }
     } finally {
       await ingested.memory.close();
     }

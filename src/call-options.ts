@@ -26,8 +26,16 @@ export interface SearchOptions extends Scope {
   signal?: AbortSignal;
   /** @default 10, at most 100 */
   limit?: number;
-  /** Minimum fused score in [0, 1] (see `search`). @default 0 */
+  /**
+   * Least `score` a result needs, in [0, 1]; 0 returns the best `limit` memories whatever their
+   * score. Left out, a calibrated cut-off decides per query (see `search`).
+   * @default the calibrated cut-off
+   */
   threshold?: number;
+  /** Most tokens (estimated, about 4 characters each) the results' texts may take together: results that would pass it are skipped. */
+  maxTokens?: number;
+  /** Each result carries `explain`, the parts of its score. @default false */
+  explain?: boolean;
   /** Metadata equality filters, AND-ed. */
   filters?: Record<string, string | number | boolean | null>;
 }
@@ -85,6 +93,8 @@ export const searchSchema = z.strictObject({
     .max(100, "limit must be between 1 and 100")
     .optional(),
   threshold: z.number().min(0, "threshold must be between 0 and 1").max(1, "threshold must be between 0 and 1").optional(),
+  maxTokens: z.number().int("maxTokens must be a whole number").min(1, "maxTokens must be at least 1").optional(),
+  explain: z.boolean({ error: "explain must be true or false" }).optional(),
   filters: filtersSchema.optional(),
   signal,
 });

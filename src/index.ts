@@ -53,16 +53,18 @@ export type {
   KeywordSearchable,
   MemoryRecord,
   MetadataValue,
+  RecordStamp,
   RecordVersion,
   ScopeCount,
   ScopeEnumerable,
   ScoredRecord,
   StoreFilter,
+  TimeOrdered,
   VectorStore,
   WriteBatch,
   WriteExpectation,
 } from "./stores/vector-store.js";
-export { isKeywordSearchable, isScopeEnumerable } from "./stores/vector-store.js";
+export { isKeywordSearchable, isScopeEnumerable, isTimeOrdered } from "./stores/vector-store.js";
 export type {
   AddResult,
   AddResultItem,

@@ -1,3 +1,4 @@
+import { callerMetadata, originOf } from "./memory-origin.js";
 import { scopeKeys } from "./scope.js";
 import type { MemoryRecord } from "./stores/vector-store.js";
 import type { MemoryItem } from "./types.js";
@@ -8,11 +9,13 @@ export function toItem(record: MemoryRecord, score?: number): MemoryItem {
     id: record.id,
     memory: record.text,
     hash: record.hash,
-    metadata: { ...record.metadata },
+    metadata: callerMetadata(record.metadata),
     createdAt: record.createdAt,
     updatedAt: record.updatedAt,
   };
   for (const key of scopeKeys) if (record[key] !== undefined) item[key] = record[key];
+  const joined = originOf(record.metadata)?.joined;
+  if (joined?.length) item.sources = [callerMetadata(record.metadata), ...joined.map((metadata) => ({ ...metadata }))];
   if (score !== undefined) item.score = score;
   return item;
 }

@@ -42,7 +42,8 @@ import {
   writeProfile,
 } from "./profile.js";
 import { callHook, defaultOnError } from "./report.js";
-import { hybridSearch } from "./retrieval/search.js";
+import { rankedSearch } from "./retrieval/rank.js";
+import { ScopeIndexCache } from "./retrieval/scope-index.js";
 import { defaultRuntime, isoNow, type Runtime } from "./runtime.js";
 import { lockKeyOf, type Scope, type ValidScope, validateScope } from "./scope.js";
 import { isScopeEnumerable, type MemoryRecord, type ScopeCount } from "./stores/vector-store.js";
@@ -86,6 +87,7 @@ export class Memory {
   readonly #runtime: Runtime;
   readonly #maxLength: number;
   readonly #keywordWeight: number;
+  readonly #scopeIndexes = new ScopeIndexCache();
   readonly #extraction: ExtractionSettings | undefined;
   readonly #locks = new KeyedMutex();
   readonly #writeBehind: WriteBehind;
@@ -151,19 +153,38 @@ export class Memory {
   }
 
   /**
-   * Hybrid search inside the scope: cosine similarity of embeddings fused with keyword (BM25)
-   * relevance. `score` = (1 − keywordWeight) · max(0, cosine) + keywordWeight · bm25 / best bm25
-   * of the query, in [0, 1]; `threshold` applies to it. Best first.
+   * Search inside the scope. Every memory of the scope is scored by a learned ranker over
+   * semantic similarity, keyword (BM25) relevance, the memories said around it, the speaker, the
+   * nouns and the dates the query names (docs/retrieval.md); `score` is its probability, in [0, 1],
+   * that the memory holds what the query asks. Best first. Without `threshold`, a calibrated
+   * cut-off returns only the results close to the best, and nothing when the query is about
+   * nothing the scope holds; `threshold: 0` returns the best `limit` whatever their score.
    */
   async search(query: string, options: SearchOptions): Promise<{ results: MemoryItem[] }> {
     this.#assertOpen();
     const { scope, options: parsed } = parseScoped("search", options, searchSchema);
     const text = parseText("search", "query", query, this.#maxLength);
-    const { limit = 10, threshold = 0, filters, signal } = parsed;
+    const { limit = 10, threshold, maxTokens, explain, filters, signal } = parsed;
     const components = await abortable(this.#ready(), signal);
-    const request = { text, filter: { scope, metadata: filters }, limit, threshold, keywordWeight: this.#keywordWeight, signal };
-    const hits = await abortable(hybridSearch(components, request), signal);
-    return { results: hits.map((hit) => toItem(hit.record, hit.score)) };
+    const request = {
+      text,
+      scope,
+      limit,
+      keywordWeight: this.#keywordWeight,
+      ...(threshold === undefined ? {} : { threshold }),
+      ...(maxTokens === undefined ? {} : { maxTokens }),
+      ...(filters ? { metadata: filters } : {}),
+      ...(explain ? { explain } : {}),
+      ...(signal ? { signal } : {}),
+    };
+    const hits = await abortable(rankedSearch({ ...components, cache: this.#scopeIndexes }, request), signal);
+    return {
+      results: hits.map((hit) => {
+        const item = toItem(hit.record, hit.score);
+        if (hit.explain) item.explain = hit.explain;
+        return item;
+      }),
+    };
   }
 
   /** The memory with this id, or null when there is none inside `scope`. */
@@ -424,6 +445,7 @@ export class Memory {
     this.#assertOpen();
     const components = await this.#ready();
     await components.reset();
+    this.#scopeIndexes.clear();
     // A reset store forgets its dimension: prepare it again.
     await components.store.init({ dimension: components.dimension, modelId: components.embedder.modelId });
     this.#writeBehind.forget();

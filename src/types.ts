@@ -13,12 +13,46 @@ export interface MemoryItem {
   agentId?: string;
   runId?: string;
   metadata: Record<string, unknown>;
+  /**
+   * A verbatim memory that holds messages of several adds (a speaker's consecutive messages): the
+   * metadata of each of those adds, oldest first (the first is `metadata`). Absent otherwise.
+   */
+  sources?: Record<string, unknown>[];
   /** ISO 8601: when the memory was first stated (the `timestamp` of its `add`, else when stored). */
   createdAt: string;
   /** ISO 8601: when its text last changed. */
   updatedAt: string;
   /** Relevance in [0, 1], on search results only: see `Memory.search`. */
   score?: number;
+  /** Why a search ranked it where it did: on search results with `explain: true` only. */
+  explain?: ScoreExplanation;
+}
+
+/**
+ * The parts of a search result's score (`search(query, { ...scope, explain: true })`). Similarities
+ * are relative to the best memory of the scope for the query (1 = the best), except `vector`.
+ */
+export interface ScoreExplanation {
+  /** Cosine similarity of the query's and the memory's embeddings, in [-1, 1]. */
+  vector: number;
+  /** BM25 keyword relevance / the best of the scope, in [0, 1]. */
+  keyword: number;
+  /** BM25 of the memory with the memories said just before and after it / the best, in [0, 1]. */
+  window: number;
+  /** Best first-stage score of the two memories either side of it in its session / the best, in [0, 1]. */
+  neighbours: number;
+  /** Best first-stage score in its session / the best, in [0, 1]. */
+  session: number;
+  /** Share of the query's nouns (names, places, things; speakers aside) the memory holds, weighted by rarity, in [0, 1]. */
+  entity: number;
+  /** Whether the query names the memory's speaker, another speaker of the scope, or none. */
+  speaker: "named" | "other named" | "not named";
+  /** How close a day the query names is to the day the memory was said or names: 1 same day, 0 two days or more off (or no day named). */
+  date: number;
+  /** The learned ranker's log-odds, from every signal (see docs/retrieval.md). */
+  logit: number;
+  /** The ranker's probability that the memory holds what the query asks: the result's `score`. */
+  probability: number;
 }
 
 export type MemoryEvent = "ADD" | "UPDATE" | "DELETE" | "NONE";

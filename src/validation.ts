@@ -2,6 +2,7 @@ import { z } from "zod";
 import { ConfigError, InvalidInputError } from "./errors.js";
 import type { Message } from "./history/outbox.js";
 import { isArray, nullRecord, ownEntries, ownValue, plainData, textProblem, unreadable } from "./internal/plain-data.js";
+import { originKey } from "./memory-origin.js";
 import { splitScope, type ValidScope, validateScope } from "./scope.js";
 import { metadataKeyPattern } from "./store-kit/filter.js";
 import type { MetadataValue } from "./stores/vector-store.js";
@@ -52,6 +53,12 @@ export const metadataSchema = recordOf(z.string(), jsonValue, metadataMessages).
         path: [key],
         message: `metadata cannot hold the scope key "${key}": pass scope ids as userId, agentId, runId next to metadata, not inside it`,
       });
+    } else if (key === originKey) {
+      context.addIssue({
+        code: "custom",
+        path: [key],
+        message: `metadata cannot hold the key "${originKey}": Engram keeps who said a memory there. Rename it`,
+      });
     }
   }
   if (JSON.stringify(metadata).length > 16_384) {
@@ -72,6 +79,12 @@ export const filtersSchema = recordOf(
   for (const key of Object.keys(filters)) {
     if (reservedMetadataKeys.has(key)) {
       context.addIssue({ code: "custom", path: [key], message: `"${key}" is a scope key: pass it as a scope id, not a filter` });
+    } else if (key === originKey) {
+      context.addIssue({
+        code: "custom",
+        path: [key],
+        message: `"${originKey}" is not a metadata key of yours: Engram keeps who said a memory there`,
+      });
     }
   }
 }) as z.ZodType<Record<string, MetadataValue>>;
@@ -201,6 +214,19 @@ function shown(value: unknown): string {
   return typeof value === "object" ? "an object" : `a value of type ${typeof value}`;
 }
 
+/** Longest speaker name accepted in a message. */
+const MAX_NAME_LENGTH = 100;
+
+function parseName(call: string, field: string, value: unknown): string {
+  if (typeof value !== "string" || value.trim() === "" || value.length > MAX_NAME_LENGTH || textProblem(value) || /[\r\n]/.test(value)) {
+    throw new InvalidInputError({
+      message: `${call}(): ${field} must be the speaker's name: a non-empty line of at most ${MAX_NAME_LENGTH} characters, got ${shown(value)}.`,
+      field,
+    });
+  }
+  return value.trim().replace(/\s+/g, " ");
+}
+
 /** A string becomes one user message; arrays are checked message by message, by own properties. */
 export function parseMessages(call: string, value: unknown, maxLength: number): Message[] {
   if (typeof value === "string") return [{ role: "user", content: parseText(call, "messages", value, maxLength) }];
@@ -236,7 +262,12 @@ export function parseMessages(call: string, value: unknown, maxLength: number): 
         field: `${field}.content`,
       });
     }
-    messages.push({ role: role as Message["role"], content: parseText(call, `${field}.content`, content, maxLength) });
+    const name = ownValue(message, "name", where, `${field}.name`);
+    messages.push({
+      role: role as Message["role"],
+      content: parseText(call, `${field}.content`, content, maxLength),
+      ...(name === undefined ? {} : { name: parseName(call, `${field}.name`, name) }),
+    });
   }
   return messages;
 }

@@ -238,7 +238,7 @@ const reads: Case[] = [
   [
     "search: unknown option",
     (m) => m.search("x", { ...alice, topK: 5 } as never),
-    /Unknown option "topK" in search\(\)\. Known options: limit, threshold, filters/,
+    /Unknown option "topK" in search\(\)\. Known options: limit, threshold, maxTokens, explain, filters/,
   ],
   [
     'search: bad filter key (regression: the message was zod\'s "Invalid key in record")',

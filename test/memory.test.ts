@@ -10,13 +10,13 @@ describe("Memory.add without an extraction model", () => {
       [
         { role: "system", content: "never stored" },
         { role: "user", content: "I like  tea" },
-        { role: "assistant", content: "Noted." },
+        { role: "assistant", content: "Tea is a fine choice in the morning." },
       ],
       { userId: "alice" },
     );
     expect(first.results.map((r) => [r.event, r.memory])).toEqual([
       ["ADD", "I like tea"],
-      ["ADD", "Noted."],
+      ["ADD", "Tea is a fine choice in the morning."],
     ]);
     const again = await memory.add("I like tea", { userId: "alice" });
     expect(again.results).toEqual([{ id: first.results[0]?.id, memory: "I like tea", event: "NONE" }]);
@@ -28,13 +28,13 @@ describe("Memory.add without an extraction model", () => {
   test("regression: a text repeated within one add gave two NONE results when stored already, one ADD when new", async () => {
     const { memory } = spiedMemory();
     const repeated = [
-      { role: "user" as const, content: "same" },
-      { role: "assistant" as const, content: "same" },
+      { role: "user" as const, content: "the same words" },
+      { role: "assistant" as const, content: "the same words" },
     ];
     const added = await memory.add(repeated, { userId: "alice" });
     expect(added.results.map((r) => r.event)).toEqual(["ADD"]);
     const again = await memory.add(repeated, { userId: "alice" });
-    expect(again.results).toEqual([{ id: added.results[0]?.id, memory: "same", event: "NONE" }]);
+    expect(again.results).toEqual([{ id: added.results[0]?.id, memory: "the same words", event: "NONE" }]);
     expect((await memory.getAll({ userId: "alice" })).results).toHaveLength(1);
   });
 });
@@ -106,7 +106,10 @@ describe("Memory.deleteAll with purge", () => {
   test("regression: a purged deleteAll left no DELETE in the history of the memories it deleted", async () => {
     const { memory } = spiedMemory();
     const { results } = await memory.add(
-      ["one", "two"].map((content) => ({ role: "user" as const, content })),
+      [
+        { role: "user", content: "one" },
+        { role: "assistant", content: "two" },
+      ],
       { userId: "alice" },
     );
     expect(await memory.deleteAll({ userId: "alice", purge: true })).toEqual({ deleted: 2 });
@@ -121,7 +124,7 @@ describe("Memory.deleteAll with purge", () => {
 });
 
 describe("Memory.search", () => {
-  test("looks up keywords while the query is being embedded, then runs the vector search with the vector", async () => {
+  test("reads the scope's memories while the query is being embedded, then ranks them without another store query", async () => {
     // An embedder that, once gated, answers only when released: what the search does meanwhile is recorded.
     const inner = deterministicEmbedder({ dimension: 64 });
     const events: string[] = [];
@@ -147,10 +150,12 @@ describe("Memory.search", () => {
     const search = memory.search("postgres", { userId: "alice" });
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect(events).toEqual(["embed.start"]);
-    expect(calls).toEqual(["store.keywordSearch"]);
+    expect(calls).toEqual(["store.stamps", "store.get"]);
     release();
-    const { results } = await search;
-    expect(calls).toEqual(["store.keywordSearch", "store.search"]);
+    await search;
+    const { results } = await memory.search("postgres", { userId: "alice", threshold: 0 });
+    // The second search finds the scope unchanged (its stamps): nothing is read again.
+    expect(calls).toEqual(["store.stamps", "store.get", "store.stamps"]);
     expect(results[0]?.memory).toBe("I prefer Postgres for everything");
     await memory.close();
   });

@@ -123,7 +123,17 @@ let counter = 0;
 
 const list = (result: unknown) => (result as { results: MemoryItem[] }).results;
 const entries: Record<string, Entry> = {
-  add: ({ scope, metadata }) => ({ run: () => memory.add(`Alice note ${counter++}`, { ...scope, ...(metadata && { metadata }) }) }),
+  // Each note an hour after the last: a memory of its own, not the continuation of the previous one.
+  add: ({ scope, metadata }) => ({
+    run: () => {
+      const n = counter++;
+      return memory.add(`Alice note ${n}`, {
+        ...scope,
+        timestamp: new Date(Date.UTC(2026, 0, 1) + n * 3_600_000),
+        ...(metadata && { metadata }),
+      });
+    },
+  }),
   enqueue: ({ scope, metadata }) => ({ run: () => memory.enqueue(`Alice turn ${counter++}`, { ...scope, ...(metadata && { metadata }) }) }),
   search: ({ scope, filters }) => ({
     run: () => memory.search("locker PIN tea", { ...scope, limit: 10, ...(filters && { filters: filters as never }) }),

@@ -134,14 +134,16 @@ describe.each(["sqlite", "postgres"])("on %s", (name) => {
       __defineGetter__: ["x"],
       nested: { constructor: { prototype: "deep" } },
     };
-    const [added] = (await memory().add("Alice keeps odd metadata", { ...alice, metadata })).results;
+    // Two hours apart: not one speaker's run of messages, so two memories.
+    const [added] = (await memory().add("Alice keeps odd metadata", { ...alice, metadata, timestamp: new Date(Date.now() - 7_200_000) }))
+      .results;
     const queued = await memory().enqueue("Alice queues odd metadata", { ...alice, metadata });
     await memory().flush({ timeoutMs: 30_000 });
     expect(await memory().pending(alice)).toEqual([]);
     expect((await memory().get(added?.id as string, alice))?.metadata).toEqual(metadata);
     expect(queued.queued).toBe(true);
     for (const item of (await memory().getAll(alice)).results) expect(item.metadata).toEqual(metadata);
-    const { results } = await memory().search("odd metadata", { ...alice, filters: { constructor: "c", valueOf: 1 } });
+    const { results } = await memory().search("odd metadata", { ...alice, threshold: 0, filters: { constructor: "c", valueOf: 1 } });
     expect(results.map((item) => item.memory).sort()).toEqual(["Alice keeps odd metadata", "Alice queues odd metadata"]);
     expect((await memory().getAll({ ...alice, filters: { constructor: "other" } })).results).toEqual([]);
     expect((await memory().getAll({ ...alice, filters: { toString: "t", prototype: null } })).results).toHaveLength(2);

@@ -241,7 +241,9 @@ describe("write-behind outbox", () => {
   test("turns left in the outbox by a stopped process are processed when the next one starts", async () => {
     const dataDir = newDataDir();
     const producer = new Memory({ dataDir, embedder: deterministicEmbedder(), writeBehind: { enabled: false } });
-    for (let i = 0; i < 5; i++) await producer.enqueue(`left behind ${i}`, { userId: `u${i % 2}` });
+    // An hour apart: each turn is a memory of its own (not a run of one speaker's messages).
+    for (let i = 0; i < 5; i++)
+      await producer.enqueue(`left behind ${i}`, { userId: `u${i % 2}`, timestamp: new Date(Date.UTC(2026, 0, 1, i)) });
     await producer.close();
     const consumer = new Memory({ dataDir, embedder: deterministicEmbedder(), writeBehind: fast });
     const deadline = Date.now() + 10_000;

@@ -13,7 +13,7 @@ await warmUp(memory);
 const base = (await openAiModel()) ?? scriptedReplyModel();
 
 // The one line: every call of this model now recalls and remembers, in the scope it is given.
-const model = withMemory(base, { memory, threshold: 0.2 });
+const model = withMemory(base, { memory });
 // And memory as tools the model may call (remember, recall, forget, update_profile, ...).
 const tools = memoryTools({ memory });
 

@@ -29,7 +29,7 @@ const showPrompt: LanguageModelV4Middleware = {
     return params;
   },
 };
-const model = withMemory(wrapLanguageModel({ model: base, middleware: showPrompt }), { memory, threshold: 0.2 });
+const model = withMemory(wrapLanguageModel({ model: base, middleware: showPrompt }), { memory });
 
 async function say(userId: string, runId: string, text: string) {
   const { text: answer } = await generateText({

@@ -25,7 +25,7 @@ const assistant = new Agent({
 });
 
 // The one line: the agent (its own processors kept) now recalls and remembers per call.
-const agent = withMemory(assistant, { memory, threshold: 0.2 });
+const agent = withMemory(assistant, { memory });
 
 await twoSessions({
   title: `Engram + Mastra (${base.modelId === "scripted-reply" ? "offline: scripted reply model, local embeddings" : `real model ${modelName}`})`,

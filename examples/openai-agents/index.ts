@@ -29,7 +29,7 @@ const assistant = new Agent({
 });
 
 // The one line: a clone of the agent that recalls and remembers, in the scope of each run's context.
-const agent = withMemory(assistant, { memory, threshold: 0.2 });
+const agent = withMemory(assistant, { memory });
 
 await twoSessions({
   title: `Engram + OpenAI Agents JS (${online ? `real model ${modelName}` : "offline: scripted reply model, local embeddings"})`,

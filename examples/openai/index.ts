@@ -34,7 +34,7 @@ const client = withMemory(
     apiKey: process.env.OPENAI_API_KEY ?? "not-needed",
     baseURL: stub?.baseURL ?? process.env.OPENAI_BASE_URL,
   }),
-  { memory, threshold: 0.2 },
+  { memory },
 );
 const instructions = "You are a concise assistant. Answer in one or two sentences.";
 

@@ -177,7 +177,14 @@ export function createMcpServer(options: McpServerOptions): McpServer {
       inputSchema: input({
         query: queryField,
         limit: limitOf(100, 10),
-        threshold: z.number().min(0).max(1).optional().describe("Minimum score in [0, 1]. Default 0."),
+        threshold: z
+          .number()
+          .min(0)
+          .max(1)
+          .optional()
+          .describe(
+            "Minimum score in [0, 1]; 0 returns the best matches whatever their score. Default: a calibrated cut-off that returns nothing for an unrelated query.",
+          ),
         filters: (filtersSchema as z.ZodType<Record<string, string | number | boolean | null>>)
           .optional()
           .describe("Metadata equality filters, AND-ed."),

@@ -17,7 +17,11 @@ export interface MemoryAdapterOptions {
   memory: AdapterMemory;
   /** Memories injected per call. @default 5 */
   limit?: number;
-  /** Minimum search score in [0, 1] for a memory to be injected. @default 0 */
+  /**
+   * Minimum search score in [0, 1] for a memory to be injected; 0 injects the best `limit` whatever
+   * their score. @default the search's calibrated cut-off (nothing for a message the user's memories
+   * have nothing to do with)
+   */
   threshold?: number;
   /** Label of the injected block. @default "Relevant memories about this user" */
   label?: string;
@@ -76,7 +80,7 @@ export const adapterOptionsSchema = z.strictObject(adapterOptionsShape);
 export interface ResolvedAdapterOptions {
   memory: AdapterMemory;
   limit: number;
-  threshold: number;
+  threshold: number | undefined;
   label: string;
   searchAcrossRuns: boolean;
   recallTimeoutMs: number;
@@ -99,7 +103,7 @@ export function resolveAdapterOptions(options: MemoryAdapterOptions): ResolvedAd
   return {
     memory: options.memory,
     limit: options.limit ?? 5,
-    threshold: options.threshold ?? 0,
+    threshold: options.threshold,
     label: options.label ?? defaultMemoryBlockLabel,
     searchAcrossRuns: options.searchAcrossRuns ?? true,
     recallTimeoutMs: options.recallTimeoutMs ?? defaultRecallTimeoutMs,

@@ -127,7 +127,14 @@ export class TurnMemory {
     const promise = (async () => {
       // The profile is read beside the search, from the same history store, once per turn.
       const [{ results }, profile] = await Promise.all([
-        text.trim() === "" ? { results: [] } : memory.search(clip(text), { ...searched, limit, threshold, ...(signal ? { signal } : {}) }),
+        text.trim() === ""
+          ? { results: [] }
+          : memory.search(clip(text), {
+              ...searched,
+              limit,
+              ...(threshold === undefined ? {} : { threshold }),
+              ...(signal ? { signal } : {}),
+            }),
         this.#readsProfile ? this.#profile(searched) : undefined,
       ]);
       return { items: results, block: renderMemoryBlock(results, { label, profile }) };

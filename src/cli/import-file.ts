@@ -181,7 +181,7 @@ const locomoSample = z.looseObject({
  * A LoCoMo-schema file: a list of `{ sample_id, conversation: { speaker_a, speaker_b, session_N: [{
  * speaker, dia_id, text }], session_N_date_time } }` (or one such object). Each conversation is the
  * scope `{ userId: sample_id }` (plus the default agent and run); each turn becomes the message
- * `"<speaker>: <text>"`, dated by its session, with metadata `{ session: N }`.
+ * `"<speaker>: <text>"` (the speaker is the message's `name`), dated by its session, with metadata `{ session: N }`.
  */
 export function parseLocomo(data: unknown, name: string, defaults: Scope): ImportTurn[] {
   const samples = Array.isArray(data) ? data : [data];
@@ -234,7 +234,7 @@ export function parseLocomo(data: unknown, name: string, defaults: Scope): Impor
         if (said === "") return;
         turns.push({
           scope,
-          message: { role: "user", content: `${speaker}: ${said}` },
+          message: { role: "user", name: speaker, content: said },
           timestamp,
           metadata: { session },
           source: diaId ? `${where}, ${diaId}` : source,

@@ -35,7 +35,7 @@ export function extractionInstructions({
 You receive:
 - CONVERSATION DATE: when the new messages were written.
 - EXISTING MEMORIES: facts already stored, one JSON object per line, each with a short id ("0", "1", ...).
-- NEW MESSAGES: the latest messages, one per line, as role: "text".
+- NEW MESSAGES: the latest messages, one per line, as role: "text" (or role "speaker's name": "text").
 
 Decide which facts in the new messages are worth remembering, and how each one changes the existing memories.
 
@@ -80,7 +80,11 @@ export function extractionPrompt({
   for (const memory of memories) lines.push(JSON.stringify({ id: memory.id, text: memory.text }));
   lines.push("", "NEW MESSAGES:");
   // Each message is one JSON string: quotes and line breaks inside it cannot pose as new lines of the prompt.
-  for (const message of messages) lines.push(`${message.role.toUpperCase()}: ${JSON.stringify(message.content)}`);
+  for (const message of messages) {
+    // A speaker's name is a JSON string too: it cannot pose as a new line either.
+    const speaker = message.name === undefined ? "" : ` ${JSON.stringify(message.name)}`;
+    lines.push(`${message.role.toUpperCase()}${speaker}: ${JSON.stringify(message.content)}`);
+  }
   return lines.join("\n");
 }
 

@@ -4,6 +4,12 @@ import type { Scope } from "../scope.js";
 export interface Message {
   readonly role: "user" | "assistant" | "system";
   readonly content: string;
+  /**
+   * Who said it, when a conversation has several people in one role (like the `name` of OpenAI
+   * chat messages): a verbatim memory stores `"<name>: <content>"`, and search matches questions
+   * that name a speaker with what that speaker said.
+   */
+  readonly name?: string;
 }
 
 /** Status of a turn in the write-behind outbox. */

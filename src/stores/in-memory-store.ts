@@ -6,7 +6,15 @@ import { cosineSimilarity, matchesFilter } from "../store-kit/filter.js";
 import { rankByBm25 } from "../store-kit/ranking.js";
 import { countScopes } from "../store-kit/scopes.js";
 import { assertNoConflict, checkedUpserts, idsToCheck } from "../store-kit/writes.js";
-import type { KeywordSearchable, MemoryRecord, ScopeEnumerable, StoreFilter, VectorStore, WriteBatch } from "./vector-store.js";
+import type {
+  KeywordSearchable,
+  MemoryRecord,
+  ScopeEnumerable,
+  StoreFilter,
+  TimeOrdered,
+  VectorStore,
+  WriteBatch,
+} from "./vector-store.js";
 
 /** Stands in for an unknown id in filter checks: inside no scope. */
 const nobody: MemoryRecord = { id: "", text: "", hash: "", metadata: {}, createdAt: "", updatedAt: "" };
@@ -19,7 +27,7 @@ function byAge(a: MemoryRecord, b: MemoryRecord): number {
  * A `VectorStore` in process memory: exact cosine and BM25 by brute force. For tests and
  * short-lived scripts; nothing survives the process.
  */
-export function inMemoryStore(): VectorStore & KeywordSearchable & ScopeEnumerable {
+export function inMemoryStore(): VectorStore & KeywordSearchable & ScopeEnumerable & TimeOrdered {
   const records = new Map<string, MemoryRecord>();
   const erased = new Set<string>();
   let dimension: number | undefined;
@@ -76,6 +84,17 @@ export function inMemoryStore(): VectorStore & KeywordSearchable & ScopeEnumerab
       const page = sorted.slice(0, limit).map(withoutVector);
       const last = page.at(-1);
       return { records: page, cursor: sorted.length > limit && last ? encodeCursor([last.createdAt, last.id]) : undefined };
+    },
+    async stamps(filter) {
+      return inFilter(filter)
+        .sort(byAge)
+        .map(({ id, hash, createdAt, updatedAt }) => ({ id, hash, createdAt, updatedAt }));
+    },
+    async latest({ filter, limit }) {
+      return inFilter(filter)
+        .sort((a, b) => byAge(b, a))
+        .slice(0, limit)
+        .map((record) => structuredClone(record));
     },
     async deleteMany(filter) {
       const doomed = inFilter(filter);

@@ -20,10 +20,12 @@ import { parseConfig } from "../validation.js";
 import type {
   KeywordSearchable,
   MemoryRecord,
+  RecordStamp,
   ScopeCount,
   ScopeEnumerable,
   ScoredRecord,
   StoreFilter,
+  TimeOrdered,
   VectorStore,
   WriteBatch,
 } from "./vector-store.js";
@@ -114,7 +116,7 @@ function where(filter: StoreFilter, params: unknown[]): string {
   return parts.join(" AND ");
 }
 
-class PgvectorStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
+class PgvectorStore implements VectorStore, KeywordSearchable, ScopeEnumerable, TimeOrdered {
   readonly #pool: LazyPool;
   readonly #table: string;
   readonly #meta: string;
@@ -320,6 +322,30 @@ class PgvectorStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
     return { records, cursor: rows.length > limit && last ? encodeCursor([last.createdAt, last.id]) : undefined };
   }
 
+  async stamps(filter: StoreFilter): Promise<RecordStamp[]> {
+    const params: unknown[] = [];
+    const condition = where(filter, params);
+    const { rows } = await this.#pool.query<Pick<Row, "id" | "hash" | "created_at" | "updated_at">>(
+      "stamps",
+      `SELECT id, hash, created_at, updated_at FROM ${this.#table} WHERE ${condition} ORDER BY created_at, id`,
+      params,
+    );
+    return rows.map((row) => ({ id: row.id, hash: row.hash, createdAt: row.created_at, updatedAt: row.updated_at }));
+  }
+
+  async latest({ filter, limit }: { filter: StoreFilter; limit: number }): Promise<MemoryRecord[]> {
+    const params: unknown[] = [];
+    const condition = where(filter, params);
+    params.push(limit);
+    const { rows } = await this.#pool.query<Row>(
+      "latest",
+      `SELECT ${selectColumns}, embedding::text AS embedding FROM ${this.#table} WHERE ${condition}
+       ORDER BY created_at DESC, id DESC LIMIT $${params.length}`,
+      params,
+    );
+    return rows.map(toRecord);
+  }
+
   async deleteMany(filter: StoreFilter): Promise<number> {
     const params: unknown[] = [];
     const condition = where(filter, params);
@@ -387,6 +413,6 @@ class PgvectorStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
  *   historyStore: postgresHistory({ connectionString: process.env.DATABASE_URL }),
  * });
  */
-export function pgvectorStore(options: PgvectorStoreOptions): VectorStore & KeywordSearchable & ScopeEnumerable {
+export function pgvectorStore(options: PgvectorStoreOptions): VectorStore & KeywordSearchable & ScopeEnumerable & TimeOrdered {
   return new PgvectorStore(parseConfig(optionsSchema, options, "pgvectorStore"));
 }

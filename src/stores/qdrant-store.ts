@@ -28,11 +28,13 @@ import {
 import type {
   KeywordSearchable,
   MemoryRecord,
+  RecordStamp,
   RecordVersion,
   ScopeCount,
   ScopeEnumerable,
   ScoredRecord,
   StoreFilter,
+  TimeOrdered,
   VectorStore,
   WriteBatch,
 } from "./vector-store.js";
@@ -77,7 +79,7 @@ const optionsSchema = z
   })
   .refine((options) => (options.url === undefined) !== (options.client === undefined), { message: "pass exactly one of url or client" });
 
-class QdrantStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
+class QdrantStore implements VectorStore, KeywordSearchable, ScopeEnumerable, TimeOrdered {
   readonly #options: z.infer<typeof optionsSchema>;
   readonly #collection: string;
   #client: Promise<QdrantClient> | undefined;
@@ -289,6 +291,53 @@ class QdrantStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
     return points.sort(byAge);
   }
 
+  async stamps(filter: StoreFilter): Promise<RecordStamp[]> {
+    const must = conditions(filter);
+    const points: Point[] = [];
+    let offset: Schemas["ExtendedPointId"] | undefined;
+    do {
+      const page = await this.#call("stamps", (client, name) =>
+        client.scroll(name, {
+          filter: { must },
+          limit: CHUNK,
+          offset,
+          with_payload: ["id", "hash", "createdAt", "createdAtMs", "updatedAt"],
+          with_vector: false,
+        }),
+      );
+      points.push(...page.points);
+      offset = (page.next_page_offset ?? undefined) as Schemas["ExtendedPointId"] | undefined;
+    } while (offset !== undefined);
+    return points.sort(byAge).map((point) => {
+      const { id, hash, createdAt, updatedAt } = payloadOf(point);
+      return { id, hash, createdAt, updatedAt };
+    });
+  }
+
+  async latest({ filter, limit }: { filter: StoreFilter; limit: number }): Promise<MemoryRecord[]> {
+    const must = conditions(filter);
+    const { points } = await this.#call("latest", (client, name) =>
+      client.scroll(name, {
+        filter: { must },
+        order_by: { key: "createdAtMs", direction: "desc" },
+        limit,
+        with_payload: ["id"],
+        with_vector: false,
+      }),
+    );
+    if (points.length === 0) return [];
+    // Qdrant breaks ties of one millisecond arbitrarily: the oldest millisecond taken is read whole.
+    const oldest = Math.min(...points.map(createdAtMsOf));
+    const newer = points.filter((point) => createdAtMsOf(point) !== oldest);
+    const tied = await this.#sameTime(must, oldest);
+    const ids = [...newer, ...tied].map((point) => payloadOf(point).id);
+    const records = await this.get(ids, filter);
+    const newestFirst = (a: MemoryRecord, b: MemoryRecord) =>
+      Date.parse(b.createdAt) - Date.parse(a.createdAt) ||
+      (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
+    return records.sort(newestFirst).slice(0, limit);
+  }
+
   async deleteMany(filter: StoreFilter): Promise<number> {
     const must = conditions(filter);
     let deleted = 0;
@@ -364,6 +413,6 @@ class QdrantStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
  *   historyStore: postgresHistory({ connectionString: process.env.DATABASE_URL }),
  * });
  */
-export function qdrantStore(options: QdrantStoreOptions): VectorStore & KeywordSearchable & ScopeEnumerable {
+export function qdrantStore(options: QdrantStoreOptions): VectorStore & KeywordSearchable & ScopeEnumerable & TimeOrdered {
   return new QdrantStore(parseConfig(optionsSchema, options, "qdrantStore"));
 }

@@ -13,11 +13,13 @@ import { migrate, schema, scopeTermPrefixes } from "./sqlite-store-schema.js";
 import type {
   KeywordSearchable,
   MemoryRecord,
+  RecordStamp,
   RecordVersion,
   ScopeCount,
   ScopeEnumerable,
   ScoredRecord,
   StoreFilter,
+  TimeOrdered,
   VectorStore,
   WriteBatch,
 } from "./vector-store.js";
@@ -73,7 +75,7 @@ function where(filter: StoreFilter, alias = ""): { sql: string; params: SQLInput
   return { sql: parts.join(" AND "), params };
 }
 
-class SqliteStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
+class SqliteStore implements VectorStore, KeywordSearchable, ScopeEnumerable, TimeOrdered {
   #handle: Promise<SqliteHandle> | undefined;
   #dimension: number | undefined;
 
@@ -285,6 +287,35 @@ class SqliteStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
     });
   }
 
+  async stamps(filter: StoreFilter): Promise<RecordStamp[]> {
+    const handle = await this.#open();
+    const condition = where(filter);
+    return handle.guard("stamps", () =>
+      (
+        handle
+          .statement(`SELECT id, hash, created_at, updated_at FROM memories WHERE ${condition.sql} ORDER BY created_at, id`)
+          .all(...condition.params) as Row[]
+      ).map((row) => ({
+        id: row.id as string,
+        hash: row.hash as string,
+        createdAt: row.created_at as string,
+        updatedAt: row.updated_at as string,
+      })),
+    );
+  }
+
+  async latest({ filter, limit }: { filter: StoreFilter; limit: number }): Promise<MemoryRecord[]> {
+    const handle = await this.#open();
+    const condition = where(filter);
+    return handle.guard("latest", () =>
+      (
+        handle
+          .statement(`SELECT ${selectColumns}, embedding FROM memories WHERE ${condition.sql} ORDER BY created_at DESC, id DESC LIMIT ?`)
+          .all(...condition.params, limit) as Row[]
+      ).map((row) => toRecord(row, true)),
+    );
+  }
+
   async deleteMany(filter: StoreFilter): Promise<number> {
     const handle = await this.#open();
     const condition = where(filter);
@@ -342,6 +373,6 @@ class SqliteStore implements VectorStore, KeywordSearchable, ScopeEnumerable {
  * @example
  * const memory = new Memory({ vectorStore: sqliteStore({ path: "./data/memories.db" }) });
  */
-export function sqliteStore({ path }: SqliteStoreOptions): VectorStore & KeywordSearchable & ScopeEnumerable {
+export function sqliteStore({ path }: SqliteStoreOptions): VectorStore & KeywordSearchable & ScopeEnumerable & TimeOrdered {
   return new SqliteStore(path);
 }

@@ -157,6 +157,39 @@ export function isKeywordSearchable(store: VectorStore): store is VectorStore & 
   return typeof (store as Partial<KeywordSearchable>).keywordSearch === "function";
 }
 
+/** What tells whether a copy of a stored record is current: its id, its version (`hash`, `updatedAt`) and its place in time. */
+export interface RecordStamp {
+  readonly id: string;
+  readonly hash: string;
+  /** ISO 8601. */
+  readonly createdAt: string;
+  /** ISO 8601. */
+  readonly updatedAt: string;
+}
+
+/**
+ * Optional capability: the records of a filter in time order, read cheaply. Search ranks a scope's
+ * memories in process (each with the memories said just before and after it) from copies it keeps
+ * per scope: before each search it reads the scope's stamps, so it learns which memories exist now
+ * and which changed, whoever changed them; a verbatim `add` reads the scope's latest memory to
+ * continue a speaker's run of messages. Stores without it are read through `list` instead (slower:
+ * whole records, page by page).
+ */
+export interface TimeOrdered {
+  /** The stamp of every record inside `filter`, oldest first (by `createdAt`, then `id`, as `list`). */
+  stamps(filter: StoreFilter): Promise<RecordStamp[]>;
+  /**
+   * The `limit` newest records inside `filter`, newest first (by `createdAt`, then `id`, both
+   * descending: the reverse of `list`), with their vectors.
+   */
+  latest(request: { filter: StoreFilter; limit: number }): Promise<MemoryRecord[]>;
+}
+
+export function isTimeOrdered(store: VectorStore): store is VectorStore & TimeOrdered {
+  const candidate = store as Partial<TimeOrdered>;
+  return typeof candidate.stamps === "function" && typeof candidate.latest === "function";
+}
+
 /** A scope that holds records, with how many: one exact combination of ids (absent ids are absent). */
 export type ScopeCount = {
   readonly userId?: string;

@@ -180,6 +180,8 @@ describe("memory commands", () => {
     const added = await cliJson<{ results: { id: string; event: string }[] }>([
       "add",
       "I prefer Postgres for everything except analytics",
+      "--timestamp",
+      "2026-01-01T00:00:00Z",
       "--user",
       "alice",
       "--metadata",
@@ -204,6 +206,8 @@ describe("memory commands", () => {
       "alice",
       "--limit",
       "1",
+      "--threshold",
+      "0",
       ...d,
     ]);
     expect(found.results.map((item) => [item.id, item.userId])).toEqual([[id, "alice"]]);
@@ -403,7 +407,7 @@ describe("memory commands", () => {
     expect(results.map((item) => [item.memory, item.createdAt, item.agentId, item.metadata]).sort()).toEqual([
       ["Ann: I adopted a cat called Miso", "2023-12-29T22:42:04.000Z", "bench", { session: 1 }],
       ["Ann: Miso broke a vase", "2024-05-08T13:56:00.000Z", "bench", { session: 2 }],
-      ["Ben: What a lovely name", "2023-12-29T22:42:04.000Z", "bench", { session: 1 }],
+      ["Ben: What a lovely name", "2023-12-29T22:42:04.001Z", "bench", { session: 1 }],
     ]);
     expect((await cliJson<{ results: MemoryItem[] }>(["list", "--user", "conv-2", ...d])).results).toHaveLength(1);
   });

@@ -44,7 +44,7 @@ describe("add with an llm", () => {
     expect(await memory.history(first!.id, alice)).toMatchObject([
       { event: "ADD", previousValue: null, newValue: "Works at Acme as a data engineer" },
     ]);
-    const { results: found } = await memory.search("pet dog", { ...alice, limit: 1 });
+    const { results: found } = await memory.search("pet dog", { ...alice, limit: 1, threshold: 0 });
     expect(found[0]?.memory).toBe("Has a dog named Rex");
   });
 
@@ -97,7 +97,7 @@ describe("add with an llm", () => {
       { event: "ADD", previousValue: null, newValue: "Favourite framework is React" },
       { event: "UPDATE", previousValue: "Favourite framework is React", newValue: "Favourite framework is Svelte" },
     ]);
-    const { results: found } = await memory.search("Svelte", { ...alice, limit: 1, threshold: 0.3 });
+    const { results: found } = await memory.search("Svelte", { ...alice, limit: 1, threshold: 0 });
     expect(found.map((item) => item.memory)).toEqual(["Favourite framework is Svelte"]);
   });
 

@@ -87,9 +87,29 @@ const nextMacrotask = () => new Promise((resolve) => setImmediate(resolve));
  * The scenarios every framework adapter must pass, run through the real framework with its own
  * mock model by a per-framework `driver`.
  */
-export function testAdapterScenarios(driver: AdapterDriver): void {
+export function testAdapterScenarios(given: AdapterDriver): void {
+  // The scenarios check where and when memories are injected, with toy embeddings and scopes of a
+  // memory or two: every memory found is injected (threshold 0) unless a scenario says otherwise.
+  const driver: AdapterDriver = {
+    ...given,
+    setup: (options) => given.setup({ ...options, adapter: { threshold: 0, ...options.adapter } }),
+  };
   describe(`adapter scenarios: ${driver.name}`, () => {
     const newMemory = memoriesClosedAfterEach();
+
+    test("an unrelated message injects no memories by default (the search's calibrated cut-off)", async () => {
+      const memory = newMemory();
+      await memory.add(
+        [
+          { role: "user", content: "I prefer Postgres for everything except analytics" },
+          { role: "assistant", content: "Sure, noted." },
+        ],
+        { userId: "alice" },
+      );
+      const harness = given.setup({ memory, instructions: app, steps: [{ text: "4" }] });
+      expect(await harness.generate("What is 2 + 2?", { userId: "alice" })).toBe("4");
+      expect(harness.calls()[0]?.instructions).toBe(app);
+    });
 
     /** Waits until the adapter has queued `turns` writes, then until they are in memory. */
     async function written(memory: Memory, enqueue: { mock: { calls: unknown[] } }, turns: number) {
@@ -222,7 +242,8 @@ export function testAdapterScenarios(driver: AdapterDriver): void {
 
       test("a memory block in the user's message or echoed in the reply is stripped from what is written", async () => {
         const memory = newMemory();
-        await memory.add("I like tea", { userId: "alice" });
+        // Said two hours before the turn: the turn's message is a memory of its own.
+        await memory.add("I like tea", { userId: "alice", timestamp: new Date(Date.now() - 7_200_000) });
         const enqueue = vi.spyOn(memory, "enqueue");
         const block = (line: string) => `<${memoryBlockTag} label="x">\n- "${line}"\n</${memoryBlockTag}>`;
         const harness = driver.setup({ memory, instructions: app, steps: [{ text: `Tea it is.\n${block("I like tea")}` }] });

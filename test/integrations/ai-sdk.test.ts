@@ -124,7 +124,7 @@ describe("withMemory: what only the AI SDK adapter does", () => {
     await memory.add("I prefer Postgres for everything except analytics", { userId: "alice" });
     const model = new MockLanguageModelV4({ doGenerate: reply("Use Postgres.") });
     await generateText({
-      model: withMemory(model, { memory }),
+      model: withMemory(model, { memory, threshold: 0 }),
       system: "You are a helpful assistant.",
       prompt: "Which database should I use for my app?",
       providerOptions: { memory: { userId: "alice", runId: "s-1" }, openai: { user: "x" } },
@@ -140,7 +140,7 @@ describe("withMemory: what only the AI SDK adapter does", () => {
     const memory = newMemory();
     const enqueue = vi.spyOn(memory, "enqueue");
     const model = new MockLanguageModelV4({ doGenerate: reply("Booked.") });
-    const wrapped = withMemory(model, { memory });
+    const wrapped = withMemory(model, { memory, threshold: 0 });
     for (let i = 0; i < 2; i++) {
       await generateText({ model: wrapped, prompt: "Book my usual table", providerOptions: { memory: { userId: "alice" } } });
     }
@@ -156,7 +156,10 @@ describe("withMemory: what only the AI SDK adapter does", () => {
     const model = new MockLanguageModelV4({ doGenerate: reply("Tea.") });
     await generateText({
       // The outer wrapper takes providerOptions.memory away: the inner one is given the scope.
-      model: withMemory(withMemory(model, { memory, remember: false, scope: () => ({ userId: "alice" }) }), { memory }),
+      model: withMemory(withMemory(model, { memory, threshold: 0, remember: false, scope: () => ({ userId: "alice" }) }), {
+        memory,
+        threshold: 0,
+      }),
       prompt: "What do I like to drink?",
       providerOptions: { memory: { userId: "alice" } },
     });
@@ -178,7 +181,7 @@ describe("withMemory: what only the AI SDK adapter does", () => {
       }),
     });
     const result = streamText({
-      model: withMemory(model, { memory }),
+      model: withMemory(model, { memory, threshold: 0 }),
       prompt: "Which database?",
       providerOptions: { memory: { userId: "alice" } },
     });

@@ -111,7 +111,7 @@ describe("withMemory(agent): what only the Mastra adapter does", () => {
     await memory.add("I prefer Postgres", { userId: "alice" });
     const model = new MockLanguageModelV4({ doGenerate: reply("Use Postgres.") });
     const seen: string[] = [];
-    const agent = withMemory(agentWith(model, { inputProcessors: [markerProcessor(seen)] }), { memory });
+    const agent = withMemory(agentWith(model, { inputProcessors: [markerProcessor(seen)] }), { memory, threshold: 0 });
     expect((await agent.generate("Which database?", { requestContext: alice() })).text).toBe("Use Postgres.");
     expect(seen).toEqual(["input"]);
     expect(systemTexts(model.doGenerateCalls[0] as LanguageModelV4CallOptions)[1]).toContain('"I prefer Postgres"');
@@ -131,7 +131,10 @@ describe("withMemory(agent): what only the Mastra adapter does", () => {
         return messageList;
       },
     };
-    const agent = withMemory(agentWith(model, { inputProcessors: [markerProcessor(seen)], outputProcessors: [outputMarker] }), { memory });
+    const agent = withMemory(agentWith(model, { inputProcessors: [markerProcessor(seen)], outputProcessors: [outputMarker] }), {
+      memory,
+      threshold: 0,
+    });
     const output = await agent.stream("Which database?", { requestContext: alice() });
     const chunks: string[] = [];
     for await (const chunk of output.textStream) chunks.push(chunk);
@@ -145,7 +148,7 @@ describe("withMemory(agent): what only the Mastra adapter does", () => {
     const memory = newMemory();
     await memory.add("My dog is called Rex", { userId: "alice" });
     const model = new MockLanguageModelV4({ doGenerate: reply("Rex is a good name.") });
-    const agent = withMemory(agentWith(model), { memory });
+    const agent = withMemory(agentWith(model), { memory, threshold: 0 });
     await agent.generate("What is my dog called?", { memory: { resource: "alice", thread: "t-1" } });
     expect(systemTexts(model.doGenerateCalls[0] as LanguageModelV4CallOptions).join("\n")).toContain("Rex");
     await memory.flush();
@@ -159,7 +162,7 @@ describe("withMemory(agent): what only the Mastra adapter does", () => {
     const enqueue = vi.spyOn(memory, "enqueue");
     const model = new MockLanguageModelV4({ doGenerate: reply("ok") });
     const original = agentWith(model);
-    const wrapped = withMemory(original, { memory });
+    const wrapped = withMemory(original, { memory, threshold: 0 });
     expect(wrapped).toBeInstanceOf(Agent);
     expect(wrapped.name).toBe("assistant");
     expect(await wrapped.getInstructions()).toBe("You are a helpful assistant.");
@@ -188,7 +191,7 @@ describe("new Agent(withMemory(config)) and memoryProcessor", () => {
         model: mastraModel(model),
         inputProcessors: async () => [markerProcessor(seen)],
       },
-      { memory },
+      { memory, threshold: 0 },
     );
     const agent = new Agent(config);
     await agent.generate("Suggest a snack for me", { requestContext: alice() });
@@ -204,7 +207,7 @@ describe("new Agent(withMemory(config)) and memoryProcessor", () => {
       doStream: { stream: convertArrayToReadableStream(textStream("never")) },
     });
     const agent = new Agent(
-      withMemory({ id: "chef", name: "chef", instructions: "You suggest recipes.", model: mastraModel(model) }, { memory }),
+      withMemory({ id: "chef", name: "chef", instructions: "You suggest recipes.", model: mastraModel(model) }, { memory, threshold: 0 }),
     );
     const result = await agent.generate("hi");
     expect(result.tripwire?.reason).toMatch(/^agent\.generate\(\)\/stream\(\) needs a scope: set "userId"/);
@@ -247,7 +250,7 @@ describe("new Agent(withMemory(config)) and memoryProcessor", () => {
     const memory = newMemory();
     const replies = ["Booked for Monday at 8.", "Booked for Tuesday at 8.", "Booked for Wednesday at 8."];
     const model = new MockLanguageModelV4({ doGenerate: replies.map(reply) });
-    const agent = withMemory(agentWith(model), { memory });
+    const agent = withMemory(agentWith(model), { memory, threshold: 0 });
     for (const _ of replies) {
       await agent.generate([{ id: "m-1", role: "user", content: "Book my usual table" }], { requestContext: alice() });
     }

@@ -136,7 +136,7 @@ describe("withMemory(agent): what only the OpenAI Agents adapter does", () => {
     });
     const heard: string[] = [];
     original.on("agent_end", (_context, output) => heard.push(output));
-    const agent = withMemory(original, { memory });
+    const agent = withMemory(original, { memory, threshold: 0 });
     expect(agent).not.toBe(original);
 
     await run(agent, "What do I like to drink?", { context: { userId: "alice" } });
@@ -149,7 +149,7 @@ describe("withMemory(agent): what only the OpenAI Agents adapter does", () => {
     const memory = newMemory();
     const search = vi.spyOn(memory, "search");
     const model = new ScriptedModel([modelError(new Error("model down")), [assistantMessage("In Lisbon.")]]);
-    const agent = withMemory(new Agent({ name: "assistant", instructions: "x", model }), { memory });
+    const agent = withMemory(new Agent({ name: "assistant", instructions: "x", model }), { memory, threshold: 0 });
     const context = new RunContext({ userId: "alice" });
     await expect(run(agent, "What do I drink?", { context })).rejects.toThrow(/model down/);
     await run(agent, "Where do I live?", { context });
@@ -172,7 +172,7 @@ describe("memoryRunConfig", () => {
     const search = vi.spyOn(memory, "search");
     const enqueue = vi.spyOn(memory, "enqueue");
     const { triage, triageModel, billingModel } = handoffAgents(memory);
-    const runner = new Runner(memoryRunConfig({ memory }));
+    const runner = new Runner(memoryRunConfig({ memory, threshold: 0 }));
 
     const result = await runner.run(triage, "When does my plan renew?", { context: { userId: "alice" } });
 
@@ -196,7 +196,7 @@ describe("memoryRunConfig", () => {
     const memory = newMemory();
     await memory.add("I am on the Pro plan", { userId: "alice" });
     const { triage, billingModel } = handoffAgents(memory);
-    const runner = new Runner(memoryRunConfig({ memory }));
+    const runner = new Runner(memoryRunConfig({ memory, threshold: 0 }));
     const streamed = await runner.run(triage, "When does my plan renew?", { stream: true, context: { userId: "alice" } });
     await streamed.completed;
     expect(streamed.finalOutput).toBe("Your plan renews on the 1st.");
@@ -210,7 +210,7 @@ describe("memoryRunConfig", () => {
     const session = new MemorySession();
     const model = new ScriptedModel([[assistantMessage("Try a lentil curry.")], [assistantMessage("Then a chickpea one.")]]);
     const agent = new Agent({ name: "chef", instructions: "You suggest dinners.", model });
-    const runner = new Runner(memoryRunConfig({ memory }));
+    const runner = new Runner(memoryRunConfig({ memory, threshold: 0 }));
     await runner.run(agent, "What should I cook tonight?", { session, context: { userId: "alice" } });
     await runner.run(agent, "Something else?", { session, context: { userId: "alice" } });
 
@@ -224,7 +224,8 @@ describe("memoryRunConfig", () => {
 
   test("keeps the Runner's own filter and guardrails, and with withMemory too a run is searched and written once", async () => {
     const memory = newMemory();
-    await memory.add("I like jazz", { userId: "alice" });
+    // Said two hours before the run: the run's message is a memory of its own.
+    await memory.add("I like jazz", { userId: "alice", timestamp: new Date(Date.now() - 7_200_000) });
     const search = vi.spyOn(memory, "search");
     const enqueue = vi.spyOn(memory, "enqueue");
     const seen: string[] = [];
@@ -242,8 +243,10 @@ describe("memoryRunConfig", () => {
     const model = new ScriptedModel([
       modelResponder(({ request }) => [assistantMessage(request.systemInstructions?.includes("French") ? "J'aime le jazz." : "no")]),
     ]);
-    const agent = withMemory(new Agent({ name: "dj", instructions: "You pick music.", model }), { memory });
-    const runner = new Runner(memoryRunConfig({ memory }, { callModelInputFilter: ownFilter, inputGuardrails: [ownGuardrail] }));
+    const agent = withMemory(new Agent({ name: "dj", instructions: "You pick music.", model }), { memory, threshold: 0 });
+    const runner = new Runner(
+      memoryRunConfig({ memory, threshold: 0 }, { callModelInputFilter: ownFilter, inputGuardrails: [ownGuardrail] }),
+    );
 
     const result = await runner.run(agent, "What music do I like?", { context: { userId: "alice" } });
 
@@ -279,7 +282,8 @@ describe("tool approvals: a run interrupted, then resumed", () => {
 
   async function setup() {
     const memory = newMemory();
-    await memory.add("My last order is order 7", { userId: "alice" });
+    // Said two hours before the run: the run's message is a memory of its own.
+    await memory.add("My last order is order 7", { userId: "alice", timestamp: new Date(Date.now() - 7_200_000) });
     const search = vi.spyOn(memory, "search");
     const enqueue = vi.spyOn(memory, "enqueue");
     const model = refundModel();
@@ -319,7 +323,7 @@ describe("tool approvals: a run interrupted, then resumed", () => {
     const how = restore ? "restored with RunState.fromString (a new RunContext)" : "resumed from result.state";
     test(`memoryRunConfig: nothing is written at the interruption; ${how}, the turn is written once`, async () => {
       const { memory, search, enqueue, model, agent } = await setup();
-      const runner = new Runner(memoryRunConfig({ memory }));
+      const runner = new Runner(memoryRunConfig({ memory, threshold: 0 }));
       const state = await interruptAndApprove(runner, agent, memory, enqueue, restore);
 
       const result = await runner.run(agent, state);
@@ -342,7 +346,7 @@ describe("tool approvals: a run interrupted, then resumed", () => {
 
   test("withMemory: nothing is written at the interruption; resumed from result.state, the turn is written once", async () => {
     const { memory, search, enqueue, model, agent } = await setup();
-    const wrapped = withMemory(agent, { memory });
+    const wrapped = withMemory(agent, { memory, threshold: 0 });
     const runner = new Runner();
     const state = await interruptAndApprove(runner, wrapped, memory, enqueue, false);
 
@@ -358,7 +362,7 @@ describe("tool approvals: a run interrupted, then resumed", () => {
   test("withMemory cannot see the input of a run restored with RunState.fromString: it writes nothing and says so through onError", async () => {
     const { memory, enqueue, model, agent } = await setup();
     const errors: [EngramError, string][] = [];
-    const wrapped = withMemory(agent, { memory, onError: (error, { operation }) => errors.push([error, operation]) });
+    const wrapped = withMemory(agent, { memory, threshold: 0, onError: (error, { operation }) => errors.push([error, operation]) });
     const runner = new Runner();
     const state = await interruptAndApprove(runner, wrapped, memory, enqueue, true);
 
@@ -376,8 +380,8 @@ describe("tool approvals: a run interrupted, then resumed", () => {
   test("withMemory and memoryRunConfig together: a restored run gets one block per call and is written once, without a false alarm", async () => {
     const { memory, enqueue, model, agent } = await setup();
     const onError = vi.fn();
-    const wrapped = withMemory(agent, { memory, onError });
-    const runner = new Runner(memoryRunConfig({ memory, onError }));
+    const wrapped = withMemory(agent, { memory, threshold: 0, onError });
+    const runner = new Runner(memoryRunConfig({ memory, threshold: 0, onError }));
     const state = await interruptAndApprove(runner, wrapped, memory, enqueue, true);
 
     const result = await runner.run(wrapped, state);
@@ -391,7 +395,7 @@ describe("tool approvals: a run interrupted, then resumed", () => {
 
   test("a restored run streams too, and is written once", async () => {
     const { memory, enqueue, model, agent } = await setup();
-    const runner = new Runner(memoryRunConfig({ memory }));
+    const runner = new Runner(memoryRunConfig({ memory, threshold: 0 }));
     const state = await interruptAndApprove(runner, agent, memory, enqueue, true);
 
     const streamed = await runner.run(agent, state, { stream: true });
@@ -406,8 +410,8 @@ describe("tool approvals: a run interrupted, then resumed", () => {
   test("a run restored without a scope is refused with MissingScopeError and the model is not called again", async () => {
     for (const wrap of [true, false]) {
       const { memory, enqueue, model, agent } = await setup();
-      const target = wrap ? withMemory(agent, { memory }) : agent;
-      const runner = new Runner(wrap ? {} : memoryRunConfig({ memory }));
+      const target = wrap ? withMemory(agent, { memory, threshold: 0 }) : agent;
+      const runner = new Runner(wrap ? {} : memoryRunConfig({ memory, threshold: 0 }));
       const first = await runner.run(target, "Please refund my last order", { context: { userId: "alice" } });
       const state = await RunState.fromStringWithContext(target, first.state.toString(), new RunContext({ tenant: "acme" }), {
         contextStrategy: "replace",

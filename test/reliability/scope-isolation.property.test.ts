@@ -50,7 +50,7 @@ type ScopeChoice = { mode: "own" | "part" | "any"; pick: number; mask: number };
 type Operation =
   | { kind: "add"; scope: number; messages: { text: number; role: "user" | "assistant" | "system" }[] }
   | { kind: "get"; ref: number; scope: ScopeChoice }
-  | { kind: "search"; scope: number; query: number; limit: number }
+  | { kind: "search"; scope: number; query: number; limit: number; cutoff: boolean }
   | { kind: "getAll"; scope: number }
   | { kind: "update"; ref: number; scope: ScopeChoice; text: number }
   | { kind: "delete"; ref: number; scope: ScopeChoice; purge: boolean }
@@ -88,6 +88,7 @@ const operation: fc.Arbitrary<Operation> = fc.oneof(
       scope: scopeIndex,
       query: fc.nat({ max: words.length - 1 }),
       limit: fc.integer({ min: 1, max: 100 }),
+      cutoff: fc.boolean(),
     }),
   },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant("getAll" as const), scope: scopeIndex }) },
@@ -173,6 +174,7 @@ async function check(memory: Memory, operations: readonly Operation[]): Promise<
     );
   };
 
+  let addCount = 0;
   for (const [step, op] of operations.entries()) {
     try {
       await apply(op, `step ${step} ${JSON.stringify(op)}`);
@@ -190,11 +192,20 @@ async function check(memory: Memory, operations: readonly Operation[]): Promise<
       case "add": {
         const scope = use(scopes[op.scope] as Scope);
         const messages = op.messages.map((m) => ({ role: m.role, content: texts[m.text] as string }));
-        const { results } = await memory.add(messages, scope);
-        const expected: string[] = [];
+        // Each add an hour after the last (and long before any update): it never continues an earlier memory.
+        const { results } = await memory.add(messages, { ...scope, timestamp: new Date(Date.UTC(2020, 0, 1) + addCount++ * 3_600_000) });
+        // Consecutive messages of one role (system ones aside) form one memory.
+        const runs: { role: string; parts: string[] }[] = [];
         for (const message of messages) {
-          if (message.role === "system" || expected.includes(message.content)) continue;
-          expected.push(message.content);
+          if (message.role === "system") continue;
+          const last = runs.at(-1);
+          if (last?.role === message.role) last.parts.push(message.content);
+          else runs.push({ role: message.role, parts: [message.content] });
+        }
+        const expected: string[] = [];
+        for (const run of runs) {
+          const text = run.parts.join(" ");
+          if (!expected.includes(text)) expected.push(text);
         }
         expect(results.map((r) => r.memory).sort(), at).toEqual(expected.sort());
         for (const result of results) {
@@ -227,7 +238,12 @@ async function check(memory: Memory, operations: readonly Operation[]): Promise<
       }
       case "search": {
         const scope = use(scopes[op.scope] as Scope);
-        const { results } = await memory.search(`which ${words[op.query]}?`, { ...scope, limit: op.limit });
+        // With the cut-off, results are some of the visible memories; without it, all of them up to the limit.
+        const { results } = await memory.search(`which ${words[op.query]}?`, {
+          ...scope,
+          limit: op.limit,
+          ...(op.cutoff ? {} : { threshold: 0 }),
+        });
         const visible = [...live].filter(([, m]) => inScope(m.scope, scope));
         expect(results.length, at).toBeLessThanOrEqual(op.limit);
         for (const item of results) {
@@ -240,7 +256,7 @@ async function check(memory: Memory, operations: readonly Operation[]): Promise<
           expect(item.memory, at).toBe(model?.text);
           expect(scopeFields(item), at).toEqual(model?.scope);
         }
-        if (visible.length <= op.limit) {
+        if (!op.cutoff && visible.length <= op.limit) {
           expect(results.map((r) => r.id).sort(), at).toEqual(visible.map(([id]) => id).sort());
         }
         break;

@@ -29,6 +29,17 @@ test("engram mcp over stdio: the SDK client uses the tools inside the scope fixe
   timeout: 120_000,
 }, async () => {
   const dataDir = join(root, "stdio");
+  // Stated well before the session: the fact the tool adds next is a memory of its own.
+  const added = await cliJson<{ results: { id: string }[] }>([
+    "add",
+    "I prefer Postgres for everything",
+    "--user",
+    "alice",
+    "--timestamp",
+    "2026-01-01T00:00:00Z",
+    "--data-dir",
+    dataDir,
+  ]);
   const transport = new StdioClientTransport({
     command: process.execPath,
     args: [cliPath, "mcp", "--user", "alice", "--data-dir", dataDir],
@@ -44,10 +55,11 @@ test("engram mcp over stdio: the SDK client uses the tools inside the scope fixe
       [],
     );
 
-    const added = (await structured(client, "add_memory", { text: "I prefer Postgres for everything" })) as { results: { id: string }[] };
     const id = added.results[0]!.id;
-    await structured(client, "add_memory", { text: "My dog is called Rex" });
-    const found = (await structured(client, "search_memories", { query: "which database?", limit: 1 })) as { results: MemoryItem[] };
+    expect(await structured(client, "add_memory", { text: "My dog is called Rex" })).toMatchObject({ results: [{ event: "ADD" }] });
+    const found = (await structured(client, "search_memories", { query: "which database?", limit: 1, threshold: 0 })) as {
+      results: MemoryItem[];
+    };
     expect(found.results.map((item) => item.id)).toEqual([id]);
     expect(((await structured(client, "list_memories", {})) as { results: MemoryItem[] }).results).toHaveLength(2);
 

@@ -10,11 +10,15 @@ let memory: Memory;
 const clients: Client[] = [];
 
 beforeEach(() => {
+  // A clock an hour further at each reading: each fact added is a memory of its own, not the
+  // continuation of the previous one (a speaker's messages within 30 minutes form one memory).
+  let now = Date.UTC(2026, 0, 1);
   memory = new Memory({
     embedder: deterministicEmbedder(),
     vectorStore: inMemoryStore(),
     historyStore: inMemoryHistory(),
     writeBehind: { enabled: false },
+    _internal: { now: () => (now += 3_600_000) },
   });
 });
 
@@ -93,9 +97,13 @@ describe("a server with a fixed scope", () => {
     const again = await ok<{ results: { event: string }[] }>(client, "add_memory", { text: "My dog is called Rex" });
     expect(again.results[0]?.event).toBe("NONE");
 
-    const found = await ok<{ results: MemoryItem[] }>(client, "search_memories", { query: "Postgres analytics", limit: 1 });
+    const found = await ok<{ results: MemoryItem[] }>(client, "search_memories", { query: "Postgres analytics", limit: 1, threshold: 0 });
     expect(found.results.map((item) => [item.id, item.userId, item.metadata])).toEqual([[id, "alice", { topic: "databases" }]]);
-    const filtered = await ok<{ results: MemoryItem[] }>(client, "search_memories", { query: "dog", filters: { topic: "databases" } });
+    const filtered = await ok<{ results: MemoryItem[] }>(client, "search_memories", {
+      query: "dog",
+      threshold: 0,
+      filters: { topic: "databases" },
+    });
     expect(filtered.results.map((item) => item.id)).toEqual([id]);
 
     const listed = await ok<{ results: MemoryItem[] }>(client, "list_memories", {});

@@ -4,6 +4,7 @@ import { DIMENSION, MODEL_ID } from "./fixtures.js";
 import { describeKeywordSearch } from "./keyword-search.js";
 import { describeQueries } from "./queries.js";
 import { describeReads } from "./reads.js";
+import { describeTimeOrdered } from "./time-ordered.js";
 import { describeWrites } from "./writes.js";
 
 export interface VectorStoreConformanceOptions {
@@ -30,8 +31,8 @@ export interface VectorStoreConformanceOptions {
 }
 
 /**
- * The conformance suite of the `VectorStore` contract, with the `KeywordSearchable` capability
- * when the store has it: scope isolation on every call, exact cosine search, paging, filters,
+ * The conformance suite of the `VectorStore` contract, with the `KeywordSearchable` and
+ * `TimeOrdered` capabilities when the store has them: scope isolation on every call, exact cosine search, paging, filters,
  * preconditions and tombstones. Call it at the top level of a vitest test file; every built-in
  * store passes it.
  *
@@ -66,5 +67,6 @@ export function testVectorStore({ name, create, cleanup, failMidWrite, atomicPre
     describeReads(context);
     describeQueries(context);
     describeKeywordSearch(context);
+    describeTimeOrdered(context);
   });
 }

@@ -1,0 +1,101 @@
+import type { WrappedEmbedder } from "../embedders/wrap-embedder.js";
+import type { ValidScope } from "../scope.js";
+import { matchesFilter } from "../store-kit/filter.js";
+import type { MemoryRecord, MetadataValue, VectorStore } from "../stores/vector-store.js";
+import type { ScoreExplanation } from "../types.js";
+import { withinTokenBudget } from "./budget.js";
+import { type CutoffModel, defaultCutoff, keptByCutoff } from "./cutoff.js";
+import { analyseQuery, type RankQuery, scoreFeatures } from "./features.js";
+import { loadNlp } from "./nlp.js";
+import { defaultRanker, type LinearModel, logitOf, sigmoid } from "./ranker.js";
+import type { IndexedMemory, ScopeIndex, ScopeIndexCache } from "./scope-index.js";
+
+// The search pipeline, stage by stage:
+//   candidates  every memory of the scope (ScopeIndexCache), first-stage score, best POOL_SIZE kept
+//   features    FEATURES rows of the pool (features.ts)
+//   score       the learned ranker's logit per memory (ranker.ts)
+//   cut-off     the gate and the gap (cutoff.ts), or the caller's threshold on the probability
+//   budget      results in rank order within maxTokens (budget.ts)
+
+export interface RankOptions {
+  limit: number;
+  /** undefined: the calibrated cut-off; 0: none; else the least probability a result needs. */
+  threshold?: number;
+  /** Estimated tokens the results' texts may take together. */
+  maxTokens?: number;
+  keywordWeight?: number;
+  metadata?: Readonly<Record<string, MetadataValue>>;
+  explain?: boolean;
+  ranker?: LinearModel;
+  cutoff?: CutoffModel;
+}
+
+export interface RankedHit {
+  record: MemoryRecord;
+  /** The ranker's probability that the memory holds what the query asks. */
+  score: number;
+  logit: number;
+  explain?: ScoreExplanation;
+}
+
+/** Ranks a scope's index for an analysed query: the pure part of the pipeline. */
+export function rankIndex(index: ScopeIndex, scope: ValidScope, query: RankQuery, options: RankOptions): RankedHit[] {
+  const { limit, threshold, maxTokens, keywordWeight, metadata, explain = false } = options;
+  const ranker = options.ranker ?? defaultRanker;
+  const cutoff = options.cutoff ?? defaultCutoff;
+  if (index.memories.length === 0) return [];
+  const scored = scoreFeatures(index, query, {
+    ...(keywordWeight === undefined ? {} : { keywordWeight }),
+    ...(metadata ? { eligible: (memory) => matchesFilter(memory.record, { scope, metadata }) } : {}),
+  });
+  const logits = scored.rows.map((row) => logitOf(ranker, row));
+  const order = [...logits.keys()].sort((a, b) => (logits[b] as number) - (logits[a] as number) || a - b);
+  const sorted = order.map((k) => logits[k] as number);
+  let kept = order.length;
+  if (threshold === undefined) kept = keptByCutoff(cutoff, scored, sorted);
+  else if (threshold > 0) kept = sorted.filter((logit) => sigmoid(logit) >= threshold).length;
+  let hits: RankedHit[] = order.slice(0, Math.min(kept, limit)).map((k) => {
+    const row = scored.rows[k] as Float64Array;
+    const logit = logits[k] as number;
+    const { vector: _vector, ...record } = (index.memories[scored.pool[k] as number] as IndexedMemory).record;
+    const hit: RankedHit = { record, score: sigmoid(logit), logit };
+    if (explain) hit.explain = explanation(row, logit);
+    return hit;
+  });
+  if (maxTokens !== undefined) hits = withinTokenBudget(hits, (hit) => hit.record.text, maxTokens);
+  return hits;
+}
+
+function explanation(row: Float64Array, logit: number): ScoreExplanation {
+  const at = (k: number) => row[k] as number;
+  return {
+    vector: at(0),
+    keyword: at(2),
+    window: at(3),
+    neighbours: at(4),
+    session: at(5),
+    entity: at(6),
+    speaker: at(7) ? "named" : at(8) ? "other named" : "not named",
+    date: at(9),
+    logit,
+    probability: sigmoid(logit),
+  };
+}
+
+/**
+ * Memory.search: embeds the query while the scope's index is brought up to date (the NLP loads
+ * meanwhile on first use), then ranks.
+ */
+export async function rankedSearch(
+  { store, embedder, cache }: { store: VectorStore; embedder: WrappedEmbedder; cache: ScopeIndexCache },
+  { text, scope, signal, ...options }: RankOptions & { text: string; scope: ValidScope; signal?: AbortSignal },
+): Promise<RankedHit[]> {
+  const nlp = loadNlp();
+  const [[vector], index, loaded] = (await Promise.all([embedder.embed([text], { signal }), cache.index(store, scope, nlp), nlp])) as [
+    [Float32Array],
+    ScopeIndex,
+    Awaited<typeof nlp>,
+  ];
+  signal?.throwIfAborted();
+  return rankIndex(index, scope, analyseQuery(text, vector, loaded, index.latestDay), options);
+}
