@@ -48,7 +48,6 @@ import {
   recordsOf,
   runsOf,
 } from "./support/ranker-training.js";
-import { ingestTurns } from "./support/raw-ingest.js";
 import { commit, currentLoad, defaultDataFile, figure, machine, mean, percentile, ratio, table, writeResults } from "./support/report.js";
 
 const { values: options, positionals } = parseArgs({

@@ -25,7 +25,7 @@ const MAX_METADATA_JSON = 16_384;
  * Plans an `add` without a model. Filler ("ok", "Sure, noted.", "haha") is not stored; consecutive
  * messages of one speaker (same role and name) become one memory, `"<name>: <texts>"`, while their
  * words stay within `BURST_WORDS`. The first of them continue the scope's latest memory (an UPDATE,
- * its previous text kept in history) when it is the same speaker's, of this exact scope, said at
+ * its previous text kept in history) when it is the same named speaker's, of this exact scope, said at
  * most `SESSION_GAP_MS` before, and there is room. A memory text this exact scope holds already is
  * NONE of it; a text repeated within the call is one memory. New memories of one add are a
  * millisecond apart, in message order. ONE embedding call for every new or changed text.
@@ -125,8 +125,8 @@ export async function planVerbatim(
 }
 
 /**
- * The scope's latest memory when a message said at `at` may continue it: a verbatim memory of this
- * exact scope, last said at most `SESSION_GAP_MS` before `at` (and not after it), with room left
+ * The scope's latest memory when a message said at `at` may continue it: a verbatim memory of a
+ * named speaker in this exact scope, last said at most `SESSION_GAP_MS` before `at` (and not after it), with room left
  * under the burst cap and in its metadata. Needs a `TimeOrdered` store.
  */
 async function continuable(
@@ -138,8 +138,11 @@ async function continuable(
   const [record] = await store.latest({ filter: { scope }, limit: 1 });
   if (!record || !sameScope(record, scope)) return undefined;
   const origin = originOf(record.metadata);
+  // Only a named speaker's utterance runs on across adds: unnamed adds (a fact from the CLI, a
+  // tool or a string add) are separate memories however close together they come.
+  if (origin?.name === undefined) return undefined;
   const lastSaid = Date.parse(record.updatedAt);
-  if (!origin || !(at >= lastSaid && at - lastSaid <= SESSION_GAP_MS)) return undefined;
+  if (!(at >= lastSaid && at - lastSaid <= SESSION_GAP_MS)) return undefined;
   if (JSON.stringify(record.metadata).length > MAX_METADATA_JSON / 2) return undefined;
   const prefix = origin.name === undefined ? "" : `${origin.name}: `;
   if (!record.text.startsWith(prefix)) return undefined;

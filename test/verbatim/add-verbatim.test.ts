@@ -93,12 +93,26 @@ describe("verbatim add: what is stored", () => {
     expect((await memory.getAll({ userId: "chat" })).results).toHaveLength(2);
   });
 
+  test("regression: separate facts added without a speaker's name within minutes were merged into one memory", async () => {
+    const { memory } = spiedMemory();
+    await memory.add("Prefers window seats.", { userId: "chat", timestamp: at(0) });
+    const next = await memory.add([{ role: "user", content: "Is allergic to peanuts." }], { userId: "chat", timestamp: at(1) });
+    expect(next.results.map((r) => [r.event, r.memory])).toEqual([["ADD", "Is allergic to peanuts."]]);
+    expect((await memory.getAll({ userId: "chat" })).results.map((item) => item.memory)).toEqual([
+      "Prefers window seats.",
+      "Is allergic to peanuts.",
+    ]);
+  });
+
   test("a memory is not continued past the word cap", async () => {
     const { memory } = spiedMemory();
     const long = Array.from({ length: 95 }, (_, i) => `word${i}`).join(" ");
-    await memory.add([{ role: "user", content: long }], { userId: "chat", timestamp: at(0) });
-    const { results } = await memory.add("and six more words right here", { userId: "chat", timestamp: at(1) });
-    expect(results.map((r) => [r.event, r.memory])).toEqual([["ADD", "and six more words right here"]]);
+    await memory.add([{ role: "user", name: "Ann", content: long }], { userId: "chat", timestamp: at(0) });
+    const { results } = await memory.add([{ role: "user", name: "Ann", content: "and six more words right here" }], {
+      userId: "chat",
+      timestamp: at(1),
+    });
+    expect(results.map((r) => [r.event, r.memory])).toEqual([["ADD", "Ann: and six more words right here"]]);
   });
 
   test("a name that is not one line of text is refused, and nothing is stored", async () => {
