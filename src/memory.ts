@@ -133,7 +133,13 @@ export class Memory {
     const { limit = 10, threshold = 0, filters, signal } = parsed;
     const components = await abortable(this.#ready(), signal);
     const request = { text, filter: { scope, metadata: filters }, limit, threshold, keywordWeight: this.#keywordWeight, signal };
-    const hits = await abortable(hybridSearch(components, request), signal);
+    // The query's vector is cached per scope (cacheQueryEmbeddings).
+    const cacheKey = JSON.stringify([scope.userId ?? null, scope.agentId ?? null, scope.runId ?? null]);
+    const embedder: typeof components.embedder = {
+      ...components.embedder,
+      embed: (texts, call) => components.embedder.embed(texts, { ...call, cacheKey }),
+    };
+    const hits = await abortable(hybridSearch({ ...components, embedder }, request), signal);
     return { results: hits.map((hit) => toItem(hit.record, hit.score)) };
   }
 
