@@ -150,23 +150,32 @@ async function ingest(mode: "raw" | "extract", samples: readonly Sample[], dataD
   let adds = 0;
   const usage = { llmCalls: 0, inputTokens: 0, outputTokens: 0 };
   const turnsTotal = samples.reduce((sum, s) => sum + s.sessions.reduce((n, session) => n + session.turns.length, 0), 0);
-  // Conversations are ingested concurrently (each in order, in its own scope), so that their
-  // turns are embedded in batches.
+  // Conversations are ingested concurrently (each in order, in its own scope); a conversation's
+  // turns go in with addMany, 100 per embedding call and transaction.
   const ingestSample = async (sample: Sample) => {
     const owned = new Map<string, Set<string>>();
     sources.set(sample.sampleId, owned);
-    for (const session of sample.sessions) {
-      for (const [index, turn] of session.turns.entries()) {
-        const content = turn.speaker ? `${turn.speaker}: ${turn.text}` : turn.text;
+    const turns = sample.sessions.flatMap((session) =>
+      session.turns.map((turn, index) => ({
+        turn,
         // The session's date, plus the turn's index in milliseconds: memories then list in turn
         // order (not by random id), so rankings that tie are the same in every run.
-        const timestamp = session.date ? new Date(session.date.getTime() + index) : undefined;
-        const result = await memory.add([{ role: "user", content }], {
+        timestamp: session.date ? new Date(session.date.getTime() + index) : undefined,
+      })),
+    );
+    for (let start = 0; start < turns.length; start += 100) {
+      const slice = turns.slice(start, start + 100);
+      const { results } = await memory.addMany(
+        slice.map(({ turn, timestamp }) => ({
+          messages: [{ role: "user" as const, content: turn.speaker ? `${turn.speaker}: ${turn.text}` : turn.text }],
           userId: sample.sampleId,
           infer: mode === "extract",
           metadata: { dia_id: turn.diaId },
           ...(timestamp ? { timestamp } : {}),
-        });
+        })),
+      );
+      results.forEach((result, i) => {
+        const { turn } = slice[i] as (typeof slice)[number];
         adds++;
         usage.llmCalls += result.usage.llmCalls;
         usage.inputTokens += result.usage.inputTokens;
@@ -175,8 +184,8 @@ async function ingest(mode: "raw" | "extract", samples: readonly Sample[], dataD
           if (item.event === "DELETE") owned.delete(item.id);
           else owned.set(item.id, (owned.get(item.id) ?? new Set()).add(turn.diaId));
         }
-        if (process.stdout.isTTY && adds % 100 === 0) process.stdout.write(`\r\x1b[K  ${mode}: ${adds}/${turnsTotal} turns`);
-      }
+      });
+      if (process.stdout.isTTY) process.stdout.write(`\r\x1b[K  ${mode}: ${adds}/${turnsTotal} turns`);
     }
   };
   await Promise.all(samples.map(ingestSample));
