@@ -139,7 +139,7 @@ export class Memory {
    * Every item is checked before anything is written: one bad item refuses the whole call with an
    * `InvalidInputError` whose `field` is its index (`items[3]`) and whose `cause` is the error
    * `add` would have thrown. When a batch fails to write, the call rejects with that failure and
-   * the batches before it stay stored: calling again with the same items stores nothing twice.
+   * the batches before it stay stored.
    *
    * @example
    * await memory.addMany(turns.map((turn) => ({ messages: turn.messages, userId: turn.user, timestamp: turn.at })));
