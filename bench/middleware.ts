@@ -53,7 +53,8 @@ function slowModel() {
 }
 
 const dir = mkdtempSync(join(tmpdir(), "engram-bench-middleware-"));
-const memory = new Memory({ dataDir: dir });
+// A generous embedding deadline for the fill on a busy machine; searches answer far within it.
+const memory = new Memory({ dataDir: dir, timeouts: { embedMs: 300_000 } });
 const userId = "bench-user";
 
 console.log(`Filling ${memoryCount.toLocaleString()} memories for one user with the local embedding model…`);
@@ -63,12 +64,14 @@ for (let i = 0; texts.length < memoryCount; i++) {
   const turn = turns[i % turns.length] as string;
   texts.push(i < turns.length ? turn : `${turn} (${Math.floor(i / turns.length)})`);
 }
-for (let i = 0; i < texts.length; i += 200) {
-  await memory.add(
-    texts.slice(i, i + 200).map((content) => ({ role: "user" as const, content })),
-    { userId, infer: false },
-  );
-}
+// One memory per text: turns an hour apart, so that none continues the one before it.
+const hour = 3_600_000;
+const firstTurn = Date.UTC(2025, 0, 1);
+await memory.addMany(
+  texts.map((content, i) => ({ messages: content, userId, infer: false, timestamp: new Date(firstTurn + i * hour) })),
+);
+const [stored] = await memory.scopes({ allScopes: true });
+console.log(`  ${stored?.count.toLocaleString()} memories stored`);
 console.log(`  done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 
 type Sample = { firstChunk: number; total: number };
