@@ -67,9 +67,7 @@ for (let i = 0; texts.length < memoryCount; i++) {
 // One memory per text: turns an hour apart, so that none continues the one before it.
 const hour = 3_600_000;
 const firstTurn = Date.UTC(2025, 0, 1);
-await memory.addMany(
-  texts.map((content, i) => ({ messages: content, userId, infer: false, timestamp: new Date(firstTurn + i * hour) })),
-);
+await memory.addMany(texts.map((content, i) => ({ messages: content, userId, infer: false, timestamp: new Date(firstTurn + i * hour) })));
 const [stored] = await memory.scopes({ allScopes: true });
 console.log(`  ${stored?.count.toLocaleString()} memories stored`);
 console.log(`  done in ${((performance.now() - started) / 1000).toFixed(1)} s`);

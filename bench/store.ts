@@ -199,7 +199,14 @@ if (oneScope > 0) {
       .slice(0, searchLimit)
       .map((hit) => hit.record.id);
     const exactKeyword = rankByBm25(keywordTerms(query.text), records, { limit: candidates });
-    const full = new Map((await big.get(exactKeyword.map((hit) => hit.candidate.id), filter)).map((record) => [record.id, record]));
+    const full = new Map(
+      (
+        await big.get(
+          exactKeyword.map((hit) => hit.candidate.id),
+          filter,
+        )
+      ).map((record) => [record.id, record]),
+    );
     const exactHits = exactKeyword.flatMap((hit) => {
       const record = full.get(hit.candidate.id);
       return record ? [{ record, score: hit.score }] : [];
