@@ -69,16 +69,21 @@ async function insertUsers(from: number, to: number, count: number): Promise<voi
   const started = performance.now();
   const before = stored;
   for (let user = from; user < to; user++) {
-    const messages = Array.from({ length: count }, (_, i) => ({ role: "user" as const, content: `${sentence(8 + (i % 5))} ${user}.${i}` }));
-    // One add per user: one embedding call and one transaction for its batch of memories.
-    const { results } = await memory.add(messages, { userId: `user-${user}` });
-    stored += results.length;
+    // One memory per message: turns an hour apart, so that none continues the one before it.
+    const items = Array.from({ length: count }, (_, i) => ({
+      messages: `${sentence(8 + (i % 5))} ${user}.${i}`,
+      userId: `user-${user}`,
+      timestamp: new Date(Date.UTC(2025, 0, 1) + i * 3_600_000),
+    }));
+    // addMany: one embedding call and one transaction per 100 memories.
+    const { results } = await memory.addMany(items);
+    stored += results.reduce((sum, result) => sum + result.results.length, 0);
   }
   const seconds = (performance.now() - started) / 1000;
   const figures = { fromMemories: before, toMemories: stored, seconds, perSecond: (stored - before) / seconds };
   insertFigures.push(figures);
   console.log(
-    `inserted ${(stored - before).toLocaleString("en")} memories (${before.toLocaleString("en")} → ${stored.toLocaleString("en")}) in ${seconds.toFixed(1)} s: ${Math.round(figures.perSecond).toLocaleString("en")} memories/s (Memory.add, ${count} messages per call, embedding included)`,
+    `inserted ${(stored - before).toLocaleString("en")} memories (${before.toLocaleString("en")} → ${stored.toLocaleString("en")}) in ${seconds.toFixed(1)} s: ${Math.round(figures.perSecond).toLocaleString("en")} memories/s (Memory.addMany, ${count} turns per user, embedding included)`,
   );
 }
 
