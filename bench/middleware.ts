@@ -58,7 +58,7 @@ function slowModel() {
 }
 
 const dir = mkdtempSync(join(tmpdir(), "engram-bench-middleware-"));
-// Filling embeds 200 texts per call: on a busy machine that can take longer than the default 30 s.
+// A generous embedding deadline for the fill on a busy machine; searches answer far within it.
 const memory = new Memory({ dataDir: dir, timeouts: { embedMs: 300_000 } });
 const userId = "bench-user";
 
@@ -69,12 +69,12 @@ for (let i = 0; texts.length < memoryCount; i++) {
   const turn = turns[i % turns.length] as string;
   texts.push(i < turns.length ? turn : `${turn} (${Math.floor(i / turns.length)})`);
 }
-for (let i = 0; i < texts.length; i += 200) {
-  await memory.add(
-    texts.slice(i, i + 200).map((content) => ({ role: "user" as const, content })),
-    { userId, infer: false },
-  );
-}
+// One memory per text: turns an hour apart, so that none continues the one before it.
+const hour = 3_600_000;
+const firstTurn = Date.UTC(2025, 0, 1);
+await memory.addMany(texts.map((content, i) => ({ messages: content, userId, infer: false, timestamp: new Date(firstTurn + i * hour) })));
+const [stored] = await memory.scopes({ allScopes: true });
+console.log(`  ${stored?.count.toLocaleString()} memories stored`);
 console.log(`  done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 
 type Sample = { firstChunk: number; total: number };

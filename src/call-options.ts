@@ -1,4 +1,5 @@
 import { z } from "zod";
+import type { Message } from "./history/outbox.js";
 import type { Scope } from "./scope.js";
 import { filtersSchema, metadataSchema, timestampSchema } from "./validation.js";
 
@@ -14,6 +15,16 @@ export interface AddOptions extends Scope {
   infer?: boolean;
   /** When the turn happened (becomes `createdAt` of new memories). @default now */
   timestamp?: Date | string;
+}
+
+/** One add of an `addMany` batch: the messages and what `add` takes with them. */
+export interface AddManyItem extends Omit<AddOptions, "signal"> {
+  messages: string | Message[];
+}
+
+export interface AddManyOptions {
+  /** Aborts the call: it stops waiting, and no batch is written after the abort. */
+  signal?: AbortSignal;
 }
 
 export interface EnqueueOptions extends Omit<AddOptions, "signal"> {
@@ -78,6 +89,7 @@ export const turnSchema = z.strictObject({
 });
 export const addSchema = turnSchema.extend({ signal });
 export const updateChangeSchema = z.strictObject({ text: z.unknown().optional(), metadata: metadataSchema.optional() });
+export const addManySchema = z.strictObject({ signal });
 export const enqueueSchema = turnSchema.extend({
   idempotencyKey: z
     .string()

@@ -3,6 +3,7 @@ import type { PlanWriter } from "./apply-plan.js";
 import { aiSdkEmbedder, isAiSdkEmbeddingModel } from "./embedders/ai-sdk-embedder.js";
 import { localEmbedder } from "./embedders/local-embedder.js";
 import {
+  cacheQueryEmbeddings,
   countEmbeddingCalls,
   embedDeadline,
   retryEmbeddings,
@@ -37,6 +38,9 @@ export interface Components extends PlanWriter {
   reset(): Promise<void>;
 }
 
+/** Query vectors kept per Memory (about 2 KB each at 512 dimensions). */
+const queryEmbeddingCacheSize = 256;
+
 export interface ComponentSettings {
   options: Pick<MemoryOptions, "dataDir" | "embedder" | "vectorStore" | "historyStore" | "outbox">;
   retry: RetryOptions;
@@ -55,6 +59,7 @@ export async function createComponents({ options, retry, timeouts, report, runti
   // An AI SDK model gets no retries of its own: the embedder wrapper below retries every embedder alike.
   const raw = given === undefined ? localEmbedder() : isAiSdkEmbeddingModel(given) ? aiSdkEmbedder(given, { maxRetries: 0 }) : given;
   const embedder = wrapEmbedder(raw, [
+    cacheQueryEmbeddings({ size: queryEmbeddingCacheSize }),
     retryEmbeddings({ ...retry, report: (error, attempt) => report(error, { operation: "embed", attempt, willRetry: true }) }),
     countEmbeddingCalls(),
     embedDeadline(timeouts.embedMs),

@@ -23,6 +23,8 @@ export type { HistoryStore } from "./history/history-store.js";
 export type { NewOutboxEntry, Outbox, OutboxEntry, OutboxStatus } from "./history/outbox.js";
 export { type SqliteHistoryOptions, sqliteHistory } from "./history/sqlite-history.js";
 export type {
+  AddManyItem,
+  AddManyOptions,
   AddOptions,
   DeleteOptions,
   DeleteResult,

@@ -1,7 +1,11 @@
 import { isDeepStrictEqual } from "node:util";
+import { type BatchTurn, mergePlans, planVerbatimBatch } from "./add-many.js";
 import { applyPlan, onConflict } from "./apply-plan.js";
 import {
+  type AddManyItem,
+  type AddManyOptions,
   type AddOptions,
+  addManySchema,
   addSchema,
   type DeleteOptions,
   type DeleteResult,
@@ -19,7 +23,7 @@ import {
 } from "./call-options.js";
 import { type Components, createComponents } from "./components.js";
 import { decideAdd, extractionSettings, type TurnOptions } from "./decide.js";
-import { ConfigError, type EngramError, InvalidInputError, MemoryNotFoundError, TimeoutError } from "./errors.js";
+import { ConfigError, type EngramError, InvalidInputError, isUserError, MemoryNotFoundError, TimeoutError } from "./errors.js";
 import type { ExtractionSettings } from "./extraction/plan-extraction.js";
 import { deleteScope, purgeMemory } from "./forget.js";
 import type { Message } from "./history/outbox.js";
@@ -53,6 +57,8 @@ import { defaultWriteBehind } from "./write-behind/worker.js";
 import { type FlushResult, WriteBehind } from "./write-behind/write-behind.js";
 
 export type {
+  AddManyItem,
+  AddManyOptions,
   AddOptions,
   DeleteOptions,
   DeleteResult,
@@ -67,6 +73,14 @@ export type { Profile, ProfileUpdate } from "./profile.js";
 export type { FlushResult } from "./write-behind/write-behind.js";
 
 const PAGE = 500;
+
+const resultOf = (plan: Plan): AddResult => ({
+  results: plan.results,
+  usage: plan.usage,
+  ...(plan.warnings.length ? { warnings: plan.warnings } : {}),
+});
+/** Verbatim adds of an `addMany` written per transaction (and embedded per call). */
+const ADD_BATCH = 100;
 
 /**
  * Long-term memory for an LLM app, scoped by user, agent and run.
@@ -138,6 +152,51 @@ export class Memory {
     this.#assertOpen();
     const components = await this.#ready();
     const { signal, ...turnOptions } = parsed;
+    return this.#add(components, scope, turn, turnOptions, signal);
+  }
+
+  /**
+   * Many adds, with the result of each, as if `add` ran on each item in order (bursts continue
+   * across items, a text stored already is NONE, every change has its history). Verbatim items
+   * are embedded and written in batches of 100: one embedding call and one transaction each.
+   * Items for extraction (`infer`) run one by one, in their place.
+   *
+   * Every item is checked before anything is written: one bad item refuses the whole call with an
+   * `InvalidInputError` whose `field` is its index (`items[3]`) and whose `cause` is the error
+   * `add` would have thrown. When a batch fails to write, the call rejects with that failure and
+   * the batches before it stay stored.
+   *
+   * @example
+   * await memory.addMany(turns.map((turn) => ({ messages: turn.messages, userId: turn.user, timestamp: turn.at })));
+   */
+  async addMany(items: readonly AddManyItem[], options: AddManyOptions = {}): Promise<{ results: AddResult[] }> {
+    const { signal } = parse(addManySchema, options ?? {}, "addMany");
+    const turns = this.#parseBatch(items);
+    this.#assertOpen();
+    const components = await this.#ready();
+    const results: AddResult[] = [];
+    let batch: BatchTurn[] = [];
+    const writeBatch = async () => {
+      if (batch.length === 0) return;
+      const turnsOfBatch = batch;
+      batch = [];
+      results.push(...(await abortable(this.#addBatch(components, turnsOfBatch, signal), signal)));
+    };
+    for (const { scope, messages, options: turnOptions } of turns) {
+      signal?.throwIfAborted();
+      if (turnOptions.infer ?? this.#extraction !== undefined) {
+        await writeBatch();
+        results.push(await this.#add(components, scope, messages, turnOptions, signal));
+        continue;
+      }
+      batch.push({ scope, messages, metadata: turnOptions.metadata, timestamp: turnOptions.timestamp });
+      if (batch.length >= ADD_BATCH) await writeBatch();
+    }
+    await writeBatch();
+    return { results };
+  }
+
+  async #add(components: Components, scope: ValidScope, turn: Message[], turnOptions: TurnOptions, signal: AbortSignal | undefined) {
     const adding = this.#locks.run(lockKeyOf(scope), async () => {
       // A memory the plan changes may be changed by another call (another process) meanwhile: the
       // store refuses the write, and the add is decided again against what is stored now.
@@ -147,9 +206,70 @@ export class Memory {
         await applyPlan(components, plan);
         return plan;
       });
-      return { results: plan.results, usage: plan.usage, ...(plan.warnings.length ? { warnings: plan.warnings } : {}) };
+      return resultOf(plan);
     });
     return abortable(adding, signal);
+  }
+
+  /** Verbatim adds planned together, embedded in one call and written in one transaction, under the lock of every scope they touch. */
+  async #addBatch(components: Components, turns: BatchTurn[], signal: AbortSignal | undefined): Promise<AddResult[]> {
+    // Locks taken in one order: two batches never wait for each other.
+    const keys = [...new Set(turns.map((turn) => lockKeyOf(turn.scope)))].sort();
+    const locked = keys.reduceRight<() => Promise<Plan[]>>(
+      (inner, key) => () => this.#locks.run(key, inner),
+      () =>
+        onConflict(async () => {
+          const plans = await planVerbatimBatch(
+            { store: components.store, embedder: components.embedder, runtime: this.#runtime, dimension: components.dimension },
+            turns,
+          );
+          signal?.throwIfAborted();
+          await applyPlan(components, mergePlans(plans));
+          return plans;
+        }),
+    );
+    const plans = await locked();
+    return plans.map((plan, i) => {
+      callHook("onUsage", this.#options.onUsage, { ...plan.usage }, { scope: { ...(turns[i] as BatchTurn).scope }, failed: false });
+      return resultOf(plan);
+    });
+  }
+
+  /** Every item of an `addMany` checked as `add` checks its arguments; the first bad one is named by its index. */
+  #parseBatch(items: unknown): { scope: ValidScope; messages: Message[]; options: TurnOptions }[] {
+    if (!Array.isArray(items)) {
+      throw new InvalidInputError({
+        message: "addMany(): items must be an array of { messages, userId | agentId | runId, ... }.",
+        field: "items",
+      });
+    }
+    return items.map((item: unknown, index) => {
+      try {
+        if (item === null || typeof item !== "object" || Array.isArray(item)) {
+          throw new InvalidInputError({
+            message: "addMany(): each item must be an object { messages, userId | agentId | runId, ... }.",
+            field: "messages",
+          });
+        }
+        if (!Object.hasOwn(item, "messages")) {
+          throw new InvalidInputError({ message: "addMany(): the item has no messages.", field: "messages" });
+        }
+        const { messages, ...options } = item as { messages: unknown };
+        const { scope, options: parsed } = parseScoped("addMany", options, turnSchema);
+        const turn = parseMessages("addMany", messages, this.#maxLength);
+        if (parsed.infer === true && this.#extraction === undefined) {
+          throw new ConfigError({ message: "addMany(): an item with infer: true needs an extraction model: new Memory({ llm })." });
+        }
+        return { scope, messages: turn, options: parsed };
+      } catch (error) {
+        if (!isUserError(error)) throw error;
+        throw new InvalidInputError({
+          message: `addMany(): items[${index}]: ${(error as Error).message.replace(/^addMany\(\): /, "")} Nothing was stored.`,
+          field: `items[${index}]`,
+          cause: error,
+        });
+      }
+    });
   }
 
   /**
@@ -177,7 +297,13 @@ export class Memory {
       ...(explain ? { explain } : {}),
       ...(signal ? { signal } : {}),
     };
-    const hits = await abortable(rankedSearch({ ...components, cache: this.#scopeIndexes }, request), signal);
+    // The query's vector is cached per scope (cacheQueryEmbeddings).
+    const cacheKey = JSON.stringify([scope.userId ?? null, scope.agentId ?? null, scope.runId ?? null]);
+    const embedder: typeof components.embedder = {
+      ...components.embedder,
+      embed: (texts, call) => components.embedder.embed(texts, { ...call, cacheKey }),
+    };
+    const hits = await abortable(rankedSearch({ ...components, embedder, cache: this.#scopeIndexes }, request), signal);
     return {
       results: hits.map((hit) => {
         const item = toItem(hit.record, hit.score);

@@ -9,6 +9,11 @@ export interface EmbedCall {
   signal?: AbortSignal;
   /** Counted into by `countEmbeddingCalls`. */
   usage?: Usage;
+  /**
+   * Set on a search's query embedding (to its scope): `cacheQueryEmbeddings` keeps the vector under
+   * this key, the model id and the text. Calls without it are never cached.
+   */
+  cacheKey?: string;
 }
 
 type Embed = (texts: string[], call: EmbedCall) => Promise<Float32Array[]>;
@@ -34,6 +39,37 @@ export function wrapEmbedder(embedder: Embedder, middleware: readonly EmbedderMi
     dimension: embedder.dimension,
     modelId: embedder.modelId,
     embed: (texts, call = {}) => (texts.length === 0 ? Promise.resolve([]) : embed(texts, call)),
+  };
+}
+
+/**
+ * Keeps the vectors of the last `size` distinct queries (one text, `cacheKey` set), so a query
+ * asked again skips the embedder. Keyed by the scope as well as the model and the text: one
+ * scope's searches can never make another's faster (no timing oracle across scopes). Callers get
+ * copies, so a caller changing a vector changes nothing here.
+ */
+export function cacheQueryEmbeddings({ size }: { size: number }): EmbedderMiddleware {
+  const cache = new Map<string, Float32Array>();
+  return {
+    async wrapEmbed({ next, texts, call, embedder }) {
+      const [text] = texts;
+      if (call.cacheKey === undefined || texts.length !== 1 || text === undefined || size <= 0) return next(texts, call);
+      const key = JSON.stringify([embedder.modelId ?? null, call.cacheKey, text]);
+      const cached = cache.get(key);
+      if (cached) {
+        cache.delete(key);
+        cache.set(key, cached);
+        return [cached.slice()];
+      }
+      const result = await next(texts, call);
+      const [vector] = result;
+      if (vector instanceof Float32Array) {
+        cache.delete(key);
+        cache.set(key, vector.slice());
+        if (cache.size > size) cache.delete(cache.keys().next().value as string);
+      }
+      return result;
+    },
   };
 }
 

@@ -9,11 +9,20 @@ import { stem, tokenize } from "./keywords.js";
  * `documentCount` is the size of the corpus when `documents` are only part of it (e.g. only the
  * documents that contain a term): inverse document frequencies are computed against it.
  * @default documents.length
+ *
+ * `documentFrequencies` (by stem) are how many documents of the corpus hold each term, when
+ * `documents` are not all of those that do (a full-text index counted them).
+ * @default counted in `documents`
  */
 export function bm25Scores(
   terms: readonly string[],
   documents: readonly string[],
-  { k1 = 1.2, b = 0.75, documentCount }: { k1?: number; b?: number; documentCount?: number } = {},
+  {
+    k1 = 1.2,
+    b = 0.75,
+    documentCount,
+    documentFrequencies,
+  }: { k1?: number; b?: number; documentCount?: number; documentFrequencies?: ReadonlyMap<string, number> } = {},
 ): number[] {
   const stemmedTerms = [...new Set(terms.map(stem))];
   const wanted = new Set(stemmedTerms);
@@ -39,7 +48,7 @@ export function bm25Scores(
     for (const term of stemmedTerms) {
       const termCount = counts.get(term);
       if (!termCount) continue;
-      const frequency = documentFrequency.get(term) as number;
+      const frequency = Math.max(documentFrequencies?.get(term) ?? 0, documentFrequency.get(term) as number);
       const idf = Math.log(1 + (count - frequency + 0.5) / (frequency + 0.5));
       score += (idf * termCount * (k1 + 1)) / (termCount + k1 * (1 - b + (b * length) / averageLength));
     }

@@ -12,6 +12,8 @@ import { bm25Scores } from "../retrieval/bm25.js";
  * @param candidates the records the store's full-text index matched inside the filter, or all of them.
  * @param documentCount the number of records inside the filter, when the candidates are only
  *   part of them: inverse document frequencies are computed against it. @default candidates.length
+ * @param documentFrequencies how many records inside the filter hold each term (by Porter stem),
+ *   when the candidates are not all of those that do. @default counted among the candidates
  *
  * @example
  * const best = rankByBm25(terms, matches, { documentCount: scopeSize, limit });
@@ -20,13 +22,17 @@ import { bm25Scores } from "../retrieval/bm25.js";
 export function rankByBm25<T extends { readonly id: string; readonly text: string }>(
   terms: readonly string[],
   candidates: readonly T[],
-  { documentCount = candidates.length, limit }: { documentCount?: number; limit: number },
+  {
+    documentCount = candidates.length,
+    documentFrequencies,
+    limit,
+  }: { documentCount?: number; documentFrequencies?: ReadonlyMap<string, number>; limit: number },
 ): { candidate: T; score: number }[] {
   const holding = (documents: readonly T[]) =>
     bm25Scores(
       terms,
       documents.map((candidate) => candidate.text),
-      { documentCount },
+      { documentCount, ...(documentFrequencies && { documentFrequencies }) },
     );
   const first = holding(candidates);
   const matching = candidates.filter((_, i) => (first[i] as number) > 0);

@@ -2,7 +2,7 @@ import type { SQLInputValue } from "node:sqlite";
 import { bytesToVector, vectorToBytes } from "../internal/json.js";
 import { openSqlite, type SqliteHandle } from "../internal/sqlite.js";
 import { type StorePart, sqliteParts, sqlitePath } from "../internal/sqlite-joint.js";
-import { keywordTerms } from "../retrieval/keywords.js";
+import { keywordTerms, stem } from "../retrieval/keywords.js";
 import { encodeCursor, readCursor } from "../store-kit/cursor.js";
 import { assertSameEmbedding } from "../store-kit/embedding.js";
 import { metadataConditions, scopeConditions } from "../store-kit/filter.js";
@@ -73,6 +73,51 @@ function where(filter: StoreFilter, alias = ""): { sql: string; params: SQLInput
     }
   }
   return { sql: parts.join(" AND "), params };
+}
+
+/**
+ * Up to this many full-text matches inside the scope, keyword search scores every one of them:
+ * exact BM25 over the scope. Scoring a match costs a few microseconds (its text is read and
+ * tokenized), so past this the cost would follow the matches, not the results kept.
+ */
+const exactKeywordMatches = 2_000;
+/** Past `exactKeywordMatches`, at most this many memories are read and scored. */
+const keywordCandidates = 1_000;
+
+interface KeywordPlan {
+  /** The terms whose every match inside the scope is a candidate. */
+  words: readonly string[];
+  /** Terms too common for that: the newest memories holding all of them are candidates too, up to the budget left. */
+  together?: readonly string[];
+  /** Inside the scope, how many memories hold each term (by stem), when the candidates are not all of them. */
+  frequencies?: Map<string, number>;
+}
+
+/**
+ * Which memories keyword search scores. Every match, when the query's terms hold at most
+ * `exactKeywordMatches` memories of the scope. Otherwise the rarest terms, together holding
+ * at most `keywordCandidates` memories, find candidates (BM25 weighs a rare term far above a common
+ * one), and so do the newest memories holding all of the other terms, up to the same budget. Every
+ * term scores them, with the inverse document frequencies of the whole scope.
+ */
+function keywordPlan(terms: readonly string[], countOf: (term: string) => number): KeywordPlan {
+  const byStem = new Map<string, { term: string; count: number }>();
+  for (const term of terms) {
+    const stemmed = stem(term);
+    if (!byStem.has(stemmed)) byStem.set(stemmed, { term, count: countOf(term) });
+  }
+  const frequencies = new Map([...byStem].map(([stemmed, { count }]) => [stemmed, count]));
+  if ([...frequencies.values()].reduce((sum, count) => sum + count, 0) <= exactKeywordMatches) return { words: terms };
+  const rarestFirst = [...byStem.values()].filter(({ count }) => count > 0).sort((a, b) => a.count - b.count);
+  const words: string[] = [];
+  let kept = 0;
+  for (const { term, count } of rarestFirst) {
+    if (kept + count > keywordCandidates) break;
+    words.push(term);
+    kept += count;
+  }
+  const together = rarestFirst.slice(words.length).map(({ term }) => term);
+  return { words, frequencies, ...(together.length > 0 && { together }) };
 }
 
 class SqliteStore implements VectorStore, KeywordSearchable, ScopeEnumerable, TimeOrdered {
@@ -220,24 +265,44 @@ class SqliteStore implements VectorStore, KeywordSearchable, ScopeEnumerable, Ti
     const terms = keywordTerms(text);
     if (terms.length === 0) return [];
     const scopeTerms = scope.map(([key, value]) => `"${scopeTermPrefixes[key]}${Buffer.from(value, "utf8").toString("hex")}"`);
-    const match = `scope_terms : (${scopeTerms.join(" AND ")}) AND text : (${terms.map((term) => `"${term}"`).join(" OR ")})`;
+    const inScope = `scope_terms : (${scopeTerms.join(" AND ")})`;
+    const matchOf = (words: readonly string[]) => `${inScope} AND text : (${words.map((word) => `"${word}"`).join(" OR ")})`;
     const joined = where(filter, "m.");
     const own = where(filter);
+    const scopeOnly = filter.hash === undefined && metadataConditions(filter).length === 0;
     return handle.guard("keyword search", () => {
+      // Counted inside the full-text index: no row is read.
+      const count = (match: string) =>
+        Number(
+          (handle.statement("SELECT count(*) AS count FROM memories_fts WHERE memories_fts MATCH ?").get(match) as { count: number }).count,
+        );
+      const plan = scopeOnly ? keywordPlan(terms, (term) => count(matchOf([term]))) : { words: terms };
       // The full-text index drives (CROSS JOIN): probing it once per scope row re-runs the whole match each time.
-      const matches = handle
-        .statement(
-          `SELECT m.rowid AS position, m.id, m.text FROM memories_fts CROSS JOIN memories m ON m.rowid = memories_fts.rowid
-           WHERE memories_fts MATCH ? AND ${joined.sql}`,
-        )
-        .all(match, ...joined.params) as Row[];
+      const matching = (match: string, newest?: number) =>
+        handle
+          .statement(
+            `SELECT m.rowid AS position, m.id, m.text FROM memories_fts CROSS JOIN memories m ON m.rowid = memories_fts.rowid
+             WHERE memories_fts MATCH ? AND ${joined.sql} ${newest === undefined ? "" : "ORDER BY memories_fts.rowid DESC LIMIT ?"}`,
+          )
+          .all(match, ...joined.params, ...(newest === undefined ? [] : [newest])) as Row[];
+      const matches = plan.words.length > 0 ? matching(matchOf(plan.words)) : [];
+      if (plan.together) {
+        const seen = new Set(matches.map((row) => Number(row.position)));
+        const all = `${inScope} AND text : (${plan.together.map((word) => `"${word}"`).join(" AND ")})`;
+        for (const row of matching(all, keywordCandidates)) if (!seen.has(Number(row.position))) matches.push(row);
+      }
       if (matches.length === 0) return [];
       // BM25 within the scope (as inMemoryStore): its own memories are the corpus.
-      const { count } = handle.statement(`SELECT count(*) AS count FROM memories WHERE ${own.sql}`).get(...own.params) as { count: number };
+      // The full-text index counts a scope faster than the scope's b-tree index does.
+      const documentCount = scopeOnly
+        ? count(inScope)
+        : Number(
+            (handle.statement(`SELECT count(*) AS count FROM memories WHERE ${own.sql}`).get(...own.params) as { count: number }).count,
+          );
       const best = rankByBm25(
         terms,
         matches.map((row) => ({ id: row.id as string, text: row.text as string, position: Number(row.position) })),
-        { documentCount: Number(count), limit },
+        { documentCount, limit, ...(plan.frequencies && { documentFrequencies: plan.frequencies }) },
       );
       const full = new Map<number, Row>();
       const positions = best.map((hit) => hit.candidate.position);

@@ -147,8 +147,9 @@ export interface KeywordSearchable {
   /**
    * The `limit` records inside `filter` that best match `text` as keywords, best first.
    * Returned records must carry their `vector`, so Engram can score them semantically too. The
-   * built-in stores rank their full-text matches with `rankByBm25` (`engram/store-kit`), so a
-   * query ranks and scores the same in each.
+   * built-in stores rank their full-text matches with `rankByBm25` (`engram/store-kit`), over the
+   * scope's own records, so a query ranks and scores the same in each (`sqliteStore` scores a
+   * bounded set of candidates once the query's words hold thousands of a scope's memories).
    */
   keywordSearch(request: { text: string; filter: StoreFilter; limit: number }): Promise<ScoredRecord[]>;
 }
