@@ -32,6 +32,7 @@ import { normaliseText, textHash } from "./internal/hash.js";
 import { textProblem } from "./internal/plain-data.js";
 import { toItem } from "./memory-item.js";
 import { defaultTimeouts, type MemoryOptions, memoryOptionsSchema, type Timeouts } from "./memory-options.js";
+import { callerMetadata, originOf, withOrigin } from "./memory-origin.js";
 import { type Plan, PlanBuilder } from "./plan.js";
 import {
   applyUpdate,
@@ -373,13 +374,15 @@ export class Memory {
       onConflict(async () => {
         const existing = await this.#find(components, id, valid);
         const textChanges = hash !== undefined && hash !== existing.hash;
-        const metadataChanges = newMetadata !== undefined && !isDeepStrictEqual(newMetadata, existing.metadata);
+        // The caller's metadata is compared and replaced; the origin Engram keeps beside it stays.
+        const metadataChanges = newMetadata !== undefined && !isDeepStrictEqual(newMetadata, callerMetadata(existing.metadata));
+        const origin = originOf(existing.metadata);
         if (!textChanges && !metadataChanges) return toItem(existing);
         const vector = textChanges ? ((await components.embedder.embed([newText as string])) as [Float32Array])[0] : existing.vector;
         const updated: MemoryRecord = {
           ...existing,
           ...(textChanges ? { text: newText as string, hash: hash as string, vector } : {}),
-          ...(metadataChanges ? { metadata: newMetadata } : {}),
+          ...(metadataChanges ? { metadata: origin ? withOrigin(newMetadata, origin) : newMetadata } : {}),
           updatedAt: isoNow(this.#runtime),
         };
         await applyPlan(components, new PlanBuilder(this.#runtime).update(existing, updated).plan);

@@ -37,11 +37,11 @@ test("add, hybrid search, update, history and purge work on pgvector and Postgre
   expect(added.results.map((result) => result.event)).toEqual(["ADD", "ADD"]);
   await memory.add("I prefer Postgres for everything except analytics", { userId: "bob" });
 
-  const { results } = await memory.search("which database do I prefer", { userId: "alice", limit: 1 });
+  const { results } = await memory.search("which database do I prefer", { userId: "alice", limit: 1, threshold: 0 });
   expect(results[0]?.memory).toBe("I prefer Postgres for everything except analytics");
   expect(results[0]?.userId).toBe("alice");
 
-  const rex = (await memory.search("dog", { userId: "alice", limit: 1 })).results[0];
+  const rex = (await memory.search("dog", { userId: "alice", limit: 1, threshold: 0 })).results[0];
   expect(rex?.memory).toBe("My dog is called Rex");
   await memory.update(rex?.id as string, "My dog is called Max", { userId: "alice" });
   expect((await memory.history(rex?.id as string, { userId: "alice" })).map((entry) => [entry.event, entry.newValue])).toEqual([

@@ -153,6 +153,8 @@ export interface AnswerRunOptions {
   concurrency?: number;
   /** Progress on stdout when it is a terminal. @default true */
   progress?: boolean;
+  /** The search's threshold. @default the adapters' default (the calibrated cut-off) */
+  threshold?: number;
 }
 
 export interface QuestionResult {
@@ -274,7 +276,10 @@ export async function runAnswerBench(options: AnswerRunOptions): Promise<AnswerR
     progress: options.progress ?? true,
   });
   const { memory } = ingested;
-  const { limit, threshold, label } = resolveAdapterOptions({ memory });
+  const { limit, threshold, label } = resolveAdapterOptions({
+    memory,
+    ...(options.threshold === undefined ? {} : { threshold: options.threshold }),
+  });
   const showProgress = (options.progress ?? true) && process.stdout.isTTY;
 
   const ask = async ({ sample, question }: (typeof jobs)[number]): Promise<QuestionResult> => {

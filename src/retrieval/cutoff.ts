@@ -25,6 +25,15 @@ export interface CutoffModel extends LinearModel {
   readonly gap: number;
 }
 
+/**
+ * Scopes holding fewer memories than this are cut by similarity instead of the gate: the gate's
+ * inputs (the best logit, its lead over the 10th, raw BM25) were calibrated on scopes of hundreds
+ * of memories and close on almost every query in a scope of a few, related or not.
+ */
+export const SMALL_SCOPE = 50;
+/** In a small scope, the least cosine similarity a result needs by default. */
+export const SMALL_SCOPE_MIN_COSINE = 0.35;
+
 export const defaultCutoff: CutoffModel = checkModel(gate, GATE_FEATURES, "src/retrieval/cutoff-gate.json");
 
 /** The gate's inputs, from the logits of the pool in rank order (best first). */
@@ -52,4 +61,9 @@ export function keptByCutoff(model: CutoffModel, scored: Scored, sortedLogits: r
   let kept = 0;
   while (kept < sortedLogits.length && (sortedLogits[kept] as number) >= floor) kept++;
   return kept;
+}
+
+/** The default cut-off in a scope of fewer than `SMALL_SCOPE` memories: which results (cosines in rank order) it keeps. */
+export function keptBySimilarity(cosines: readonly number[]): boolean[] {
+  return cosines.map((cosine) => cosine >= SMALL_SCOPE_MIN_COSINE);
 }

@@ -4,7 +4,7 @@ import { matchesFilter } from "../store-kit/filter.js";
 import type { MemoryRecord, MetadataValue, VectorStore } from "../stores/vector-store.js";
 import type { ScoreExplanation } from "../types.js";
 import { withinTokenBudget } from "./budget.js";
-import { type CutoffModel, defaultCutoff, keptByCutoff } from "./cutoff.js";
+import { type CutoffModel, defaultCutoff, keptByCutoff, keptBySimilarity, SMALL_SCOPE } from "./cutoff.js";
 import { analyseQuery, type RankQuery, scoreFeatures } from "./features.js";
 import { loadNlp } from "./nlp.js";
 import { defaultRanker, type LinearModel, logitOf, sigmoid } from "./ranker.js";
@@ -14,7 +14,8 @@ import type { IndexedMemory, ScopeIndex, ScopeIndexCache } from "./scope-index.j
 //   candidates  every memory of the scope (ScopeIndexCache), first-stage score, best POOL_SIZE kept
 //   features    FEATURES rows of the pool (features.ts)
 //   score       the learned ranker's logit per memory (ranker.ts)
-//   cut-off     the gate and the gap (cutoff.ts), or the caller's threshold on the probability
+//   cut-off     the gate and the gap (cutoff.ts; a cosine floor in scopes under SMALL_SCOPE), or the
+//               caller's threshold on the probability
 //   budget      results in rank order within maxTokens (budget.ts)
 
 export interface RankOptions {
@@ -51,10 +52,13 @@ export function rankIndex(index: ScopeIndex, scope: ValidScope, query: RankQuery
   const logits = scored.rows.map((row) => logitOf(ranker, row));
   const order = [...logits.keys()].sort((a, b) => (logits[b] as number) - (logits[a] as number) || a - b);
   const sorted = order.map((k) => logits[k] as number);
-  let kept = order.length;
-  if (threshold === undefined) kept = keptByCutoff(cutoff, scored, sorted);
-  else if (threshold > 0) kept = sorted.filter((logit) => sigmoid(logit) >= threshold).length;
-  let hits: RankedHit[] = order.slice(0, Math.min(kept, limit)).map((k) => {
+  let kept = order;
+  if (threshold === undefined && index.memories.length < SMALL_SCOPE) {
+    const keep = keptBySimilarity(order.map((k) => (scored.rows[k] as Float64Array)[0] as number));
+    kept = order.filter((_, i) => keep[i]);
+  } else if (threshold === undefined) kept = order.slice(0, keptByCutoff(cutoff, scored, sorted));
+  else if (threshold > 0) kept = order.slice(0, sorted.filter((logit) => sigmoid(logit) >= threshold).length);
+  let hits: RankedHit[] = kept.slice(0, limit).map((k) => {
     const row = scored.rows[k] as Float64Array;
     const logit = logits[k] as number;
     const { vector: _vector, ...record } = (index.memories[scored.pool[k] as number] as IndexedMemory).record;

@@ -10,10 +10,11 @@ import { bm25Scores } from "../retrieval/bm25.js";
  *
  * @param terms the query's `keywordTerms`.
  * @param candidates the records the store's full-text index matched inside the filter, or all of them.
- * @param documentCount the number of records inside the filter, when the candidates are only
- *   part of them: inverse document frequencies are computed against it. @default candidates.length
- * @param documentFrequencies how many records inside the filter hold each term (by Porter stem),
- *   when the candidates are not all of those that do. @default counted among the candidates
+ * @param options `limit`: how many to return, best first; `documentCount`: the number of records
+ *   inside the filter, when the candidates are only part of them (inverse document frequencies are
+ *   computed against it; default `candidates.length`); `documentFrequencies`: how many records
+ *   inside the filter hold each term (by Porter stem), when the candidates are not all of those
+ *   that do (default: counted among the candidates).
  *
  * @example
  * const best = rankByBm25(terms, matches, { documentCount: scopeSize, limit });

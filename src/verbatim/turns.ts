@@ -34,7 +34,7 @@ export const sameSpeaker = (a: { role: string; name?: string }, b: { role: strin
 
 /**
  * The messages of one verbatim add as bursts: system messages and filler (`isFiller`) are dropped,
- * then consecutive messages of one speaker are joined while their words stay within `BURST_WORDS`
+ * then consecutive messages of one named speaker (same role and `name`) are joined while their words stay within `BURST_WORDS`
  * (a longer message is a burst of its own). `open` is a burst the first messages may continue (the
  * scope's latest memory); it is returned first, with the parts that joined it. A message `open`
  * already ends with (an add sent twice: the whole text, or its last four words or more) is not
@@ -56,7 +56,8 @@ export function burstsOf(
     }
     const words = wordCount(text);
     const last = bursts.at(-1);
-    const continuing = last !== undefined && sameSpeaker(last, message);
+    // Only a named speaker's messages run together: unnamed ones (facts, a chat's plain turns) stay apart.
+    const continuing = last !== undefined && last.name !== undefined && sameSpeaker(last, message);
     const said = continuing ? last.parts.join(" ") : "";
     // A short message may end the burst by chance; a longer one that does is the same message again.
     if (continuing && open && bursts.length === 1 && (said === text || (words >= 4 && said.endsWith(` ${text}`)))) {

@@ -134,6 +134,8 @@ describe("bench:answer, offline against the stub", () => {
     report = await runAnswerBench({
       samples,
       embedder: deterministicEmbedder(),
+      // The cut-off is calibrated on a sentence-embedding model's similarities, not the test embedder's.
+      threshold: 0,
       dataDir: join(directory, "run"),
       baseURL: stub.baseURL,
       model: "stub-answer",
@@ -250,6 +252,7 @@ describe("bench:answer, offline against the stub", () => {
     const run = await runAnswerBench({
       samples,
       embedder: failing,
+      threshold: 0,
       dataDir: join(directory, "failing-search"),
       baseURL: stub.baseURL,
       model: "stub",
@@ -270,6 +273,8 @@ describe("bench:answer, offline against the stub", () => {
     const limited = await runAnswerBench({
       samples,
       embedder: deterministicEmbedder(),
+      // The cut-off is calibrated on a sentence-embedding model's similarities, not the test embedder's.
+      threshold: 0,
       dataDir: join(directory, "limited"),
       baseURL: stub.baseURL,
       model: "stub",

@@ -149,17 +149,18 @@ const locomo = [
 ];
 
 describe("parseLocomo", () => {
-  test("each conversation is the user sample_id; turns are '<speaker>: <text>', dated by session, in session order", () => {
+  test("each conversation is the user sample_id; each turn is a message named by its speaker, dated by session, in session order", () => {
     const turns = parseLocomo(locomo, "locomo.json", { agentId: "bench" });
-    expect(turns.map((turn) => [turn.scope, turn.message.content, turn.timestamp, turn.metadata])).toEqual([
-      [{ userId: "conv-1", agentId: "bench" }, "Ann: I adopted a cat", "2023-12-29T22:42:04.000Z", { session: 1 }],
+    expect(turns.map((turn) => [turn.scope, turn.message.name, turn.message.content, turn.timestamp, turn.metadata])).toEqual([
+      [{ userId: "conv-1", agentId: "bench" }, "Ann", "I adopted a cat", "2023-12-29T22:42:04.000Z", { session: 1 }],
       [
         { userId: "conv-1", agentId: "bench" },
-        "Ben: Lovely! [shares a photo: a photo of a cat]",
+        "Ben",
+        "Lovely! [shares a photo: a photo of a cat]",
         "2023-12-29T22:42:04.000Z",
         { session: 1 },
       ],
-      [{ userId: "conv-1", agentId: "bench" }, "Ann: Back from Rome", "2023-05-08T13:56:00.000Z", { session: 2 }],
+      [{ userId: "conv-1", agentId: "bench" }, "Ann", "Back from Rome", "2023-05-08T13:56:00.000Z", { session: 2 }],
     ]);
     expect(turns[0]?.source).toBe('locomo.json: conversation "conv-1", D1:1');
   });

@@ -68,7 +68,7 @@ test("examples/migrate-store.ts moves memories from SQLite to pgvector + Postgre
     "My dog is called Rex",
     "My dog is called Max",
   ]);
-  expect((await after.search("dog", { userId: "alice", limit: 1 })).results[0]?.memory).toBe("My dog is called Max");
+  expect((await after.search("dog", { userId: "alice", limit: 1, threshold: 0 })).results[0]?.memory).toBe("My dog is called Max");
   await after.close();
 });
 
@@ -109,7 +109,7 @@ test("examples/migrate-store.ts moves memories from SQLite to Chroma (history in
   });
   expect((await onChroma.getAll({ userId: "alice" })).results).toEqual(alice);
   expect((await onChroma.getAll({ userId: "bob" })).results).toEqual(bob);
-  expect((await onChroma.search("cat", { userId: "alice", limit: 1 })).results[0]?.memory).toBe("My cat is called Felix");
+  expect((await onChroma.search("cat", { userId: "alice", limit: 1, threshold: 0 })).results[0]?.memory).toBe("My cat is called Felix");
   await onChroma.close();
 
   const to = join(back, "engram.db");

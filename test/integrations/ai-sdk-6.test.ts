@@ -61,7 +61,7 @@ describe("memoryMiddleware on AI SDK 6 (ai@6, specification v3)", () => {
     await memory.add("I prefer Postgres for everything except analytics", { userId: "alice" });
     const model = new MockLanguageModelV3({ doGenerate: async () => reply("Use Postgres.") });
     const { text } = await ai.generateText({
-      model: ai.wrapLanguageModel({ model, middleware: memoryMiddleware({ memory }) }),
+      model: ai.wrapLanguageModel({ model, middleware: memoryMiddleware({ memory, threshold: 0 }) }),
       system: "You are a helpful assistant.",
       prompt: "Which database should I use for my app?",
       providerOptions: { ...memoryScope({ userId: "alice" }), openai: { user: "x" } },
@@ -81,7 +81,7 @@ describe("memoryMiddleware on AI SDK 6 (ai@6, specification v3)", () => {
       doStream: async () => ({ stream: convertArrayToReadableStream(textStream("Tea, no sugar.")) }),
     });
     const result = ai.streamText({
-      model: ai.wrapLanguageModel({ model, middleware: memoryMiddleware({ memory }) }),
+      model: ai.wrapLanguageModel({ model, middleware: memoryMiddleware({ memory, threshold: 0 }) }),
       prompt: "How do I take my tea? Without sugar.",
       providerOptions: memoryScope({ userId: "bob" }),
     });
@@ -94,7 +94,11 @@ describe("memoryMiddleware on AI SDK 6 (ai@6, specification v3)", () => {
     const memory = newMemory();
     const model = new MockLanguageModelV3({ doGenerate: async () => ({ ...reply("Hi."), usage }) });
     const error = await ai
-      .generateText({ model: ai.wrapLanguageModel({ model, middleware: memoryMiddleware({ memory }) }), prompt: "Hi", maxRetries: 0 })
+      .generateText({
+        model: ai.wrapLanguageModel({ model, middleware: memoryMiddleware({ memory, threshold: 0 }) }),
+        prompt: "Hi",
+        maxRetries: 0,
+      })
       .catch((e: unknown) => e);
     expect(MissingScopeError.isInstance(error)).toBe(true);
     expect((error as Error).message).toContain("providerOptions.memory");

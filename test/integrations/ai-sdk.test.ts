@@ -209,7 +209,7 @@ describe("withMemory: what only the AI SDK adapter does", () => {
       { role: "assistant", content: "Postgres is a good default." },
     ]);
     await memory.flush();
-    const { results } = await memory.search("database", { userId: "alice" });
+    const { results } = await memory.search("database", { userId: "alice", threshold: 0 });
     expect(results.map((r) => r.memory)).toContain("Postgres is a good default.");
   });
 });

@@ -217,7 +217,7 @@ describe("withMemory(client): what only the OpenAI SDK adapter does", () => {
 
   test("a request without a scope reaches no server, streamed or not, through the helpers too", async () => {
     const memory = newMemory();
-    const client = withMemory(stubClient(), { memory });
+    const client = withMemory(stubClient(), { memory, threshold: 0 });
     const requests = recordingStub();
     const messages: OpenAI.ChatCompletionMessageParam[] = [{ role: "user", content: "hi" }];
     const isMissingScope = (error: unknown) => MissingScopeError.isInstance(error);
@@ -242,7 +242,7 @@ describe("withMemory(client): what only the OpenAI SDK adapter does", () => {
     const requests = recordingStub(({ body }) => ({
       text: `Noted for ${JSON.stringify(body.messages).includes("vegetarian") ? "a" : "b"}.`,
     }));
-    const client = withMemory(stubClient(), { memory });
+    const client = withMemory(stubClient(), { memory, threshold: 0 });
     const ask = (userId: string) =>
       client.withScope({ userId }).chat.completions.create({ model, messages: [{ role: "user", content: "What should I eat tonight?" }] });
     const [alice, bob] = await Promise.all([ask("alice"), ask("bob")]);
@@ -259,7 +259,7 @@ describe("withMemory(client): what only the OpenAI SDK adapter does", () => {
     const memory = newMemory();
     await memory.add("I like tea", { userId: "alice" });
     const requests = recordingStub();
-    const client = withMemory(stubClient(), { memory }).withScope({ userId: "alice" });
+    const client = withMemory(stubClient(), { memory, threshold: 0 }).withScope({ userId: "alice" });
     const messages: OpenAI.ChatCompletionMessageParam[] = [
       { role: "system", content: "You are helpful." },
       { role: "developer", content: "Answer briefly." },
@@ -284,7 +284,7 @@ describe("withMemory(client): what only the OpenAI SDK adapter does", () => {
     const requests = recordingStub(({ turns }) =>
       turns.at(-1)?.role === "tool" ? { text: "Sunny in Lisbon." } : { toolCalls: [{ name: "weather", arguments: '{"city":"Lisbon"}' }] },
     );
-    const client = withMemory(stubClient(), { memory }).withScope({ userId: "alice" });
+    const client = withMemory(stubClient(), { memory, threshold: 0 }).withScope({ userId: "alice" });
     const input: OpenAI.Responses.ResponseInput = [{ role: "user", content: "What's the weather where I live?" }];
     const first = await client.responses.create({ model, input, tools: [responsesWeather] });
     for (const item of first.output) {
@@ -352,7 +352,7 @@ describe("withMemory(client): what only the OpenAI SDK adapter does", () => {
       if (last?.content.startsWith("Loop")) return { toolCalls: [{ name: "weather", arguments: '{"city":"Lisbon"}' }] };
       return { text: `Answer to ${last?.content}` };
     });
-    const alice = withMemory(stubClient(), { memory }).withScope({ userId: "alice" });
+    const alice = withMemory(stubClient(), { memory, threshold: 0 }).withScope({ userId: "alice" });
 
     const streamed = await alice.chat.completions
       .stream({ model, messages: [{ role: "user", content: "Where do I live?" }] })
@@ -398,7 +398,7 @@ describe("withMemory(client): what only the OpenAI SDK adapter does", () => {
     const memory = newMemory();
     const enqueue = vi.spyOn(memory, "enqueue");
     recordingStub(() => ({ text: "One two three four." }));
-    const alice = withMemory(stubClient(), { memory }).withScope({ userId: "alice" });
+    const alice = withMemory(stubClient(), { memory, threshold: 0 }).withScope({ userId: "alice" });
     const messages: OpenAI.ChatCompletionMessageParam[] = [{ role: "user", content: "Count to four." }];
 
     const left = await alice.chat.completions.create({ model, messages, stream: true });

@@ -73,7 +73,7 @@ describe("burstsOf", () => {
   test("a burst stops at the word cap; a longer message is a burst of its own", () => {
     const words = (n: number) => Array.from({ length: n }, (_, i) => `w${i}`).join(" ");
     const { bursts } = burstsOf(
-      [words(60), words(40), words(1), words(120), words(3)].map((content) => ({ role: "user" as const, content })),
+      [words(60), words(40), words(1), words(120), words(3)].map((content) => ({ role: "user" as const, name: "Ann", content })),
       { maxWords: 100 },
     );
     expect(bursts.map((burst) => burst.words)).toEqual([100, 1, 120, 3]);
