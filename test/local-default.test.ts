@@ -28,3 +28,16 @@ test("new Memory({ dataDir }) remembers and finds by meaning with the local mode
   expect(pets[0]?.memory).toBe("My dog is called Rex");
   await reopened.close();
 });
+
+test("regression: in a scope of a few memories the default cut-off returned nothing, related or not; it keeps what is similar and still injects nothing off-topic", async () => {
+  const memory = new Memory({ dataDir: join(dataDir, "small-scope") });
+  for (const fact of ["I'm vegetarian and I live in Lisbon.", "Sure, noted.", "I love hiking on weekends.", "My sister is called Ana."]) {
+    await memory.add([{ role: "user", content: fact }], { userId: "bea" });
+  }
+  const found = async (query: string) => (await memory.search(query, { userId: "bea" })).results.map((item) => item.memory);
+  expect(await found("What food do I eat?")).toEqual(["I'm vegetarian and I live in Lisbon."]);
+  expect(await found("Recommend a restaurant near me")).toEqual(["I'm vegetarian and I live in Lisbon."]);
+  expect(await found("What is 2 + 2?")).toEqual([]);
+  expect(await found("Which database should I use?")).toEqual([]);
+  await memory.close();
+});

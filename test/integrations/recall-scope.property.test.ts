@@ -92,7 +92,7 @@ beforeAll(async () => {
 afterAll(() => memory.close());
 
 const question = "What is my bank PIN?";
-const options = (searchAcrossRuns: boolean) => ({ memory: recording, limit: 100, searchAcrossRuns });
+const options = (searchAcrossRuns: boolean) => ({ memory: recording, limit: 100, threshold: 0, searchAcrossRuns });
 
 async function checkCall(call: Scope, searchAcrossRuns: boolean, prompt: () => Promise<string>): Promise<void> {
   writes.length = 0;

@@ -146,7 +146,7 @@ test("a full disk: adds and enqueues fail with a typed error, nothing stored is 
           .map((item) => [item.id, item.memory])
           .sort(),
       ).toEqual(expected.sort());
-      expect((await memory.search("keep0x", { userId, limit: 100 })).results.length).toBeGreaterThan(0);
+      expect((await memory.search("keep0x", { userId, limit: 100, threshold: 0 })).results.length).toBeGreaterThan(0);
     }
     // The write-behind meets the full disk too: its attempts fail, and the turns stay queued.
     const waitUntil = Date.now() + 10_000;

@@ -185,7 +185,7 @@ describe.each(backends)("random write and purge interleavings on $name", (backen
             where,
           ).toEqual([]);
           expect(all, where).toEqual(purge === "deleteAll of the user" ? [] : [`neighbour of ${userId} stays`]);
-          const found = (await memory.search("secret changed", { userId, limit: 100 })).results.map((item) => item.memory);
+          const found = (await memory.search("secret changed", { userId, limit: 100, threshold: 0 })).results.map((item) => item.memory);
           expect(
             found.filter((text) => text.includes(marker)),
             where,

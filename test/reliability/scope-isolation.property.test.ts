@@ -48,7 +48,7 @@ const texts = words.flatMap((first) => words.slice(0, 4).map((second) => `fact $
 type ScopeChoice = { mode: "own" | "part" | "any"; pick: number; mask: number };
 
 type Operation =
-  | { kind: "add"; scope: number; messages: { text: number; role: "user" | "assistant" | "system" }[] }
+  | { kind: "add"; scope: number; messages: { text: number; role: "user" | "assistant" | "system"; named: boolean }[] }
   | { kind: "get"; ref: number; scope: ScopeChoice }
   | { kind: "search"; scope: number; query: number; limit: number; cutoff: boolean }
   | { kind: "getAll"; scope: number }
@@ -75,6 +75,7 @@ const operation: fc.Arbitrary<Operation> = fc.oneof(
         fc.record({
           text: fc.nat({ max: texts.length - 1 }),
           role: fc.constantFrom("user" as const, "assistant" as const, "system" as const),
+          named: fc.boolean(),
         }),
         { minLength: 1, maxLength: 3 },
       ),
@@ -191,20 +192,20 @@ async function check(memory: Memory, operations: readonly Operation[]): Promise<
     switch (op.kind) {
       case "add": {
         const scope = use(scopes[op.scope] as Scope);
-        const messages = op.messages.map((m) => ({ role: m.role, content: texts[m.text] as string }));
+        const messages = op.messages.map((m) => ({ role: m.role, content: texts[m.text] as string, ...(m.named ? { name: "Ann" } : {}) }));
         // Each add an hour after the last (and long before any update): it never continues an earlier memory.
         const { results } = await memory.add(messages, { ...scope, timestamp: new Date(Date.UTC(2020, 0, 1) + addCount++ * 3_600_000) });
-        // Consecutive messages of one role (system ones aside) form one memory.
-        const runs: { role: string; parts: string[] }[] = [];
+        // Consecutive messages of one named speaker (same role and name; system ones aside) form one memory.
+        const runs: { role: string; name?: string; parts: string[] }[] = [];
         for (const message of messages) {
           if (message.role === "system") continue;
           const last = runs.at(-1);
-          if (last?.role === message.role) last.parts.push(message.content);
-          else runs.push({ role: message.role, parts: [message.content] });
+          if (last?.name !== undefined && last.role === message.role && last.name === message.name) last.parts.push(message.content);
+          else runs.push({ role: message.role, ...(message.name ? { name: message.name } : {}), parts: [message.content] });
         }
         const expected: string[] = [];
         for (const run of runs) {
-          const text = run.parts.join(" ");
+          const text = `${run.name ? `${run.name}: ` : ""}${run.parts.join(" ")}`;
           if (!expected.includes(text)) expected.push(text);
         }
         expect(results.map((r) => r.memory).sort(), at).toEqual(expected.sort());

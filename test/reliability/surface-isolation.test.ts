@@ -201,7 +201,7 @@ async function viaApi(user: User, where: string): Promise<Scope> {
     const { results } = await app.add(fact(user), scope);
     for (const result of results) owned.set(result.id, { user, text: result.memory });
   } else if (action === 1) {
-    checkItems(user, (await app.search(query(user), { ...scope, limit: 20 })).results, where);
+    checkItems(user, (await app.search(query(user), { ...scope, limit: 20, threshold: 0 })).results, where);
   } else if (action === 2) {
     checkItems(user, (await app.getAll({ ...scope, limit: 1000 })).results, where);
   } else if (victim) {

@@ -195,7 +195,7 @@ async function observe(trial: string, dataDir: string, steps: Step[], end: numbe
     for (const [id, { userId, text }] of [...live].slice(0, 8)) {
       calls++;
       const word = /walrus\d+x/.exec(text)?.[0] as string;
-      const { results } = await memory.search(word, { userId, limit: 100 });
+      const { results } = await memory.search(word, { userId, limit: 100, threshold: 0 });
       expect(
         results.map((result) => result.id),
         `${trial}: search for ${word}`,

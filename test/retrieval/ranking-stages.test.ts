@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { MemoryRecord } from "../../src/index.js";
 import { estimateTokens, withinTokenBudget } from "../../src/retrieval/budget.js";
-import { type CutoffModel, GATE_FEATURES, keptByCutoff } from "../../src/retrieval/cutoff.js";
+import { type CutoffModel, GATE_FEATURES, keptByCutoff, keptBySimilarity, SMALL_SCOPE_MIN_COSINE } from "../../src/retrieval/cutoff.js";
 import { FEATURES, type RankQuery, scoreFeatures } from "../../src/retrieval/features.js";
 import type { Nlp } from "../../src/retrieval/nlp.js";
 import { checkModel, defaultRanker, logitOf, sigmoid } from "../../src/retrieval/ranker.js";
@@ -156,6 +156,12 @@ describe("cut-off", () => {
     expect(keptByCutoff(model(1, 1.5), scored, [3, 2, 1, 0])).toBe(2);
     expect(keptByCutoff(model(1, 99), scored, [3, 2, 1, 0])).toBe(4);
     expect(keptByCutoff(model(1, 99), scored, [])).toBe(0);
+  });
+
+  it("in a small scope, keeps the results whose cosine reaches the floor, in rank order", () => {
+    expect(SMALL_SCOPE_MIN_COSINE).toBe(0.35);
+    expect(keptBySimilarity([0.5, 0.2, 0.35, 0.349])).toEqual([true, false, true, false]);
+    expect(keptBySimilarity([])).toEqual([]);
   });
 });
 
