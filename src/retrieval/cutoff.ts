@@ -32,7 +32,7 @@ export interface CutoffModel extends LinearModel {
  */
 export const SMALL_SCOPE = 50;
 /** In a small scope, the least cosine similarity a result needs by default. */
-export const SMALL_SCOPE_MIN_COSINE = 0.35;
+export const SMALL_SCOPE_MIN_COSINE = 0.3;
 
 export const defaultCutoff: CutoffModel = checkModel(gate, GATE_FEATURES, "src/retrieval/cutoff-gate.json");
 
