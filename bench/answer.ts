@@ -12,7 +12,6 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { localEmbedder } from "../src/index.js";
 import { answerTable, runAnswerBench } from "./support/answer-accuracy.js";
-import { batchingEmbedder } from "./support/batching-embedder.js";
 import { readLocomo } from "./support/locomo.js";
 import { startOpenAiStub } from "./support/openai-stub.js";
 import { commit, currentLoad, defaultDataFile, figure, machine, writeResults } from "./support/report.js";
@@ -63,7 +62,7 @@ let report: Awaited<ReturnType<typeof runAnswerBench>>;
 try {
   report = await runAnswerBench({
     samples,
-    embedder: batchingEmbedder(localEmbedder()),
+    embedder: localEmbedder(),
     dataDir: workDir,
     baseURL,
     ...(process.env.OPENAI_API_KEY ? { apiKey: process.env.OPENAI_API_KEY } : {}),

@@ -31,7 +31,6 @@ import { countTokens } from "gpt-tokenizer/encoding/o200k_base";
 import { localEmbedder, type MemoryItem, renderMemoryBlock } from "../src/index.js";
 import type { LinearModel } from "../src/retrieval/ranker.js";
 import { bm25Scores, keywordTerms } from "../src/store-kit/index.js";
-import { batchingEmbedder } from "./support/batching-embedder.js";
 import { cachedEmbedder } from "./support/cached-embedder.js";
 import { type Question, type ReadStats, readLocomo, type Sample, sessionOf } from "./support/locomo.js";
 import { type Ingested, ingestLocomo } from "./support/locomo-ingest.js";
@@ -310,7 +309,7 @@ const machineInfo = machine();
 console.log(`Retrieval quality on ${file}; load ${machineInfo.load.join(" ")}`);
 printStats(stats);
 
-const local = batchingEmbedder(localEmbedder());
+const local = localEmbedder();
 const embedder = options["embedding-cache"] ? cachedEmbedder(local, resolve(options["embedding-cache"])) : local;
 // `--llm stub` runs the extract path against the local deterministic stub (each sentence of a
 // turn becomes a fact): a check of the plumbing and of the cost, not of extraction quality.

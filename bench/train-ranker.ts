@@ -12,7 +12,6 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { localEmbedder, Memory, sqliteStore } from "../src/index.js";
-import { batchingEmbedder } from "./support/batching-embedder.js";
 import { cachedEmbedder } from "./support/cached-embedder.js";
 import { readLocomo, sessionOf } from "./support/locomo.js";
 import {
@@ -36,7 +35,7 @@ const { values: options, positionals } = parseArgs({
 });
 const file = resolve(positionals[0] ?? defaultDataFile);
 const { samples } = readLocomo(file);
-const local = batchingEmbedder(localEmbedder());
+const local = localEmbedder();
 const embedder = options["embedding-cache"] ? cachedEmbedder(local, resolve(options["embedding-cache"])) : local;
 const dataDir = mkdtempSync(join(tmpdir(), "engram-train-"));
 const store = sqliteStore({ path: join(dataDir, "engram.db") });

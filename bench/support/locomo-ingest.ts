@@ -38,7 +38,9 @@ export interface IngestOptions {
 
 export async function ingestLocomo({ mode, samples, dataDir, embedder, llm, progress = true }: IngestOptions): Promise<Ingested> {
   const store = sqliteStore({ path: join(dataDir, "engram.db") });
-  const base: MemoryOptions = { dataDir, embedder, vectorStore: store, writeBehind: { enabled: false } };
+  // Batches of 100 turns per conversation, ten conversations at once, queue at one local model:
+  // a call may wait minutes for its turn, which is not a fault here.
+  const base: MemoryOptions = { dataDir, embedder, vectorStore: store, writeBehind: { enabled: false }, timeouts: { embedMs: 600_000 } };
   let memory: Memory;
   if (mode === "extract") {
     if (!llm) throw new Error("extract mode needs an extraction model (pass --llm <OpenAI-compatible base URL>)");
