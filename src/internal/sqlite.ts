@@ -169,6 +169,9 @@ function owe(shared: Shared): void {
   shared.owed.unref();
 }
 
+/** How many times opening a file is tried again when another process holds a lock the busy handler does not wait for. */
+const OPEN_RETRIES = 5;
+
 export async function openSqlite(file: string): Promise<SqliteHandle> {
   const path = file === ":memory:" ? file : resolve(file);
   let shared = open.get(path);
@@ -181,50 +184,66 @@ export async function openSqlite(file: string): Promise<SqliteHandle> {
       if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
       const existing = path !== ":memory:" && existsSync(path) && statSync(path).size > 0;
       let db: DatabaseSync | undefined;
-      try {
-        db = new DatabaseSync(path, { allowExtension: true });
-        sqliteVec.load(db);
-        // The busy timeout comes first: switching a new file to WAL takes a lock that another
-        // process opening the same file at the same moment may hold.
-        // 8 KiB pages hold three rows with a 512-d vector where 4 KiB pages hold one: a scope's rows
-        // are read in a third of the pages (applies to new files only). A 32 MB page cache keeps
-        // the scopes in use in memory.
-        db.exec(`
-          PRAGMA busy_timeout = ${busyTimeoutMs};
-          PRAGMA page_size = 8192;
-          PRAGMA journal_mode = WAL;
-          PRAGMA synchronous = NORMAL;
-          PRAGMA cache_size = -32000;
-          PRAGMA secure_delete = ON;
-          PRAGMA foreign_keys = ON;
-        `);
-        if (damaged.has(path)) db.exec("PRAGMA query_only = ON");
-      } catch (cause) {
+      for (let attempt = 0; ; attempt++) {
         try {
-          db?.close();
-        } catch {
-          // Not open: nothing to close.
-        }
-        if (isCorruption(cause)) {
-          markDamaged(path, detailOf(cause));
-          throw new CorruptionError({ path, detail: detailOf(cause), cause });
-        }
-        const code = sqliteCode(cause);
-        if (code === SQLITE_BUSY || code === SQLITE_LOCKED) {
-          // Another process held the file past the busy timeout: a passing condition, not a setup mistake.
-          throw new StoreError({
-            message: `Cannot open the SQLite database at ${path}: ${(cause as Error).message}. Another process kept it locked for longer than the busy timeout (10 s); try again.`,
+          db = new DatabaseSync(path, { allowExtension: true });
+          sqliteVec.load(db);
+          // The busy timeout comes first: switching a new file to WAL takes a lock that another
+          // process opening the same file at the same moment may hold.
+          // 8 KiB pages hold three rows with a 512-d vector where 4 KiB pages hold one: a scope's rows
+          // are read in a third of the pages (applies to new files only). A 32 MB page cache keeps
+          // the scopes in use in memory.
+          db.exec(`
+            PRAGMA busy_timeout = ${busyTimeoutMs};
+            PRAGMA page_size = 8192;
+            PRAGMA journal_mode = WAL;
+            PRAGMA synchronous = NORMAL;
+            PRAGMA cache_size = -32000;
+            PRAGMA secure_delete = ON;
+            PRAGMA foreign_keys = ON;
+          `);
+          if (damaged.has(path)) db.exec("PRAGMA query_only = ON");
+        } catch (cause) {
+          try {
+            db?.close();
+          } catch {
+            // Not open: nothing to close.
+          }
+          if (isCorruption(cause)) {
+            markDamaged(path, detailOf(cause));
+            throw new CorruptionError({ path, detail: detailOf(cause), cause });
+          }
+          const code = sqliteCode(cause);
+          if ((code === SQLITE_BUSY || code === SQLITE_LOCKED) && attempt < OPEN_RETRIES) {
+            // Switching a new file to WAL can meet another process's lock without waiting in the busy
+            // handler: a short backoff, then open again.
+            await new Promise((wake) => setTimeout(wake, 50 * 2 ** attempt + Math.random() * 50));
+            continue;
+          }
+          if (code === SQLITE_BUSY || code === SQLITE_LOCKED) {
+            // Another process held the file past the busy timeout: a passing condition, not a setup mistake.
+            throw new StoreError({
+              message: `Cannot open the SQLite database at ${path}: ${(cause as Error).message}. Another process kept it locked for longer than the busy timeout (10 s); try again.`,
+              cause,
+            });
+          }
+          throw new ConfigError({
+            message: `Cannot open the SQLite database at ${path}: ${(cause as Error).message}. Check that the directory is writable and that Node.js is >= 22.13.`,
             cause,
           });
         }
-        throw new ConfigError({
-          message: `Cannot open the SQLite database at ${path}: ${(cause as Error).message}. Check that the directory is writable and that Node.js is >= 22.13.`,
-          cause,
-        });
+        break;
       }
-      shared = { db, statements: new Map(), users: 0, closed: false, owed: undefined, check: undefined };
-      if (path !== ":memory:") open.set(path, shared);
-      if (existing && !damaged.has(path)) startCheck(shared, path);
+      // Another caller of this process may have opened the file while this one waited to retry.
+      const raced = open.get(path);
+      if (raced) {
+        db.close();
+        shared = raced;
+      } else {
+        shared = { db, statements: new Map(), users: 0, closed: false, owed: undefined, check: undefined };
+        if (path !== ":memory:") open.set(path, shared);
+        if (existing && !damaged.has(path)) startCheck(shared, path);
+      }
     }
   }
   shared.users++;
