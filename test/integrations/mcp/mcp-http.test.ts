@@ -7,6 +7,7 @@ import { afterEach, expect, test } from "vitest";
 import { createMcpHttpHandler, type McpHttpHandlerOptions } from "../../../integrations/mcp/index.js";
 import { Memory } from "../../../src/index.js";
 import { deterministicEmbedder, inMemoryHistory, inMemoryStore } from "../../../src/testing/index.js";
+import { mcpToolNames } from "./tool-names.js";
 
 const token = "0123456789abcdef0123456789abcdef";
 const cleanup: (() => Promise<void>)[] = [];
@@ -58,17 +59,7 @@ test("the SDK client uses every tool over Streamable HTTP with the token, inside
   await memory.add("bob's note", { userId: "bob" });
   const client = await connect(url, { authorization: `Bearer ${token}` });
   const { tools } = await client.listTools();
-  expect(tools.map((tool) => tool.name).sort()).toEqual([
-    "add_memory",
-    "delete_all_memories",
-    "delete_memory",
-    "get_memory",
-    "get_profile",
-    "list_memories",
-    "search_memories",
-    "update_memory",
-    "update_profile",
-  ]);
+  expect(tools.map((tool) => tool.name).sort()).toEqual(mcpToolNames);
   const json = async (name: string, args: Record<string, unknown>) => {
     const result = (await client.callTool({ name, arguments: args })) as CallToolResult;
     expect(result.isError, JSON.stringify(result.content)).toBeFalsy();

@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, test } from "vitest";
 import { createMcpServer, type McpServerOptions } from "../../../integrations/mcp/index.js";
 import { ConfigError, Memory, type MemoryItem } from "../../../src/index.js";
 import { deterministicEmbedder, inMemoryHistory, inMemoryStore } from "../../../src/testing/index.js";
+import { mcpToolNames } from "./tool-names.js";
 
 let memory: Memory;
 const clients: Client[] = [];
@@ -56,23 +57,11 @@ async function refused(client: Client, name: string, args: Record<string, unknow
   return (result.content[0] as { text: string }).text;
 }
 
-const toolNames = [
-  "add_memory",
-  "delete_all_memories",
-  "delete_memory",
-  "get_memory",
-  "get_profile",
-  "list_memories",
-  "search_memories",
-  "update_memory",
-  "update_profile",
-];
-
 describe("a server with a fixed scope", () => {
   test("lists the nine tools, none of which has a scope field, and all of which refuse unknown arguments", async () => {
     const client = await connect({ scope: { userId: "alice" } });
     const { tools } = await client.listTools();
-    expect(tools.map((tool) => tool.name).sort()).toEqual(toolNames);
+    expect(tools.map((tool) => tool.name).sort()).toEqual(mcpToolNames);
     for (const tool of tools) {
       const properties = Object.keys(tool.inputSchema.properties ?? {});
       expect(
