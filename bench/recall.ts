@@ -9,7 +9,9 @@
 //   session@10      the top 10 hold a turn of a session that holds evidence
 //   MRR@10          1 / rank of the first memory holding evidence (0 past rank 10)
 //   block tokens    o200k tokens of the top 10 rendered as the memory block a model would get
-// A plain BM25 ranking over the same stored texts is scored beside it, in the same run.
+// Two plain BM25 rankings are scored beside it, in the same run: over the same stored memories,
+// and over the turns ("speaker: text", one document per turn, as a keyword index of the raw
+// conversation would hold them).
 //
 // Engram is scored three ways: in-sample (Memory.search with the shipped ranker, trained on this
 // file by bench/train-ranker.ts, no cut-off: `threshold: 0`), held-out (each conversation ranked
@@ -151,6 +153,7 @@ interface ModeResult {
   heldOut: Record<string, Aggregate>;
   cut: Record<string, Aggregate> & { memoriesPerQuery?: number };
   bm25: Record<string, Aggregate>;
+  bm25Turns: Record<string, Aggregate>;
   offTopic: OffTopic[];
 }
 
@@ -159,6 +162,7 @@ async function evaluate(mode: "raw" | "extract", samples: readonly Sample[], ing
   const engramScores: QuestionScore[] = [];
   const cutScores: QuestionScore[] = [];
   const bm25ScoresList: QuestionScore[] = [];
+  const bm25TurnScores: QuestionScore[] = [];
   const searchMs: number[] = [];
   let shown = 0;
   let memories = 0;
@@ -173,6 +177,13 @@ async function evaluate(mode: "raw" | "extract", samples: readonly Sample[], ing
     for await (const item of memory.iterate(scope)) stored.push(item);
     memories += stored.length;
     const texts = stored.map((item) => item.memory);
+    const turns = sample.sessions.flatMap((session) =>
+      session.turns.map((turn) => ({
+        diaId: turn.diaId,
+        item: { memory: `${turn.speaker}: ${turn.text}`, createdAt: (session.date ?? new Date(0)).toISOString(), updatedAt: "" },
+      })),
+    );
+    const turnTexts = turns.map((turn) => turn.item.memory);
     for (const question of sample.questions) {
       if (question.evidence.length === 0) continue;
       // Timed: the default search (query embedding, index check, ranking, cut-off).
@@ -190,6 +201,13 @@ async function evaluate(mode: "raw" | "extract", samples: readonly Sample[], ing
         .sort((a, b) => b.value - a.value || a.index - b.index)
         .map((hit) => stored[hit.index] as MemoryItem);
       bm25ScoresList.push(score(question, ranked(owned, bm25.slice(0, 10)), ranked(owned, bm25.slice(0, 20))));
+      const byTurn = bm25Scores(keywordTerms(question.question), turnTexts)
+        .map((value, index) => ({ value, index }))
+        .filter((hit) => hit.value > 0)
+        .sort((a, b) => b.value - a.value || a.index - b.index)
+        .map((hit) => turns[hit.index] as (typeof turns)[number]);
+      const turnRanking = (list: typeof byTurn): Ranked => ({ sources: list.map((t) => [t.diaId]), items: list.map((t) => t.item) });
+      bm25TurnScores.push(score(question, turnRanking(byTurn.slice(0, 10)), turnRanking(byTurn.slice(0, 20))));
     }
   }
 
@@ -243,6 +261,7 @@ async function evaluate(mode: "raw" | "extract", samples: readonly Sample[], ing
     heldOut: aggregate(heldScores),
     cut: Object.assign(cutAggregate, { memoriesPerQuery: shown / (cutScores.length || 1) }),
     bm25: aggregate(bm25ScoresList),
+    bm25Turns: aggregate(bm25TurnScores),
     offTopic,
   };
 }
@@ -256,7 +275,8 @@ function printMode(result: ModeResult): void {
     ["Engram in-sample", result.engram],
     ["Engram held-out", result.heldOut],
     ["Engram + cut-off", result.cut],
-    ["BM25", result.bm25],
+    ["BM25 memories", result.bm25],
+    ["BM25 turns", result.bm25Turns],
   ] as const) {
     for (const [group, a] of Object.entries(figures)) {
       if (typeof a !== "object") continue;
@@ -276,9 +296,13 @@ function printMode(result: ModeResult): void {
   console.log(`\n${result.mode} mode`);
   console.log(table(rows));
   const overall = (figures: Record<string, Aggregate>) => (figures.overall as Aggregate).recall10;
-  console.log(
-    `Engram/BM25 on R@10: in-sample ${ratio(overall(result.engram), overall(result.bm25))}, held-out ${ratio(overall(result.heldOut), overall(result.bm25))}`,
-  );
+  for (const [baseline, figures] of [
+    ["BM25 over the same memories", result.bm25],
+    ["BM25 over turns", result.bm25Turns],
+  ] as const)
+    console.log(
+      `Engram / ${baseline} on R@10: in-sample ${ratio(overall(result.engram), overall(figures))}, held-out ${ratio(overall(result.heldOut), overall(figures))}`,
+    );
   console.log(
     `cut-off (in-sample, Memory.search default): evidence kept ${pct(overall(result.cut) / overall(result.engram))} % of uncut R@10, ${figure(result.cut.memoriesPerQuery, 2)} memories/query`,
   );
