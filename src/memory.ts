@@ -22,6 +22,7 @@ import {
   updateChangeSchema,
 } from "./call-options.js";
 import { type Components, createComponents } from "./components.js";
+import { type ConsolidateOptions, type ConsolidateResult, consolidateSchema, planConsolidation } from "./consolidate.js";
 import { decideAdd, extractionSettings, type TurnOptions } from "./decide.js";
 import { ConfigError, type EngramError, InvalidInputError, isUserError, MemoryNotFoundError, TimeoutError } from "./errors.js";
 import type { ExtractionSettings } from "./extraction/plan-extraction.js";
@@ -68,6 +69,7 @@ export type {
   SearchOptions,
   UpdateChange,
 } from "./call-options.js";
+export type { ConsolidateOptions, ConsolidateResult, ConsolidationCluster } from "./consolidate.js";
 export type { MemoryOptions, Timeouts } from "./memory-options.js";
 export { defaultTimeouts } from "./memory-options.js";
 export type { Profile, ProfileUpdate } from "./profile.js";
@@ -445,6 +447,39 @@ export class Memory {
       newValue,
       createdAt,
     }));
+  }
+
+  /**
+   * Merges near-duplicate memories of the scope: memories of one exact scope and one speaker whose
+   * embeddings are close (cosine ≥ `similarity`) AND that share keywords (≥ `keywordOverlap`), every
+   * two members of a cluster alike. Each cluster becomes one memory: with an `llm`, one model call
+   * per cluster writes the merged fact; without one, the most recently changed text is kept
+   * verbatim (nothing invented). The others are deleted; every original text stays in history as a
+   * MERGE entry on the memory it was and on the one it was merged into. `dryRun` only finds the
+   * clusters. All clusters are applied together, or none.
+   *
+   * @throws ExtractionError when the model's merged text cannot be had; nothing changes.
+   */
+  async consolidate(scope: Scope, options: ConsolidateOptions = {}): Promise<ConsolidateResult> {
+    const valid = validateScope("consolidate", scope);
+    const parsed = parse(consolidateSchema, options ?? {}, "consolidate");
+    this.#assertOpen();
+    const components = await this.#ready();
+    const settings = {
+      runtime: this.#runtime,
+      maxLength: this.#maxLength,
+      report: this.#reportHook,
+      ...(this.#extraction ? { model: this.#extraction.model, call: this.#extraction.call } : {}),
+    };
+    return this.#locks.run(lockKeyOf(valid), () =>
+      onConflict(async () => {
+        const { result, plan } = await planConsolidation(settings, components, valid, parsed);
+        if (plan) await applyPlan(components, plan);
+        if (result.usage.llmCalls > 0)
+          callHook("onUsage", this.#options.onUsage, { ...result.usage }, { scope: { ...valid }, failed: false });
+        return result;
+      }),
+    );
   }
 
   /**
