@@ -22,7 +22,13 @@ import {
   updateChangeSchema,
 } from "./call-options.js";
 import { type Components, createComponents } from "./components.js";
-import { type ConsolidateOptions, type ConsolidateResult, consolidateSchema, planConsolidation } from "./consolidate.js";
+import {
+  type ConsolidateOptions,
+  type ConsolidateResult,
+  type ConsolidationSettings,
+  consolidateSchema,
+  planConsolidation,
+} from "./consolidate.js";
 import { decideAdd, extractionSettings, type TurnOptions } from "./decide.js";
 import { ConfigError, type EngramError, InvalidInputError, isUserError, MemoryNotFoundError, TimeoutError } from "./errors.js";
 import type { ExtractionSettings } from "./extraction/plan-extraction.js";
@@ -53,6 +59,7 @@ import { ScopeIndexCache } from "./retrieval/scope-index.js";
 import { defaultRuntime, isoNow, type Runtime } from "./runtime.js";
 import { lockKeyOf, type Scope, type ValidScope, validateScope } from "./scope.js";
 import { isScopeEnumerable, type MemoryRecord, type ScopeCount } from "./stores/vector-store.js";
+import { usageAttributes } from "./telemetry/attributes.js";
 import type { AddResult, ErrorContext, HistoryRecord, MemoryItem, PendingTurn } from "./types.js";
 import { parse, parseAllScopes, parseId, parseMessages, parseScoped, parseScopeOrAll, parseText } from "./validation.js";
 import { defaultWriteBehind } from "./write-behind/worker.js";
@@ -129,7 +136,11 @@ export class Memory {
       {
         decide: (scope, messages, stored, entryId) => this.#decide(scope, messages, parse(turnSchema, stored, "enqueue"), entryId),
         writer: () => this.#ready(),
-        lock: (scope, fn) => this.#locks.run(lockKeyOf(scope), fn),
+        lock: (scope, fn) =>
+          this.#locks.run(lockKeyOf(scope), async () => {
+            const { tracing } = await this.#ready();
+            return tracing.span("engram.write_behind.turn", tracing.scope(scope), () => fn());
+          }),
       },
       { ...defaultWriteBehind, ...this.#options.writeBehind },
       (error, context) => this.#report(error, context),
@@ -200,7 +211,20 @@ export class Memory {
   }
 
   async #add(components: Components, scope: ValidScope, turn: Message[], turnOptions: TurnOptions, signal: AbortSignal | undefined) {
-    const adding = this.#locks.run(lockKeyOf(scope), async () => {
+    const adding = components.tracing.span(
+      "engram.add",
+      { ...components.tracing.scope(scope), "engram.add.messages": turn.length },
+      async (record) => {
+        const result = await this.#addLocked(components, scope, turn, turnOptions, signal);
+        record(usageAttributes(result));
+        return result;
+      },
+    );
+    return abortable(adding, signal);
+  }
+
+  #addLocked(components: Components, scope: ValidScope, turn: Message[], turnOptions: TurnOptions, signal: AbortSignal | undefined) {
+    return this.#locks.run(lockKeyOf(scope), async () => {
       // A memory the plan changes may be changed by another call (another process) meanwhile: the
       // store refuses the write, and the add is decided again against what is stored now.
       const plan = await onConflict(async () => {
@@ -211,7 +235,6 @@ export class Memory {
       });
       return resultOf(plan);
     });
-    return abortable(adding, signal);
   }
 
   /** Verbatim adds planned together, embedded in one call and written in one transaction, under the lock of every scope they touch. */
@@ -306,7 +329,15 @@ export class Memory {
       ...components.embedder,
       embed: (texts, call) => components.embedder.embed(texts, { ...call, cacheKey }),
     };
-    const hits = await abortable(rankedSearch({ ...components, embedder, cache: this.#scopeIndexes }, request), signal);
+    const hits = await components.tracing.span(
+      "engram.search",
+      { ...components.tracing.scope(scope), "engram.search.limit": limit },
+      async (record) => {
+        const hits = await abortable(rankedSearch({ ...components, embedder, cache: this.#scopeIndexes }, request), signal);
+        record({ "engram.search.results": hits.length });
+        return hits;
+      },
+    );
     return {
       results: hits.map((hit) => {
         const item = toItem(hit.record, hit.score);
@@ -471,6 +502,20 @@ export class Memory {
       report: this.#reportHook,
       ...(this.#extraction ? { model: this.#extraction.model, call: this.#extraction.call } : {}),
     };
+    const attributes = { ...components.tracing.scope(valid), "engram.consolidate.dry_run": parsed.dryRun === true };
+    return components.tracing.span("engram.consolidate", attributes, async (record) => {
+      const result = await this.#consolidateLocked(components, valid, settings, parsed);
+      record({
+        "engram.consolidate.memories": result.memories,
+        "engram.consolidate.clusters": result.clusters.length,
+        "engram.consolidate.merged": result.merged,
+        ...usageAttributes(result),
+      });
+      return result;
+    });
+  }
+
+  #consolidateLocked(components: Components, valid: ValidScope, settings: ConsolidationSettings, parsed: ConsolidateOptions) {
     return this.#locks.run(lockKeyOf(valid), () =>
       onConflict(async () => {
         const { result, plan } = await planConsolidation(settings, components, valid, parsed);
