@@ -70,6 +70,7 @@ export type {
   WriteExpectation,
 } from "./stores/vector-store.js";
 export { isKeywordSearchable, isScopeEnumerable, isTimeOrdered } from "./stores/vector-store.js";
+export type { AttributeValue, TelemetryOptions, TracerLike } from "./telemetry/tracing.js";
 export type {
   AddResult,
   AddResultItem,

@@ -60,6 +60,7 @@ import { defaultRuntime, isoNow, type Runtime } from "./runtime.js";
 import { lockKeyOf, type Scope, type ValidScope, validateScope } from "./scope.js";
 import { isScopeEnumerable, type MemoryRecord, type ScopeCount } from "./stores/vector-store.js";
 import { usageAttributes } from "./telemetry/attributes.js";
+import { noTracing } from "./telemetry/tracing.js";
 import type { AddResult, ErrorContext, HistoryRecord, MemoryItem, PendingTurn } from "./types.js";
 import { parse, parseAllScopes, parseId, parseMessages, parseScoped, parseScopeOrAll, parseText } from "./validation.js";
 import { defaultWriteBehind } from "./write-behind/worker.js";
@@ -138,7 +139,8 @@ export class Memory {
         writer: () => this.#ready(),
         lock: (scope, fn) =>
           this.#locks.run(lockKeyOf(scope), async () => {
-            const { tracing } = await this.#ready();
+            // Built already: the worker starts once the components are.
+            const tracing = (await this.#components)?.tracing ?? noTracing;
             return tracing.span("engram.write_behind.turn", tracing.scope(scope), () => fn());
           }),
       },

@@ -31,9 +31,9 @@ function suite(name: string, backend: () => Backend) {
     };
     const seed = async (memory: Memory, tick: () => void, user: string, texts: readonly string[], extra: object = {}) => {
       const ids: string[] = [];
-      for (const text of texts) {
+      for (const [n, text] of texts.entries()) {
         tick();
-        const { results } = await memory.add(text, { userId: user, ...extra, infer: false });
+        const { results } = await memory.add(text, { userId: user, metadata: { n }, ...extra, infer: false });
         ids.push(results[0]?.id as string);
       }
       return ids;
@@ -59,6 +59,8 @@ function suite(name: string, backend: () => Backend) {
       const left = (await memory.getAll({ userId: user })).results;
       expect(left.map((item) => item.id).sort()).toEqual([newest, other].sort());
       expect(left.find((item) => item.id === newest)?.memory).toBe(sisters[2]);
+      // Where each merged message came from stays with the memory.
+      expect(left.find((item) => item.id === newest)?.sources).toEqual([{ n: 2 }, { n: 0 }, { n: 1 }]);
 
       const absorbed = await memory.history(oldest as string, { userId: user });
       expect(absorbed.map((entry) => [entry.event, entry.previousValue, entry.newValue])).toEqual([
