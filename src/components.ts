@@ -22,6 +22,7 @@ import type { Runtime } from "./runtime.js";
 import { guardedCall, guardStore } from "./stores/guard-store.js";
 import { sqliteStore } from "./stores/sqlite-store.js";
 import type { VectorStore } from "./stores/vector-store.js";
+import { loadTracing, type Tracing, traceStore } from "./telemetry/tracing.js";
 import type { ErrorContext } from "./types.js";
 
 /** Everything a `Memory` works with, built once and wrapped once: deadlines, retries and typed errors live here, not at each call. */
@@ -32,6 +33,8 @@ export interface Components extends PlanWriter {
   /** The write-behind queue: the `outbox` option, else the history store (which then implements it). */
   outbox: Outbox;
   dimension: number;
+  /** Spans around Engram's work (a no-op without `@opentelemetry/api` or with `telemetry.enabled` false). */
+  tracing: Tracing;
   /** Closes each store once (the history and the outbox are often one object). */
   close(): Promise<unknown>;
   /** Empties each store once. */
@@ -42,7 +45,7 @@ export interface Components extends PlanWriter {
 const queryEmbeddingCacheSize = 256;
 
 export interface ComponentSettings {
-  options: Pick<MemoryOptions, "dataDir" | "embedder" | "vectorStore" | "historyStore" | "outbox">;
+  options: Pick<MemoryOptions, "dataDir" | "embedder" | "vectorStore" | "historyStore" | "outbox" | "telemetry">;
   retry: RetryOptions;
   timeouts: Timeouts;
   report(error: EngramError, context: ErrorContext): void;
@@ -70,13 +73,24 @@ export async function createComponents({ options, retry, timeouts, report, runti
   // Without an outbox of its own, the history is the outbox too (the option check made sure it can be).
   const rawOutbox = options.outbox ?? (rawHistory as HistoryLog & Outbox);
   const guard = { timeoutMs: timeouts.storeMs };
-  const store = guardStore(rawStore, guard);
-  const history = guardStore(rawHistory, guard);
+  const tracing = await loadTracing(options.telemetry);
+  const store = traceStore(guardStore(rawStore, guard), tracing, "vector");
+  const history = traceStore(guardStore(rawHistory, guard), tracing, "history");
   const outbox = (rawOutbox as object) === rawHistory ? (history as HistoryLog & Outbox) : guardStore(rawOutbox, guard);
   const parts = [...new Set<HistoryLog | Outbox>([history, outbox])];
   const joint = jointWriter(rawStore, rawHistory);
   const jointWrite: Components["jointWrite"] =
-    joint && ((batch, entries) => guardedCall("write", timeouts.storeMs, () => joint(batch, entries)));
+    joint &&
+    ((batch, entries) =>
+      tracing.span(
+        "engram.store.write",
+        {
+          "engram.store.kind": "vector+history",
+          "engram.store.upserts": batch.upsert?.length ?? 0,
+          "engram.store.deletes": batch.delete?.length ?? 0,
+        },
+        () => guardedCall("write", timeouts.storeMs, () => joint(batch, entries)),
+      ));
   for (const part of parts) await part.init();
   const dimension = raw.dimension ?? (await embedder.embed(["dimension probe"]))[0]?.length;
   if (!dimension) throw new EmbeddingError({ message: "The embedder returned an empty vector" });
@@ -87,6 +101,7 @@ export async function createComponents({ options, retry, timeouts, report, runti
     history,
     outbox,
     dimension,
+    tracing,
     close: () => Promise.allSettled([store.close(), ...parts.map((part) => part.close())]),
     async reset() {
       await store.reset();

@@ -9,6 +9,7 @@ import { planVerbatim } from "./plan-verbatim.js";
 import { callHook } from "./report.js";
 import type { Runtime } from "./runtime.js";
 import type { ValidScope } from "./scope.js";
+import { modelAttributes, usageAttributes } from "./telemetry/attributes.js";
 import type { ErrorContext } from "./types.js";
 
 /** How adds are decided, fixed by the `Memory` options. */
@@ -48,7 +49,7 @@ export interface TurnOptions {
  */
 export async function decideAdd(
   { extraction, runtime, onUsage, report }: DecideSettings,
-  { store, embedder }: Components,
+  { store, embedder, tracing }: Components,
   { scope, messages, options, entryId }: { scope: ValidScope; messages: Message[]; options: TurnOptions; entryId?: string },
 ): Promise<Plan> {
   const infer = options.infer ?? extraction !== undefined;
@@ -68,7 +69,11 @@ export async function decideAdd(
       report(error, entryId === undefined ? context : { ...context, entryId });
     const plan =
       infer && extraction
-        ? await planExtraction(extraction, { store, embedder, report: reportTurn, runtime }, request)
+        ? await tracing.span("engram.extract", modelAttributes(extraction.model), async (record) => {
+            const plan = await planExtraction(extraction, { store, embedder, report: reportTurn, runtime }, request);
+            record({ ...usageAttributes({ usage }), "engram.extract.decisions": plan.results.length });
+            return plan;
+          })
         : await planVerbatim({ store, embedder, runtime }, request);
     failed = false;
     return plan;

@@ -26,6 +26,9 @@ export type {
   AddManyItem,
   AddManyOptions,
   AddOptions,
+  ConsolidateOptions,
+  ConsolidateResult,
+  ConsolidationCluster,
   DeleteOptions,
   DeleteResult,
   EnqueueOptions,
@@ -67,6 +70,7 @@ export type {
   WriteExpectation,
 } from "./stores/vector-store.js";
 export { isKeywordSearchable, isScopeEnumerable, isTimeOrdered } from "./stores/vector-store.js";
+export type { AttributeValue, TelemetryOptions, TracerLike } from "./telemetry/tracing.js";
 export type {
   AddResult,
   AddResultItem,

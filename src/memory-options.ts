@@ -7,6 +7,7 @@ import type { HistoryLog } from "./history/history-log.js";
 import type { Outbox } from "./history/outbox.js";
 import type { Runtime } from "./runtime.js";
 import type { VectorStore } from "./stores/vector-store.js";
+import type { TracerLike } from "./telemetry/tracing.js";
 import type { ErrorContext, Usage, UsageContext } from "./types.js";
 
 const isFunction = (value: unknown): value is (...args: never[]) => unknown => typeof value === "function";
@@ -176,6 +177,23 @@ export const memoryOptionsSchema = z
          * @default 10000
          */
         closeMs: deadline.optional(),
+      })
+      .optional(),
+    /**
+     * OpenTelemetry spans (through `@opentelemetry/api`, an optional peer: without it, none) for
+     * search, add, extraction, write-behind turns and store calls, children of the active span.
+     * Scope ids are left out unless `scopeIds` says otherwise. See docs/lifecycle.md.
+     */
+    telemetry: z
+      .strictObject({
+        enabled: z.boolean().optional(),
+        tracer: z
+          .custom<TracerLike>(
+            (value) => value !== null && typeof value === "object" && typeof (value as { startSpan?: unknown }).startSpan === "function",
+            "telemetry.tracer must be an OpenTelemetry Tracer (trace.getTracer(...))",
+          )
+          .optional(),
+        scopeIds: z.enum(["omit", "hash", "include"]).optional(),
       })
       .optional(),
     /** Time and ids (`{ now, id }`), for tests that drive a fake clock. @default Date.now and crypto.randomUUID */

@@ -22,6 +22,13 @@ import {
   updateChangeSchema,
 } from "./call-options.js";
 import { type Components, createComponents } from "./components.js";
+import {
+  type ConsolidateOptions,
+  type ConsolidateResult,
+  type ConsolidationSettings,
+  consolidateSchema,
+  planConsolidation,
+} from "./consolidate.js";
 import { decideAdd, extractionSettings, type TurnOptions } from "./decide.js";
 import { ConfigError, type EngramError, InvalidInputError, isUserError, MemoryNotFoundError, TimeoutError } from "./errors.js";
 import type { ExtractionSettings } from "./extraction/plan-extraction.js";
@@ -52,6 +59,8 @@ import { ScopeIndexCache } from "./retrieval/scope-index.js";
 import { defaultRuntime, isoNow, type Runtime } from "./runtime.js";
 import { lockKeyOf, type Scope, type ValidScope, validateScope } from "./scope.js";
 import { isScopeEnumerable, type MemoryRecord, type ScopeCount } from "./stores/vector-store.js";
+import { usageAttributes } from "./telemetry/attributes.js";
+import { noTracing } from "./telemetry/tracing.js";
 import type { AddResult, ErrorContext, HistoryRecord, MemoryItem, PendingTurn } from "./types.js";
 import { parse, parseAllScopes, parseId, parseMessages, parseScoped, parseScopeOrAll, parseText } from "./validation.js";
 import { defaultWriteBehind } from "./write-behind/worker.js";
@@ -68,6 +77,7 @@ export type {
   SearchOptions,
   UpdateChange,
 } from "./call-options.js";
+export type { ConsolidateOptions, ConsolidateResult, ConsolidationCluster } from "./consolidate.js";
 export type { MemoryOptions, Timeouts } from "./memory-options.js";
 export { defaultTimeouts } from "./memory-options.js";
 export type { Profile, ProfileUpdate } from "./profile.js";
@@ -127,7 +137,12 @@ export class Memory {
       {
         decide: (scope, messages, stored, entryId) => this.#decide(scope, messages, parse(turnSchema, stored, "enqueue"), entryId),
         writer: () => this.#ready(),
-        lock: (scope, fn) => this.#locks.run(lockKeyOf(scope), fn),
+        lock: (scope, fn) =>
+          this.#locks.run(lockKeyOf(scope), async () => {
+            // Built already: the worker starts once the components are.
+            const tracing = (await this.#components)?.tracing ?? noTracing;
+            return tracing.span("engram.write_behind.turn", tracing.scope(scope), () => fn());
+          }),
       },
       { ...defaultWriteBehind, ...this.#options.writeBehind },
       (error, context) => this.#report(error, context),
@@ -198,7 +213,20 @@ export class Memory {
   }
 
   async #add(components: Components, scope: ValidScope, turn: Message[], turnOptions: TurnOptions, signal: AbortSignal | undefined) {
-    const adding = this.#locks.run(lockKeyOf(scope), async () => {
+    const adding = components.tracing.span(
+      "engram.add",
+      { ...components.tracing.scope(scope), "engram.add.messages": turn.length },
+      async (record) => {
+        const result = await this.#addLocked(components, scope, turn, turnOptions, signal);
+        record(usageAttributes(result));
+        return result;
+      },
+    );
+    return abortable(adding, signal);
+  }
+
+  #addLocked(components: Components, scope: ValidScope, turn: Message[], turnOptions: TurnOptions, signal: AbortSignal | undefined) {
+    return this.#locks.run(lockKeyOf(scope), async () => {
       // A memory the plan changes may be changed by another call (another process) meanwhile: the
       // store refuses the write, and the add is decided again against what is stored now.
       const plan = await onConflict(async () => {
@@ -209,7 +237,6 @@ export class Memory {
       });
       return resultOf(plan);
     });
-    return abortable(adding, signal);
   }
 
   /** Verbatim adds planned together, embedded in one call and written in one transaction, under the lock of every scope they touch. */
@@ -304,7 +331,15 @@ export class Memory {
       ...components.embedder,
       embed: (texts, call) => components.embedder.embed(texts, { ...call, cacheKey }),
     };
-    const hits = await abortable(rankedSearch({ ...components, embedder, cache: this.#scopeIndexes }, request), signal);
+    const hits = await components.tracing.span(
+      "engram.search",
+      { ...components.tracing.scope(scope), "engram.search.limit": limit },
+      async (record) => {
+        const hits = await abortable(rankedSearch({ ...components, embedder, cache: this.#scopeIndexes }, request), signal);
+        record({ "engram.search.results": hits.length });
+        return hits;
+      },
+    );
     return {
       results: hits.map((hit) => {
         const item = toItem(hit.record, hit.score);
@@ -445,6 +480,53 @@ export class Memory {
       newValue,
       createdAt,
     }));
+  }
+
+  /**
+   * Merges near-duplicate memories of the scope: memories of one exact scope and one speaker whose
+   * embeddings are close (cosine ≥ `similarity`) AND that share keywords (≥ `keywordOverlap`), every
+   * two members of a cluster alike. Each cluster becomes one memory: with an `llm`, one model call
+   * per cluster writes the merged fact; without one, the most recently changed text is kept
+   * verbatim (nothing invented). The others are deleted; every original text stays in history as a
+   * MERGE entry on the memory it was and on the one it was merged into. `dryRun` only finds the
+   * clusters. All clusters are applied together, or none.
+   *
+   * @throws ExtractionError when the model's merged text cannot be had; nothing changes.
+   */
+  async consolidate(scope: Scope, options: ConsolidateOptions = {}): Promise<ConsolidateResult> {
+    const valid = validateScope("consolidate", scope);
+    const parsed = parse(consolidateSchema, options ?? {}, "consolidate");
+    this.#assertOpen();
+    const components = await this.#ready();
+    const settings = {
+      runtime: this.#runtime,
+      maxLength: this.#maxLength,
+      report: this.#reportHook,
+      ...(this.#extraction ? { model: this.#extraction.model, call: this.#extraction.call } : {}),
+    };
+    const attributes = { ...components.tracing.scope(valid), "engram.consolidate.dry_run": parsed.dryRun === true };
+    return components.tracing.span("engram.consolidate", attributes, async (record) => {
+      const result = await this.#consolidateLocked(components, valid, settings, parsed);
+      record({
+        "engram.consolidate.memories": result.memories,
+        "engram.consolidate.clusters": result.clusters.length,
+        "engram.consolidate.merged": result.merged,
+        ...usageAttributes(result),
+      });
+      return result;
+    });
+  }
+
+  #consolidateLocked(components: Components, valid: ValidScope, settings: ConsolidationSettings, parsed: ConsolidateOptions) {
+    return this.#locks.run(lockKeyOf(valid), () =>
+      onConflict(async () => {
+        const { result, plan } = await planConsolidation(settings, components, valid, parsed);
+        if (plan) await applyPlan(components, plan);
+        if (result.usage.llmCalls > 0)
+          callHook("onUsage", this.#options.onUsage, { ...result.usage }, { scope: { ...valid }, failed: false });
+        return result;
+      }),
+    );
   }
 
   /**

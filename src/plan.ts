@@ -93,6 +93,30 @@ export class PlanBuilder {
     return this;
   }
 
+  /**
+   * The members of a cluster of near-duplicates become one memory: `survivor` becomes `merged`
+   * and every other member is deleted. Each original text stays in history as a MERGE entry whose
+   * new value is the merged text: on the member it was, and on the survivor (which so lists every
+   * text merged into it).
+   */
+  merge(survivor: MemoryRecord, merged: MemoryRecord, absorbed: readonly MemoryRecord[]): this {
+    const { plan } = this;
+    plan.upsert.push(merged);
+    plan.expect.push({ id: survivor.id, version: versionOf(survivor) });
+    plan.revert.upsert.push(survivor);
+    plan.revert.expect.push({ id: survivor.id, version: versionOf(merged) });
+    plan.history.push(this.#entry(survivor, "MERGE", survivor.text, merged.text));
+    for (const member of absorbed) {
+      plan.delete.push(member.id);
+      plan.expect.push({ id: member.id, version: versionOf(member) });
+      plan.revert.upsert.push(member);
+      plan.revert.expect.push({ id: member.id, version: null });
+      plan.history.push(this.#entry(survivor, "MERGE", member.text, merged.text));
+      plan.history.push(this.#entry(member, "MERGE", member.text, merged.text));
+    }
+    return this;
+  }
+
   /** A memory the turn only repeats: a result, no change. */
   none(record: Pick<MemoryRecord, "id" | "text">): this {
     this.plan.results.push({ id: record.id, memory: record.text, event: "NONE" });

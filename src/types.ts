@@ -95,7 +95,7 @@ export interface AddResult {
 
 export interface HistoryRecord {
   memoryId: string;
-  event: "ADD" | "UPDATE" | "DELETE";
+  event: "ADD" | "UPDATE" | "DELETE" | "MERGE";
   previousValue: string | null;
   newValue: string | null;
   createdAt: string;

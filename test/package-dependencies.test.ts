@@ -62,6 +62,12 @@ describe("package dependencies", () => {
   });
 });
 
+test("@opentelemetry/api is an optional peer dependency that no subpath loads on import (tracing loads it on first use)", () => {
+  expect(packageJson.peerDependenciesMeta).toHaveProperty(["@opentelemetry/api", "optional"], true);
+  expect(packageJson.dependencies).not.toHaveProperty(["@opentelemetry/api"]);
+  for (const [subpath, file] of subpaths) expect(loadedPackages(join(root, file)).has("@opentelemetry/api"), subpath).toBe(false);
+});
+
 test("vitest is an optional peer dependency, loaded by engram/test/conformance only (engram/test works without it)", () => {
   expect(packageJson.peerDependenciesMeta).toHaveProperty(["vitest", "optional"], true);
   expect(packageJson.dependencies).not.toHaveProperty(["vitest"]);

@@ -3,6 +3,7 @@ import packageJson from "../../package.json" with { type: "json" };
 import { CorruptionError, EngramError, isUserError } from "../errors.js";
 import { addCommand } from "./commands/add.js";
 import { checkCommand } from "./commands/check.js";
+import { consolidateCommand } from "./commands/consolidate.js";
 import { deleteCommand } from "./commands/delete.js";
 import { exportCommand } from "./commands/export.js";
 import { forgetCommand } from "./commands/forget.js";
@@ -29,6 +30,7 @@ const commands: RegisterCommand[] = [
   updateCommand,
   deleteCommand,
   forgetCommand,
+  consolidateCommand,
   historyCommand,
   profileCommand,
   pendingCommand,

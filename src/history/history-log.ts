@@ -1,6 +1,7 @@
 import type { Scope } from "../scope.js";
 
-export type HistoryEvent = "ADD" | "UPDATE" | "DELETE";
+/** MERGE: the memory was one of a cluster of near-duplicates that `consolidate` merged into one. */
+export type HistoryEvent = "ADD" | "UPDATE" | "DELETE" | "MERGE";
 
 /** One change of one memory. Every change keeps its previous value so it can be undone. */
 export interface HistoryEntry {

@@ -39,6 +39,7 @@ describe("help and version", () => {
     "update",
     "delete",
     "forget",
+    "consolidate",
     "history",
     "profile",
     "pending",
