@@ -6,9 +6,10 @@ import { defaultRetry } from "./internal/async.js";
 import type { MemoryOptions } from "./memory-options.js";
 import { emptyUsage, type Plan } from "./plan.js";
 import { planVerbatim } from "./plan-verbatim.js";
+import { defaultProfileMaxTokens } from "./profile.js";
 import { callHook } from "./report.js";
 import type { Runtime } from "./runtime.js";
-import type { ValidScope } from "./scope.js";
+import type { Scope, ValidScope } from "./scope.js";
 import type { ErrorContext } from "./types.js";
 
 /** How adds are decided, fixed by the `Memory` options. */
@@ -32,6 +33,7 @@ export function extractionSettings(options: MemoryOptions, maxLength: number): E
     call: { ...defaultRetry, timeoutMs: 60_000, ...llmRetry },
     maxLength,
     maxFacts: maxFactsPerAdd,
+    profile: { enabled: options.profile?.fromExtraction ?? true, maxTokens: options.profile?.maxTokens ?? defaultProfileMaxTokens },
   };
 }
 
@@ -40,6 +42,7 @@ export interface TurnOptions {
   infer?: boolean;
   /** ISO 8601. */
   timestamp?: string;
+  profileAcrossRuns?: boolean;
 }
 
 /**
@@ -48,7 +51,7 @@ export interface TurnOptions {
  */
 export async function decideAdd(
   { extraction, runtime, onUsage, report }: DecideSettings,
-  { store, embedder }: Components,
+  { store, embedder, history }: Components,
   { scope, messages, options, entryId }: { scope: ValidScope; messages: Message[]; options: TurnOptions; entryId?: string },
 ): Promise<Plan> {
   const infer = options.infer ?? extraction !== undefined;
@@ -61,18 +64,29 @@ export async function decideAdd(
     });
   }
   const usage = emptyUsage();
-  const request = { scope, messages, metadata: options.metadata, timestamp: options.timestamp, usage };
+  const profileScope = options.profileAcrossRuns ? profileScopeOf(scope) : scope;
+  const request = { scope, profileScope, messages, metadata: options.metadata, timestamp: options.timestamp, usage };
   let failed = true;
   try {
     const reportTurn = (error: EngramError, context: ErrorContext) =>
       report(error, entryId === undefined ? context : { ...context, entryId });
     const plan =
       infer && extraction
-        ? await planExtraction(extraction, { store, embedder, report: reportTurn, runtime }, request)
+        ? await planExtraction(extraction, { store, history, embedder, report: reportTurn, runtime }, request)
         : await planVerbatim({ store, embedder, runtime }, request);
     failed = false;
     return plan;
   } finally {
     callHook("onUsage", onUsage, { ...usage }, { scope: { ...scope }, failed, ...(entryId === undefined ? {} : { entryId }) });
   }
+}
+
+/**
+ * The scope whose profile an add with `profileAcrossRuns` edits: without its `runId` when it has a
+ * `userId`. Its lock key is the add's (turns are serialised per user), as `setProfile`'s is.
+ */
+export function profileScopeOf<S extends Scope>(scope: S): S {
+  if (scope.userId === undefined || scope.runId === undefined) return scope;
+  const { runId: _runId, ...rest } = scope;
+  return rest as S;
 }

@@ -76,6 +76,7 @@ export type {
   MemoryItem,
   Message,
   PendingTurn,
+  ProfileChange,
   Usage,
   UsageContext,
 } from "./types.js";

@@ -79,6 +79,7 @@ const resultOf = (plan: Plan): AddResult => ({
   results: plan.results,
   usage: plan.usage,
   ...(plan.warnings.length ? { warnings: plan.warnings } : {}),
+  ...(plan.profile ? { profile: plan.profile } : {}),
 });
 /** Verbatim adds of an `addMany` written per transaction (and embedded per call). */
 const ADD_BATCH = 100;
