@@ -27,7 +27,7 @@ export const defaultProfileMaxTokens = 300;
  * on every backend (SQLite, PostgreSQL, in-memory) with no new table. The vector store never holds
  * it, so searches never return it.
  */
-const profilePrefix = "profile:";
+export const profilePrefix = "profile:";
 
 export function profileId(scope: ValidScope): string {
   const key = JSON.stringify([scope.userId ?? null, scope.agentId ?? null, scope.runId ?? null]);
