@@ -108,7 +108,6 @@ export async function planExtraction(
   );
   const { decisions, warnings } = output;
   plan.warnings.push(...warnings);
-  if (settings.profile.enabled) planProfile(settings, services, builder, request.profileScope ?? scope, profile, output.profile);
   if (decisions.length > settings.maxFacts) {
     const warning = `The model returned ${decisions.length} decisions for one add; only the first ${settings.maxFacts} were considered (maxFactsPerAdd), the rest were ignored.`;
     plan.warnings.push(warning);
@@ -167,11 +166,14 @@ export async function planExtraction(
       builder.update(previous, updated);
     } else builder.remove(previous);
   }
+  // Last: a saved plan is found applied by its first history entry, which must be of the turn's scope.
+  if (settings.profile.enabled) planProfile(settings, services, builder, request.profileScope ?? scope, profile, output.profile);
   return plan;
 }
 
 /**
- * The model's profile edits of exactly the add's scope, as one history entry of the plan: written
+ * The model's edits of the profile of `scope` (the add's, or its user's with `profileAcrossRuns`;
+ * never one the model names), as one history entry of the plan: written
  * with the memories, all or nothing. Edits that cannot apply are left out and reported.
  */
 function planProfile(
