@@ -3,9 +3,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, afterEach, describe, expect, test } from "vitest";
-import { ExtractionError, Memory } from "../../src/index.js";
+import { type PlanWriter, wasApplied } from "../../src/apply-plan.js";
+import { ExtractionError, type HistoryEntry, Memory } from "../../src/index.js";
+import type { Plan } from "../../src/plan.js";
 import { estimateTokens } from "../../src/profile.js";
-import { deterministicEmbedder, scriptedLanguageModel } from "../../src/testing/index.js";
+import { deterministicEmbedder, inMemoryHistory, scriptedLanguageModel } from "../../src/testing/index.js";
 import { setup } from "./setup.js";
 
 const alice = { userId: "alice" };
@@ -198,6 +200,26 @@ describe("the profile kept current by the extraction call of add", () => {
     await memory.add("I'm vegetarian", { agentId: "a", runId: "r3", profileAcrossRuns: true });
     expect((await memory.profile({ agentId: "a", runId: "r3" }))?.text).toBe("diet: vegetarian");
     expect(await memory.profile({ agentId: "a" })).toBeNull();
+  });
+
+  test("regression: a profile edit across runs is the last history entry of its plan, so a saved plan is still recognised as applied", async () => {
+    const history = inMemoryHistory();
+    const appended: HistoryEntry[][] = [];
+    const append = history.append.bind(history);
+    history.append = async (entries) => {
+      appended.push([...entries]);
+      return append(entries);
+    };
+    const { memory } = track(setup([withProfile(["Is vegetarian"], [{ field: "diet", value: "vegetarian" }])], { historyStore: history }));
+    const run = { userId: "alice", runId: "r1" };
+    await memory.add("I'm vegetarian", { ...run, profileAcrossRuns: true });
+
+    const [entries] = appended;
+    expect(entries?.map((entry) => entry.event)).toEqual(["ADD", "ADD"]);
+    expect(entries?.at(-1)).toMatchObject({ memoryId: expect.stringMatching(/^profile:/), userId: "alice" });
+    expect(entries?.at(-1)).not.toHaveProperty("runId");
+    // The write-behind asks this of a saved plan after a write conflict, with the turn's scope.
+    expect(await wasApplied({ history } as unknown as PlanWriter, { history: entries } as Plan, run)).toBe(true);
   });
 
   test("without an llm nothing is invented: an add stores the turn and leaves the profile as it is", async () => {
