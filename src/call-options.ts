@@ -15,6 +15,12 @@ export interface AddOptions extends Scope {
   infer?: boolean;
   /** When the turn happened (becomes `createdAt` of new memories). @default now */
   timestamp?: Date | string;
+  /**
+   * With a `userId` and a `runId`: profile edits from the extraction call go to the profile of the
+   * scope without its `runId` (the one the adapters inject with `searchAcrossRuns`), not the run's.
+   * @default false: the profile of exactly this scope
+   */
+  profileAcrossRuns?: boolean;
 }
 
 /** One add of an `addMany` batch: the messages and what `add` takes with them. */
@@ -86,6 +92,7 @@ export const turnSchema = z.strictObject({
   metadata: metadataSchema.optional(),
   infer: z.boolean().optional(),
   timestamp: timestampSchema.optional(),
+  profileAcrossRuns: z.boolean().optional(),
 });
 export const addSchema = turnSchema.extend({ signal });
 export const updateChangeSchema = z.strictObject({ text: z.unknown().optional(), metadata: metadataSchema.optional() });

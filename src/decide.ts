@@ -6,9 +6,10 @@ import { defaultRetry } from "./internal/async.js";
 import type { MemoryOptions } from "./memory-options.js";
 import { emptyUsage, type Plan } from "./plan.js";
 import { planVerbatim } from "./plan-verbatim.js";
+import { defaultProfileMaxTokens } from "./profile.js";
 import { callHook } from "./report.js";
 import type { Runtime } from "./runtime.js";
-import type { ValidScope } from "./scope.js";
+import type { Scope, ValidScope } from "./scope.js";
 import { modelAttributes, usageAttributes } from "./telemetry/attributes.js";
 import type { ErrorContext } from "./types.js";
 
@@ -33,6 +34,7 @@ export function extractionSettings(options: MemoryOptions, maxLength: number): E
     call: { ...defaultRetry, timeoutMs: 60_000, ...llmRetry },
     maxLength,
     maxFacts: maxFactsPerAdd,
+    profile: { enabled: options.profile?.fromExtraction ?? true, maxTokens: options.profile?.maxTokens ?? defaultProfileMaxTokens },
   };
 }
 
@@ -41,6 +43,7 @@ export interface TurnOptions {
   infer?: boolean;
   /** ISO 8601. */
   timestamp?: string;
+  profileAcrossRuns?: boolean;
 }
 
 /**
@@ -49,7 +52,7 @@ export interface TurnOptions {
  */
 export async function decideAdd(
   { extraction, runtime, onUsage, report }: DecideSettings,
-  { store, embedder, tracing }: Components,
+  { store, embedder, history, tracing }: Components,
   { scope, messages, options, entryId }: { scope: ValidScope; messages: Message[]; options: TurnOptions; entryId?: string },
 ): Promise<Plan> {
   const infer = options.infer ?? extraction !== undefined;
@@ -62,7 +65,8 @@ export async function decideAdd(
     });
   }
   const usage = emptyUsage();
-  const request = { scope, messages, metadata: options.metadata, timestamp: options.timestamp, usage };
+  const profileScope = options.profileAcrossRuns ? profileScopeOf(scope) : scope;
+  const request = { scope, profileScope, messages, metadata: options.metadata, timestamp: options.timestamp, usage };
   let failed = true;
   try {
     const reportTurn = (error: EngramError, context: ErrorContext) =>
@@ -70,7 +74,7 @@ export async function decideAdd(
     const plan =
       infer && extraction
         ? await tracing.span("engram.extract", modelAttributes(extraction.model), async (record) => {
-            const plan = await planExtraction(extraction, { store, embedder, report: reportTurn, runtime }, request);
+            const plan = await planExtraction(extraction, { store, history, embedder, report: reportTurn, runtime }, request);
             record({ ...usageAttributes({ usage }), "engram.extract.decisions": plan.results.length });
             return plan;
           })
@@ -80,4 +84,14 @@ export async function decideAdd(
   } finally {
     callHook("onUsage", onUsage, { ...usage }, { scope: { ...scope }, failed, ...(entryId === undefined ? {} : { entryId }) });
   }
+}
+
+/**
+ * The scope whose profile an add with `profileAcrossRuns` edits: without its `runId` when it has a
+ * `userId`. Its lock key is the add's (turns are serialised per user), as `setProfile`'s is.
+ */
+export function profileScopeOf<S extends Scope>(scope: S): S {
+  if (scope.userId === undefined || scope.runId === undefined) return scope;
+  const { runId: _runId, ...rest } = scope;
+  return rest as S;
 }

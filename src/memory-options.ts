@@ -97,6 +97,12 @@ export const memoryOptionsSchema = z
       .strictObject({
         /** Largest profile accepted by `setProfile`, in tokens (estimated, erring high). @default 300 */
         maxTokens: z.number().int().min(10).max(4_000).optional(),
+        /**
+         * With an `llm`, the extraction call of each `add` sees the scope's profile and may edit it
+         * (within `maxTokens`), in the same call. Without an `llm` the profile changes only by
+         * `setProfile`. @default true
+         */
+        fromExtraction: z.boolean().optional(),
       })
       .optional(),
     /** Weight of the keyword (BM25) score in hybrid search; 0 makes search purely semantic. @default 0.3 */

@@ -33,6 +33,7 @@ import { decideAdd, extractionSettings, type TurnOptions } from "./decide.js";
 import { ConfigError, type EngramError, InvalidInputError, isUserError, MemoryNotFoundError, TimeoutError } from "./errors.js";
 import type { ExtractionSettings } from "./extraction/plan-extraction.js";
 import { deleteScope, purgeMemory } from "./forget.js";
+import { isHistoryScopeEnumerable } from "./history/history-log.js";
 import type { Message } from "./history/outbox.js";
 import { abortable, defaultRetry, KeyedMutex, type RetryOptions, withDeadline } from "./internal/async.js";
 import { normaliseText, textHash } from "./internal/hash.js";
@@ -50,6 +51,7 @@ import {
   type Profile,
   type ProfileUpdate,
   profileEntries,
+  profilePrefix,
   profileRecords,
   writeProfile,
 } from "./profile.js";
@@ -89,6 +91,7 @@ const resultOf = (plan: Plan): AddResult => ({
   results: plan.results,
   usage: plan.usage,
   ...(plan.warnings.length ? { warnings: plan.warnings } : {}),
+  ...(plan.profile ? { profile: plan.profile } : {}),
 });
 /** Verbatim adds of an `addMany` written per transaction (and embedded per call). */
 const ADD_BATCH = 100;
@@ -569,6 +572,25 @@ export class Memory {
     this.#assertOpen();
     const valid = validateScope("profileHistory", scope);
     return profileRecords(await profileEntries((await this.#ready()).history, valid));
+  }
+
+  /**
+   * The scopes inside `scope` (AND of its ids) that have or had a profile, each exact; `{ allScopes:
+   * true }` lists every scope's. For operator tools such as `engram export`: read each with
+   * `profile`. Needs a history log that lists scopes (`HistoryScopeEnumerable`: the SQLite,
+   * PostgreSQL and in-memory ones).
+   */
+  async profileScopes(scope: Scope | { allScopes: true }): Promise<Scope[]> {
+    this.#assertOpen();
+    const valid = parseScopeOrAll("profileScopes", scope);
+    const { history } = await this.#ready();
+    if (!isHistoryScopeEnumerable(history)) {
+      throw new ConfigError({
+        message:
+          "This history store cannot list its scopes (it does not implement HistoryScopeEnumerable): read profiles scope by scope instead.",
+      });
+    }
+    return history.entryScopes(profilePrefix, valid ?? {});
   }
 
   /**

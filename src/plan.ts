@@ -4,7 +4,7 @@ import { base64ToVector, vectorToBase64 } from "./internal/json.js";
 import { isoNow, type Runtime } from "./runtime.js";
 import { type Scope, scopeOf } from "./scope.js";
 import type { MemoryRecord, RecordVersion, WriteExpectation } from "./stores/vector-store.js";
-import type { AddResultItem, Usage } from "./types.js";
+import type { AddResultItem, ProfileChange, Usage } from "./types.js";
 
 /**
  * The decided outcome of one `add`: what to write, what to log, and how to undo the writes.
@@ -26,6 +26,8 @@ export interface Plan {
   revert: { upsert: MemoryRecord[]; delete: string[]; expect: WriteExpectation[] };
   usage: Usage;
   warnings: string[];
+  /** Set when the plan changes the scope's profile (its entry is in `history`). */
+  profile?: ProfileChange;
 }
 
 /** The version of a record that writes check: its hash and its `updatedAt`. */
@@ -183,5 +185,6 @@ export function deserialisePlan(text: string): Plan {
     revert: { upsert: raw.revert.upsert.map(fromJson), delete: raw.revert.delete, expect: raw.revert.expect ?? [] },
     usage: raw.usage,
     warnings: raw.warnings,
+    ...(raw.profile ? { profile: raw.profile } : {}),
   };
 }

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { InvalidInputError } from "./errors.js";
 import type { HistoryEntry, HistoryLog } from "./history/history-log.js";
-import { ownEntries } from "./internal/plain-data.js";
+import { ownEntries, textProblem } from "./internal/plain-data.js";
 import { isoNow, type Runtime } from "./runtime.js";
 import { scopeOf, type ValidScope } from "./scope.js";
 import type { HistoryRecord } from "./types.js";
@@ -27,7 +27,7 @@ export const defaultProfileMaxTokens = 300;
  * on every backend (SQLite, PostgreSQL, in-memory) with no new table. The vector store never holds
  * it, so searches never return it.
  */
-const profilePrefix = "profile:";
+export const profilePrefix = "profile:";
 
 export function profileId(scope: ValidScope): string {
   const key = JSON.stringify([scope.userId ?? null, scope.agentId ?? null, scope.runId ?? null]);
@@ -135,18 +135,71 @@ export async function writeProfile(
   const current = currentProfile(entries);
   if ((current?.text ?? undefined) === next) return current;
   const createdAt = isoNow(runtime);
-  const event = next === undefined ? "DELETE" : current ? "UPDATE" : "ADD";
-  const entry: HistoryEntry = {
-    id: runtime.id(),
+  await history.append([profileEntry(runtime.id(), scope, current?.text, next, createdAt)]);
+  return next === undefined ? null : asProfile(next, createdAt);
+}
+
+/** The history entry of the change of `scope`'s profile from `previous` to `next` (undefined: none). */
+export function profileEntry(
+  id: string,
+  scope: ValidScope,
+  previous: string | undefined,
+  next: string | undefined,
+  createdAt: string,
+): HistoryEntry {
+  return {
+    id,
     memoryId: profileId(scope),
-    event,
-    previousValue: current?.text ?? null,
+    event: next === undefined ? "DELETE" : previous === undefined ? "ADD" : "UPDATE",
+    previousValue: previous ?? null,
     newValue: next ?? null,
     ...scopeOf(scope),
     createdAt,
   };
-  await history.append([entry]);
-  return next === undefined ? null : asProfile(next, createdAt);
+}
+
+/** One change the extraction model proposes to the profile: a field set to a value, or removed (null). */
+export interface ProfileEdit {
+  field: string;
+  value: string | null;
+}
+
+// A field named like a scope id would read as if the profile belonged elsewhere.
+const scopeLikeField = /^(user|agent|run)[ _-]?id$|^scope$/i;
+
+/**
+ * The profile after the model's edits, applied in order to `current`. An edit with an unusable
+ * field name or value, or one that would take the profile over `maxTokens`, is left out and its
+ * reason listed in `problems`; the others still apply.
+ */
+export function applyProfileEdits(
+  current: string | undefined,
+  edits: readonly ProfileEdit[],
+  maxTokens: number,
+): { text: string | undefined; problems: string[] } {
+  let text = current;
+  const problems: string[] = [];
+  for (const { field, value } of edits) {
+    const label = `profile edit of field ${JSON.stringify(field)}`;
+    if (!fieldKey.test(field) || scopeLikeField.test(field)) {
+      problems.push(`Ignored the ${label}: a field name is 1-40 letters, digits, spaces, "_" or "-", and never a scope id.`);
+      continue;
+    }
+    const problem = value === null ? undefined : textProblem(value);
+    if (problem) {
+      problems.push(`Ignored the ${label}: its value ${problem}.`);
+      continue;
+    }
+    const next = applyUpdate("add", text, { [field]: value });
+    if (next !== undefined && estimateTokens(next) > maxTokens) {
+      problems.push(
+        `Ignored the ${label}: the profile would be about ${estimateTokens(next)} tokens; the budget is ${maxTokens} (profile.maxTokens).`,
+      );
+      continue;
+    }
+    text = next;
+  }
+  return { text, problems };
 }
 
 export function profileRecords(entries: readonly HistoryEntry[]): HistoryRecord[] {

@@ -91,6 +91,16 @@ export interface AddResult {
   usage: Usage;
   /** Things the call ignored rather than applied (e.g. a model's decision about an id it was not shown). */
   warnings?: string[];
+  /** Set when the extraction call changed the profile of the add's scope. */
+  profile?: ProfileChange;
+}
+
+/** A change of a scope's profile made by an `add` with extraction. */
+export interface ProfileChange {
+  /** The profile text now (null: cleared). */
+  text: string | null;
+  /** The text before (null: there was none). */
+  previousText: string | null;
 }
 
 export interface HistoryRecord {

@@ -81,6 +81,23 @@ describe.each(backends)("memory.profile on %s", (_, create) => {
     expect((await memory.getAll({ userId: "ana-2" })).results).toEqual([]);
   });
 
+  test("profileScopes lists the exact scopes with a profile inside the given scope (AND of its ids), or every scope's with allScopes", async () => {
+    const tag = `ps-${Math.random().toString(36).slice(2, 8)}`;
+    const ana = { userId: `${tag}-ana` };
+    const chef = { ...ana, agentId: "chef" };
+    const bob = { userId: `${tag}-bob` };
+    const coder = { agentId: `${tag}-coder` };
+    for (const scope of [ana, chef, bob, coder]) await memory.setProfile(scope, "name: x");
+    const sorted = (scopes: object[]) => scopes.map((scope) => JSON.stringify(scope)).sort();
+
+    expect(sorted(await memory.profileScopes(ana))).toEqual(sorted([ana, chef]));
+    expect(sorted(await memory.profileScopes(chef))).toEqual(sorted([chef]));
+    expect(await memory.profileScopes({ userId: `${tag}-nobody` })).toEqual([]);
+    const all = sorted(await memory.profileScopes({ allScopes: true }));
+    for (const scope of sorted([ana, chef, bob, coder])) expect(all).toContain(scope);
+    await expect(memory.profileScopes({} as never)).rejects.toThrow(MissingScopeError);
+  });
+
   test("deleteAll with purge erases the text of every profile inside the scope; a new profile can be set afterwards", async () => {
     await memory.setProfile({ userId: "carol-3" }, "name: Carol");
     await memory.setProfile({ userId: "carol-3", agentId: "chef" }, "allergy: peanuts");

@@ -181,8 +181,10 @@ export class TurnMemory {
     ].filter((message) => message.content.trim() !== "");
     if (!messages.some((message) => message.role === "user")) return;
     const idempotencyKey = turnKey(scope, ["write", call, messages]);
+    // Profile edits from the turn go to the profile this adapter injects (the searched scope's).
+    const acrossRuns = this.options.searchAcrossRuns && scope.userId !== undefined && scope.runId !== undefined;
     this.options.memory
-      .enqueue(messages, { ...scope, idempotencyKey })
+      .enqueue(messages, { ...scope, idempotencyKey, ...(acrossRuns ? { profileAcrossRuns: true } : {}) })
       .catch((error: unknown) => this.report(asStoreError(error, "Queueing the turn failed"), "remember"));
   }
 

@@ -31,6 +31,13 @@ export interface ImportChunk {
   sources: [string, string];
 }
 
+/** A scope's profile, from a line of `engram export`. */
+export interface ImportProfile {
+  scope: Scope;
+  text: string;
+  source: string;
+}
+
 export type ImportFormat = "jsonl" | "locomo";
 
 /** A problem in the file being imported: a user error that names the line. */
@@ -71,6 +78,12 @@ const exportedLine = z.strictObject({
   score: z.number().optional(),
 });
 
+/** A profile line of `engram export`: `{ profile, updatedAt, ...scope }`. */
+const profileLine = z.strictObject({
+  profile: z.string().refine((value) => value.trim() !== "", "must not be empty"),
+  updatedAt: z.string().optional(),
+});
+
 function scopeFor(source: string, lineScope: Record<string, unknown>, defaults: Scope): Scope {
   try {
     return { ...validateScope("import", { ...defaults, ...lineScope }) };
@@ -82,7 +95,8 @@ function scopeFor(source: string, lineScope: Record<string, unknown>, defaults: 
   }
 }
 
-export function parseJsonl(text: string, name: string, defaults: Scope): ImportTurn[] {
+/** The turns of a JSONL file; the profile lines of an export go to `profiles`. */
+export function parseJsonl(text: string, name: string, defaults: Scope, profiles: ImportProfile[] = []): ImportTurn[] {
   const turns: ImportTurn[] = [];
   const lines = text.split(/\r?\n/);
   lines.forEach((line, index) => {
@@ -98,6 +112,14 @@ export function parseJsonl(text: string, name: string, defaults: Scope): ImportT
     const { scope, rest } = splitScope(value, source);
     const lineScope = scopeFor(source, scope, defaults);
     const data = plainData(rest, source);
+    if (Object.hasOwn(rest, "profile")) {
+      const parsed = profileLine.safeParse(data);
+      if (!parsed.success) throw fileError(source, firstIssue(parsed.error));
+      const problem = textProblem(parsed.data.profile);
+      if (problem) throw fileError(source, `profile ${problem}`);
+      profiles.push({ scope: lineScope, text: parsed.data.profile, source });
+      return;
+    }
     if (Object.hasOwn(rest, "memory")) {
       const parsed = exportedLine.safeParse(data);
       if (!parsed.success) throw fileError(source, firstIssue(parsed.error));
@@ -249,7 +271,7 @@ export function parseLocomo(data: unknown, name: string, defaults: Scope): Impor
 export async function readImportFile(
   path: string,
   { format = "auto", defaults = {} }: { format?: ImportFormat | "auto"; defaults?: Scope } = {},
-): Promise<{ format: ImportFormat; turns: ImportTurn[] }> {
+): Promise<{ format: ImportFormat; turns: ImportTurn[]; profiles: ImportProfile[] }> {
   let text: string;
   try {
     text = await readFile(path, "utf8");
@@ -261,7 +283,8 @@ export async function readImportFile(
     });
   }
   const name = basename(path);
-  if (format === "jsonl") return { format, turns: parseJsonl(text, name, defaults) };
+  const profiles: ImportProfile[] = [];
+  if (format === "jsonl") return { format, turns: parseJsonl(text, name, defaults, profiles), profiles };
   let whole: unknown;
   const looksLikeJson = /^\s*[[{]/.test(text);
   if (looksLikeJson) {
@@ -282,9 +305,9 @@ export async function readImportFile(
         message: `${name} is a JSON list, but not of LoCoMo conversations ({ sample_id, conversation }): for chat turns, write one JSON object per line (JSONL).`,
       });
     }
-    return { format: "locomo", turns: parseLocomo(whole, name, defaults) };
+    return { format: "locomo", turns: parseLocomo(whole, name, defaults), profiles };
   }
-  return { format: "jsonl", turns: parseJsonl(text, name, defaults) };
+  return { format: "jsonl", turns: parseJsonl(text, name, defaults, profiles), profiles };
 }
 
 const canonicalScope = (scope: Scope) => scopeKeys.map((key) => scope[key] ?? null);

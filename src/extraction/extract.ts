@@ -3,7 +3,7 @@ import { loadAiSdk } from "../internal/ai-sdk.js";
 import { type RetryOptions, retry, withDeadline } from "../internal/async.js";
 import type { ErrorContext, Usage } from "../types.js";
 import type { AiSdkLanguageModel } from "./language-model.js";
-import { type Decision, extractionOutputSchema, parseExtractionOutput } from "./output.js";
+import { type Decision, extractionOutputSchema, type ParsedProfile, parseExtractionOutput } from "./output.js";
 import { repairPrompt } from "./prompt.js";
 
 export interface ModelCallOptions extends RetryOptions {
@@ -27,7 +27,7 @@ export async function extractDecisions(
   { instructions, prompt }: { instructions: string; prompt: string },
   options: ModelCallOptions,
   { usage, report }: { usage: Usage; report: (error: EngramError, context: ErrorContext) => void },
-): Promise<{ decisions: Decision[]; warnings: string[] }> {
+): Promise<{ decisions: Decision[]; warnings: string[]; profile?: ParsedProfile }> {
   const ai = await loadAiSdk("Extraction with an llm");
   const structured = ai.Output.object({
     schema: extractionOutputSchema,
@@ -99,7 +99,7 @@ export async function extractDecisions(
     });
   }
   return {
-    decisions: repaired.decisions,
+    ...repaired,
     warnings: [`The model's first output could not be used (${parsed.reason}); its repaired output was.`, ...repaired.warnings],
   };
 }

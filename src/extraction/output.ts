@@ -1,5 +1,6 @@
 import { jsonrepair } from "jsonrepair";
 import { z } from "zod";
+import type { ProfileEdit } from "../profile.js";
 import type { MemoryEvent } from "../types.js";
 
 export const memoryEvents = ["ADD", "UPDATE", "DELETE", "NONE"] as const satisfies readonly MemoryEvent[];
@@ -16,6 +17,15 @@ export const extractionOutputSchema = z.strictObject({
       text: z.string().describe("The fact, atomic and self-contained"),
     }),
   ),
+  profile: z
+    .array(
+      z.strictObject({
+        field: z.string(),
+        value: z.string().nullable().describe("null removes the field"),
+      }),
+    )
+    .optional()
+    .describe("Edits to the PROFILE, when it changes"),
 });
 
 export type ExtractionOutput = z.infer<typeof extractionOutputSchema>;
@@ -27,7 +37,13 @@ export interface Decision {
   text: string;
 }
 
-export type ParsedOutput = { ok: true; decisions: Decision[]; warnings: string[] } | { ok: false; reason: string };
+/** The model's profile edits that could be read, and why the others could not. */
+export interface ParsedProfile {
+  edits: ProfileEdit[];
+  problems: string[];
+}
+
+export type ParsedOutput = { ok: true; decisions: Decision[]; warnings: string[]; profile?: ParsedProfile } | { ok: false; reason: string };
 
 /**
  * Reads the model's text tolerantly: the JSON object may be wrapped in prose or a code fence, and
@@ -42,7 +58,9 @@ export function parseExtractionOutput(text: string): ParsedOutput {
   if (value === undefined) {
     return { ok: false, reason: text.trim() === "" ? "the output was empty" : "no JSON object could be read from the output" };
   }
-  const entries = Array.isArray(value) ? value : (value as { memory?: unknown }).memory;
+  const object = Array.isArray(value) ? {} : (value as { memory?: unknown; profile?: unknown });
+  // A reply with profile edits only is complete: no fact to remember.
+  const entries = Array.isArray(value) ? value : object.memory === undefined && object.profile != null ? [] : object.memory;
   if (!Array.isArray(entries)) return { ok: false, reason: 'the JSON object has no "memory" array' };
   const decisions: Decision[] = [];
   const warnings: string[] = [];
@@ -51,7 +69,46 @@ export function parseExtractionOutput(text: string): ParsedOutput {
     if (typeof decision === "string") warnings.push(`Ignored entry ${index} of the model's output: ${decision}.`);
     else decisions.push(decision);
   });
-  return { ok: true, decisions, warnings };
+  const profile = profileEditsOf(object.profile);
+  return { ok: true, decisions, warnings, ...(profile.edits.length || profile.problems.length ? { profile } : {}) };
+}
+
+const scopeKeys = ["userId", "agentId", "runId", "user_id", "agent_id", "run_id", "scope"];
+
+/**
+ * The profile edits of the output, as a list of `{ field, value }` (an object of fields is read
+ * too). An edit that does not fit, or that names a scope (the profile edited is always the add's),
+ * is dropped and explained.
+ */
+function profileEditsOf(profile: unknown): ParsedProfile {
+  if (profile == null) return { edits: [], problems: [] };
+  const entries = Array.isArray(profile)
+    ? profile
+    : typeof profile === "object"
+      ? Object.entries(profile).map(([field, value]) => ({ field, value }))
+      : undefined;
+  if (!entries) return { edits: [], problems: ['Ignored the model\'s "profile": it is not a list of { "field", "value" } edits.'] };
+  const edits: ProfileEdit[] = [];
+  const problems: string[] = [];
+  entries.forEach((entry, index) => {
+    const problem = profileEditProblem(entry);
+    if (problem) problems.push(`Ignored profile edit ${index} of the model's output: ${problem}.`);
+    else {
+      const { field, value } = entry as { field: string; value: string | null };
+      edits.push({ field: field.trim(), value });
+    }
+  });
+  return { edits, problems };
+}
+
+function profileEditProblem(entry: unknown): string | undefined {
+  if (entry == null || typeof entry !== "object" || Array.isArray(entry)) return "it is not an object";
+  const scopeKey = scopeKeys.find((key) => Object.hasOwn(entry, key));
+  if (scopeKey) return `it names a scope (${scopeKey}); a profile edit applies to the scope of the add only`;
+  const { field, value } = entry as Record<string, unknown>;
+  if (typeof field !== "string") return "its field is not a string";
+  if (value !== null && typeof value !== "string") return "its value is neither a string nor null";
+  return undefined;
 }
 
 function normaliseEntry(entry: unknown): Decision | string {
@@ -98,7 +155,9 @@ function findJson(text: string): unknown {
 
 function looksLikeOutput(value: unknown): boolean {
   if (Array.isArray(value)) return value.every((entry) => entry != null && typeof entry === "object" && "event" in entry);
-  return value != null && typeof value === "object" && Array.isArray((value as { memory?: unknown }).memory);
+  if (value == null || typeof value !== "object") return false;
+  const { memory, profile } = value as { memory?: unknown; profile?: unknown };
+  return Array.isArray(memory) || (memory === undefined && Array.isArray(profile));
 }
 
 function parseLoose(text: string): unknown {

@@ -1,15 +1,18 @@
 import type { WrappedEmbedder } from "../embedders/wrap-embedder.js";
 import { type EngramError, ExtractionError } from "../errors.js";
+import type { HistoryLog } from "../history/history-log.js";
 import type { Message } from "../history/outbox.js";
 import { normaliseText } from "../internal/hash.js";
 import { stripMemoryBlocks } from "../memory-block.js";
 import { type Plan, PlanBuilder } from "../plan.js";
+import { applyProfileEdits, currentProfile, profileEntries, profileEntry } from "../profile.js";
 import type { Runtime } from "../runtime.js";
 import { sameScope, type ValidScope } from "../scope.js";
 import type { MemoryRecord, VectorStore } from "../stores/vector-store.js";
 import type { ErrorContext, Usage } from "../types.js";
 import { extractDecisions, type ModelCallOptions } from "./extract.js";
 import type { AiSdkLanguageModel } from "./language-model.js";
+import type { ParsedProfile } from "./output.js";
 import { type ExtractFrom, extractionInstructions, extractionPrompt } from "./prompt.js";
 import { type Operation, reconcile } from "./reconcile.js";
 
@@ -24,11 +27,15 @@ export interface ExtractionSettings {
   maxLength: number;
   /** Most decisions of one model reply that are applied; the rest are ignored, with a warning. */
   maxFacts: number;
+  /** Whether the call shows the scope's profile and applies the model's edits to it, within `maxTokens`. */
+  profile: { enabled: boolean; maxTokens: number };
 }
 
 /** What the planner needs from `Memory`: its store and embedder (guarded: deadlines, retries, typed errors), its error hook and runtime. */
 export interface ExtractionServices {
   store: VectorStore;
+  /** Where the profile lives. */
+  history: HistoryLog;
   embedder: WrappedEmbedder;
   report(error: EngramError, context: ErrorContext): void;
   runtime: Runtime;
@@ -36,6 +43,8 @@ export interface ExtractionServices {
 
 export interface ExtractionRequest {
   scope: ValidScope;
+  /** Whose profile the model sees and edits. @default scope */
+  profileScope?: ValidScope;
   messages: readonly Message[];
   metadata?: Record<string, unknown>;
   /** ISO 8601 date of the turn. */
@@ -74,19 +83,30 @@ export async function planExtraction(
 
   const sourceTexts = sources.map((message) => normaliseText(message.content));
   const vectorOf = new Map<string, Float32Array>();
-  const similar = await similarMemories(settings, services, scope, sourceTexts, vectorOf, usage);
+  const [similar, profile] = await Promise.all([
+    similarMemories(settings, services, scope, sourceTexts, vectorOf, usage),
+    settings.profile.enabled
+      ? profileEntries(services.history, request.profileScope ?? scope).then((entries) => currentProfile(entries)?.text)
+      : undefined,
+  ]);
   const shown = new Map(similar.map((record, i) => [String(i), record]));
 
   const date = new Date(request.timestamp ?? services.runtime.now());
-  const { decisions, warnings } = await extractDecisions(
+  const output = await extractDecisions(
     settings.model,
     {
-      instructions: extractionInstructions(settings),
-      prompt: extractionPrompt({ date, memories: similar.map((record, i) => ({ id: String(i), text: record.text })), messages }),
+      instructions: extractionInstructions({ ...settings, profile: settings.profile.enabled }),
+      prompt: extractionPrompt({
+        date,
+        profile: settings.profile.enabled ? (profile ?? null) : undefined,
+        memories: similar.map((record, i) => ({ id: String(i), text: record.text })),
+        messages,
+      }),
     },
     settings.call,
     { usage, report: services.report },
   );
+  const { decisions, warnings } = output;
   plan.warnings.push(...warnings);
   if (decisions.length > settings.maxFacts) {
     const warning = `The model returned ${decisions.length} decisions for one add; only the first ${settings.maxFacts} were considered (maxFactsPerAdd), the rest were ignored.`;
@@ -146,7 +166,32 @@ export async function planExtraction(
       builder.update(previous, updated);
     } else builder.remove(previous);
   }
+  // Last: a saved plan is found applied by its first history entry, which must be of the turn's scope.
+  if (settings.profile.enabled) planProfile(settings, services, builder, request.profileScope ?? scope, profile, output.profile);
   return plan;
+}
+
+/**
+ * The model's edits of the profile of `scope` (the add's, or its user's with `profileAcrossRuns`;
+ * never one the model names), as one history entry of the plan: written
+ * with the memories, all or nothing. Edits that cannot apply are left out and reported.
+ */
+function planProfile(
+  { profile: { maxTokens } }: ExtractionSettings,
+  { report, runtime }: ExtractionServices,
+  builder: PlanBuilder,
+  scope: ValidScope,
+  current: string | undefined,
+  proposed: ParsedProfile = { edits: [], problems: [] },
+): void {
+  const { text, problems } = applyProfileEdits(current, proposed.edits, maxTokens);
+  for (const problem of [...proposed.problems, ...problems]) {
+    builder.warn(problem);
+    report(new ExtractionError({ message: problem }), { operation: "extract", willRetry: false });
+  }
+  if (text === current) return;
+  builder.plan.history.push(profileEntry(runtime.id(), scope, current, text, builder.now));
+  builder.plan.profile = { text: text ?? null, previousText: current ?? null };
 }
 
 /** Longest context-only message (an assistant reply when facts come from the user) shown to the model. */

@@ -19,6 +19,9 @@ const sources: Record<ExtractFrom, string> = {
   ].join("\n"),
 };
 
+const profileRules = `Add "profile": [{"field": "<name>", "value": "<value>"}] only when the new messages state or change a lasting fact every reply needs whatever the question (name, language for answers, diet, accessibility needs); "value": null removes a retracted field. Reuse PROFILE's field names; keep values short. Such a fact is also a memory entry; the rules below apply to both.
+`;
+
 /**
  * The fixed instructions of the extraction call (its system prompt). Together with the output
  * schema they stay under 2,000 tokens: a test measures them.
@@ -26,22 +29,25 @@ const sources: Record<ExtractFrom, string> = {
 export function extractionInstructions({
   extractFrom,
   customInstructions,
+  profile = true,
 }: {
   extractFrom: ExtractFrom;
   customInstructions?: string;
+  /** Whether the reply may edit the scope's profile (shown as PROFILE). */
+  profile?: boolean;
 }): string {
   const instructions = `You maintain a long-term memory of facts about a user, for an assistant that talks with them over many conversations.
 
 You receive:
 - CONVERSATION DATE: when the new messages were written.
-- EXISTING MEMORIES: facts already stored, one JSON object per line, each with a short id ("0", "1", ...).
+${profile ? '- PROFILE: facts every reply needs, one "field: value" JSON string per line, or (none).\n' : ""}- EXISTING MEMORIES: facts already stored, one JSON object per line, each with a short id ("0", "1", ...).
 - NEW MESSAGES: the latest messages, one per line, as role: "text" (or role "speaker's name": "text").
 
 Decide which facts in the new messages are worth remembering, and how each one changes the existing memories.
 
 Reply with one JSON object and nothing else (no prose, no code fence):
 {"memory": [{"id": "<id>", "event": "ADD" | "UPDATE" | "DELETE" | "NONE", "text": "<fact>"}]}
-
+${profile ? profileRules : ""}
 Events:
 - ADD: a fact that no existing memory holds. id is "new".
 - UPDATE: the new messages correct, refine or extend an existing memory. id is that memory's id; text is the complete new fact, which replaces the old text (keep what is still true). When a new fact contradicts an old one ("I moved to Berlin" vs "Lives in Paris"), UPDATE the old one instead of adding a second fact beside it.
@@ -68,14 +74,26 @@ const weekday = new Intl.DateTimeFormat("en", { weekday: "long", timeZone: "UTC"
 /** The variable part of the extraction call: date, existing memories with their small ids, and the new messages. */
 export function extractionPrompt({
   date,
+  profile,
   memories,
   messages,
 }: {
   date: Date;
+  /** The scope's profile text (null: none); undefined leaves PROFILE out. */
+  profile?: string | null;
   memories: readonly ShownMemory[];
   messages: readonly Message[];
 }): string {
-  const lines = [`CONVERSATION DATE: ${date.toISOString().slice(0, 10)} (${weekday.format(date)})`, "", "EXISTING MEMORIES:"];
+  const lines = [`CONVERSATION DATE: ${date.toISOString().slice(0, 10)} (${weekday.format(date)})`, ""];
+  if (profile !== undefined) {
+    lines.push("PROFILE:");
+    // As JSON strings, so that a line of the profile cannot pose as a line of the prompt.
+    const profileLines = profile === null ? [] : profile.split("\n").filter((line) => line.trim() !== "");
+    if (profileLines.length === 0) lines.push("(none)");
+    for (const line of profileLines) lines.push(JSON.stringify(line));
+    lines.push("");
+  }
+  lines.push("EXISTING MEMORIES:");
   if (memories.length === 0) lines.push("(none)");
   for (const memory of memories) lines.push(JSON.stringify({ id: memory.id, text: memory.text }));
   lines.push("", "NEW MESSAGES:");

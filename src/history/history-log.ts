@@ -78,3 +78,20 @@ export interface HistoryLog {
   /** Releases connections and files. No call may follow. */
   close(): Promise<void>;
 }
+
+/**
+ * Optional capability of a `HistoryLog`: the scopes that hold entries of memories whose id starts
+ * with a prefix, e.g. every scope with a profile (`profile:`). For operator tools that span scopes
+ * (a full export); the SQLite, PostgreSQL and in-memory history logs have it.
+ */
+export interface HistoryScopeEnumerable {
+  /**
+   * Each distinct exact scope of the entries whose `memoryId` starts with `prefix` and whose scope
+   * lies inside `scope` (AND of the given ids; `{}` for every scope), in no set order.
+   */
+  entryScopes(prefix: string, scope: Scope): Promise<Scope[]>;
+}
+
+export function isHistoryScopeEnumerable(log: HistoryLog): log is HistoryLog & HistoryScopeEnumerable {
+  return typeof (log as Partial<HistoryScopeEnumerable>).entryScopes === "function";
+}

@@ -1,5 +1,5 @@
-import { lockKeyOf, type Scope, scopeContains } from "../scope.js";
-import type { HistoryEntry, HistoryLog } from "./history-log.js";
+import { lockKeyOf, type Scope, scopeContains, scopeOf } from "../scope.js";
+import type { HistoryEntry, HistoryLog, HistoryScopeEnumerable } from "./history-log.js";
 import type { Outbox, OutboxEntry } from "./outbox.js";
 
 type MutableOutboxEntry = { -readonly [K in keyof OutboxEntry]: OutboxEntry[K] } & { workerId?: string; leaseUntil: number; dueAt: number };
@@ -8,7 +8,7 @@ type MutableOutboxEntry = { -readonly [K in keyof OutboxEntry]: OutboxEntry[K] }
  * A `HistoryLog` and an `Outbox` in process memory. For tests: the outbox is not durable, so a
  * crash loses pending turns. Use the SQLite or PostgreSQL history in production.
  */
-export function inMemoryHistory({ now: clock = Date.now }: { now?: () => number } = {}): HistoryLog & Outbox {
+export function inMemoryHistory({ now: clock = Date.now }: { now?: () => number } = {}): HistoryLog & HistoryScopeEnumerable & Outbox {
   const history: HistoryEntry[] = [];
   const erased = new Set<string>();
   const outbox = new Map<string, MutableOutboxEntry>();
@@ -34,6 +34,15 @@ export function inMemoryHistory({ now: clock = Date.now }: { now?: () => number 
         .filter((e) => e.memoryId === memoryId && scopeContains(scope, e))
         .sort((a, b) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : 0))
         .map((e) => structuredClone(e));
+    },
+    async entryScopes(prefix: string, scope: Scope) {
+      const found = new Map<string, Scope>();
+      for (const entry of history) {
+        if (!entry.memoryId.startsWith(prefix) || !scopeContains(scope, entry)) continue;
+        const exact = scopeOf(entry);
+        found.set(JSON.stringify([exact.userId, exact.agentId, exact.runId]), exact);
+      }
+      return [...found.values()];
     },
     async purge(target) {
       if ("memoryIds" in target) for (const id of target.memoryIds) erased.add(id);

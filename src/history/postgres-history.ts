@@ -12,7 +12,7 @@ import {
 import type { Scope } from "../scope.js";
 import { scopeOfRow } from "../store-kit/scopes.js";
 import { parseConfig } from "../validation.js";
-import type { HistoryEntry, HistoryLog } from "./history-log.js";
+import type { HistoryEntry, HistoryLog, HistoryScopeEnumerable } from "./history-log.js";
 import type { Outbox } from "./outbox.js";
 import { createOutboxTable, PostgresOutbox, scopeWhere } from "./postgres-outbox.js";
 
@@ -68,7 +68,7 @@ function toHistoryEntry(row: HistoryRow): HistoryEntry {
 }
 
 /** The change log; the outbox half is `PostgresOutbox`, on the same pool. */
-class PostgresHistory extends PostgresOutbox implements HistoryLog {
+class PostgresHistory extends PostgresOutbox implements HistoryLog, HistoryScopeEnumerable {
   readonly #history: string;
   readonly #erased: string;
   #schema: Promise<void> | undefined;
@@ -176,6 +176,18 @@ class PostgresHistory extends PostgresOutbox implements HistoryLog {
     return rows.map(toHistoryEntry);
   }
 
+  async entryScopes(prefix: string, scope: Scope): Promise<Scope[]> {
+    await this.ready();
+    const params: unknown[] = [prefix];
+    const condition = scopeWhere(scope, params);
+    const { rows } = await this.pool.query<HistoryRow>(
+      "history entryScopes",
+      `SELECT DISTINCT user_id, agent_id, run_id FROM ${this.#history} WHERE left(memory_id, length($1)) = $1 AND ${condition}`,
+      params,
+    );
+    return rows.map(scopeOfRow);
+  }
+
   async purge(target: { memoryIds: readonly string[] } | { scope: Scope }): Promise<void> {
     await this.ready();
     const erase = (condition: string) =>
@@ -220,6 +232,6 @@ class PostgresHistory extends PostgresOutbox implements HistoryLog {
  *   historyStore: postgresHistory({ connectionString: process.env.DATABASE_URL }),
  * });
  */
-export function postgresHistory(options: PostgresHistoryOptions): HistoryLog & Outbox {
+export function postgresHistory(options: PostgresHistoryOptions): HistoryLog & HistoryScopeEnumerable & Outbox {
   return new PostgresHistory(parseConfig(optionsSchema, options, "postgresHistory"));
 }

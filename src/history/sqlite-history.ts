@@ -2,7 +2,7 @@ import { openSqlite, type SqliteHandle } from "../internal/sqlite.js";
 import { type HistoryPart, sqliteParts, sqlitePath } from "../internal/sqlite-joint.js";
 import type { Scope } from "../scope.js";
 import { scopeOfRow } from "../store-kit/scopes.js";
-import type { HistoryEntry, HistoryLog } from "./history-log.js";
+import type { HistoryEntry, HistoryLog, HistoryScopeEnumerable } from "./history-log.js";
 import type { Outbox } from "./outbox.js";
 import { outboxSchema, type Row, SqliteOutbox, scopeWhere } from "./sqlite-outbox.js";
 
@@ -47,7 +47,7 @@ function toHistoryEntry(row: Row): HistoryEntry {
 }
 
 /** The change log of the file; the outbox half is `SqliteOutbox`, on the same connection. */
-class SqliteHistory extends SqliteOutbox implements HistoryLog {
+class SqliteHistory extends SqliteOutbox implements HistoryLog, HistoryScopeEnumerable {
   #handle: Promise<SqliteHandle> | undefined;
 
   constructor(
@@ -122,6 +122,20 @@ class SqliteHistory extends SqliteOutbox implements HistoryLog {
     );
   }
 
+  async entryScopes(prefix: string, scope: Scope): Promise<Scope[]> {
+    const handle = await this.open();
+    const condition = scopeWhere(scope);
+    return handle.guard("history entryScopes", () =>
+      (
+        handle
+          .statement(
+            `SELECT DISTINCT user_id, agent_id, run_id FROM memory_history WHERE substr(memory_id, 1, length(?)) = ? AND ${condition.sql}`,
+          )
+          .all(prefix, prefix, ...condition.params) as Row[]
+      ).map(scopeOfRow),
+    );
+  }
+
   async purge(target: { memoryIds: readonly string[] } | { scope: Scope }): Promise<void> {
     const handle = await this.open();
     handle.guard("history purge", () => {
@@ -167,6 +181,6 @@ class SqliteHistory extends SqliteOutbox implements HistoryLog {
  * History and write-behind outbox in a SQLite file (the embedded default; it shares the file of
  * `sqliteStore`). Safe for several processes on one machine: claims are single atomic statements.
  */
-export function sqliteHistory({ path, now }: SqliteHistoryOptions): HistoryLog & Outbox {
+export function sqliteHistory({ path, now }: SqliteHistoryOptions): HistoryLog & HistoryScopeEnumerable & Outbox {
   return new SqliteHistory(path, now);
 }

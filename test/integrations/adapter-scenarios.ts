@@ -5,11 +5,12 @@ import {
   EngramError,
   InvalidScopeError,
   isUserError,
-  type Memory,
+  Memory,
   MissingScopeError,
   memoryBlockTag,
   TimeoutError,
 } from "../../src/index.js";
+import { deterministicEmbedder, inMemoryHistory, inMemoryStore, scriptedLanguageModel } from "../../src/testing/index.js";
 import { memoriesClosedAfterEach } from "../support/memories.js";
 
 /**
@@ -287,6 +288,34 @@ export function testAdapterScenarios(given: AdapterDriver): void {
           expect(profile).toHaveBeenCalledWith({ userId: "ana" });
         });
       }
+
+      test("with an llm, a turn's profile edits from the one extraction call reach the profile injected in the user's next run", async () => {
+        const llm = scriptedLanguageModel((prompt) =>
+          prompt.text.includes("vegetarian")
+            ? { json: { memory: [{ id: "new", event: "ADD", text: "Is vegetarian" }], profile: [{ field: "diet", value: "vegetarian" }] } }
+            : { json: { memory: [] } },
+        );
+        const memory = new Memory({
+          llm,
+          embedder: deterministicEmbedder(),
+          vectorStore: inMemoryStore(),
+          historyStore: inMemoryHistory(),
+          writeBehind: { pollIntervalMs: 10 },
+        });
+        try {
+          const harness = driver.setup({ memory, instructions: app, steps: [{ text: "Noted." }, { text: "Hello Ana." }] });
+          await harness.generate("I'm vegetarian, by the way.", { userId: "ana", runId: "s-1" });
+          await vi.waitFor(async () => expect((await memory.profile({ userId: "ana" }))?.text).toBe("diet: vegetarian"));
+          expect(llm.prompts).toHaveLength(1);
+          expect(await memory.profile({ userId: "ana", runId: "s-1" })).toBeNull();
+
+          await harness.generate("Hi!", { userId: "ana", runId: "s-2" });
+          expect(harness.calls()[1]?.instructions).toContain('- "diet: vegetarian"');
+          expect(await memory.profile({ userId: "bob" })).toBeNull();
+        } finally {
+          await memory.close();
+        }
+      });
 
       test("a profile is injected when nothing matches the message; another user's profile never is; profile: false turns it off", async () => {
         const memory = newMemory();

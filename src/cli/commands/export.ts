@@ -9,7 +9,9 @@ export const exportCommand: RegisterCommand = (program, state) => {
   scopeFlags(
     program
       .command("export")
-      .description("write memories as JSONL (one memory with its scope and metadata per line), for backups and moving between stores")
+      .description(
+        "write memories as JSONL (one memory with its scope and metadata per line), then each scope's profile, for backups and moving between stores",
+      )
       .option("-o, --output <file>", "write to this file instead of stdout"),
     { allScopes: true },
   ).action(async (options: ScopeFlags & { output?: string }, command: Command) => {
@@ -17,6 +19,7 @@ export const exportCommand: RegisterCommand = (program, state) => {
     const scope = scopeOrAll(options, "export");
     const file = options.output ? await open(options.output, "w") : undefined;
     let exported = 0;
+    let profiles = 0;
     // A damaged file: export what is readable, scope by scope, and say what was not.
     const unreadable: UnreadableScope[] = [];
     const onUnreadable = (entry: UnreadableScope) => {
@@ -25,11 +28,21 @@ export const exportCommand: RegisterCommand = (program, state) => {
     try {
       await withMemory(globals, {}, async (memory) => {
         const items = isAllScopes(scope) ? everyMemory(memory, { onUnreadable }) : scopeMemories(memory, scope, { onUnreadable });
-        for await (const { score: _score, ...item } of items) {
-          const line = `${JSON.stringify(item)}\n`;
+        const write = async (value: object) => {
+          const line = `${JSON.stringify(value)}\n`;
           if (file) await file.write(line);
           else if (!process.stdout.write(line)) await new Promise((resolve) => process.stdout.once("drain", resolve));
+        };
+        for await (const { score: _score, ...item } of items) {
+          await write(item);
           exported++;
+        }
+        // Current profiles only: an import sets each one, recorded as one change in the target's history.
+        for (const profileScope of await memory.profileScopes(scope)) {
+          const profile = await memory.profile(profileScope);
+          if (!profile) continue;
+          await write({ profile: profile.text, updatedAt: profile.updatedAt, ...profileScope });
+          profiles++;
         }
       });
     } finally {
@@ -48,7 +61,11 @@ export const exportCommand: RegisterCommand = (program, state) => {
     }
     if (!options.output) return;
     const skipped = unreadable.map(({ scope: damaged, read, total }) => ({ ...damaged, read, ...(total === undefined ? {} : { total }) }));
-    if (globals.json) printJson({ exported, file: options.output, ...(skipped.length ? { unreadable: skipped } : {}) });
-    else print(`Exported ${exported} ${exported === 1 ? "memory" : "memories"} to ${options.output}.`);
+    if (globals.json) {
+      printJson({ exported, ...(profiles ? { profiles } : {}), file: options.output, ...(skipped.length ? { unreadable: skipped } : {}) });
+    } else {
+      const withProfiles = profiles ? ` and ${profiles} ${profiles === 1 ? "profile" : "profiles"}` : "";
+      print(`Exported ${exported} ${exported === 1 ? "memory" : "memories"}${withProfiles} to ${options.output}.`);
+    }
   });
 };

@@ -1,4 +1,5 @@
 import { type Command, Option } from "commander";
+import { EngramError, InvalidInputError } from "../../errors.js";
 import type { Scope } from "../../scope.js";
 import { exitCodes, globalsOf, log, type RegisterCommand, redirectLog, withMemory } from "../context.js";
 import { chunkTurns, type ImportFormat, readImportFile } from "../import-file.js";
@@ -37,7 +38,7 @@ Stop it at any time (Ctrl-C) and run the same command again to resume: turns alr
       const globals = globalsOf(command);
       const llm = options.infer ? await extractionModel(options) : undefined;
       const defaults: Scope = givenScope(options);
-      const { format, turns } = await readImportFile(file, { format: options.format, defaults });
+      const { format, turns, profiles } = await readImportFile(file, { format: options.format, defaults });
       const chunks = chunkTurns(turns, options.batchSize);
       const scopes = new Set(chunks.map((chunk) => formatScope(chunk.scope))).size;
       const stop = new AbortController();
@@ -50,20 +51,34 @@ Stop it at any time (Ctrl-C) and run the same command again to resume: turns alr
       process.on("SIGTERM", onSignal);
       let restoreLog = () => {};
       try {
-        const summary = await withMemory(globals, { create: true, worker: true, llm }, (memory) =>
-          runImport(memory, chunks, {
+        const summary = await withMemory(globals, { create: true, worker: true, llm }, async (memory) => {
+          const imported = await runImport(memory, chunks, {
             infer: Boolean(llm),
             showProgress: !globals.json && Boolean(process.stderr.isTTY),
             signal: stop.signal,
             onProgress: (progress) => {
               restoreLog = redirectLog(progress.log);
             },
-          }),
-        );
+          });
+          // After the turns: the exported profile is the one kept, whatever an extraction made of them.
+          if (imported.interrupted) return imported;
+          for (const { scope, text, source } of profiles) {
+            try {
+              await memory.setProfile(scope, text);
+            } catch (error) {
+              if (EngramError.isInstance(error) && error.isUserError) {
+                throw new InvalidInputError({ message: `${source}: ${error.message}`, cause: error });
+              }
+              throw error;
+            }
+          }
+          return { ...imported, ...(profiles.length ? { profiles: profiles.length } : {}) };
+        });
         restoreLog();
         if (globals.json) printJson({ file, format, scopes, ...summary });
         else {
           const parts = [`${summary.imported} imported`];
+          if ("profiles" in summary) parts.push(`${summary.profiles} ${summary.profiles === 1 ? "profile" : "profiles"} set`);
           if (summary.resumed) parts.push(`${summary.resumed} already imported by an earlier run`);
           if (summary.failed) parts.push(`${summary.failed} failed`);
           print(

@@ -1,5 +1,5 @@
 import { afterAll, afterEach, describe, expect, test } from "vitest";
-import type { HistoryEntry, HistoryLog } from "../../history/history-log.js";
+import { type HistoryEntry, type HistoryLog, isHistoryScopeEnumerable } from "../../history/history-log.js";
 import type { Scope } from "../../scope.js";
 
 export interface HistoryLogConformanceOptions {
@@ -33,7 +33,7 @@ function ids(entries: readonly { id: string }[]): string[] {
 /**
  * The conformance suite of the `HistoryLog` contract: idempotent appends, reads by scope (AND of
  * the given ids), oldest first, and purges that erase text for good, also from entries appended
- * after a purge by id. Call it at the top level of a vitest test file.
+ * after a purge by id; `entryScopes` when the log has the `HistoryScopeEnumerable` capability. Call it at the top level of a vitest test file.
  *
  * @example
  * import { testHistoryLog } from "engram/test/conformance";
@@ -182,6 +182,35 @@ export function testHistoryLog({ name, create, cleanup }: HistoryLogConformanceO
       expect(await store.list("m2", { agentId: "a1" })).toEqual([]);
       await store.append([entry({ memoryId: "m1", userId: "u1", newValue: "after the reset" })]);
       expect((await store.list("m1", { userId: "u1" })).map((e) => e.newValue)).toEqual(["after the reset"]);
+    });
+
+    test("entryScopes (when the log has it): each exact scope of the entries whose id starts with the prefix, inside the scope", async () => {
+      const store = await fresh();
+      if (!isHistoryScopeEnumerable(store)) return;
+      await store.append([
+        entry({ memoryId: "p:1", userId: "u1" }),
+        entry({ memoryId: "p:1", userId: "u1" }),
+        entry({ memoryId: "p:2", userId: "u1", agentId: "a1" }),
+        entry({ memoryId: "p:3", agentId: "a1", runId: "r1" }),
+        // Not the prefix: a longer id that starts differently, and wildcard characters taken literally.
+        entry({ memoryId: "px1", userId: "u2" }),
+        entry({ memoryId: "m1", userId: "u3" }),
+        entry({ memoryId: "p%", userId: "u4" }),
+      ]);
+      const sorted = (scopes: Scope[]) => scopes.map((scope) => JSON.stringify([scope.userId, scope.agentId, scope.runId])).sort();
+      const exact = (scopes: Scope[]) => scopes.map((scope) => ({ ...scope }));
+      expect(sorted(await store.entryScopes("p:", {}))).toEqual(
+        sorted([{ userId: "u1" }, { userId: "u1", agentId: "a1" }, { agentId: "a1", runId: "r1" }]),
+      );
+      expect(exact(await store.entryScopes("p:", { userId: "u1", agentId: "a1" }))).toEqual([{ userId: "u1", agentId: "a1" }]);
+      expect(sorted(await store.entryScopes("p:", { agentId: "a1" }))).toEqual(
+        sorted([
+          { userId: "u1", agentId: "a1" },
+          { agentId: "a1", runId: "r1" },
+        ]),
+      );
+      expect(await store.entryScopes("p:", { userId: "u2" })).toEqual([]);
+      expect(exact(await store.entryScopes("p%", {}))).toEqual([{ userId: "u4" }]);
     });
   });
 }
