@@ -26,6 +26,7 @@ import { decideAdd, extractionSettings, type TurnOptions } from "./decide.js";
 import { ConfigError, type EngramError, InvalidInputError, isUserError, MemoryNotFoundError, TimeoutError } from "./errors.js";
 import type { ExtractionSettings } from "./extraction/plan-extraction.js";
 import { deleteScope, purgeMemory } from "./forget.js";
+import { type MemoryGraphApi, memoryGraphApi } from "./graph/graph-api.js";
 import type { Message } from "./history/outbox.js";
 import { abortable, defaultRetry, KeyedMutex, type RetryOptions, withDeadline } from "./internal/async.js";
 import { normaliseText, textHash } from "./internal/hash.js";
@@ -113,6 +114,11 @@ export class Memory {
   #closed: Promise<void> | undefined;
   /** Set once `close` has let the turns in progress finish: from then on nothing reaches the stores. */
   #shutDown = false;
+  /** Graph memory (`new Memory({ graph: true })`): relations and neighbors of the entities each scope's memories name. */
+  readonly graph: MemoryGraphApi = memoryGraphApi(
+    () => this.#ready(),
+    () => this.#assertOpen(),
+  );
 
   constructor(options: MemoryOptions = {}) {
     this.#options = parse(memoryOptionsSchema, options ?? {}, "new Memory");

@@ -1,4 +1,5 @@
 import { StoreError } from "./errors.js";
+import type { Relation } from "./graph/graph-store.js";
 import type { HistoryEntry } from "./history/history-log.js";
 import { base64ToVector, vectorToBase64 } from "./internal/json.js";
 import { isoNow, type Runtime } from "./runtime.js";
@@ -26,6 +27,8 @@ export interface Plan {
   revert: { upsert: MemoryRecord[]; delete: string[]; expect: WriteExpectation[] };
   usage: Usage;
   warnings: string[];
+  /** Relations the extraction model gave for the memories it writes, by memory id (graph memory). */
+  graph?: Record<string, Relation[]>;
 }
 
 /** The version of a record that writes check: its hash and its `updatedAt`. */
@@ -159,5 +162,6 @@ export function deserialisePlan(text: string): Plan {
     revert: { upsert: raw.revert.upsert.map(fromJson), delete: raw.revert.delete, expect: raw.revert.expect ?? [] },
     usage: raw.usage,
     warnings: raw.warnings,
+    ...(raw.graph ? { graph: raw.graph } : {}),
   };
 }
