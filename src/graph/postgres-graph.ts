@@ -188,7 +188,7 @@ class PostgresGraph implements GraphStore {
     }
     const rows = await this.#query<RelationRow>(
       "graph relations",
-      `${reachSql(t, where.sql, "SELECT ?::text, 0")}
+      `${reachSql(t, where.sql, `SELECT ?::text COLLATE "C", 0`)}
        ${relationColumns(t)} WHERE ${where.sql}${byLabel}
          AND (s.name_key IN (SELECT k FROM reached WHERE d < ?) OR g.name_key IN (SELECT k FROM reached WHERE d < ?))
        ORDER BY e.id, p.seq`,
@@ -202,7 +202,7 @@ class PostgresGraph implements GraphStore {
     const named = scopeSql(scope, "n");
     const rows = await this.#query<{ entity: string; depth: number }>(
       "graph neighbors",
-      `${reachSql(this.#t, where.sql, "SELECT ?::text, 0")}
+      `${reachSql(this.#t, where.sql, `SELECT ?::text COLLATE "C", 0`)}
        SELECT (SELECT MIN(n.name) FROM ${this.#t}entities n WHERE n.name_key = reached.k AND ${named.sql}) AS entity, d AS depth
        FROM reached WHERE d > 0 ORDER BY d, k LIMIT ?`,
       [...where.params, entityKey(entity), depth, ...named.params, limit],
@@ -216,7 +216,7 @@ class PostgresGraph implements GraphStore {
     const named = scopeSql(scope, "n");
     const rows = await this.#query<{ memory_id: string; depth: number }>(
       "graph memories",
-      `${reachSql(this.#t, where.sql, "SELECT unnest(?::text[]), 0")}
+      `${reachSql(this.#t, where.sql, `SELECT k COLLATE "C", 0 FROM unnest(?::text[]) AS k`)}
        SELECT m.memory_id, MIN(reached.d) AS depth FROM reached
        JOIN ${this.#t}entities n ON n.name_key = reached.k AND ${named.sql}
        JOIN ${this.#t}mentions m ON m.entity_id = n.id

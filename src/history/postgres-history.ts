@@ -223,3 +223,5 @@ class PostgresHistory extends PostgresOutbox implements HistoryLog {
 export function postgresHistory(options: PostgresHistoryOptions): HistoryLog & Outbox {
   return new PostgresHistory(parseConfig(optionsSchema, options, "postgresHistory"));
 }
+
+export { type PostgresGraphOptions, postgresGraph } from "../graph/postgres-graph.js";
