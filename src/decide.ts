@@ -22,7 +22,7 @@ export interface DecideSettings {
 
 /** The extraction settings of a Memory's options, or undefined without an `llm`. */
 export function extractionSettings(options: MemoryOptions, maxLength: number): ExtractionSettings | undefined {
-  const { llm, extractFrom = "user", customInstructions, similarMemories = 10, llmRetry, maxFactsPerAdd = 50 } = options;
+  const { llm, extractFrom = "user", customInstructions, similarMemories = 10, llmRetry, maxFactsPerAdd = 50, graph } = options;
   if (llm === undefined) return undefined;
   return {
     model: llm,
@@ -32,6 +32,7 @@ export function extractionSettings(options: MemoryOptions, maxLength: number): E
     call: { ...defaultRetry, timeoutMs: 60_000, ...llmRetry },
     maxLength,
     maxFacts: maxFactsPerAdd,
+    ...(graph === undefined || graph === false ? {} : { graph: true }),
   };
 }
 

@@ -1,5 +1,6 @@
 import type { WrappedEmbedder } from "../embedders/wrap-embedder.js";
 import { type EngramError, ExtractionError } from "../errors.js";
+import type { Relation } from "../graph/graph-store.js";
 import type { Message } from "../history/outbox.js";
 import { normaliseText } from "../internal/hash.js";
 import { stripMemoryBlocks } from "../memory-block.js";
@@ -24,6 +25,8 @@ export interface ExtractionSettings {
   maxLength: number;
   /** Most decisions of one model reply that are applied; the rest are ignored, with a warning. */
   maxFacts: number;
+  /** Graph memory: the same call also returns the relations of each fact it writes. */
+  graph?: boolean;
 }
 
 /** What the planner needs from `Memory`: its store and embedder (guarded: deadlines, retries, typed errors), its error hook and runtime. */
@@ -84,7 +87,7 @@ export async function planExtraction(
       instructions: extractionInstructions(settings),
       prompt: extractionPrompt({ date, memories: similar.map((record, i) => ({ id: String(i), text: record.text })), messages }),
     },
-    settings.call,
+    settings.graph ? { ...settings.call, graph: true } : settings.call,
     { usage, report: services.report },
   );
   plan.warnings.push(...warnings);
@@ -111,6 +114,11 @@ export async function planExtraction(
   });
 
   const stated = request.timestamp ?? builder.now;
+  const relationsOf = (id: string, operation: Operation) => {
+    if (!settings.graph || !("relations" in operation) || operation.relations === undefined) return;
+    plan.graph ??= Object.create(null) as Record<string, Relation[]>;
+    plan.graph[id] = operation.relations;
+  };
   for (const operation of operations) {
     if (operation.event === "ADD") {
       const record: MemoryRecord = {
@@ -124,6 +132,7 @@ export async function planExtraction(
         updatedAt: stated,
       };
       builder.add(record);
+      relationsOf(record.id, operation);
       continue;
     }
     if (operation.event === "NONE") {
@@ -144,6 +153,7 @@ export async function planExtraction(
         updatedAt: stated,
       };
       builder.update(previous, updated);
+      relationsOf(updated.id, operation);
     } else builder.remove(previous);
   }
   return plan;
