@@ -134,6 +134,36 @@ for (const backend of backends) {
       await memory.close();
     });
 
+    test("search with graph: true returns the query's relations and adds memories reached through its entities (multi-hop), inside the scope only", async () => {
+      const memory = await newMemory();
+      const alice = { userId: "alice" };
+      await memory.add("Alice manages Bob", alice);
+      await memory.add("Bob is married to Dana", alice);
+      for (const filler of ["The kitchen needs new tiles", "Tuesday is the recycling day", "The printer ran out of toner"]) {
+        await memory.add(filler, alice);
+      }
+      await memory.add("Bob is married to Eve", { userId: "mallory" });
+      const query = "Alice's direct report: who is the spouse?";
+      const plain = await memory.search(query, alice);
+      expect(plain.results.map((r) => r.memory)).not.toContain("Bob is married to Dana");
+      expect(plain).not.toHaveProperty("relations");
+      const { results, relations } = await memory.search(query, { ...alice, graph: true });
+      expect(triples(relations ?? [])).toEqual(["Alice -co-occurs- Bob"]);
+      const texts = results.map((r) => r.memory);
+      // The ranked results first, as without the graph; then what the graph reached.
+      expect(texts.slice(0, plain.results.length)).toEqual(plain.results.map((r) => r.memory));
+      expect(texts).toContain("Alice manages Bob");
+      expect(texts).toContain("Bob is married to Dana");
+      expect(texts).not.toContain("Bob is married to Eve");
+      expect(results.every((r) => r.userId === "alice" && typeof r.score === "number")).toBe(true);
+      // A limit the ranked results fill leaves no room for more.
+      expect((await memory.search(query, { ...alice, graph: true, limit: 1 })).results).toHaveLength(1);
+      await memory.close();
+      const off = await newMemory({});
+      await expect(off.search(query, { ...alice, graph: true })).rejects.toSatisfy((error) => ConfigError.isInstance(error));
+      await off.close();
+    });
+
     test("graph calls need a scope, refuse bad options with typed errors, and say how to turn graph memory on", async () => {
       const memory = await newMemory();
       await expect(memory.graph.relations({} as never)).rejects.toBeInstanceOf(MissingScopeError);

@@ -365,6 +365,13 @@ async function check(
             expect(model?.text.includes(relation.source) && model.text.includes(relation.target), at).toBe(true);
           }
         }
+        // Search through the graph finds live memories of the scope only.
+        const { results: reached } = await memory.search(`what about ${entity}?`, { ...scope, graph: true });
+        for (const item of reached) {
+          const model = live.get(item.id);
+          expect(model, `${at}: graph search result ${item.id} is not a live memory`).toBeDefined();
+          expect(inScope((model as ModelMemory).scope, scope), `${at}: graph search result ${item.id} is outside the scope`).toBe(true);
+        }
         // A neighbor one relation away is named together with the entity in a visible memory.
         for (const neighbor of await memory.graph.neighbors(scope, entity, { depth: 1 })) {
           expect(
