@@ -4,6 +4,8 @@ import { describe, expect, test } from "vitest";
 import { extractionOutputSchema, graphExtractionOutputSchema, parseExtractionOutput } from "../../src/extraction/output.js";
 import { extractionInstructions } from "../../src/extraction/prompt.js";
 import { sqliteGraph } from "../../src/graph/sqlite-graph.js";
+import { deserialisePlan, PlanBuilder, serialisePlan } from "../../src/plan.js";
+import { defaultRuntime } from "../../src/runtime.js";
 import { setup } from "../extraction/setup.js";
 
 type Triple = [source: string, relation: string, target: string];
@@ -135,4 +137,43 @@ describe("graph memory with an extraction model: one call per add returns facts 
       expect(on).toBeLessThanOrEqual(2_000);
     },
   );
+});
+
+describe("graph memory through the write-behind outbox and on failure", () => {
+  test("an enqueued turn's saved plan carries the model's relations: the worker stores them", async () => {
+    const scope = { userId: "alice" };
+    const { memory } = setup([reply(["new", "ADD", "Manages Bob", [["user", "manages", "Bob"]]])], {
+      ...withGraph(),
+      writeBehind: { enabled: true, pollIntervalMs: 60_000 },
+    });
+    await memory.enqueue("I manage Bob", scope);
+    expect(await memory.flush({ timeoutMs: 10_000 })).toMatchObject({ processed: 1, failed: 0 });
+    expect(triples(await memory.graph.relations(scope))).toEqual(["user -manages- Bob"]);
+    await memory.close();
+  });
+
+  test("a plan saved in the outbox keeps the model's relations when it is read back (a worker that re-applies it after a crash)", () => {
+    const plan = new PlanBuilder(defaultRuntime).plan;
+    plan.graph = { "memory-1": [{ source: "user", relation: "manages", target: "Bob" }] };
+    expect(deserialisePlan(serialisePlan(plan)).graph).toEqual(plan.graph);
+    expect(deserialisePlan(serialisePlan(new PlanBuilder(defaultRuntime).plan))).not.toHaveProperty("graph");
+  });
+
+  test("a graph store that fails: the add still succeeds and the failure goes to onError as operation graph", async () => {
+    const failing = sqliteGraph({ path: ":memory:" });
+    failing.write = async () => {
+      throw new Error("disk on fire");
+    };
+    const { memory, errors } = setup([reply(["new", "ADD", "Manages Bob", [["user", "manages", "Bob"]]])], {
+      graph: { store: failing },
+      retry: { retries: 1, minDelayMs: 1, maxDelayMs: 1 },
+    });
+    const { results } = await memory.add("I manage Bob", { userId: "alice" });
+    expect(results.map((r) => r.event)).toEqual(["ADD"]);
+    expect(await memory.get(results[0]?.id as string, { userId: "alice" })).not.toBeNull();
+    const graphErrors = errors.filter((e) => e.context.operation === "graph");
+    expect(graphErrors.map((e) => e.context.willRetry)).toEqual([true, false]);
+    expect(graphErrors[1]?.error.message).toContain("disk on fire");
+    await memory.close();
+  });
 });
