@@ -98,12 +98,17 @@ export const memoryOptionsSchema = z
      * (`postgresGraph` for many app servers). @default false
      */
     graph: z
-      .union([
-        z.boolean(),
-        z.strictObject({
-          store: implementing<GraphStore>("graph.store", "GraphStore", graphStoreMethods),
-        }),
-      ])
+      .union(
+        [
+          z.boolean(),
+          z.strictObject({
+            store: implementing<GraphStore>("graph.store", "GraphStore", graphStoreMethods),
+          }),
+        ],
+        {
+          error: `graph must be true, false, or { store } with a store implementing the GraphStore contract (${graphStoreMethods.join(", ")}), e.g. postgresGraph({ connectionString })`,
+        },
+      )
       .optional(),
     /** Longest text accepted per message, query or update, in characters. @default 32000 */
     maxMessageLength: z.number().int().min(1).max(1_000_000).optional(),

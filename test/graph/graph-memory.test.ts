@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, inject, test } from "vitest";
 import { ConfigError, InvalidInputError, InvalidScopeError, MissingScopeError } from "../../src/errors.js";
 import { postgresGraph } from "../../src/graph/postgres-graph.js";
+import { sqliteGraph } from "../../src/graph/sqlite-graph.js";
 import { Memory, type MemoryOptions } from "../../src/memory.js";
 import { deterministicEmbedder } from "../../src/testing/deterministic-embedder.js";
 import { createDatabase } from "../support/databases.js";
@@ -182,3 +183,17 @@ for (const backend of backends) {
     });
   });
 }
+
+describe("graph options", () => {
+  test('regression: a bad graph option said only "Invalid input"; it names what is expected now, as does a bad search graph flag', async () => {
+    const expected = /graph must be true, false, or \{ store \} with a store implementing the GraphStore contract \(init, write, relations/;
+    expect(() => new Memory({ graph: "yes" as never })).toThrow(expected);
+    expect(() => new Memory({ graph: { store: { write() {} } } as never })).toThrow(expected);
+    expect(() => new Memory({ graph: { store: sqliteGraph({ path: ":memory:" }), depth: 2 } as never })).toThrow(InvalidInputError);
+    const memory = new Memory({ dataDir: join(directory, `data-${runs++}`), embedder: deterministicEmbedder(), graph: true });
+    await expect(memory.search("hi", { userId: "alice", graph: "yes" as never })).rejects.toSatisfy(
+      (error) => InvalidInputError.isInstance(error) && /graph must be true or false/.test((error as Error).message),
+    );
+    await memory.close();
+  });
+});
