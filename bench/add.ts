@@ -13,7 +13,13 @@
  * with a shown memory is an UPDATE of it (NONE when identical), else an ADD. Token counts are
  * gpt-tokenizer o200k counts of the actual prompt (instructions, messages, output schema) and reply.
  *
- * Options: --turns=500  --conversation=0  --embedder=deterministic|local
+ * Each run measures the adds twice, on fresh data dirs: graph memory off, then on (the same call
+ * then also returns each fact's relations; the stub names the capitalised words of a fact). mem0's
+ * graph mode makes 3 model calls per add in mem0/memory/graph_memory.py (`MemoryGraph.add`:
+ * entity extraction, relation extraction, stale-relation deletion; mem0ai/mem0 at 07462ad), on
+ * top of the calls of its vector memory; Engram's graph adds none to its 1.
+ *
+ * Options: --turns=500  --conversation=0  --embedder=deterministic|local  --graph=both|off|on
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -35,6 +41,8 @@ const args = Object.fromEntries(
 const turnCount = Number(args.turns ?? 500);
 const conversationIndex = Number(args.conversation ?? 0);
 const embedderName = args.embedder ?? "deterministic";
+const graphModes = ({ both: [false, true], off: [false], on: [true] } as Record<string, boolean[]>)[args.graph ?? "both"];
+if (!graphModes) throw new Error("--graph must be both, off or on");
 
 /** Consecutive turns of one conversation, each dated by its session (read by the shared LoCoMo reader). */
 function loadTurns(): { sample: string; turns: { speaker: string; diaId: string; text: string; timestamp: string }[] } {
@@ -57,12 +65,21 @@ function overlap(a: string[], b: string[]): number {
   return shared / Math.max(1, Math.min(a.length, b.length));
 }
 
+/** The stub's relations of a fact: the user to its first capitalised word, and each such word to the next. */
+function relationsOf(fact: string): { source: string; relation: string; target: string }[] {
+  const names = [...fact.matchAll(/(?<=\s)\p{Lu}[\p{L}'-]+/gu)].map((match) => match[0]);
+  const relations = names.slice(0, 1).map((name) => ({ source: "user", relation: "mentions", target: name }));
+  for (let i = 1; i < names.length; i++) relations.push({ source: names[i - 1] as string, relation: "with", target: names[i] as string });
+  return relations;
+}
+
 function decide(prompt: ScriptedPrompt): string {
+  const graph = JSON.stringify(prompt.responseFormat ?? {}).includes('"relations"');
   const data = prompt.messages.at(-1)?.content ?? "";
   const lines = data.split("\n");
   const shown = lines.filter((line) => line.startsWith('{"id":')).map((line) => JSON.parse(line) as { id: string; text: string });
   const said = lines.filter((line) => line.startsWith("USER: ")).map((line) => JSON.parse(line.slice(6)) as string);
-  const memory: { id: string; event: string; text: string }[] = [];
+  const memory: { id: string; event: string; text: string; relations?: ReturnType<typeof relationsOf> }[] = [];
   const used = new Set<string>();
   for (const sentence of said.flatMap((text) => text.split(/(?<=[.!?])\s+/))) {
     const fact = sentence.trim();
@@ -71,8 +88,9 @@ function decide(prompt: ScriptedPrompt): string {
     const similar = shown.find((item) => !used.has(item.id) && overlap(words, keywordTerms(item.text)) >= 0.5);
     if (similar) {
       used.add(similar.id);
-      memory.push({ id: similar.id, event: similar.text === fact ? "NONE" : "UPDATE", text: fact });
-    } else memory.push({ id: "new", event: "ADD", text: fact });
+      const event = similar.text === fact ? "NONE" : "UPDATE";
+      memory.push({ id: similar.id, event, text: fact, ...(graph ? { relations: event === "NONE" ? [] : relationsOf(fact) } : {}) });
+    } else memory.push({ id: "new", event: "ADD", text: fact, ...(graph ? { relations: relationsOf(fact) } : {}) });
   }
   return JSON.stringify({ memory });
 }
@@ -97,7 +115,7 @@ const summary = (values: number[]) => ({
   total: values.reduce((sum, value) => sum + value, 0),
 });
 
-async function main() {
+async function measure(graph: boolean) {
   const { sample, turns } = loadTurns();
   const dataDir = mkdtempSync(join(tmpdir(), "engram-bench-add-"));
   const deterministic = embedderName === "deterministic" ? deterministicEmbedder() : undefined;
@@ -106,7 +124,7 @@ async function main() {
     const text = decide(prompt);
     return { text, usage: { inputTokens: promptTokens(prompt), outputTokens: countTokens(text) } };
   });
-  const memory = new Memory({ dataDir, embedder, llm, writeBehind: { enabled: false } });
+  const memory = new Memory({ dataDir, embedder, llm, writeBehind: { enabled: false }, graph });
 
   // Loads the embedding model and opens the store outside the measured adds.
   await memory.search("warm up", { userId: "warm-up" });
@@ -154,7 +172,9 @@ async function main() {
   const fixedPromptTokens = llm.prompts[0] ? fixedTokens(llm.prompts[0]) : 0;
 
   const format = (value: number, digits = 1) => (Number.isInteger(value) ? String(value) : value.toFixed(digits));
-  console.log(`bench:add — ${rows.length} REALTALK turns of ${sample}, one add each (user message, speaker's scope)`);
+  console.log(
+    `bench:add — ${rows.length} REALTALK turns of ${sample}, one add each (user message, speaker's scope), graph memory ${graph ? "on" : "off"}`,
+  );
   console.log(
     `embedder: ${embedder.modelId ?? embedderName}, store: sqlite (${dataDir}), model: scripted (deterministic from the prompt)\n`,
   );
@@ -182,8 +202,9 @@ async function main() {
   );
   if (usageMismatch > 0) console.log(`WARNING: ${usageMismatch} adds reported input tokens different from the prompt's count`);
 
-  const file = writeResults("add", {
+  const file = writeResults(graph ? "add-graph" : "add", {
     benchmark: "add",
+    graph,
     sample,
     turns: rows.length,
     embedder: embedder.modelId ?? embedderName,
@@ -195,7 +216,24 @@ async function main() {
     stored,
     rows,
   });
-  console.log(`\nraw figures: ${file}`);
+  console.log(`\nraw figures: ${file}\n`);
+  return { fixedPromptTokens, figures };
 }
 
-await main();
+const measured = [];
+for (const graph of graphModes) measured.push({ graph, ...(await measure(graph)) });
+if (measured.length === 2) {
+  const [off, on] = measured as [(typeof measured)[number], (typeof measured)[number]];
+  const line = (name: string, pick: (m: typeof off) => number, digits = 1) =>
+    console.log(`${name.padEnd(28)} ${pick(off).toFixed(digits).padStart(8)}  ${pick(on).toFixed(digits).padStart(8)}`);
+  console.log(`${"graph memory".padEnd(28)} ${"off".padStart(8)}  ${"on".padStart(8)}`);
+  line("model calls per add (mean)", (m) => m.figures.llmCalls.mean, 2);
+  line("fixed prompt tokens", (m) => m.fixedPromptTokens, 0);
+  line("prompt tokens per call", (m) => m.figures.promptTokens.mean);
+  line("completion tokens per call", (m) => m.figures.completionTokens.mean);
+  line("embedding calls per add", (m) => m.figures.embeddingCalls.mean, 2);
+  line("add wall time p50 (ms)", (m) => m.figures.addMs.p50);
+  console.log(
+    "mem0 graph mode: 3 model calls per add in MemoryGraph.add (graph_memory.py), besides its vector memory's; Engram: 1 in all.",
+  );
+}

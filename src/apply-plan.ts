@@ -1,4 +1,6 @@
-import { type EngramError, WriteConflictError } from "./errors.js";
+import { asStoreError, type EngramError, WriteConflictError } from "./errors.js";
+import { indexPlan } from "./graph/graph-index.js";
+import type { GraphStore } from "./graph/graph-store.js";
 import type { HistoryEntry, HistoryLog } from "./history/history-log.js";
 import { type RetryOptions, retry } from "./internal/async.js";
 import type { Plan } from "./plan.js";
@@ -14,6 +16,8 @@ export interface PlanWriter {
   jointWrite: ((batch: WriteBatch, entries: readonly HistoryEntry[]) => Promise<void>) | undefined;
   retry: RetryOptions;
   report(error: EngramError, context: ErrorContext): void;
+  /** Graph memory, when it is on: derived from each applied plan. */
+  graph?: GraphStore | undefined;
 }
 
 /**
@@ -24,7 +28,10 @@ export interface PlanWriter {
 export async function applyPlan(writer: PlanWriter, plan: Plan): Promise<void> {
   if (plan.upsert.length === 0 && plan.delete.length === 0 && plan.history.length === 0) return;
   const batch = { upsert: plan.upsert, delete: plan.delete, expect: plan.expect };
-  if (writer.jointWrite) return writer.jointWrite(batch, plan.history);
+  if (writer.jointWrite) {
+    await writer.jointWrite(batch, plan.history);
+    return indexGraph(writer, plan);
+  }
   await writer.store.write(batch);
   await appendHistory(writer, plan);
 }
@@ -43,6 +50,26 @@ export async function appendHistory(writer: PlanWriter, plan: Plan): Promise<voi
       writer.report(revertError as EngramError, { operation: "revert", willRetry: false });
     }
     throw error;
+  }
+  await indexGraph(writer, plan);
+}
+
+/**
+ * The graph half: derived from what was written, with retries. The memories are stored by now,
+ * so a graph that cannot be written is reported (operation "graph"), never a failed add.
+ */
+async function indexGraph(writer: PlanWriter, plan: Plan): Promise<void> {
+  const graph = writer.graph;
+  const at = plan.history[0]?.createdAt;
+  if (!graph || at === undefined) return;
+  try {
+    await retry(() => indexPlan(graph, plan, at), {
+      ...writer.retry,
+      onRetry: (error, attempt) =>
+        writer.report(asStoreError(error, "The graph write failed"), { operation: "graph", attempt, willRetry: true }),
+    });
+  } catch (error) {
+    writer.report(asStoreError(error, "The graph write failed"), { operation: "graph", willRetry: false });
   }
 }
 

@@ -55,6 +55,12 @@ export interface SearchOptions extends Scope {
   explain?: boolean;
   /** Metadata equality filters, AND-ed. */
   filters?: Record<string, string | number | boolean | null>;
+  /**
+   * Graph memory (`new Memory({ graph: true })`): returns `relations`, those of the entities the
+   * query names, and completes the results up to `limit` with memories reached through them
+   * (docs/graph.md). @default false
+   */
+  graph?: boolean;
 }
 
 export interface GetAllOptions extends Scope {
@@ -115,6 +121,7 @@ export const searchSchema = z.strictObject({
   maxTokens: z.number().int("maxTokens must be a whole number").min(1, "maxTokens must be at least 1").optional(),
   explain: z.boolean({ error: "explain must be true or false" }).optional(),
   filters: filtersSchema.optional(),
+  graph: z.boolean({ error: "graph must be true or false" }).optional(),
   signal,
 });
 export const getAllSchema = z.strictObject({

@@ -12,6 +12,8 @@ import {
   wrapEmbedder,
 } from "./embedders/wrap-embedder.js";
 import { EmbeddingError, type EngramError } from "./errors.js";
+import type { GraphStore } from "./graph/graph-store.js";
+import { sqliteGraph } from "./graph/sqlite-graph.js";
 import type { HistoryLog } from "./history/history-log.js";
 import type { Outbox } from "./history/outbox.js";
 import { sqliteHistory } from "./history/sqlite-history.js";
@@ -35,6 +37,8 @@ export interface Components extends PlanWriter {
   dimension: number;
   /** Spans around Engram's work (a no-op without `@opentelemetry/api` or with `telemetry.enabled` false). */
   tracing: Tracing;
+  /** Graph memory, when it is on. */
+  graph: GraphStore | undefined;
   /** Closes each store once (the history and the outbox are often one object). */
   close(): Promise<unknown>;
   /** Empties each store once. */
@@ -45,7 +49,7 @@ export interface Components extends PlanWriter {
 const queryEmbeddingCacheSize = 256;
 
 export interface ComponentSettings {
-  options: Pick<MemoryOptions, "dataDir" | "embedder" | "vectorStore" | "historyStore" | "outbox" | "telemetry">;
+  options: Pick<MemoryOptions, "dataDir" | "embedder" | "vectorStore" | "historyStore" | "outbox" | "telemetry" | "graph">;
   retry: RetryOptions;
   timeouts: Timeouts;
   report(error: EngramError, context: ErrorContext): void;
@@ -91,7 +95,12 @@ export async function createComponents({ options, retry, timeouts, report, runti
         },
         () => guardedCall("write", timeouts.storeMs, () => joint(batch, entries)),
       ));
+  const graph =
+    options.graph === undefined || options.graph === false
+      ? undefined
+      : guardStore(options.graph === true ? sqliteGraph({ path: file }) : options.graph.store, guard);
   for (const part of parts) await part.init();
+  await graph?.init();
   const dimension = raw.dimension ?? (await embedder.embed(["dimension probe"]))[0]?.length;
   if (!dimension) throw new EmbeddingError({ message: "The embedder returned an empty vector" });
   await store.init({ dimension, modelId: raw.modelId });
@@ -102,10 +111,12 @@ export async function createComponents({ options, retry, timeouts, report, runti
     outbox,
     dimension,
     tracing,
-    close: () => Promise.allSettled([store.close(), ...parts.map((part) => part.close())]),
+    graph,
+    close: () => Promise.allSettled([store.close(), ...parts.map((part) => part.close()), ...(graph ? [graph.close()] : [])]),
     async reset() {
       await store.reset();
       for (const part of parts) await part.reset();
+      await graph?.reset();
     },
     jointWrite,
     retry,

@@ -24,7 +24,7 @@ export interface DecideSettings {
 
 /** The extraction settings of a Memory's options, or undefined without an `llm`. */
 export function extractionSettings(options: MemoryOptions, maxLength: number): ExtractionSettings | undefined {
-  const { llm, extractFrom = "user", customInstructions, similarMemories = 10, llmRetry, maxFactsPerAdd = 50 } = options;
+  const { llm, extractFrom = "user", customInstructions, similarMemories = 10, llmRetry, maxFactsPerAdd = 50, graph } = options;
   if (llm === undefined) return undefined;
   return {
     model: llm,
@@ -35,6 +35,7 @@ export function extractionSettings(options: MemoryOptions, maxLength: number): E
     maxLength,
     maxFacts: maxFactsPerAdd,
     profile: { enabled: options.profile?.fromExtraction ?? true, maxTokens: options.profile?.maxTokens ?? defaultProfileMaxTokens },
+    ...(graph === undefined || graph === false ? {} : { graph: true }),
   };
 }
 

@@ -1,6 +1,7 @@
 import { applyPlan, onConflict } from "./apply-plan.js";
 import type { Components } from "./components.js";
 import { MemoryNotFoundError, StoreError } from "./errors.js";
+import { forgetInGraph } from "./graph/graph-index.js";
 import type { HistoryEntry } from "./history/history-log.js";
 import { historyEntry, PlanBuilder } from "./plan.js";
 import { isoNow, type Runtime } from "./runtime.js";
@@ -17,7 +18,7 @@ const PAGE = 500;
  */
 /** Returns the memory as it was, or undefined when it had been deleted already. */
 export async function purgeMemory(
-  { store, history, outbox }: Components,
+  { store, history, outbox, graph }: Components,
   runtime: Runtime,
   id: string,
   scope: ValidScope,
@@ -31,6 +32,7 @@ export async function purgeMemory(
   const owner = scopeOf(existing ?? (entries[0] as HistoryEntry));
   await store.write({ delete: [id], erase: true });
   await history.purge({ memoryIds: [id] });
+  if (graph) await forgetInGraph(graph, [{ ...owner, id }], true, isoNow(runtime));
   if (existing) await history.append([historyEntry(existing, "DELETE", null, null, isoNow(runtime), runtime.id())]);
   for (const text of versions) await outbox.purgePending({ scope: owner, containing: text });
   return existing;
@@ -42,7 +44,7 @@ export async function purgeMemory(
  * the purge cannot bring one back), then the scope's history text and queued turns go too.
  */
 export async function deleteScope(components: Components, runtime: Runtime, scope: ValidScope, purge: boolean): Promise<number> {
-  const { store, history, outbox } = components;
+  const { store, history, outbox, graph } = components;
   let deleted = 0;
   // A store that lists a memory again after it was deleted (a damaged index) must not loop forever.
   const attempted = new Set<string>();
@@ -63,6 +65,7 @@ export async function deleteScope(components: Components, runtime: Runtime, scop
       const now = isoNow(runtime);
       await store.write({ delete: ids, erase: true });
       await history.purge({ memoryIds: ids });
+      if (graph) await forgetInGraph(graph, records, true, now);
       await history.append(records.map((record) => historyEntry(record, "DELETE", null, null, now, runtime.id())));
       deleted += ids.length;
       continue;
@@ -81,6 +84,7 @@ export async function deleteScope(components: Components, runtime: Runtime, scop
   }
   if (purge) {
     await history.purge({ scope });
+    await graph?.purge(scope);
     await outbox.purgePending({ scope });
   }
   return deleted;

@@ -18,6 +18,9 @@ export {
 } from "./errors.js";
 export type { AiSdkLanguageModel } from "./extraction/language-model.js";
 export type { ExtractFrom } from "./extraction/prompt.js";
+export type { GraphHistoryOptions, MemoryGraphApi, NeighborsOptions, RelationsOptions } from "./graph/graph-api.js";
+export type { GraphChange, GraphStore, MemoryGraph, Neighbor, ReachedMemory, Relation, StoredRelation } from "./graph/graph-store.js";
+export { type SqliteGraphOptions, sqliteGraph } from "./graph/sqlite-graph.js";
 export type { HistoryEntry, HistoryEvent, HistoryLog, HistoryScopeEnumerable } from "./history/history-log.js";
 export { isHistoryScopeEnumerable } from "./history/history-log.js";
 export type { HistoryStore } from "./history/history-store.js";

@@ -3,6 +3,7 @@ import { type AiSdkEmbeddingModel, isAiSdkEmbeddingModel } from "./embedders/ai-
 import type { Embedder } from "./embedders/embedder.js";
 import type { EngramError } from "./errors.js";
 import { type AiSdkLanguageModel, isAiSdkLanguageModel } from "./extraction/language-model.js";
+import type { GraphStore } from "./graph/graph-store.js";
 import type { HistoryLog } from "./history/history-log.js";
 import type { Outbox } from "./history/outbox.js";
 import type { Runtime } from "./runtime.js";
@@ -21,6 +22,7 @@ function implementing<T>(what: string, contract: string, methods: readonly strin
   );
 }
 
+const graphStoreMethods = ["init", "write", "relations", "neighbors", "memories", "known", "changes", "purge", "reset", "close"] as const;
 const historyLogMethods = ["init", "append", "list", "purge", "reset", "close"] as const;
 const outboxMethods = [
   "init",
@@ -90,6 +92,25 @@ export const memoryOptionsSchema = z
     historyStore: implementing<HistoryLog | (HistoryLog & Outbox)>("historyStore", "HistoryLog", historyLogMethods).optional(),
     /** Where `enqueue`d turns wait for the write-behind worker. @default the `historyStore` */
     outbox: implementing<Outbox>("outbox", "Outbox", outboxMethods).optional(),
+    /**
+     * Graph memory (docs/graph.md): entities and the relations between them, derived from every
+     * memory written, per scope, read with `memory.graph` and `search(query, { graph: true })`.
+     * `true` keeps it in the SQLite file of `dataDir`; `{ store }` takes a `GraphStore`
+     * (`postgresGraph` for many app servers). @default false
+     */
+    graph: z
+      .union(
+        [
+          z.boolean(),
+          z.strictObject({
+            store: implementing<GraphStore>("graph.store", "GraphStore", graphStoreMethods),
+          }),
+        ],
+        {
+          error: `graph must be true, false, or { store } with a store implementing the GraphStore contract (${graphStoreMethods.join(", ")}), e.g. postgresGraph({ connectionString })`,
+        },
+      )
+      .optional(),
     /** Longest text accepted per message, query or update, in characters. @default 32000 */
     maxMessageLength: z.number().int().min(1).max(1_000_000).optional(),
     /** The profile of each scope (`memory.profile`): a few facts injected into every call. */

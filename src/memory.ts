@@ -33,6 +33,9 @@ import { decideAdd, extractionSettings, type TurnOptions } from "./decide.js";
 import { ConfigError, type EngramError, InvalidInputError, isUserError, MemoryNotFoundError, TimeoutError } from "./errors.js";
 import type { ExtractionSettings } from "./extraction/plan-extraction.js";
 import { deleteScope, purgeMemory } from "./forget.js";
+import { type MemoryGraphApi, memoryGraphApi } from "./graph/graph-api.js";
+import { graphSearch } from "./graph/graph-search.js";
+import type { StoredRelation } from "./graph/graph-store.js";
 import { isHistoryScopeEnumerable } from "./history/history-log.js";
 import type { Message } from "./history/outbox.js";
 import { abortable, defaultRetry, KeyedMutex, type RetryOptions, withDeadline } from "./internal/async.js";
@@ -126,6 +129,11 @@ export class Memory {
   #closed: Promise<void> | undefined;
   /** Set once `close` has let the turns in progress finish: from then on nothing reaches the stores. */
   #shutDown = false;
+  /** Graph memory (`new Memory({ graph: true })`): relations and neighbors of the entities each scope's memories name. */
+  readonly graph: MemoryGraphApi = memoryGraphApi(
+    () => this.#ready(),
+    () => this.#assertOpen(),
+  );
 
   constructor(options: MemoryOptions = {}) {
     this.#options = parse(memoryOptionsSchema, options ?? {}, "new Memory");
@@ -311,12 +319,15 @@ export class Memory {
    * cut-off returns only the results close to the best, and nothing when the query is about
    * nothing the scope holds; `threshold: 0` returns the best `limit` whatever their score.
    */
-  async search(query: string, options: SearchOptions): Promise<{ results: MemoryItem[] }> {
+  async search(query: string, options: SearchOptions): Promise<{ results: MemoryItem[]; relations?: StoredRelation[] }> {
     this.#assertOpen();
     const { scope, options: parsed } = parseScoped("search", options, searchSchema);
     const text = parseText("search", "query", query, this.#maxLength);
-    const { limit = 10, threshold, maxTokens, explain, filters, signal } = parsed;
+    const { limit = 10, threshold, maxTokens, explain, filters, signal, graph } = parsed;
     const components = await abortable(this.#ready(), signal);
+    if (graph && !components.graph) {
+      throw new ConfigError({ message: "search(): graph: true needs graph memory: create the Memory with new Memory({ graph: true })." });
+    }
     const request = {
       text,
       scope,
@@ -334,22 +345,31 @@ export class Memory {
       ...components.embedder,
       embed: (texts, call) => components.embedder.embed(texts, { ...call, cacheKey }),
     };
-    const hits = await components.tracing.span(
+    const services = { ...components, embedder, cache: this.#scopeIndexes };
+    const { hits, relations } = await components.tracing.span(
       "engram.search",
       { ...components.tracing.scope(scope), "engram.search.limit": limit },
       async (record) => {
-        const hits = await abortable(rankedSearch({ ...components, embedder, cache: this.#scopeIndexes }, request), signal);
-        record({ "engram.search.results": hits.length });
-        return hits;
+        const ranked = await abortable(rankedSearch(services, request), signal);
+        const found =
+          graph && components.graph
+            ? await abortable(
+                graphSearch(components.graph, { text, scope, limit }, ranked, () =>
+                  rankedSearch(services, { ...request, threshold: 0, limit: 100, maxTokens: undefined }),
+                ),
+                signal,
+              )
+            : { hits: ranked, relations: undefined };
+        record({ "engram.search.results": found.hits.length });
+        return found;
       },
     );
-    return {
-      results: hits.map((hit) => {
-        const item = toItem(hit.record, hit.score);
-        if (hit.explain) item.explain = hit.explain;
-        return item;
-      }),
-    };
+    const results = hits.map((hit) => {
+      const item = toItem(hit.record, hit.score);
+      if (hit.explain) item.explain = hit.explain;
+      return item;
+    });
+    return relations ? { results, relations } : { results };
   }
 
   /** The memory with this id, or null when there is none inside `scope`. */

@@ -1,4 +1,5 @@
 import { StoreError } from "./errors.js";
+import type { Relation } from "./graph/graph-store.js";
 import type { HistoryEntry } from "./history/history-log.js";
 import { base64ToVector, vectorToBase64 } from "./internal/json.js";
 import { isoNow, type Runtime } from "./runtime.js";
@@ -28,6 +29,8 @@ export interface Plan {
   warnings: string[];
   /** Set when the plan changes the scope's profile (its entry is in `history`). */
   profile?: ProfileChange;
+  /** Relations the extraction model gave for the memories it writes, by memory id (graph memory). */
+  graph?: Record<string, Relation[]>;
 }
 
 /** The version of a record that writes check: its hash and its `updatedAt`. */
@@ -186,5 +189,6 @@ export function deserialisePlan(text: string): Plan {
     usage: raw.usage,
     warnings: raw.warnings,
     ...(raw.profile ? { profile: raw.profile } : {}),
+    ...(raw.graph ? { graph: raw.graph } : {}),
   };
 }

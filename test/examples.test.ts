@@ -69,6 +69,18 @@ test("the demo runs offline and keeps bob out of alice's memories", { timeout: 1
   expect(output).toContain("Isolation check: bob's search for alice's facts finds 0 of them.");
 });
 
+test("examples/graph answers a traversal question from stored relations, offline, with one model call per add", {
+  timeout: 150_000,
+}, async () => {
+  const output = await runExample("graph");
+  expect(output).toContain("(4 model calls for 4 adds: one each, facts and relations together)");
+  expect(output).toContain('  Dan (reports to Bob; memory: "Bob manages Dan, a designer")');
+  expect(output).toContain('  Erin (reports to Carol; memory: "Carol manages Erin")');
+  expect(output).not.toMatch(/Frank \(reports to/);
+  expect(output).toContain("Neighbors of Dan: Bob, Lisbon");
+  expect(output).toContain("Isolation check: another scope sees 0 of these relations.");
+});
+
 describe("npm run example:* and demo", () => {
   test("regression: each run rebuilt the package with declarations (about 40 s); they run from source, every engram import mapped", () => {
     const packageJson = JSON.parse(readFileSync(resolve(root, "package.json"), "utf8")) as { scripts: Record<string, string> };
@@ -76,6 +88,7 @@ describe("npm run example:* and demo", () => {
     expect(scripts.map(([name]) => name).sort()).toEqual([
       "demo",
       "example:ai-sdk",
+      "example:graph",
       "example:mastra",
       "example:openai",
       "example:openai-agents",

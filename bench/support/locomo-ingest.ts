@@ -34,13 +34,30 @@ export interface IngestOptions {
   llm?: LanguageModel;
   /** Progress on stdout when it is a terminal. @default true */
   progress?: boolean;
+  /** Graph memory on (`new Memory({ graph: true })`). @default false */
+  graph?: boolean;
 }
 
-export async function ingestLocomo({ mode, samples, dataDir, embedder, llm, progress = true }: IngestOptions): Promise<Ingested> {
+export async function ingestLocomo({
+  mode,
+  samples,
+  dataDir,
+  embedder,
+  llm,
+  progress = true,
+  graph = false,
+}: IngestOptions): Promise<Ingested> {
   const store = sqliteStore({ path: join(dataDir, "engram.db") });
   // Batches of 100 turns per conversation, ten conversations at once, queue at one local model:
   // a call may wait minutes for its turn, which is not a fault here.
-  const base: MemoryOptions = { dataDir, embedder, vectorStore: store, writeBehind: { enabled: false }, timeouts: { embedMs: 600_000 } };
+  const base: MemoryOptions = {
+    dataDir,
+    embedder,
+    vectorStore: store,
+    writeBehind: { enabled: false },
+    timeouts: { embedMs: 600_000 },
+    ...(graph ? { graph: true } : {}),
+  };
   let memory: Memory;
   if (mode === "extract") {
     if (!llm) throw new Error("extract mode needs an extraction model (pass --llm <OpenAI-compatible base URL>)");

@@ -101,8 +101,8 @@ function result(value: unknown): CallToolResult {
 
 /**
  * An MCP server whose tools read and write Engram memory: `add_memory`, `search_memories`,
- * `list_memories`, `get_memory`, `update_memory`, `delete_memory`, `delete_all_memories`, and the
- * scope's profile: `get_profile`, `update_profile`.
+ * `list_memories`, `get_memory`, `update_memory`, `delete_memory`, `delete_all_memories`, the
+ * scope's profile: `get_profile`, `update_profile`, and graph memory: `related_memories`.
  *
  * Scope is a security boundary: either fixed by `scope` (tool calls cannot change it) or, with
  * `scopeFromArguments: true`, required on every call. Connect it to any transport of
@@ -216,6 +216,31 @@ export function createMcpServer(options: McpServerOptions): McpServer {
     async (args) => {
       const { results } = await memory.getAll({ ...scopeOf("list_memories", args), limit: args.limit, filters: args.filters });
       return result({ results: results.map((item) => shown(item, args.details)) });
+    },
+  );
+
+  server.registerTool(
+    "related_memories",
+    {
+      title: "Related memories",
+      description: describe(
+        "Graph memory: the relations of an entity (a person, place or thing named in memories), up to depth relations away, and the memories that state them. Needs a Memory created with graph: true.",
+      ),
+      inputSchema: input({
+        entity: z.string().min(1).max(500).describe('The entity\'s name, e.g. "Alice".'),
+        depth: z.number().int().min(1).max(5).optional().describe("How many relations away to follow, 1-5. Default 1."),
+        limit: limitOf(100, 20),
+        details,
+      }),
+      annotations: { readOnlyHint: true, openWorldHint: false },
+    },
+    async (args) => {
+      const scope = scopeOf("related_memories", args);
+      const limit = args.limit ?? 20;
+      const relations = await memory.graph.relations(scope, { entity: args.entity, depth: args.depth ?? 1, limit });
+      const ids = [...new Set(relations.flatMap((relation) => relation.memoryIds))].slice(0, limit);
+      const memories = (await Promise.all(ids.map((id) => memory.get(id, scope)))).filter((item) => item !== null);
+      return result({ relations, memories: memories.map((item) => shown(item, args.details)) });
     },
   );
 

@@ -3,12 +3,14 @@ import { loadAiSdk } from "../internal/ai-sdk.js";
 import { type RetryOptions, retry, withDeadline } from "../internal/async.js";
 import type { ErrorContext, Usage } from "../types.js";
 import type { AiSdkLanguageModel } from "./language-model.js";
-import { type Decision, extractionOutputSchema, type ParsedProfile, parseExtractionOutput } from "./output.js";
+import { type Decision, extractionOutputSchema, graphExtractionOutputSchema, type ParsedProfile, parseExtractionOutput } from "./output.js";
 import { repairPrompt } from "./prompt.js";
 
 export interface ModelCallOptions extends RetryOptions {
   /** Longest wait for one model call before it counts as failed (and is retried). */
   timeoutMs: number;
+  /** Graph memory: the output schema asks for each entry's relations too. */
+  graph?: boolean;
 }
 
 type ChatMessage = { role: "user" | "assistant"; content: string };
@@ -30,7 +32,7 @@ export async function extractDecisions(
 ): Promise<{ decisions: Decision[]; warnings: string[]; profile?: ParsedProfile }> {
   const ai = await loadAiSdk("Extraction with an llm");
   const structured = ai.Output.object({
-    schema: extractionOutputSchema,
+    schema: options.graph ? graphExtractionOutputSchema : extractionOutputSchema,
     name: "memory_events",
     description: "What to add to, update in or delete from the memory",
   });

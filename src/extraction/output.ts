@@ -1,5 +1,6 @@
 import { jsonrepair } from "jsonrepair";
 import { z } from "zod";
+import type { Relation } from "../graph/graph-store.js";
 import type { ProfileEdit } from "../profile.js";
 import type { MemoryEvent } from "../types.js";
 
@@ -30,11 +31,28 @@ export const extractionOutputSchema = z.strictObject({
 
 export type ExtractionOutput = z.infer<typeof extractionOutputSchema>;
 
+/**
+ * The output with graph memory on: each entry also carries the relations its fact states. Same
+ * call, same reply; one more field per entry.
+ */
+export const graphExtractionOutputSchema = z.strictObject({
+  memory: z.array(
+    extractionOutputSchema.shape.memory.element.extend({
+      relations: z
+        .array(z.strictObject({ source: z.string(), relation: z.string(), target: z.string() }))
+        .describe("Relations between named entities that the fact states; [] for none"),
+    }),
+  ),
+  profile: extractionOutputSchema.shape.profile,
+});
+
 /** One decision of the model, after lenient normalisation. */
 export interface Decision {
   id: string;
   event: MemoryEvent;
   text: string;
+  /** The relations the fact states (graph memory), when the model gave them. */
+  relations?: Relation[];
 }
 
 /** The model's profile edits that could be read, and why the others could not. */
@@ -121,7 +139,38 @@ function normaliseEntry(entry: unknown): Decision | string {
   if (text !== undefined && text !== null && typeof text !== "string") return "text is not a string";
   const shownId = typeof id === "number" && Number.isInteger(id) ? String(id) : typeof id === "string" ? id.trim() : undefined;
   if (shownId === undefined && name !== "ADD") return `${name} without an id`;
-  return { id: shownId ?? "new", event: name as MemoryEvent, text: typeof text === "string" ? text : "" };
+  const decision: Decision = { id: shownId ?? "new", event: name as MemoryEvent, text: typeof text === "string" ? text : "" };
+  const relations = relationsOf(entry);
+  if (relations) decision.relations = relations;
+  return decision;
+}
+
+/** Longest entity name or relation label kept from the model's output. */
+const MAX_GRAPH_NAME = 200;
+
+/** An entry's relations, read leniently: entries that are not three non-empty strings are left out. */
+function relationsOf(entry: object): Relation[] | undefined {
+  if (!Object.hasOwn(entry, "relations")) return undefined;
+  const given = (entry as { relations?: unknown }).relations;
+  if (!Array.isArray(given)) return undefined;
+  const relations: Relation[] = [];
+  for (const item of given as unknown[]) {
+    if (item == null || typeof item !== "object" || Array.isArray(item)) continue;
+    const { source, relation: label, target } = item as Record<string, unknown>;
+    const fields = [source, label, target].map((value) =>
+      typeof value === "string"
+        ? value
+            .replaceAll("\u0000", "")
+            .replace(/\p{Cs}/gu, "\ufffd")
+            .replace(/\s+/gu, " ")
+            .trim()
+        : "",
+    );
+    if (fields.some((value) => value === "" || value.length > MAX_GRAPH_NAME)) continue;
+    const [from, relation, to] = fields as [string, string, string];
+    relations.push({ source: from, relation: relation.toLowerCase(), target: to });
+  }
+  return relations;
 }
 
 const MAX_CANDIDATES = 64;

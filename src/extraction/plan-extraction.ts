@@ -1,5 +1,6 @@
 import type { WrappedEmbedder } from "../embedders/wrap-embedder.js";
 import { type EngramError, ExtractionError } from "../errors.js";
+import type { Relation } from "../graph/graph-store.js";
 import type { HistoryLog } from "../history/history-log.js";
 import type { Message } from "../history/outbox.js";
 import { normaliseText } from "../internal/hash.js";
@@ -29,6 +30,8 @@ export interface ExtractionSettings {
   maxFacts: number;
   /** Whether the call shows the scope's profile and applies the model's edits to it, within `maxTokens`. */
   profile: { enabled: boolean; maxTokens: number };
+  /** Graph memory: the same call also returns the relations of each fact it writes. */
+  graph?: boolean;
 }
 
 /** What the planner needs from `Memory`: its store and embedder (guarded: deadlines, retries, typed errors), its error hook and runtime. */
@@ -103,7 +106,7 @@ export async function planExtraction(
         messages,
       }),
     },
-    settings.call,
+    settings.graph ? { ...settings.call, graph: true } : settings.call,
     { usage, report: services.report },
   );
   const { decisions, warnings } = output;
@@ -131,6 +134,11 @@ export async function planExtraction(
   });
 
   const stated = request.timestamp ?? builder.now;
+  const relationsOf = (id: string, operation: Operation) => {
+    if (!settings.graph || !("relations" in operation) || operation.relations === undefined) return;
+    plan.graph ??= Object.create(null) as Record<string, Relation[]>;
+    plan.graph[id] = operation.relations;
+  };
   for (const operation of operations) {
     if (operation.event === "ADD") {
       const record: MemoryRecord = {
@@ -144,6 +152,7 @@ export async function planExtraction(
         updatedAt: stated,
       };
       builder.add(record);
+      relationsOf(record.id, operation);
       continue;
     }
     if (operation.event === "NONE") {
@@ -164,6 +173,7 @@ export async function planExtraction(
         updatedAt: stated,
       };
       builder.update(previous, updated);
+      relationsOf(updated.id, operation);
     } else builder.remove(previous);
   }
   // Last: a saved plan is found applied by its first history entry, which must be of the turn's scope.

@@ -1,11 +1,12 @@
+import type { Relation } from "../graph/graph-store.js";
 import { normaliseText, textHash } from "../internal/hash.js";
 import type { MemoryRecord } from "../stores/vector-store.js";
 import type { Decision } from "./output.js";
 
 /** What one decision of the model does, once checked against the memories it was shown. */
 export type Operation =
-  | { event: "ADD"; text: string; hash: string }
-  | { event: "UPDATE"; target: MemoryRecord; text: string; hash: string }
+  | { event: "ADD"; text: string; hash: string; relations?: Relation[] }
+  | { event: "UPDATE"; target: MemoryRecord; text: string; hash: string; relations?: Relation[] }
   | { event: "DELETE"; target: MemoryRecord }
   | { event: "NONE"; target: MemoryRecord };
 
@@ -38,7 +39,8 @@ export function reconcile(
     operations.push({ event: "NONE", target });
   };
 
-  for (const { id, event, text: rawText } of decisions) {
+  for (const { id, event, text: rawText, relations } of decisions) {
+    const stated = relations ? { relations } : {};
     // A model's text may hold what no store takes (U+0000, lone surrogates): a fact stored is storable everywhere.
     const text = normaliseText(rawText.replaceAll("\u0000", "").replace(/\p{Cs}/gu, "\ufffd"));
     const label = `${event} of id ${JSON.stringify(id)}`;
@@ -57,7 +59,7 @@ export function reconcile(
       if (same) repeated.push(same);
       else if (!added.has(hash)) {
         added.add(hash);
-        operations.push({ event: "ADD", text, hash });
+        operations.push({ event: "ADD", text, hash, ...stated });
       }
       continue;
     }
@@ -75,7 +77,7 @@ export function reconcile(
       if (hash === target.hash) none(target);
       else {
         decided.add(target.id);
-        operations.push({ event: "UPDATE", target, text, hash });
+        operations.push({ event: "UPDATE", target, text, hash, ...stated });
       }
     } else if (event === "DELETE") {
       decided.add(target.id);

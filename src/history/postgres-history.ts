@@ -235,3 +235,5 @@ class PostgresHistory extends PostgresOutbox implements HistoryLog, HistoryScope
 export function postgresHistory(options: PostgresHistoryOptions): HistoryLog & HistoryScopeEnumerable & Outbox {
   return new PostgresHistory(parseConfig(optionsSchema, options, "postgresHistory"));
 }
+
+export { type PostgresGraphOptions, postgresGraph } from "../graph/postgres-graph.js";

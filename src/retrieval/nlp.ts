@@ -29,10 +29,16 @@ const mayHoldDate =
   /\d|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|mon|tue|wed|thu|fri|sat|sun|today|tonight|tomorrow|yesterday|ago|last|next|this)/i;
 const relativeDay = /\b(?:ago|yesterday|today|tonight|tomorrow|last|next|this)\b/i;
 
-let loading: Promise<Nlp> | undefined;
+/** The helpers as loaded: with `names`, which graph memory reads entities with. */
+export interface LoadedNlp extends Nlp {
+  /** The names a text mentions, as written: runs of proper nouns ("Alice", "New York"), each once. */
+  names(text: string): string[];
+}
+
+let loading: Promise<LoadedNlp> | undefined;
 
 /** The NLP helpers, loaded once per process. */
-export function loadNlp(): Promise<Nlp> {
+export function loadNlp(): Promise<LoadedNlp> {
   loading ??= (async () => {
     const [{ default: winkNlp }, { default: model }, chrono] = await Promise.all([
       import("wink-nlp"),
@@ -58,6 +64,25 @@ export function loadNlp(): Promise<Nlp> {
             if (pos === "PROPN") properNouns.add(stemmed);
           });
         return { nouns: [...nouns], properNouns: [...properNouns] };
+      },
+      names(text) {
+        const names = new Map<string, string>();
+        let run: string[] = [];
+        const end = () => {
+          const name = run.join(" ");
+          run = [];
+          if (name.length >= 2 && !names.has(name.toLowerCase())) names.set(name.toLowerCase(), name);
+        };
+        nlp
+          .readDoc(text)
+          .tokens()
+          .each((token: import("wink-nlp").ItemToken) => {
+            const value = (token.out() as string).replace(/['’]s$/, "");
+            if (token.out(its.pos) === "PROPN" && word.test(value)) run.push(value);
+            else end();
+          });
+        end();
+        return [...names.values()];
       },
       days(text, reference, { certainOnly = false } = {}) {
         if (!mayHoldDate.test(text)) return [];

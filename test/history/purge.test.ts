@@ -260,3 +260,64 @@ function holdReadSnapshot(file: string, ms: number) {
     exited: new Promise((resolve) => reader.on("exit", resolve)),
   };
 }
+
+describe("purge with graph memory: the entities and relations only the purged memories named leave the database files", () => {
+  const graphMemory = (dataDir: string) =>
+    new Memory({ dataDir, embedder: deterministicEmbedder(), writeBehind: { enabled: false }, onError: () => {}, graph: true });
+
+  test("without purge, a deleted memory's relations stay in the graph's history (the byte check below can see them)", async () => {
+    const dataDir = newDataDir();
+    const memory = graphMemory(dataDir);
+    const {
+      results: [added],
+    } = await memory.add("Qxjzvgraphkept met Anna", { userId: "alice" });
+    await memory.delete(added?.id as string, { userId: "alice" });
+    await memory.close();
+    expect(filesHolding(dataDir, "Qxjzvgraphkept")).not.toEqual([]);
+  });
+
+  test("delete with purge erases the memory's entities, relations and graph history, every version of them; shared entities stay", async () => {
+    const dataDir = newDataDir();
+    const memory = graphMemory(dataDir);
+    const scope = { userId: "alice" };
+    const {
+      results: [added],
+    } = await memory.add("Qxjzvgraphone met Qxjzvgraphtwo in Lisbon", scope);
+    const id = added?.id as string;
+    await memory.update(id, "Qxjzvgraphone met Qxjzvgraphthree in Lisbon", scope);
+    await memory.add("Lisbon hosts Qxjzvgraphkeep", scope);
+    expect(filesHolding(dataDir, "Qxjzvgraphtwo")).not.toEqual([]);
+
+    await memory.delete(id, { ...scope, purge: true });
+
+    expect(await memory.graph.relations(scope)).toEqual([
+      { source: "Lisbon", relation: "co-occurs", target: "Qxjzvgraphkeep", memoryIds: [expect.any(String)] },
+    ]);
+    expect(await memory.graph.history(scope, { memoryId: id })).toEqual([]);
+    const markers = ["Qxjzvgraphone", "Qxjzvgraphtwo", "Qxjzvgraphthree", "qxjzvgraphone", "qxjzvgraphtwo", "qxjzvgraphthree"];
+    for (const marker of markers) expect(filesHolding(dataDir, marker), marker).toEqual([]);
+    await memory.close();
+    for (const marker of markers) expect(filesHolding(dataDir, marker), marker).toEqual([]);
+    expect(filesHolding(dataDir, "Qxjzvgraphkeep")).not.toEqual([]);
+  });
+
+  test("deleteAll with purge erases the scope's graph, another user's stays", async () => {
+    const dataDir = newDataDir();
+    const memory = graphMemory(dataDir);
+    const {
+      results: [first],
+    } = await memory.add("Qxjzvgraphalpha works with Qxjzvgraphbeta", { userId: "alice", agentId: "coder" });
+    await memory.add("Qxjzvgraphgamma visited Oslo", { userId: "alice", runId: "r1" });
+    // Deleted without purge first: its graph history held the names, the purge erases them too.
+    await memory.delete(first?.id as string, { userId: "alice" });
+    await memory.add("Qxjzvgraphbob visited Oslo", { userId: "bob" });
+    expect(await memory.deleteAll({ userId: "alice", purge: true })).toEqual({ deleted: 1 });
+    expect(await memory.graph.relations({ userId: "alice" })).toEqual([]);
+    expect(await memory.graph.history({ userId: "alice" })).toEqual([]);
+    expect(await memory.graph.relations({ userId: "bob" })).toHaveLength(1);
+    await memory.close();
+    for (const marker of ["Qxjzvgraphalpha", "Qxjzvgraphbeta", "Qxjzvgraphgamma", "qxjzvgraphalpha", "qxjzvgraphgamma"])
+      expect(filesHolding(dataDir, marker), marker).toEqual([]);
+    expect(filesHolding(dataDir, "Qxjzvgraphbob")).not.toEqual([]);
+  });
+});

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
 import { MemoryNotFoundError } from "../../src/errors.js";
+import { postgresGraph } from "../../src/graph/postgres-graph.js";
 import { inMemoryHistory } from "../../src/history/in-memory-history.js";
 import { postgresHistory } from "../../src/history/postgres-history.js";
 import { Memory, type MemoryOptions } from "../../src/memory.js";
@@ -43,7 +44,9 @@ for (const userId of users) {
 }
 
 const words = ["apple", "banana", "cherry", "delta", "echo", "falcon", "granite", "harbor"];
-const texts = words.flatMap((first) => words.slice(0, 4).map((second) => `fact ${first} ${second}`));
+// Each text names a person, so graph memory has entities (and, in turns of several messages, relations) to keep apart.
+const names = ["Alice", "Bob", "Carol", "Dave"];
+const texts = words.flatMap((first) => names.map((second) => `fact ${first} ${second}`));
 
 type ScopeChoice = { mode: "own" | "part" | "any"; pick: number; mask: number };
 
@@ -55,7 +58,8 @@ type Operation =
   | { kind: "update"; ref: number; scope: ScopeChoice; text: number }
   | { kind: "delete"; ref: number; scope: ScopeChoice; purge: boolean }
   | { kind: "deleteAll"; scope: number; purge: boolean }
-  | { kind: "history"; ref: number; scope: ScopeChoice };
+  | { kind: "history"; ref: number; scope: ScopeChoice }
+  | { kind: "graph"; scope: number; name: number; depth: number };
 
 const scopeChoice = fc.record({
   mode: fc.constantFrom("own" as const, "part" as const, "any" as const),
@@ -100,6 +104,15 @@ const operation: fc.Arbitrary<Operation> = fc.oneof(
   { weight: 3, arbitrary: fc.record({ kind: fc.constant("delete" as const), ref, scope: scopeChoice, purge: fc.boolean() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("deleteAll" as const), scope: scopeIndex, purge: fc.boolean() }) },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant("history" as const), ref, scope: scopeChoice }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant("graph" as const),
+      scope: scopeIndex,
+      name: fc.nat({ max: names.length }),
+      depth: fc.integer({ min: 1, max: 3 }),
+    }),
+  },
 );
 
 interface ModelMemory {
@@ -141,8 +154,13 @@ async function notFound(promise: Promise<unknown>): Promise<boolean> {
 }
 
 /** Runs `operations` against `memory` and the model, failing at the first difference. Returns how many ran, and the scopes they used. */
-async function check(memory: Memory, operations: readonly Operation[]): Promise<{ operations: number; scopes: Set<string> }> {
+async function check(
+  memory: Memory,
+  operations: readonly Operation[],
+  graph: boolean,
+): Promise<{ operations: number; scopes: Set<string>; relations: number }> {
   const used = new Set<string>();
+  let relationsSeen = 0;
   const live = new Map<string, ModelMemory>();
   const history = new Map<string, ModelHistory>();
   const created: string[] = [];
@@ -186,7 +204,7 @@ async function check(memory: Memory, operations: readonly Operation[]): Promise<
       });
     }
   }
-  return { operations: operations.length, scopes: used };
+  return { operations: operations.length, scopes: used, relations: relationsSeen };
 
   async function apply(op: Operation, at: string): Promise<void> {
     switch (op.kind) {
@@ -325,6 +343,44 @@ async function check(memory: Memory, operations: readonly Operation[]): Promise<
         }
         break;
       }
+      case "graph": {
+        if (!graph) break;
+        // Every relation is supported only by live memories inside the scope, and names entities those memories name.
+        const scope = use(scopes[op.scope] as Scope);
+        const visible = [...live].filter(([, m]) => inScope(m.scope, scope));
+        const known = [...names, "Ann"];
+        const entity = known[op.name] as string;
+        const relations = await memory.graph.relations(scope, { entity, depth: op.depth, limit: 1000 });
+        const all = await memory.graph.relations(scope, { limit: 1000 });
+        relationsSeen += all.length;
+        for (const relation of [...relations, ...all]) {
+          expect(relation.memoryIds.length, at).toBeGreaterThan(0);
+          for (const id of relation.memoryIds) {
+            const model = live.get(id);
+            expect(model, `${at}: relation ${JSON.stringify(relation)} is supported by ${id}, not a live memory`).toBeDefined();
+            expect(
+              inScope((model as ModelMemory).scope, scope),
+              `${at}: ${id} of ${JSON.stringify(model?.scope)} is outside the scope`,
+            ).toBe(true);
+            expect(model?.text.includes(relation.source) && model.text.includes(relation.target), at).toBe(true);
+          }
+        }
+        // Search through the graph finds live memories of the scope only.
+        const { results: reached } = await memory.search(`what about ${entity}?`, { ...scope, graph: true });
+        for (const item of reached) {
+          const model = live.get(item.id);
+          expect(model, `${at}: graph search result ${item.id} is not a live memory`).toBeDefined();
+          expect(inScope((model as ModelMemory).scope, scope), `${at}: graph search result ${item.id} is outside the scope`).toBe(true);
+        }
+        // A neighbor one relation away is named together with the entity in a visible memory.
+        for (const neighbor of await memory.graph.neighbors(scope, entity, { depth: 1 })) {
+          expect(
+            visible.some(([, m]) => m.text.includes(entity) && m.text.includes(neighbor.entity)),
+            `${at}: neighbor ${neighbor.entity} of ${entity} is named with it in no memory of the scope`,
+          ).toBe(true);
+        }
+        break;
+      }
       case "history": {
         const id = target(op.ref);
         const scope = choose(id, op.scope);
@@ -352,7 +408,7 @@ interface Backend {
   label: string;
   /** Runs of OPERATIONS operations each, before ENGRAM_FAULT_SCALE. */
   runs: number;
-  /** The stores of one run's fresh Memory. */
+  /** The stores of one run's fresh Memory (with `graph` when graph memory is checked too). */
   stores(run: number): Promise<Partial<MemoryOptions>>;
 }
 
@@ -375,7 +431,12 @@ afterAll(async () => {
 });
 
 const backends: Backend[] = [
-  { name: "sqlite store", label: "SQLite", runs: 10, stores: async (run) => ({ dataDir: join(directory, `run-${run}`) }) },
+  {
+    name: "sqlite store with graph memory",
+    label: "SQLite",
+    runs: 10,
+    stores: async (run) => ({ dataDir: join(directory, `run-${run}`), graph: true }),
+  },
   {
     name: "in-memory store",
     label: "in-memory",
@@ -383,7 +444,7 @@ const backends: Backend[] = [
     stores: async () => ({ vectorStore: inMemoryStore(), historyStore: inMemoryHistory() }),
   },
   {
-    name: "pgvector store (PGlite) with PostgreSQL history",
+    name: "pgvector store (PGlite) with PostgreSQL history and graph",
     label: "pgvector + PostgreSQL history",
     runs: 4,
     async stores(run) {
@@ -393,6 +454,7 @@ const backends: Backend[] = [
       return {
         vectorStore: pgvectorStore({ connectionString: inject("pgliteUrl"), table }),
         historyStore: postgresHistory({ connectionString: historyUrl }),
+        graph: { store: postgresGraph({ connectionString: historyUrl }) },
       };
     },
   },
@@ -427,19 +489,24 @@ describe("scope isolation property: random operations over many overlapping scop
       timeout: scaledTimeout(600_000),
     }, async () => {
       let total = 0;
+      let relations = 0;
+      let graph = false;
       let run = 0;
       const used = new Set<string>();
       const seed = faultSeed();
       const details = await fc.check(
         fc.asyncProperty(fc.array(operation, { minLength: OPERATIONS, maxLength: OPERATIONS }), async (operations) => {
+          const stores = await backend.stores(run++);
           const memory = new Memory({
             embedder: deterministicEmbedder({ dimension: 64 }),
             writeBehind: { enabled: false },
-            ...(await backend.stores(run++)),
+            ...stores,
           });
           try {
-            const result = await check(memory, operations);
+            graph = stores.graph !== undefined;
+            const result = await check(memory, operations, graph);
             total += result.operations;
+            relations += result.relations;
             for (const scope of result.scopes) used.add(scope);
           } finally {
             await memory.close();
@@ -456,6 +523,8 @@ describe("scope isolation property: random operations over many overlapping scop
       }
       expect(total).toBe(runs * OPERATIONS);
       expect(used.size).toBeGreaterThanOrEqual(50);
+      // The graph checks saw relations to check, not only empty graphs.
+      if (graph) expect(relations).toBeGreaterThan(0);
     });
   }
 });

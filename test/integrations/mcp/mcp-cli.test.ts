@@ -8,6 +8,7 @@ import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import type { MemoryItem } from "../../../src/index.js";
 import { assertBuilt, cliJson, cliPath, startCli } from "../../cli/run-cli.js";
+import { mcpToolNames } from "./tool-names.js";
 
 const root = mkdtempSync(join(tmpdir(), "engram-mcp-cli-"));
 beforeAll(assertBuilt);
@@ -50,7 +51,7 @@ test("engram mcp over stdio: the SDK client uses the tools inside the scope fixe
   await client.connect(transport);
   try {
     const { tools } = await client.listTools();
-    expect(tools).toHaveLength(9);
+    expect(tools.map((tool) => tool.name).sort()).toEqual(mcpToolNames);
     expect(tools.flatMap((tool) => Object.keys(tool.inputSchema.properties ?? {})).filter((key) => /user|agent|run/i.test(key))).toEqual(
       [],
     );

@@ -58,7 +58,7 @@ async function refused(client: Client, name: string, args: Record<string, unknow
 }
 
 describe("a server with a fixed scope", () => {
-  test("lists the nine tools, none of which has a scope field, and all of which refuse unknown arguments", async () => {
+  test("lists its tools, none of which has a scope field, and all of which refuse unknown arguments", async () => {
     const client = await connect({ scope: { userId: "alice" } });
     const { tools } = await client.listTools();
     expect(tools.map((tool) => tool.name).sort()).toEqual(mcpToolNames);

@@ -6,6 +6,7 @@ export const mcpToolNames = [
   "get_memory",
   "get_profile",
   "list_memories",
+  "related_memories",
   "search_memories",
   "update_memory",
   "update_profile",
