@@ -40,6 +40,9 @@ export interface TurnOptions {
   infer?: boolean;
   /** ISO 8601. */
   timestamp?: string;
+  /** ISO 8601, or null for never; set when the call was made (queued turns keep it). */
+  expiresAt?: string | null;
+  ttl?: string | number;
 }
 
 /**
