@@ -82,6 +82,10 @@ export function describeExpiry({ fresh, unopened }: SuiteContext): void {
         const shortId = short?.id as string;
         expect((await memory.get(shortId, scope))?.expiresAt).toBe(iso(T0 + 3_600_000));
         expect((await memory.search("parking spot level", { ...scope, threshold: 0 })).results.map((item) => item.id)).toContain(shortId);
+        // The same search again after it expired: nothing else changed, so the scope's ranked index is reused, without it.
+        expect((await memory.search("parking spot level", { userId: "u1", threshold: 0 })).results.map((item) => item.id)).toContain(
+          shortId,
+        );
 
         now = T0 + 3_600_000;
         expect(await memory.get(shortId, scope)).toBeNull();
