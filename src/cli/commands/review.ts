@@ -3,7 +3,7 @@ import { InvalidInputError } from "../../errors.js";
 import type { ReviewItem } from "../../review.js";
 import { globalsOf, type RegisterCommand, withMemory } from "../context.js";
 import { integer, type ScopeFlags, scopeFlags, scopeOf, scopeOrAll } from "../options.js";
-import { formatScope, print, printJson, shortDate, table } from "../output.js";
+import { formatScope, print, printJson, shortDate } from "../output.js";
 
 interface ReviewFlags extends ScopeFlags {
   since: string;
@@ -25,18 +25,21 @@ function historyText(item: ReviewItem): string {
     .join("\n");
 }
 
-const reviewTable = (items: ReviewItem[]) =>
-  table(
-    [
-      { header: "id", width: 36 },
-      { header: "memory" },
-      { header: "source" },
-      { header: "history" },
-      { header: "scope", width: 18 },
-      { header: "reviewed", width: 16 },
-    ],
-    items.map((item) => [item.id, item.memory, sourceText(item), historyText(item), formatScope(item), shortDate(item.reviewedAt)]),
-  );
+/** One block per memory: its text, scope, source and history, each on lines of their own (too much for table cells). */
+function reviewBlocks(items: ReviewItem[]): string {
+  const indent = (text: string) => text.replace(/\n/g, "\n            ");
+  return items
+    .map((item) =>
+      [
+        `${item.id}  ${formatScope(item)}  updated ${shortDate(item.updatedAt)}`,
+        `  memory:   ${indent(item.memory)}`,
+        `  source:   ${indent(sourceText(item))}`,
+        `  history:  ${indent(historyText(item))}`,
+        `  reviewed: ${item.reviewedAt ? shortDate(item.reviewedAt) : "no"}${item.expiresAt ? `   expires: ${shortDate(item.expiresAt)}` : ""}`,
+      ].join("\n"),
+    )
+    .join("\n\n");
+}
 
 export const reviewCommand: RegisterCommand = (program) => {
   scopeFlags(
@@ -67,7 +70,7 @@ Examples:
         memory.review(target, { since: options.since, limit: options.limit, unreviewedOnly: options.unreviewed === true }),
       );
       if (globals.json) return printJson({ results });
-      print(results.length ? reviewTable(results) : `No memories added or changed since ${options.since}.`);
+      print(results.length ? reviewBlocks(results) : `No memories added or changed since ${options.since}.`);
       return;
     }
     if (action !== "accept" && action !== "reject") {
