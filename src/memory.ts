@@ -427,7 +427,9 @@ export class Memory {
           ...existing,
           ...(textChanges ? { text: newText as string, hash: hash as string, vector } : {}),
           metadata,
-          updatedAt: isoNow(this.#runtime),
+          // Always a new version, even within the millisecond of the last write: copies of the memory
+          // kept by version (the search index) must see a changed expiry or metadata.
+          updatedAt: new Date(Math.max(this.#runtime.now(), Date.parse(existing.updatedAt) + 1)).toISOString(),
         };
         await applyPlan(components, new PlanBuilder(this.#runtime).update(existing, updated).plan);
         return toItem(updated);

@@ -175,6 +175,18 @@ describe("update and expiry", () => {
     );
   });
 
+  test("regression: an expiry set by update within the millisecond of the last write kept the memory in search's index after it expired", async () => {
+    const { memory, clock } = clocked();
+    const [added] = (await memory.add("Desk 14 is mine today", { userId: "alice" })).results;
+    const id = added?.id as string;
+    expect((await memory.search("desk", { userId: "alice", threshold: 0 })).results.map((item) => item.id)).toEqual([id]);
+    // The clock has not moved since the add: the update must still be a new version.
+    const updated = await memory.update(id, { ttl: "1m" }, { userId: "alice" });
+    expect(updated.updatedAt > iso(T0)).toBe(true);
+    clock.now = T0 + 60_000;
+    expect((await memory.search("desk", { userId: "alice", threshold: 0 })).results).toEqual([]);
+  });
+
   test("an add that rewrites a memory (extraction UPDATE) gives it the add's expiry, and records the model and the turn it came from", async () => {
     const llm = scriptedLanguageModel([reply(["new", "ADD", "Works at Acme"]), reply(["0", "UPDATE", "Works at Globex"])]);
     const { memory, clock } = clocked({ llm });
@@ -256,5 +268,71 @@ describe("sweep", () => {
     for (let i = 0; i < 200 && errors.length === 0; i++) await new Promise((resolve) => setImmediate(resolve));
     expect(errors.map((error) => ConfigError.isInstance(error))).toEqual([true]);
     expect(vi.getTimerCount()).toBe(0);
+  });
+});
+
+describe("property", () => {
+  test("property: at every instant, every read returns exactly the memories whose expiry is still ahead (adds, ttl, updates and clock moves in any order)", async () => {
+    const step = fc.oneof(
+      fc.record({
+        kind: fc.constant("add" as const),
+        fact: fc.integer({ min: 0, max: 30 }),
+        scope: fc.constantFrom({ userId: "u1" }, { userId: "u1", runId: "r1" }, { userId: "u2" }),
+        ttlMinutes: fc.option(fc.integer({ min: 1, max: 120 }), { nil: undefined }),
+      }),
+      fc.record({ kind: fc.constant("tick" as const), minutes: fc.integer({ min: 1, max: 90 }) }),
+      fc.record({
+        kind: fc.constant("retime" as const),
+        pick: fc.nat(),
+        ttlMinutes: fc.option(fc.integer({ min: 1, max: 120 }), { nil: null }),
+      }),
+      fc.record({ kind: fc.constant("sweep" as const) }),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 14 }), async (steps) => {
+        const { memory, clock } = clocked({ ttl: { run: "45m" } });
+        try {
+          // What the model of the memory says: id → [text, scope, expiry or undefined].
+          const known = new Map<string, { scope: Record<string, string>; expiry: number | undefined }>();
+          const check = async () => {
+            const alive = new Set(
+              [...known].filter(([, entry]) => entry.expiry === undefined || entry.expiry > clock.now).map(([id]) => id),
+            );
+            for (const userId of ["u1", "u2"]) {
+              const listed = (await memory.getAll({ userId, limit: 1000 })).results.map((item) => item.id);
+              expect(new Set(listed)).toEqual(new Set([...alive].filter((id) => known.get(id)?.scope.userId === userId)));
+              const found = (await memory.search("fact number", { userId, threshold: 0, limit: 100 })).results;
+              for (const item of found) expect(alive.has(item.id)).toBe(true);
+            }
+            for (const [id, entry] of known) expect((await memory.get(id, entry.scope)) !== null).toBe(alive.has(id));
+          };
+          for (const action of steps) {
+            if (action.kind === "add") {
+              const options = { ...action.scope, ...(action.ttlMinutes === undefined ? {} : { ttl: `${action.ttlMinutes}m` }) };
+              for (const result of (await memory.add(`fact number ${action.fact}`, options)).results) {
+                if (result.event !== "ADD") continue;
+                const minutes = action.ttlMinutes ?? (action.scope.runId ? 45 : undefined);
+                known.set(result.id, { scope: action.scope, expiry: minutes === undefined ? undefined : clock.now + minutes * 60_000 });
+              }
+            } else if (action.kind === "tick") {
+              clock.now += action.minutes * 60_000;
+            } else if (action.kind === "retime") {
+              const alive = [...known].filter(([, entry]) => entry.expiry === undefined || entry.expiry > clock.now);
+              const [id, entry] = alive[action.pick % Math.max(1, alive.length)] ?? [];
+              if (!id || !entry) continue;
+              await memory.update(id, action.ttlMinutes === null ? { expiresAt: null } : { ttl: `${action.ttlMinutes}m` }, entry.scope);
+              entry.expiry = action.ttlMinutes === null ? undefined : clock.now + action.ttlMinutes * 60_000;
+            } else {
+              await memory.sweep({ allScopes: true });
+              for (const [id, entry] of known) if (entry.expiry !== undefined && entry.expiry <= clock.now) known.delete(id);
+            }
+            await check();
+          }
+        } finally {
+          await memory.close();
+        }
+      }),
+      { numRuns: 40 },
+    );
   });
 });
