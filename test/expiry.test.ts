@@ -293,7 +293,7 @@ describe("property", () => {
         const { memory, clock } = clocked({ ttl: { run: "45m" } });
         try {
           // What the model of the memory says: id → [text, scope, expiry or undefined].
-          const known = new Map<string, { scope: Record<string, string>; expiry: number | undefined }>();
+          const known = new Map<string, { scope: { userId: string; runId?: string }; expiry: number | undefined }>();
           const check = async () => {
             const alive = new Set(
               [...known].filter(([, entry]) => entry.expiry === undefined || entry.expiry > clock.now).map(([id]) => id),
