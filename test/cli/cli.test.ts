@@ -40,6 +40,8 @@ describe("help and version", () => {
     "delete",
     "forget",
     "history",
+    "review",
+    "sweep",
     "profile",
     "pending",
     "import",
