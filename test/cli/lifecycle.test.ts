@@ -52,6 +52,13 @@ test("engram sweep deletes expired memories of a scope or of every scope; engram
   expect(lifetime).toBeGreaterThan(11 * 3_600_000);
   expect(lifetime).toBeLessThanOrEqual(12 * 3_600_000);
 
+  // regression: an export line carrying expiresAt was refused by import ("Unknown key"); now the expiry comes along.
+  const file = join(root, "carol.jsonl");
+  await cliJson(["export", "--user", "carol", "-o", file, ...dir]);
+  await cliJson(["import", file, "--data-dir", join(root, "imported")]);
+  const imported = await cliJson<{ results: MemoryItem[] }>(["list", "--user", "carol", "--data-dir", join(root, "imported")]);
+  expect(imported.results.map((entry) => [entry.memory, entry.expiresAt])).toEqual([["parked on level 3", item.expiresAt]]);
+
   for (const args of [["sweep"], ["sweep", "--user", "alice", "--all-scopes"], ["add", "x", "--user", "carol", "--ttl", "soon"]]) {
     const result = await runCli([...args, ...dir]);
     expect(result.code, `${args.join(" ")}: ${result.stderr}`).toBe(2);
