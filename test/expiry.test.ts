@@ -1,14 +1,19 @@
+import type { LanguageModelV4CallOptions } from "@ai-sdk/provider";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { generateText } from "ai";
+import { MockLanguageModelV4 } from "ai/test";
 import fc from "fast-check";
 import { afterEach, describe, expect, test, vi } from "vitest";
+import { withMemory } from "../integrations/ai-sdk/index.js";
 import { createMcpServer } from "../integrations/mcp/index.js";
 import { ConfigError, type EngramError, InvalidInputError, Memory, MemoryNotFoundError, type MemoryOptions } from "../src/index.js";
 import { parseDuration } from "../src/lifecycle.js";
 import type { VectorStore } from "../src/stores/vector-store.js";
 import { deterministicEmbedder, inMemoryHistory, inMemoryStore, scriptedLanguageModel } from "../src/testing/index.js";
 import { reply } from "./extraction/setup.js";
+import { reply as modelReply, systemTexts } from "./integrations/scripted-ai-sdk-model.js";
 
 const T0 = Date.UTC(2026, 0, 1);
 const HOUR = 3_600_000;
@@ -156,6 +161,26 @@ describe("expired memories are never returned", () => {
     } finally {
       await client.close();
     }
+  });
+});
+
+describe("adapters", () => {
+  test("the AI SDK adapter stops recalling a memory into the prompt the instant it expires", async () => {
+    const { memory, clock } = clocked({ writeBehind: { enabled: true, pollIntervalMs: 10 } });
+    await memory.add("My flight leaves from gate B7", { userId: "alice", ttl: "3h" });
+    const model = new MockLanguageModelV4({ doGenerate: modelReply("Gate B7.") });
+    const ask = async () => {
+      await generateText({
+        model: withMemory(model, { memory, threshold: 0 }),
+        prompt: "Which gate does my flight leave from?",
+        providerOptions: { memory: { userId: "alice" } },
+      });
+      await memory.flush({ timeoutMs: 20_000 });
+      return systemTexts(model.doGenerateCalls.at(-1) as LanguageModelV4CallOptions).join("\n");
+    };
+    expect(await ask()).toContain("My flight leaves from gate B7");
+    clock.now = T0 + 3 * HOUR;
+    expect(await ask()).not.toContain("My flight leaves from gate B7");
   });
 });
 
