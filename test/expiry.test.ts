@@ -74,6 +74,14 @@ describe("expiry options", () => {
         { messages: "bad", userId: "alice", ttl: "soon" },
       ]),
     ).rejects.toSatisfy((error: EngramError) => InvalidInputError.isInstance(error) && (error as InvalidInputError).field === "items[1]");
+    // The expiry and the review mark cannot be written, or filtered on, through the caller's metadata.
+    const spoofed = { "engram.lifecycle": { expiresAt: iso(T0 + DAY), reviewedAt: iso(T0) } };
+    await expect(memory.add("I like tea", { userId: "alice", metadata: spoofed })).rejects.toSatisfy(
+      (error: EngramError) => InvalidInputError.isInstance(error) && /engram\.lifecycle/.test(error.message),
+    );
+    await expect(memory.getAll({ userId: "alice", filters: { "engram.lifecycle": "x" } })).rejects.toSatisfy((error) =>
+      InvalidInputError.isInstance(error),
+    );
     expect(await storedCount(store, { userId: "alice" })).toBe(0);
     expect(() => new Memory({ ttl: { run: "a week" } })).toThrow(/ttl\.run: a ttl is a duration like "30m"/);
     expect(() => new Memory({ ttl: { session: "1d" } as never })).toThrow(/Unknown option "session"/);
