@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { Message } from "./history/outbox.js";
+import { durationSchema, expiresAtSchema } from "./lifecycle.js";
 import type { Scope } from "./scope.js";
 import { filtersSchema, metadataSchema, timestampSchema } from "./validation.js";
 
@@ -21,6 +22,14 @@ export interface AddOptions extends Scope {
    * @default false: the profile of exactly this scope
    */
   profileAcrossRuns?: boolean;
+  /**
+   * When the memories this add creates (or rewrites) expire: from then on they are never returned,
+   * and a sweep deletes them. `null`: never, whatever the Memory's `ttl` default. Not with `ttl`.
+   * @default the Memory's `ttl` default for the scope, else never
+   */
+  expiresAt?: Date | string | null;
+  /** How long from now those memories live: `"7d"`, `"12h"`, `"30m"`, or milliseconds. Not with `expiresAt`. */
+  ttl?: string | number;
 }
 
 /** One add of an `addMany` batch: the messages and what `add` takes with them. */
@@ -80,6 +89,10 @@ export interface UpdateChange {
   text?: string;
   /** Replaces the memory's metadata as a whole (`{}` clears it). Cannot hold scope keys. */
   metadata?: Record<string, unknown>;
+  /** A new expiry (`null`: never expires). Left out, the memory keeps its expiry, whatever else changes. */
+  expiresAt?: Date | string | null;
+  /** A new lifetime from now, like `add`'s `ttl`. Not with `expiresAt`. */
+  ttl?: string | number;
 }
 
 /** What `delete` deleted. */
@@ -99,9 +112,16 @@ export const turnSchema = z.strictObject({
   infer: z.boolean().optional(),
   timestamp: timestampSchema.optional(),
   profileAcrossRuns: z.boolean().optional(),
+  expiresAt: expiresAtSchema.optional(),
+  ttl: durationSchema.optional(),
 });
 export const addSchema = turnSchema.extend({ signal });
-export const updateChangeSchema = z.strictObject({ text: z.unknown().optional(), metadata: metadataSchema.optional() });
+export const updateChangeSchema = z.strictObject({
+  text: z.unknown().optional(),
+  metadata: metadataSchema.optional(),
+  expiresAt: expiresAtSchema.optional(),
+  ttl: durationSchema.optional(),
+});
 export const addManySchema = z.strictObject({ signal });
 export const enqueueSchema = turnSchema.extend({
   idempotencyKey: z

@@ -45,6 +45,9 @@ export interface TurnOptions {
   /** ISO 8601. */
   timestamp?: string;
   profileAcrossRuns?: boolean;
+  /** ISO 8601, or null for never; set when the call was made (queued turns keep it). */
+  expiresAt?: string | null;
+  ttl?: string | number;
 }
 
 /**

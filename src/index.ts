@@ -41,7 +41,11 @@ export type {
   MemoryOptions,
   Profile,
   ProfileUpdate,
+  ReviewItem,
+  ReviewOptions,
+  ReviewSource,
   SearchOptions,
+  SweepResult,
   Timeouts,
   UpdateChange,
 } from "./memory.js";

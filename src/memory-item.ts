@@ -1,3 +1,4 @@
+import { lifecycleOf } from "./lifecycle.js";
 import { callerMetadata, originOf } from "./memory-origin.js";
 import { scopeKeys } from "./scope.js";
 import type { MemoryRecord } from "./stores/vector-store.js";
@@ -16,6 +17,8 @@ export function toItem(record: MemoryRecord, score?: number): MemoryItem {
   for (const key of scopeKeys) if (record[key] !== undefined) item[key] = record[key];
   const joined = originOf(record.metadata)?.joined;
   if (joined?.length) item.sources = [callerMetadata(record.metadata), ...joined.map((metadata) => ({ ...metadata }))];
+  const { expiresAt } = lifecycleOf(record.metadata);
+  if (expiresAt !== undefined) item.expiresAt = expiresAt;
   if (score !== undefined) item.score = score;
   return item;
 }

@@ -6,6 +6,7 @@ import { type AiSdkLanguageModel, isAiSdkLanguageModel } from "./extraction/lang
 import type { GraphStore } from "./graph/graph-store.js";
 import type { HistoryLog } from "./history/history-log.js";
 import type { Outbox } from "./history/outbox.js";
+import { ttlDefaultsSchema } from "./lifecycle.js";
 import type { Runtime } from "./runtime.js";
 import type { VectorStore } from "./stores/vector-store.js";
 import type { TracerLike } from "./telemetry/tracing.js";
@@ -124,6 +125,28 @@ export const memoryOptionsSchema = z
          * `setProfile`. @default true
          */
         fromExtraction: z.boolean().optional(),
+      })
+      .optional(),
+    /**
+     * How long memories live by default, per scope level: `{ run: "7d" }` lets run-scoped memories
+     * fade while user-level facts stay. The most specific id of the add's scope decides (`runId`,
+     * then `agentId`, then `userId`); a level without a value never expires. An add's own
+     * `expiresAt` / `ttl` wins. Durations: `"30m"`, `"12h"`, `"7d"`, `"2w"`, or milliseconds.
+     * @default none: memories never expire
+     */
+    ttl: ttlDefaultsSchema.optional(),
+    /** The background sweep that deletes expired memories (they are never returned once expired, swept or not). */
+    sweep: z
+      .strictObject({
+        /**
+         * Sweep every scope in this process, every `intervalMs`. Needs a store that can list its
+         * scopes (SQLite, in-memory). @default true when `ttl` is set, else false
+         */
+        enabled: z.boolean().optional(),
+        /** @default 3600000 (one hour) */
+        intervalMs: z.number().int().min(10).max(2_147_483_647).optional(),
+        /** Erase swept memories' text from history too (as `delete({ purge: true })`), instead of keeping it there. @default false */
+        purge: z.boolean().optional(),
       })
       .optional(),
     /** Weight of the keyword (BM25) score in hybrid search; 0 makes search purely semantic. @default 0.3 */

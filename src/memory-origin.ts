@@ -1,8 +1,12 @@
 // What Engram records about where a verbatim memory came from, in the reserved metadata key
-// "engram" (callers cannot use that key; `toItem` hands their own metadata back without it).
+// "engram", and about its lifecycle (expiry, provenance, review) in "engram.lifecycle" (callers
+// cannot use either key; `toItem` hands their own metadata back without them).
 
 /** The metadata key Engram keeps a verbatim memory's origin under. */
 export const originKey = "engram";
+
+/** The metadata key Engram keeps a memory's expiry, provenance and review mark under (see lifecycle.ts). */
+export const lifecycleKey = "engram.lifecycle";
 
 /** Who said a verbatim memory, and which adds its messages came from. */
 export interface MemoryOrigin {
@@ -32,12 +36,13 @@ export function originOf(metadata: Readonly<Record<string, unknown>>): MemoryOri
   return { role, ...(name === undefined ? {} : { name }), messages, ...(joined ? { joined } : {}) };
 }
 
-/** The caller's own metadata: a memory's metadata without Engram's origin. */
+/** The caller's own metadata: a memory's metadata without what Engram keeps beside it. */
 export function callerMetadata(metadata: Readonly<Record<string, unknown>>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(metadata).filter(([key]) => key !== originKey));
+  return Object.fromEntries(Object.entries(metadata).filter(([key]) => key !== originKey && key !== lifecycleKey));
 }
 
-/** `metadata` with `origin` recorded in it. */
+/** `metadata` with `origin` recorded in it (its lifecycle kept). */
 export function withOrigin(metadata: Readonly<Record<string, unknown>>, origin: MemoryOrigin): Record<string, unknown> {
-  return { ...callerMetadata(metadata), [originKey]: origin };
+  const lifecycle = Object.hasOwn(metadata, lifecycleKey) ? { [lifecycleKey]: metadata[lifecycleKey] } : {};
+  return { ...callerMetadata(metadata), ...lifecycle, [originKey]: origin };
 }

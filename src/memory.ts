@@ -41,10 +41,12 @@ import type { Message } from "./history/outbox.js";
 import { abortable, defaultRetry, KeyedMutex, type RetryOptions, withDeadline } from "./internal/async.js";
 import { normaliseText, textHash } from "./internal/hash.js";
 import { textProblem } from "./internal/plain-data.js";
+import { lifecycleOf, resolveExpiry, sourceTurn, stampPlan, withLifecycle } from "./lifecycle.js";
+import { liveStore } from "./live-store.js";
 import { toItem } from "./memory-item.js";
 import { defaultTimeouts, type MemoryOptions, memoryOptionsSchema, type Timeouts } from "./memory-options.js";
 import { callerMetadata, originOf, withOrigin } from "./memory-origin.js";
-import { type Plan, PlanBuilder } from "./plan.js";
+import { type Plan, PlanBuilder, versionOf } from "./plan.js";
 import {
   applyUpdate,
   checkBudget,
@@ -61,9 +63,11 @@ import {
 import { callHook, defaultOnError } from "./report.js";
 import { rankedSearch } from "./retrieval/rank.js";
 import { ScopeIndexCache } from "./retrieval/scope-index.js";
+import { type ReviewItem, type ReviewOptions, reviewItemOf, reviewOptionsSchema, reviewScopes } from "./review.js";
 import { defaultRuntime, isoNow, type Runtime } from "./runtime.js";
 import { lockKeyOf, type Scope, type ValidScope, validateScope } from "./scope.js";
-import { isScopeEnumerable, type MemoryRecord, type ScopeCount } from "./stores/vector-store.js";
+import { isScopeEnumerable, type MemoryRecord, type ScopeCount, type VectorStore } from "./stores/vector-store.js";
+import { everyScope, Sweeper, type SweepResult, sweepOptionsSchema, sweepScopes } from "./sweep.js";
 import { usageAttributes } from "./telemetry/attributes.js";
 import { noTracing } from "./telemetry/tracing.js";
 import type { AddResult, ErrorContext, HistoryRecord, MemoryItem, PendingTurn } from "./types.js";
@@ -86,6 +90,8 @@ export type { ConsolidateOptions, ConsolidateResult, ConsolidationCluster } from
 export type { MemoryOptions, Timeouts } from "./memory-options.js";
 export { defaultTimeouts } from "./memory-options.js";
 export type { Profile, ProfileUpdate } from "./profile.js";
+export type { ReviewItem, ReviewOptions, ReviewSource } from "./review.js";
+export type { SweepResult } from "./sweep.js";
 export type { FlushResult } from "./write-behind/write-behind.js";
 
 const PAGE = 500;
@@ -98,6 +104,9 @@ const resultOf = (plan: Plan): AddResult => ({
 });
 /** Verbatim adds of an `addMany` written per transaction (and embedded per call). */
 const ADD_BATCH = 100;
+
+/** A verbatim add of a batch, with when its memories expire (null: never). */
+type ExpiringTurn = BatchTurn & { expiresAt: string | null };
 
 /**
  * Long-term memory for an LLM app, scoped by user, agent and run.
@@ -118,10 +127,13 @@ export class Memory {
   readonly #runtime: Runtime;
   readonly #maxLength: number;
   readonly #keywordWeight: number;
-  readonly #scopeIndexes = new ScopeIndexCache();
+  readonly #scopeIndexes: ScopeIndexCache;
   readonly #extraction: ExtractionSettings | undefined;
   readonly #locks = new KeyedMutex();
   readonly #writeBehind: WriteBehind;
+  readonly #sweeper: Sweeper | undefined;
+  /** Each store as readers see it: expired memories left out (`liveStore`). */
+  readonly #liveStores = new WeakMap<VectorStore, VectorStore>();
   // Enqueues not yet in the outbox: flush() waits for them too, so a flush right after a reply
   // (whose adapter queued the turn without waiting) covers that turn.
   readonly #enqueuing = new Set<Promise<unknown>>();
@@ -143,6 +155,15 @@ export class Memory {
     this.#maxLength = this.#options.maxMessageLength ?? 32_000;
     this.#keywordWeight = this.#options.keywordWeight ?? 0.3;
     this.#extraction = extractionSettings(this.#options, this.#maxLength);
+    this.#scopeIndexes = new ScopeIndexCache({ now: () => this.#runtime.now() });
+    const { enabled = this.#options.ttl !== undefined, intervalMs = 3_600_000, purge = false } = this.#options.sweep ?? {};
+    this.#sweeper = enabled
+      ? new Sweeper(
+          async () => this.#sweep(await this.#ready(), undefined, purge),
+          intervalMs,
+          (error, context) => this.#report(error, context),
+        )
+      : undefined;
     this.#writeBehind = new WriteBehind(
       () => this.#ready().then((components) => components.outbox),
       {
@@ -179,7 +200,7 @@ export class Memory {
     this.#assertOpen();
     const components = await this.#ready();
     const { signal, ...turnOptions } = parsed;
-    return this.#add(components, scope, turn, turnOptions, signal);
+    return this.#add(components, scope, turn, this.#expiring("add", scope, turnOptions), signal);
   }
 
   /**
@@ -202,7 +223,7 @@ export class Memory {
     this.#assertOpen();
     const components = await this.#ready();
     const results: AddResult[] = [];
-    let batch: BatchTurn[] = [];
+    let batch: ExpiringTurn[] = [];
     const writeBatch = async () => {
       if (batch.length === 0) return;
       const turnsOfBatch = batch;
@@ -216,7 +237,13 @@ export class Memory {
         results.push(await this.#add(components, scope, messages, turnOptions, signal));
         continue;
       }
-      batch.push({ scope, messages, metadata: turnOptions.metadata, timestamp: turnOptions.timestamp });
+      batch.push({
+        scope,
+        messages,
+        metadata: turnOptions.metadata,
+        timestamp: turnOptions.timestamp,
+        expiresAt: turnOptions.expiresAt ?? null,
+      });
       if (batch.length >= ADD_BATCH) await writeBatch();
     }
     await writeBatch();
@@ -251,7 +278,7 @@ export class Memory {
   }
 
   /** Verbatim adds planned together, embedded in one call and written in one transaction, under the lock of every scope they touch. */
-  async #addBatch(components: Components, turns: BatchTurn[], signal: AbortSignal | undefined): Promise<AddResult[]> {
+  async #addBatch(components: Components, turns: ExpiringTurn[], signal: AbortSignal | undefined): Promise<AddResult[]> {
     // Locks taken in one order: two batches never wait for each other.
     const keys = [...new Set(turns.map((turn) => lockKeyOf(turn.scope)))].sort();
     const locked = keys.reduceRight<() => Promise<Plan[]>>(
@@ -259,9 +286,10 @@ export class Memory {
       () =>
         onConflict(async () => {
           const plans = await planVerbatimBatch(
-            { store: components.store, embedder: components.embedder, runtime: this.#runtime, dimension: components.dimension },
+            { store: this.#live(components), embedder: components.embedder, runtime: this.#runtime, dimension: components.dimension },
             turns,
           );
+          for (const [i, plan] of plans.entries()) stampPlan(plan, { expiresAt: (turns[i] as ExpiringTurn).expiresAt });
           signal?.throwIfAborted();
           await applyPlan(components, mergePlans(plans));
           return plans;
@@ -299,7 +327,7 @@ export class Memory {
         if (parsed.infer === true && this.#extraction === undefined) {
           throw new ConfigError({ message: "addMany(): an item with infer: true needs an extraction model: new Memory({ llm })." });
         }
-        return { scope, messages: turn, options: parsed };
+        return { scope, messages: turn, options: this.#expiring("addMany", scope, parsed) };
       } catch (error) {
         if (!isUserError(error)) throw error;
         throw new InvalidInputError({
@@ -345,7 +373,7 @@ export class Memory {
       ...components.embedder,
       embed: (texts, call) => components.embedder.embed(texts, { ...call, cacheKey }),
     };
-    const services = { ...components, embedder, cache: this.#scopeIndexes };
+    const services = { ...components, store: this.#live(components), embedder, cache: this.#scopeIndexes };
     const { hits, relations } = await components.tracing.span(
       "engram.search",
       { ...components.tracing.scope(scope), "engram.search.limit": limit },
@@ -377,7 +405,7 @@ export class Memory {
     this.#assertOpen();
     const valid = validateScope("get", scope);
     const id = parseId("get", memoryId);
-    const [record] = await (await this.#ready()).store.get([id], { scope: valid });
+    const [record] = await this.#live(await this.#ready()).get([id], { scope: valid });
     return record ? toItem(record) : null;
   }
 
@@ -385,7 +413,7 @@ export class Memory {
   async getAll(options: GetAllOptions): Promise<{ results: MemoryItem[] }> {
     this.#assertOpen();
     const { scope, options: parsed } = parseScoped("getAll", options, getAllSchema);
-    const { store } = await this.#ready();
+    const store = this.#live(await this.#ready());
     const { records } = await store.list({ filter: { scope, metadata: parsed.filters }, limit: parsed.limit ?? 100 });
     return { results: records.map((record) => toItem(record)) };
   }
@@ -394,7 +422,7 @@ export class Memory {
   async *iterate(options: Scope & { filters?: GetAllOptions["filters"] }): AsyncGenerator<MemoryItem> {
     this.#assertOpen();
     const { scope, options: parsed } = parseScoped("iterate", options, getAllSchema.omit({ limit: true }));
-    const { store } = await this.#ready();
+    const store = this.#live(await this.#ready());
     let cursor: string | undefined;
     do {
       const page = await store.list({ filter: { scope, metadata: parsed.filters }, limit: PAGE, cursor });
@@ -415,12 +443,16 @@ export class Memory {
       change !== null && typeof change === "object" && !Array.isArray(change)
         ? parse(updateChangeSchema, change, "update")
         : { text: change as unknown };
-    if (given.text === undefined && given.metadata === undefined) {
+    if (given.text === undefined && given.metadata === undefined && given.expiresAt === undefined && given.ttl === undefined) {
       throw new InvalidInputError({
-        message: "update(): pass the new text, or { text?, metadata? } with at least one of them.",
+        message: "update(): pass the new text, or { text?, metadata?, expiresAt? | ttl? } with at least one of them.",
         field: "change",
       });
     }
+    const newExpiry =
+      given.expiresAt === undefined && given.ttl === undefined
+        ? undefined
+        : resolveExpiry("update", { expiresAt: given.expiresAt, ttl: given.ttl }, valid, undefined, () => this.#runtime.now());
     const newText = given.text === undefined ? undefined : normaliseText(parseText("update", "text", given.text, this.#maxLength));
     const newMetadata = given.metadata;
     this.#assertOpen();
@@ -435,13 +467,24 @@ export class Memory {
         // The caller's metadata is compared and replaced; the origin Engram keeps beside it stays.
         const metadataChanges = newMetadata !== undefined && !isDeepStrictEqual(newMetadata, callerMetadata(existing.metadata));
         const origin = originOf(existing.metadata);
-        if (!textChanges && !metadataChanges) return toItem(existing);
+        // The expiry stays unless the change names a new one; a review mark goes with the text it was for.
+        const { expiresAt, reviewedAt, ...lifecycle } = lifecycleOf(existing.metadata);
+        const expiryChanges = newExpiry !== undefined && newExpiry !== (expiresAt ?? null);
+        if (!textChanges && !metadataChanges && !expiryChanges) return toItem(existing);
+        const expiry = newExpiry === undefined ? expiresAt : (newExpiry ?? undefined);
+        const metadata = withLifecycle(metadataChanges ? (origin ? withOrigin(newMetadata, origin) : newMetadata) : existing.metadata, {
+          ...lifecycle,
+          ...(expiry === undefined ? {} : { expiresAt: expiry }),
+          ...(reviewedAt === undefined || textChanges ? {} : { reviewedAt }),
+        });
         const vector = textChanges ? ((await components.embedder.embed([newText as string])) as [Float32Array])[0] : existing.vector;
         const updated: MemoryRecord = {
           ...existing,
           ...(textChanges ? { text: newText as string, hash: hash as string, vector } : {}),
-          ...(metadataChanges ? { metadata: origin ? withOrigin(newMetadata, origin) : newMetadata } : {}),
-          updatedAt: isoNow(this.#runtime),
+          metadata,
+          // Always a new version, even within the millisecond of the last write: copies of the memory
+          // kept by version (the search index) must see a changed expiry or metadata.
+          updatedAt: new Date(Math.max(this.#runtime.now(), Date.parse(existing.updatedAt) + 1)).toISOString(),
         };
         await applyPlan(components, new PlanBuilder(this.#runtime).update(existing, updated).plan);
         return toItem(updated);
@@ -633,7 +676,9 @@ export class Memory {
     const turn = parseMessages("enqueue", messages, this.#maxLength);
     this.#assertOpen();
     await this.#ready();
-    const { idempotencyKey, ...addOptions } = parsed;
+    const { idempotencyKey, ...given } = parsed;
+    // The expiry is fixed now, from the call's time and this Memory's defaults, not when a worker runs the turn.
+    const addOptions = this.#expiring("enqueue", scope, given);
     // Decided now, not by whichever process's worker runs the turn: a worker without an llm must
     // not store verbatim a turn queued for extraction (it fails it, to be retried elsewhere).
     addOptions.infer ??= this.#extraction !== undefined;
@@ -673,6 +718,58 @@ export class Memory {
     const valid = parseScopeOrAll("retryFailed", scope);
     await this.#ready();
     return this.#writeBehind.retryFailed(valid);
+  }
+
+  /**
+   * Deletes the memories of the scope (or of every scope, with `{ allScopes: true }`) that have
+   * expired. Expired memories are never returned from the instant they expire, swept or not: a
+   * sweep frees their space. Each keeps its text in history (a DELETE entry), unless `purge` (or
+   * the Memory's `sweep.purge`) erases it there too. A background sweep of every scope runs on its
+   * own when `ttl` is set (`sweep` option). Every scope needs a store that can list its scopes.
+   */
+  async sweep(target: Scope | { allScopes: true }, options: { purge?: boolean } = {}): Promise<SweepResult> {
+    this.#assertOpen();
+    const valid = parseScopeOrAll("sweep", target);
+    const { purge = this.#options.sweep?.purge ?? false } = parse(sweepOptionsSchema, options ?? {}, "sweep");
+    return this.#sweep(await this.#ready(), valid, purge);
+  }
+
+  /**
+   * The newest memories of the scope (or of every scope, for an operator: `{ allScopes: true }`)
+   * added or changed since `since` (default the last 7 days), newest first, each with where it came
+   * from (the message it is, or the extraction model and the turn it read) and its history: for a
+   * person to check a sample for invented facts. Expired memories are not listed.
+   */
+  async review(target: Scope | { allScopes: true }, options: ReviewOptions = {}): Promise<{ results: ReviewItem[] }> {
+    this.#assertOpen();
+    const valid = parseScopeOrAll("review", target);
+    const parsed = parse(reviewOptionsSchema, options ?? {}, "review");
+    const components = await this.#ready();
+    const scopes = valid ? [valid] : await everyScope(components.store, "review()");
+    const reader = { store: this.#live(components), history: components.history };
+    return { results: await reviewScopes(reader, this.#runtime, scopes, parsed, valid === undefined) };
+  }
+
+  /**
+   * Marks a memory as checked by a person (`reviewedAt` in `review`). The mark is kept with the
+   * memory, not in its history (which records its texts); a later change of its text clears it.
+   * Rejecting a memory is `delete`.
+   */
+  async markReviewed(memoryId: string, scope: Scope): Promise<ReviewItem> {
+    const valid = validateScope("markReviewed", scope);
+    const id = parseId("markReviewed", memoryId);
+    this.#assertOpen();
+    const components = await this.#ready();
+    const marked = await this.#locks.run(lockKeyOf(valid), () =>
+      onConflict(async () => {
+        const existing = await this.#find(components, id, valid);
+        const lifecycle = { ...lifecycleOf(existing.metadata), reviewedAt: isoNow(this.#runtime) };
+        const record: MemoryRecord = { ...existing, metadata: withLifecycle(existing.metadata, lifecycle) };
+        await components.store.write({ upsert: [record], expect: [{ id, version: versionOf(existing) }] });
+        return record;
+      }),
+    );
+    return reviewItemOf(components.history, marked);
   }
 
   /**
@@ -717,6 +814,7 @@ export class Memory {
       const hung = (error: unknown) => {
         if (TimeoutError.isInstance(error)) this.#report(error, { operation: "close", willRetry: false });
       };
+      await withDeadline("close: waiting for the sweep in progress", left(), async () => this.#sweeper?.stop()).catch(hung);
       await withDeadline("close: waiting for the turns in progress", left(), () => this.#writeBehind.stop()).catch(hung);
       this.#writeBehind.abandon();
       this.#shutDown = true;
@@ -756,6 +854,7 @@ export class Memory {
     }).then(
       (components) => {
         this.#writeBehind.start();
+        this.#sweeper?.start();
         return components;
       },
       (error: unknown) => {
@@ -766,9 +865,33 @@ export class Memory {
     return this.#components;
   }
 
-  /** The memory with this id inside `scope`, with its vector. */
+  /** The store as readers see it: a memory is gone from the instant it expires. */
+  #live(components: Components): VectorStore {
+    let live = this.#liveStores.get(components.store);
+    if (!live) {
+      live = liveStore(components.store, () => this.#runtime.now());
+      this.#liveStores.set(components.store, live);
+    }
+    return live;
+  }
+
+  /** The turn's options with its expiry fixed now (`expiresAt`, null for never) in place of `ttl`. */
+  #expiring<T extends TurnOptions>(call: string, scope: ValidScope, { ttl, expiresAt, ...options }: T): Omit<T, "ttl"> {
+    return { ...options, expiresAt: resolveExpiry(call, { expiresAt, ttl }, scope, this.#options.ttl, () => this.#runtime.now()) } as Omit<
+      T,
+      "ttl"
+    >;
+  }
+
+  async #sweep(components: Components, scope: ValidScope | undefined, purge: boolean): Promise<SweepResult> {
+    const scopes = scope ? [scope] : await everyScope(components.store, "sweep()");
+    const settings = { runtime: this.#runtime, lock: <T>(key: string, fn: () => Promise<T>) => this.#locks.run(key, fn) };
+    return sweepScopes(components, settings, scopes, { purge, exact: scope === undefined });
+  }
+
+  /** The memory with this id inside `scope`, with its vector (an expired memory is not found). */
   async #find(components: Components, id: string, scope: Scope): Promise<MemoryRecord & { vector: Float32Array }> {
-    const [record] = await components.store.get([id], { scope });
+    const [record] = await this.#live(components).get([id], { scope });
     if (!record) throw new MemoryNotFoundError({ memoryId: id });
     if (!record.vector)
       throw new ConfigError({
@@ -780,7 +903,19 @@ export class Memory {
   /** Decides what an add does, without changing anything (see `decideAdd`). */
   async #decide(scope: ValidScope, messages: Message[], options: TurnOptions, entryId?: string): Promise<Plan> {
     const settings = { extraction: this.#extraction, runtime: this.#runtime, onUsage: this.#options.onUsage, report: this.#reportHook };
-    return decideAdd(settings, await this.#ready(), { scope, messages, options, entryId });
+    const components = await this.#ready();
+    const plan = await decideAdd(settings, { ...components, store: this.#live(components) }, { scope, messages, options, entryId });
+    // Queued turns carry the expiry fixed when they were queued; one queued before expiry existed gets the defaults now.
+    const expiresAt =
+      options.expiresAt !== undefined
+        ? options.expiresAt
+        : resolveExpiry("add", { ttl: options.ttl }, scope, this.#options.ttl, () => this.#runtime.now());
+    const model = this.#extraction?.model;
+    const extracted = model !== undefined && (options.infer ?? true);
+    const source = extracted
+      ? { model: typeof model === "string" ? model : `${model.provider}/${model.modelId}`, turn: sourceTurn(messages) }
+      : undefined;
+    return stampPlan(plan, { expiresAt, ...(source ? { source } : {}) });
   }
 
   #report(error: EngramError, context: ErrorContext): void {

@@ -22,6 +22,8 @@ export interface MemoryItem {
   createdAt: string;
   /** ISO 8601: when its text last changed. */
   updatedAt: string;
+  /** ISO 8601: when it expires (it is never returned from then on); absent when it never does. */
+  expiresAt?: string;
   /** Relevance in [0, 1], on search results only: see `Memory.search`. */
   score?: number;
   /** Why a search ranked it where it did: on search results with `explain: true` only. */

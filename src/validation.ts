@@ -2,7 +2,7 @@ import { z } from "zod";
 import { ConfigError, InvalidInputError } from "./errors.js";
 import type { Message } from "./history/outbox.js";
 import { isArray, nullRecord, ownEntries, ownValue, plainData, textProblem, unreadable } from "./internal/plain-data.js";
-import { originKey } from "./memory-origin.js";
+import { lifecycleKey, originKey } from "./memory-origin.js";
 import { splitScope, type ValidScope, validateScope } from "./scope.js";
 import { metadataKeyPattern } from "./store-kit/filter.js";
 import type { MetadataValue } from "./stores/vector-store.js";
@@ -59,6 +59,12 @@ export const metadataSchema = recordOf(z.string(), jsonValue, metadataMessages).
         path: [key],
         message: `metadata cannot hold the key "${originKey}": Engram keeps who said a memory there. Rename it`,
       });
+    } else if (key === lifecycleKey) {
+      context.addIssue({
+        code: "custom",
+        path: [key],
+        message: `metadata cannot hold the key "${lifecycleKey}": Engram keeps a memory's expiry and review there. Rename it`,
+      });
     }
   }
   if (JSON.stringify(metadata).length > 16_384) {
@@ -84,6 +90,12 @@ export const filtersSchema = recordOf(
         code: "custom",
         path: [key],
         message: `"${originKey}" is not a metadata key of yours: Engram keeps who said a memory there`,
+      });
+    } else if (key === lifecycleKey) {
+      context.addIssue({
+        code: "custom",
+        path: [key],
+        message: `"${lifecycleKey}" is not a metadata key of yours: Engram keeps a memory's expiry there`,
       });
     }
   }

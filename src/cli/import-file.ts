@@ -15,6 +15,8 @@ export interface ImportTurn {
   /** ISO 8601; the memory's `createdAt`. */
   timestamp?: string;
   metadata?: Record<string, unknown>;
+  /** ISO 8601; when the memory expires (lines of `engram export` carry it). */
+  expiresAt?: string;
   /** `file:12`, or `file: sample conv-26, session_3, D3:7`. */
   source: string;
 }
@@ -27,6 +29,7 @@ export interface ImportChunk {
   messages: Message[];
   timestamp?: string;
   metadata?: Record<string, unknown>;
+  expiresAt?: string;
   /** Where its first and last turns came from. */
   sources: [string, string];
 }
@@ -75,6 +78,7 @@ const exportedLine = z.strictObject({
   metadata: metadata.optional(),
   createdAt: isoTimestamp.optional(),
   updatedAt: z.string().optional(),
+  expiresAt: isoTimestamp.optional(),
   score: z.number().optional(),
 });
 
@@ -123,8 +127,17 @@ export function parseJsonl(text: string, name: string, defaults: Scope, profiles
     if (Object.hasOwn(rest, "memory")) {
       const parsed = exportedLine.safeParse(data);
       if (!parsed.success) throw fileError(source, firstIssue(parsed.error));
-      const { memory, metadata: meta, createdAt } = parsed.data;
-      turns.push({ scope: lineScope, message: { role: "user", content: memory }, timestamp: createdAt, metadata: meta, source });
+      const { memory, metadata: meta, createdAt, expiresAt } = parsed.data;
+      // An exported memory that has expired since would never be returned: it is not imported.
+      if (expiresAt !== undefined && Date.parse(expiresAt) <= Date.now()) return;
+      turns.push({
+        scope: lineScope,
+        message: { role: "user", content: memory },
+        timestamp: createdAt,
+        metadata: meta,
+        ...(expiresAt === undefined ? {} : { expiresAt }),
+        source,
+      });
       return;
     }
     const parsed = turnLine.safeParse(data);
@@ -322,13 +335,19 @@ export function chunkTurns(turns: ImportTurn[], batchSize: number): ImportChunk[
   let current: Omit<ImportChunk, "key"> | undefined;
   let currentGroup = "";
   for (const turn of turns) {
-    const group = JSON.stringify([canonicalScope(turn.scope), turn.timestamp ?? null, turn.metadata ?? null]);
+    const group = JSON.stringify([
+      canonicalScope(turn.scope),
+      turn.timestamp ?? null,
+      turn.metadata ?? null,
+      ...(turn.expiresAt === undefined ? [] : [turn.expiresAt]),
+    ]);
     if (!current || group !== currentGroup || current.messages.length >= batchSize) {
       current = {
         scope: turn.scope,
         messages: [],
         timestamp: turn.timestamp,
         metadata: turn.metadata,
+        ...(turn.expiresAt === undefined ? {} : { expiresAt: turn.expiresAt }),
         sources: [turn.source, turn.source],
       };
       currentGroup = group;
@@ -345,6 +364,7 @@ export function chunkTurns(turns: ImportTurn[], batchSize: number): ImportChunk[
       chunk.timestamp ?? null,
       chunk.metadata ?? null,
       chunk.messages.map((m) => [m.role, m.content]),
+      ...(chunk.expiresAt === undefined ? [] : [chunk.expiresAt]),
     ]);
     const hash = createHash("sha256").update(content).digest("hex");
     // The same chunk twice in one file is two chunks: the nth copy gets the nth key.

@@ -82,6 +82,8 @@ export async function runImport(
         summary.interrupted = true;
         break;
       }
+      // Expired while the import ran: it would never be returned.
+      if (chunk.expiresAt !== undefined && Date.parse(chunk.expiresAt) <= Date.now()) continue;
       let queued: boolean;
       try {
         ({ queued } = await memory.enqueue(chunk.messages, {
@@ -90,6 +92,7 @@ export async function runImport(
           infer,
           ...(chunk.timestamp !== undefined && { timestamp: chunk.timestamp }),
           ...(chunk.metadata !== undefined && { metadata: chunk.metadata }),
+          ...(chunk.expiresAt !== undefined && { expiresAt: chunk.expiresAt }),
         }));
       } catch (error) {
         // Input the file check could not see (e.g. a text over the length limit): name where it is.

@@ -14,8 +14,10 @@ import { listCommand } from "./commands/list.js";
 import { mcpCommand } from "./commands/mcp.js";
 import { pendingCommand } from "./commands/pending.js";
 import { profileCommand } from "./commands/profile.js";
+import { reviewCommand } from "./commands/review.js";
 import { searchCommand } from "./commands/search.js";
 import { statsCommand } from "./commands/stats.js";
+import { sweepCommand } from "./commands/sweep.js";
 import { updateCommand } from "./commands/update.js";
 import { exitCodes, type RegisterCommand, type RunState } from "./context.js";
 
@@ -32,6 +34,8 @@ const commands: RegisterCommand[] = [
   forgetCommand,
   consolidateCommand,
   historyCommand,
+  reviewCommand,
+  sweepCommand,
   profileCommand,
   pendingCommand,
   importCommand,

@@ -1,3 +1,4 @@
+import { expiryOf } from "../lifecycle.js";
 import { originOf } from "../memory-origin.js";
 import type { ValidScope } from "../scope.js";
 import { isTimeOrdered, type MemoryRecord, type RecordStamp, type StoreFilter, type VectorStore } from "../stores/vector-store.js";
@@ -139,6 +140,8 @@ interface Entry {
   versions: string;
   index: ScopeIndex;
   byKey: Map<string, IndexedMemory>;
+  /** When the first memory of the index expires (ms): from then on the index is rebuilt without it. */
+  expires: number;
 }
 
 const PAGE = 500;
@@ -148,14 +151,17 @@ const PAGE = 500;
  * the whole scope. Before each use the scope's stamps are read from the store: a memory deleted,
  * purged or changed by anyone (another process included) is dropped or re-read then, so a copy
  * is never served stale. Only the exact scope's filter is ever read into an entry. At most
- * `maxScopes` scopes are kept, least recently used dropped first.
+ * `maxScopes` scopes are kept, least recently used dropped first. A memory that has expired at
+ * `now()` is left out of the index from that instant, swept or not.
  */
 export class ScopeIndexCache {
   readonly #entries = new Map<string, Entry>();
   readonly #maxScopes: number;
+  readonly #now: () => number;
 
-  constructor({ maxScopes = 32 }: { maxScopes?: number } = {}) {
+  constructor({ maxScopes = 32, now = Date.now }: { maxScopes?: number; now?: () => number } = {}) {
     this.#maxScopes = maxScopes;
+    this.#now = now;
   }
 
   clear(): void {
@@ -169,7 +175,7 @@ export class ScopeIndexCache {
     const stamps = await stampsOf(store, filter);
     const versions = stamps.map(stampKey).join("\u0001");
     const cached = this.#entries.get(key);
-    if (cached?.versions === versions) {
+    if (cached?.versions === versions && (cached.expires === Number.POSITIVE_INFINITY || cached.expires > this.#now())) {
       this.#touch(key, cached);
       return cached.index;
     }
@@ -182,6 +188,7 @@ export class ScopeIndexCache {
     const annotator = fetched.size > 0 ? await nlp : undefined;
     const byKey = new Map<string, IndexedMemory>();
     const memories: IndexedMemory[] = [];
+    let expires = Number.POSITIVE_INFINITY;
     for (const stamp of stamps) {
       const stampId = stampKey(stamp);
       let memory = known.get(stampId);
@@ -191,10 +198,13 @@ export class ScopeIndexCache {
         if (!record || stampKey(record) !== stampId || !record.vector) continue;
         memory = indexMemory(record, annotator as Nlp);
       }
+      const expiry = expiryOf(memory.record);
+      if (expiry !== undefined && expiry <= this.#now()) continue;
+      if (expiry !== undefined) expires = Math.min(expires, expiry);
       byKey.set(stampId, memory);
       memories.push(memory);
     }
-    const entry: Entry = { versions, index: buildScopeIndex(memories), byKey };
+    const entry: Entry = { versions, index: buildScopeIndex(memories), byKey, expires };
     this.#touch(key, entry);
     return entry.index;
   }

@@ -41,6 +41,8 @@ describe("help and version", () => {
     "forget",
     "consolidate",
     "history",
+    "review",
+    "sweep",
     "profile",
     "pending",
     "import",

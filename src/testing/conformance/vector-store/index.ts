@@ -1,5 +1,6 @@
 import { afterAll, afterEach, describe } from "vitest";
 import type { VectorStore } from "../../../stores/vector-store.js";
+import { describeExpiry } from "./expiry.js";
 import { DIMENSION, MODEL_ID } from "./fixtures.js";
 import { describeKeywordSearch } from "./keyword-search.js";
 import { describeQueries } from "./queries.js";
@@ -33,7 +34,7 @@ export interface VectorStoreConformanceOptions {
 /**
  * The conformance suite of the `VectorStore` contract, with the `KeywordSearchable` and
  * `TimeOrdered` capabilities when the store has them: scope isolation on every call, exact cosine search, paging, filters,
- * preconditions and tombstones. Call it at the top level of a vitest test file; every built-in
+ * preconditions and tombstones, and expiry (with a fake clock) through Engram's reads and sweep. Call it at the top level of a vitest test file; every built-in
  * store passes it.
  *
  * @example
@@ -68,5 +69,6 @@ export function testVectorStore({ name, create, cleanup, failMidWrite, atomicPre
     describeQueries(context);
     describeKeywordSearch(context);
     describeTimeOrdered(context);
+    describeExpiry(context);
   });
 }
