@@ -15,6 +15,7 @@ import { pendingCommand } from "./commands/pending.js";
 import { profileCommand } from "./commands/profile.js";
 import { searchCommand } from "./commands/search.js";
 import { statsCommand } from "./commands/stats.js";
+import { uiCommand } from "./commands/ui.js";
 import { updateCommand } from "./commands/update.js";
 import { exitCodes, type RegisterCommand, type RunState } from "./context.js";
 
@@ -37,6 +38,7 @@ const commands: RegisterCommand[] = [
   checkCommand,
   statsCommand,
   mcpCommand,
+  uiCommand,
 ];
 
 export function buildProgram(state: RunState = { code: exitCodes.ok }): Command {

@@ -1,5 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 // The files the inspector's pages load, served from the package itself (no CDN: it works offline).
@@ -18,7 +19,8 @@ function candidates(name: string): string[] {
   const paths = [here(`./ui-assets/${name}`), here(`../ui-assets/${name}`), here(`./client/${name}`)];
   if (name === "chart.umd.js") {
     try {
-      paths.push(createRequire(import.meta.url).resolve("chart.js/dist/chart.umd.js"));
+      // The package exports no path to its UMD file: it sits beside the main one, in dist/.
+      paths.push(join(dirname(createRequire(import.meta.url).resolve("chart.js")), "chart.umd.js"));
     } catch {
       // Not installed (a published package has its copy in dist/ui-assets).
     }

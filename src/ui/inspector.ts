@@ -247,9 +247,11 @@ export function createInspector(options: InspectorOptions): Hono<{ Variables: Va
     return c.body(asset.body, 200, { "content-type": asset.type });
   });
 
+  app.get("/favicon.ico", (c) => c.body(null, 204));
+
   app.get("/", async (c) => {
-    if (fixedScope) return redirect(c, "/memories", fixedScope);
-    if (requestScope(c)) return redirect(c, "/memories", requestScope(c));
+    const scope = requestScope(c);
+    if (scope) return redirect(c, "/memories", scope);
     const rows: ScopeRow[] = await memory.scopes({ allScopes: true });
     const outbox: Record<PendingTurn["status"], number> = { pending: 0, processing: 0, failed: 0 };
     for (const turn of await memory.pending({ allScopes: true })) outbox[turn.status]++;
