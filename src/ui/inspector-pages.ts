@@ -242,29 +242,7 @@ function csrfField(page: PageContext): Html {
 
 export function memoryPage(page: PageContext, id: string, item: MemoryItem | null, history: HistoryRecord[], notice?: string): Html {
   const action = (verb: string) => `${page.base}/memory/${encodeURIComponent(id)}/${verb}${scopeQuery(page)}`;
-  return layout(
-    page,
-    item ? "Memory" : "Deleted memory",
-    html`${
-      item
-        ? html`<p class="memory-text" data-testid="memory-text">${item.memory}</p>
-<dl><dt>id</dt><dd><code>${item.id}</code></dd>
-<dt>metadata</dt><dd><code>${metadataText(item.metadata) || "{}"}</code></dd>
-<dt>created</dt><dd>${when(item.createdAt)}</dd><dt>updated</dt><dd>${when(item.updatedAt)}</dd></dl>
-<form method="post" action="${action("edit")}" class="edit" data-testid="edit-form">
-${csrfField(page)}
-<label>Text <textarea name="text" rows="3" required>${item.memory}</textarea></label>
-<label>Metadata (JSON object) <input name="metadata" value="${metadataText(item.metadata) || "{}"}"></label>
-<button type="submit">Save</button>
-</form>
-<form method="post" action="${action("delete")}" class="inline">
-${csrfField(page)}
-<button type="submit" data-testid="delete">Delete</button>
-</form>`
-        : html`<p>This memory is deleted; its history stays readable until it is purged.</p>`
-    }
-<a class="button danger" href="${action("purge")}" data-testid="purge">Purge…</a>
-<h2>History</h2>
+  const timeline = html`<h2>History</h2>
 <ol class="timeline" data-testid="history">
 ${history.map(
   (entry) => html`<li class="event-${entry.event.toLowerCase()}" data-testid="history-entry">
@@ -274,7 +252,32 @@ ${entry.newValue !== null ? html`<div class="new">after: <q>${entry.newValue}</q
 ${entry.previousValue === null && entry.newValue === null && entry.event !== "ADD" ? html`<div class="erased">text erased</div>` : ""}
 </li>`,
 )}
-</ol>`,
+</ol>`;
+  const purge = html`<a class="button danger" href="${action("purge")}" data-testid="purge">Purge…</a>`;
+  return layout(
+    page,
+    item ? "Memory" : "Deleted memory",
+    item
+      ? html`<p class="memory-text" data-testid="memory-text">${item.memory}</p>
+<dl><dt>id</dt><dd><code>${item.id}</code></dd>
+<dt>metadata</dt><dd><code>${metadataText(item.metadata) || "{}"}</code></dd>
+<dt>created</dt><dd>${when(item.createdAt)}</dd><dt>updated</dt><dd>${when(item.updatedAt)}</dd></dl>
+${timeline}
+<h2>Change it</h2>
+<form method="post" action="${action("edit")}" class="edit" data-testid="edit-form">
+${csrfField(page)}
+<label>Text <textarea name="text" rows="3" required>${item.memory}</textarea></label>
+<label>Metadata (JSON object) <input name="metadata" value="${metadataText(item.metadata) || "{}"}"></label>
+<button type="submit">Save</button>
+</form>
+<form method="post" action="${action("delete")}" class="inline">
+${csrfField(page)}
+<button type="submit" data-testid="delete">Delete</button>
+</form>
+${purge}`
+      : html`<p>This memory is deleted; its history stays readable until it is purged.</p>
+${timeline}
+${purge}`,
     notice === undefined ? {} : { notice },
   );
 }
