@@ -18,7 +18,8 @@ export {
 } from "./errors.js";
 export type { AiSdkLanguageModel } from "./extraction/language-model.js";
 export type { ExtractFrom } from "./extraction/prompt.js";
-export type { HistoryEntry, HistoryEvent, HistoryLog } from "./history/history-log.js";
+export type { HistoryEntry, HistoryEvent, HistoryEventEntry, HistoryLog, HistoryScannable } from "./history/history-log.js";
+export { isHistoryScannable } from "./history/history-log.js";
 export type { HistoryStore } from "./history/history-store.js";
 export type { NewOutboxEntry, Outbox, OutboxEntry, OutboxStatus } from "./history/outbox.js";
 export { type SqliteHistoryOptions, sqliteHistory } from "./history/sqlite-history.js";

@@ -1,3 +1,4 @@
+import { ConfigError } from "../errors.js";
 import type { Memory } from "../memory.js";
 import type { Scope } from "../scope.js";
 import type { HistoryRecord, MemoryItem } from "../types.js";
@@ -82,20 +83,39 @@ export function scoreDistribution(scores: readonly number[]): BarChart {
   };
 }
 
-/** The histories of the first `HISTORY_SAMPLE` memories of a scope, and whether that was all of them. */
-export async function scopeHistory(
+/** Changes read for a plot at most. */
+export const CHANGES_LIMIT = 100_000;
+
+/**
+ * The changes of a scope (every scope without one) for the per-day plot, and whether that is all
+ * of them: from the history log at once when it can list them (deleted memories included), else
+ * from the histories of the first `HISTORY_SAMPLE` of `items` (`items` are read only then).
+ */
+export async function scopeChanges(
   memory: Memory,
-  scope: Scope,
-  items: readonly MemoryItem[],
-): Promise<{ records: HistoryRecord[]; complete: boolean }> {
-  const sample = items.slice(0, HISTORY_SAMPLE);
+  scope: Scope | undefined,
+  items: () => Promise<readonly MemoryItem[]>,
+): Promise<{ records: Pick<HistoryRecord, "event" | "createdAt">[]; complete: boolean }> {
+  try {
+    const records = await memory.changes(scope ?? { allScopes: true }, { limit: CHANGES_LIMIT });
+    return { records, complete: records.length < CHANGES_LIMIT };
+  } catch (error) {
+    if (!ConfigError.isInstance(error)) throw error;
+  }
+  const all = await items();
+  const sample = all.slice(0, HISTORY_SAMPLE);
   const records: HistoryRecord[] = [];
   for (const item of sample) {
+    const itemScope = scope ?? {
+      ...(item.userId ? { userId: item.userId } : {}),
+      ...(item.agentId ? { agentId: item.agentId } : {}),
+      ...(item.runId ? { runId: item.runId } : {}),
+    };
     try {
-      records.push(...(await memory.history(item.id, scope)));
+      records.push(...(await memory.history(item.id, itemScope)));
     } catch {
       // Deleted meanwhile: it has no history to show in this scope any more.
     }
   }
-  return { records, complete: sample.length === items.length };
+  return { records, complete: false };
 }

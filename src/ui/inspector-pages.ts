@@ -121,7 +121,7 @@ ${rows.map(
 </table>
 <h2>Changes per day, every scope</h2>
 ${chart(perDay, "per-day")}
-${sampled ? html`<p class="hint">From the histories of a sample of the memories of each scope.</p>` : ""}`,
+${sampled ? html`<p class="hint">From part of the changes only: the latest ones, or a sample of the memories' histories.</p>` : ""}`,
   );
 }
 
@@ -229,7 +229,7 @@ ${view.items.map(
 </tbody>
 </table>
 <div class="charts">
-<div><h2>Changes per day</h2>${chart(view.perDay, "per-day")}${view.sampled ? html`<p class="hint">From the first memories' histories only.</p>` : ""}</div>
+<div><h2>Changes per day</h2>${chart(view.perDay, "per-day")}${view.sampled ? html`<p class="hint">From part of the changes only: the latest ones, or a sample of the memories' histories.</p>` : ""}</div>
 <div><h2>Length distribution</h2>${chart(view.lengths, "lengths")}</div>
 </div>`,
     notice === undefined ? {} : { notice },

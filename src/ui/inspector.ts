@@ -6,10 +6,10 @@ import { EngramError, InvalidInputError, isUserError, MemoryNotFoundError } from
 import type { Memory } from "../memory.js";
 import { renderMemoryBlock } from "../memory-block.js";
 import { type Scope, validateScope } from "../scope.js";
-import type { HistoryRecord, MemoryItem, PendingTurn } from "../types.js";
+import type { MemoryItem, PendingTurn } from "../types.js";
 import { parseConfig } from "../validation.js";
 import { readAsset } from "./inspector-assets.js";
-import { HISTORY_SAMPLE, lengthDistribution, perDayByEvent, scopeHistory, scoreDistribution } from "./inspector-data.js";
+import { HISTORY_SAMPLE, lengthDistribution, perDayByEvent, scopeChanges, scoreDistribution } from "./inspector-data.js";
 import {
   errorPage,
   type Html,
@@ -255,22 +255,16 @@ export function createInspector(options: InspectorOptions): Hono<{ Variables: Va
     const rows: ScopeRow[] = await memory.scopes({ allScopes: true });
     const outbox: Record<PendingTurn["status"], number> = { pending: 0, processing: 0, failed: 0 };
     for (const turn of await memory.pending({ allScopes: true })) outbox[turn.status]++;
-    const records: HistoryRecord[] = [];
-    let budget = HISTORY_SAMPLE;
-    let sampled = false;
-    for (const row of rows) {
-      if (budget <= 0) {
-        sampled = true;
-        break;
+    const changes = await scopeChanges(memory, undefined, async () => {
+      const items: MemoryItem[] = [];
+      for (const row of rows) {
+        const scope = { ...validateScope("inspector", { userId: row.userId, agentId: row.agentId, runId: row.runId }) };
+        items.push(...(await memory.getAll({ ...scope, limit: Math.min(1000, HISTORY_SAMPLE) })).results);
+        if (items.length >= HISTORY_SAMPLE) break;
       }
-      const scope = { ...validateScope("inspector", { userId: row.userId, agentId: row.agentId, runId: row.runId }) };
-      const { results } = await memory.getAll({ ...scope, limit: Math.min(1000, budget) });
-      const history = await scopeHistory(memory, scope, results);
-      records.push(...history.records);
-      budget -= results.length;
-      if (results.length < row.count) sampled = true;
-    }
-    return render(c, scopesPage(pageOf(c), rows, outbox, perDayByEvent(records, "Changes per day"), sampled));
+      return items;
+    });
+    return render(c, scopesPage(pageOf(c), rows, outbox, perDayByEvent(changes.records, "Changes per day"), !changes.complete));
   });
 
   app.get("/memories", async (c) => {
@@ -293,7 +287,7 @@ export function createInspector(options: InspectorOptions): Hono<{ Variables: Va
         scores: scoreDistribution(results.map((item) => item.score ?? 0)),
       };
     }
-    const history = await scopeHistory(memory, scope, items);
+    const history = await scopeChanges(memory, scope, async () => items);
     const done = c.req.query("done");
     return render(
       c,

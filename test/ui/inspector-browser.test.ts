@@ -224,6 +224,12 @@ describe("the operator view", () => {
       [null, null],
     ]);
     expect(await page.content()).not.toContain("Rex");
+    // The deleted memory's changes still count in the plot: its DELETE is there.
+    const perDay = JSON.parse((await page.$eval("[data-testid=per-day]", (canvas) => canvas.getAttribute("data-chart"))) as string) as {
+      datasets: { label: string; data: number[] }[];
+    };
+    const total = (label: string) => perDay.datasets.find((dataset) => dataset.label === label)?.data.reduce((sum, n) => sum + n, 0);
+    expect([total("ADD"), total("UPDATE"), total("DELETE")]).toEqual([4, 2, 1]);
     await page.close();
   });
 
