@@ -218,3 +218,20 @@ test("property: a memory's text is escaped on every page that shows it, whatever
     { numRuns: 25 },
   );
 });
+
+test("under a basePath every link, form and asset carries the prefix, and the routes answer there only", async () => {
+  const memory = newMemory();
+  const ids = await seed(memory);
+  const browser = client({ memory, basePath: "/inspector" });
+  expect((await browser.request("/memories?user=alice")).status).toBe(404);
+  const page = await (await browser.request("/inspector/memories?user=alice")).text();
+  expect(page).toContain(`href="/inspector/memory/${ids.alice}?user=alice"`);
+  expect(page).toContain('src="/inspector/assets/chart.umd.js"');
+  expect(page).toContain('action="/inspector/memories"');
+  expect((await browser.request("/inspector/assets/chart.umd.js")).headers.get("content-type")).toMatch(/^text\/javascript/);
+  const csrf = await browser.csrfOf(`/inspector/memory/${ids.alice}?user=alice`);
+  const deleted = await browser.post(`/inspector/memory/${ids.alice}/delete?user=alice`, { _csrf: csrf });
+  expect(deleted.status).toBe(303);
+  expect(deleted.headers.get("location")).toBe(`/inspector/memory/${ids.alice}?user=alice&done=deleted`);
+  expect(() => createInspector({ memory, basePath: "inspector/" })).toThrow(/basePath must look like "\/inspector"/);
+});
