@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { getRequestListener } from "@hono/node-server";
 import { type Context, Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
 import { z } from "zod";
 import { EngramError, InvalidInputError, isUserError, MemoryNotFoundError } from "../errors.js";
 import type { Memory } from "../memory.js";
@@ -165,6 +166,12 @@ export function createInspector(options: InspectorOptions): Hono<{ Variables: Va
 
   const redirect = (c: InspectorContext, path: string, scope: Scope | undefined, extra: Record<string, string> = {}) =>
     c.redirect(`${basePath}${path}${scopeQuery({ ...pageOf(c, scope) }, extra)}`, 303);
+
+  // The forms send a memory's text and metadata: far below this.
+  app.use(
+    "*",
+    bodyLimit({ maxSize: 1_000_000, onError: (c) => c.text("Payload too large: a form of the inspector sends less than 1 MB.", 413) }),
+  );
 
   app.use("*", async (c, next) => {
     c.header(

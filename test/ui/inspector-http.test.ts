@@ -122,6 +122,16 @@ describe("changes need the same origin and the session's CSRF token", () => {
     expect(await memory.get(ids.alice as string, { userId: "alice" })).toBeNull();
   });
 
+  test("a body over 1 MB is refused with 413 before it is read", async () => {
+    const memory = newMemory();
+    const ids = await seed(memory);
+    const browser = client({ memory });
+    const csrf = await browser.csrfOf(`/memory/${ids.alice}?user=alice`);
+    const response = await browser.post(`/memory/${ids.alice}/edit?user=alice`, { _csrf: csrf, text: "x".repeat(1_100_000) });
+    expect(response.status).toBe(413);
+    expect((await memory.get(ids.alice as string, { userId: "alice" }))?.memory).toBe("Alice prefers Postgres");
+  });
+
   test("purge needs its confirmation field; metadata that is not a JSON object is refused with a message and nothing changes", async () => {
     const memory = newMemory();
     const ids = await seed(memory);
