@@ -1,3 +1,4 @@
+import { copyFileSync, mkdirSync } from "node:fs";
 import { defineConfig } from "tsup";
 import packageJson from "./package.json" with { type: "json" };
 
@@ -16,6 +17,14 @@ export const entries: Record<string, string> = {
   "openai-agents/index": "integrations/openai-agents/index.ts",
   "openai/index": "integrations/openai/index.ts",
   "mcp/index": "integrations/mcp/index.ts",
+  "ui/index": "src/ui/index.ts",
+};
+
+/** Files the memory inspector serves to browsers, copied into dist/ui-assets (it never loads them from a CDN). */
+export const uiAssets: Record<string, string> = {
+  "chart.umd.js": "node_modules/chart.js/dist/chart.umd.js",
+  "inspector.js": "src/ui/client/inspector.js",
+  "inspector.css": "src/ui/client/inspector.css",
 };
 
 /** Executables (package.json `bin`), built next to the library entries. */
@@ -36,4 +45,8 @@ export default defineConfig({
   // Keep `node:` specifiers: `node:sqlite` exists only under that name.
   removeNodeProtocol: false,
   external: [...Object.keys(packageJson.peerDependencies ?? {})],
+  onSuccess: async () => {
+    mkdirSync("dist/ui-assets", { recursive: true });
+    for (const [name, source] of Object.entries(uiAssets)) copyFileSync(source, `dist/ui-assets/${name}`);
+  },
 });

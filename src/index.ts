@@ -21,8 +21,15 @@ export type { ExtractFrom } from "./extraction/prompt.js";
 export type { GraphHistoryOptions, MemoryGraphApi, NeighborsOptions, RelationsOptions } from "./graph/graph-api.js";
 export type { GraphChange, GraphStore, MemoryGraph, Neighbor, ReachedMemory, Relation, StoredRelation } from "./graph/graph-store.js";
 export { type SqliteGraphOptions, sqliteGraph } from "./graph/sqlite-graph.js";
-export type { HistoryEntry, HistoryEvent, HistoryLog, HistoryScopeEnumerable } from "./history/history-log.js";
-export { isHistoryScopeEnumerable } from "./history/history-log.js";
+export type {
+  HistoryEntry,
+  HistoryEvent,
+  HistoryEventEntry,
+  HistoryLog,
+  HistoryScannable,
+  HistoryScopeEnumerable,
+} from "./history/history-log.js";
+export { isHistoryScannable, isHistoryScopeEnumerable } from "./history/history-log.js";
 export type { HistoryStore } from "./history/history-store.js";
 export type { NewOutboxEntry, Outbox, OutboxEntry, OutboxStatus } from "./history/outbox.js";
 export { type SqliteHistoryOptions, sqliteHistory } from "./history/sqlite-history.js";

@@ -36,7 +36,7 @@ import { deleteScope, purgeMemory } from "./forget.js";
 import { type MemoryGraphApi, memoryGraphApi } from "./graph/graph-api.js";
 import { graphSearch } from "./graph/graph-search.js";
 import type { StoredRelation } from "./graph/graph-store.js";
-import { isHistoryScopeEnumerable } from "./history/history-log.js";
+import { type HistoryEventEntry, isHistoryScannable, isHistoryScopeEnumerable } from "./history/history-log.js";
 import type { Message } from "./history/outbox.js";
 import { abortable, defaultRetry, KeyedMutex, type RetryOptions, withDeadline } from "./internal/async.js";
 import { normaliseText, textHash } from "./internal/hash.js";
@@ -788,6 +788,34 @@ export class Memory {
       });
     }
     return store.scopes();
+  }
+
+  /**
+   * The latest changes (ADD / UPDATE / DELETE: which memory, when, in which scope; no text) of a
+   * scope, or of every scope with the explicit `{ allScopes: true }`, oldest first. Deleted
+   * memories' changes included: for operator tools such as the inspector's plots. Needs a history
+   * log with the `HistoryScannable` capability (the SQLite and in-memory ones have it).
+   */
+  async changes(scope: Scope | { allScopes: true }, { limit = 10_000 }: { limit?: number } = {}): Promise<HistoryEventEntry[]> {
+    this.#assertOpen();
+    const valid = parseScopeOrAll("changes", scope);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1_000_000) {
+      throw new InvalidInputError({ message: "changes(): limit must be a whole number from 1 to 1000000.", field: "limit" });
+    }
+    const { history } = await this.#ready();
+    if (!isHistoryScannable(history)) {
+      throw new ConfigError({
+        message:
+          "This history log cannot list a scope's changes (it does not implement HistoryScannable): read them memory by memory with history().",
+      });
+    }
+    // The profile keeps its versions in the same log: they are no memory's changes, so a page with
+    // profile entries among the latest is read again, larger, until `limit` memory changes are in.
+    for (let asked = limit; ; asked *= 2) {
+      const events = await history.events({ ...(valid ? { scope: valid } : {}), limit: asked });
+      const changes = events.filter((entry) => !isProfileId(entry.memoryId));
+      if (changes.length >= limit || events.length < asked) return changes.slice(Math.max(0, changes.length - limit));
+    }
   }
 
   /** Deletes every memory, history entry and queued turn of EVERY scope. Irreversible. */

@@ -56,6 +56,7 @@ describe("an app that installs the packed package", () => {
       "engram/stores/qdrant",
       "engram/test",
       "engram/test/conformance",
+      "engram/ui",
     ]);
     for (const [name, { required, imported }] of Object.entries(report)) {
       expect(required.length, name).toBeGreaterThan(0);

@@ -18,6 +18,7 @@ import { reviewCommand } from "./commands/review.js";
 import { searchCommand } from "./commands/search.js";
 import { statsCommand } from "./commands/stats.js";
 import { sweepCommand } from "./commands/sweep.js";
+import { uiCommand } from "./commands/ui.js";
 import { updateCommand } from "./commands/update.js";
 import { exitCodes, type RegisterCommand, type RunState } from "./context.js";
 
@@ -43,6 +44,7 @@ const commands: RegisterCommand[] = [
   checkCommand,
   statsCommand,
   mcpCommand,
+  uiCommand,
 ];
 
 export function buildProgram(state: RunState = { code: exitCodes.ok }): Command {

@@ -95,3 +95,23 @@ export interface HistoryScopeEnumerable {
 export function isHistoryScopeEnumerable(log: HistoryLog): log is HistoryLog & HistoryScopeEnumerable {
   return typeof (log as Partial<HistoryScopeEnumerable>).entryScopes === "function";
 }
+
+/** One change as `HistoryScannable.events` returns it: what happened to which memory, when, in which scope; never its text. */
+export type HistoryEventEntry = Pick<HistoryEntry, "memoryId" | "event" | "createdAt" | "userId" | "agentId" | "runId">;
+
+/**
+ * Optional capability of a `HistoryLog`: the changes of a whole scope (or of every scope) at once,
+ * for operator tools such as the inspector's plots. Texts are not returned. The SQLite and
+ * in-memory logs have it.
+ */
+export interface HistoryScannable {
+  /**
+   * The latest `limit` entries whose scope lies inside `scope` (every scope without one), oldest
+   * first (by `createdAt`, then in append order).
+   */
+  events(options: { scope?: Scope; limit: number }): Promise<HistoryEventEntry[]>;
+}
+
+export function isHistoryScannable(log: HistoryLog): log is HistoryLog & HistoryScannable {
+  return typeof (log as Partial<HistoryScannable>).events === "function";
+}

@@ -1,5 +1,5 @@
 import { lockKeyOf, type Scope, scopeContains, scopeOf } from "../scope.js";
-import type { HistoryEntry, HistoryLog, HistoryScopeEnumerable } from "./history-log.js";
+import type { HistoryEntry, HistoryLog, HistoryScannable, HistoryScopeEnumerable } from "./history-log.js";
 import type { Outbox, OutboxEntry } from "./outbox.js";
 
 type MutableOutboxEntry = { -readonly [K in keyof OutboxEntry]: OutboxEntry[K] } & { workerId?: string; leaseUntil: number; dueAt: number };
@@ -8,7 +8,11 @@ type MutableOutboxEntry = { -readonly [K in keyof OutboxEntry]: OutboxEntry[K] }
  * A `HistoryLog` and an `Outbox` in process memory. For tests: the outbox is not durable, so a
  * crash loses pending turns. Use the SQLite or PostgreSQL history in production.
  */
-export function inMemoryHistory({ now: clock = Date.now }: { now?: () => number } = {}): HistoryLog & HistoryScopeEnumerable & Outbox {
+export function inMemoryHistory({
+  now: clock = Date.now,
+}: {
+  now?: () => number;
+} = {}): HistoryLog & HistoryScopeEnumerable & HistoryScannable & Outbox {
   const history: HistoryEntry[] = [];
   const erased = new Set<string>();
   const outbox = new Map<string, MutableOutboxEntry>();
@@ -43,6 +47,19 @@ export function inMemoryHistory({ now: clock = Date.now }: { now?: () => number 
         found.set(JSON.stringify([exact.userId, exact.agentId, exact.runId]), exact);
       }
       return [...found.values()];
+    },
+    async events({ scope, limit }) {
+      const inside = history.filter((entry) => !scope || scopeContains(scope, entry));
+      // A stable sort by time keeps append order among equal times.
+      const ordered = inside.sort((a, b) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : 0));
+      return ordered.slice(Math.max(0, ordered.length - limit)).map(({ memoryId, event, createdAt, userId, agentId, runId }) => ({
+        memoryId,
+        event,
+        createdAt,
+        ...(userId === undefined ? {} : { userId }),
+        ...(agentId === undefined ? {} : { agentId }),
+        ...(runId === undefined ? {} : { runId }),
+      }));
     },
     async purge(target) {
       if ("memoryIds" in target) for (const id of target.memoryIds) erased.add(id);

@@ -2,7 +2,7 @@ import { openSqlite, type SqliteHandle } from "../internal/sqlite.js";
 import { type HistoryPart, sqliteParts, sqlitePath } from "../internal/sqlite-joint.js";
 import type { Scope } from "../scope.js";
 import { scopeOfRow } from "../store-kit/scopes.js";
-import type { HistoryEntry, HistoryLog, HistoryScopeEnumerable } from "./history-log.js";
+import type { HistoryEntry, HistoryEventEntry, HistoryLog, HistoryScannable, HistoryScopeEnumerable } from "./history-log.js";
 import type { Outbox } from "./outbox.js";
 import { outboxSchema, type Row, SqliteOutbox, scopeWhere } from "./sqlite-outbox.js";
 
@@ -47,7 +47,7 @@ function toHistoryEntry(row: Row): HistoryEntry {
 }
 
 /** The change log of the file; the outbox half is `SqliteOutbox`, on the same connection. */
-class SqliteHistory extends SqliteOutbox implements HistoryLog, HistoryScopeEnumerable {
+class SqliteHistory extends SqliteOutbox implements HistoryLog, HistoryScopeEnumerable, HistoryScannable {
   #handle: Promise<SqliteHandle> | undefined;
 
   constructor(
@@ -133,6 +133,27 @@ class SqliteHistory extends SqliteOutbox implements HistoryLog, HistoryScopeEnum
           )
           .all(prefix, prefix, ...condition.params) as Row[]
       ).map(scopeOfRow),
+    );
+  }
+
+  async events({ scope, limit }: { scope?: Scope; limit: number }): Promise<HistoryEventEntry[]> {
+    const handle = await this.open();
+    const condition = scopeWhere(scope);
+    return handle.guard("history events", () =>
+      (
+        handle
+          .statement(
+            `SELECT memory_id, event, created_at, user_id, agent_id, run_id FROM memory_history WHERE ${condition.sql} ORDER BY created_at DESC, rowid DESC LIMIT ?`,
+          )
+          .all(...condition.params, limit) as Row[]
+      )
+        .reverse()
+        .map((row) => ({
+          memoryId: row.memory_id as string,
+          event: row.event as HistoryEntry["event"],
+          ...scopeOfRow(row),
+          createdAt: row.created_at as string,
+        })),
     );
   }
 

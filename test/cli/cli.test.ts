@@ -50,6 +50,7 @@ describe("help and version", () => {
     "check",
     "stats",
     "mcp",
+    "ui",
   ];
 
   test("the program has exactly the documented commands", () => {
@@ -104,6 +105,9 @@ describe("errors: one line on stderr, exit 2 for usage errors", () => {
     [["mcp", "--user", "alice", "--port", "9000"], /--port, --host and --token apply to --http only/],
     [["mcp", "--user", "alice", "--http", "--host", "0.0.0.0"], /reachable from other machines: pass --token/],
     [["mcp", "--user", "alice", "--http", "--token", "short"], /at least 16 characters/],
+    [["ui", "--host", "0.0.0.0"], /inspector to 0.0.0.0 makes it reachable from other machines: pass --token/],
+    [["ui", "--token", "short"], /at least 16 characters/],
+    [["ui", "--user", " alice"], /whitespace/],
   ])("engram %j", async (args, message) => {
     const dataDir = freshDir();
     expectOneLineError(await runCli([...args, "--data-dir", dataDir]), 2, message);

@@ -1,0 +1,1 @@
+export { createInspector, createInspectorHandler, type InspectorOptions } from "./inspector.js";
