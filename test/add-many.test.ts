@@ -144,3 +144,34 @@ test("addMany with a bad item refuses the whole call, naming the item's index, a
   expect((await memory.getAll({ userId: "bob" })).results).toEqual([]);
   await memory.close();
 });
+
+test("a named speaker's burst grown over many adds of one addMany is embedded once, with its final text (it was re-embedded at every add)", async () => {
+  const store = inMemoryStore();
+  const embedder = deterministicEmbedder({ dimension: 16 });
+  const memory = new Memory({ embedder, vectorStore: store, historyStore: inMemoryHistory(), writeBehind: { enabled: false } });
+  const said = ["I moved to Porto.", "The flat is small.", "But it has a view.", "Of the river.", "We love it."];
+  // Another speaker's turn, then Ann's five turns a minute apart: one memory for Ann, one for Bo.
+  const items: AddManyItem[] = [
+    { userId: "u1", messages: [{ role: "user", name: "Bo", content: "Where do you live now?" }], timestamp: "2025-01-01T10:00:00.000Z" },
+    ...said.map((content, i) => ({
+      userId: "u1",
+      messages: [{ role: "user" as const, name: "Ann", content }],
+      timestamp: new Date(Date.UTC(2025, 0, 1, 10, i + 1)).toISOString(),
+    })),
+  ];
+  const { results } = await memory.addMany(items);
+  expect(results.map((result) => result.results[0]?.event)).toEqual(["ADD", "ADD", "UPDATE", "UPDATE", "UPDATE", "UPDATE"]);
+  const final = `Ann: ${said.join(" ")}`;
+  expect(embedder.calls).toEqual([["Bo: Where do you live now?", final]]);
+  const listed = await store.list({ filter: { scope: { userId: "u1" } }, limit: 10 });
+  const records = await store.get(
+    listed.records.map((record) => record.id),
+    { scope: { userId: "u1" } },
+  );
+  expect(records).toHaveLength(2);
+  const ann = records.find((record) => record.text === final);
+  const [expected] = await embedder.embed([final]);
+  expect(ann?.vector).toEqual(expected);
+  expect(records.every((record) => record.vector?.some((value) => value !== 0))).toBe(true);
+  await memory.close();
+});
