@@ -28,6 +28,8 @@ export type {
   AddOptions,
   DeleteOptions,
   DeleteResult,
+  EnqueueManyItem,
+  EnqueueManyOptions,
   EnqueueOptions,
   FlushResult,
   GetAllOptions,
