@@ -40,7 +40,7 @@ export async function runImport(
   chunks: ImportChunk[],
   {
     infer = false,
-    batchSize = 100,
+    batchSize = 50,
     showProgress,
     signal,
     onProgress,

@@ -19,7 +19,7 @@ export const importCommand: RegisterCommand = (program, state) => {
           "--batch-size <n>",
           "turns written together (one outbox entry, one embedding call, one transaction); resume with the same value",
           integer("--batch-size", { min: 1, max: 100 }),
-          100,
+          50,
         )
         .addHelpText(
           "after",
