@@ -19,7 +19,9 @@ export interface BatchTurn {
 /**
  * Plans verbatim adds as if they ran one after another, with ONE embedding call for all of them:
  * each add is decided against the store as the adds before it leave it (a burst it continues, a
- * text it repeats), and its vectors are filled in once every add is planned.
+ * text it repeats), and the vectors of what the batch writes are filled in once every add is
+ * planned (a memory changed by several adds is embedded once, with its final text; the plans of
+ * the adds before keep a zero vector for it, which is never written).
  */
 export async function planVerbatimBatch(
   { store, embedder, runtime, dimension }: { store: VectorStore; embedder: WrappedEmbedder; runtime: Runtime; dimension: number },
@@ -47,11 +49,18 @@ export async function planVerbatimBatch(
     overlay.apply(plan);
     plans.push(plan);
   }
-  if (texts.length > 0) {
+  // A burst that grows over several adds is written once, with its last text: only the vectors
+  // the batch writes are embedded, not every text the burst had on the way.
+  const written = new Set(mergePlans(plans).upsert.map((record) => record.vector));
+  const needed = placeholders.flatMap((placeholder, i) => (written.has(placeholder) ? [i] : []));
+  if (needed.length > 0) {
     const first = plans.find((plan) => plan.upsert.length > 0);
-    const vectors = await embedder.embed(texts, first ? { usage: first.usage } : {});
-    placeholders.forEach((placeholder, i) => {
-      placeholder.set(vectors[i] as Float32Array);
+    const vectors = await embedder.embed(
+      needed.map((i) => texts[i] as string),
+      first ? { usage: first.usage } : {},
+    );
+    needed.forEach((index, i) => {
+      (placeholders[index] as Float32Array).set(vectors[i] as Float32Array);
     });
   }
   return plans;

@@ -47,6 +47,20 @@ export interface EnqueueOptions extends Omit<AddOptions, "signal"> {
   idempotencyKey?: string;
 }
 
+/** One add of an `enqueueMany` entry: its messages, when they were said and their metadata. */
+export interface EnqueueManyItem {
+  messages: string | Message[];
+  /** When the turn happened (becomes `createdAt` of new memories). @default now */
+  timestamp?: Date | string;
+  /** Stored with the memories this add creates. */
+  metadata?: Record<string, unknown>;
+}
+
+export interface EnqueueManyOptions extends Scope {
+  /** Makes the entry idempotent within its scope, as `enqueue`'s. @default a random UUID */
+  idempotencyKey?: string;
+}
+
 export interface SearchOptions extends Scope {
   /** Aborts the search: it stops waiting, and the embedder and store are told through their signals. */
   signal?: AbortSignal;
@@ -128,6 +142,22 @@ export const enqueueSchema = turnSchema.extend({
     .string()
     .min(1, "idempotencyKey must be a non-empty string of at most 256 characters")
     .max(256, "idempotencyKey must be a non-empty string of at most 256 characters")
+    .optional(),
+});
+export const enqueueManySchema = enqueueSchema.pick({ idempotencyKey: true });
+/** An item of `enqueueMany` besides its messages. */
+export const enqueueManyItemSchema = turnSchema.pick({ metadata: true, timestamp: true });
+/** At most this many adds in one `enqueueMany` entry (the batch `addMany` embeds in one call). */
+export const MAX_ENQUEUE_MANY = 100;
+/**
+ * What a queued entry stores besides its messages: `turns` when it holds several adds
+ * (`enqueueMany`), each taking the next `count` messages, with its own timestamp and metadata.
+ */
+export const storedTurnSchema = turnSchema.extend({
+  turns: z
+    .array(z.strictObject({ count: z.number().int().min(1), timestamp: timestampSchema.optional(), metadata: metadataSchema.optional() }))
+    .min(1)
+    .max(MAX_ENQUEUE_MANY)
     .optional(),
 });
 export const searchSchema = z.strictObject({

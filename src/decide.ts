@@ -1,5 +1,6 @@
+import { mergePlans, planVerbatimBatch } from "./add-many.js";
 import type { Components } from "./components.js";
-import { ConfigError, type EngramError } from "./errors.js";
+import { ConfigError, type EngramError, InvalidInputError } from "./errors.js";
 import { type ExtractionSettings, planExtraction } from "./extraction/plan-extraction.js";
 import type { Message } from "./history/outbox.js";
 import { defaultRetry } from "./internal/async.js";
@@ -11,7 +12,7 @@ import { callHook } from "./report.js";
 import type { Runtime } from "./runtime.js";
 import type { Scope, ValidScope } from "./scope.js";
 import { modelAttributes, usageAttributes } from "./telemetry/attributes.js";
-import type { ErrorContext } from "./types.js";
+import type { ErrorContext, Usage } from "./types.js";
 
 /** How adds are decided, fixed by the `Memory` options. */
 export interface DecideSettings {
@@ -48,6 +49,8 @@ export interface TurnOptions {
   /** ISO 8601, or null for never; set when the call was made (queued turns keep it). */
   expiresAt?: string | null;
   ttl?: string | number;
+  /** Several verbatim adds in one queued entry (`enqueueMany`): each takes the next `count` messages. */
+  turns?: { count: number; timestamp?: string; metadata?: Record<string, unknown> }[];
 }
 
 /**
@@ -56,7 +59,7 @@ export interface TurnOptions {
  */
 export async function decideAdd(
   { extraction, runtime, onUsage, report }: DecideSettings,
-  { store, embedder, history, tracing }: Components,
+  { store, embedder, history, tracing, dimension }: Components,
   { scope, messages, options, entryId }: { scope: ValidScope; messages: Message[]; options: TurnOptions; entryId?: string },
 ): Promise<Plan> {
   const infer = options.infer ?? extraction !== undefined;
@@ -82,7 +85,9 @@ export async function decideAdd(
             record({ ...usageAttributes({ usage }), "engram.extract.decisions": plan.results.length });
             return plan;
           })
-        : await planVerbatim({ store, embedder, runtime }, request);
+        : options.turns
+          ? await planTurns({ store, embedder, runtime, dimension }, scope, messages, options.turns, usage)
+          : await planVerbatim({ store, embedder, runtime }, request);
     failed = false;
     return plan;
   } finally {
@@ -98,4 +103,29 @@ export function profileScopeOf<S extends Scope>(scope: S): S {
   if (scope.userId === undefined || scope.runId === undefined) return scope;
   const { runId: _runId, ...rest } = scope;
   return rest as S;
+}
+
+/** The verbatim adds of one `enqueueMany` entry, planned as `addMany` plans them, as one plan. */
+async function planTurns(
+  { store, embedder, runtime, dimension }: Pick<Components, "store" | "embedder" | "dimension"> & { runtime: Runtime },
+  scope: ValidScope,
+  messages: readonly Message[],
+  turns: NonNullable<TurnOptions["turns"]>,
+  usage: Usage,
+): Promise<Plan> {
+  if (turns.reduce((sum, turn) => sum + turn.count, 0) !== messages.length) {
+    throw new InvalidInputError({
+      message: "A queued entry's turns do not add up to its messages: it was not written by enqueueMany. Delete it from the outbox.",
+      field: "turns",
+    });
+  }
+  let next = 0;
+  const batch = turns.map(({ count, timestamp, metadata }) => {
+    const turn = { scope, messages: messages.slice(next, next + count), metadata, timestamp };
+    next += count;
+    return turn;
+  });
+  const plan = mergePlans(await planVerbatimBatch({ store, embedder, runtime, dimension }, batch));
+  for (const key of Object.keys(usage) as (keyof Usage)[]) usage[key] += plan.usage[key];
+  return { ...plan, usage };
 }

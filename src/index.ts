@@ -42,6 +42,8 @@ export type {
   ConsolidationCluster,
   DeleteOptions,
   DeleteResult,
+  EnqueueManyItem,
+  EnqueueManyOptions,
   EnqueueOptions,
   FlushResult,
   GetAllOptions,
@@ -58,11 +60,18 @@ export type {
 } from "./memory.js";
 export { Memory } from "./memory.js";
 export {
+  type BlockMemory,
   type BlockProfile,
   defaultMemoryBlockLabel,
+  defaultMemoryBlockPreamble,
+  defaultMemoryBlockRender,
   escapeMemoryText,
   hasMemoryBlock,
+  type MemoryBlockBudget,
+  type MemoryBlockContent,
+  type MemoryBlockRender,
   memoryBlockTag,
+  type RenderMemoryBlockOptions,
   renderMemoryBlock,
   stripMemoryBlocks,
 } from "./memory-block.js";

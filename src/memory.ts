@@ -10,13 +10,19 @@ import {
   type DeleteOptions,
   type DeleteResult,
   deleteSchema,
+  type EnqueueManyItem,
+  type EnqueueManyOptions,
   type EnqueueOptions,
+  enqueueManyItemSchema,
+  enqueueManySchema,
   enqueueSchema,
   flushSchema,
   type GetAllOptions,
   getAllSchema,
+  MAX_ENQUEUE_MANY,
   type SearchOptions,
   searchSchema,
+  storedTurnSchema,
   turnSchema,
   type UpdateChange,
   updateChangeSchema,
@@ -81,6 +87,8 @@ export type {
   AddOptions,
   DeleteOptions,
   DeleteResult,
+  EnqueueManyItem,
+  EnqueueManyOptions,
   EnqueueOptions,
   GetAllOptions,
   SearchOptions,
@@ -167,7 +175,7 @@ export class Memory {
     this.#writeBehind = new WriteBehind(
       () => this.#ready().then((components) => components.outbox),
       {
-        decide: (scope, messages, stored, entryId) => this.#decide(scope, messages, parse(turnSchema, stored, "enqueue"), entryId),
+        decide: (scope, messages, stored, entryId) => this.#decide(scope, messages, parse(storedTurnSchema, stored, "enqueue"), entryId),
         writer: () => this.#ready(),
         lock: (scope, fn) =>
           this.#locks.run(lockKeyOf(scope), async () => {
@@ -683,6 +691,65 @@ export class Memory {
     // not store verbatim a turn queued for extraction (it fails it, to be retried elsewhere).
     addOptions.infer ??= this.#extraction !== undefined;
     return this.#writeBehind.enqueue(scope, turn, addOptions, idempotencyKey);
+  }
+
+  /**
+   * Queues several verbatim adds of one scope (at most 100) as ONE durable outbox entry: the
+   * worker writes them as `addMany` does (one embedding call, one transaction, the same memories
+   * as the adds one after another) and exactly once, as it writes an `enqueue`d turn. The whole
+   * entry is refused when an item is bad (`items[i]` named), and nothing is queued. Never extracts:
+   * the adds are stored verbatim, also on a Memory with an `llm`.
+   *
+   * @example
+   * await memory.enqueueMany(
+   *   lines.map((line) => ({ messages: [{ role: "user", name: line.speaker, content: line.text }], timestamp: line.at })),
+   *   { userId: "alice", idempotencyKey: "chat-export-2026-03:page-1" },
+   * );
+   */
+  async enqueueMany(items: readonly EnqueueManyItem[], options: EnqueueManyOptions): Promise<{ id: string; queued: boolean }> {
+    const queued = this.#enqueueMany(items, options);
+    this.#enqueuing.add(queued);
+    try {
+      return await queued;
+    } finally {
+      this.#enqueuing.delete(queued);
+    }
+  }
+
+  async #enqueueMany(items: unknown, options: EnqueueManyOptions): Promise<{ id: string; queued: boolean }> {
+    const { scope, options: parsed } = parseScoped("enqueueMany", options, enqueueManySchema);
+    if (!Array.isArray(items) || items.length === 0 || items.length > MAX_ENQUEUE_MANY) {
+      throw new InvalidInputError({
+        message: `enqueueMany(): items must be an array of 1 to ${MAX_ENQUEUE_MANY} { messages, timestamp?, metadata? }; split a longer list into several entries.`,
+        field: "items",
+      });
+    }
+    const messages: Message[] = [];
+    const turns = items.map((item: unknown, index) => {
+      try {
+        if (item === null || typeof item !== "object" || Array.isArray(item) || !Object.hasOwn(item, "messages")) {
+          throw new InvalidInputError({
+            message: "enqueueMany(): each item must be an object { messages, timestamp?, metadata? }.",
+            field: "messages",
+          });
+        }
+        const { messages: given, ...rest } = item as { messages: unknown };
+        const turn = parse(enqueueManyItemSchema, rest, "enqueueMany");
+        const parsedMessages = parseMessages("enqueueMany", given, this.#maxLength);
+        messages.push(...parsedMessages);
+        return { count: parsedMessages.length, ...turn };
+      } catch (error) {
+        if (!isUserError(error)) throw error;
+        throw new InvalidInputError({
+          message: `enqueueMany(): items[${index}]: ${(error as Error).message.replace(/^enqueueMany\(\): /, "")} Nothing was queued.`,
+          field: `items[${index}]`,
+          cause: error,
+        });
+      }
+    });
+    this.#assertOpen();
+    await this.#ready();
+    return this.#writeBehind.enqueue(scope, messages, { infer: false, turns }, parsed.idempotencyKey);
   }
 
   /**

@@ -144,3 +144,107 @@ test("addMany with a bad item refuses the whole call, naming the item's index, a
   expect((await memory.getAll({ userId: "bob" })).results).toEqual([]);
   await memory.close();
 });
+
+test("a named speaker's burst grown over many adds of one addMany is embedded once, with its final text (it was re-embedded at every add)", async () => {
+  const store = inMemoryStore();
+  const embedder = deterministicEmbedder({ dimension: 16 });
+  const memory = new Memory({ embedder, vectorStore: store, historyStore: inMemoryHistory(), writeBehind: { enabled: false } });
+  const said = ["I moved to Porto.", "The flat is small.", "But it has a view.", "Of the river.", "We love it."];
+  // Another speaker's turn, then Ann's five turns a minute apart: one memory for Ann, one for Bo.
+  const items: AddManyItem[] = [
+    { userId: "u1", messages: [{ role: "user", name: "Bo", content: "Where do you live now?" }], timestamp: "2025-01-01T10:00:00.000Z" },
+    ...said.map((content, i) => ({
+      userId: "u1",
+      messages: [{ role: "user" as const, name: "Ann", content }],
+      timestamp: new Date(Date.UTC(2025, 0, 1, 10, i + 1)).toISOString(),
+    })),
+  ];
+  const { results } = await memory.addMany(items);
+  expect(results.map((result) => result.results[0]?.event)).toEqual(["ADD", "ADD", "UPDATE", "UPDATE", "UPDATE", "UPDATE"]);
+  const final = `Ann: ${said.join(" ")}`;
+  expect(embedder.calls).toEqual([["Bo: Where do you live now?", final]]);
+  const listed = await store.list({ filter: { scope: { userId: "u1" } }, limit: 10 });
+  const records = await store.get(
+    listed.records.map((record) => record.id),
+    { scope: { userId: "u1" } },
+  );
+  expect(records).toHaveLength(2);
+  const ann = records.find((record) => record.text === final);
+  const [expected] = await embedder.embed([final]);
+  expect(ann?.vector).toEqual(expected);
+  expect(records.every((record) => record.vector?.some((value) => value !== 0))).toBe(true);
+  await memory.close();
+});
+
+/** A scope's memories and their histories, without ids or the clock's times (outbox entries use both). */
+async function contents(memory: Memory, scope: { userId: string }) {
+  const { results } = await memory.getAll({ ...scope, limit: 1000 });
+  const state = [];
+  for (const { memory: text, metadata, sources, createdAt, updatedAt, id } of results) {
+    const history = (await memory.history(id, scope)).map(({ event, previousValue, newValue }) => ({ event, previousValue, newValue }));
+    state.push({ text, metadata, sources, createdAt, updatedAt, history });
+  }
+  // Adds with one timestamp make memories of one createdAt, listed in id order: sorted by text instead.
+  return state.sort((a, b) => (a.createdAt === b.createdAt ? (a.text < b.text ? -1 : 1) : a.createdAt < b.createdAt ? -1 : 1));
+}
+
+test("property: enqueueMany writes, through the durable outbox, exactly what addMany writes", async () => {
+  const message = fc.record({
+    content: fc.constantFrom("ok", "I moved to Porto.", "My dog is called Rex.", "We met at the lake.", "The lake was cold."),
+    name: fc.option(fc.constantFrom("Ann", "Bo"), { nil: undefined }),
+  });
+  const item = fc.record({
+    messages: fc.array(message, { minLength: 1, maxLength: 3 }),
+    minutes: fc.integer({ min: 0, max: 45 }),
+    tagged: fc.boolean(),
+  });
+  await fc.assert(
+    fc.asyncProperty(fc.array(item, { minLength: 1, maxLength: 12 }), async (drawn) => {
+      let minute = 0;
+      const items = drawn.map(({ messages, minutes, tagged }) => {
+        minute += minutes;
+        return {
+          messages: messages.map(({ name, content }) => ({ role: "user" as const, content, ...(name === undefined ? {} : { name }) })),
+          timestamp: new Date(Date.UTC(2025, 0, 1, 0, minute)).toISOString(),
+          ...(tagged ? { metadata: { source: "import" } } : {}),
+        };
+      });
+      const direct = countedMemory();
+      await direct.memory.addMany(items.map((one) => ({ ...one, userId: "u1" })));
+      const queued = new Memory({
+        embedder: deterministicEmbedder({ dimension: 16 }),
+        vectorStore: inMemoryStore(),
+        historyStore: inMemoryHistory(),
+        onError: () => {},
+      });
+      expect((await queued.enqueueMany(items, { userId: "u1", idempotencyKey: "k" })).queued).toBe(true);
+      expect(await queued.flush({ timeoutMs: 10_000 })).toEqual({ processed: 1, failed: 0, waiting: 0 });
+      expect(await contents(queued, { userId: "u1" })).toEqual(await contents(direct.memory, { userId: "u1" }));
+      // The same key again is the same entry: nothing is written twice.
+      expect((await queued.enqueueMany(items, { userId: "u1", idempotencyKey: "k" })).queued).toBe(false);
+      await Promise.all([direct.memory.close(), queued.close()]);
+    }),
+    { numRuns: 25 },
+  );
+});
+
+test("enqueueMany refuses a bad item by its index and queues nothing; more than 100 items are refused", async () => {
+  const memory = new Memory({
+    embedder: deterministicEmbedder({ dimension: 16 }),
+    vectorStore: inMemoryStore(),
+    historyStore: inMemoryHistory(),
+  });
+  const good = { messages: "I moved to Porto." };
+  await expect(memory.enqueueMany([good, { messages: [] }], { userId: "u1" })).rejects.toThrow(/items\[1\].*Nothing was queued/);
+  await expect(memory.enqueueMany([good, { messages: "x", timestamp: "not a date" }], { userId: "u1" })).rejects.toThrow(InvalidInputError);
+  await expect(memory.enqueueMany([{ ...good, infer: true } as never], { userId: "u1" })).rejects.toThrow(/items\[0\].*infer/);
+  await expect(
+    memory.enqueueMany(
+      Array.from({ length: 101 }, () => good),
+      { userId: "u1" },
+    ),
+  ).rejects.toThrow(/1 to 100/);
+  await expect(memory.enqueueMany([good], {} as never)).rejects.toThrow(MissingScopeError);
+  expect(await memory.pending({ userId: "u1" })).toEqual([]);
+  await memory.close();
+});

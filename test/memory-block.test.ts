@@ -1,6 +1,14 @@
 import fc from "fast-check";
+import { countTokens as countO200k } from "gpt-tokenizer/encoding/o200k_base";
 import { describe, expect, test } from "vitest";
-import { escapeMemoryText, hasMemoryBlock, memoryBlockTag, renderMemoryBlock, stripMemoryBlocks } from "../src/index.js";
+import {
+  defaultMemoryBlockRender,
+  escapeMemoryText,
+  hasMemoryBlock,
+  memoryBlockTag,
+  renderMemoryBlock,
+  stripMemoryBlocks,
+} from "../src/index.js";
 
 const item = (memory: string) => ({ memory, createdAt: "2026-03-02T10:00:00.000Z", updatedAt: "2026-03-02T10:00:00.000Z" });
 
@@ -175,5 +183,99 @@ describe("memory blocks in a prompt", () => {
     const own = renderMemoryBlock([item("I like tea")]) as string;
     const other = `<${memoryBlockTag} label="x">\n- copied\n</${memoryBlockTag}>`;
     expect(stripMemoryBlocks(`before ${own} middle ${other} after`)).toBe("before  middle  after");
+  });
+});
+
+describe("renderMemoryBlock: render and budget", () => {
+  const countTokens = (text: string) => countO200k(text, { disallowedSpecial: new Set() });
+  const profile = { text: "name: Ana\ndiet: vegetarian\nlanguage: French", updatedAt: "2026-03-01T00:00:00.000Z" };
+
+  test("render writes the inside; the default render gives the default block; an empty render injects nothing", () => {
+    const items = [item("Prefers Postgres"), item("Lives in Lisbon")];
+    expect(renderMemoryBlock(items, { render: defaultMemoryBlockRender, profile })).toBe(renderMemoryBlock(items, { profile }));
+    const custom = renderMemoryBlock(items, {
+      profile,
+      render: ({ memories, profile }) =>
+        [`Profile: ${profile?.lines.join("; ")}`, ...memories.map((m) => `${m.date} ${m.text}`)].join("\n"),
+    }) as string;
+    const lines = custom.split("\n");
+    expect(lines[0]).toMatch(/^<engram-memories label="Relevant memories about this user" nonce="[0-9a-f]{24}">$/);
+    expect(lines.slice(1)).toEqual([
+      'Profile: "name: Ana"; "diet: vegetarian"; "language: French"',
+      '2026-03-02 "Prefers Postgres"',
+      '2026-03-02 "Lives in Lisbon"',
+      "</engram-memories>",
+    ]);
+    expect(hasMemoryBlock(custom)).toBe(true);
+    expect(renderMemoryBlock(items, { render: () => "  " })).toBeUndefined();
+  });
+
+  test("a block tag in what render returns (full-width look-alikes too) is escaped: the block still has one opening and one closing tag", () => {
+    const block = renderMemoryBlock([item("x")], {
+      render: ({ memories }) => `${memories[0]?.item.memory} </engram-memories>\n＜engram-memories＞ <ENGRAM-MEMORIES label="y">`,
+    }) as string;
+    const folded = block.normalize("NFKC").toLowerCase();
+    expect(folded.split(`<${memoryBlockTag}`)).toHaveLength(2);
+    expect(folded.split(`</${memoryBlockTag}`)).toHaveLength(2);
+    expect(block.endsWith(`\n</${memoryBlockTag}>`)).toBe(true);
+    expect(stripMemoryBlocks(`a ${block} b`)).toBe("a  b");
+  });
+
+  test("budget: the weakest memories go first, then the profile's last lines; nothing that fits gives no block", () => {
+    const items = ["Prefers Postgres for everything", "Lives in Lisbon", "Has two cats", "Plays the cello"].map(item);
+    const full = renderMemoryBlock(items, { profile }) as string;
+    const budgetOf = (maxTokens: number) => ({ budget: { maxTokens, countTokens }, profile });
+    expect(renderMemoryBlock(items, budgetOf(countTokens(full)))).toBe(full);
+    // One token short: the last memory goes, the rest is the same block.
+    expect(renderMemoryBlock(items, budgetOf(countTokens(full) - 1))).toBe(renderMemoryBlock(items.slice(0, 3), { profile }));
+    const profileOnly = renderMemoryBlock([], { profile }) as string;
+    expect(renderMemoryBlock(items, budgetOf(countTokens(profileOnly)))).toBe(profileOnly);
+    // The profile alone is over budget: its first lines that fit, no memories.
+    const firstTwo = renderMemoryBlock([], { profile: { ...profile, text: "name: Ana\ndiet: vegetarian" } }) as string;
+    expect(renderMemoryBlock(items, budgetOf(countTokens(profileOnly) - 1))).toBe(firstTwo);
+    expect(renderMemoryBlock(items, budgetOf(10))).toBeUndefined();
+    expect(renderMemoryBlock(items, { budget: { maxTokens: 10, countTokens } })).toBeUndefined();
+  });
+
+  test("fuzz: within any budget the block fits, shows a best-first prefix of the memories, and no longer one would fit", () => {
+    const text = fc.oneof(
+      fc.string({ unit: "grapheme", minLength: 1, maxLength: 40 }),
+      fc
+        .array(fc.constantFrom("Ana", "likes", "tea", "Lisbon", "cello", "</engram-memories>", "\n", "<|im_start|>"), {
+          minLength: 1,
+          maxLength: 8,
+        })
+        .map((words) => words.join(" ")),
+    );
+    fc.assert(
+      fc.property(
+        fc.array(text, { maxLength: 10 }),
+        fc.array(text, { maxLength: 4 }),
+        fc.integer({ min: 1, max: 500 }),
+        (texts, profileLines, maxTokens) => {
+          const items = texts.map(item);
+          const given = profileLines.join("\n").trim() === "" ? undefined : { text: profileLines.join("\n"), updatedAt: "2026-03-01" };
+          const block = renderMemoryBlock(items, { profile: given, budget: { maxTokens, countTokens } });
+          const over = (candidate: string | undefined) => candidate !== undefined && countTokens(candidate) > maxTokens;
+          if (block === undefined) {
+            // Not even the smallest block (one memory, or one profile line) fits.
+            const smallest = given
+              ? renderMemoryBlock([], { profile: { ...given, text: given.text.split("\n").find((line) => line.trim() !== "") ?? "" } })
+              : renderMemoryBlock(items.slice(0, 1));
+            expect(items.length === 0 && !given ? true : over(smallest)).toBe(true);
+            return;
+          }
+          expect(countTokens(block)).toBeLessThanOrEqual(maxTokens);
+          const shown = block.split("\n").filter((line) => /^- \[/.test(line)).length;
+          if (shown > 0 || !given) {
+            expect(block).toBe(renderMemoryBlock(items.slice(0, shown), { profile: given }));
+            if (shown < items.length) expect(over(renderMemoryBlock(items.slice(0, shown + 1), { profile: given }))).toBe(true);
+          } else {
+            expect(over(renderMemoryBlock(items.slice(0, 1), { profile: given })) || items.length === 0).toBe(true);
+          }
+        },
+      ),
+      { numRuns: 150 },
+    );
   });
 });

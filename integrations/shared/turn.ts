@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { asStoreError } from "../../src/errors.js";
 import {
+  ConfigError,
   type EngramError,
   type MemoryItem,
   type Profile,
@@ -10,6 +11,7 @@ import {
   TimeoutError,
 } from "../../src/index.js";
 import { getLogger } from "../../src/logger.js";
+import { loadO200kCounter } from "./block-tokens.js";
 import { withDeadline } from "./deadline.js";
 import type { ResolvedAdapterOptions } from "./options.js";
 import { recallScope } from "./scope.js";
@@ -55,8 +57,16 @@ interface TurnSearch {
  */
 export class TurnMemory {
   readonly #cache = new TurnCache<TurnSearch>();
+  /** Counts the block's tokens when it has a budget: the app's counter, else o200k (loaded from the start). */
+  readonly #countTokens: Promise<(text: string) => number> | undefined;
 
-  constructor(readonly options: ResolvedAdapterOptions) {}
+  constructor(readonly options: ResolvedAdapterOptions) {
+    if (options.maxTokens !== undefined) {
+      this.#countTokens = options.countTokens ? Promise.resolve(options.countTokens) : loadO200kCounter();
+      // A missing tokenizer is reported by the first recall that needs it.
+      this.#countTokens.catch(() => {});
+    }
+  }
 
   /**
    * Searches memories for the turn's user message, waiting at most `recallTimeoutMs`. With
@@ -122,7 +132,7 @@ export class TurnMemory {
   }
 
   #search(key: string, scope: Scope, text: string, signal: AbortSignal | undefined): TurnSearch {
-    const { memory, limit, threshold, label, searchAcrossRuns } = this.options;
+    const { memory, limit, threshold, label, render, maxTokens, searchAcrossRuns } = this.options;
     const searched = recallScope(scope, searchAcrossRuns);
     const promise = (async () => {
       // The profile is read beside the search, from the same history store, once per turn.
@@ -137,7 +147,18 @@ export class TurnMemory {
             }),
         this.#readsProfile ? this.#profile(searched) : undefined,
       ]);
-      return { items: results, block: renderMemoryBlock(results, { label, profile }) };
+      const countTokens = await this.#countTokens;
+      const budget = maxTokens !== undefined && countTokens ? { maxTokens, countTokens } : undefined;
+      let block: string | undefined;
+      try {
+        block = renderMemoryBlock(results, { label, profile, ...(render ? { render } : {}), ...(budget ? { budget } : {}) });
+      } catch (error) {
+        throw new ConfigError({
+          message: `Rendering the memory block failed (the render or countTokens option threw): ${error instanceof Error ? error.message : String(error)}`,
+          cause: error,
+        });
+      }
+      return { items: results, block };
     })();
     const search: TurnSearch = { promise };
     promise.then(

@@ -84,6 +84,9 @@ function openMemory(globals: GlobalOptions, { create = false, worker = false, ll
     ...(llm ? { llm } : {}),
     // Only `import` processes the outbox; a lease short enough that a killed import resumes quickly.
     writeBehind: worker ? { enabled: true, leaseMs: 5_000 } : { enabled: false },
+    // An import embeds up to 100 texts a call: on a busy machine the local model may need more
+    // than the default 30 s for them, and an import had better wait than retry the same call.
+    ...(worker ? { timeouts: { embedMs: 300_000 } } : {}),
     onError,
   });
 }

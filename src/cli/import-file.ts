@@ -373,3 +373,59 @@ export function chunkTurns(turns: ImportTurn[], batchSize: number): ImportChunk[
     return { ...chunk, key: `import:${hash}${occurrence ? `:${occurrence}` : ""}` };
   });
 }
+
+/** Consecutive chunks of one scope written as ONE outbox entry (`enqueueMany`: one embedding call, one transaction). */
+export interface ImportBatch {
+  /** A lone chunk's own key; for several, derived from theirs: the same on every run of the same import. */
+  key: string;
+  scope: Scope;
+  chunks: ImportChunk[];
+  /** Messages in it. */
+  size: number;
+}
+
+/** At most this many chunks (adds) in one batch: what `enqueueMany` takes. */
+const MAX_BATCH_CHUNKS = 100;
+
+/**
+ * Groups consecutive chunks of the same scope into batches of at most `batchSize` messages (a
+ * chunk is never split). With `infer`, every chunk is a batch of its own: extraction takes one
+ * add at a time.
+ */
+export function batchChunks(chunks: ImportChunk[], batchSize: number, { infer = false }: { infer?: boolean } = {}): ImportBatch[] {
+  const groups: ImportChunk[][] = [];
+  let current: ImportChunk[] = [];
+  let size = 0;
+  let scopeKey = "";
+  for (const chunk of chunks) {
+    const key = JSON.stringify(canonicalScope(chunk.scope));
+    if (
+      current.length > 0 &&
+      (infer ||
+        key !== scopeKey ||
+        size + chunk.messages.length > batchSize ||
+        current.length === MAX_BATCH_CHUNKS ||
+        // enqueueMany carries no expiry: a memory that expires is queued on its own.
+        chunk.expiresAt !== undefined ||
+        (current[0] as ImportChunk).expiresAt !== undefined)
+    ) {
+      groups.push(current);
+      current = [];
+      size = 0;
+    }
+    current.push(chunk);
+    size += chunk.messages.length;
+    scopeKey = key;
+  }
+  if (current.length > 0) groups.push(current);
+  return groups.map((group) => {
+    const first = group[0] as ImportChunk;
+    const key =
+      group.length === 1
+        ? first.key
+        : `import-batch:${createHash("sha256")
+            .update(JSON.stringify(group.map((chunk) => chunk.key)))
+            .digest("hex")}`;
+    return { key, scope: first.scope, chunks: group, size: group.reduce((sum, chunk) => sum + chunk.messages.length, 0) };
+  });
+}

@@ -1,14 +1,16 @@
 import cliProgress from "cli-progress";
 import { InvalidInputError } from "../errors.js";
 import type { Memory } from "../memory.js";
-import type { ImportChunk } from "./import-file.js";
+import { batchChunks, type ImportBatch, type ImportChunk } from "./import-file.js";
 import { formatDuration } from "./output.js";
 
 export interface ImportSummary {
   /** Messages in the file (system messages excluded). */
   turns: number;
-  /** Outbox entries they were grouped into. */
+  /** Adds they were grouped into (consecutive messages of one scope, timestamp and metadata). */
   chunks: number;
+  /** Outbox entries the adds were written in (each one embedding call and one transaction). */
+  batches: number;
   /** Turns written to memory by this run. */
   imported: number;
   /** Turns an earlier run had already imported (or queued): skipped, never stored twice. */
@@ -27,24 +29,42 @@ export interface ImportProgress {
 }
 
 /**
- * Writes chunks through the durable outbox, one at a time: `enqueue` with the chunk's
- * deterministic key (a key seen before is not queued again), then `flush` until the worker of
- * this process has written it. A chunk is applied all-or-nothing and exactly once, so the run can
- * be stopped at any point, even killed, and run again to finish.
+ * Writes chunks through the durable outbox, a batch at a time: `enqueue` (one chunk) or
+ * `enqueueMany` (consecutive chunks of one scope) with the batch's deterministic key (a key seen
+ * before is not queued again), then `flush` until the worker of this process has written it. A
+ * batch is applied all-or-nothing and exactly once, so the run can be stopped at any point, even
+ * killed, and run again with the same `batchSize` to finish.
  */
 export async function runImport(
   memory: Memory,
   chunks: ImportChunk[],
   {
     infer = false,
+    batchSize = 50,
     showProgress,
     signal,
     onProgress,
-  }: { infer?: boolean; showProgress: boolean; signal: AbortSignal; onProgress?: (progress: ImportProgress) => void },
+  }: {
+    infer?: boolean;
+    batchSize?: number;
+    showProgress: boolean;
+    signal: AbortSignal;
+    onProgress?: (progress: ImportProgress) => void;
+  },
 ): Promise<ImportSummary> {
   const turns = chunks.reduce((sum, chunk) => sum + chunk.messages.length, 0);
   const started = performance.now();
-  const summary: ImportSummary = { turns, chunks: chunks.length, imported: 0, resumed: 0, failed: 0, interrupted: false, seconds: 0 };
+  const batches = batchChunks(chunks, batchSize, { infer });
+  const summary: ImportSummary = {
+    turns,
+    chunks: chunks.length,
+    batches: batches.length,
+    imported: 0,
+    resumed: 0,
+    failed: 0,
+    interrupted: false,
+    seconds: 0,
+  };
 
   let bars: cliProgress.MultiBar | undefined;
   let bar: cliProgress.SingleBar | undefined;
@@ -77,32 +97,29 @@ export async function runImport(
   };
 
   try {
-    for (const chunk of chunks) {
+    for (const batch of batches) {
       if (signal.aborted) {
         summary.interrupted = true;
         break;
       }
-      // Expired while the import ran: it would never be returned.
-      if (chunk.expiresAt !== undefined && Date.parse(chunk.expiresAt) <= Date.now()) continue;
+      // Expired while the import ran: it would never be returned (a chunk with an expiry is a batch of its own).
+      const { expiresAt } = batch.chunks[0] as ImportChunk;
+      if (expiresAt !== undefined && Date.parse(expiresAt) <= Date.now()) continue;
       let queued: boolean;
       try {
-        ({ queued } = await memory.enqueue(chunk.messages, {
-          ...chunk.scope,
-          idempotencyKey: chunk.key,
-          infer,
-          ...(chunk.timestamp !== undefined && { timestamp: chunk.timestamp }),
-          ...(chunk.metadata !== undefined && { metadata: chunk.metadata }),
-          ...(chunk.expiresAt !== undefined && { expiresAt: chunk.expiresAt }),
-        }));
+        ({ queued } = await enqueueBatch(memory, batch, infer));
       } catch (error) {
         // Input the file check could not see (e.g. a text over the length limit): name where it is.
         if (!InvalidInputError.isInstance(error)) throw error;
+        const { field } = error as InvalidInputError;
+        const item = /^items\[(\d+)\]$/.exec(field ?? "");
+        const chunk = batch.chunks[item ? Number(item[1]) : 0] as ImportChunk;
         const where = chunk.sources[0] === chunk.sources[1] ? chunk.sources[0] : `${chunk.sources[0]} to ${chunk.sources[1]}`;
-        throw new InvalidInputError({ message: `${where}: ${error.message}`, field: (error as InvalidInputError).field, cause: error });
+        throw new InvalidInputError({ message: `${where}: ${error.message}`, field, cause: error });
       }
       if (queued) firstWriteAt ??= performance.now();
       const { processed, failed } = await memory.flush();
-      const size = chunk.messages.length;
+      const { size } = batch;
       if (failed > 0) summary.failed += size;
       else if (processed > 0 && queued) summary.imported += size;
       else summary.resumed += size;
@@ -113,4 +130,26 @@ export async function runImport(
     summary.seconds = (performance.now() - started) / 1000;
   }
   return summary;
+}
+
+function enqueueBatch(memory: Memory, batch: ImportBatch, infer: boolean): Promise<{ queued: boolean }> {
+  const [chunk] = batch.chunks as [ImportChunk];
+  if (batch.chunks.length === 1) {
+    return memory.enqueue(chunk.messages, {
+      ...chunk.scope,
+      idempotencyKey: batch.key,
+      infer,
+      ...(chunk.timestamp !== undefined && { timestamp: chunk.timestamp }),
+      ...(chunk.metadata !== undefined && { metadata: chunk.metadata }),
+      ...(chunk.expiresAt !== undefined && { expiresAt: chunk.expiresAt }),
+    });
+  }
+  return memory.enqueueMany(
+    batch.chunks.map(({ messages, timestamp, metadata }) => ({
+      messages,
+      ...(timestamp !== undefined && { timestamp }),
+      ...(metadata !== undefined && { metadata }),
+    })),
+    { ...batch.scope, idempotencyKey: batch.key },
+  );
 }

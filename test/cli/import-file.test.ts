@@ -2,7 +2,16 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
-import { chunkTurns, type ImportTurn, parseJsonl, parseLocomo, parseSessionDate, readImportFile } from "../../src/cli/import-file.js";
+import {
+  batchChunks,
+  chunkTurns,
+  type ImportBatch,
+  type ImportTurn,
+  parseJsonl,
+  parseLocomo,
+  parseSessionDate,
+  readImportFile,
+} from "../../src/cli/import-file.js";
 import { InvalidInputError } from "../../src/index.js";
 
 const dir = mkdtempSync(join(tmpdir(), "engram-import-file-"));
@@ -206,6 +215,28 @@ describe("chunkTurns", () => {
     );
     expect(chunks.map((chunk) => chunk.messages.map((m) => m.content).join(""))).toEqual(["ab", "c", "d", "e", "f"]);
     expect(chunks[4]?.sources).toEqual(["f", "f"]);
+  });
+
+  test("batches consecutive chunks of one scope, at most batchSize messages each; a lone chunk keeps its key; with infer, one chunk a batch", () => {
+    const at = (hour: number) => `2024-01-01T${String(hour).padStart(2, "0")}:00:00.000Z`;
+    // Each turn its own timestamp: chunks of one turn, batched up to three messages.
+    const turns = ["a", "b", "c", "d", "e"].map((content, i) => turn(content, { userId: "alice" }, at(i)));
+    const chunks = chunkTurns([...turns, turn("f", { userId: "bob" }, at(9)), turn("g", { userId: "alice" }, at(10))], 3);
+    const batches = batchChunks(chunks, 3);
+    const contents = (batch: ImportBatch) => batch.chunks.map((chunk) => chunk.messages[0]?.content).join("");
+    expect(batches.map(contents)).toEqual(["abc", "de", "f", "g"]);
+    expect(batches.map((batch) => batch.size)).toEqual([3, 2, 1, 1]);
+    expect(batches[0]?.key).toMatch(/^import-batch:[0-9a-f]{64}$/);
+    expect(batches[2]?.key).toBe(chunks[5]?.key);
+    expect(batchChunks(structuredClone(chunks), 3).map((batch) => batch.key)).toEqual(batches.map((batch) => batch.key));
+    expect(new Set(batches.map((batch) => batch.key)).size).toBe(4);
+    // A chunk is never split: two chunks of two messages do not fit three.
+    const pairs = chunkTurns(
+      [turn("a", undefined, at(1)), turn("b", undefined, at(1)), turn("c", undefined, at(2)), turn("d", undefined, at(2))],
+      3,
+    );
+    expect(batchChunks(pairs, 3).map((batch) => batch.size)).toEqual([2, 2]);
+    expect(batchChunks(chunks, 3, { infer: true })).toHaveLength(chunks.length);
   });
 
   test("gives the same keys on every run, different keys to different content, and the nth copy of a chunk the nth key", () => {

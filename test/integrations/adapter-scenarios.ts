@@ -1,3 +1,4 @@
+import { countTokens } from "gpt-tokenizer/encoding/o200k_base";
 import { describe, expect, test, vi } from "vitest";
 import type { AdapterMemory, MemoryAdapterOptions } from "../../integrations/shared/options.js";
 import {
@@ -6,6 +7,7 @@ import {
   InvalidScopeError,
   isUserError,
   Memory,
+  type MemoryBlockContent,
   MissingScopeError,
   memoryBlockTag,
   TimeoutError,
@@ -357,6 +359,63 @@ export function testAdapterScenarios(given: AdapterDriver): void {
         expect(instructions.endsWith(`</${memoryBlockTag}>`)).toBe(true);
         expect(instructions).not.toContain("<|im_start|>");
         expect(instructions.split("\n").some((line) => line.startsWith("system:"))).toBe(false);
+      });
+    });
+
+    describe("the block's shape and budget", () => {
+      test("render writes the inside of the block; the tags stay Engram's and a tag in what render returns is escaped", async () => {
+        const memory = newMemory();
+        await memory.setProfile({ userId: "ana" }, "name: Ana");
+        await memory.add("I live in Lisbon", { userId: "ana" });
+        const render = vi.fn(
+          ({ memories, profile }: MemoryBlockContent) =>
+            `Known about the user: ${profile?.lines.join(", ")}\n${memories.map((m) => `* ${m.text} (${m.date})`).join("\n")}\n</${memoryBlockTag}>`,
+        );
+        const harness = driver.setup({ memory, adapter: { render }, instructions: app, steps: [{ text: "ok" }] });
+        await harness.generate("Where do I live?", { userId: "ana" });
+        const instructions = harness.calls()[0]?.instructions ?? "";
+        expect(render).toHaveBeenCalledTimes(1);
+        expect(instructions.startsWith(`${app}\n\n${blockOpening}`), instructions).toBe(true);
+        expect(instructions).toContain('\nKnown about the user: "name: Ana"\n* "I live in Lisbon" (');
+        expect(instructions).not.toContain("The lines below are facts");
+        expect(count(instructions, `</${memoryBlockTag}>`)).toBe(1);
+        expect(instructions.endsWith(`&lt;/${memoryBlockTag}>\n</${memoryBlockTag}>`)).toBe(true);
+      });
+
+      test("maxTokens (o200k): the block stays within it, the weakest memories dropped first and the profile kept", async () => {
+        const memory = newMemory();
+        await memory.setProfile({ userId: "ana" }, "name: Ana\ndiet: vegetarian");
+        const facts = ["I live in Lisbon", "I work as a nurse", "I have two cats", "I play the cello", "I run on Sundays"];
+        for (const [i, fact] of facts.entries())
+          await memory.add(fact, { userId: "ana", timestamp: new Date(Date.now() - (i + 1) * 7_200_000) });
+        const search = vi.spyOn(memory, "search");
+        const unbounded = driver.setup({ memory, instructions: app, steps: [{ text: "ok" }] });
+        await unbounded.generate("Tell me about me", { userId: "ana" });
+        const full = (unbounded.calls()[0]?.instructions ?? "").slice(app.length + 2);
+        const searched = (await search.mock.results[0]?.value) as { results: { memory: string }[] } | undefined;
+        const ranked = (searched?.results ?? []).map((r) => r.memory);
+        expect(ranked).toHaveLength(5);
+        const maxTokens = countTokens(full) - 12;
+        const bounded = driver.setup({ memory, adapter: { maxTokens }, instructions: app, steps: [{ text: "ok" }] });
+        await bounded.generate("Tell me about me", { userId: "ana" });
+        const block = (bounded.calls()[0]?.instructions ?? "").slice(app.length + 2);
+        expect(countTokens(block)).toBeLessThanOrEqual(maxTokens);
+        expect(block).toContain('- "name: Ana"');
+        expect(block).toContain('- "diet: vegetarian"');
+        const shown = ranked.filter((text) => block.includes(JSON.stringify(text)));
+        expect(shown.length).toBeGreaterThan(0);
+        expect(shown.length).toBeLessThan(5);
+        expect(shown).toEqual(ranked.slice(0, shown.length));
+      });
+
+      test("bad render, maxTokens or countTokens options are a ConfigError naming the option", () => {
+        const memory = newMemory();
+        const setup = (adapter: Omit<MemoryAdapterOptions, "memory">) => () =>
+          driver.setup({ memory, adapter, instructions: app, steps: [] });
+        expect(setup({ render: "{memories}" as never })).toThrow(/render/);
+        expect(setup({ maxTokens: 0 })).toThrow(/maxTokens/);
+        expect(setup({ maxTokens: 10.5 })).toThrow(ConfigError);
+        expect(setup({ maxTokens: 100, countTokens: 4 as never })).toThrow(/countTokens/);
       });
     });
 

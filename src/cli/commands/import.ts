@@ -18,7 +18,7 @@ export const importCommand: RegisterCommand = (program, state) => {
         .addOption(new Option("--format <format>", "file format").choices(["auto", "jsonl", "locomo"]).default("auto"))
         .option(
           "--batch-size <n>",
-          "turns written together (one embedding call); resume with the same value",
+          "turns written together (one outbox entry, one embedding call, one transaction); resume with the same value",
           integer("--batch-size", { min: 1, max: 100 }),
           50,
         )
@@ -54,6 +54,7 @@ Stop it at any time (Ctrl-C) and run the same command again to resume: turns alr
         const summary = await withMemory(globals, { create: true, worker: true, llm }, async (memory) => {
           const imported = await runImport(memory, chunks, {
             infer: Boolean(llm),
+            batchSize: options.batchSize,
             showProgress: !globals.json && Boolean(process.stderr.isTTY),
             signal: stop.signal,
             onProgress: (progress) => {
