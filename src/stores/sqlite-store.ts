@@ -16,6 +16,7 @@ import type {
   RecordStamp,
   RecordVersion,
   ScopeCount,
+  ScopeCountable,
   ScopeEnumerable,
   ScoredRecord,
   StoreFilter,
@@ -134,7 +135,7 @@ export const prefilterCandidates = 50;
 /** sqlite-vec's largest k; a larger limit scans the scope. */
 const maxPrefilterCandidates = 4_096;
 
-class SqliteStore implements VectorStore, KeywordSearchable, ScopeEnumerable, TimeOrdered {
+class SqliteStore implements VectorStore, KeywordSearchable, ScopeEnumerable, TimeOrdered, ScopeCountable {
   #handle: Promise<SqliteHandle> | undefined;
   #dimension: number | undefined;
 
@@ -414,6 +415,17 @@ class SqliteStore implements VectorStore, KeywordSearchable, ScopeEnumerable, Ti
     );
   }
 
+  async countWithin(filter: StoreFilter): Promise<number> {
+    const handle = await this.#open();
+    const condition = where(filter);
+    return handle.guard("count", () =>
+      Number(
+        (handle.statement(`SELECT count(*) AS count FROM memories WHERE ${condition.sql}`).get(...condition.params) as { count: number })
+          .count,
+      ),
+    );
+  }
+
   async deleteMany(filter: StoreFilter): Promise<number> {
     const handle = await this.#open();
     const condition = where(filter);
@@ -471,6 +483,8 @@ class SqliteStore implements VectorStore, KeywordSearchable, ScopeEnumerable, Ti
  * @example
  * const memory = new Memory({ vectorStore: sqliteStore({ path: "./data/memories.db" }) });
  */
-export function sqliteStore({ path }: SqliteStoreOptions): VectorStore & KeywordSearchable & ScopeEnumerable & TimeOrdered {
+export function sqliteStore({
+  path,
+}: SqliteStoreOptions): VectorStore & KeywordSearchable & ScopeEnumerable & TimeOrdered & ScopeCountable {
   return new SqliteStore(path);
 }
