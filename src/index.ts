@@ -58,6 +58,7 @@ export type {
   RecordStamp,
   RecordVersion,
   ScopeCount,
+  ScopeCountable,
   ScopeEnumerable,
   ScoredRecord,
   StoreFilter,
@@ -66,7 +67,7 @@ export type {
   WriteBatch,
   WriteExpectation,
 } from "./stores/vector-store.js";
-export { isKeywordSearchable, isScopeEnumerable, isTimeOrdered } from "./stores/vector-store.js";
+export { isKeywordSearchable, isScopeCountable, isScopeEnumerable, isTimeOrdered } from "./stores/vector-store.js";
 export type {
   AddResult,
   AddResultItem,
