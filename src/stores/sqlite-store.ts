@@ -233,8 +233,7 @@ class SqliteStore implements VectorStore, KeywordSearchable, ScopeEnumerable, Ti
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (id) DO UPDATE SET text = excluded.text, hash = excluded.hash, user_id = excluded.user_id,
         agent_id = excluded.agent_id, run_id = excluded.run_id, metadata = excluded.metadata,
-        created_at = excluded.created_at, updated_at = excluded.updated_at, embedding = excluded.embedding
-`);
+        created_at = excluded.created_at, updated_at = excluded.updated_at, embedding = excluded.embedding`);
     for (const record of upserts) {
       upsert.run(
         record.id,
