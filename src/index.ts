@@ -85,6 +85,7 @@ export type {
   RecordStamp,
   RecordVersion,
   ScopeCount,
+  ScopeCountable,
   ScopeEnumerable,
   ScoredRecord,
   StoreFilter,
@@ -93,7 +94,7 @@ export type {
   WriteBatch,
   WriteExpectation,
 } from "./stores/vector-store.js";
-export { isKeywordSearchable, isScopeEnumerable, isTimeOrdered } from "./stores/vector-store.js";
+export { isKeywordSearchable, isScopeCountable, isScopeEnumerable, isTimeOrdered } from "./stores/vector-store.js";
 export type { AttributeValue, TelemetryOptions, TracerLike } from "./telemetry/tracing.js";
 export type {
   AddResult,

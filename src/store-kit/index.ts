@@ -29,6 +29,7 @@ export type {
   RecordStamp,
   RecordVersion,
   ScopeCount,
+  ScopeCountable,
   ScopeEnumerable,
   ScoredRecord,
   StoreFilter,

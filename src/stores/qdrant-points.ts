@@ -41,7 +41,7 @@ const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
 /**
  * Qdrant accepts only unsigned integers and UUIDs as point ids. A record id that is a lower-case
  * UUID (every id Engram makes) is its own point id; any other id maps to a name-based UUID
- * (SHA-256, version 8), which can never equal a random (version 4) one. The record id itself is
+ * (SHA-256, version 8), which can never equal one Engram makes (version 7). The record id itself is
  * kept in the payload.
  */
 export function pointIdOf(id: string): string {

@@ -81,3 +81,70 @@ export function migrate(handle: SqliteHandle): void {
     `);
   });
 }
+
+/**
+ * Vectors per chunk of the compact index. The index allocates whole chunks per scope (128 × dimension
+ * bytes), so small chunks keep many small scopes cheap; at 100,000 memories in one scope, chunks of
+ * 128 searched as fast as chunks of 1,024 (248 vs 258 ms p50 on a loaded machine).
+ */
+const compactChunk = 128;
+
+const compactOf = (row: "new" | "old") =>
+  `${row}.rowid, ifnull(${row}.user_id, ''), ifnull(${row}.agent_id, ''), ifnull(${row}.run_id, ''), vec_quantize_int8(vec_normalize(${row}.embedding), 'unit')`;
+
+/**
+ * The compact vector index: each stored vector normalized and quantized to int8 in a sqlite-vec
+ * `vec0` table partitioned by the scope columns ('' for an absent id), so a search reads only the
+ * chunks of the scope's partitions, a quarter of the bytes of the full vectors. Triggers keep it in
+ * step with `memories`. sqlite-vec zeroes a deleted vector's bytes in its chunk and drops emptied
+ * chunks (freed pages are zeroed by `secure_delete`): a purge erases these vectors too. Its vectors
+ * cannot be updated in place, so an update deletes and inserts.
+ */
+function compactIndexSchema(dimension: number): string {
+  return `
+    CREATE VIRTUAL TABLE IF NOT EXISTS memory_vectors USING vec0(
+      user_id TEXT PARTITION KEY, agent_id TEXT PARTITION KEY, run_id TEXT PARTITION KEY,
+      vector INT8[${dimension}], chunk_size = ${compactChunk}
+    );
+    CREATE TRIGGER IF NOT EXISTS memory_vectors_insert AFTER INSERT ON memories BEGIN
+      INSERT INTO memory_vectors (rowid, user_id, agent_id, run_id, vector) VALUES (${compactOf("new")});
+    END;
+    CREATE TRIGGER IF NOT EXISTS memory_vectors_delete AFTER DELETE ON memories BEGIN
+      DELETE FROM memory_vectors WHERE rowid = old.rowid;
+    END;
+    CREATE TRIGGER IF NOT EXISTS memory_vectors_update AFTER UPDATE OF embedding, user_id, agent_id, run_id ON memories BEGIN
+      DELETE FROM memory_vectors WHERE rowid = old.rowid;
+      INSERT INTO memory_vectors (rowid, user_id, agent_id, run_id, vector) VALUES (${compactOf("new")});
+    END;
+  `;
+}
+
+/** The dimension the compact index was made for, or undefined when the file has none. */
+export function compactIndexDimension(handle: SqliteHandle): number | undefined {
+  const table = handle.statement("SELECT sql FROM sqlite_master WHERE name = 'memory_vectors'").get() as { sql: string } | undefined;
+  const declared = table && /INT8\[(\d+)\]/i.exec(table.sql)?.[1];
+  return declared ? Number(declared) : undefined;
+}
+
+/**
+ * Makes the compact index for `dimension` once it is known: files made before it get one, filled
+ * from their stored vectors in one transaction (about 3–5 s per 100,000 memories), and a reset store
+ * made for another dimension gets a new one. Writes nothing when the index is already there, or on a
+ * file known to be damaged (search then scans the scope).
+ */
+export function ensureCompactIndex(handle: SqliteHandle, dimension: number): void {
+  if (handle.damaged || compactIndexDimension(handle) === dimension) return;
+  handle.transaction(() => {
+    if (compactIndexDimension(handle) === dimension) return;
+    handle.db.exec(`
+      DROP TRIGGER IF EXISTS memory_vectors_insert;
+      DROP TRIGGER IF EXISTS memory_vectors_delete;
+      DROP TRIGGER IF EXISTS memory_vectors_update;
+      DROP TABLE IF EXISTS memory_vectors;
+      ${compactIndexSchema(dimension)}
+      INSERT INTO memory_vectors (rowid, user_id, agent_id, run_id, vector)
+        SELECT rowid, ifnull(user_id, ''), ifnull(agent_id, ''), ifnull(run_id, ''), vec_quantize_int8(vec_normalize(embedding), 'unit')
+        FROM memories;
+    `);
+  });
+}

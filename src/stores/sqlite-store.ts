@@ -9,13 +9,14 @@ import { metadataConditions, scopeConditions } from "../store-kit/filter.js";
 import { rankByBm25 } from "../store-kit/ranking.js";
 import { scopeColumns, scopeOfRow } from "../store-kit/scopes.js";
 import { assertNoConflict, checkedUpserts, idsToCheck } from "../store-kit/writes.js";
-import { migrate, schema, scopeTermPrefixes } from "./sqlite-store-schema.js";
+import { compactIndexDimension, ensureCompactIndex, migrate, schema, scopeTermPrefixes } from "./sqlite-store-schema.js";
 import type {
   KeywordSearchable,
   MemoryRecord,
   RecordStamp,
   RecordVersion,
   ScopeCount,
+  ScopeCountable,
   ScopeEnumerable,
   ScoredRecord,
   StoreFilter,
@@ -30,6 +31,10 @@ export interface SqliteStoreOptions {
 }
 
 const selectColumns = "id, text, hash, user_id, agent_id, run_id, metadata, created_at, updated_at";
+const joinedColumns = selectColumns
+  .split(", ")
+  .map((column) => `m.${column}`)
+  .join(", ");
 
 type Row = Record<string, SQLInputValue>;
 
@@ -120,7 +125,17 @@ function keywordPlan(terms: readonly string[], countOf: (term: string) => number
   return { words, frequencies, ...(together.length > 0 && { together }) };
 }
 
-class SqliteStore implements VectorStore, KeywordSearchable, ScopeEnumerable, TimeOrdered {
+/**
+ * Candidates the compact prefilter keeps for the exact ranking (at least; twice `limit` when more). A
+ * scope holding at most this many memories (its inner scopes included) is ranked exactly, all of it;
+ * past that the exact ranking sees the nearest this many by the int8 vectors. At 100,000 memories
+ * in one scope, recall@10 against an exact scan was 1.000 already with 30.
+ */
+export const prefilterCandidates = 50;
+/** sqlite-vec's largest k; a larger limit scans the scope. */
+const maxPrefilterCandidates = 4_096;
+
+class SqliteStore implements VectorStore, KeywordSearchable, ScopeEnumerable, TimeOrdered, ScopeCountable {
   #handle: Promise<SqliteHandle> | undefined;
   #dimension: number | undefined;
 
@@ -178,6 +193,7 @@ class SqliteStore implements VectorStore, KeywordSearchable, ScopeEnumerable, Ti
     // Read first, and write only when something is missing: a damaged file refuses writes but
     // must still open for reading.
     if (handle.guard("init", () => settle(false))) handle.guard("init", () => handle.transaction(() => settle(true)));
+    handle.guard("init", () => ensureCompactIndex(handle, dimension));
     this.#dimension = dimension;
   }
 
@@ -247,14 +263,31 @@ class SqliteStore implements VectorStore, KeywordSearchable, ScopeEnumerable, Ti
 
   async search({ vector, filter, limit }: { vector: Float32Array; filter: StoreFilter; limit: number }): Promise<ScoredRecord[]> {
     const handle = await this.#open();
-    const condition = where(filter);
+    const condition = where(filter, "m.");
+    const bytes = vectorToBytes(vector);
+    const scopeOnly = filter.hash === undefined && metadataConditions(filter).length === 0;
     return handle.guard("search", () => {
+      const candidates = Math.max(limit * 2, prefilterCandidates);
+      const prefiltered = scopeOnly && candidates <= maxPrefilterCandidates && compactIndexDimension(handle) === vector.length;
+      // Candidates from the compact vectors inside the scope's partitions, ranked exactly on the full
+      // vectors; the scope condition is applied again on the joined rows.
+      const source = prefiltered
+        ? `(SELECT rowid FROM memory_vectors WHERE vector MATCH vec_quantize_int8(vec_normalize(?), 'unit') AND k = ?
+            ${scopeConditions(filter)
+              .map(([key]) => `AND ${scopeColumns[key]} = ?`)
+              .join(" ")}) AS c CROSS JOIN memories m ON m.rowid = c.rowid`
+        : "memories m";
       const rows = handle
         .statement(
-          `SELECT ${selectColumns}, vec_distance_cosine(embedding, ?) AS distance FROM memories
-           WHERE ${condition.sql} ORDER BY distance, id LIMIT ?`,
+          `SELECT ${joinedColumns}, vec_distance_cosine(m.embedding, ?) AS distance FROM ${source}
+           WHERE ${condition.sql} ORDER BY distance, m.id LIMIT ?`,
         )
-        .all(vectorToBytes(vector), ...condition.params, limit) as Row[];
+        .all(
+          bytes,
+          ...(prefiltered ? [bytes, candidates, ...scopeConditions(filter).map(([, value]) => value)] : []),
+          ...condition.params,
+          limit,
+        ) as Row[];
       return rows.map((row) => ({ record: toRecord(row), score: 1 - (row.distance as number) }));
     });
   }
@@ -381,6 +414,17 @@ class SqliteStore implements VectorStore, KeywordSearchable, ScopeEnumerable, Ti
     );
   }
 
+  async countWithin(filter: StoreFilter): Promise<number> {
+    const handle = await this.#open();
+    const condition = where(filter);
+    return handle.guard("count", () =>
+      Number(
+        (handle.statement(`SELECT count(*) AS count FROM memories WHERE ${condition.sql}`).get(...condition.params) as { count: number })
+          .count,
+      ),
+    );
+  }
+
   async deleteMany(filter: StoreFilter): Promise<number> {
     const handle = await this.#open();
     const condition = where(filter);
@@ -438,6 +482,8 @@ class SqliteStore implements VectorStore, KeywordSearchable, ScopeEnumerable, Ti
  * @example
  * const memory = new Memory({ vectorStore: sqliteStore({ path: "./data/memories.db" }) });
  */
-export function sqliteStore({ path }: SqliteStoreOptions): VectorStore & KeywordSearchable & ScopeEnumerable & TimeOrdered {
+export function sqliteStore({
+  path,
+}: SqliteStoreOptions): VectorStore & KeywordSearchable & ScopeEnumerable & TimeOrdered & ScopeCountable {
   return new SqliteStore(path);
 }

@@ -191,6 +191,19 @@ export function isTimeOrdered(store: VectorStore): store is VectorStore & TimeOr
   return typeof candidate.stamps === "function" && typeof candidate.latest === "function";
 }
 
+/**
+ * Optional capability: how many records lie inside a filter, counted without reading them. Search
+ * ranks a scope past `LARGE_SCOPE` memories from the store's own candidates (its vector and keyword
+ * top hits) instead of a copy of the whole scope; stores without it always use the copy.
+ */
+export interface ScopeCountable {
+  countWithin(filter: StoreFilter): Promise<number>;
+}
+
+export function isScopeCountable(store: VectorStore): store is VectorStore & ScopeCountable {
+  return typeof (store as Partial<ScopeCountable>).countWithin === "function";
+}
+
 /** A scope that holds records, with how many: one exact combination of ids (absent ids are absent). */
 export type ScopeCount = {
   readonly userId?: string;

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { afterAll, describe, expect, test } from "vitest";
 import { MemoryNotFoundError } from "../../src/errors.js";
+import { loadNodeSqlite } from "../../src/internal/node-sqlite.js";
 import { Memory } from "../../src/memory.js";
 import { deterministicEmbedder } from "../../src/testing/deterministic-embedder.js";
 
@@ -174,6 +175,36 @@ describe("purge: the text is erased from the memory, its history, pending turns 
       expect(filesHolding(dataDir, marker), marker).toEqual([]);
     expect(filesHolding(dataDir, "qxjzvbobword")).not.toEqual([]);
     expect(filesHolding(dataDir, "qxjzvbobturn")).not.toEqual([]);
+  });
+
+  test("delete with purge erases the memory's vector and its compact int8 copy (the partitioned vector index) from the files", async () => {
+    const dataDir = newDataDir();
+    const memory = newMemory(dataDir);
+    const scope = { userId: "alice" };
+    const text = "qxjzvvector the walrus keeps its vaccination card in the blue kettle by the harbour";
+    const [vector] = await deterministicEmbedder().embed([text]);
+    const full = Buffer.from((vector as Float32Array).buffer);
+    const { DatabaseSync } = loadNodeSqlite();
+    const db = new DatabaseSync(":memory:", { allowExtension: true });
+    (await import("sqlite-vec")).load(db);
+    const compact = Buffer.from((db.prepare("SELECT vec_quantize_int8(vec_normalize(?), 'unit') AS q").get(full) as { q: Uint8Array }).q);
+    db.close();
+    const holding = (needle: Buffer) =>
+      readdirSync(dataDir).filter((file) => file.startsWith("engram.db") && readFileSync(join(dataDir, file)).includes(needle));
+    const {
+      results: [added],
+    } = await memory.add(text, scope);
+    await memory.add("an unrelated memory that stays", scope);
+    // The byte check can see both copies while the memory exists.
+    expect(holding(full)).not.toEqual([]);
+    expect(holding(compact)).not.toEqual([]);
+
+    await memory.delete(added?.id as string, { ...scope, purge: true });
+    expect(holding(full)).toEqual([]);
+    expect(holding(compact)).toEqual([]);
+    await memory.close();
+    expect(holding(full)).toEqual([]);
+    expect(holding(compact)).toEqual([]);
   });
 
   test("regression: a purge while another process held a read snapshot stalled the event loop for seconds; unrelated searches now answer at once", {

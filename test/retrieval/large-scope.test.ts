@@ -1,0 +1,102 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import fc from "fast-check";
+import { afterAll, expect, test } from "vitest";
+import { Memory } from "../../src/memory.js";
+import { LARGE_SCOPE } from "../../src/retrieval/large-scope.js";
+import { sqliteStore } from "../../src/stores/sqlite-store.js";
+import type { StoreFilter, VectorStore } from "../../src/stores/vector-store.js";
+import { deterministicEmbedder } from "../../src/testing/deterministic-embedder.js";
+
+// Memory.search ranks a scope past LARGE_SCOPE memories from the store's vector and keyword
+// candidates. The store here reports every scope as that large, so small scopes take that path.
+
+const directory = mkdtempSync(join(tmpdir(), "engram-large-scope-"));
+afterAll(() => rmSync(directory, { recursive: true, force: true }));
+let files = 0;
+
+function largeScopes(counted: StoreFilter[]): VectorStore {
+  const store = sqliteStore({ path: join(directory, `store-${files++}.db`) });
+  return new Proxy(store, {
+    get(target, property, receiver) {
+      if (property === "countWithin") {
+        return async (filter: StoreFilter) => {
+          counted.push(filter);
+          return LARGE_SCOPE + 1;
+        };
+      }
+      const value = Reflect.get(target, property, receiver);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+}
+
+const newMemory = (store: VectorStore) =>
+  new Memory({ vectorStore: store, embedder: deterministicEmbedder(), writeBehind: { enabled: false }, onError: () => {} });
+
+test("a large scope is ranked from the store's candidates: the memory that answers comes first, and other scopes' closer memories never appear", async () => {
+  const counted: StoreFilter[] = [];
+  const memory = newMemory(largeScopes(counted));
+  const alice = { userId: "alice" };
+  for (const text of [
+    "the walrus colony lives on the north shore",
+    "my dentist appointment is on tuesday",
+    "the kettle in the office is blue",
+    "we deploy the billing service every friday",
+  ])
+    await memory.add(text, alice);
+  // Bob holds the query's own words: closer than anything of alice's.
+  await memory.add("where does the walrus colony live", { userId: "bob" });
+  const { results } = await memory.search("where does the walrus colony live", { ...alice, threshold: 0 });
+  expect(counted.map((filter) => filter.scope)).toEqual([alice]);
+  expect(results[0]?.memory).toBe("the walrus colony lives on the north shore");
+  expect(results.every((result) => result.userId === "alice")).toBe(true);
+  expect(results).toHaveLength(4);
+  // A metadata filter reaches the store's candidates.
+  await memory.add("the walrus keeper is named Ola", { ...alice, metadata: { topic: "zoo" } });
+  const zoo = await memory.search("walrus", { ...alice, threshold: 0, filters: { topic: "zoo" } });
+  expect(zoo.results.map((result) => result.memory)).toEqual(["the walrus keeper is named Ola"]);
+  await memory.close();
+});
+
+test("property: through the large-scope path, a search never returns a memory outside its scope", async () => {
+  const words = ["walrus", "kettle", "dentist", "billing", "friday", "shore", "blue", "colony"];
+  const scopes: Record<string, string>[] = [
+    { userId: "u1" },
+    { userId: "u2" },
+    { userId: "u1", agentId: "a1" },
+    { agentId: "a1" },
+    { userId: "u1", runId: "r1" },
+  ];
+  const inside = (result: { userId?: string; agentId?: string; runId?: string }, scope: Record<string, string>) =>
+    Object.entries(scope).every(([key, value]) => (result as Record<string, string | undefined>)[key] === value);
+  let runs = 0;
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(
+        fc.tuple(fc.integer({ min: 0, max: scopes.length - 1 }), fc.array(fc.constantFrom(...words), { minLength: 1, maxLength: 5 })),
+        {
+          minLength: 1,
+          maxLength: 25,
+        },
+      ),
+      fc.array(fc.tuple(fc.integer({ min: 0, max: scopes.length - 1 }), fc.constantFrom(...words)), { minLength: 1, maxLength: 5 }),
+      async (adds, searches) => {
+        const memory = newMemory(largeScopes([]));
+        try {
+          for (const [scope, text] of adds) await memory.add(text.join(" "), scopes[scope] as Record<string, string>);
+          for (const [scope, word] of searches) {
+            const { results } = await memory.search(`which ${word}?`, { ...(scopes[scope] as Record<string, string>), threshold: 0 });
+            for (const result of results) expect(inside(result, scopes[scope] as Record<string, string>)).toBe(true);
+          }
+        } finally {
+          await memory.close();
+        }
+        runs++;
+      },
+    ),
+    { numRuns: 15 },
+  );
+  expect(runs).toBe(15);
+});
