@@ -78,7 +78,15 @@ const writes: Scope[] = [];
 const recording: AdapterMemory = {
   search: (query, options) => memory.search(query, options),
   enqueue: async (_messages, options) => {
-    const { idempotencyKey: _key, ...scope } = options as Scope & { idempotencyKey?: string };
+    // profileAcrossRuns says where profile edits go, not where the turn is written.
+    const {
+      idempotencyKey: _key,
+      profileAcrossRuns: _profile,
+      ...scope
+    } = options as Scope & {
+      idempotencyKey?: string;
+      profileAcrossRuns?: boolean;
+    };
     writes.push(scope);
     return { id: "recorded", queued: true };
   },
