@@ -1,4 +1,4 @@
-import { createServer } from "node:http";
+import { createServer, type Server } from "node:http";
 import { ConfigError } from "../errors.js";
 import type { Memory } from "../memory.js";
 import type { Scope } from "../scope.js";
@@ -99,18 +99,7 @@ export async function serveMcp(memory: Memory, options: ServeOptions): Promise<v
     }
     void handler(request, response);
   });
-  await new Promise<void>((resolve, reject) => {
-    httpServer.once("error", (error: NodeJS.ErrnoException) => {
-      reject(
-        error.code === "EADDRINUSE"
-          ? new ConfigError({ message: `Port ${options.port} on ${options.host} is in use: pick another with --port.`, cause: error })
-          : error.code === "EADDRNOTAVAIL" || error.code === "ENOTFOUND"
-            ? new ConfigError({ message: `Cannot bind ${options.host}: not an address of this machine.`, cause: error })
-            : error,
-      );
-    });
-    httpServer.listen(options.port, options.host, resolve);
-  });
+  await listen(httpServer, options);
   const address = httpServer.address();
   const port = typeof address === "object" && address ? address.port : options.port;
   const host = options.host.includes(":") ? `[${options.host}]` : options.host;
@@ -121,5 +110,21 @@ export async function serveMcp(memory: Memory, options: ServeOptions): Promise<v
   await new Promise<void>((resolve) => {
     httpServer.close(() => resolve());
     httpServer.closeAllConnections();
+  });
+}
+
+/** Starts `server` on `host:port`; a port in use or an address not of this machine is a ConfigError that says what to do. */
+export function listen(server: Server, { host, port }: { host: string; port: number }): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once("error", (error: NodeJS.ErrnoException) => {
+      reject(
+        error.code === "EADDRINUSE"
+          ? new ConfigError({ message: `Port ${port} on ${host} is in use: pick another with --port.`, cause: error })
+          : error.code === "EADDRNOTAVAIL" || error.code === "ENOTFOUND"
+            ? new ConfigError({ message: `Cannot bind ${host}: not an address of this machine.`, cause: error })
+            : error,
+      );
+    });
+    server.listen(port, host, resolve);
   });
 }

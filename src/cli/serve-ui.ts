@@ -4,7 +4,7 @@ import type { Memory } from "../memory.js";
 import type { Scope } from "../scope.js";
 import { loopbackHostNames } from "../ui/inspector-security.js";
 import { describeScope } from "./output.js";
-import { isLoopback } from "./serve-mcp.js";
+import { isLoopback, listen } from "./serve-mcp.js";
 
 export interface ServeUiOptions {
   scope?: Scope;
@@ -41,18 +41,7 @@ export async function serveUi(memory: Memory, options: ServeUiOptions): Promise<
     ...(loopback ? { allowedHosts: loopbackHostNames } : {}),
   });
   const server = createServer(handler);
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", (error: NodeJS.ErrnoException) => {
-      reject(
-        error.code === "EADDRINUSE"
-          ? new ConfigError({ message: `Port ${options.port} on ${options.host} is in use: pick another with --port.`, cause: error })
-          : error.code === "EADDRNOTAVAIL" || error.code === "ENOTFOUND"
-            ? new ConfigError({ message: `Cannot bind ${options.host}: not an address of this machine.`, cause: error })
-            : error,
-      );
-    });
-    server.listen(options.port, options.host, resolve);
-  });
+  await listen(server, options);
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : options.port;
   const host = options.host.includes(":") ? `[${options.host}]` : options.host;

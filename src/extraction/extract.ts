@@ -1,8 +1,9 @@
-import { type EngramError, ExtractionError, isUserError } from "../errors.js";
+import { type EngramError, ExtractionError } from "../errors.js";
 import { loadAiSdk } from "../internal/ai-sdk.js";
-import { type RetryOptions, retry, withDeadline } from "../internal/async.js";
+import type { RetryOptions } from "../internal/async.js";
 import type { ErrorContext, Usage } from "../types.js";
 import type { AiSdkLanguageModel } from "./language-model.js";
+import { type ChatMessage, modelText } from "./model-call.js";
 import { type Decision, extractionOutputSchema, graphExtractionOutputSchema, type ParsedProfile, parseExtractionOutput } from "./output.js";
 import { repairPrompt } from "./prompt.js";
 
@@ -12,8 +13,6 @@ export interface ModelCallOptions extends RetryOptions {
   /** Graph memory: the output schema asks for each entry's relations too. */
   graph?: boolean;
 }
-
-type ChatMessage = { role: "user" | "assistant"; content: string };
 
 /** Longest previous output sent back with a repair request: enough to fix, bounded in cost. */
 const MAX_REPAIR_ECHO = 8_000;
@@ -40,41 +39,18 @@ export async function extractDecisions(
   // fenced or slightly malformed output from smaller models is still usable.
   const output = { ...structured, parseCompleteOutput: async ({ text }: { text: string }) => text };
 
-  const call = (messages: ChatMessage[]): Promise<string> => {
-    let attempts = 0;
-    return retry(
-      async () => {
-        attempts++;
-        usage.llmCalls++;
-        // The deadline holds even for a model that ignores its abort signal.
-        const result = await withDeadline("The extraction model call", options.timeoutMs, (abortSignal) =>
-          ai.generateText({
-            model: model as Parameters<typeof ai.generateText>[0]["model"],
-            instructions,
-            messages,
-            output,
-            maxRetries: 0,
-            abortSignal,
-          }),
-        );
-        usage.inputTokens += result.usage.inputTokens ?? 0;
-        usage.outputTokens += result.usage.outputTokens ?? 0;
-        try {
-          return result.output as string;
-        } catch {
-          return result.text; // no output at all (e.g. cut off at the token limit): read as empty
-        }
-      },
+  const call = (messages: ChatMessage[]): Promise<string> =>
+    modelText(
+      ai,
+      model,
+      { instructions, messages, output },
+      { ...options, label: "The extraction model call" },
       {
-        ...options,
-        // Providers mark errors no retry can fix (a bad API key, a malformed request) as not retryable.
-        shouldRetry: (error) => !isUserError(error) && (error as { isRetryable?: unknown } | null)?.isRetryable !== false,
+        usage,
         onRetry: (error, attempt) => report(callFailed(error), { operation: "extract", attempt, willRetry: true }),
+        fail: callFailed,
       },
-    ).catch((error) => {
-      throw isUserError(error) ? error : callFailed(error, attempts);
-    });
-  };
+    );
 
   const conversation: ChatMessage[] = [{ role: "user", content: prompt }];
   const first = await call(conversation);

@@ -1,11 +1,11 @@
 import { jsonrepair } from "jsonrepair";
 import { z } from "zod";
-import { type EngramError, ExtractionError, isUserError } from "../errors.js";
+import { type EngramError, ExtractionError } from "../errors.js";
 import { loadAiSdk } from "../internal/ai-sdk.js";
-import { retry, withDeadline } from "../internal/async.js";
 import type { ErrorContext, Usage } from "../types.js";
 import type { ModelCallOptions } from "./extract.js";
 import type { AiSdkLanguageModel } from "./language-model.js";
+import { modelText } from "./model-call.js";
 
 export const mergeOutputSchema = z.strictObject({
   memory: z.string().describe("The one memory that says what every memory given says, and nothing more"),
@@ -46,46 +46,26 @@ export async function mergeWithModel(
   const prompt = `Memories, oldest first:\n${texts.map((text, i) => `${i + 1}. ${text}`).join("\n")}`;
   const structured = ai.Output.object({ schema: mergeOutputSchema, name: "merged_memory", description: "The merged memory" });
   const output = { ...structured, parseCompleteOutput: async ({ text }: { text: string }) => text };
-  let attempts = 0;
-  const raw = await retry(
-    async () => {
-      attempts++;
-      usage.llmCalls++;
-      const result = await withDeadline("The consolidation model call", options.timeoutMs, (abortSignal) =>
-        ai.generateText({
-          model: model as Parameters<typeof ai.generateText>[0]["model"],
-          instructions: mergeInstructions,
-          messages: [{ role: "user", content: prompt }],
-          output,
-          maxRetries: 0,
-          abortSignal,
-        }),
-      );
-      usage.inputTokens += result.usage.inputTokens ?? 0;
-      usage.outputTokens += result.usage.outputTokens ?? 0;
-      try {
-        return result.output as string;
-      } catch {
-        return result.text;
-      }
-    },
+  const raw = await modelText(
+    ai,
+    model,
+    { instructions: mergeInstructions, messages: [{ role: "user", content: prompt }], output },
+    { ...options, label: "The consolidation model call" },
     {
-      ...options,
-      shouldRetry: (error) => !isUserError(error) && (error as { isRetryable?: unknown } | null)?.isRetryable !== false,
+      usage,
       onRetry: (error, attempt) =>
         report(new ExtractionError({ message: `The consolidation model call failed: ${String(error)}`, cause: error }), {
           operation: "consolidate",
           attempt,
           willRetry: true,
         }),
+      fail: (error, attempts) =>
+        new ExtractionError({
+          message: `The consolidation model call failed ${attempts} time${attempts === 1 ? "" : "s"}: ${error instanceof Error ? error.message : String(error)}. Nothing was changed`,
+          cause: error,
+        }),
     },
-  ).catch((error) => {
-    if (isUserError(error)) throw error;
-    throw new ExtractionError({
-      message: `The consolidation model call failed ${attempts} time${attempts === 1 ? "" : "s"}: ${error instanceof Error ? error.message : String(error)}. Nothing was changed`,
-      cause: error,
-    });
-  });
+  );
   const merged = readMergeOutput(raw);
   if (merged === undefined) {
     throw new ExtractionError({
