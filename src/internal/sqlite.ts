@@ -89,7 +89,27 @@ function sqliteCode(error: unknown): number | undefined {
 
 function isCorruption(error: unknown): boolean {
   const code = sqliteCode(error);
-  return code === SQLITE_CORRUPT || code === SQLITE_NOTADB;
+  if (code === SQLITE_CORRUPT || code === SQLITE_NOTADB) return true;
+  // sqlite-vec reports its shadow tables disagreeing with each other (a chunk, a row or a blob that
+  // a damaged page lost) in words of its own: with Engram's triggers keeping them in step, only damage does that.
+  return (
+    error instanceof Error &&
+    /Internal sqlite-vec error|blob for main\.memory_vectors_|opening blob failed|shadow table/.test(`${error.message} ${detailOf(error)}`)
+  );
+}
+
+/** The first problems `PRAGMA quick_check` finds, or undefined when it finds none (or cannot run at all). */
+function quickCheckProblems(db: DatabaseSync): string | undefined {
+  try {
+    const problems = db
+      .prepare("PRAGMA quick_check(5)")
+      .all()
+      .map((row) => String(Object.values(row)[0]))
+      .filter((line) => line !== "ok");
+    return problems.length ? problems.join("; ") : undefined;
+  } catch (error) {
+    return isCorruption(error) ? detailOf(error) : undefined;
+  }
 }
 
 /** What SQLite said, without the generic prefix node:sqlite may add. */
@@ -265,6 +285,13 @@ export async function openSqlite(file: string): Promise<SqliteHandle> {
         throw new CorruptionError({ path, detail: damaged.get(path) as string, cause: error });
       }
       if (error instanceof Error && (error as { code?: unknown }).code === "ERR_SQLITE_ERROR") {
+        // An error SQLite does not call corruption may still come from a damaged page (the vector
+        // index's own errors do): the file is checked before the error is called anything else.
+        const problems = path === ":memory:" ? undefined : quickCheckProblems(current.db);
+        if (problems !== undefined) {
+          markDamaged(path, problems, current.db);
+          throw new CorruptionError({ path, detail: problems, cause: error });
+        }
         throw new StoreError({ message: `SQLite ${what} failed: ${error.message}`, cause: error });
       }
       throw error;
