@@ -79,6 +79,16 @@ describe("engram graph", () => {
   });
 });
 
+test("regression: CLI writes left the graph behind: engram delete in a data dir with a graph removes the memory's relations", async () => {
+  const dir = await graphDir("delete");
+  const { results } = await cliJson<{ results: { id: string; memory: string }[] }>(["list", "--user", "alice", ...dir]);
+  const id = results.find((item) => item.memory === "Alice manages Bob")?.id as string;
+  expect((await runCli(["delete", id, "--user", "alice", ...dir])).code).toBe(0);
+  const left = await cliJson<{ relations: StoredRelation[] }>(["graph", "--user", "alice", ...dir]);
+  expect(left.relations.map(triple)).toEqual(["Bob -co-occurs-> Carol"]);
+  expect(await cliJson(["graph", "--user", "alice", "--entity", "Alice", "--neighbors", ...dir])).toEqual({ neighbors: [] });
+});
+
 describe("export and import carry the graph", () => {
   test("round trip: relation lines after the memories re-attach to the imported memories, labels kept, scope by scope", async () => {
     const from = await graphDir("source");
