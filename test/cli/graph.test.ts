@@ -118,6 +118,15 @@ describe("export and import carry the graph", () => {
       userId: "bob",
     });
 
+    // A scope's export carries that scope's relations only.
+    const bobOnly = (await runCli(["export", "--user", "bob", ...from])).stdout
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(bobOnly.filter((line) => "relation" in line)).toEqual([
+      { source: "Bob", relation: "co-occurs", target: "Dana", memoryIds: [idOf("Bob works with Dana")], userId: "bob" },
+    ]);
+
     // A label only a model gives, as an app with an extraction model would have exported it.
     const labelled = lines.map((line) => (line.source === "Alice" && line.target === "Bob" ? { ...line, relation: "manages" } : line));
     const file = join(root, "labelled.jsonl");
