@@ -3,6 +3,7 @@ import { join } from "node:path";
 import type { Command } from "commander";
 import { ConfigError, type EngramError } from "../errors.js";
 import type { AiSdkLanguageModel } from "../extraction/language-model.js";
+import { loadNodeSqlite } from "../internal/node-sqlite.js";
 import { Memory } from "../memory.js";
 import type { ErrorContext } from "../types.js";
 
@@ -75,13 +76,35 @@ interface OpenOptions {
   worker?: boolean;
   /** The extraction model, for --infer. */
   llm?: AiSdkLanguageModel;
+  /** Graph memory on (default: when the data dir already keeps a graph, so writes keep it in step). */
+  graph?: boolean;
 }
 
-function openMemory(globals: GlobalOptions, { create = false, worker = false, llm }: OpenOptions = {}): Memory {
+/** True when engram.db holds graph memory's tables: some app or import wrote it with `graph: true`. */
+export function hasGraph(dataDir: string): boolean {
+  const file = join(dataDir, "engram.db");
+  if (!existsSync(file)) return false;
+  const { DatabaseSync } = loadNodeSqlite();
+  let db: InstanceType<typeof DatabaseSync> | undefined;
+  try {
+    db = new DatabaseSync(file, { readOnly: true });
+    return db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'memory_graph_edges'").get() !== undefined;
+  } catch {
+    // A file that cannot be read this way: the Memory's own open reports why.
+    return false;
+  } finally {
+    db?.close();
+  }
+}
+
+function openMemory(globals: GlobalOptions, { create = false, worker = false, llm, graph }: OpenOptions = {}): Memory {
   if (!create) assertDatabase(globals.dataDir);
+  // A delete or update made without the graph would leave relations that no memory supports.
+  const withGraph = graph ?? hasGraph(globals.dataDir);
   return new Memory({
     dataDir: globals.dataDir,
     ...(llm ? { llm } : {}),
+    ...(withGraph ? { graph: true } : {}),
     // Only `import` processes the outbox; a lease short enough that a killed import resumes quickly.
     writeBehind: worker ? { enabled: true, leaseMs: 5_000 } : { enabled: false },
     // An import embeds up to 100 texts a call: on a busy machine the local model may need more

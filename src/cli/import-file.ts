@@ -3,6 +3,8 @@ import { readFile } from "node:fs/promises";
 import { basename } from "node:path";
 import { z } from "zod";
 import { EngramError, InvalidInputError } from "../errors.js";
+import { exactScopeKey } from "../graph/entity-key.js";
+import type { Relation } from "../graph/graph-store.js";
 import type { Message } from "../history/outbox.js";
 import { plainData, textProblem } from "../internal/plain-data.js";
 import { type Scope, scopeKeys, splitScope, validateScope } from "../scope.js";
@@ -39,6 +41,24 @@ export interface ImportProfile {
   scope: Scope;
   text: string;
   source: string;
+}
+
+/**
+ * A relation line of `engram export`, re-attached after the import to the memories of its scope
+ * whose text is that of the memory lines its `memoryIds` name (an import gives memories new ids).
+ */
+export interface ImportRelation {
+  scope: Scope;
+  relation: Relation;
+  /** The texts of the memories that support it, memory lines of the same file and scope. */
+  memories: string[];
+  source: string;
+}
+
+/** What a JSONL file holds besides its turns. */
+export interface ImportExtras {
+  profiles: ImportProfile[];
+  relations: ImportRelation[];
 }
 
 export type ImportFormat = "jsonl" | "locomo";
@@ -88,6 +108,17 @@ const profileLine = z.strictObject({
   updatedAt: z.string().optional(),
 });
 
+const graphName = (what: string) =>
+  z.string({ error: "must be a string" }).min(1, `${what} must not be empty`).max(500, `${what} must be at most 500 characters`);
+
+/** A relation line of `engram export`: `{ source, relation, target, memoryIds, ...scope }`. */
+const relationLine = z.strictObject({
+  source: graphName("source"),
+  relation: graphName("relation"),
+  target: graphName("target"),
+  memoryIds: z.array(z.string()).min(1, "must name at least one memory"),
+});
+
 function scopeFor(source: string, lineScope: Record<string, unknown>, defaults: Scope): Scope {
   try {
     return { ...validateScope("import", { ...defaults, ...lineScope }) };
@@ -99,9 +130,16 @@ function scopeFor(source: string, lineScope: Record<string, unknown>, defaults: 
   }
 }
 
-/** The turns of a JSONL file; the profile lines of an export go to `profiles`. */
-export function parseJsonl(text: string, name: string, defaults: Scope, profiles: ImportProfile[] = []): ImportTurn[] {
+/** The turns of a JSONL file; the profile and relation lines of an export go to `extras`. */
+export function parseJsonl(
+  text: string,
+  name: string,
+  defaults: Scope,
+  extras: ImportExtras = { profiles: [], relations: [] },
+): ImportTurn[] {
   const turns: ImportTurn[] = [];
+  // Memory lines by exported id: relation lines name the memories that support them this way.
+  const memoryLines = new Map<string, { scope: string; text: string | undefined }>();
   const lines = text.split(/\r?\n/);
   lines.forEach((line, index) => {
     if (line.trim() === "") return;
@@ -121,15 +159,34 @@ export function parseJsonl(text: string, name: string, defaults: Scope, profiles
       if (!parsed.success) throw fileError(source, firstIssue(parsed.error));
       const problem = textProblem(parsed.data.profile);
       if (problem) throw fileError(source, `profile ${problem}`);
-      profiles.push({ scope: lineScope, text: parsed.data.profile, source });
+      extras.profiles.push({ scope: lineScope, text: parsed.data.profile, source });
+      return;
+    }
+    if (Object.hasOwn(rest, "relation")) {
+      const parsed = relationLine.safeParse(data);
+      if (!parsed.success) throw fileError(source, firstIssue(parsed.error));
+      const { memoryIds, ...relation } = parsed.data;
+      const scopeKey = exactScopeKey(lineScope);
+      const memories = new Set<string>();
+      for (const id of memoryIds) {
+        const line = memoryLines.get(id);
+        if (!line) throw fileError(source, `memoryIds: "${id}" is not the id of a memory line above this one`);
+        // The scope boundary: a relation only ever attaches to memories of its own scope.
+        if (line.scope !== scopeKey) throw fileError(source, `memoryIds: "${id}" is a memory of another scope than this relation's`);
+        if (line.text !== undefined) memories.add(line.text);
+      }
+      // Every memory that supported it has expired: so has the relation.
+      if (memories.size > 0) extras.relations.push({ scope: lineScope, relation, memories: [...memories], source });
       return;
     }
     if (Object.hasOwn(rest, "memory")) {
       const parsed = exportedLine.safeParse(data);
       if (!parsed.success) throw fileError(source, firstIssue(parsed.error));
-      const { memory, metadata: meta, createdAt, expiresAt } = parsed.data;
+      const { memory, id, metadata: meta, createdAt, expiresAt } = parsed.data;
       // An exported memory that has expired since would never be returned: it is not imported.
-      if (expiresAt !== undefined && Date.parse(expiresAt) <= Date.now()) return;
+      const expired = expiresAt !== undefined && Date.parse(expiresAt) <= Date.now();
+      if (id !== undefined) memoryLines.set(id, { scope: exactScopeKey(lineScope), text: expired ? undefined : memory });
+      if (expired) return;
       turns.push({
         scope: lineScope,
         message: { role: "user", content: memory },
@@ -284,7 +341,7 @@ export function parseLocomo(data: unknown, name: string, defaults: Scope): Impor
 export async function readImportFile(
   path: string,
   { format = "auto", defaults = {} }: { format?: ImportFormat | "auto"; defaults?: Scope } = {},
-): Promise<{ format: ImportFormat; turns: ImportTurn[]; profiles: ImportProfile[] }> {
+): Promise<{ format: ImportFormat; turns: ImportTurn[] } & ImportExtras> {
   let text: string;
   try {
     text = await readFile(path, "utf8");
@@ -296,8 +353,8 @@ export async function readImportFile(
     });
   }
   const name = basename(path);
-  const profiles: ImportProfile[] = [];
-  if (format === "jsonl") return { format, turns: parseJsonl(text, name, defaults, profiles), profiles };
+  const extras: ImportExtras = { profiles: [], relations: [] };
+  if (format === "jsonl") return { format, turns: parseJsonl(text, name, defaults, extras), ...extras };
   let whole: unknown;
   const looksLikeJson = /^\s*[[{]/.test(text);
   if (looksLikeJson) {
@@ -318,9 +375,9 @@ export async function readImportFile(
         message: `${name} is a JSON list, but not of LoCoMo conversations ({ sample_id, conversation }): for chat turns, write one JSON object per line (JSONL).`,
       });
     }
-    return { format: "locomo", turns: parseLocomo(whole, name, defaults), profiles };
+    return { format: "locomo", turns: parseLocomo(whole, name, defaults), ...extras };
   }
-  return { format: "jsonl", turns: parseJsonl(text, name, defaults, profiles), profiles };
+  return { format: "jsonl", turns: parseJsonl(text, name, defaults, extras), ...extras };
 }
 
 const canonicalScope = (scope: Scope) => scopeKeys.map((key) => scope[key] ?? null);

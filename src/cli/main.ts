@@ -8,6 +8,7 @@ import { deleteCommand } from "./commands/delete.js";
 import { exportCommand } from "./commands/export.js";
 import { forgetCommand } from "./commands/forget.js";
 import { getCommand } from "./commands/get.js";
+import { graphCommand } from "./commands/graph.js";
 import { historyCommand } from "./commands/history.js";
 import { importCommand } from "./commands/import.js";
 import { listCommand } from "./commands/list.js";
@@ -35,6 +36,7 @@ const commands: RegisterCommand[] = [
   forgetCommand,
   consolidateCommand,
   historyCommand,
+  graphCommand,
   reviewCommand,
   sweepCommand,
   profileCommand,

@@ -41,6 +41,7 @@ describe("help and version", () => {
     "forget",
     "consolidate",
     "history",
+    "graph",
     "review",
     "sweep",
     "profile",

@@ -1,11 +1,13 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import fc from "fast-check";
 import { afterAll, describe, expect, test } from "vitest";
 import {
   batchChunks,
   chunkTurns,
   type ImportBatch,
+  type ImportExtras,
   type ImportTurn,
   parseJsonl,
   parseLocomo,
@@ -250,5 +252,71 @@ describe("chunkTurns", () => {
     expect(
       chunkTurns([turn("a", undefined, "2024-01-01T00:00:00.000Z"), turn("b", undefined, "2024-01-01T00:00:00.000Z")], 2)[0]?.key,
     ).not.toBe(first[0]);
+  });
+});
+
+describe("relation lines of an export", () => {
+  const scopes = [{ userId: "alice" }, { userId: "bob" }, { userId: "alice", agentId: "coder" }, { runId: "r1" }];
+
+  test("property: a relation line is accepted only when every memory it names is a memory line above it of exactly its scope, and carries only those texts", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.nat({ max: scopes.length - 1 }), { minLength: 1, maxLength: 6 }),
+        fc.nat({ max: scopes.length - 1 }),
+        fc.uniqueArray(fc.nat({ max: 7 }), { minLength: 1, maxLength: 4 }),
+        (memoryScopes, relationScope, named) => {
+          const memories = memoryScopes.map((at, i) => ({ id: `m${i}`, memory: `memory ${i}`, ...scopes[at] }));
+          const relation = {
+            source: "Alice",
+            relation: "manages",
+            target: "Bob",
+            memoryIds: named.map((i) => `m${i}`),
+            ...scopes[relationScope],
+          };
+          const extras: ImportExtras = { profiles: [], relations: [] };
+          const valid = named.every((i) => i < memories.length && memoryScopes[i] === relationScope);
+          const parse = () => parseJsonl(jsonl(...memories, relation), "export.jsonl", {}, extras);
+          if (!valid) {
+            expect(parse).toThrow(InvalidInputError);
+            expect(parse).toThrow(/export.jsonl:\d+: memoryIds: "m\d+" is (not the id of a memory line|a memory of another scope)/);
+            return;
+          }
+          expect(parse()).toHaveLength(memories.length);
+          expect(extras.relations).toEqual([
+            {
+              scope: scopes[relationScope],
+              relation: { source: "Alice", relation: "manages", target: "Bob" },
+              memories: named.map((i) => `memory ${i}`),
+              source: `export.jsonl:${memories.length + 1}`,
+            },
+          ]);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  test("a relation line before the memory it names, or with no memoryIds, is refused with its line number", () => {
+    const relation = { source: "A", relation: "r", target: "B", memoryIds: ["m1"], userId: "alice" };
+    expect(() => parseJsonl(jsonl(relation, { id: "m1", memory: "A r B", userId: "alice" }), "x.jsonl", {})).toThrow(
+      /x.jsonl:1: memoryIds: "m1" is not the id of a memory line above this one/,
+    );
+    expect(() => parseJsonl(jsonl({ ...relation, memoryIds: [] }), "x.jsonl", {})).toThrow(
+      /x.jsonl:1: memoryIds: must name at least one memory/,
+    );
+    expect(() => parseJsonl(jsonl({ ...relation, weight: 1 }), "x.jsonl", {})).toThrow(/x.jsonl:1: unknown key "weight"/);
+  });
+
+  test("a relation whose every memory has expired is dropped with them", () => {
+    const extras: ImportExtras = { profiles: [], relations: [] };
+    const expired = { id: "m1", memory: "A r B", userId: "alice", expiresAt: "2000-01-01T00:00:00Z" };
+    const turns = parseJsonl(
+      jsonl(expired, { source: "A", relation: "r", target: "B", memoryIds: ["m1"], userId: "alice" }),
+      "x.jsonl",
+      {},
+      extras,
+    );
+    expect(turns).toEqual([]);
+    expect(extras.relations).toEqual([]);
   });
 });

@@ -1,7 +1,10 @@
 import { open } from "node:fs/promises";
 import type { Command } from "commander";
-import { exitCodes, globalsOf, log, type RegisterCommand, withMemory } from "../context.js";
+import { exactScopeKey } from "../../graph/entity-key.js";
+import { type Scope, scopeOf } from "../../scope.js";
+import { exitCodes, globalsOf, hasGraph, log, type RegisterCommand, withMemory } from "../context.js";
 import { everyMemory, scopeMemories, type UnreadableScope } from "../every-memory.js";
+import { relationLines } from "../graph-lines.js";
 import { isAllScopes, type ScopeFlags, scopeFlags, scopeOrAll } from "../options.js";
 import { describeScope, print, printJson } from "../output.js";
 
@@ -10,7 +13,7 @@ export const exportCommand: RegisterCommand = (program, state) => {
     program
       .command("export")
       .description(
-        "write memories as JSONL (one memory with its scope and metadata per line), then each scope's profile, for backups and moving between stores",
+        "write memories as JSONL (one memory with its scope and metadata per line), then each scope's profile and graph relations, for backups and moving between stores",
       )
       .option("-o, --output <file>", "write to this file instead of stdout"),
     { allScopes: true },
@@ -20,6 +23,10 @@ export const exportCommand: RegisterCommand = (program, state) => {
     const file = options.output ? await open(options.output, "w") : undefined;
     let exported = 0;
     let profiles = 0;
+    let relations = 0;
+    const graph = hasGraph(globals.dataDir);
+    // The exported memories' ids by exact scope: relation lines name the memories that support them.
+    const exportedIds = new Map<string, { scope: Scope; ids: Set<string> }>();
     // A damaged file: export what is readable, scope by scope, and say what was not.
     const unreadable: UnreadableScope[] = [];
     const onUnreadable = (entry: UnreadableScope) => {
@@ -36,6 +43,11 @@ export const exportCommand: RegisterCommand = (program, state) => {
         for await (const { score: _score, ...item } of items) {
           await write(item);
           exported++;
+          if (!graph) continue;
+          const key = exactScopeKey(item);
+          const entry = exportedIds.get(key) ?? { scope: scopeOf(item), ids: new Set<string>() };
+          entry.ids.add(item.id);
+          exportedIds.set(key, entry);
         }
         // Current profiles only: an import sets each one, recorded as one change in the target's history.
         for (const profileScope of await memory.profileScopes(scope)) {
@@ -43,6 +55,12 @@ export const exportCommand: RegisterCommand = (program, state) => {
           if (!profile) continue;
           await write({ profile: profile.text, updatedAt: profile.updatedAt, ...profileScope });
           profiles++;
+        }
+        // Last, after the memories they name: an import re-attaches them to the memories it wrote.
+        if (!graph) return;
+        for await (const line of relationLines(globals.dataDir, exportedIds)) {
+          await write(line);
+          relations++;
         }
       });
     } finally {
@@ -62,10 +80,17 @@ export const exportCommand: RegisterCommand = (program, state) => {
     if (!options.output) return;
     const skipped = unreadable.map(({ scope: damaged, read, total }) => ({ ...damaged, read, ...(total === undefined ? {} : { total }) }));
     if (globals.json) {
-      printJson({ exported, ...(profiles ? { profiles } : {}), file: options.output, ...(skipped.length ? { unreadable: skipped } : {}) });
+      printJson({
+        exported,
+        ...(profiles ? { profiles } : {}),
+        ...(relations ? { relations } : {}),
+        file: options.output,
+        ...(skipped.length ? { unreadable: skipped } : {}),
+      });
     } else {
       const withProfiles = profiles ? ` and ${profiles} ${profiles === 1 ? "profile" : "profiles"}` : "";
-      print(`Exported ${exported} ${exported === 1 ? "memory" : "memories"}${withProfiles} to ${options.output}.`);
+      const withRelations = relations ? `, ${relations} graph ${relations === 1 ? "relation" : "relations"}` : "";
+      print(`Exported ${exported} ${exported === 1 ? "memory" : "memories"}${withProfiles}${withRelations} to ${options.output}.`);
     }
   });
 };
