@@ -45,7 +45,7 @@ async function loadMcp() {
 }
 
 /** Resolves on the first SIGINT or SIGTERM (or when `also` resolves). */
-function untilStopped(also?: Promise<void>): Promise<void> {
+export function untilStopped(also?: Promise<void>): Promise<void> {
   return new Promise((resolve) => {
     const stop = () => {
       process.off("SIGINT", stop);

@@ -4,7 +4,7 @@ import type { Memory } from "../memory.js";
 import type { Scope } from "../scope.js";
 import { loopbackHostNames } from "../ui/inspector-security.js";
 import { describeScope } from "./output.js";
-import { isLoopback, listen } from "./serve-mcp.js";
+import { isLoopback, listen, untilStopped } from "./serve-mcp.js";
 
 export interface ServeUiOptions {
   scope?: Scope;
@@ -49,15 +49,7 @@ export async function serveUi(memory: Memory, options: ServeUiOptions): Promise<
   process.stderr.write(
     `engram inspector on ${url} ; scope: ${options.scope ? describeScope(options.scope) : "every scope (operator view)"}\n`,
   );
-  await new Promise<void>((resolve) => {
-    const stop = () => {
-      process.off("SIGINT", stop);
-      process.off("SIGTERM", stop);
-      resolve();
-    };
-    process.once("SIGINT", stop);
-    process.once("SIGTERM", stop);
-  });
+  await untilStopped();
   await new Promise<void>((resolve) => {
     server.close(() => resolve());
     server.closeAllConnections();
