@@ -54,6 +54,9 @@ beforeAll(async () => {
   app = new Memory({ dataDir, writeBehind: { pollIntervalMs: 20 }, onError });
   server = new Memory({ dataDir, writeBehind: { enabled: false }, onError });
   memories.push(app, server);
+  // The app has been running before the operator's first CLI call: the database exists on disk
+  // (the CLI refuses a data dir without one, which would be a typo there).
+  await app.getAll({ userId: users[0] });
   for (const user of users) fixedClients.set(user, await connect({ memory: server, scope: { userId: user } }));
   argumentsClient = await connect({ memory: server, scopeFromArguments: true });
 });
@@ -321,13 +324,13 @@ async function viaCli(user: User, where: string): Promise<Scope> {
   const scopeArgs = ["--user", user, "--data-dir", dataDir, "--json"];
   if (action === 0) {
     const { code, stdout, stderr } = await runCli(["add", fact(user), ...scopeArgs]);
-    expect(code, stderr).toBe(0);
+    expect(code, `${where}: ${stderr}`).toBe(0);
     for (const result of JSON.parse(stdout).results as { id: string; memory: string }[])
       owned.set(result.id, { user, text: result.memory });
   } else if (action === 1 || action === 2) {
     const args = action === 1 ? ["search", query(user), "--limit", "20"] : ["list", "--limit", "1000"];
     const { code, stdout, stderr } = await runCli([...args, ...scopeArgs]);
-    expect(code, stderr).toBe(0);
+    expect(code, `${where}: ${stderr}`).toBe(0);
     checkItems(user, JSON.parse(stdout).results, where);
   } else if (victim) {
     const args = action === 3 ? ["get", victim.id] : ["update", victim.id, `${marker[user]} overwrites it`];
