@@ -372,7 +372,9 @@ class SqliteStore implements VectorStore, KeywordSearchable, ScopeEnumerable, Ti
     return handle.guard("list", () => {
       const rows = handle
         .statement(
-          `SELECT ${selectColumns} FROM memories WHERE ${condition.sql}
+          // A text's hash names a few rows at most: read them by hash, not by walking the scope in
+          // time order (which the planner would otherwise pick to avoid a sort).
+          `SELECT ${selectColumns} FROM memories${filter.hash === undefined ? "" : " INDEXED BY memories_by_hash"} WHERE ${condition.sql}
            ${after ? "AND (created_at, id) > (?, ?)" : ""} ORDER BY created_at, id LIMIT ?`,
         )
         .all(...condition.params, ...(after ?? []), limit + 1) as Row[];
