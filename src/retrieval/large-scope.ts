@@ -27,17 +27,7 @@ const versionKey = (record: MemoryRecord) => `${record.id}\u0000${record.hash}\u
  * neighbours.
  */
 export function candidateIndex(memories: readonly IndexedMemory[]): ScopeIndex {
-  const built = buildScopeIndex(memories);
-  const none = new Int32Array(memories.length).fill(-1);
-  return {
-    ...built,
-    previous: none,
-    next: none,
-    windowTf: memories.map((memory) => memory.tf),
-    windowLength: Float64Array.from(memories, (memory) => memory.length),
-    windowFrequency: built.documentFrequency,
-    averageWindowLength: built.averageLength,
-  };
+  return buildScopeIndex(memories, { neighbours: false });
 }
 
 /**

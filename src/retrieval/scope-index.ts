@@ -1,7 +1,14 @@
 import { expiryOf } from "../lifecycle.js";
 import { originOf } from "../memory-origin.js";
 import type { ValidScope } from "../scope.js";
-import { isTimeOrdered, type MemoryRecord, type RecordStamp, type StoreFilter, type VectorStore } from "../stores/vector-store.js";
+import {
+  isChangeTracked,
+  isTimeOrdered,
+  type MemoryRecord,
+  type RecordStamp,
+  type StoreFilter,
+  type VectorStore,
+} from "../stores/vector-store.js";
 import { SESSION_GAP_MS } from "../verbatim/turns.js";
 import { stem, tokenize } from "./keywords.js";
 import { dayOf, type Nlp } from "./nlp.js";
@@ -14,6 +21,8 @@ export interface IndexedMemory {
   readonly speaker?: string;
   /** Porter stems of its words, with their counts. */
   readonly tf: ReadonlyMap<string, number>;
+  /** Sum of the squares of `vector` (for cosine similarity). */
+  readonly squaredNorm: number;
   /** How many words. */
   readonly length: number;
   /** Stems of its nouns and proper nouns. */
@@ -36,10 +45,15 @@ export interface ScopeIndex {
   readonly next: Int32Array;
   /** Per memory: its session number (sessions are runs of memories less than `SESSION_GAP_MS` apart). */
   readonly session: Int32Array;
-  /** Per stem: in how many memories / windows it occurs. */
+  /** Per stem: in how many memories it occurs. */
   readonly documentFrequency: ReadonlyMap<string, number>;
-  readonly windowFrequency: ReadonlyMap<string, number>;
-  readonly windowTf: readonly ReadonlyMap<string, number>[];
+  /**
+   * Per stem: the memories holding it (ascending) and how often each holds it, so that keyword
+   * scoring reads the memories that match and no other. A window's counts (a memory with its
+   * neighbours) are summed from these at query time.
+   */
+  readonly postings: ReadonlyMap<string, Posting>;
+  /** Per memory: the words of its window (itself and its neighbours in the session). */
   readonly windowLength: Float64Array;
   readonly averageLength: number;
   readonly averageWindowLength: number;
@@ -47,6 +61,12 @@ export interface ScopeIndex {
   readonly speakers: ReadonlyMap<string, string>;
   /** The day of the latest memory (relative dates in a query are read against it). */
   readonly latestDay: number;
+}
+
+/** The memories (indices into the scope index) holding a stem, and the count in each. */
+export interface Posting {
+  readonly memories: readonly number[];
+  readonly counts: readonly number[];
 }
 
 const stampKey = (stamp: { id: string; hash: string; updatedAt: string }) => `${stamp.id}\u0000${stamp.hash}\u0000${stamp.updatedAt}`;
@@ -63,11 +83,14 @@ export function indexMemory(record: MemoryRecord, nlp: Nlp): IndexedMemory {
     tf.set(stemmed, (tf.get(stemmed) ?? 0) + 1);
   }
   const said = new Date(record.createdAt);
+  let squaredNorm = 0;
+  for (const value of record.vector) squaredNorm += value * value;
   return {
     record,
     vector: record.vector,
     ...(speaker === undefined ? {} : { speaker }),
     tf,
+    squaredNorm,
     length: words.length,
     nouns: new Set(nlp.entities(body).nouns),
     days: [dayOf(record.createdAt), ...nlp.days(body, said)],
@@ -75,8 +98,12 @@ export function indexMemory(record: MemoryRecord, nlp: Nlp): IndexedMemory {
   };
 }
 
-/** The index of memories given oldest first. */
-export function buildScopeIndex(memories: readonly IndexedMemory[]): ScopeIndex {
+/**
+ * The index of memories given oldest first. `neighbours: false` links no memory to the one given
+ * before it (sessions are still found): for memories that are not a whole scope, where the memory
+ * given before another need not be the one said before it.
+ */
+export function buildScopeIndex(memories: readonly IndexedMemory[], { neighbours = true }: { neighbours?: boolean } = {}): ScopeIndex {
   const n = memories.length;
   const previous = new Int32Array(n).fill(-1);
   const next = new Int32Array(n).fill(-1);
@@ -88,14 +115,13 @@ export function buildScopeIndex(memories: readonly IndexedMemory[]): ScopeIndex 
     const lastSaid = Math.max(Date.parse(before.createdAt), Math.min(Date.parse(before.updatedAt), at));
     const same = at - lastSaid <= SESSION_GAP_MS;
     session[i] = (session[i - 1] as number) + (same ? 0 : 1);
-    if (same) {
+    if (same && neighbours) {
       previous[i] = i - 1;
       next[i - 1] = i;
     }
   }
   const documentFrequency = new Map<string, number>();
-  const windowFrequency = new Map<string, number>();
-  const windowTf: Map<string, number>[] = [];
+  const postings = new Map<string, { memories: number[]; counts: number[] }>();
   const windowLength = new Float64Array(n);
   let totalLength = 0;
   let totalWindow = 0;
@@ -103,31 +129,32 @@ export function buildScopeIndex(memories: readonly IndexedMemory[]): ScopeIndex 
   let latestDay = Number.NEGATIVE_INFINITY;
   for (let i = 0; i < n; i++) {
     const memory = memories[i] as IndexedMemory;
-    for (const term of memory.tf.keys()) documentFrequency.set(term, (documentFrequency.get(term) ?? 0) + 1);
-    const window = new Map(memory.tf);
-    let length = memory.length;
-    for (const j of [previous[i] as number, next[i] as number]) {
-      if (j < 0) continue;
-      const neighbour = memories[j] as IndexedMemory;
-      for (const [term, count] of neighbour.tf) window.set(term, (window.get(term) ?? 0) + count);
-      length += neighbour.length;
+    for (const [term, count] of memory.tf) {
+      let posting = postings.get(term);
+      if (!posting) {
+        posting = { memories: [], counts: [] };
+        postings.set(term, posting);
+      }
+      posting.memories.push(i);
+      posting.counts.push(count);
     }
-    for (const term of window.keys()) windowFrequency.set(term, (windowFrequency.get(term) ?? 0) + 1);
-    windowTf.push(window);
+    let length = memory.length;
+    if ((previous[i] as number) >= 0) length += (memories[previous[i] as number] as IndexedMemory).length;
+    if ((next[i] as number) >= 0) length += (memories[next[i] as number] as IndexedMemory).length;
     windowLength[i] = length;
     totalLength += memory.length;
     totalWindow += length;
     if (memory.speaker !== undefined) for (const word of tokenize(memory.speaker)) speakers.set(stem(word), memory.speaker);
     latestDay = Math.max(latestDay, memory.days[0] as number);
   }
+  for (const [term, posting] of postings) documentFrequency.set(term, posting.memories.length);
   return {
     memories,
     previous,
     next,
     session,
     documentFrequency,
-    windowFrequency,
-    windowTf,
+    postings,
     windowLength,
     averageLength: totalLength / n || 1,
     averageWindowLength: totalWindow / n || 1,
@@ -137,6 +164,8 @@ export function buildScopeIndex(memories: readonly IndexedMemory[]): ScopeIndex 
 }
 
 interface Entry {
+  /** The store's change token read before the stamps (stores that keep one), else undefined. */
+  token: string | undefined;
   versions: string;
   index: ScopeIndex;
   byKey: Map<string, IndexedMemory>;
@@ -172,10 +201,18 @@ export class ScopeIndexCache {
   async index(store: VectorStore, scope: ValidScope, nlp: Nlp | Promise<Nlp>): Promise<ScopeIndex> {
     const filter: StoreFilter = { scope };
     const key = JSON.stringify([scope.userId ?? null, scope.agentId ?? null, scope.runId ?? null]);
+    const cached = this.#entries.get(key);
+    const current = (entry: Entry) => entry.expires === Number.POSITIVE_INFINITY || entry.expires > this.#now();
+    // Read before the stamps: a write after this read changes the token the next search reads.
+    const token = isChangeTracked(store) ? await store.changeToken() : undefined;
+    if (token !== undefined && cached?.token === token && current(cached)) {
+      this.#touch(key, cached);
+      return cached.index;
+    }
     const stamps = await stampsOf(store, filter);
     const versions = stamps.map(stampKey).join("\u0001");
-    const cached = this.#entries.get(key);
-    if (cached?.versions === versions && (cached.expires === Number.POSITIVE_INFINITY || cached.expires > this.#now())) {
+    if (cached?.versions === versions && current(cached)) {
+      cached.token = token;
       this.#touch(key, cached);
       return cached.index;
     }
@@ -204,7 +241,7 @@ export class ScopeIndexCache {
       byKey.set(stampId, memory);
       memories.push(memory);
     }
-    const entry: Entry = { versions, index: buildScopeIndex(memories), byKey, expires };
+    const entry: Entry = { token, versions, index: buildScopeIndex(memories), byKey, expires };
     this.#touch(key, entry);
     return entry.index;
   }

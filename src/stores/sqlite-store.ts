@@ -11,6 +11,7 @@ import { scopeColumns, scopeOfRow } from "../store-kit/scopes.js";
 import { assertNoConflict, checkedUpserts, idsToCheck } from "../store-kit/writes.js";
 import { compactIndexDimension, ensureCompactIndex, migrate, schema, scopeTermPrefixes } from "./sqlite-store-schema.js";
 import type {
+  ChangeTracked,
   KeywordSearchable,
   MemoryRecord,
   RecordStamp,
@@ -416,6 +417,20 @@ class SqliteStore implements VectorStore, KeywordSearchable, ScopeEnumerable, Ti
     );
   }
 
+  /**
+   * SQLite counts the commits of other connections to the file (`PRAGMA data_version`, other
+   * processes included) and the rows this process's connection changed (`total_changes()`, every
+   * store and log of the process on this file share it): together they change on any write.
+   */
+  async changeToken(): Promise<string> {
+    const handle = await this.#open();
+    return handle.guard("changeToken", () => {
+      const { data_version: version } = handle.statement("PRAGMA data_version").get() as { data_version: number };
+      const { changes } = handle.statement("SELECT total_changes() AS changes").get() as { changes: number };
+      return `${version}:${changes}`;
+    });
+  }
+
   async countWithin(filter: StoreFilter): Promise<number> {
     const handle = await this.#open();
     const condition = where(filter);
@@ -486,6 +501,6 @@ class SqliteStore implements VectorStore, KeywordSearchable, ScopeEnumerable, Ti
  */
 export function sqliteStore({
   path,
-}: SqliteStoreOptions): VectorStore & KeywordSearchable & ScopeEnumerable & TimeOrdered & ScopeCountable {
+}: SqliteStoreOptions): VectorStore & KeywordSearchable & ScopeEnumerable & TimeOrdered & ScopeCountable & ChangeTracked {
   return new SqliteStore(path);
 }
