@@ -133,4 +133,45 @@ describe("Memory.search copies of a scope", () => {
       await memory.close();
     }
   });
+
+  test("after adds, continued bursts, updates and deletes, the copy a search keeps up to date ranks exactly as a copy built from nothing", async () => {
+    const dataDir = join(directory, "incremental");
+    const live = new Memory({ dataDir, embedder: deterministicEmbedder(), writeBehind: { enabled: false } });
+    const questions = ["Where does Alice keep bees?", "What did Bob plant in March?", "honey", "Who walks the dog in the rain?"];
+    const topics = ["bees on the roof", "tomatoes in March", "honey at the market", "the dog in the rain", "a guitar lesson"];
+    try {
+      const start = Date.UTC(2025, 0, 1);
+      for (let step = 0; step < 24; step++) {
+        const at = new Date(start + step * (step % 5 === 0 ? 3_600_000 : 60_000));
+        const speaker = step % 3 === 0 ? "Bob" : "Alice";
+        await live.add([{ role: "user", name: speaker, content: `${speaker} talks about ${topics[step % topics.length]} (${step})` }], {
+          ...alice,
+          infer: false,
+          timestamp: at,
+        });
+        if (step % 7 === 6) {
+          const { results } = await live.getAll({ ...alice, limit: 100 });
+          const [oldest, second] = results;
+          if (oldest) await live.update(oldest.id, `${oldest.memory} and more`, alice);
+          if (second) await live.delete(second.id, alice);
+        }
+        // Searches between the writes keep the copy current step by step.
+        await live.search(questions[step % questions.length] as string, { ...alice, threshold: 0 });
+      }
+      const cold = new Memory({ dataDir, embedder: deterministicEmbedder(), writeBehind: { enabled: false } });
+      try {
+        for (const question of questions) {
+          const fromLive = (await live.search(question, { ...alice, threshold: 0, explain: true })).results;
+          const fromCold = (await cold.search(question, { ...alice, threshold: 0, explain: true })).results;
+          expect(fromLive.map((r) => [r.id, r.memory, r.score, r.explain])).toEqual(
+            fromCold.map((r) => [r.id, r.memory, r.score, r.explain]),
+          );
+        }
+      } finally {
+        await cold.close();
+      }
+    } finally {
+      await live.close();
+    }
+  });
 });
