@@ -146,6 +146,8 @@ interface Entry {
 
 const PAGE = 500;
 
+const keyOf = (scope: ValidScope) => JSON.stringify([scope.userId ?? null, scope.agentId ?? null, scope.runId ?? null]);
+
 /**
  * Per-scope copies of the memories search ranks, so that a search does not re-read and re-annotate
  * the whole scope. Before each use the scope's stamps are read from the store: a memory deleted,
@@ -168,10 +170,18 @@ export class ScopeIndexCache {
     this.#entries.clear();
   }
 
+  /**
+   * The speakers of the scope's index as last built, without reading the store (undefined when the
+   * scope has none cached): a guess a search can act on before the index is brought up to date.
+   */
+  speakersOf(scope: ValidScope): ReadonlyMap<string, string> | undefined {
+    return this.#entries.get(keyOf(scope))?.index.speakers;
+  }
+
   /** The scope's index, brought up to date. `nlp` is awaited only when a memory must be (re)annotated. */
   async index(store: VectorStore, scope: ValidScope, nlp: Nlp | Promise<Nlp>): Promise<ScopeIndex> {
     const filter: StoreFilter = { scope };
-    const key = JSON.stringify([scope.userId ?? null, scope.agentId ?? null, scope.runId ?? null]);
+    const key = keyOf(scope);
     const stamps = await stampsOf(store, filter);
     const versions = stamps.map(stampKey).join("\u0001");
     const cached = this.#entries.get(key);
