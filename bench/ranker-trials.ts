@@ -33,9 +33,14 @@ const { values: options, positionals } = parseArgs({
     only: { type: "string" },
     cutoff: { type: "boolean", default: false },
     someone: { type: "boolean", default: false },
+    without: { type: "string" },
   },
 });
 const file = resolve(positionals[0] ?? defaultDataFile);
+// Shipped signals left out of every trial (`--without cosTopic`): trials then stand on the others.
+const dropped = new Set(options.without?.split(",") ?? []);
+const kept = FEATURES.flatMap((name, k) => (dropped.has(name) ? [] : [k]));
+
 const { samples } = readLocomo(file);
 const local = localEmbedder();
 const embedder = options["embedding-cache"] ? cachedEmbedder(local, resolve(options["embedding-cache"])) : local;
@@ -166,6 +171,10 @@ try {
   const conversations = await loadConversations(samples, store, embedder, ingested.sources);
   const on = await runsOf(conversations);
   const off = options.cutoff ? await runsOf(conversations, nextConversation(conversations.length)) : [];
+  const inPool = on.map((run) => new Set(run.evidence.flat()).size / run.question.evidence.length);
+  console.log(
+    `evidence in the first stage's pool of ${on[0]?.scored.pool.length}: ${pct(inPool.reduce((a, b) => a + b, 0) / (inPool.length || 1))} %`,
+  );
   const context = await TrialContextOf(conversations, [...on, ...off], options.someone ?? false);
   const allExtras = Object.keys(extraColumns);
   const trials: Trial[] = [
@@ -190,17 +199,19 @@ async function TrialContextOf(conversations: readonly Conversation[], runs: read
 }
 
 function extend(runs: readonly Run[], extras: readonly Extra[], context: TrialContext): Run[] {
-  if (extras.length === 0) return [...runs];
+  if (extras.length === 0 && dropped.size === 0) return [...runs];
   return runs.map((run) => {
     const columns = extras.map((extra) => extraColumns[extra](context, run));
-    const rows = run.scored.rows.map((row, k) => Float64Array.from([...row, ...columns.map((column) => column[k] as number)]));
+    const rows = run.scored.rows.map((row, k) =>
+      Float64Array.from([...kept.map((j) => row[j] as number), ...columns.map((column) => column[k] as number)]),
+    );
     return { ...run, scored: { ...run.scored, rows } };
   });
 }
 
 function evaluate(trial: Trial, conversations: readonly Conversation[], on: readonly Run[], off: readonly Run[], context: TrialContext) {
   const started = performance.now();
-  const names = [...FEATURES, ...trial.extras];
+  const names = [...FEATURES.filter((name) => !dropped.has(name)), ...trial.extras];
   const runs = extend(on, trial.extras, context);
   const train = trial.fit ?? pointwise;
   const folds = conversations.map((_, k) =>

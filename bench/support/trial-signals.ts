@@ -26,6 +26,7 @@ export interface TrialContext {
   noNameVectorOf: Map<string, Float32Array>;
   someoneVectorOf: Map<string, Float32Array>;
   keyOf: (scopeConv: number, question: string) => string;
+  nameVectorOf: Map<string, Float32Array>;
   verbsOf: Map<string, string[]>;
 }
 
@@ -112,9 +113,12 @@ export async function trialContext(
     const vectors = await embed([...map.values()]);
     return new Map([...map.keys()].map((key, i) => [key, vectors[i] as Float32Array]));
   };
+  const speakerNames = [...new Set(conversations.flatMap((c) => c.speakers))];
+  const nameVectors = await embed(speakerNames);
+  const nameVectorOf = new Map(speakerNames.map((name, i) => [name, nameVectors[i] as Float32Array]));
   const noNameVectorOf = await embedAll(wanted);
   const someoneVectorOf = await embedAll(someone);
-  return { conversations, kinds, vectorOf, noNameVectorOf, someoneVectorOf, verbsOf, keyOf };
+  return { conversations, kinds, vectorOf, noNameVectorOf, someoneVectorOf, verbsOf, keyOf, nameVectorOf };
 }
 
 export type QueryShape = "when" | "number" | "where" | "who" | "why" | "yesNo" | "kind" | "other";
@@ -255,6 +259,15 @@ export const extraColumns = {
       : 0;
   }),
   cosNoName: perMemory((_, __, i, cache) => cache.cosNoName[i] as number),
+  cosName: perMemory((context, run, i, cache) => {
+    const { index } = context.conversations[run.scopeConv] as Conversation;
+    let best = 0;
+    for (const name of cache.named) {
+      const vector = context.nameVectorOf.get(name);
+      if (vector) best = Math.max(best, cosineSimilarity(vector, (index.memories[i] as { vector: Float32Array }).vector));
+    }
+    return best;
+  }),
   cosSomeone: perMemory((_, __, i, cache) => cache.cosSomeone[i] as number),
   cosNoNameRel: perMemory((_, __, i, cache) => (cache.cosNoName[i] as number) - Math.max(...cache.cosNoName)),
   rrCosNoName: (context, run) => {
