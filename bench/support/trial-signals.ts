@@ -268,6 +268,14 @@ export const extraColumns = {
     }
     return best;
   }),
+  sessCosNoName: perMemory((context, run, i, cache) => {
+    const { index } = context.conversations[run.scopeConv] as Conversation;
+    const session = index.session[i];
+    let best = -1;
+    for (let j = i; j >= 0 && index.session[j] === session; j--) best = Math.max(best, cache.cosNoName[j] as number);
+    for (let j = i + 1; j < index.memories.length && index.session[j] === session; j++) best = Math.max(best, cache.cosNoName[j] as number);
+    return best;
+  }),
   cosSomeone: perMemory((_, __, i, cache) => cache.cosSomeone[i] as number),
   cosNoNameRel: perMemory((_, __, i, cache) => (cache.cosNoName[i] as number) - Math.max(...cache.cosNoName)),
   rrCosNoName: (context, run) => {
