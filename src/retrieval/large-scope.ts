@@ -3,7 +3,7 @@ import type { ValidScope } from "../scope.js";
 import { isKeywordSearchable, type MemoryRecord, type ScoredRecord, type StoreFilter, type VectorStore } from "../stores/vector-store.js";
 import { analyseQuery, POOL_SIZE } from "./features.js";
 import type { Nlp } from "./nlp.js";
-import { type RankedHit, type RankOptions, rankIndex } from "./rank.js";
+import { type RankedHit, type RankOptions, rankIndex, topicVectorOf } from "./rank.js";
 import { buildScopeIndex, type IndexedMemory, indexMemory, type ScopeIndex } from "./scope-index.js";
 
 /**
@@ -70,5 +70,7 @@ export async function rankLargeScope(
   while (cache.size > ANNOTATED) cache.delete(cache.keys().next().value as string);
   memories.sort((a, b) => a.record.createdAt.localeCompare(b.record.createdAt) || (a.record.id < b.record.id ? -1 : 1));
   const index = candidateIndex(memories);
-  return rankIndex(index, scope, analyseQuery(text, vector, loaded, index.latestDay), options);
+  const topicVector = await topicVectorOf(embedder, text, index, undefined, signal);
+  signal?.throwIfAborted();
+  return rankIndex(index, scope, analyseQuery(text, vector, loaded, index.latestDay, topicVector), options);
 }
