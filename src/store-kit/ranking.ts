@@ -1,4 +1,5 @@
-import { bm25Scores } from "../retrieval/bm25.js";
+import { type Bm25Document, bm25Document, scoreBm25Documents } from "../retrieval/bm25.js";
+import { stem } from "../retrieval/keywords.js";
 
 /**
  * Ranks full-text candidates by BM25 (`bm25Scores`: Porter stems, k1 = 1.2, b = 0.75), so that
@@ -29,17 +30,36 @@ export function rankByBm25<T extends { readonly id: string; readonly text: strin
     limit,
   }: { documentCount?: number; documentFrequencies?: ReadonlyMap<string, number>; limit: number },
 ): { candidate: T; score: number }[] {
-  const holding = (documents: readonly T[]) =>
-    bm25Scores(
-      terms,
-      documents.map((candidate) => candidate.text),
-      { documentCount, ...(documentFrequencies && { documentFrequencies }) },
-    );
-  const first = holding(candidates);
-  const matching = candidates.filter((_, i) => (first[i] as number) > 0);
-  const scores = holding(matching);
+  const stemmedTerms = [...new Set(terms.map(stem))];
+  const wanted = new Set(stemmedTerms);
+  return rankBm25Documents(
+    stemmedTerms,
+    candidates.map((candidate) => ({ candidate, document: bm25Document(wanted, candidate.text) })),
+    { documentCount, ...(documentFrequencies && { documentFrequencies }), limit },
+  );
+}
+
+/**
+ * `rankByBm25` over candidates whose texts were already read by `bm25Document` (for the query's
+ * distinct stems): a store that scores growing sets of candidates reads each text once.
+ */
+export function rankBm25Documents<T extends { readonly id: string }>(
+  stemmedTerms: readonly string[],
+  candidates: readonly { candidate: T; document: Bm25Document }[],
+  {
+    documentCount,
+    documentFrequencies,
+    limit,
+  }: { documentCount?: number; documentFrequencies?: ReadonlyMap<string, number>; limit: number },
+): { candidate: T; score: number }[] {
+  const matching = candidates.filter(({ document }) => document.counts.size > 0);
+  const scores = scoreBm25Documents(
+    stemmedTerms,
+    matching.map(({ document }) => document),
+    { documentCount: documentCount ?? candidates.length, ...(documentFrequencies && { documentFrequencies }) },
+  );
   return matching
-    .map((candidate, i) => ({ candidate, score: scores[i] as number }))
+    .map(({ candidate }, i) => ({ candidate, score: scores[i] as number }))
     .sort((a, b) => b.score - a.score || (a.candidate.id < b.candidate.id ? -1 : a.candidate.id > b.candidate.id ? 1 : 0))
     .slice(0, limit);
 }

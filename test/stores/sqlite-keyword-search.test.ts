@@ -59,3 +59,38 @@ test("a scope where the query's words match thousands of memories: keyword searc
   }
   await store.close();
 });
+
+test("a scope where one query word is in every memory and another in a few: keyword search reads the few, ranks and scores them as BM25 over the whole scope, and estimates the common word's frequency", async () => {
+  const store = sqliteStore({ path: join(directory, "estimated.db") });
+  await store.init({ dimension: 2 });
+  const team = { userId: "team" };
+  const at = (i: number) => new Date(Date.UTC(2025, 0, 1) + i * 1000).toISOString();
+  // 9,000 memories hold "walrus": more than are counted one by one, so its frequency is estimated.
+  const scope = Array.from({ length: 9_000 }, (_, i) =>
+    record(`walrus-${String(i).padStart(4, "0")}`, `walrus note number n${i}`, team, at(i)),
+  );
+  scope.push(
+    record("narwhal-twice", "narwhal narwhal walrus n1", team, at(1)),
+    record("narwhal-a", "narwhal walrus note a", team, at(2)),
+    record("narwhal-b", "walrus narwhal note b", team, at(3)),
+  );
+  const elsewhere = Array.from({ length: 200 }, (_, i) => record(`other-${i}`, `narwhal narwhal walrus n${i}`, { userId: "other" }, at(i)));
+  await store.write({ upsert: [...scope, ...elsewhere] });
+
+  const expected = rankByBm25(keywordTerms("narwhal walrus"), scope, { limit: 3 });
+  expect(expected.map((hit) => hit.candidate.id)).toEqual(["narwhal-twice", "narwhal-a", "narwhal-b"]);
+  const hits = await store.keywordSearch({ text: "narwhal walrus", filter: { scope: team }, limit: 3 });
+  expect(hits.map((hit) => hit.record.id)).toEqual(["narwhal-twice", "narwhal-a", "narwhal-b"]);
+  hits.forEach((hit, i) => {
+    expect(hit.score).toBeCloseTo(expected[i]?.score as number, 9);
+  });
+  // Past the three, memories holding "walrus" only fill the limit, with the scope's score for it.
+  const more = await store.keywordSearch({ text: "narwhal walrus", filter: { scope: team }, limit: 6 });
+  const walrusOnly = rankByBm25(["walrus"], scope, { limit: 1 })[0]?.score as number;
+  expect(more.slice(0, 3).map((hit) => hit.record.id)).toEqual(["narwhal-twice", "narwhal-a", "narwhal-b"]);
+  for (const hit of more.slice(3)) {
+    expect(hit.record.id).toMatch(/^walrus-/);
+    expect(hit.score).toBeCloseTo(walrusOnly, 9);
+  }
+  await store.close();
+});
