@@ -7,9 +7,11 @@
  *   `--embed-batch` texts (default: the local embedder's own default), sentences per second.
  * - write-behind: `--entries=300` turns queued one `enqueue` each (one message, its speaker's
  *   scope, as an app's adapter queues them) on a fresh data dir, then `flush`: entries per second
- *   through the worker.
- * - import: `engram import <file>` of the built CLI (`npx tsup` first) on a fresh data dir, wall
- *   time of the whole process and turns per second.
+ *   through the worker, with `writeBehind.batchSize` 1 (each turn alone) and 16 (the default)
+ *   one after the other (`--write-behind-batch=1,16`).
+ * - import: `engram import <file>` of the built CLI (`npx tsup` first; `--cli=path/to/cli/index.js`
+ *   for another build) on a fresh data dir, wall time of the whole process and turns per second;
+ *   then the embedder alone on exactly the texts the import wrote, to compare.
  *
  * Options: --file=../shared/data/realtalk.json  --conversations=N (import only the first N of
  * the file)  --texts  --entries  --embed-batch  --batch-size (import's --batch-size)
@@ -17,8 +19,9 @@
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import path, { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
+import { DatabaseSync } from "node:sqlite";
 import { localEmbedder, Memory } from "../src/index.js";
 import { readLocomo } from "./support/locomo.js";
 import { currentLoad, defaultDataFile, repoRoot } from "./support/report.js";
@@ -34,6 +37,7 @@ const parts = (args.part ?? "embedder,write-behind,import").split(",");
 const textCount = Number(args.texts ?? 600);
 const entryCount = Number(args.entries ?? 300);
 const embedBatch = args["embed-batch"] === undefined ? undefined : Number(args["embed-batch"]);
+const writeBehindBatches = (args["write-behind-batch"] ?? "1,16").split(",").map(Number);
 
 const load = () => currentLoad().join(" / ");
 const stamp = () => new Date().toISOString().slice(0, 16).replace("T", " ");
@@ -65,10 +69,10 @@ async function embedderSpeed() {
   );
 }
 
-async function writeBehindSpeed() {
+async function writeBehindSpeed(batchSize: number) {
   const turns = turnsOf(file).slice(0, entryCount);
   const dataDir = mkdtempSync(join(tmpdir(), "engram-bench-ingest-"));
-  const memory = new Memory({ dataDir, writeBehind: { enabled: true } });
+  const memory = new Memory({ dataDir, writeBehind: { enabled: true, batchSize } });
   try {
     await memory.search("warm up", { userId: "warm-up" });
     const before = load();
@@ -83,7 +87,7 @@ async function writeBehindSpeed() {
     const { processed, failed } = await memory.flush();
     const seconds = (performance.now() - started) / 1000;
     console.log(
-      `write-behind  ${processed} entries (${failed} failed) in ${seconds.toFixed(1)} s = ${(processed / seconds).toFixed(1)} entries/s` +
+      `write-behind  batchSize ${batchSize}: ${processed} entries (${failed} failed) in ${seconds.toFixed(1)} s = ${(processed / seconds).toFixed(1)} entries/s` +
         ` (queued in ${((queuedAt - started) / 1000).toFixed(1)} s; load ${before} → ${load()}; ${stamp()} UTC)`,
     );
   } finally {
@@ -92,8 +96,21 @@ async function writeBehindSpeed() {
   }
 }
 
-function importSpeed() {
-  const cli = join(repoRoot, "dist", "cli", "index.js");
+/** The texts an import wrote (each memory's text when added or changed), in the order written. */
+function writtenTexts(file: string): string[] {
+  const db = new DatabaseSync(file, { readOnly: true });
+  try {
+    const rows = db.prepare("SELECT new_value FROM memory_history WHERE event IN ('ADD', 'UPDATE') ORDER BY created_at, rowid").all() as {
+      new_value: string;
+    }[];
+    return rows.map((row) => row.new_value);
+  } finally {
+    db.close();
+  }
+}
+
+async function importSpeed() {
+  const cli = resolve(args.cli ?? join(repoRoot, "dist", "cli", "index.js"));
   const dataDir = mkdtempSync(join(tmpdir(), "engram-bench-import-"));
   let input = file;
   if (args.conversations !== undefined) {
@@ -120,9 +137,22 @@ function importSpeed() {
     const seconds = (performance.now() - started) / 1000;
     if (run.status !== 0) throw new Error(`engram import exited ${run.status}: ${run.stderr}`);
     const summary = JSON.parse(run.stdout) as { turns: number; imported: number; batches: number; seconds: number };
+    const after = load();
+    // The embedder alone, right after, on exactly the texts the import embedded, in calls of 50.
+    const texts = writtenTexts(join(dataDir, "engram", "engram.db"));
+    const embedder = localEmbedder();
+    await embedder.embed(["warm up"]);
+    const embedStarted = performance.now();
+    for (let start = 0; start < texts.length; start += 50) await embedder.embed(texts.slice(start, start + 50));
+    const embedSeconds = (performance.now() - embedStarted) / 1000;
     console.log(
-      `import     ${summary.imported} of ${summary.turns} turns (${summary.batches} outbox entries) in ${seconds.toFixed(1)} s wall` +
-        ` = ${(summary.turns / seconds).toFixed(1)} turns/s (${summary.seconds.toFixed(1)} s in the import loop; load ${before} → ${load()}; ${stamp()} UTC)`,
+      `import     ${summary.imported} of ${summary.turns} turns (${summary.batches} outbox entries, ${texts.length} texts written)` +
+        ` in ${seconds.toFixed(1)} s wall = ${(summary.turns / seconds).toFixed(1)} turns/s, ${(texts.length / seconds).toFixed(1)} texts/s` +
+        ` (${path.basename(cli)} of ${path.dirname(path.dirname(cli))}; load ${before} → ${after}; ${stamp()} UTC)`,
+    );
+    console.log(
+      `  the embedder alone on those ${texts.length} texts: ${embedSeconds.toFixed(1)} s = ${(texts.length / embedSeconds).toFixed(1)} sentences/s` +
+        ` (the import took ${(seconds / embedSeconds).toFixed(2)}× as long; load ${after} → ${load()})`,
     );
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
@@ -132,7 +162,7 @@ function importSpeed() {
 console.log(`bench:ingest — ${file}`);
 for (const part of parts) {
   if (part === "embedder") await embedderSpeed();
-  else if (part === "write-behind") await writeBehindSpeed();
-  else if (part === "import") importSpeed();
+  else if (part === "write-behind") for (const size of writeBehindBatches) await writeBehindSpeed(size);
+  else if (part === "import") await importSpeed();
   else throw new Error(`--part: unknown part ${part} (embedder, write-behind, import)`);
 }

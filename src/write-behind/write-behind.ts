@@ -198,8 +198,8 @@ export class WriteBehind {
 
   /**
    * Decides verbatim turns together, saves each one's plan on its entry, and writes them all in
-   * one transaction (where store and history share one). Returns undefined when they are done (or another worker took them over), or
-   * the plans saved so far when the turns must go on one by one.
+   * one transaction (where store and history share one). Returns undefined when they are done (or
+   * another worker took them over), or the plans saved so far when the turns must go on one by one.
    */
   async #processBatch(
     outbox: Outbox,
