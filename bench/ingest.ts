@@ -8,7 +8,9 @@
  * - write-behind: `--entries=300` turns queued one `enqueue` each (one message, its speaker's
  *   scope, as an app's adapter queues them) on a fresh data dir, then `flush`: entries per second
  *   through the worker, with `writeBehind.batchSize` 1 (each turn alone) and 16 (the default)
- *   one after the other (`--write-behind-batch=1,16`).
+ *   one after the other (`--write-behind-batch=1,16`). Each conversation is one user, both
+ *   speakers in it. `--call-ms=100` swaps the local model for deterministic vectors whose every
+ *   call takes that long, as a remote embedding API's does.
  * - import: `engram import <file>` of the built CLI (`npx tsup` first; `--cli=path/to/cli/index.js`
  *   for another build) on a fresh data dir, wall time of the whole process and turns per second;
  *   then the embedder alone on exactly the texts the import wrote, to compare.
@@ -22,7 +24,8 @@ import { tmpdir } from "node:os";
 import path, { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { DatabaseSync } from "node:sqlite";
-import { localEmbedder, Memory } from "../src/index.js";
+import { type Embedder, localEmbedder, Memory } from "../src/index.js";
+import { deterministicEmbedder } from "../src/testing/index.js";
 import { readLocomo } from "./support/locomo.js";
 import { currentLoad, defaultDataFile, repoRoot } from "./support/report.js";
 
@@ -38,6 +41,20 @@ const textCount = Number(args.texts ?? 600);
 const entryCount = Number(args.entries ?? 300);
 const embedBatch = args["embed-batch"] === undefined ? undefined : Number(args["embed-batch"]);
 const writeBehindBatches = (args["write-behind-batch"] ?? "1,16").split(",").map(Number);
+const callMs = Number(args["call-ms"] ?? 0);
+
+/** A stand-in for an embedding API: deterministic vectors, each call taking `ms` however many texts it has. */
+function slowCalls(ms: number): Embedder {
+  const inner = deterministicEmbedder();
+  return {
+    dimension: inner.dimension,
+    modelId: `deterministic, ${ms} ms a call`,
+    async embed(texts) {
+      await new Promise((resolve) => setTimeout(resolve, ms));
+      return inner.embed(texts);
+    },
+  };
+}
 
 const load = () => currentLoad().join(" / ");
 const stamp = () => new Date().toISOString().slice(0, 16).replace("T", " ");
@@ -72,14 +89,14 @@ async function embedderSpeed() {
 async function writeBehindSpeed(batchSize: number) {
   const turns = turnsOf(file).slice(0, entryCount);
   const dataDir = mkdtempSync(join(tmpdir(), "engram-bench-ingest-"));
-  const memory = new Memory({ dataDir, writeBehind: { enabled: true, batchSize } });
+  const memory = new Memory({ dataDir, writeBehind: { enabled: true, batchSize }, ...(callMs > 0 ? { embedder: slowCalls(callMs) } : {}) });
   try {
     await memory.search("warm up", { userId: "warm-up" });
     const before = load();
     const started = performance.now();
     for (const turn of turns) {
       await memory.enqueue([{ role: "user", name: turn.speaker, content: turn.text }], {
-        userId: `${turn.sample}:${turn.speaker}`,
+        userId: turn.sample,
         ...(turn.timestamp === undefined ? {} : { timestamp: turn.timestamp }),
       });
     }
@@ -87,7 +104,7 @@ async function writeBehindSpeed(batchSize: number) {
     const { processed, failed } = await memory.flush();
     const seconds = (performance.now() - started) / 1000;
     console.log(
-      `write-behind  batchSize ${batchSize}: ${processed} entries (${failed} failed) in ${seconds.toFixed(1)} s = ${(processed / seconds).toFixed(1)} entries/s` +
+      `write-behind  batchSize ${batchSize}${callMs > 0 ? `, embedder ${callMs} ms a call` : ", local embedder"}: ${processed} entries (${failed} failed) in ${seconds.toFixed(1)} s = ${(processed / seconds).toFixed(1)} entries/s` +
         ` (queued in ${((queuedAt - started) / 1000).toFixed(1)} s; load ${before} → ${load()}; ${stamp()} UTC)`,
     );
   } finally {
