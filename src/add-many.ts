@@ -26,6 +26,16 @@ export interface BatchTurn {
 export async function planVerbatimBatch(
   { store, embedder, runtime, dimension }: { store: VectorStore; embedder: WrappedEmbedder; runtime: Runtime; dimension: number },
   turns: readonly BatchTurn[],
+  {
+    eachApplicable = false,
+  }: {
+    /**
+     * Every plan can be applied on its own, after the plans before it (the write-behind saves each
+     * one on its own outbox entry): every text a plan writes is embedded, the ones a later add of
+     * the batch changes again included.
+     */
+    eachApplicable?: boolean;
+  } = {},
 ): Promise<Plan[]> {
   const overlay = new PendingWrites(store);
   const texts: string[] = [];
@@ -51,7 +61,9 @@ export async function planVerbatimBatch(
   }
   // A burst that grows over several adds is written once, with its last text: only the vectors
   // the batch writes are embedded, not every text the burst had on the way.
-  const written = new Set(mergePlans(plans).upsert.map((record) => record.vector));
+  const written = new Set(
+    (eachApplicable ? plans.flatMap((plan) => plan.upsert) : mergePlans(plans).upsert).map((record) => record.vector),
+  );
   const needed = placeholders.flatMap((placeholder, i) => (written.has(placeholder) ? [i] : []));
   if (needed.length > 0) {
     const first = plans.find((plan) => plan.upsert.length > 0);

@@ -160,8 +160,14 @@ export const memoryOptionsSchema = z
         enabled: z.boolean().optional(),
         /** How often an idle worker looks for turns enqueued by other processes or due for a retry. @default 1000 */
         pollIntervalMs: z.number().int().min(10).optional(),
-        /** Turns processed at once (always at most one per user). @default 2 */
+        /** Users (else agents, else runs) whose turns are processed at once; never two turns of one at once. @default 2 */
         concurrency: z.number().int().min(1).max(64).optional(),
+        /**
+         * Waiting turns of one user (else agent, else run) a worker takes together: their verbatim
+         * adds get ONE embedding call and ONE transaction, each turn still done exactly once. 1
+         * processes each turn alone. @default 16
+         */
+        batchSize: z.number().int().min(1).max(100).optional(),
         /** Attempts before a turn is marked failed (it stays in the outbox, visible through `pending()`). @default 5 */
         maxAttempts: z.number().int().min(1).max(100).optional(),
         /** How long a claim lasts without renewal; a crashed worker's turns are taken over after it. @default 30000 */

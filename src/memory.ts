@@ -176,6 +176,12 @@ export class Memory {
       () => this.#ready().then((components) => components.outbox),
       {
         decide: (scope, messages, stored, entryId) => this.#decide(scope, messages, parse(storedTurnSchema, stored, "enqueue"), entryId),
+        isVerbatim: (stored) => {
+          const options = storedTurnSchema.safeParse(stored);
+          return options.success && options.data.infer === false && options.data.turns === undefined;
+        },
+        decideMany: (turns) =>
+          this.#decideMany(turns.map((turn) => ({ ...turn, options: parse(storedTurnSchema, turn.options, "enqueue") }))),
         writer: () => this.#ready(),
         lock: (scope, fn) =>
           this.#locks.run(lockKeyOf(scope), async () => {
@@ -1011,6 +1017,26 @@ export class Memory {
       ? { model: typeof model === "string" ? model : `${model.provider}/${model.modelId}`, turn: sourceTurn(messages) }
       : undefined;
     return stampPlan(plan, { expiresAt, ...(source ? { source } : {}) });
+  }
+
+  /** Decides queued verbatim turns together (see `planVerbatimBatch`), one plan per turn, each applicable on its own. */
+  async #decideMany(turns: { scope: ValidScope; messages: Message[]; options: TurnOptions; entryId: string }[]): Promise<Plan[]> {
+    const components = await this.#ready();
+    const plans = await planVerbatimBatch(
+      { store: this.#live(components), embedder: components.embedder, runtime: this.#runtime, dimension: components.dimension },
+      turns.map(({ scope, messages, options }) => ({ scope, messages, metadata: options.metadata, timestamp: options.timestamp })),
+      { eachApplicable: true },
+    );
+    return plans.map((plan, i) => {
+      const { scope, options, entryId } = turns[i] as (typeof turns)[number];
+      callHook("onUsage", this.#options.onUsage, { ...plan.usage }, { scope: { ...scope }, failed: false, entryId });
+      // As #decide: the expiry fixed when the turn was queued, or the defaults for one queued before expiry existed.
+      const expiresAt =
+        options.expiresAt !== undefined
+          ? options.expiresAt
+          : resolveExpiry("add", { ttl: options.ttl }, scope, this.#options.ttl, () => this.#runtime.now());
+      return stampPlan(plan, { expiresAt });
+    });
   }
 
   #report(error: EngramError, context: ErrorContext): void {

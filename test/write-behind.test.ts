@@ -283,6 +283,100 @@ describe("write-behind outbox", () => {
   });
 });
 
+describe("write-behind batches: waiting turns of one user taken together", () => {
+  // One scope, a minute apart: Ann's second turn continues her first (one memory, updated), Bob's
+  // "ok" is filler, his repeated text is NONE.
+  const lines: [string, string][] = [
+    ["Ann", "I moved to Lisbon last spring"],
+    ["Ann", "the flat is near the river"],
+    ["Bob", "ok"],
+    ["Bob", "I work at a bakery in Porto"],
+    ["Cid", "my dog is called Rex and he hates the rain"],
+    ["Bob", "I work at a bakery in Porto"],
+    ["Ann", "we should all go hiking in Sintra in May"],
+  ];
+
+  async function queueAndWork(batchSize: number, embedder: Embedder, onError?: (error: EngramError, context: ErrorContext) => void) {
+    const dataDir = newDataDir();
+    const producer = new Memory({ dataDir, embedder: deterministicEmbedder(), writeBehind: { enabled: false } });
+    const ids: string[] = [];
+    for (const [i, [name, content]] of lines.entries()) {
+      const { id } = await producer.enqueue([{ role: "user", name, content }], {
+        userId: "house",
+        timestamp: new Date(Date.UTC(2026, 0, 1, 12, i)),
+      });
+      ids.push(id);
+    }
+    await producer.close();
+    // Every turn is waiting before the worker starts: it finds them all at once.
+    const worker = new Memory({
+      dataDir,
+      embedder,
+      writeBehind: { ...fast, batchSize, maxAttempts: 1 },
+      ...(onError ? { onError } : {}),
+    });
+    await worker.start();
+    await expect
+      .poll(async () => (await worker.pending({ userId: "house" })).filter((turn) => turn.status !== "failed").length, { timeout: 10_000 })
+      .toBe(0);
+    const memories = (await worker.getAll({ userId: "house" })).results;
+    const histories = await Promise.all(
+      memories.map(async (memory) => (await worker.history(memory.id, { userId: "house" })).map((entry) => [entry.event, entry.newValue])),
+    );
+    const stored = memories
+      .map((memory, i) => ({ text: memory.memory, createdAt: memory.createdAt, updatedAt: memory.updatedAt, history: histories[i] }))
+      .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+    const pending = await worker.pending({ userId: "house" });
+    await worker.close();
+    return { stored, ids, pending };
+  }
+
+  test("they are planned with one embedding call and stored exactly as turn by turn, with the same history", async () => {
+    const alone = deterministicEmbedder();
+    const together = deterministicEmbedder();
+    const one = await queueAndWork(1, alone);
+    const batched = await queueAndWork(16, together);
+    expect(batched.stored).toEqual(one.stored);
+    expect(batched.stored.map((memory) => memory.text)).toEqual([
+      "Ann: I moved to Lisbon last spring the flat is near the river",
+      "Bob: I work at a bakery in Porto",
+      "Cid: my dog is called Rex and he hates the rain",
+      "Ann: we should all go hiking in Sintra in May",
+    ]);
+    expect(batched.stored[0]?.history?.map(([event]) => event)).toEqual(["ADD", "UPDATE"]);
+    expect(batched.pending).toEqual([]);
+    // Turn by turn: one call per turn that stores something; together: one call.
+    expect(alone.calls.length).toBeGreaterThanOrEqual(4);
+    expect(together.calls).toHaveLength(1);
+  });
+
+  test("a turn that fails in a batch fails alone: its neighbours are stored, it is reported and kept in the outbox", async () => {
+    const inner = deterministicEmbedder();
+    const embedder: Embedder = {
+      dimension: inner.dimension,
+      async embed(texts) {
+        if (texts.some((text) => text.includes("Rex"))) throw new Error("the embedding service refused a text");
+        return inner.embed(texts);
+      },
+    };
+    const reports: { message: string; entryId?: string | undefined }[] = [];
+    const { stored, ids, pending } = await queueAndWork(16, embedder, (error, context) => {
+      // Retries of the embedding call itself are reported too ("embed"): the turns' own failures here.
+      if (context.operation === "write-behind") reports.push({ message: error.message, entryId: context.entryId });
+    });
+    expect(stored.map((memory) => memory.text)).toEqual([
+      "Ann: I moved to Lisbon last spring the flat is near the river",
+      "Bob: I work at a bakery in Porto",
+      "Ann: we should all go hiking in Sintra in May",
+    ]);
+    expect(pending.map((turn) => [turn.id, turn.status, turn.messages[0]?.content])).toEqual([
+      [ids[4], "failed", "my dog is called Rex and he hates the rain"],
+    ]);
+    expect(reports.map((report) => report.entryId)).toEqual([ids[4]]);
+    expect(reports[0]?.message).toMatch(/refused a text/);
+  });
+});
+
 describe("write-behind across differently configured processes", () => {
   // Regression: `infer` was resolved by whichever worker ran a turn, so a turn queued by a Memory
   // with an llm could be stored verbatim by a Memory without one sharing the outbox.

@@ -1,6 +1,8 @@
 import { existsSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import type { Command } from "commander";
+import { localEmbedder } from "../embedders/local-embedder.js";
 import { ConfigError, type EngramError } from "../errors.js";
 import type { AiSdkLanguageModel } from "../extraction/language-model.js";
 import { loadNodeSqlite } from "../internal/node-sqlite.js";
@@ -107,6 +109,8 @@ function openMemory(globals: GlobalOptions, { create = false, worker = false, ll
     ...(withGraph ? { graph: true } : {}),
     // Only `import` processes the outbox; a lease short enough that a killed import resumes quickly.
     writeBehind: worker ? { enabled: true, leaseMs: 5_000 } : { enabled: false },
+    // An import is bound by the embedding model: one model thread per core (at most 4) shares it out.
+    ...(worker ? { embedder: localEmbedder({ threads: Math.max(1, Math.min(4, availableParallelism())) }) } : {}),
     // An import embeds up to 100 texts a call: on a busy machine the local model may need more
     // than the default 30 s for them, and an import had better wait than retry the same call.
     ...(worker ? { timeouts: { embedMs: 300_000 } } : {}),

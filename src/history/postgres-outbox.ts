@@ -129,46 +129,82 @@ export abstract class PostgresOutbox implements Outbox {
     return rowCount === 1;
   }
 
-  async claim({ workerId, limit, leaseMs }: { workerId: string; limit: number; leaseMs: number }): Promise<OutboxEntry[]> {
+  async claim({
+    workerId,
+    limit,
+    leaseMs,
+    perKey = 1,
+  }: {
+    workerId: string;
+    limit: number;
+    leaseMs: number;
+    perKey?: number;
+  }): Promise<OutboxEntry[]> {
     await this.ready();
     const claimed: OutboxEntry[] = [];
+    const keys = new Set<string>();
     // A round can lose candidates to workers claiming at the same moment; a few more rounds take
     // what those workers left.
-    for (let round = 0; round < 3 && claimed.length < limit; round++) {
-      const { entries, contested } = await this.#claimRound(workerId, limit - claimed.length, leaseMs);
+    for (let round = 0; round < 3 && keys.size < limit; round++) {
+      const { entries, contested } = await this.#claimRound(workerId, limit - keys.size, leaseMs, Math.max(1, Math.floor(perKey)));
       claimed.push(...entries);
+      for (const entry of entries) keys.add(lockKeyOf(entry));
       if (!contested) break;
     }
-    return claimed.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+    return claimed;
   }
 
-  async #claimRound(workerId: string, limit: number, leaseMs: number): Promise<{ entries: OutboxEntry[]; contested: boolean }> {
+  async #claimRound(
+    workerId: string,
+    limit: number,
+    leaseMs: number,
+    perKey: number,
+  ): Promise<{ entries: OutboxEntry[]; contested: boolean }> {
     const o = this.outbox;
     const due = (now: string) => `((status = 'pending' AND next_attempt_at <= ${now}) OR (status = 'processing' AND lease_until < ${now}))`;
     const busy = (alias: string, now: string) =>
       `EXISTS (SELECT 1 FROM ${o} busy WHERE busy.lock_key = ${alias}.lock_key AND busy.id <> ${alias}.id
          AND busy.status = 'processing' AND busy.lease_until >= ${now})`;
-    const candidateParams: unknown[] = [limit];
+    const candidateParams: unknown[] = [limit, perKey];
     const candidateNow = this.#now(candidateParams);
     return this.pool.transaction("claim", async (client) => {
-      // 1. The oldest due entry of each lock key with no live lease, row-locked; rows another
-      //    worker is claiming right now are skipped.
-      const { rows: candidates } = await client.query(
-        `SELECT id, lock_key FROM ${o} WHERE id IN (
-           SELECT DISTINCT ON (lock_key) id FROM ${o} c
-           WHERE ${due(candidateNow)} AND NOT ${busy("c", candidateNow)}
-           ORDER BY lock_key, created_at, seq)
-         ORDER BY created_at, seq LIMIT $1 FOR UPDATE SKIP LOCKED`,
+      // 1. The oldest due entries (up to perKey) of the `limit` lock keys with no live lease whose
+      //    oldest due entry is oldest, row-locked; rows another worker is claiming right now are skipped.
+      const { rows: locking } = await client.query(
+        `SELECT id, lock_key, place FROM (
+           SELECT id, lock_key, created_at, seq,
+             ROW_NUMBER() OVER (PARTITION BY lock_key ORDER BY created_at, seq) AS place
+           FROM ${o} c WHERE ${due(candidateNow)} AND NOT ${busy("c", candidateNow)}) ranked
+         WHERE place <= $2 AND lock_key IN (
+           SELECT lock_key FROM (
+             SELECT DISTINCT ON (lock_key) lock_key, created_at, seq FROM ${o} c
+             WHERE ${due(candidateNow)} AND NOT ${busy("c", candidateNow)}
+             ORDER BY lock_key, created_at, seq) oldest
+           ORDER BY created_at, seq LIMIT $1)
+         ORDER BY created_at, seq`,
         candidateParams,
       );
-      if (candidates.length === 0) return { entries: [], contested: false };
+      if (locking.length === 0) return { entries: [], contested: false };
+      const { rows: free } = await client.query(`SELECT id FROM ${o} WHERE id = ANY($1::text[]) FOR UPDATE SKIP LOCKED`, [
+        locking.map((row: { id: string }) => row.id),
+      ]);
+      // Of each key, its oldest entries up to the first one another worker holds: never a later
+      // entry of a key without the ones before it.
+      const lockedIds = new Set(free.map((row: { id: string }) => row.id));
+      const open = new Map<string, boolean>();
+      const candidates = (locking as { id: string; lock_key: string; place: string }[]).filter((row) => {
+        const ok = (Number(row.place) === 1 || open.get(row.lock_key) === true) && lockedIds.has(row.id);
+        open.set(row.lock_key, ok);
+        return ok;
+      });
+      if (candidates.length === 0) return { entries: [], contested: true };
       // 2. One worker at a time per lock key, across processes: a transaction-scoped advisory lock.
       const { rows: locked } = await client.query(
         `SELECT key FROM unnest($1::text[]) AS key WHERE pg_try_advisory_xact_lock(${LOCK_NAMESPACE}, hashtext(key))`,
-        [candidates.map((row: { lock_key: string }) => row.lock_key)],
+        [[...new Set(candidates.map((row) => row.lock_key))]],
       );
       const keys = new Set(locked.map((row: { key: string }) => row.key));
-      const ids = candidates.filter((row: { lock_key: string }) => keys.has(row.lock_key)).map((row: { id: string }) => row.id);
+      const ids = candidates.filter((row) => keys.has(row.lock_key)).map((row) => row.id);
       if (ids.length === 0) return { entries: [], contested: true };
       // 3. Checked again with a fresh snapshot, now that the key locks are held: a worker that
       //    claimed the same key after step 1 has committed by now and is seen here.

@@ -95,29 +95,42 @@ export abstract class SqliteOutbox implements Outbox {
     });
   }
 
-  async claim({ workerId, limit, leaseMs }: { workerId: string; limit: number; leaseMs: number }): Promise<OutboxEntry[]> {
+  async claim({
+    workerId,
+    limit,
+    leaseMs,
+    perKey = 1,
+  }: {
+    workerId: string;
+    limit: number;
+    leaseMs: number;
+    perKey?: number;
+  }): Promise<OutboxEntry[]> {
     const handle = await this.open();
     const now = this.now();
     return handle.guard("claim", () => {
       const rows = handle
         .statement(`
+          WITH due AS (
+            SELECT id, lock_key, created_at, rowid AS position,
+              ROW_NUMBER() OVER (PARTITION BY lock_key ORDER BY created_at, rowid) AS place
+            FROM memory_outbox o
+            WHERE ((status = 'pending' AND next_attempt_at <= :now) OR (status = 'processing' AND lease_until < :now))
+              AND NOT EXISTS (
+                SELECT 1 FROM memory_outbox busy
+                WHERE busy.lock_key = o.lock_key AND busy.status = 'processing' AND busy.lease_until >= :now)
+          ),
+          keys AS (SELECT lock_key FROM due WHERE place = 1 ORDER BY created_at, position LIMIT :limit)
           UPDATE memory_outbox SET
             attempts = attempts + (CASE WHEN status = 'processing' THEN 1 ELSE 0 END),
             last_error = (CASE WHEN status = 'processing' THEN 'the worker processing it stopped before finishing' ELSE last_error END),
             status = 'processing', worker_id = :worker, lease_until = :lease
-          WHERE id IN (
-            SELECT id FROM (
-              SELECT id, created_at, rowid AS position,
-                ROW_NUMBER() OVER (PARTITION BY lock_key ORDER BY created_at, rowid) AS place
-              FROM memory_outbox o
-              WHERE ((status = 'pending' AND next_attempt_at <= :now) OR (status = 'processing' AND lease_until < :now))
-                AND NOT EXISTS (
-                  SELECT 1 FROM memory_outbox busy
-                  WHERE busy.lock_key = o.lock_key AND busy.status = 'processing' AND busy.lease_until >= :now)
-            ) WHERE place = 1 ORDER BY created_at, position LIMIT :limit)
-          RETURNING *`)
-        .all({ worker: workerId, lease: now + leaseMs, now, limit }) as Row[];
-      return rows.map(toOutboxEntry).sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+          WHERE id IN (SELECT id FROM due WHERE place <= :perKey AND lock_key IN (SELECT lock_key FROM keys))
+          RETURNING *, rowid AS position`)
+        .all({ worker: workerId, lease: now + leaseMs, now, limit, perKey: Math.max(1, Math.floor(perKey)) }) as Row[];
+      return rows
+        .sort((a, b) => (a.created_at as string).localeCompare(b.created_at as string) || Number(a.position) - Number(b.position))
+        .map(toOutboxEntry);
     });
   }
 

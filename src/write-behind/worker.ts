@@ -4,6 +4,7 @@ import { asStoreError, type EngramError } from "../errors.js";
 import type { Outbox, OutboxEntry } from "../history/outbox.js";
 import { backoffDelay } from "../internal/async.js";
 import { defaultRuntime, type Runtime } from "../runtime.js";
+import { lockKeyOf } from "../scope.js";
 import type { ErrorContext } from "../types.js";
 
 export interface WriteBehindOptions {
@@ -11,8 +12,14 @@ export interface WriteBehindOptions {
   enabled: boolean;
   /** How often an idle worker looks for turns enqueued by other processes or due for a retry. @default 1000 */
   pollIntervalMs: number;
-  /** Turns processed at once (always at most one per user). @default 2 */
+  /** Users (else agents, else runs) whose turns are processed at once; never two turns of one at once. @default 2 */
   concurrency: number;
+  /**
+   * Turns of one user (else agent, else run) waiting in the outbox that a worker takes together:
+   * their verbatim adds are planned with ONE embedding call and written in ONE transaction, each
+   * turn still done exactly once (see docs/write-behind.md). 1 processes each turn alone. @default 16
+   */
+  batchSize: number;
   /** Attempts before a turn is marked failed (it stays in the outbox, visible through `pending()`). @default 5 */
   maxAttempts: number;
   /** How long a claim lasts without renewal; a crashed worker's turns are taken over after it. @default 30000 */
@@ -32,6 +39,7 @@ export const defaultWriteBehind: WriteBehindOptions = {
   enabled: true,
   pollIntervalMs: 1000,
   concurrency: 2,
+  batchSize: 16,
   maxAttempts: 5,
   leaseMs: 30_000,
   minDelayMs: 500,
@@ -44,6 +52,16 @@ const pruneEveryMs = 60 * 60 * 1000;
 
 /** Returned by a processor when another worker owns the entry now: nothing to record. */
 export const leaseLost = Symbol("lease lost");
+
+/**
+ * Processes claimed entries of one lock key, in order, and calls `failed` for each one that fails
+ * (the worker records the failed attempt and its retry); an entry whose lease was lost is left alone.
+ */
+export type ProcessEntries = (
+  entries: readonly OutboxEntry[],
+  workerId: string,
+  failed: (entry: OutboxEntry, error: unknown) => Promise<void>,
+) => Promise<void>;
 
 /**
  * Claims turns from the outbox and processes them, with leases renewed while working, retries with
@@ -65,7 +83,7 @@ export class WriteBehindWorker {
 
   constructor(
     private readonly outbox: () => Promise<Outbox>,
-    private readonly processEntry: (entry: OutboxEntry, workerId: string) => Promise<undefined | typeof leaseLost>,
+    private readonly processEntries: ProcessEntries,
     private readonly options: WriteBehindOptions,
     private readonly report: (error: EngramError, context: ErrorContext) => void,
     private readonly runtime: Runtime = defaultRuntime,
@@ -140,11 +158,23 @@ export class WriteBehindWorker {
           await Promise.race(this.#inFlight);
           continue;
         }
-        const entries = await history.claim({ workerId: this.id, limit: free, leaseMs: this.options.leaseMs });
+        const entries = await history.claim({
+          workerId: this.id,
+          limit: free,
+          leaseMs: this.options.leaseMs,
+          perKey: this.options.batchSize,
+        });
         this.#failedTicks = 0;
         if (entries.length === 0) return;
+        const groups = new Map<string, OutboxEntry[]>();
         for (const entry of entries) {
-          const task = this.#process(history, entry).finally(() => {
+          const key = lockKeyOf(entry);
+          const group = groups.get(key);
+          if (group) group.push(entry);
+          else groups.set(key, [entry]);
+        }
+        for (const group of groups.values()) {
+          const task = this.#process(history, group).finally(() => {
             this.#inFlight.delete(task);
             for (const listener of [...this.#listeners]) listener();
             this.kick();
@@ -161,41 +191,54 @@ export class WriteBehindWorker {
     }
   }
 
-  async #process(history: Outbox, entry: OutboxEntry): Promise<void> {
+  async #process(history: Outbox, entries: OutboxEntry[]): Promise<void> {
     const renewal = setInterval(
       () => {
-        history.renew(entry.id, this.id, this.options.leaseMs).catch(() => {});
+        for (const entry of entries) history.renew(entry.id, this.id, this.options.leaseMs).catch(() => {});
       },
       Math.max(50, this.options.leaseMs / 3),
     );
     renewal.unref();
     this.#renewals.add(renewal);
+    const failed = new Set<string>();
+    const fail = (entry: OutboxEntry, error: unknown) => {
+      if (failed.has(entry.id)) return Promise.resolve();
+      failed.add(entry.id);
+      return this.#fail(history, entry, error);
+    };
     try {
-      await this.processEntry(entry, this.id);
+      await this.processEntries(entries, this.id, fail);
     } catch (error) {
-      const attempt = entry.attempts;
-      const willRetry = attempt + 1 < this.options.maxAttempts;
-      const delay = backoffDelay(attempt, this.options);
-      const failure = asStoreError(error, "Writing a turn to memory failed");
-      try {
-        await history.fail(entry.id, this.id, {
-          error: `${failure.name}: ${failure.message}`,
-          retryAt: willRetry ? new Date(this.runtime.now() + delay) : undefined,
-        });
-      } catch (recordError) {
-        // The lease will expire and the turn will be claimed again: still not lost.
-        this.report(asStoreError(recordError, "Recording a failed turn in the outbox failed"), {
-          operation: "write-behind",
-          entryId: entry.id,
-          willRetry: true,
-        });
-      }
-      this.report(failure, { operation: "write-behind", entryId: entry.id, attempt, willRetry });
-      if (willRetry) this.#wakeAt(delay);
+      // Outside any one entry (the store could not be opened): each entry not done counts an attempt.
+      const statuses = await history.statuses(entries.map((entry) => entry.id)).catch(() => undefined);
+      for (const entry of entries) if (!statuses || statuses.get(entry.id) === "processing") await fail(entry, error);
     } finally {
       clearInterval(renewal);
       this.#renewals.delete(renewal);
     }
+  }
+
+  /** Records a failed attempt: back to pending until the retry, or failed after the last one. */
+  async #fail(history: Outbox, entry: OutboxEntry, error: unknown): Promise<void> {
+    const attempt = entry.attempts;
+    const willRetry = attempt + 1 < this.options.maxAttempts;
+    const delay = backoffDelay(attempt, this.options);
+    const failure = asStoreError(error, "Writing a turn to memory failed");
+    try {
+      await history.fail(entry.id, this.id, {
+        error: `${failure.name}: ${failure.message}`,
+        retryAt: willRetry ? new Date(this.runtime.now() + delay) : undefined,
+      });
+    } catch (recordError) {
+      // The lease will expire and the turn will be claimed again: still not lost.
+      this.report(asStoreError(recordError, "Recording a failed turn in the outbox failed"), {
+        operation: "write-behind",
+        entryId: entry.id,
+        willRetry: true,
+      });
+    }
+    this.report(failure, { operation: "write-behind", entryId: entry.id, attempt, willRetry });
+    if (willRetry) this.#wakeAt(delay);
   }
 
   #wakeAt(ms: number): void {

@@ -1,3 +1,4 @@
+import { mergePlans } from "../add-many.js";
 import { appendHistory, applyPlan, type PlanWriter, storeHolds, wasApplied } from "../apply-plan.js";
 import type { EngramError } from "../errors.js";
 import { WriteConflictError } from "../errors.js";
@@ -13,6 +14,18 @@ import { leaseLost, type WriteBehindOptions, WriteBehindWorker } from "./worker.
 export interface TurnProcessor {
   /** Decides what a queued turn changes (its add options as stored in the outbox). */
   decide(scope: ValidScope, messages: Message[], options: Readonly<Record<string, unknown>>, entryId: string): Promise<Plan>;
+  /**
+   * True when a queued turn (its add options as stored) is one verbatim add, which `decideMany`
+   * can plan together with others.
+   */
+  isVerbatim(options: Readonly<Record<string, unknown>>): boolean;
+  /**
+   * Decides verbatim turns as if they ran one after another, with one embedding call: one plan per
+   * turn, each of which can be applied on its own (after the plans before it).
+   */
+  decideMany(
+    turns: readonly { scope: ValidScope; messages: Message[]; options: Readonly<Record<string, unknown>>; entryId: string }[],
+  ): Promise<Plan[]>;
   /** Where plans are written. */
   writer(): Promise<PlanWriter>;
   /** Runs `fn` while no other change of the scope's user (else agent, else run) runs in this process. */
@@ -47,7 +60,13 @@ export class WriteBehind {
     private readonly runtime: Runtime,
   ) {
     if (options.enabled) {
-      this.#worker = new WriteBehindWorker(outbox, (entry, workerId) => this.#process(entry, workerId), options, report, runtime);
+      this.#worker = new WriteBehindWorker(
+        outbox,
+        (entries, workerId, failed) => this.#processEntries(entries, workerId, failed),
+        options,
+        report,
+        runtime,
+      );
     }
   }
 
@@ -139,42 +158,124 @@ export class WriteBehind {
   }
 
   /**
+   * Processes claimed turns of one lock key, in order, under its lock. Consecutive verbatim turns
+   * without a saved plan are decided together (one embedding call), each plan saved on its own
+   * entry, then written in one transaction. When that fails, or a plan cannot be saved, each turn
+   * of the batch goes on alone (from its saved plan, if it has one), so a bad turn fails alone.
+   */
+  async #processEntries(
+    entries: readonly OutboxEntry[],
+    workerId: string,
+    failed: (entry: OutboxEntry, error: unknown) => Promise<void>,
+  ): Promise<void> {
+    const outbox = await this.outbox();
+    const writer = await this.processor.writer();
+    const lockScope = validateScope("enqueue", scopeOf(entries[0] as OutboxEntry));
+    const one = (entry: OutboxEntry, saved?: Plan) =>
+      this.#process(outbox, writer, entry, workerId, saved).catch((error: unknown) => failed(entry, error));
+    await this.processor.lock(lockScope, async () => {
+      let batch: OutboxEntry[] = [];
+      const writeBatch = async () => {
+        const entriesOfBatch = batch;
+        batch = [];
+        if (entriesOfBatch.length === 1) await one(entriesOfBatch[0] as OutboxEntry);
+        else if (entriesOfBatch.length > 1) {
+          const saved = await this.#processBatch(outbox, writer, entriesOfBatch, workerId);
+          if (saved) for (const entry of entriesOfBatch) await one(entry, saved.get(entry.id));
+        }
+      };
+      for (const entry of entries) {
+        if (entry.plan === undefined && this.processor.isVerbatim(entry.options)) {
+          batch.push(entry);
+          continue;
+        }
+        await writeBatch();
+        await one(entry);
+      }
+      await writeBatch();
+    });
+  }
+
+  /**
+   * Decides verbatim turns together, saves each one's plan on its entry, and writes them all in
+   * one transaction (where store and history share one). Returns undefined when they are done (or
+   * another worker took them over), or the plans saved so far when the turns must go on one by one.
+   */
+  async #processBatch(
+    outbox: Outbox,
+    writer: PlanWriter,
+    entries: readonly OutboxEntry[],
+    workerId: string,
+  ): Promise<Map<string, Plan> | undefined> {
+    const saved = new Map<string, Plan>();
+    try {
+      const plans = await this.processor.decideMany(
+        entries.map((entry) => ({
+          scope: validateScope("enqueue", scopeOf(entry)),
+          messages: [...entry.messages],
+          options: entry.options,
+          entryId: entry.id,
+        })),
+      );
+      for (const [i, entry] of entries.entries()) {
+        const plan = plans[i] as Plan;
+        if (!(await outbox.savePlan(entry.id, workerId, serialisePlan(plan)))) return saved;
+        saved.set(entry.id, plan);
+      }
+      if (writer.jointWrite) await applyPlan(writer, mergePlans(plans));
+      // Store and history apart: each plan written with its history before the next, so a worker
+      // that stops half-way leaves every plan written whole or not at all (see `#process`).
+      else for (const plan of plans) await applyPlan(writer, plan);
+    } catch {
+      // Each turn on its own reports its own failure, if it fails again.
+      return saved;
+    }
+    for (const entry of entries) {
+      // False: the lease was lost meanwhile; the next worker finds the plan applied.
+      await outbox.complete(entry.id, workerId).catch(() => false);
+    }
+    return undefined;
+  }
+
+  /**
    * Processes one claimed turn exactly once: a saved plan is re-applied (or found applied), else
    * the turn is decided and its plan saved before it is applied. A plan refused because a memory it
    * changes changed meanwhile is forgotten and the turn decided again.
    */
-  async #process(entry: OutboxEntry, workerId: string): Promise<undefined | typeof leaseLost> {
+  async #process(
+    outbox: Outbox,
+    writer: PlanWriter,
+    entry: OutboxEntry,
+    workerId: string,
+    savedHere?: Plan,
+  ): Promise<undefined | typeof leaseLost> {
     const scope = validateScope("enqueue", scopeOf(entry));
-    const outbox = await this.outbox();
-    const writer = await this.processor.writer();
-    return this.processor.lock(scope, async () => {
-      const decide = async () => {
-        const plan = await this.processor.decide(scope, [...entry.messages], entry.options, entry.id);
-        return (await outbox.savePlan(entry.id, workerId, serialisePlan(plan))) ? plan : undefined;
-      };
-      const saved = entry.plan === undefined ? undefined : deserialisePlan(entry.plan);
-      let plan = saved ?? (await decide());
-      if (!plan) return leaseLost;
-      try {
-        // A saved plan applies again when the store is still as it was decided against: never
-        // written, or written and then undone (a history write that landed but was seen to fail).
+    const decide = async () => {
+      const plan = await this.processor.decide(scope, [...entry.messages], entry.options, entry.id);
+      return (await outbox.savePlan(entry.id, workerId, serialisePlan(plan))) ? plan : undefined;
+    };
+    const saved = savedHere ?? (entry.plan === undefined ? undefined : deserialisePlan(entry.plan));
+    let plan = saved ?? (await decide());
+    if (!plan) return leaseLost;
+    try {
+      // A saved plan applies again when the store is still as it was decided against: never
+      // written, or written and then undone (a history write that landed but was seen to fail).
+      await applyPlan(writer, plan);
+    } catch (error) {
+      if (!WriteConflictError.isInstance(error)) throw error;
+      if (saved && (await storeHolds(writer, saved, scope))) {
+        // Written by a worker that stopped before it was told: history may be missing.
+        await appendHistory(writer, saved);
+      } else if (!saved || !(await wasApplied(writer, saved, scope))) {
+        // Decided against memories that changed since (another call updated, deleted or purged
+        // one): decide again against what is stored now. A second conflict fails the attempt.
+        if (!(await outbox.discardPlan(entry.id, workerId))) return leaseLost;
+        plan = await decide();
+        if (!plan) return leaseLost;
         await applyPlan(writer, plan);
-      } catch (error) {
-        if (!WriteConflictError.isInstance(error)) throw error;
-        if (saved && (await storeHolds(writer, saved, scope))) {
-          // Written by a worker that stopped before it was told: history may be missing.
-          await appendHistory(writer, saved);
-        } else if (!saved || !(await wasApplied(writer, saved, scope))) {
-          // Decided against memories that changed since (another call updated, deleted or purged
-          // one): decide again against what is stored now. A second conflict fails the attempt.
-          if (!(await outbox.discardPlan(entry.id, workerId))) return leaseLost;
-          plan = await decide();
-          if (!plan) return leaseLost;
-          await applyPlan(writer, plan);
-        }
-        // Otherwise it was applied whole, and its memories changed since: done.
       }
-      if (!(await outbox.complete(entry.id, workerId))) return leaseLost;
-    });
+      // Otherwise it was applied whole, and its memories changed since: done.
+    }
+    if (!(await outbox.complete(entry.id, workerId))) return leaseLost;
   }
 }

@@ -18,6 +18,37 @@ test("in a worker thread, the model gives the same vectors as on this thread, on
   }
 });
 
+test("texts of mixed lengths, embedded in calls sorted by length, come back in the order given", async () => {
+  const mixed = [
+    "We finally adopted a grey cat from the shelter down the road last Saturday, and she already rules the flat.",
+    "Rex",
+    "I prefer Postgres for everything except analytics",
+    "Lisbon",
+    "My sister moved to Porto in May to start a job at a small design studio",
+    "ok then",
+  ];
+  for (const worker of [true, false]) {
+    const embedder = localEmbedder({ batchSize: 2, worker });
+    const together = await embedder.embed(mixed);
+    const alone = await Promise.all(mixed.map(async (text) => (await embedder.embed([text]))[0] as Float32Array));
+    for (let i = 0; i < mixed.length; i++) {
+      const a = together[i] as Float32Array;
+      const b = alone[i] as Float32Array;
+      for (let d = 0; d < 512; d += 32) expect(a[d]).toBeCloseTo(b[d] as number, 4);
+    }
+  }
+});
+
+test("with two model threads, a call's texts come back in order with the vectors one thread gives", async () => {
+  const one = localEmbedder({ batchSize: 4 });
+  const two = localEmbedder({ batchSize: 4, threads: 2 });
+  const [fromOne, fromTwo] = [await one.embed(texts), await two.embed(texts)];
+  expect(fromTwo).toHaveLength(texts.length);
+  for (let i = 0; i < texts.length; i++) {
+    for (let d = 0; d < 512; d += 64) expect((fromTwo[i] as Float32Array)[d]).toBeCloseTo((fromOne[i] as Float32Array)[d] as number, 5);
+  }
+});
+
 test("concurrent requests (a long batch and single queries) each get their own vectors", async () => {
   const embedder = localEmbedder({ batchSize: 4 });
   const [single] = await embedder.embed(["I prefer Postgres"]);
@@ -50,4 +81,8 @@ test("an idle worker does not keep the process alive", () => {
 
 test("a batch size that is not a positive integer is a ConfigError", () => {
   expect(() => localEmbedder({ batchSize: 0 })).toThrow(/batchSize must be a positive integer/);
+});
+
+test("a thread count that is not a whole number from 1 to 16 is a ConfigError", () => {
+  for (const threads of [0, 1.5, 17]) expect(() => localEmbedder({ threads })).toThrow(/threads must be a whole number from 1 to 16/);
 });

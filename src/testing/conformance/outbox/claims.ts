@@ -69,6 +69,46 @@ export function describeClaims({ fresh, clock }: SuiteContext): void {
       expect(ids(await store.claim({ workerId: "w3", limit: 10, leaseMs: 10_000 }))).toEqual(["a9-first"]);
     });
 
+    test("perKey hands out up to that many of a key's oldest due entries in one claim, in order; limit counts keys", async () => {
+      const store = await fresh();
+      for (let i = 0; i < 5; i++) await enqueue(store, `u1-${i}`, { userId: "u1", ...(i % 2 ? { agentId: "a1" } : {}) });
+      await enqueue(store, "u2-0", { userId: "u2" });
+      await enqueue(store, "u3-0", { userId: "u3" });
+      await enqueue(store, "u2-1", { userId: "u2" });
+      const claimed = await store.claim({ workerId: "w1", limit: 2, leaseMs: 10_000, perKey: 3 });
+      const byKey = (key: string) => ids(claimed.filter((entry) => entry.userId === key));
+      // An implementation may hand out fewer per key, but always a key's oldest first, in order.
+      expect(byKey("u1")).toEqual(["u1-0", "u1-1", "u1-2"].slice(0, byKey("u1").length));
+      expect(byKey("u1").length).toBeGreaterThanOrEqual(1);
+      expect(byKey("u2")).toEqual(["u2-0", "u2-1"].slice(0, byKey("u2").length));
+      expect(byKey("u2").length).toBeGreaterThanOrEqual(1);
+      expect(byKey("u3")).toEqual([]);
+      expect(claimed.every((entry) => entry.status === "processing")).toBe(true);
+      // Oldest first across keys too.
+      expect([...claimed].sort((a, b) => a.createdAt.localeCompare(b.createdAt))).toEqual(claimed);
+      // Nothing more of u1 or u2 while they are claimed: u3 only.
+      expect(ids(await store.claim({ workerId: "w2", limit: 10, leaseMs: 10_000, perKey: 3 }))).toEqual(["u3-0"]);
+      // Once they are done, u1's next entries, in order.
+      for (const entry of claimed) expect(await store.complete(entry.id, "w1")).toBe(true);
+      const next = ids(await store.claim({ workerId: "w3", limit: 10, leaseMs: 10_000, perKey: 10 })).filter((id) => id.startsWith("u1"));
+      const left = ["u1-0", "u1-1", "u1-2", "u1-3", "u1-4"].filter((id) => !ids(claimed).includes(id));
+      expect(next.length).toBeGreaterThanOrEqual(1);
+      expect(next).toEqual(left.slice(0, next.length));
+    });
+
+    test("perKey never hands out a later entry of a key without the due ones before it, nor one not due", async () => {
+      const store = await fresh();
+      await enqueue(store, "k-0", { userId: "k" });
+      await enqueue(store, "k-1", { userId: "k" });
+      await enqueue(store, "k-2", { userId: "k" });
+      await store.claim({ workerId: "w1", limit: 1, leaseMs: 10_000 });
+      expect(await store.fail("k-0", "w1", { error: "later", retryAt: new Date(clock.now() + 60_000) })).toBe(true);
+      // k-0 waits for its retry: the key's due entries go on without it, in order.
+      const claimed = ids(await store.claim({ workerId: "w2", limit: 5, leaseMs: 10_000, perKey: 5 }));
+      expect(claimed.length).toBeGreaterThanOrEqual(1);
+      expect(claimed).toEqual(["k-1", "k-2"].slice(0, claimed.length));
+    });
+
     test("concurrent claims by several workers never hand out one entry, or one key, twice", async () => {
       const store = await fresh();
       const users = 6;
