@@ -75,18 +75,22 @@ export interface Scored {
   };
 }
 
-/** BM25 (k1 = 1.2, b = 0.75) of every document, from stem counts and document frequencies. */
+/**
+ * BM25 (k1 = 1.2, b = 0.75) of every document, from stem counts and document frequencies.
+ * `documentCount`: the size of the corpus the frequencies count, when `documents` are part of it.
+ */
 export function bm25Of(
   stems: readonly string[],
   documents: readonly { tf: ReadonlyMap<string, number>; length: number }[],
   documentFrequency: ReadonlyMap<string, number>,
   averageLength: number,
+  documentCount = documents.length,
 ): Float64Array {
   const n = documents.length;
   const scores = new Float64Array(n);
   const idf = stems.map((term) => {
     const frequency = documentFrequency.get(term) ?? 0;
-    return frequency ? Math.log(1 + (n - frequency + 0.5) / (frequency + 0.5)) : 0;
+    return frequency ? Math.log(1 + (documentCount - frequency + 0.5) / (frequency + 0.5)) : 0;
   });
   for (let i = 0; i < n; i++) {
     const { tf, length } = documents[i] as { tf: ReadonlyMap<string, number>; length: number };
@@ -128,12 +132,13 @@ export function scoreFeatures(
     if ((cos[i] as number) > maxCos) maxCos = cos[i] as number;
   }
   const stems = [...new Set(query.terms.map(stem))];
-  const bm = bm25Of(stems, memories, index.documentFrequency, index.averageLength);
+  const corpus = index.documentCount ?? n;
+  const bm = bm25Of(stems, memories, index.documentFrequency, index.averageLength, corpus);
   const windows = memories.map((_, i) => ({
     tf: index.windowTf[i] as ReadonlyMap<string, number>,
     length: index.windowLength[i] as number,
   }));
-  const bmWindow = bm25Of(stems, windows, index.windowFrequency, index.averageWindowLength);
+  const bmWindow = bm25Of(stems, windows, index.windowFrequency, index.averageWindowLength, corpus);
   const bestBm = Math.max(0, ...bm);
   const bestWindow = Math.max(0, ...bmWindow);
   const bmRel = (i: number) => (bestBm > 0 ? (bm[i] as number) / bestBm : 0);
@@ -160,7 +165,7 @@ export function scoreFeatures(
   }
   const idf = (term: string) => {
     const frequency = documentFrequency.get(term) ?? 0;
-    return Math.log(1 + (n - frequency + 0.5) / (frequency + 0.5));
+    return Math.log(1 + (corpus - frequency + 0.5) / (frequency + 0.5));
   };
   const nouns = query.nouns.filter((term) => !speakers.has(term));
   const nounWeight = nouns.reduce((sum, term) => sum + idf(term), 0);

@@ -16,9 +16,12 @@ export interface IndexedMemory {
   readonly tf: ReadonlyMap<string, number>;
   /** How many words. */
   readonly length: number;
-  /** Stems of its nouns and proper nouns. */
-  readonly nouns: ReadonlySet<string>;
-  /** UTC day numbers: the day it was said, and the days it names. */
+  /** The UTC day number of the day it was said. */
+  readonly day: number;
+  /**
+   * UTC day numbers: the day it was said, and the days it names. Read on first use (chrono-node,
+   * about a millisecond): only a query that names a day reads them.
+   */
   readonly days: readonly number[];
   /** Ends with a question mark. */
   readonly isQuestion: boolean;
@@ -43,6 +46,11 @@ export interface ScopeIndex {
   readonly windowLength: Float64Array;
   readonly averageLength: number;
   readonly averageWindowLength: number;
+  /**
+   * How many memories (and windows) the word statistics count, when `memories` are only some of the
+   * scope's (a scope past `LARGE_SCOPE`). Undefined: `memories.length`.
+   */
+  readonly documentCount?: number;
   /** Stem of each word of a speaker's name → the name. */
   readonly speakers: ReadonlyMap<string, string>;
   /** The day of the latest memory (relative dates in a query are read against it). */
@@ -51,7 +59,7 @@ export interface ScopeIndex {
 
 const stampKey = (stamp: { id: string; hash: string; updatedAt: string }) => `${stamp.id}\u0000${stamp.hash}\u0000${stamp.updatedAt}`;
 
-/** What ranking reads of one record: its words, nouns, dates and speaker. */
+/** What ranking reads of one record: its words, dates and speaker. */
 export function indexMemory(record: MemoryRecord, nlp: Nlp): IndexedMemory {
   if (!record.vector) throw new TypeError(`record ${record.id} has no vector`);
   const speaker = originOf(record.metadata)?.name;
@@ -62,15 +70,19 @@ export function indexMemory(record: MemoryRecord, nlp: Nlp): IndexedMemory {
     const stemmed = stem(word);
     tf.set(stemmed, (tf.get(stemmed) ?? 0) + 1);
   }
-  const said = new Date(record.createdAt);
+  const day = dayOf(record.createdAt);
+  let days: number[] | undefined;
   return {
     record,
     vector: record.vector,
     ...(speaker === undefined ? {} : { speaker }),
     tf,
     length: words.length,
-    nouns: new Set(nlp.entities(body).nouns),
-    days: [dayOf(record.createdAt), ...nlp.days(body, said)],
+    day,
+    get days() {
+      days ??= [day, ...nlp.days(body, new Date(record.createdAt))];
+      return days;
+    },
     isQuestion: /\?\s*$/.test(body),
   };
 }
@@ -118,7 +130,7 @@ export function buildScopeIndex(memories: readonly IndexedMemory[]): ScopeIndex 
     totalLength += memory.length;
     totalWindow += length;
     if (memory.speaker !== undefined) for (const word of tokenize(memory.speaker)) speakers.set(stem(word), memory.speaker);
-    latestDay = Math.max(latestDay, memory.days[0] as number);
+    latestDay = Math.max(latestDay, memory.day);
   }
   return {
     memories,

@@ -9,6 +9,7 @@ import { metadataConditions, scopeConditions } from "../store-kit/filter.js";
 import { rankByBm25 } from "../store-kit/ranking.js";
 import { scopeColumns, scopeOfRow } from "../store-kit/scopes.js";
 import { assertNoConflict, checkedUpserts, idsToCheck } from "../store-kit/writes.js";
+import { withScopeVersions } from "./sqlite-scope-versions.js";
 import { compactIndexDimension, ensureCompactIndex, migrate, schema, scopeTermPrefixes } from "./sqlite-store-schema.js";
 import type {
   KeywordSearchable,
@@ -18,6 +19,7 @@ import type {
   ScopeCount,
   ScopeCountable,
   ScopeEnumerable,
+  ScopeVersioned,
   ScoredRecord,
   StoreFilter,
   TimeOrdered,
@@ -484,6 +486,6 @@ class SqliteStore implements VectorStore, KeywordSearchable, ScopeEnumerable, Ti
  */
 export function sqliteStore({
   path,
-}: SqliteStoreOptions): VectorStore & KeywordSearchable & ScopeEnumerable & TimeOrdered & ScopeCountable {
-  return new SqliteStore(path);
+}: SqliteStoreOptions): VectorStore & KeywordSearchable & ScopeEnumerable & TimeOrdered & ScopeCountable & ScopeVersioned {
+  return withScopeVersions(new SqliteStore(path));
 }
