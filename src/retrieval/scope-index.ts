@@ -59,16 +59,24 @@ export interface ScopeIndex {
 
 const stampKey = (stamp: { id: string; hash: string; updatedAt: string }) => `${stamp.id}\u0000${stamp.hash}\u0000${stamp.updatedAt}`;
 
-/** What ranking reads of one record: its words, dates and speaker. */
-export function indexMemory(record: MemoryRecord, nlp: Nlp): IndexedMemory {
+/**
+ * What ranking reads of one record: its words, dates and speaker. `counted`: its stem counts and
+ * length when known already (then `tf` holds what the caller counted, e.g. only a query's stems).
+ */
+export function indexMemory(record: MemoryRecord, nlp: Nlp, counted?: { tf: Map<string, number>; length: number }): IndexedMemory {
   if (!record.vector) throw new TypeError(`record ${record.id} has no vector`);
   const speaker = originOf(record.metadata)?.name;
   const body = speaker !== undefined && record.text.startsWith(`${speaker}: `) ? record.text.slice(speaker.length + 2) : record.text;
-  const tf = new Map<string, number>();
-  const words = tokenize(record.text);
-  for (const word of words) {
-    const stemmed = stem(word);
-    tf.set(stemmed, (tf.get(stemmed) ?? 0) + 1);
+  let tf = counted?.tf;
+  let length = counted?.length ?? 0;
+  if (!tf) {
+    tf = new Map<string, number>();
+    const words = tokenize(record.text);
+    for (const word of words) {
+      const stemmed = stem(word);
+      tf.set(stemmed, (tf.get(stemmed) ?? 0) + 1);
+    }
+    length = words.length;
   }
   const day = dayOf(record.createdAt);
   let days: number[] | undefined;
@@ -77,7 +85,7 @@ export function indexMemory(record: MemoryRecord, nlp: Nlp): IndexedMemory {
     vector: record.vector,
     ...(speaker === undefined ? {} : { speaker }),
     tf,
-    length: words.length,
+    length,
     day,
     get days() {
       days ??= [day, ...nlp.days(body, new Date(record.createdAt))];

@@ -41,10 +41,25 @@ export interface ScopeWords {
   /** In how many memories / windows (a memory with the ones just before and after it in its session) a stem occurs. */
   documentFrequency(stem: string): number;
   windowFrequency(stem: string): number;
-  /** How often each of `stems` occurs in the memory at `position`'s window, and the window's length in words. */
-  window(position: number, stems: readonly string[]): { tf: Map<string, number>; length: number };
-  /** The `limit` positions best by BM25 (k1 = 1.2, b = 0.75, the scope's statistics) for `stems`, best first; ties oldest first. */
-  bestByBm25(stems: readonly string[], limit: number): number[];
+  /** The version (id, hash, updatedAt) of the memory at each position, as read. */
+  readonly keys: readonly string[];
+  /** What ranking reads of the scope for a query's stems, computed once per query. */
+  terms(stems: readonly string[]): ScopeTerms;
+}
+
+/** A query's stems against a scope's statistics (BM25: k1 = 1.2, b = 0.75). */
+export interface ScopeTerms {
+  /** BM25 of the memory at `position`. */
+  bm25(position: number): number;
+  /** The `limit` positions best by BM25, best first, ties oldest first; only those scoring above 0 and at least `atLeast`. */
+  best(limit: number, atLeast?: number): number[];
+  /** The position whose window scores best by BM25 (windows' statistics), ties oldest first; undefined when none matches. */
+  bestWindow(): number | undefined;
+  /**
+   * How often each stem occurs in the window of the memory at `position` (`only`: in the memory
+   * alone), and the window's (the memory's) length in words.
+   */
+  counts(position: number, only?: boolean): { tf: Map<string, number>; length: number };
 }
 
 interface Kept {
@@ -178,6 +193,7 @@ function count(
   const postingLength = new Int32Array(size);
   let totalLength = 0;
   let totalWindow = 0;
+  const windowLengths = new Float64Array(n);
   const speakers = new Map<string, string>();
   let latestDay = Number.NEGATIVE_INFINITY;
   for (let i = 0; i < n; i++) {
@@ -199,6 +215,7 @@ function count(
       }
     }
     totalWindow += windowLength;
+    windowLengths[i] = windowLength;
     if (memory.speaker !== undefined) for (const word of tokenize(memory.speaker)) speakers.set(stem(word), memory.speaker);
     latestDay = Math.max(latestDay, dayOf((order[i] as (typeof order)[number]).stamp.createdAt));
   }
@@ -217,6 +234,7 @@ function count(
     }
   }
   const ids = order.map((entry) => entry.stamp.id);
+  const keys = order.map((entry) => stampKey(entry.stamp));
   const lengths = Float64Array.from(words, (memory) => memory.length);
   const averageLength = totalLength / n || 1;
   const averageWindowLength = totalWindow / n || 1;
@@ -238,35 +256,20 @@ function count(
     expires,
     documentFrequency: documentFrequencyOf,
     windowFrequency: frequencyOf(windowFrequency),
-    window(position, stems) {
+    keys,
+    terms(stems) {
       const wanted = new Map<number, string>();
       for (const term of stems) {
         const id = vocabulary.get(term);
-        if (id !== undefined) wanted.set(id, term);
+        if (id !== undefined && id < size) wanted.set(id, term);
       }
-      const tf = new Map<string, number>();
-      let length = 0;
-      for (const j of [position - 1, position, position + 1]) {
-        if (!linked(position, j)) continue;
-        const neighbour = words[j] as Words;
-        length += neighbour.length;
-        const { terms, counts } = neighbour;
-        for (let k = 0; k < terms.length; k++) {
-          const term = wanted.get(terms[k] as number);
-          if (term !== undefined) tf.set(term, (tf.get(term) ?? 0) + (counts[k] as number));
-        }
-      }
-      return { tf, length };
-    },
-    bestByBm25(stems, limit) {
+      const idfOf = (frequency: number) => Math.log(1 + (n - frequency + 0.5) / (frequency + 0.5));
       const scores = new Float64Array(n);
       const touched: number[] = [];
-      for (const term of new Set(stems)) {
-        const id = vocabulary.get(term);
-        if (id === undefined || id >= size) continue;
+      for (const id of wanted.keys()) {
         const frequency = documentFrequency[id] as number;
         if (!frequency) continue;
-        const idf = Math.log(1 + (n - frequency + 0.5) / (frequency + 0.5));
+        const idf = idfOf(frequency);
         const list = postings[id] as Int32Array;
         for (let k = 0; k < list.length; k += 2) {
           const position = list[k] as number;
@@ -276,7 +279,70 @@ function count(
             (scores[position] as number) + (idf * tf * 2.2) / (tf + 1.2 * (0.25 + (0.75 * (lengths[position] as number)) / averageLength));
         }
       }
-      return best(touched, scores, limit);
+      let bestWindow: number | undefined | null = null;
+      return {
+        bm25: (position) => scores[position] as number,
+        best: (limit, atLeast = 0) =>
+          best(atLeast > 0 ? touched.filter((position) => (scores[position] as number) >= atLeast) : touched, scores, limit),
+        bestWindow() {
+          if (bestWindow !== null) return bestWindow;
+          const windowScores = new Float64Array(n);
+          const windowCounts = new Int32Array(n);
+          const reachedAny = new Uint8Array(n);
+          const all: number[] = [];
+          for (const id of wanted.keys()) {
+            const frequency = windowFrequency[id] as number;
+            if (!frequency) continue;
+            const idf = idfOf(frequency);
+            const list = postings[id] as Int32Array;
+            const reached: number[] = [];
+            for (let k = 0; k < list.length; k += 2) {
+              const position = list[k] as number;
+              for (let j = position - 1; j <= position + 1; j++) {
+                if (!linked(position, j)) continue;
+                if (windowCounts[j] === 0) reached.push(j);
+                windowCounts[j] = (windowCounts[j] as number) + (list[k + 1] as number);
+              }
+            }
+            for (const j of reached) {
+              const tf = windowCounts[j] as number;
+              windowScores[j] =
+                (windowScores[j] as number) +
+                (idf * tf * 2.2) / (tf + 1.2 * (0.25 + (0.75 * (windowLengths[j] as number)) / averageWindowLength));
+              windowCounts[j] = 0;
+              if (!reachedAny[j]) {
+                reachedAny[j] = 1;
+                all.push(j);
+              }
+            }
+          }
+          bestWindow = undefined;
+          for (const j of all) {
+            if (
+              bestWindow === undefined ||
+              (windowScores[j] as number) > (windowScores[bestWindow] as number) ||
+              (windowScores[j] === windowScores[bestWindow] && j < bestWindow)
+            )
+              bestWindow = j;
+          }
+          return bestWindow;
+        },
+        counts(position, only = false) {
+          const tf = new Map<string, number>();
+          let length = 0;
+          for (const j of only ? [position] : [position - 1, position, position + 1]) {
+            if (!linked(position, j)) continue;
+            const memory = words[j] as Words;
+            length += memory.length;
+            const { terms, counts } = memory;
+            for (let k = 0; k < terms.length; k++) {
+              const term = wanted.get(terms[k] as number);
+              if (term !== undefined) tf.set(term, (tf.get(term) ?? 0) + (counts[k] as number));
+            }
+          }
+          return { tf, length };
+        },
+      };
     },
   };
 }

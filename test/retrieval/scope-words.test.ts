@@ -56,13 +56,30 @@ test("scope words: sessions, document and window frequencies, windows and BM25 o
   expect(words.documentFrequency("unknown")).toBe(0);
   expect(words.averageLength).toBe(11 / 4);
   expect(words.averageWindowLength).toBe((7 + 9 + 5 + 2) / 4);
-  expect(words.window(0, [walrus, stem("kettle")])).toEqual({ tf: new Map([[walrus, 3]]), length: 7 });
-  expect(words.window(2, [stem("kettle")])).toEqual({ tf: new Map([[stem("kettle"), 1]]), length: 5 });
-  expect(words.window(3, [walrus])).toEqual({ tf: new Map(), length: 2 });
+  const both = words.terms([walrus, stem("kettle")]);
+  expect(both.counts(0)).toEqual({ tf: new Map([[walrus, 3]]), length: 7 });
+  expect(both.counts(1, true)).toEqual({ tf: new Map([[walrus, 2]]), length: 3 });
+  expect(both.counts(2)).toEqual({
+    tf: new Map([
+      [walrus, 2],
+      [stem("kettle"), 1],
+    ]),
+    length: 5,
+  });
+  expect(words.terms([walrus]).counts(3)).toEqual({ tf: new Map(), length: 2 });
+  // BM25 over the scope: 4 memories, 2 hold it; m2 says it twice in 3 words (average 2.75).
+  const walrusOnly = words.terms([walrus]);
+  expect(walrusOnly.bm25(1)).toBeCloseTo((Math.log(2) * 2 * 2.2) / (2 + 1.2 * (0.25 + (0.75 * 3) / 2.75)), 12);
+  expect(walrusOnly.bm25(2)).toBe(0);
   // m2 says it twice in fewer words; m1 once; nothing else holds it.
-  expect(words.bestByBm25([walrus], 10)).toEqual([1, 0]);
-  expect(words.bestByBm25([walrus], 1)).toEqual([1]);
-  expect(words.bestByBm25([walrus, stem("kettle")], 10)).toEqual([2, 1, 0]);
+  expect(walrusOnly.best(10)).toEqual([1, 0]);
+  expect(walrusOnly.best(1)).toEqual([1]);
+  expect(walrusOnly.best(10, walrusOnly.bm25(1))).toEqual([1]);
+  expect(both.best(10)).toEqual([2, 1, 0]);
+  // Windows: m1's (3 in 7 words) beats m3's (2 in 5) and m2's (3 in 9).
+  expect(walrusOnly.bestWindow()).toBe(0);
+  expect(words.terms([stem("dentist")]).bestWindow()).toBe(3);
+  expect(words.terms(["unknown"]).bestWindow()).toBeUndefined();
   await store.close();
 });
 
@@ -93,7 +110,7 @@ test("scope words are read again after a write inside the scope, by this process
   expect(third?.ids).toEqual(["m1", "m3", "m5", "m4"]);
   expect(third?.documentFrequency(stem("walrus"))).toBe(3);
   // m1 and m3 are neighbours now.
-  expect(third?.window(0, [stem("blue")])).toEqual({ tf: new Map([[stem("blue"), 1]]), length: 6 });
+  expect(third?.terms([stem("blue")]).counts(0)).toEqual({ tf: new Map([[stem("blue"), 1]]), length: 6 });
   await store.close();
 });
 
