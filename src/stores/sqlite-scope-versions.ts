@@ -31,7 +31,7 @@ function hasVersions(handle: SqliteHandle): boolean {
 
 /**
  * Adds `scopeVersion` to a SQLite store: `init` creates the counters and their triggers (once per
- * file; a damaged file, which takes no writes, gets none and its scopes have no version). Every row
+ * file; a damaged or read-only file, which takes no writes, gets none and its scopes have no version). Every row
  * inside a scope holds the scope's first id, so that id's counter changes with every write inside it.
  */
 export function withScopeVersions<S extends VectorStore>(store: S): S & ScopeVersioned {
@@ -43,7 +43,12 @@ export function withScopeVersions<S extends VectorStore>(store: S): S & ScopeVer
       await init(options);
       const handle = await part().open();
       if (handle.damaged || versioned(handle)) return;
-      handle.guard("init", () => handle.transaction(() => handle.db.exec(versionsSchema)));
+      try {
+        handle.guard("init", () => handle.transaction(() => handle.db.exec(versionsSchema)));
+      } catch {
+        // A file this process cannot write (read-only): its scopes have no version, and search
+        // ranks a large one from the store's candidates alone.
+      }
     },
     async scopeVersion(filter: StoreFilter): Promise<string | undefined> {
       const handle = await part().open();

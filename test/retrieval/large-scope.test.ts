@@ -166,3 +166,22 @@ test("a large scope ranks as the whole scope does: the same results, scores and 
   await forced.close();
   await whole.close();
 });
+
+test("a large scope is counted again only after a write inside it: the count is kept while the scope's version stays", async () => {
+  const counted: StoreFilter[] = [];
+  const memory = newMemory(largeScopes(counted));
+  const alice = { userId: "alice" };
+  await memory.add("the walrus colony lives on the north shore", alice);
+  await memory.search("walrus", { ...alice, threshold: 0 });
+  await memory.search("shore", { ...alice, threshold: 0 });
+  expect(counted).toHaveLength(1);
+  // Another scope's write leaves alice's count as it was.
+  await memory.add("the kettle is blue", { userId: "bob" });
+  await memory.search("kettle", { ...alice, threshold: 0 });
+  expect(counted).toHaveLength(1);
+  await memory.add("the kettle in the office is blue", alice);
+  const { results } = await memory.search("kettle", { ...alice, threshold: 0 });
+  expect(counted).toHaveLength(2);
+  expect(results.map((result) => result.memory)).toContain("the kettle in the office is blue");
+  await memory.close();
+});
