@@ -110,10 +110,13 @@ export function mergePlans(plans: readonly Plan[]): Plan {
 /** The store as it will be once the plans so far are applied: what a verbatim plan reads (latest, list by hash). */
 class PendingWrites {
   readonly #records = new Map<string, MemoryRecord>();
+  /** Ids of stored records the batch changed (its own new records aside). */
+  readonly #replaced = new Set<string>();
   readonly view: VectorStore;
 
   constructor(store: VectorStore) {
     const pending = this.#records;
+    const replaced = this.#replaced;
     const mine = (filter: StoreFilter) => [...pending.values()].filter((record) => matchesFilter(record, filter));
     const list: VectorStore["list"] = async (request) => {
       const { records } = await store.list(request);
@@ -122,7 +125,8 @@ class PendingWrites {
     const ordered = isTimeOrdered(store) && {
       stamps: (filter: StoreFilter) => store.stamps(filter),
       latest: async ({ filter, limit }: { filter: StoreFilter; limit: number }) => {
-        const stored = await store.latest({ filter, limit: limit + pending.size });
+        // Only a stored record the batch changed can drop out of the store's newest: read that many more.
+        const stored = await store.latest({ filter, limit: limit + replaced.size });
         return [...stored.filter((record) => !pending.has(record.id)), ...mine(filter)]
           .sort((a, b) => (a.createdAt === b.createdAt ? (a.id < b.id ? 1 : -1) : a.createdAt < b.createdAt ? 1 : -1))
           .slice(0, limit);
@@ -134,6 +138,7 @@ class PendingWrites {
   }
 
   apply(plan: Plan): void {
+    for (const { id, version } of plan.expect) if (version !== null && !this.#records.has(id)) this.#replaced.add(id);
     for (const record of plan.upsert) this.#records.set(record.id, record);
   }
 }

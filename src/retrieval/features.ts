@@ -1,7 +1,6 @@
-import { cosineSimilarity } from "../store-kit/filter.js";
 import { keywordTerms, stem, tokenize } from "./keywords.js";
 import type { Nlp } from "./nlp.js";
-import type { IndexedMemory, ScopeIndex } from "./scope-index.js";
+import type { IndexedMemory, ScopeIndex, ScopeWideWords } from "./scope-index.js";
 
 const DAY_MS = 86_400_000;
 
@@ -76,41 +75,112 @@ export interface Scored {
 }
 
 /**
- * BM25 (k1 = 1.2, b = 0.75) of every document, from stem counts and document frequencies.
- * `documentCount`: the size of the corpus the frequencies count, when `documents` are part of it.
+ * BM25 (k1 = 1.2, b = 0.75) of every memory of the index, or of every window of three (a memory
+ * with the memories said just before and after it in its session) with `windows`, read from the
+ * stems' postings: only the memories that match are visited. A stem's document frequency is the
+ * number of memories (windows) holding it; a stem no memory holds adds nothing.
  */
-export function bm25Of(
-  stems: readonly string[],
-  documents: readonly { tf: ReadonlyMap<string, number>; length: number }[],
-  documentFrequency: ReadonlyMap<string, number>,
-  averageLength: number,
-  documentCount = documents.length,
-): Float64Array {
-  const n = documents.length;
+export function bm25Of(stems: readonly string[], index: ScopeIndex, { windows = false }: { windows?: boolean } = {}): Float64Array {
+  if (index.scopeWide) return scopeWideBm25(stems, index, index.scopeWide, windows);
+  const n = index.memories.length;
+  const { previous, next } = index;
+  const lengths = windows ? index.windowLength : undefined;
+  const averageLength = windows ? index.averageWindowLength : index.averageLength;
   const scores = new Float64Array(n);
-  const idf = stems.map((term) => {
-    const frequency = documentFrequency.get(term) ?? 0;
-    return frequency ? Math.log(1 + (documentCount - frequency + 0.5) / (frequency + 0.5)) : 0;
-  });
-  for (let i = 0; i < n; i++) {
-    const { tf, length } = documents[i] as { tf: ReadonlyMap<string, number>; length: number };
-    let score = 0;
-    for (let k = 0; k < stems.length; k++) {
-      const count = tf.get(stems[k] as string);
-      if (count) score += ((idf[k] as number) * count * 2.2) / (count + 1.2 * (0.25 + (0.75 * length) / averageLength));
+  const counts = new Float64Array(n);
+  const touched: number[] = [];
+  const add = (i: number, count: number) => {
+    if (counts[i] === 0) touched.push(i);
+    counts[i] = (counts[i] as number) + count;
+  };
+  for (const term of stems) {
+    const posting = index.postings.get(term);
+    if (!posting) continue;
+    touched.length = 0;
+    for (let k = 0; k < posting.memories.length; k++) {
+      const j = posting.memories[k] as number;
+      const count = posting.counts[k] as number;
+      add(j, count);
+      if (windows && (previous[j] as number) >= 0) add(previous[j] as number, count);
+      if (windows && (next[j] as number) >= 0) add(next[j] as number, count);
     }
-    scores[i] = score;
+    const frequency = touched.length;
+    const idf = Math.log(1 + (n - frequency + 0.5) / (frequency + 0.5));
+    for (const i of touched) {
+      const count = counts[i] as number;
+      const length = lengths ? (lengths[i] as number) : (index.memories[i] as IndexedMemory).length;
+      scores[i] = (scores[i] as number) + (idf * count * 2.2) / (count + 1.2 * (0.25 + (0.75 * length) / averageLength));
+      counts[i] = 0;
+    }
   }
   return scores;
 }
 
-function ranks(values: Float64Array): Float64Array {
-  const order = [...values.keys()].sort((a, b) => (values[b] as number) - (values[a] as number) || a - b);
-  const rank = new Float64Array(values.length);
-  order.forEach((i, k) => {
-    rank[i] = k;
-  });
-  return rank;
+/**
+ * Rank of `values[i]` among all values, best first (ties: the lower index first), as a full sort
+ * would give it; `descending` is `values` sorted from the highest.
+ */
+function rankOf(values: Float64Array, descending: Float64Array, i: number): number {
+  const value = values[i] as number;
+  // First position holding a value ≤ value, and first holding a value < value.
+  let low = 0;
+  let high = descending.length;
+  while (low < high) {
+    const middle = (low + high) >> 1;
+    if ((descending[middle] as number) > value) low = middle + 1;
+    else high = middle;
+  }
+  const above = low;
+  high = descending.length;
+  while (low < high) {
+    const middle = (low + high) >> 1;
+    if ((descending[middle] as number) >= value) low = middle + 1;
+    else high = middle;
+  }
+  if (low - above === 1) return above;
+  let tiedBefore = 0;
+  for (let j = 0; j < i; j++) if (values[j] === value) tiedBefore++;
+  return above + tiedBefore;
+}
+
+/** `bm25Of` for an index of some of a scope's memories, with the whole scope's frequencies and windows. */
+function scopeWideBm25(stems: readonly string[], index: ScopeIndex, scope: ScopeWideWords, windows: boolean): Float64Array {
+  const n = index.memories.length;
+  const scores = new Float64Array(n);
+  const averageLength = windows ? index.averageWindowLength : index.averageLength;
+  for (const term of stems) {
+    const frequency = windows ? scope.windowFrequency(term) : (index.documentFrequency.get(term) ?? 0);
+    if (!frequency) continue;
+    const idf = Math.log(1 + (scope.count - frequency + 0.5) / (frequency + 0.5));
+    for (let i = 0; i < n; i++) {
+      const count = windows ? scope.windowCounts[i]?.get(term) : (index.memories[i] as IndexedMemory).tf.get(term);
+      if (!count) continue;
+      const length = windows ? (index.windowLength[i] as number) : (index.memories[i] as IndexedMemory).length;
+      scores[i] = (scores[i] as number) + (idf * count * 2.2) / (count + 1.2 * (0.25 + (0.75 * length) / averageLength));
+    }
+  }
+  return scores;
+}
+
+/** Σ a[d]·b[d] over a's length (the hot loop of a search). */
+function dotProduct(a: Float32Array, b: Float32Array): number {
+  let dot = 0;
+  for (let d = 0; d < a.length; d++) dot += (a[d] as number) * (b[d] as number);
+  return dot;
+}
+
+const descendingCopy = (values: Float64Array) => Float64Array.from(values).sort().reverse();
+
+/** The `size` best of `candidates` by `score` (highest first; ties: the lower index first). */
+function best(candidates: readonly number[], score: Float64Array, size: number): number[] {
+  const byScore = (a: number, b: number) => (score[b] as number) - (score[a] as number) || a - b;
+  if (candidates.length <= size * 4) return [...candidates].sort(byScore).slice(0, size);
+  // The size-th best score, from a native sort of the scores alone; then only those reaching it are ordered.
+  const floor = Float64Array.from(candidates, (i) => score[i] as number).sort()[candidates.length - size] as number;
+  return candidates
+    .filter((i) => (score[i] as number) >= floor)
+    .sort(byScore)
+    .slice(0, size);
 }
 
 /**
@@ -127,35 +197,40 @@ export function scoreFeatures(
   const n = memories.length;
   const cos = new Float64Array(n);
   let maxCos = -1;
+  const vector = query.vector;
+  let queryNorm = 0;
+  for (let d = 0; d < vector.length; d++) queryNorm += (vector[d] as number) * (vector[d] as number);
   for (let i = 0; i < n; i++) {
-    cos[i] = cosineSimilarity(query.vector, (memories[i] as IndexedMemory).vector);
+    const memory = memories[i] as IndexedMemory;
+    const dot = dotProduct(vector, memory.vector);
+    cos[i] = queryNorm === 0 || memory.squaredNorm === 0 ? 0 : dot / Math.sqrt(queryNorm * memory.squaredNorm);
     if ((cos[i] as number) > maxCos) maxCos = cos[i] as number;
   }
   const stems = [...new Set(query.terms.map(stem))];
-  const corpus = index.documentCount ?? n;
-  const bm = bm25Of(stems, memories, index.documentFrequency, index.averageLength, corpus);
-  const windows = memories.map((_, i) => ({
-    tf: index.windowTf[i] as ReadonlyMap<string, number>,
-    length: index.windowLength[i] as number,
-  }));
-  const bmWindow = bm25Of(stems, windows, index.windowFrequency, index.averageWindowLength, corpus);
-  const bestBm = Math.max(0, ...bm);
-  const bestWindow = Math.max(0, ...bmWindow);
+  const bm = bm25Of(stems, index);
+  const bmWindow = bm25Of(stems, index, { windows: true });
+  let bestBm = 0;
+  let bestWindow = 0;
+  for (let i = 0; i < n; i++) {
+    bestBm = Math.max(bestBm, bm[i] as number);
+    bestWindow = Math.max(bestWindow, bmWindow[i] as number);
+  }
   const bmRel = (i: number) => (bestBm > 0 ? (bm[i] as number) / bestBm : 0);
   const base = new Float64Array(n);
   const sessionBest = new Map<number, number>();
+  let bestBase = 0;
   for (let i = 0; i < n; i++) {
     base[i] = (1 - keywordWeight) * Math.max(0, cos[i] as number) + keywordWeight * bmRel(i);
     const s = session[i] as number;
     sessionBest.set(s, Math.max(sessionBest.get(s) ?? 0, base[i] as number));
+    bestBase = Math.max(bestBase, base[i] as number);
   }
-  const bestBase = Math.max(0, ...base) || 1;
-  const pool = [...base.keys()]
-    .filter((i) => eligible(memories[i] as IndexedMemory))
-    .sort((a, b) => (base[b] as number) - (base[a] as number) || a - b)
-    .slice(0, POOL_SIZE);
-  const rankCos = ranks(cos);
-  const rankBm = ranks(bm);
+  bestBase ||= 1;
+  const eligibleMemories: number[] = [];
+  for (let i = 0; i < n; i++) if (eligible(memories[i] as IndexedMemory)) eligibleMemories.push(i);
+  const pool = best(eligibleMemories, base, POOL_SIZE);
+  const cosDescending = descendingCopy(cos);
+  const bmDescending = descendingCopy(bm);
 
   const { speakers, documentFrequency } = index;
   const named = new Set<string>();
@@ -163,6 +238,7 @@ export function scoreFeatures(
     const speaker = speakers.get(word);
     if (speaker !== undefined) named.add(speaker);
   }
+  const corpus = index.scopeWide?.count ?? n;
   const idf = (term: string) => {
     const frequency = documentFrequency.get(term) ?? 0;
     return Math.log(1 + (corpus - frequency + 0.5) / (frequency + 0.5));
@@ -203,8 +279,8 @@ export function scoreFeatures(
       Math.log(1 + memory.length),
       memory.isQuestion ? 1 : 0,
       (bm[i] as number) / 10,
-      1 / (1 + (rankCos[i] as number)),
-      (bm[i] as number) > 0 ? 1 / (1 + (rankBm[i] as number)) : 0,
+      1 / (1 + rankOf(cos, cosDescending, i)),
+      (bm[i] as number) > 0 ? 1 / (1 + rankOf(bm, bmDescending, i)) : 0,
       neighbourCos,
       neighbourBm,
       query.terms.length,

@@ -65,17 +65,7 @@ const versionKey = (record: MemoryRecord) => `${record.id}\u0000${record.hash}\u
  * neighbours.
  */
 export function candidateIndex(memories: readonly IndexedMemory[]): ScopeIndex {
-  const built = buildScopeIndex(memories);
-  const none = new Int32Array(memories.length).fill(-1);
-  return {
-    ...built,
-    previous: none,
-    next: none,
-    windowTf: memories.map((memory) => memory.tf),
-    windowLength: Float64Array.from(memories, (memory) => memory.length),
-    windowFrequency: built.documentFrequency,
-    averageWindowLength: built.averageLength,
-  };
+  return buildScopeIndex(memories, { neighbours: false });
 }
 
 /**
@@ -219,12 +209,21 @@ export function scopeWideIndex(
   }
   const stems = queryStems(query);
   const documentFrequency = new Map<string, number>();
-  const windowFrequency = new Map<string, number>();
   for (const term of stems) {
     const frequency = words.documentFrequency(term);
     if (frequency > 0) documentFrequency.set(term, frequency);
-    const windows = words.windowFrequency(term);
-    if (windows > 0) windowFrequency.set(term, windows);
+  }
+  const postings = new Map<string, { memories: number[]; counts: number[] }>();
+  for (const [i, memory] of memories.entries()) {
+    for (const [term, count] of memory.tf) {
+      let posting = postings.get(term);
+      if (!posting) {
+        posting = { memories: [], counts: [] };
+        postings.set(term, posting);
+      }
+      posting.memories.push(i);
+      posting.counts.push(count);
+    }
   }
   const windowTf: ReadonlyMap<string, number>[] = [];
   const windowLength = new Float64Array(n);
@@ -241,12 +240,11 @@ export function scopeWideIndex(
     next,
     session,
     documentFrequency,
-    windowFrequency,
-    windowTf,
+    postings,
     windowLength,
     averageLength: words.averageLength,
     averageWindowLength: words.averageWindowLength,
-    documentCount: Math.max(words.count, n),
+    scopeWide: { count: Math.max(words.count, n), windowFrequency: words.windowFrequency, windowCounts: windowTf },
     speakers: words.speakers,
     latestDay: words.latestDay,
   };

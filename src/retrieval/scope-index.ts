@@ -1,7 +1,14 @@
 import { expiryOf } from "../lifecycle.js";
 import { originOf } from "../memory-origin.js";
 import type { ValidScope } from "../scope.js";
-import { isTimeOrdered, type MemoryRecord, type RecordStamp, type StoreFilter, type VectorStore } from "../stores/vector-store.js";
+import {
+  isChangeTracked,
+  isTimeOrdered,
+  type MemoryRecord,
+  type RecordStamp,
+  type StoreFilter,
+  type VectorStore,
+} from "../stores/vector-store.js";
 import { SESSION_GAP_MS } from "../verbatim/turns.js";
 import { stem, tokenize } from "./keywords.js";
 import { dayOf, type Nlp } from "./nlp.js";
@@ -14,6 +21,10 @@ export interface IndexedMemory {
   readonly speaker?: string;
   /** Porter stems of its words, with their counts. */
   readonly tf: ReadonlyMap<string, number>;
+  /** Sum of the squares of `vector` (for cosine similarity). */
+  readonly squaredNorm: number;
+  /** When it expires (ms since the epoch), or +Infinity. */
+  readonly expires: number;
   /** How many words. */
   readonly length: number;
   /** The UTC day number of the day it was said. */
@@ -39,22 +50,44 @@ export interface ScopeIndex {
   readonly next: Int32Array;
   /** Per memory: its session number (sessions are runs of memories less than `SESSION_GAP_MS` apart). */
   readonly session: Int32Array;
-  /** Per stem: in how many memories / windows it occurs. */
+  /** Per stem: in how many memories it occurs. */
   readonly documentFrequency: ReadonlyMap<string, number>;
-  readonly windowFrequency: ReadonlyMap<string, number>;
-  readonly windowTf: readonly ReadonlyMap<string, number>[];
+  /**
+   * Per stem: the memories holding it (ascending) and how often each holds it, so that keyword
+   * scoring reads the memories that match and no other. A window's counts (a memory with its
+   * neighbours) are summed from these at query time.
+   */
+  readonly postings: ReadonlyMap<string, Posting>;
+  /** Per memory: the words of its window (itself and its neighbours in the session). */
   readonly windowLength: Float64Array;
   readonly averageLength: number;
   readonly averageWindowLength: number;
-  /**
-   * How many memories (and windows) the word statistics count, when `memories` are only some of the
-   * scope's (a scope past `LARGE_SCOPE`). Undefined: `memories.length`.
-   */
-  readonly documentCount?: number;
   /** Stem of each word of a speaker's name → the name. */
   readonly speakers: ReadonlyMap<string, string>;
   /** The day of the latest memory (relative dates in a query are read against it). */
   readonly latestDay: number;
+  /**
+   * The whole scope's word statistics, when `memories` are only some of its memories (a scope past
+   * `LARGE_SCOPE`): BM25 then weighs stems by the scope's frequencies, and a window's counts are
+   * the scope's (its neighbours need not be among `memories`). Undefined: those of `memories`.
+   */
+  readonly scopeWide?: ScopeWideWords;
+}
+
+/** The word statistics of a whole scope, for an index of some of its memories. */
+export interface ScopeWideWords {
+  /** How many memories (and windows) the scope holds. */
+  readonly count: number;
+  /** In how many windows of the scope a stem occurs (`documentFrequency` holds the scope's memories' counts). */
+  windowFrequency(stem: string): number;
+  /** Per memory of the index: how often each query stem occurs in its window in the scope. */
+  readonly windowCounts: readonly ReadonlyMap<string, number>[];
+}
+
+/** The memories (indices into the scope index) holding a stem, and the count in each. */
+export interface Posting {
+  readonly memories: readonly number[];
+  readonly counts: readonly number[];
 }
 
 const stampKey = (stamp: { id: string; hash: string; updatedAt: string }) => `${stamp.id}\u0000${stamp.hash}\u0000${stamp.updatedAt}`;
@@ -80,11 +113,15 @@ export function indexMemory(record: MemoryRecord, nlp: Nlp, counted?: { tf: Map<
   }
   const day = dayOf(record.createdAt);
   let days: number[] | undefined;
+  let squaredNorm = 0;
+  for (const value of record.vector) squaredNorm += value * value;
   return {
     record,
     vector: record.vector,
     ...(speaker === undefined ? {} : { speaker }),
     tf,
+    squaredNorm,
+    expires: expiryOf(record) ?? Number.POSITIVE_INFINITY,
     length,
     day,
     get days() {
@@ -95,50 +132,121 @@ export function indexMemory(record: MemoryRecord, nlp: Nlp, counted?: { tf: Map<
   };
 }
 
-/** The index of memories given oldest first. */
-export function buildScopeIndex(memories: readonly IndexedMemory[]): ScopeIndex {
+/**
+ * The index of memories given oldest first. `neighbours: false` links no memory to the one given
+ * before it (sessions are still found): for memories that are not a whole scope, where the memory
+ * given before another need not be the one said before it.
+ */
+export function buildScopeIndex(memories: readonly IndexedMemory[], { neighbours = true }: { neighbours?: boolean } = {}): ScopeIndex {
+  return extendScopeIndex(undefined, 0, memories, { neighbours });
+}
+
+/**
+ * `index`'s first `keep` memories followed by `tail`, as `buildScopeIndex` would index them all:
+ * the kept memories' links, windows and postings are reused (only the posting lists of the stems
+ * the dropped and added memories hold are copied), so a scope that grew at its end or whose last
+ * memories changed is re-indexed at the cost of what changed. `index` itself is left as it was.
+ */
+export function extendScopeIndex(
+  index: ScopeIndex | undefined,
+  keep: number,
+  tail: readonly IndexedMemory[],
+  { neighbours = true }: { neighbours?: boolean } = {},
+): ScopeIndex {
+  const kept = index ? Math.min(keep, index.memories.length) : 0;
+  const memories = kept === 0 ? [...tail] : [...(index as ScopeIndex).memories.slice(0, kept), ...tail];
   const n = memories.length;
   const previous = new Int32Array(n).fill(-1);
   const next = new Int32Array(n).fill(-1);
   const session = new Int32Array(n);
-  for (let i = 1; i < n; i++) {
+  const windowLength = new Float64Array(n);
+  if (index && kept > 0) {
+    previous.set(index.previous.subarray(0, kept));
+    next.set(index.next.subarray(0, kept));
+    session.set(index.session.subarray(0, kept));
+    windowLength.set(index.windowLength.subarray(0, kept));
+    next[kept - 1] = -1;
+  }
+  for (let i = Math.max(1, kept); i < n; i++) {
     const before = (memories[i - 1] as IndexedMemory).record;
     const at = Date.parse((memories[i] as IndexedMemory).record.createdAt);
     // A memory that grew by later messages was last said at its updatedAt (bounded: an edit made later is not speech).
     const lastSaid = Math.max(Date.parse(before.createdAt), Math.min(Date.parse(before.updatedAt), at));
     const same = at - lastSaid <= SESSION_GAP_MS;
     session[i] = (session[i - 1] as number) + (same ? 0 : 1);
-    if (same) {
+    if (same && neighbours) {
       previous[i] = i - 1;
       next[i - 1] = i;
     }
   }
-  const documentFrequency = new Map<string, number>();
-  const windowFrequency = new Map<string, number>();
-  const windowTf: Map<string, number>[] = [];
-  const windowLength = new Float64Array(n);
+  // Postings: lists of the stems the dropped memories held are cut back to the kept memories
+  // (a list is ascending), then the tail's stems are added; every list touched is a copy.
+  const postings = new Map<string, { memories: number[]; counts: number[] }>(
+    index && kept > 0 ? (index.postings as Map<string, { memories: number[]; counts: number[] }>) : [],
+  );
+  const copied = new Set<string>();
+  const own = (term: string) => {
+    let posting = postings.get(term);
+    if (!posting) {
+      posting = { memories: [], counts: [] };
+      postings.set(term, posting);
+      copied.add(term);
+    } else if (!copied.has(term)) {
+      posting = { memories: [...posting.memories], counts: [...posting.counts] };
+      postings.set(term, posting);
+      copied.add(term);
+    }
+    return posting;
+  };
+  if (index && kept > 0) {
+    for (let i = kept; i < index.memories.length; i++) {
+      for (const term of (index.memories[i] as IndexedMemory).tf.keys()) {
+        const posting = own(term);
+        while (posting.memories.length > 0 && (posting.memories.at(-1) as number) >= kept) {
+          posting.memories.pop();
+          posting.counts.pop();
+        }
+        if (posting.memories.length === 0) postings.delete(term);
+      }
+    }
+  }
+  for (let i = kept; i < n; i++) {
+    for (const [term, count] of (memories[i] as IndexedMemory).tf) {
+      const posting = own(term);
+      posting.memories.push(i);
+      posting.counts.push(count);
+    }
+  }
+  const documentFrequency = new Map<string, number>(index && kept > 0 ? index.documentFrequency : []);
+  for (const term of copied) {
+    const posting = postings.get(term);
+    if (posting) documentFrequency.set(term, posting.memories.length);
+    else documentFrequency.delete(term);
+  }
+  // Windows: the last kept memory's may have lost or gained its next neighbour.
+  for (let i = Math.max(0, kept - 1); i < n; i++) {
+    let length = (memories[i] as IndexedMemory).length;
+    if ((previous[i] as number) >= 0) length += (memories[previous[i] as number] as IndexedMemory).length;
+    if ((next[i] as number) >= 0) length += (memories[next[i] as number] as IndexedMemory).length;
+    windowLength[i] = length;
+  }
   let totalLength = 0;
   let totalWindow = 0;
-  const speakers = new Map<string, string>();
   let latestDay = Number.NEGATIVE_INFINITY;
   for (let i = 0; i < n; i++) {
     const memory = memories[i] as IndexedMemory;
-    for (const term of memory.tf.keys()) documentFrequency.set(term, (documentFrequency.get(term) ?? 0) + 1);
-    const window = new Map(memory.tf);
-    let length = memory.length;
-    for (const j of [previous[i] as number, next[i] as number]) {
-      if (j < 0) continue;
-      const neighbour = memories[j] as IndexedMemory;
-      for (const [term, count] of neighbour.tf) window.set(term, (window.get(term) ?? 0) + count);
-      length += neighbour.length;
-    }
-    for (const term of window.keys()) windowFrequency.set(term, (windowFrequency.get(term) ?? 0) + 1);
-    windowTf.push(window);
-    windowLength[i] = length;
     totalLength += memory.length;
-    totalWindow += length;
-    if (memory.speaker !== undefined) for (const word of tokenize(memory.speaker)) speakers.set(stem(word), memory.speaker);
+    totalWindow += windowLength[i] as number;
     latestDay = Math.max(latestDay, memory.day);
+  }
+  // Each word of a speaker's name names the last speaker (in time order) whose name holds it.
+  const speakers = new Map<string, string>();
+  const seen = new Set<string>();
+  for (let i = n - 1; i >= 0; i--) {
+    const speaker = (memories[i] as IndexedMemory).speaker;
+    if (speaker === undefined || seen.has(speaker)) continue;
+    seen.add(speaker);
+    for (const word of tokenize(speaker)) if (!speakers.has(stem(word))) speakers.set(stem(word), speaker);
   }
   return {
     memories,
@@ -146,8 +254,7 @@ export function buildScopeIndex(memories: readonly IndexedMemory[]): ScopeIndex 
     next,
     session,
     documentFrequency,
-    windowFrequency,
-    windowTf,
+    postings,
     windowLength,
     averageLength: totalLength / n || 1,
     averageWindowLength: totalWindow / n || 1,
@@ -157,8 +264,10 @@ export function buildScopeIndex(memories: readonly IndexedMemory[]): ScopeIndex 
 }
 
 interface Entry {
-  versions: string;
+  /** The store's change token read before the stamps (stores that keep one), else undefined. */
+  token: string | undefined;
   index: ScopeIndex;
+  /** Annotated memories by version: the index's, and others read since (bounded). */
   byKey: Map<string, IndexedMemory>;
   /** When the first memory of the index expires (ms): from then on the index is rebuilt without it. */
   expires: number;
@@ -166,13 +275,21 @@ interface Entry {
 
 const PAGE = 500;
 
+/** Past this many memories changed or dropped at the end of a scope, its index is built anew. */
+const REINDEX_SHARE = 0.25;
+
+const sameVersion = (record: MemoryRecord, stamp: RecordStamp) =>
+  record.id === stamp.id && record.hash === stamp.hash && record.updatedAt === stamp.updatedAt && record.createdAt === stamp.createdAt;
+
 /**
  * Per-scope copies of the memories search ranks, so that a search does not re-read and re-annotate
- * the whole scope. Before each use the scope's stamps are read from the store: a memory deleted,
- * purged or changed by anyone (another process included) is dropped or re-read then, so a copy
- * is never served stale. Only the exact scope's filter is ever read into an entry. At most
- * `maxScopes` scopes are kept, least recently used dropped first. A memory that has expired at
- * `now()` is left out of the index from that instant, swept or not.
+ * the whole scope. Before each use the store's change token is read (stores that keep one): while
+ * it is unchanged the copy is served as it is. Otherwise the scope's stamps are read from the
+ * store: a memory deleted, purged or changed by anyone (another process included) is dropped or
+ * re-read then, so a copy is never served stale; the memories from the first that differs on are
+ * re-indexed, the ones before it kept. Only the exact scope's filter is ever read into an entry.
+ * At most `maxScopes` scopes are kept, least recently used dropped first. A memory that has
+ * expired at `now()` is left out of the index from that instant, swept or not.
  */
 export class ScopeIndexCache {
   readonly #entries = new Map<string, Entry>();
@@ -192,24 +309,40 @@ export class ScopeIndexCache {
   async index(store: VectorStore, scope: ValidScope, nlp: Nlp | Promise<Nlp>): Promise<ScopeIndex> {
     const filter: StoreFilter = { scope };
     const key = JSON.stringify([scope.userId ?? null, scope.agentId ?? null, scope.runId ?? null]);
-    const stamps = await stampsOf(store, filter);
-    const versions = stamps.map(stampKey).join("\u0001");
     const cached = this.#entries.get(key);
-    if (cached?.versions === versions && (cached.expires === Number.POSITIVE_INFINITY || cached.expires > this.#now())) {
+    const usable = cached !== undefined && (cached.expires === Number.POSITIVE_INFINITY || cached.expires > this.#now());
+    // Read before the stamps: a write after this read changes the token the next search reads.
+    const token = isChangeTracked(store) ? await store.changeToken() : undefined;
+    if (usable && token !== undefined && cached.token === token) {
+      this.#touch(key, cached);
+      return cached.index;
+    }
+    const stamps = await stampsOf(store, filter);
+    // The memories of the copy that are still the scope's first ones, unchanged.
+    const previous = usable ? cached.index.memories : [];
+    let keep = 0;
+    while (
+      keep < previous.length &&
+      keep < stamps.length &&
+      sameVersion((previous[keep] as IndexedMemory).record, stamps[keep] as RecordStamp)
+    )
+      keep++;
+    if (usable && keep === previous.length && keep === stamps.length) {
+      cached.token = token;
       this.#touch(key, cached);
       return cached.index;
     }
     const known = cached?.byKey ?? new Map<string, IndexedMemory>();
-    const missing = stamps.filter((stamp) => !known.has(stampKey(stamp))).map((stamp) => stamp.id);
+    const rest = stamps.slice(keep);
+    const missing = rest.filter((stamp) => !known.has(stampKey(stamp))).map((stamp) => stamp.id);
     const fetched = new Map<string, MemoryRecord>();
     for (let start = 0; start < missing.length; start += PAGE) {
       for (const record of await store.get(missing.slice(start, start + PAGE), filter)) fetched.set(record.id, record);
     }
     const annotator = fetched.size > 0 ? await nlp : undefined;
-    const byKey = new Map<string, IndexedMemory>();
-    const memories: IndexedMemory[] = [];
-    let expires = Number.POSITIVE_INFINITY;
-    for (const stamp of stamps) {
+    const now = this.#now();
+    const tail: IndexedMemory[] = [];
+    for (const stamp of rest) {
       const stampId = stampKey(stamp);
       let memory = known.get(stampId);
       if (!memory) {
@@ -218,13 +351,18 @@ export class ScopeIndexCache {
         if (!record || stampKey(record) !== stampId || !record.vector) continue;
         memory = indexMemory(record, annotator as Nlp);
       }
-      const expiry = expiryOf(memory.record);
-      if (expiry !== undefined && expiry <= this.#now()) continue;
-      if (expiry !== undefined) expires = Math.min(expires, expiry);
-      byKey.set(stampId, memory);
-      memories.push(memory);
+      if (memory.expires <= now) continue;
+      tail.push(memory);
     }
-    const entry: Entry = { versions, index: buildScopeIndex(memories), byKey, expires };
+    const reuse = usable && keep > 0 && previous.length - keep <= Math.max(1, previous.length * REINDEX_SHARE);
+    const index = reuse ? extendScopeIndex(cached.index, keep, tail) : buildScopeIndex([...previous.slice(0, keep), ...tail]);
+    let expires = Number.POSITIVE_INFINITY;
+    for (const memory of index.memories) expires = Math.min(expires, memory.expires);
+    // Versions read before stay known (a memory changed back and forth is not annotated again), up to twice the scope.
+    const byKey = reuse && known.size + tail.length <= 2 * index.memories.length + 16 ? known : new Map<string, IndexedMemory>();
+    if (byKey !== known) for (const memory of index.memories) byKey.set(stampKey(memory.record), memory);
+    else for (const memory of tail) byKey.set(stampKey(memory.record), memory);
+    const entry: Entry = { token, index, byKey, expires };
     this.#touch(key, entry);
     return entry.index;
   }

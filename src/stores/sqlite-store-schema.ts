@@ -34,6 +34,11 @@ export const schema = `
   CREATE INDEX IF NOT EXISTS memories_by_agent ON memories (agent_id, run_id, created_at);
   CREATE INDEX IF NOT EXISTS memories_by_run ON memories (run_id, created_at);
   CREATE INDEX IF NOT EXISTS memories_by_hash ON memories (hash);
+  -- A user's (or an agent's) memories in time order whatever their other scope ids: the newest
+  -- memory a verbatim add may continue, and the stamps search checks its copy of the scope against,
+  -- are read from here without sorting the scope (covering: no table row is read for the stamps).
+  CREATE INDEX IF NOT EXISTS memories_by_user_time ON memories (user_id, created_at, id, hash, updated_at);
+  CREATE INDEX IF NOT EXISTS memories_by_agent_time ON memories (agent_id, created_at, id, hash, updated_at);
   -- Ids of erased memories (no text): a write can never bring a purged memory back.
   CREATE TABLE IF NOT EXISTS memory_tombstones (id TEXT PRIMARY KEY, erased_at TEXT NOT NULL);
   -- Tokens are the Porter stems of what tokenize() in src/retrieval/keywords.ts yields (letters and

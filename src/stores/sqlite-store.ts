@@ -12,6 +12,7 @@ import { assertNoConflict, checkedUpserts, idsToCheck } from "../store-kit/write
 import { withScopeVersions } from "./sqlite-scope-versions.js";
 import { compactIndexDimension, ensureCompactIndex, migrate, schema, scopeTermPrefixes } from "./sqlite-store-schema.js";
 import type {
+  ChangeTracked,
   KeywordSearchable,
   MemoryRecord,
   RecordStamp,
@@ -374,7 +375,9 @@ class SqliteStore implements VectorStore, KeywordSearchable, ScopeEnumerable, Ti
     return handle.guard("list", () => {
       const rows = handle
         .statement(
-          `SELECT ${selectColumns} FROM memories WHERE ${condition.sql}
+          // A text's hash names a few rows at most: read them by hash, not by walking the scope in
+          // time order (which the planner would otherwise pick to avoid a sort).
+          `SELECT ${selectColumns} FROM memories${filter.hash === undefined ? "" : " INDEXED BY memories_by_hash"} WHERE ${condition.sql}
            ${after ? "AND (created_at, id) > (?, ?)" : ""} ORDER BY created_at, id LIMIT ?`,
         )
         .all(...condition.params, ...(after ?? []), limit + 1) as Row[];
@@ -414,6 +417,20 @@ class SqliteStore implements VectorStore, KeywordSearchable, ScopeEnumerable, Ti
           .all(...condition.params, limit) as Row[]
       ).map((row) => toRecord(row, true)),
     );
+  }
+
+  /**
+   * SQLite counts the commits of other connections to the file (`PRAGMA data_version`, other
+   * processes included) and the rows this process's connection changed (`total_changes()`, every
+   * store and log of the process on this file share it): together they change on any write.
+   */
+  async changeToken(): Promise<string> {
+    const handle = await this.#open();
+    return handle.guard("changeToken", () => {
+      const { data_version: version } = handle.statement("PRAGMA data_version").get() as { data_version: number };
+      const { changes } = handle.statement("SELECT total_changes() AS changes").get() as { changes: number };
+      return `${version}:${changes}`;
+    });
   }
 
   async countWithin(filter: StoreFilter): Promise<number> {
@@ -486,6 +503,6 @@ class SqliteStore implements VectorStore, KeywordSearchable, ScopeEnumerable, Ti
  */
 export function sqliteStore({
   path,
-}: SqliteStoreOptions): VectorStore & KeywordSearchable & ScopeEnumerable & TimeOrdered & ScopeCountable & ScopeVersioned {
+}: SqliteStoreOptions): VectorStore & KeywordSearchable & ScopeEnumerable & TimeOrdered & ScopeCountable & ChangeTracked & ScopeVersioned {
   return withScopeVersions(new SqliteStore(path));
 }

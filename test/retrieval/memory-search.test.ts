@@ -2,7 +2,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
-import { Memory } from "../../src/index.js";
+import { Memory, type VectorStore } from "../../src/index.js";
+import { loadNodeSqlite } from "../../src/internal/node-sqlite.js";
+import { sqliteStore } from "../../src/stores/sqlite-store.js";
 import { deterministicEmbedder } from "../../src/testing/index.js";
 import { memoriesClosedAfterEach } from "../support/memories.js";
 
@@ -78,6 +80,98 @@ describe("Memory.search copies of a scope", () => {
     } finally {
       await one.close();
       await other.close();
+    }
+  });
+
+  test("a search reads the scope's stamps only when the store's change token moved: writes by this process or a raw connection are seen", async () => {
+    const path = join(directory, "token.db");
+    const store = sqliteStore({ path });
+    let stampReads = 0;
+    const counted = new Proxy(store, {
+      get(target, property, receiver) {
+        if (property === "stamps")
+          return (...args: Parameters<typeof store.stamps>) => {
+            stampReads++;
+            return target.stamps(...args);
+          };
+        const value = Reflect.get(target, property, receiver);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    }) as VectorStore;
+    const memory = new Memory({ vectorStore: counted, embedder: deterministicEmbedder(), writeBehind: { enabled: false } });
+    try {
+      await memory.add("Alice keeps bees on the roof", { ...alice, infer: false });
+      const token = await store.changeToken();
+      expect((await memory.search("bees", { ...alice, threshold: 0 })).results).toHaveLength(1);
+      const afterFirst = stampReads;
+      expect(afterFirst).toBe(1);
+      // Nothing written: the copy is served without reading the stamps again.
+      for (let i = 0; i < 3; i++) await memory.search("bees", { ...alice, threshold: 0 });
+      expect(stampReads).toBe(afterFirst);
+      expect(await store.changeToken()).toBe(token);
+      // Written by this process (any store or log on the file): read again.
+      await memory.add("Alice sells honey at the market", { ...alice, infer: false });
+      expect((await memory.search("honey", { ...alice, threshold: 0 })).results.map((r) => r.memory)).toContain(
+        "Alice sells honey at the market",
+      );
+      expect(stampReads).toBe(afterFirst + 1);
+      // Written by another connection (as another process would): the token moves, the change is seen.
+      const raw = new (loadNodeSqlite().DatabaseSync)(path);
+      try {
+        const before = await store.changeToken();
+        raw
+          .prepare("UPDATE memories SET text = ?, hash = ?, updated_at = ? WHERE text = ?")
+          .run("Alice gave her bees away", "changed", new Date(Date.UTC(2030, 0, 1)).toISOString(), "Alice keeps bees on the roof");
+        expect(await store.changeToken()).not.toBe(before);
+      } finally {
+        raw.close();
+      }
+      const found = (await memory.search("bees", { ...alice, threshold: 0 })).results.map((r) => r.memory);
+      expect(found).toContain("Alice gave her bees away");
+      expect(found).not.toContain("Alice keeps bees on the roof");
+    } finally {
+      await memory.close();
+    }
+  });
+
+  test("after adds, continued bursts, updates and deletes, the copy a search keeps up to date ranks exactly as a copy built from nothing", async () => {
+    const dataDir = join(directory, "incremental");
+    const live = new Memory({ dataDir, embedder: deterministicEmbedder(), writeBehind: { enabled: false } });
+    const questions = ["Where does Alice keep bees?", "What did Bob plant in March?", "honey", "Who walks the dog in the rain?"];
+    const topics = ["bees on the roof", "tomatoes in March", "honey at the market", "the dog in the rain", "a guitar lesson"];
+    try {
+      const start = Date.UTC(2025, 0, 1);
+      for (let step = 0; step < 24; step++) {
+        const at = new Date(start + step * (step % 5 === 0 ? 3_600_000 : 60_000));
+        const speaker = step % 3 === 0 ? "Bob" : "Alice";
+        await live.add([{ role: "user", name: speaker, content: `${speaker} talks about ${topics[step % topics.length]} (${step})` }], {
+          ...alice,
+          infer: false,
+          timestamp: at,
+        });
+        if (step % 7 === 6) {
+          const { results } = await live.getAll({ ...alice, limit: 100 });
+          const [oldest, second] = results;
+          if (oldest) await live.update(oldest.id, `${oldest.memory} and more`, alice);
+          if (second) await live.delete(second.id, alice);
+        }
+        // Searches between the writes keep the copy current step by step.
+        await live.search(questions[step % questions.length] as string, { ...alice, threshold: 0 });
+      }
+      const cold = new Memory({ dataDir, embedder: deterministicEmbedder(), writeBehind: { enabled: false } });
+      try {
+        for (const question of questions) {
+          const fromLive = (await live.search(question, { ...alice, threshold: 0, explain: true })).results;
+          const fromCold = (await cold.search(question, { ...alice, threshold: 0, explain: true })).results;
+          expect(fromLive.map((r) => [r.id, r.memory, r.score, r.explain])).toEqual(
+            fromCold.map((r) => [r.id, r.memory, r.score, r.explain]),
+          );
+        }
+      } finally {
+        await cold.close();
+      }
+    } finally {
+      await live.close();
     }
   });
 });

@@ -103,3 +103,47 @@ test("a database whose keyword index does not stem words gets one that does, reb
   expect(hits.map((hit) => hit.record.id)).toEqual(["m1"]);
   await store.close();
 });
+
+test("a scope's memories are read in time order from an index (the newest, the stamps), not by sorting the scope; files made before get it on open", async () => {
+  const own = mkdtempSync(join(tmpdir(), "engram-sqlite-time-index-"));
+  onTestFinished(() => rmSync(own, { recursive: true, force: true }));
+  const path = join(own, "engram.db");
+  const first = sqliteStore({ path });
+  await first.init({ dimension: 2 });
+  const at = (minute: number) => new Date(Date.UTC(2025, 0, 1, 0, minute)).toISOString();
+  await first.write({
+    upsert: [3, 1, 2].map((minute) => ({
+      id: `m${minute}`,
+      text: `memory ${minute}`,
+      hash: `h${minute}`,
+      vector: Float32Array.from([1, minute]),
+      userId: "alice",
+      ...(minute === 2 ? { agentId: "coder" } : {}),
+      metadata: {},
+      createdAt: at(minute),
+      updatedAt: at(minute),
+    })),
+  });
+  await first.close();
+  // As a file written before the index existed: dropped, then the store opens it again.
+  const raw = new DatabaseSync(path);
+  raw.exec("DROP INDEX memories_by_user_time; DROP INDEX memories_by_agent_time");
+  raw.close();
+  const store = sqliteStore({ path });
+  await store.init({ dimension: 2 });
+  onTestFinished(() => store.close());
+  expect((await store.latest({ filter: { scope: { userId: "alice" } }, limit: 2 })).map((record) => record.id)).toEqual(["m3", "m2"]);
+  expect((await store.stamps({ scope: { userId: "alice" } })).map((stamp) => stamp.id)).toEqual(["m1", "m2", "m3"]);
+  expect((await store.list({ filter: { scope: { userId: "alice" }, hash: "h2" }, limit: 5 })).records.map((r) => r.id)).toEqual(["m2"]);
+  const check = new DatabaseSync(path, { readOnly: true });
+  onTestFinished(() => check.close());
+  const plan = (sql: string) =>
+    (check.prepare(`EXPLAIN QUERY PLAN ${sql}`).all("alice") as { detail: string }[]).map((row) => row.detail).join(" | ");
+  for (const sql of [
+    "SELECT id FROM memories WHERE user_id = ? ORDER BY created_at DESC, id DESC LIMIT 1",
+    "SELECT id, hash, created_at, updated_at FROM memories WHERE user_id = ? ORDER BY created_at, id",
+  ]) {
+    expect(plan(sql)).toMatch(/memories_by_user_time/);
+    expect(plan(sql)).not.toMatch(/TEMP B-TREE/);
+  }
+});
