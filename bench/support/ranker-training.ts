@@ -7,6 +7,7 @@ import { analyseQuery, FEATURES, type Scored, scoreFeatures } from "../../src/re
 import { loadNlp } from "../../src/retrieval/nlp.js";
 import { type LinearModel, logitOf, sigmoid } from "../../src/retrieval/ranker.js";
 import { type ScopeIndex, ScopeIndexCache } from "../../src/retrieval/scope-index.js";
+import { withoutSpeakerNames } from "../../src/retrieval/speaker-names.js";
 import type { ValidScope } from "../../src/scope.js";
 import type { Question, Sample } from "./locomo.js";
 
@@ -19,6 +20,8 @@ export interface Conversation {
   /** Per memory of the index: the dia_ids it holds. */
   sources: string[][];
   questions: { question: Question; vector: Float32Array }[];
+  /** Embeds a question without a scope's speakers' names, as search does. */
+  embedder: Embedder;
 }
 
 /** One question searched in one conversation's scope (its own: on-topic; another's: off-topic). */
@@ -53,6 +56,7 @@ export async function loadConversations(
       scope,
       sources: index.memories.map((memory) => [...(owned.get(memory.record.id) ?? [])]),
       questions: asked.map((question, i) => ({ question, vector: vectors[i] as Float32Array })),
+      embedder,
     });
   }
   return conversations;
@@ -62,17 +66,22 @@ export async function loadConversations(
 export async function runsOf(conversations: readonly Conversation[], pair: (i: number) => number = (i) => i): Promise<Run[]> {
   const nlp = await loadNlp();
   const runs: Run[] = [];
-  conversations.forEach((conversation, conv) => {
+  for (const [conv, conversation] of conversations.entries()) {
     const scopeConv = pair(conv);
     const target = conversations[scopeConv] as Conversation;
-    for (const { question, vector } of conversation.questions) {
-      const scored = scoreFeatures(target.index, analyseQuery(question.question, vector, nlp, target.index.latestDay));
+    const topics = conversation.questions.map(({ question }) => withoutSpeakerNames(question.question, target.index.speakers));
+    const named = topics.filter((topic) => topic !== undefined);
+    const embedded = named.length > 0 ? await conversation.embedder.embed(named) : [];
+    const topicVectors = topics.map((topic) => (topic === undefined ? undefined : embedded[named.indexOf(topic)]));
+    for (const [q, { question, vector }] of conversation.questions.entries()) {
+      const query = analyseQuery(question.question, vector, nlp, target.index.latestDay, topicVectors[q]);
+      const scored = scoreFeatures(target.index, query);
       const evidence = scored.pool.map((i) =>
         scopeConv === conv ? question.evidence.flatMap((id, k) => ((target.sources[i] as string[]).includes(id) ? [k] : [])) : [],
       );
       runs.push({ conv, scopeConv, question, scored, evidence });
     }
-  });
+  }
   return runs;
 }
 

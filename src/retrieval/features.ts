@@ -1,3 +1,4 @@
+import { cosineSimilarity } from "../store-kit/filter.js";
 import { keywordTerms, stem, tokenize } from "./keywords.js";
 import type { Nlp } from "./nlp.js";
 import type { IndexedMemory, ScopeIndex, ScopeWideWords } from "./scope-index.js";
@@ -28,6 +29,7 @@ export const FEATURES = [
   "nbBm", // best bm of the previous and next memory
   "qTerms", // keyword terms of the query
   "qMaxCos", // the best cos of the scope
+  "cosTopic", // cosine similarity of the query without the scope's speakers' names (cos when it names none)
 ] as const;
 export type Feature = (typeof FEATURES)[number];
 
@@ -43,11 +45,17 @@ export interface RankQuery {
   readonly properNouns: readonly string[];
   /** Days it names with day and month. */
   readonly days: readonly number[];
+  /**
+   * The embedding of the query without the scope's speakers' names (`withoutSpeakerNames`), or
+   * undefined when it names none: then `vector` stands for it.
+   */
+  readonly topicVector?: Float32Array;
 }
 
-export function analyseQuery(text: string, vector: Float32Array, nlp: Nlp, referenceDay: number): RankQuery {
+export function analyseQuery(text: string, vector: Float32Array, nlp: Nlp, referenceDay: number, topicVector?: Float32Array): RankQuery {
   const { nouns, properNouns } = nlp.entities(text);
   return {
+    ...(topicVector ? { topicVector } : {}),
     vector,
     terms: keywordTerms(text),
     words: new Set(tokenize(text).map(stem)),
@@ -285,6 +293,7 @@ export function scoreFeatures(
       neighbourBm,
       query.terms.length,
       maxCos,
+      query.topicVector ? cosineSimilarity(query.topicVector, memory.vector) : (cos[i] as number),
     ]);
   });
 

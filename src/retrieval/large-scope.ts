@@ -14,9 +14,10 @@ import {
 import { analyseQuery, POOL_SIZE, type RankQuery } from "./features.js";
 import { stem } from "./keywords.js";
 import type { Nlp } from "./nlp.js";
-import { type RankedHit, type RankOptions, rankIndex } from "./rank.js";
+import { type RankedHit, type RankOptions, rankIndex, topicVectorOf } from "./rank.js";
 import { buildScopeIndex, type IndexedMemory, indexMemory, type ScopeIndex } from "./scope-index.js";
 import { type ScopeTerms, type ScopeWords, scopeWords } from "./scope-words.js";
+import { withoutSpeakerNames } from "./speaker-names.js";
 
 /**
  * Past this many memories a scope is ranked from the store's candidates: its vector top hits and
@@ -92,7 +93,10 @@ export async function rankLargeScope(
   signal?.throwIfAborted();
   // A metadata filter goes to the store: the vector candidates are then the filter's, and so are the keyword ones.
   const filter: StoreFilter = { scope, ...(options.metadata && { metadata: options.metadata }) };
-  const query = analyseQuery(text, vector, loaded, words.latestDay);
+  // The query without the scope's speakers' names, embedded when it names one (as for a whole scope).
+  const topic = withoutSpeakerNames(text, words.speakers);
+  const topicVector = topic === undefined ? undefined : (await embedder.embed([topic], { signal }))[0];
+  const query = analyseQuery(text, vector, loaded, words.latestDay, topicVector);
   const keywordWeight = options.keywordWeight ?? 0.3;
   const stems = [...new Set(query.terms.map(stem))];
   // BM25, windows and the first stage count the keyword terms; nouns are looked up among all the query's stems.
@@ -303,5 +307,7 @@ async function rankCandidates(
   const memories = annotate(store, [...records.values()], loaded);
   memories.sort(oldestFirst);
   const index = candidateIndex(memories);
-  return rankIndex(index, scope, analyseQuery(text, vector, loaded, index.latestDay), options);
+  const topicVector = await topicVectorOf(embedder, text, index, undefined, signal);
+  signal?.throwIfAborted();
+  return rankIndex(index, scope, analyseQuery(text, vector, loaded, index.latestDay, topicVector), options);
 }

@@ -10,6 +10,7 @@ import { isLargeScope, rankLargeScope } from "./large-scope.js";
 import { loadNlp } from "./nlp.js";
 import { defaultRanker, type LinearModel, logitOf, sigmoid } from "./ranker.js";
 import type { IndexedMemory, ScopeIndex, ScopeIndexCache } from "./scope-index.js";
+import { withoutSpeakerNames } from "./speaker-names.js";
 
 // The search pipeline, stage by stage:
 //   candidates  every memory of the scope (ScopeIndexCache), first-stage score, best POOL_SIZE kept
@@ -99,11 +100,37 @@ export async function rankedSearch(
   if (await isLargeScope(store, scope)) {
     return rankLargeScope({ store, embedder }, { text, scope, ...(signal ? { signal } : {}), nlp, ...options });
   }
-  const [[vector], index, loaded] = (await Promise.all([embedder.embed([text], { signal }), cache.index(store, scope, nlp), nlp])) as [
-    [Float32Array],
-    ScopeIndex,
-    Awaited<typeof nlp>,
-  ];
+  // The query without the speakers' names is embedded with the query when the scope's speakers are
+  // known from an earlier search, else once the index is read.
+  const known = cache.speakersOf(scope);
+  const guess = known && withoutSpeakerNames(text, known);
+  const [[vector, guessed], index, loaded] = (await Promise.all([
+    embedder.embed(guess === undefined ? [text] : [text, guess], { signal }),
+    cache.index(store, scope, nlp),
+    nlp,
+  ])) as [[Float32Array, Float32Array?], ScopeIndex, Awaited<typeof nlp>];
+  const topicVector = await topicVectorOf(
+    embedder,
+    text,
+    index,
+    guess === undefined ? undefined : { text: guess, vector: guessed },
+    signal,
+  );
   signal?.throwIfAborted();
-  return rankIndex(index, scope, analyseQuery(text, vector, loaded, index.latestDay), options);
+  return rankIndex(index, scope, analyseQuery(text, vector, loaded, index.latestDay, topicVector), options);
+}
+
+/** The embedding of the query without the index's speakers' names (`RankQuery.topicVector`), reusing a guess that proved right. */
+export async function topicVectorOf(
+  embedder: WrappedEmbedder,
+  text: string,
+  index: ScopeIndex,
+  guess?: { text: string; vector: Float32Array | undefined },
+  signal?: AbortSignal,
+): Promise<Float32Array | undefined> {
+  const topic = withoutSpeakerNames(text, index.speakers);
+  if (topic === undefined) return undefined;
+  if (guess?.vector && guess.text === topic) return guess.vector;
+  const [vector] = await embedder.embed([topic], { signal });
+  return vector;
 }

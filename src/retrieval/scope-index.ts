@@ -281,6 +281,8 @@ const REINDEX_SHARE = 0.25;
 const sameVersion = (record: MemoryRecord, stamp: RecordStamp) =>
   record.id === stamp.id && record.hash === stamp.hash && record.updatedAt === stamp.updatedAt && record.createdAt === stamp.createdAt;
 
+const keyOf = (scope: ValidScope) => JSON.stringify([scope.userId ?? null, scope.agentId ?? null, scope.runId ?? null]);
+
 /**
  * Per-scope copies of the memories search ranks, so that a search does not re-read and re-annotate
  * the whole scope. Before each use the store's change token is read (stores that keep one): while
@@ -305,10 +307,18 @@ export class ScopeIndexCache {
     this.#entries.clear();
   }
 
+  /**
+   * The speakers of the scope's index as last built, without reading the store (undefined when the
+   * scope has none cached): a guess a search can act on before the index is brought up to date.
+   */
+  speakersOf(scope: ValidScope): ReadonlyMap<string, string> | undefined {
+    return this.#entries.get(keyOf(scope))?.index.speakers;
+  }
+
   /** The scope's index, brought up to date. `nlp` is awaited only when a memory must be (re)annotated. */
   async index(store: VectorStore, scope: ValidScope, nlp: Nlp | Promise<Nlp>): Promise<ScopeIndex> {
     const filter: StoreFilter = { scope };
-    const key = JSON.stringify([scope.userId ?? null, scope.agentId ?? null, scope.runId ?? null]);
+    const key = keyOf(scope);
     const cached = this.#entries.get(key);
     const usable = cached !== undefined && (cached.expires === Number.POSITIVE_INFINITY || cached.expires > this.#now());
     // Read before the stamps: a write after this read changes the token the next search reads.

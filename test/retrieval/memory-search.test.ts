@@ -5,7 +5,7 @@ import { afterAll, describe, expect, test } from "vitest";
 import { Memory, type VectorStore } from "../../src/index.js";
 import { loadNodeSqlite } from "../../src/internal/node-sqlite.js";
 import { sqliteStore } from "../../src/stores/sqlite-store.js";
-import { deterministicEmbedder } from "../../src/testing/index.js";
+import { deterministicEmbedder, inMemoryHistory, inMemoryStore } from "../../src/testing/index.js";
 import { memoriesClosedAfterEach } from "../support/memories.js";
 
 const newMemory = memoriesClosedAfterEach();
@@ -49,6 +49,29 @@ describe("Memory.search ranking", () => {
     const cut = all[1]?.score as number;
     expect((await memory.search("Alice", { ...alice, threshold: cut })).results.map((r) => r.id)).toEqual(all.slice(0, 2).map((r) => r.id));
     expect((await memory.search("Alice", { ...alice, threshold: 0, maxTokens: 30 })).results).toHaveLength(1);
+  });
+
+  test("a query naming a speaker is also compared without the name: embedded after the first read of the scope, with the query after it", async () => {
+    const embedder = deterministicEmbedder();
+    const memory = new Memory({ embedder, vectorStore: inMemoryStore(), historyStore: inMemoryHistory() });
+    try {
+      await memory.add(chat, alice);
+      const before = embedder.calls.length;
+      const query = "What is the name of Alice's beagle puppy?";
+      const first = await memory.search(query, { ...alice, threshold: 0 });
+      expect(first.results[0]?.memory).toMatch(/Biscuit/);
+      // The scope's speakers are known once its copy is read: the query without the name follows.
+      expect(embedder.calls.slice(before)).toEqual([[query], ["What is the name of beagle puppy?"]]);
+      const second = await memory.search(query, { ...alice, threshold: 0 });
+      expect(second.results.map((r) => r.id)).toEqual(first.results.map((r) => r.id));
+      // Later searches of the scope embed both in one call.
+      expect(embedder.calls.slice(before + 2)).toEqual([[query, "What is the name of beagle puppy?"]]);
+      // A query naming no speaker is embedded alone.
+      await memory.search("beagle puppy", alice);
+      expect(embedder.calls.at(-1)).toEqual(["beagle puppy"]);
+    } finally {
+      await memory.close();
+    }
   });
 
   test("metadata filters restrict the results, not the context they are ranked in", async () => {

@@ -6,6 +6,7 @@ import { FEATURES, type RankQuery, scoreFeatures } from "../../src/retrieval/fea
 import type { Nlp } from "../../src/retrieval/nlp.js";
 import { checkModel, defaultRanker, logitOf, sigmoid } from "../../src/retrieval/ranker.js";
 import { buildScopeIndex, indexMemory } from "../../src/retrieval/scope-index.js";
+import { withoutSpeakerNames } from "../../src/retrieval/speaker-names.js";
 
 // An NLP stand-in with known answers: capitalised words are proper nouns, "day N" names day N.
 const nlp: Nlp = {
@@ -105,6 +106,20 @@ describe("features", () => {
     expect(f(row("a"), "date")).toBe(0.5);
   });
 
+  it("compares the query without the speakers' names as cosTopic: its own vector when given, else cos", () => {
+    const { pool, rows } = scoreFeatures(index, query({ topicVector: Float32Array.from([0, 1]) }));
+    const row = (id: string) => rows[pool.findIndex((i) => memories[i]?.record.id === id)];
+    expect(f(row("b"), "cosTopic")).toBeCloseTo(1);
+    expect(f(row("a"), "cosTopic")).toBeCloseTo(0);
+    expect(f(row("c"), "cosTopic")).toBeCloseTo(0.8);
+    // cos still reads the query's own vector.
+    expect(f(row("a"), "cos")).toBeCloseTo(1);
+    const plain = scoreFeatures(index, query());
+    plain.rows.forEach((r) => {
+      expect(f(r, "cosTopic")).toBe(f(r, "cos"));
+    });
+  });
+
   it("keeps only eligible memories in the pool, but their neighbours still count", () => {
     const { pool, rows } = scoreFeatures(index, query(), { eligible: (m) => m.record.id === "b" });
     expect(pool).toEqual([1]);
@@ -118,6 +133,31 @@ describe("features", () => {
     expect(f(rows[0], "nbCos")).toBe(0);
     expect(f(rows[0], "spk")).toBe(0);
     expect(rows[0]?.every(Number.isFinite)).toBe(true);
+  });
+});
+
+describe("the query without the speakers' names", () => {
+  const speakers = new Map([
+    ["vanessa", "Vanessa"],
+    ["fahim", "Fahim Khan"],
+    ["khan", "Fahim Khan"],
+  ]);
+
+  it("leaves out every word of a speaker's name, possessives included", () => {
+    expect(withoutSpeakerNames("What pets does Vanessa have?", speakers)).toBe("What pets does have?");
+    expect(withoutSpeakerNames("What are the names of Vanessa's pets?", speakers)).toBe("What are the names of pets?");
+    expect(withoutSpeakerNames("When did Fahim Khan go for a run?", speakers)).toBe("When did go for a run?");
+    expect(withoutSpeakerNames("Does VANESSA like Fahim’s cooking?", speakers)).toBe("Does like cooking?");
+  });
+
+  it("is undefined when the query names no speaker, or holds nothing else", () => {
+    expect(withoutSpeakerNames("What pets does Vanessa's vanessas-style friend have?", new Map())).toBeUndefined();
+    expect(withoutSpeakerNames("What pets does Paola have?", speakers)).toBeUndefined();
+    expect(withoutSpeakerNames("Vanessa?", speakers)).toBeUndefined();
+  });
+
+  it("matches names by stem, as the speaker signals do, not by substring", () => {
+    expect(withoutSpeakerNames("Is Vanessa at the Vanessabar?", speakers)).toBe("Is at the Vanessabar?");
   });
 });
 
