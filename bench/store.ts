@@ -4,7 +4,9 @@
 // hybrid fusion, i.e. what Memory.search does after embedding the query. Writes raw figures to
 // bench/results/. Then one scope holding --one-scope=100000 memories (0 to skip; 1000000 for the
 // 1M row, which takes long to build), written to the store directly, with the recall@10 of the
-// fused results against an exact search (exact BM25 and exact cosine over the whole scope).
+// fused results against an exact search (exact BM25 and exact cosine over the whole scope), and
+// Memory.search on that scope: its time excluding the query embedding and its top 10 against the
+// exact ranking of the whole scope.
 // Options: --users-per-step=100 --per-user=100 --searches=200 --dimension=512 --one-scope=100000
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
@@ -14,9 +16,15 @@ import { textHash } from "../src/internal/hash.js";
 import { vectorToBytes } from "../src/internal/json.js";
 import { loadNodeSqlite } from "../src/internal/node-sqlite.js";
 import { Memory } from "../src/memory.js";
+import { analyseQuery } from "../src/retrieval/features.js";
 import { fuseHits } from "../src/retrieval/hybrid.js";
+import { loadNlp } from "../src/retrieval/nlp.js";
+import { rankIndex } from "../src/retrieval/rank.js";
+import { buildScopeIndex, indexMemory } from "../src/retrieval/scope-index.js";
+import type { ValidScope } from "../src/scope.js";
 import { keywordTerms, rankByBm25 } from "../src/store-kit/index.js";
 import { sqliteStore } from "../src/stores/sqlite-store.js";
+import type { MemoryRecord, TimeOrdered, VectorStore } from "../src/stores/vector-store.js";
 import { deterministicEmbedder } from "../src/testing/deterministic-embedder.js";
 import { mean, percentile } from "./support/report.js";
 import { searchLimit, timeScopedSearches } from "./support/scoped-search.js";
@@ -159,6 +167,151 @@ console.log(`Load average ${loadAtEnd.toFixed(1)} at the end: tail latencies are
 
 // ── one big scope (an agent-wide or team-wide memory) ─────────────────────────────────────────
 let oneScopeFigures: Record<string, unknown> | undefined;
+
+/**
+ * Memory.search on the one scope, with novel queries (none asked before), timed EXCLUDING the query
+ * embedding: the time spent inside the embedder's `embed` during each search is measured and
+ * subtracted. Its top 10 are compared with an exact reference: the same ranker over the whole scope
+ * (every memory in process, scope-wide word statistics, neighbours and sessions: the path of scopes
+ * under LARGE_SCOPE), on the same queries.
+ */
+async function measureMemorySearch(big: VectorStore, bigDir: string, userId: string, memories: number) {
+  let embedMs = 0;
+  const timedEmbedder = {
+    dimension,
+    modelId: embedder.modelId,
+    async embed(texts: string[]) {
+      const t0 = performance.now();
+      const vectors = await embedder.embed(texts);
+      embedMs += performance.now() - t0;
+      return vectors;
+    },
+  };
+  // The store's vector search timed too: the part of a search the store's own index decides.
+  let vectorMs = 0;
+  const timedStore = new Proxy(big, {
+    get(target, property) {
+      const value = Reflect.get(target, property, target);
+      if (property !== "search" || typeof value !== "function") return typeof value === "function" ? value.bind(target) : value;
+      return async (...args: Parameters<VectorStore["search"]>) => {
+        const t0 = performance.now();
+        try {
+          return await value.apply(target, args);
+        } finally {
+          vectorMs += performance.now() - t0;
+        }
+      };
+    },
+  });
+  const searcher = new Memory({ vectorStore: timedStore, dataDir: bigDir, embedder: timedEmbedder, writeBehind: { enabled: false } });
+  const asked = new Set<string>();
+  const novel = () => {
+    for (;;) {
+      const text = `what about ${sentence(2 + (asked.size % 5))}?`;
+      if (!asked.has(text)) {
+        asked.add(text);
+        return text;
+      }
+    }
+  };
+  const timed = async (text: string) => {
+    const embedBefore = embedMs;
+    const vectorBefore = vectorMs;
+    const t0 = performance.now();
+    const { results } = await searcher.search(text, { userId, limit: searchLimit, threshold: 0 });
+    return {
+      ms: performance.now() - t0 - (embedMs - embedBefore),
+      vectorMs: vectorMs - vectorBefore,
+      ids: results.map((result) => result.id),
+    };
+  };
+  const first = await timed(novel());
+  for (let i = 0; i < 5; i++) await timed(novel());
+  const count = Math.min(searches, 100);
+  const texts = Array.from({ length: count }, novel);
+  const times: number[] = [];
+  const storeVector: number[] = [];
+  const rest: number[] = [];
+  const got: string[][] = [];
+  for (const text of texts) {
+    const { ms, vectorMs: vector, ids } = await timed(text);
+    times.push(ms);
+    storeVector.push(vector);
+    rest.push(ms - vector);
+    got.push(ids);
+  }
+  const load = loadavg()[0] as number;
+  // A search right after a write to the scope (its statistics are read again).
+  const afterWrite: number[] = [];
+  for (let k = 0; k < 5; k++) {
+    const text = `${sentence(10)} written ${k}`;
+    const [vector] = await embedder.embed([text]);
+    const now = new Date(Date.UTC(2030, 0, 1) + k * 60_000).toISOString();
+    await big.write({
+      upsert: [
+        { id: `w${k}`, text, hash: textHash(text), vector: vector as Float32Array, userId, metadata: {}, createdAt: now, updatedAt: now },
+      ],
+    });
+    afterWrite.push((await timed(novel())).ms);
+  }
+  await big.write({ delete: Array.from({ length: 5 }, (_, k) => `w${k}`) });
+  // The exact reference: the whole scope ranked in process.
+  const nlp = await loadNlp();
+  const scope = { userId } as ValidScope;
+  const referenceStarted = performance.now();
+  const stamps = await (big as VectorStore & TimeOrdered).stamps({ scope });
+  const records: MemoryRecord[] = [];
+  for (let start = 0; start < stamps.length; start += 500) {
+    const page = await big.get(
+      stamps.slice(start, start + 500).map((stamp) => stamp.id),
+      { scope },
+    );
+    records.push(...page);
+  }
+  const order = new Map(stamps.map((stamp, i) => [stamp.id, i]));
+  records.sort((a, b) => (order.get(a.id) as number) - (order.get(b.id) as number));
+  const index = buildScopeIndex(records.map((record) => indexMemory(record, nlp)));
+  const referenceSeconds = (performance.now() - referenceStarted) / 1000;
+  const vectors = await embedder.embed(texts);
+  let identical = 0;
+  let overlap = 0;
+  let expected = 0;
+  for (let i = 0; i < count; i++) {
+    const query = analyseQuery(texts[i] as string, vectors[i] as Float32Array, nlp, index.latestDay);
+    const exact = rankIndex(index, scope, query, { limit: searchLimit, threshold: 0 }).map((hit) => hit.record.id);
+    const mine = got[i] as string[];
+    if (exact.length === mine.length && exact.every((id, k) => mine[k] === id)) identical++;
+    overlap += mine.filter((id) => exact.includes(id)).length;
+    expected += exact.length;
+  }
+  await searcher.close();
+  const figures = {
+    memories,
+    searches: count,
+    firstSearchMs: first.ms,
+    searchExcludingEmbedding: summary(times),
+    storeVectorSearch: summary(storeVector),
+    restOfSearch: summary(rest),
+    afterWriteMs: afterWrite,
+    identicalTop10: identical / count,
+    recallAt10: expected === 0 ? 1 : overlap / expected,
+    referenceBuildSeconds: referenceSeconds,
+    loadAverage: load,
+  };
+  console.log(
+    `Memory.search, one scope of ${memories.toLocaleString("en")} memories, ${count} novel queries, EXCLUDING the query embedding (timed and subtracted): p50 ${ms(figures.searchExcludingEmbedding.p50)} p95 ${ms(figures.searchExcludingEmbedding.p95)} p99 ${ms(figures.searchExcludingEmbedding.p99)} ms (load average ${load.toFixed(1)})`,
+  );
+  console.log(
+    `  of which the store's vector search p50 ${ms(figures.storeVectorSearch.p50)} p95 ${ms(figures.storeVectorSearch.p95)} ms; the rest p50 ${ms(figures.restOfSearch.p50)} p95 ${ms(figures.restOfSearch.p95)} ms`,
+  );
+  console.log(
+    `  first search of the scope ${first.ms.toFixed(0)} ms; right after a write to the scope: ${afterWrite.map((value) => value.toFixed(0)).join(", ")} ms`,
+  );
+  console.log(
+    `  top 10 against the exact ranking (whole scope in process, built in ${referenceSeconds.toFixed(1)} s): identical on ${(100 * figures.identicalTop10).toFixed(1)} % of queries, recall@10 ${figures.recallAt10.toFixed(3)}`,
+  );
+  return figures;
+}
 if (oneScope > 0) {
   const bigDir = mkdtempSync(join(tmpdir(), "engram-bench-one-scope-"));
   const bigFile = join(bigDir, "engram.db");
@@ -166,7 +319,8 @@ if (oneScope > 0) {
   await big.init({ dimension, modelId: embedder.modelId });
   const userId = "team";
   const started = performance.now();
-  const at = new Date(Date.UTC(2025, 0, 1)).toISOString();
+  // Conversations: sessions of 20 memories a minute apart, one a day, so memories have neighbours.
+  const said = (i: number) => new Date(Date.UTC(2025, 0, 1) + Math.floor(i / 20) * 86_400_000 + (i % 20) * 60_000).toISOString();
   const texts: string[] = [];
   for (let from = 0; from < oneScope; from += 1_000) {
     const batch = Array.from({ length: Math.min(1_000, oneScope - from) }, (_, i) => `${sentence(8 + (i % 5))} ${from + i}`);
@@ -179,8 +333,8 @@ if (oneScope > 0) {
         vector: vectors[i] as Float32Array,
         userId,
         metadata: {},
-        createdAt: at,
-        updatedAt: at,
+        createdAt: said(from + i),
+        updatedAt: said(from + i),
       })),
     });
     texts.push(...batch);
@@ -268,6 +422,7 @@ if (oneScope > 0) {
   console.log(
     `one scope, ${oneScope.toLocaleString("en")} memories: p50 ${ms(percentile(total, 50))} p95 ${ms(percentile(total, 95))} ms (vector p95 ${percentile(vector, 95).toFixed(2)}, keyword p95 ${percentile(keyword, 95).toFixed(2)}), recall@10 vs exact ${recall.toFixed(3)} (vector side alone ${vectorRecall.toFixed(3)}; ${sampled} queries), file ${(bytes / 1e6).toFixed(1)} MB, RSS ${(rss / 1e6).toFixed(0)} MB`,
   );
+  oneScopeFigures.memorySearch = await measureMemorySearch(big, bigDir, userId, oneScope);
   await big.close();
   rmSync(bigDir, { recursive: true, force: true });
 }

@@ -87,6 +87,7 @@ export type {
   ScopeCount,
   ScopeCountable,
   ScopeEnumerable,
+  ScopeVersioned,
   ScoredRecord,
   StoreFilter,
   TimeOrdered,
@@ -94,7 +95,7 @@ export type {
   WriteBatch,
   WriteExpectation,
 } from "./stores/vector-store.js";
-export { isKeywordSearchable, isScopeCountable, isScopeEnumerable, isTimeOrdered } from "./stores/vector-store.js";
+export { isKeywordSearchable, isScopeCountable, isScopeEnumerable, isScopeVersioned, isTimeOrdered } from "./stores/vector-store.js";
 export type { AttributeValue, TelemetryOptions, TracerLike } from "./telemetry/tracing.js";
 export type {
   AddResult,

@@ -1,7 +1,7 @@
 import { cosineSimilarity } from "../store-kit/filter.js";
 import { keywordTerms, stem, tokenize } from "./keywords.js";
 import type { Nlp } from "./nlp.js";
-import type { IndexedMemory, ScopeIndex } from "./scope-index.js";
+import type { IndexedMemory, ScopeIndex, ScopeWideWords } from "./scope-index.js";
 
 const DAY_MS = 86_400_000;
 
@@ -89,6 +89,7 @@ export interface Scored {
  * number of memories (windows) holding it; a stem no memory holds adds nothing.
  */
 export function bm25Of(stems: readonly string[], index: ScopeIndex, { windows = false }: { windows?: boolean } = {}): Float64Array {
+  if (index.scopeWide) return scopeWideBm25(stems, index, index.scopeWide, windows);
   const n = index.memories.length;
   const { previous, next } = index;
   const lengths = windows ? index.windowLength : undefined;
@@ -148,6 +149,25 @@ function rankOf(values: Float64Array, descending: Float64Array, i: number): numb
   let tiedBefore = 0;
   for (let j = 0; j < i; j++) if (values[j] === value) tiedBefore++;
   return above + tiedBefore;
+}
+
+/** `bm25Of` for an index of some of a scope's memories, with the whole scope's frequencies and windows. */
+function scopeWideBm25(stems: readonly string[], index: ScopeIndex, scope: ScopeWideWords, windows: boolean): Float64Array {
+  const n = index.memories.length;
+  const scores = new Float64Array(n);
+  const averageLength = windows ? index.averageWindowLength : index.averageLength;
+  for (const term of stems) {
+    const frequency = windows ? scope.windowFrequency(term) : (index.documentFrequency.get(term) ?? 0);
+    if (!frequency) continue;
+    const idf = Math.log(1 + (scope.count - frequency + 0.5) / (frequency + 0.5));
+    for (let i = 0; i < n; i++) {
+      const count = windows ? scope.windowCounts[i]?.get(term) : (index.memories[i] as IndexedMemory).tf.get(term);
+      if (!count) continue;
+      const length = windows ? (index.windowLength[i] as number) : (index.memories[i] as IndexedMemory).length;
+      scores[i] = (scores[i] as number) + (idf * count * 2.2) / (count + 1.2 * (0.25 + (0.75 * length) / averageLength));
+    }
+  }
+  return scores;
 }
 
 /** Σ a[d]·b[d] over a's length (the hot loop of a search). */
@@ -226,9 +246,10 @@ export function scoreFeatures(
     const speaker = speakers.get(word);
     if (speaker !== undefined) named.add(speaker);
   }
+  const corpus = index.scopeWide?.count ?? n;
   const idf = (term: string) => {
     const frequency = documentFrequency.get(term) ?? 0;
-    return Math.log(1 + (n - frequency + 0.5) / (frequency + 0.5));
+    return Math.log(1 + (corpus - frequency + 0.5) / (frequency + 0.5));
   };
   const nouns = query.nouns.filter((term) => !speakers.has(term));
   const nounWeight = nouns.reduce((sum, term) => sum + idf(term), 0);

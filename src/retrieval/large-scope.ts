@@ -1,10 +1,23 @@
 import type { WrappedEmbedder } from "../embedders/wrap-embedder.js";
 import type { ValidScope } from "../scope.js";
-import { isKeywordSearchable, type MemoryRecord, type ScoredRecord, type StoreFilter, type VectorStore } from "../stores/vector-store.js";
-import { analyseQuery, POOL_SIZE } from "./features.js";
+import { cosineSimilarity } from "../store-kit/filter.js";
+import {
+  isKeywordSearchable,
+  isScopeCountable,
+  isScopeVersioned,
+  isTimeOrdered,
+  type MemoryRecord,
+  type ScoredRecord,
+  type StoreFilter,
+  type VectorStore,
+} from "../stores/vector-store.js";
+import { analyseQuery, POOL_SIZE, type RankQuery } from "./features.js";
+import { stem } from "./keywords.js";
 import type { Nlp } from "./nlp.js";
 import { type RankedHit, type RankOptions, rankIndex, topicVectorOf } from "./rank.js";
 import { buildScopeIndex, type IndexedMemory, indexMemory, type ScopeIndex } from "./scope-index.js";
+import { type ScopeTerms, type ScopeWords, scopeWords } from "./scope-words.js";
+import { withoutSpeakerNames } from "./speaker-names.js";
 
 /**
  * Past this many memories a scope is ranked from the store's candidates: its vector top hits and
@@ -12,6 +25,32 @@ import { buildScopeIndex, type IndexedMemory, indexMemory, type ScopeIndex } fro
  * (ScopeIndexCache), which reads every memory's stamp on each search.
  */
 export const LARGE_SCOPE = 20_000;
+
+/** Scope counts kept per store while the scope's version stays the same (at most `COUNTED` scopes). */
+const COUNTED = 256;
+const counted = new WeakMap<VectorStore, Map<string, { version: string; count: number }>>();
+
+/**
+ * Whether search ranks a scope from the store's candidates: the store counts it past LARGE_SCOPE.
+ * With a store that versions its scopes, the count is read again only when the version changed.
+ */
+export async function isLargeScope(store: VectorStore, scope: ValidScope): Promise<boolean> {
+  if (!isScopeCountable(store)) return false;
+  const version = isScopeVersioned(store) ? await store.scopeVersion({ scope }) : undefined;
+  if (version === undefined) return (await store.countWithin({ scope })) > LARGE_SCOPE;
+  const key = JSON.stringify([scope.userId ?? null, scope.agentId ?? null, scope.runId ?? null]);
+  const scopes = counted.get(store) ?? new Map<string, { version: string; count: number }>();
+  counted.set(store, scopes);
+  let known = scopes.get(key);
+  if (known?.version !== version) known = { version, count: await store.countWithin({ scope }) };
+  scopes.delete(key);
+  scopes.set(key, known);
+  while (scopes.size > COUNTED) scopes.delete(scopes.keys().next().value as string);
+  return known.count > LARGE_SCOPE;
+}
+
+/** At most this many more memories are read for the first stage's best (see `rankLargeScope`). */
+const WIDEN = 4 * POOL_SIZE;
 
 /** Annotated memories kept per store across searches (by id and version), so a repeated query is not annotated again. */
 const ANNOTATED = 5_000;
@@ -31,11 +70,221 @@ export function candidateIndex(memories: readonly IndexedMemory[]): ScopeIndex {
 }
 
 /**
- * Memory.search in a scope past LARGE_SCOPE: the keyword candidates are read while the query is
- * embedded, the vector candidates after; both come from the store inside the scope's filter, so
- * nothing of another scope can be ranked.
+ * Memory.search in a scope past LARGE_SCOPE. With a store that versions its scopes and reads them in
+ * time order (`sqliteStore`), the scope's word statistics are kept in process (`scopeWords`) and the
+ * ranking is that of the whole scope on the memories that can reach the top: the store's vector top
+ * hits, the scope's BM25 top hits (computed in process with the scope's statistics), the memories
+ * whose BM25 could still lift them into the first stage's best, and the two memories either side of
+ * each of those kept in its session; all read from the store inside the scope's filter.
+ * Other stores: the candidate index of the vector and keyword top hits (`candidateIndex`).
  */
 export async function rankLargeScope(
+  { store, embedder }: { store: VectorStore; embedder: WrappedEmbedder },
+  { text, scope, signal, nlp, ...options }: RankOptions & { text: string; scope: ValidScope; signal?: AbortSignal; nlp: Promise<Nlp> },
+): Promise<RankedHit[]> {
+  if (!isScopeVersioned(store) || !isTimeOrdered(store))
+    return rankCandidates({ store, embedder }, { text, scope, signal, nlp, ...options });
+  const [[vector], words, loaded] = (await Promise.all([embedder.embed([text], { signal }), scopeWords(store, scope), nlp])) as [
+    [Float32Array],
+    ScopeWords | undefined,
+    Nlp,
+  ];
+  if (!words) return rankCandidates({ store, embedder }, { text, scope, signal, nlp, ...options });
+  signal?.throwIfAborted();
+  // A metadata filter goes to the store: the vector candidates are then the filter's, and so are the keyword ones.
+  const filter: StoreFilter = { scope, ...(options.metadata && { metadata: options.metadata }) };
+  // The query without the scope's speakers' names, embedded when it names one (as for a whole scope).
+  const topic = withoutSpeakerNames(text, words.speakers);
+  const topicVector = topic === undefined ? undefined : (await embedder.embed([topic], { signal }))[0];
+  const query = analyseQuery(text, vector, loaded, words.latestDay, topicVector);
+  const keywordWeight = options.keywordWeight ?? 0.3;
+  const stems = [...new Set(query.terms.map(stem))];
+  // BM25, windows and the first stage count the keyword terms; nouns are looked up among all the query's stems.
+  const keyword = words.terms(stems);
+  const relevant = words.terms(queryStems(query));
+  const byKeyword = options.metadata
+    ? isKeywordSearchable(store)
+      ? store.keywordSearch({ text, filter, limit: POOL_SIZE })
+      : Promise.resolve([])
+    : Promise.resolve(keyword.best(POOL_SIZE).map((position) => words.ids[position] as string));
+  const [byVector, keywordHits] = await Promise.all([store.search({ vector, filter, limit: POOL_SIZE }), byKeyword]);
+  const records = new Map<string, MemoryRecord>();
+  const wanted = new Set<string>();
+  for (const hit of keywordHits) {
+    if (typeof hit === "string") wanted.add(hit);
+    else if (hit.record.vector) records.set(hit.record.id, hit.record);
+    else wanted.add(hit.record.id);
+  }
+  for (const hit of byVector) wanted.add(hit.record.id);
+  await readInto(records, wanted, store, scope);
+  // The first stage (base = (1 − w) · max(0, cos) + w · bm / best bm) over the candidates. A memory
+  // outside the vector hits has cos ≤ the last hit's, so it can reach the first stage's best
+  // POOL_SIZE only if its BM25 alone makes up the rest: those memories are read too (at most WIDEN).
+  const [first] = keyword.best(1);
+  const bestBm = first === undefined ? 0 : keyword.bm25(first);
+  const bases = new Map<string, number>();
+  const baseOf = (record: MemoryRecord) => {
+    let base = bases.get(record.id);
+    if (base === undefined) {
+      const at = words.position.get(record.id);
+      const bm = at === undefined ? 0 : keyword.bm25(at);
+      base =
+        (1 - keywordWeight) * Math.max(0, cosineSimilarity(vector, record.vector as Float32Array)) +
+        keywordWeight * (bestBm > 0 ? bm / bestBm : 0);
+      bases.set(record.id, base);
+    }
+    return base;
+  };
+  const stage = () => {
+    const candidates = [...records.values()].filter((record) => record.vector);
+    const base = candidates.map(baseOf);
+    const order = [...base.keys()].sort((a, b) => (base[b] as number) - (base[a] as number) || a - b).slice(0, POOL_SIZE);
+    return { kept: order.map((k) => candidates[k] as MemoryRecord), least: base[order.at(-1) as number] ?? 0 };
+  };
+  let { kept, least } = stage();
+  const lastCos = byVector.at(-1)?.score ?? 0;
+  if (!options.metadata && byVector.length === POOL_SIZE && kept.length === POOL_SIZE && keywordWeight > 0 && bestBm > 0) {
+    const needed = ((least - (1 - keywordWeight) * Math.max(0, lastCos)) / keywordWeight) * bestBm;
+    await readInto(
+      records,
+      keyword.best(WIDEN, needed).map((position) => words.ids[position] as string),
+      store,
+      scope,
+    );
+    ({ kept, least } = stage());
+  }
+  // The memories said just before and after those kept (two each side, in its session) are read
+  // too, for the neighbour, window and session signals, and the memory whose window is the best.
+  const best = keyword.bestWindow();
+  const around = new Set<string>(best === undefined ? [] : [words.ids[best] as string]);
+  for (const record of kept) {
+    const at = words.position.get(record.id);
+    if (at === undefined) continue;
+    for (const step of [-2, -1, 1, 2]) {
+      const j = at + step;
+      if (j >= 0 && j < words.count && words.session[j] === words.session[at]) around.add(words.ids[j] as string);
+    }
+  }
+  await readInto(records, around, store, scope);
+  // Read through the live store: an expired memory is never among them. Words of the version the
+  // statistics hold are counted there already; other versions are read here.
+  const memories = [...records.values()].flatMap((record) => {
+    const at = words.position.get(record.id);
+    if (!record.vector) return [];
+    if (at !== undefined && words.keys[at] === versionKey(record)) return [indexMemory(record, loaded, relevant.counts(at, true))];
+    return annotate(store, [record], loaded);
+  });
+  memories.sort(oldestFirst);
+  return rankIndex(scopeWideIndex(memories, words, query, relevant), scope, query, options);
+}
+
+/** Reads the records of `ids` not in `records` yet, inside the scope (neighbours need not match a metadata filter). */
+async function readInto(records: Map<string, MemoryRecord>, ids: Iterable<string>, store: VectorStore, scope: ValidScope): Promise<void> {
+  const missing = [...ids].filter((id) => !records.has(id));
+  if (missing.length > 0) for (const record of await store.get(missing, { scope })) records.set(record.id, record);
+}
+
+/**
+ * The index of some of a large scope's memories (oldest first) with the scope's own statistics:
+ * word frequencies of the whole scope, windows and sessions as the scope has them; a memory links to
+ * the one just before or after it when both are here.
+ */
+export function scopeWideIndex(
+  memories: readonly IndexedMemory[],
+  words: ScopeWords,
+  query: RankQuery,
+  terms: ScopeTerms = words.terms(queryStems(query)),
+): ScopeIndex {
+  const n = memories.length;
+  const positions = memories.map((memory) => words.position.get(memory.record.id));
+  const previous = new Int32Array(n).fill(-1);
+  const next = new Int32Array(n).fill(-1);
+  const session = new Int32Array(n);
+  let unknown = -1;
+  for (let i = 0; i < n; i++) {
+    const at = positions[i];
+    // A memory written since the statistics were read is ranked as one without neighbours.
+    session[i] = at === undefined ? unknown-- : (words.session[at] as number);
+    const before = positions[i - 1];
+    if (i > 0 && at !== undefined && before === at - 1 && words.session[before] === words.session[at]) {
+      previous[i] = i - 1;
+      next[i - 1] = i;
+    }
+  }
+  const stems = queryStems(query);
+  const documentFrequency = new Map<string, number>();
+  for (const term of stems) {
+    const frequency = words.documentFrequency(term);
+    if (frequency > 0) documentFrequency.set(term, frequency);
+  }
+  const postings = new Map<string, { memories: number[]; counts: number[] }>();
+  for (const [i, memory] of memories.entries()) {
+    for (const [term, count] of memory.tf) {
+      let posting = postings.get(term);
+      if (!posting) {
+        posting = { memories: [], counts: [] };
+        postings.set(term, posting);
+      }
+      posting.memories.push(i);
+      posting.counts.push(count);
+    }
+  }
+  const windowTf: ReadonlyMap<string, number>[] = [];
+  const windowLength = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const at = positions[i];
+    const memory = memories[i] as IndexedMemory;
+    const window = at === undefined ? { tf: memory.tf, length: memory.length } : terms.counts(at);
+    windowTf.push(window.tf);
+    windowLength[i] = window.length;
+  }
+  return {
+    memories,
+    previous,
+    next,
+    session,
+    documentFrequency,
+    postings,
+    windowLength,
+    averageLength: words.averageLength,
+    averageWindowLength: words.averageWindowLength,
+    scopeWide: { count: Math.max(words.count, n), windowFrequency: words.windowFrequency, windowCounts: windowTf },
+    speakers: words.speakers,
+    latestDay: words.latestDay,
+  };
+}
+
+/** By `createdAt`, then `id`, compared as the stores order them (code units, not the locale). */
+const oldestFirst = (a: IndexedMemory, b: IndexedMemory) =>
+  a.record.createdAt < b.record.createdAt ? -1 : a.record.createdAt > b.record.createdAt ? 1 : a.record.id < b.record.id ? -1 : 1;
+
+/** The stems ranking looks up for a query: its keyword terms, words and nouns. */
+const queryStems = (query: RankQuery) => [...new Set([...query.terms.map(stem), ...query.words, ...query.nouns, ...query.properNouns])];
+
+/** Records as ranking reads them, annotated once per version and kept per store across searches. */
+function annotate(store: VectorStore, records: readonly MemoryRecord[], nlp: Nlp): IndexedMemory[] {
+  const cache = annotated.get(store) ?? new Map<string, IndexedMemory>();
+  annotated.set(store, cache);
+  const memories: IndexedMemory[] = [];
+  for (const record of records) {
+    if (!record.vector) continue;
+    const key = versionKey(record);
+    let memory = cache.get(key);
+    if (memory) cache.delete(key);
+    else memory = indexMemory(record, nlp);
+    cache.set(key, memory);
+    memories.push(memory);
+  }
+  while (cache.size > ANNOTATED) cache.delete(cache.keys().next().value as string);
+  return memories;
+}
+
+/**
+ * A large scope ranked from the store's candidates alone: the keyword candidates are read while the
+ * query is embedded, the vector candidates after; both come from the store inside the scope's
+ * filter, so nothing of another scope can be ranked.
+ */
+async function rankCandidates(
   { store, embedder }: { store: VectorStore; embedder: WrappedEmbedder },
   { text, scope, signal, nlp, ...options }: RankOptions & { text: string; scope: ValidScope; signal?: AbortSignal; nlp: Promise<Nlp> },
 ): Promise<RankedHit[]> {
@@ -55,20 +304,8 @@ export async function rankLargeScope(
   for (const { record } of byKeyword) if (record.vector) records.set(record.id, record);
   const missing = byVector.map((hit) => hit.record.id).filter((id) => !records.has(id));
   if (missing.length > 0) for (const record of await store.get(missing, filter)) records.set(record.id, record);
-  const cache = annotated.get(store) ?? new Map<string, IndexedMemory>();
-  annotated.set(store, cache);
-  const memories: IndexedMemory[] = [];
-  for (const record of records.values()) {
-    if (!record.vector) continue;
-    const key = versionKey(record);
-    let memory = cache.get(key);
-    if (memory) cache.delete(key);
-    else memory = indexMemory(record, loaded);
-    cache.set(key, memory);
-    memories.push(memory);
-  }
-  while (cache.size > ANNOTATED) cache.delete(cache.keys().next().value as string);
-  memories.sort((a, b) => a.record.createdAt.localeCompare(b.record.createdAt) || (a.record.id < b.record.id ? -1 : 1));
+  const memories = annotate(store, [...records.values()], loaded);
+  memories.sort(oldestFirst);
   const index = candidateIndex(memories);
   const topicVector = await topicVectorOf(embedder, text, index, undefined, signal);
   signal?.throwIfAborted();

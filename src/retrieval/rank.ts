@@ -1,12 +1,12 @@
 import type { WrappedEmbedder } from "../embedders/wrap-embedder.js";
 import type { ValidScope } from "../scope.js";
 import { matchesFilter } from "../store-kit/filter.js";
-import { isScopeCountable, type MemoryRecord, type MetadataValue, type VectorStore } from "../stores/vector-store.js";
+import type { MemoryRecord, MetadataValue, VectorStore } from "../stores/vector-store.js";
 import type { ScoreExplanation } from "../types.js";
 import { withinTokenBudget } from "./budget.js";
 import { type CutoffModel, defaultCutoff, keptByCutoff, keptBySimilarity, SMALL_SCOPE } from "./cutoff.js";
 import { analyseQuery, type RankQuery, scoreFeatures } from "./features.js";
-import { LARGE_SCOPE, rankLargeScope } from "./large-scope.js";
+import { isLargeScope, rankLargeScope } from "./large-scope.js";
 import { loadNlp } from "./nlp.js";
 import { defaultRanker, type LinearModel, logitOf, sigmoid } from "./ranker.js";
 import type { IndexedMemory, ScopeIndex, ScopeIndexCache } from "./scope-index.js";
@@ -97,7 +97,7 @@ export async function rankedSearch(
   { text, scope, signal, ...options }: RankOptions & { text: string; scope: ValidScope; signal?: AbortSignal },
 ): Promise<RankedHit[]> {
   const nlp = loadNlp();
-  if (isScopeCountable(store) && (await store.countWithin({ scope })) > LARGE_SCOPE) {
+  if (await isLargeScope(store, scope)) {
     return rankLargeScope({ store, embedder }, { text, scope, ...(signal ? { signal } : {}), nlp, ...options });
   }
   // The query without the speakers' names is embedded with the query when the scope's speakers are

@@ -27,9 +27,12 @@ export interface IndexedMemory {
   readonly expires: number;
   /** How many words. */
   readonly length: number;
-  /** Stems of its nouns and proper nouns. */
-  readonly nouns: ReadonlySet<string>;
-  /** UTC day numbers: the day it was said, and the days it names. */
+  /** The UTC day number of the day it was said. */
+  readonly day: number;
+  /**
+   * UTC day numbers: the day it was said, and the days it names. Read on first use (chrono-node,
+   * about a millisecond): only a query that names a day reads them.
+   */
   readonly days: readonly number[];
   /** Ends with a question mark. */
   readonly isQuestion: boolean;
@@ -63,6 +66,22 @@ export interface ScopeIndex {
   readonly speakers: ReadonlyMap<string, string>;
   /** The day of the latest memory (relative dates in a query are read against it). */
   readonly latestDay: number;
+  /**
+   * The whole scope's word statistics, when `memories` are only some of its memories (a scope past
+   * `LARGE_SCOPE`): BM25 then weighs stems by the scope's frequencies, and a window's counts are
+   * the scope's (its neighbours need not be among `memories`). Undefined: those of `memories`.
+   */
+  readonly scopeWide?: ScopeWideWords;
+}
+
+/** The word statistics of a whole scope, for an index of some of its memories. */
+export interface ScopeWideWords {
+  /** How many memories (and windows) the scope holds. */
+  readonly count: number;
+  /** In how many windows of the scope a stem occurs (`documentFrequency` holds the scope's memories' counts). */
+  windowFrequency(stem: string): number;
+  /** Per memory of the index: how often each query stem occurs in its window in the scope. */
+  readonly windowCounts: readonly ReadonlyMap<string, number>[];
 }
 
 /** The memories (indices into the scope index) holding a stem, and the count in each. */
@@ -73,18 +92,27 @@ export interface Posting {
 
 const stampKey = (stamp: { id: string; hash: string; updatedAt: string }) => `${stamp.id}\u0000${stamp.hash}\u0000${stamp.updatedAt}`;
 
-/** What ranking reads of one record: its words, nouns, dates and speaker. */
-export function indexMemory(record: MemoryRecord, nlp: Nlp): IndexedMemory {
+/**
+ * What ranking reads of one record: its words, dates and speaker. `counted`: its stem counts and
+ * length when known already (then `tf` holds what the caller counted, e.g. only a query's stems).
+ */
+export function indexMemory(record: MemoryRecord, nlp: Nlp, counted?: { tf: Map<string, number>; length: number }): IndexedMemory {
   if (!record.vector) throw new TypeError(`record ${record.id} has no vector`);
   const speaker = originOf(record.metadata)?.name;
   const body = speaker !== undefined && record.text.startsWith(`${speaker}: `) ? record.text.slice(speaker.length + 2) : record.text;
-  const tf = new Map<string, number>();
-  const words = tokenize(record.text);
-  for (const word of words) {
-    const stemmed = stem(word);
-    tf.set(stemmed, (tf.get(stemmed) ?? 0) + 1);
+  let tf = counted?.tf;
+  let length = counted?.length ?? 0;
+  if (!tf) {
+    tf = new Map<string, number>();
+    const words = tokenize(record.text);
+    for (const word of words) {
+      const stemmed = stem(word);
+      tf.set(stemmed, (tf.get(stemmed) ?? 0) + 1);
+    }
+    length = words.length;
   }
-  const said = new Date(record.createdAt);
+  const day = dayOf(record.createdAt);
+  let days: number[] | undefined;
   let squaredNorm = 0;
   for (const value of record.vector) squaredNorm += value * value;
   return {
@@ -94,9 +122,12 @@ export function indexMemory(record: MemoryRecord, nlp: Nlp): IndexedMemory {
     tf,
     squaredNorm,
     expires: expiryOf(record) ?? Number.POSITIVE_INFINITY,
-    length: words.length,
-    nouns: new Set(nlp.entities(body).nouns),
-    days: [dayOf(record.createdAt), ...nlp.days(body, said)],
+    length,
+    day,
+    get days() {
+      days ??= [day, ...nlp.days(body, new Date(record.createdAt))];
+      return days;
+    },
     isQuestion: /\?\s*$/.test(body),
   };
 }
@@ -206,7 +237,7 @@ export function extendScopeIndex(
     const memory = memories[i] as IndexedMemory;
     totalLength += memory.length;
     totalWindow += windowLength[i] as number;
-    latestDay = Math.max(latestDay, memory.days[0] as number);
+    latestDay = Math.max(latestDay, memory.day);
   }
   // Each word of a speaker's name names the last speaker (in time order) whose name holds it.
   const speakers = new Map<string, string>();

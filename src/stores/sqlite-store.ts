@@ -10,6 +10,7 @@ import { metadataConditions, scopeConditions } from "../store-kit/filter.js";
 import { rankBm25Documents } from "../store-kit/ranking.js";
 import { scopeColumns, scopeOfRow } from "../store-kit/scopes.js";
 import { assertNoConflict, checkedUpserts, idsToCheck } from "../store-kit/writes.js";
+import { withScopeVersions } from "./sqlite-scope-versions.js";
 import { compactIndexDimension, ensureCompactIndex, migrate, schema, scopeTermPrefixes } from "./sqlite-store-schema.js";
 import type {
   ChangeTracked,
@@ -20,6 +21,7 @@ import type {
   ScopeCount,
   ScopeCountable,
   ScopeEnumerable,
+  ScopeVersioned,
   ScoredRecord,
   StoreFilter,
   TimeOrdered,
@@ -608,6 +610,6 @@ class SqliteStore implements VectorStore, KeywordSearchable, ScopeEnumerable, Ti
  */
 export function sqliteStore({
   path,
-}: SqliteStoreOptions): VectorStore & KeywordSearchable & ScopeEnumerable & TimeOrdered & ScopeCountable & ChangeTracked {
-  return new SqliteStore(path);
+}: SqliteStoreOptions): VectorStore & KeywordSearchable & ScopeEnumerable & TimeOrdered & ScopeCountable & ChangeTracked & ScopeVersioned {
+  return withScopeVersions(new SqliteStore(path));
 }

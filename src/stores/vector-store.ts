@@ -244,3 +244,21 @@ export interface ScopeEnumerable {
 export function isScopeEnumerable(store: VectorStore): store is VectorStore & ScopeEnumerable {
   return typeof (store as Partial<ScopeEnumerable>).scopes === "function";
 }
+
+/**
+ * Optional capability: a token that changes whenever a record inside a scope is written or
+ * deleted, by this process or another. Search keeps per-scope word statistics of scopes past
+ * `LARGE_SCOPE` memories in process and reads them again only when the token changes.
+ */
+export interface ScopeVersioned {
+  /**
+   * The scope's current token, or undefined when the store cannot tell (then nothing is kept).
+   * Tokens of one scope are compared for equality only; a write to a wider or overlapping scope may
+   * change it too.
+   */
+  scopeVersion(filter: StoreFilter): Promise<string | undefined>;
+}
+
+export function isScopeVersioned(store: VectorStore): store is VectorStore & ScopeVersioned {
+  return typeof (store as Partial<ScopeVersioned>).scopeVersion === "function";
+}

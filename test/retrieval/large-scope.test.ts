@@ -100,3 +100,88 @@ test("property: through the large-scope path, a search never returns a memory ou
   );
   expect(runs).toBe(15);
 });
+
+test("a large scope ranks as the whole scope does: the same results, scores and score parts (neighbours, window, session, speaker) as the in-process copy", async () => {
+  const path = join(directory, `store-${files++}.db`);
+  const plain = sqliteStore({ path });
+  const whole = newMemory(plain);
+  const scope = { userId: "alice" };
+  const said = [
+    ["Ana", "I finally booked the walrus tour for the north shore"],
+    ["Ben", "nice, which day do you leave?"],
+    ["Ana", "the ferry leaves on Friday morning"],
+    ["Ben", "bring the blue kettle for tea on the boat"],
+    ["Ana", "my dentist moved the appointment to Tuesday"],
+    ["Ben", "the billing service deploy failed again"],
+    ["Ana", "Ben, did the walrus keeper answer your email?"],
+    ["Ben", "yes, the keeper said the colony is on the north shore"],
+  ];
+  for (const [k, [name, content]] of said.entries()) {
+    // Two sessions: the first five messages one day, the rest two days later.
+    const at = Date.UTC(2025, 0, k < 5 ? 1 : 3, 10, k);
+    await whole.add([{ role: "user", name: name as string, content: content as string }], { ...scope, timestamp: new Date(at) });
+  }
+  await whole.add("the walrus colony is on the south shore", { userId: "bob" });
+  // The same file searched through the large-scope path.
+  const forced = newMemory(
+    new Proxy(plain, {
+      get(target, property, receiver) {
+        if (property === "countWithin") return async () => LARGE_SCOPE + 1;
+        const value = Reflect.get(target, property, receiver);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    }),
+  );
+  for (const query of [
+    "where does the walrus colony live?",
+    "what did Ben say about the kettle?",
+    "when does the ferry leave",
+    "dentist",
+  ]) {
+    const expected = await whole.search(query, { ...scope, threshold: 0, explain: true });
+    const got = await forced.search(query, { ...scope, threshold: 0, explain: true });
+    expect(got.results.map((result) => result.id)).toEqual(expected.results.map((result) => result.id));
+    for (const [k, result] of got.results.entries()) {
+      const reference = expected.results[k];
+      expect(result.score).toBeCloseTo(reference?.score as number, 10);
+      for (const part of ["vector", "keyword", "window", "neighbours", "session", "entity", "date"] as const)
+        expect(result.explain?.[part]).toBeCloseTo(reference?.explain?.[part] as number, 10);
+      expect(result.explain?.speaker).toBe(reference?.explain?.speaker);
+    }
+    expect(got.results.every((result) => result.userId === "alice")).toBe(true);
+  }
+  // The neighbour and window signals are there (they were 0 for every memory of a large scope before).
+  const walrus = await forced.search("where does the walrus colony live?", { ...scope, threshold: 0, explain: true });
+  expect(walrus.results.some((result) => (result.explain?.neighbours ?? 0) > 0)).toBe(true);
+  // A memory added since: the next search ranks it as the copy does.
+  await whole.add([{ role: "user", name: "Ana", content: "the walrus colony moved to the east shore" }], {
+    ...scope,
+    timestamp: new Date(Date.UTC(2025, 0, 3, 10, 30)),
+  });
+  const after = await forced.search("where does the walrus colony live?", { ...scope, threshold: 0 });
+  expect(after.results.map((result) => result.id)).toEqual(
+    (await whole.search("where does the walrus colony live?", { ...scope, threshold: 0 })).results.map((result) => result.id),
+  );
+  expect(after.results.map((result) => result.memory)).toContain("Ana: the walrus colony moved to the east shore");
+  await forced.close();
+  await whole.close();
+});
+
+test("a large scope is counted again only after a write inside it: the count is kept while the scope's version stays", async () => {
+  const counted: StoreFilter[] = [];
+  const memory = newMemory(largeScopes(counted));
+  const alice = { userId: "alice" };
+  await memory.add("the walrus colony lives on the north shore", alice);
+  await memory.search("walrus", { ...alice, threshold: 0 });
+  await memory.search("shore", { ...alice, threshold: 0 });
+  expect(counted).toHaveLength(1);
+  // Another scope's write leaves alice's count as it was.
+  await memory.add("the kettle is blue", { userId: "bob" });
+  await memory.search("kettle", { ...alice, threshold: 0 });
+  expect(counted).toHaveLength(1);
+  await memory.add("the kettle in the office is blue", alice);
+  const { results } = await memory.search("kettle", { ...alice, threshold: 0 });
+  expect(counted).toHaveLength(2);
+  expect(results.map((result) => result.memory)).toContain("the kettle in the office is blue");
+  await memory.close();
+});

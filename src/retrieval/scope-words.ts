@@ -1,0 +1,385 @@
+import { expiryOf } from "../lifecycle.js";
+import { originOf } from "../memory-origin.js";
+import type { ValidScope } from "../scope.js";
+import type { RecordStamp, ScopeVersioned, StoreFilter, TimeOrdered, VectorStore } from "../stores/vector-store.js";
+import { SESSION_GAP_MS } from "../verbatim/turns.js";
+import { stem, tokenize } from "./keywords.js";
+import { dayOf } from "./nlp.js";
+
+/** What the word statistics keep of one memory version: its stems (vocabulary ids, distinct) with their counts. */
+interface Words {
+  readonly terms: Int32Array;
+  readonly counts: Int32Array;
+  readonly length: number;
+  readonly speaker?: string;
+  /** When it expires (ms), if it does. */
+  readonly expires?: number;
+}
+
+/**
+ * The word statistics of a whole scope, its memories in time order (as `ScopeIndex` orders them):
+ * what a scope past `LARGE_SCOPE` is ranked with, without keeping its vectors or texts in process.
+ * Positions index the scope's memories oldest first.
+ */
+export interface ScopeWords {
+  /** The store's token for the scope when these were read. */
+  readonly version: string;
+  /** How many memories (unexpired when read). */
+  readonly count: number;
+  readonly ids: readonly string[];
+  /** Position of each id. */
+  readonly position: ReadonlyMap<string, number>;
+  /** Session number per position (sessions: memories less than `SESSION_GAP_MS` apart). */
+  readonly session: Int32Array;
+  readonly averageLength: number;
+  readonly averageWindowLength: number;
+  /** Stem of each word of a speaker's name → the name. */
+  readonly speakers: ReadonlyMap<string, string>;
+  readonly latestDay: number;
+  /** When the first memory expires (ms): from then on the statistics are read again. */
+  readonly expires: number;
+  /** In how many memories / windows (a memory with the ones just before and after it in its session) a stem occurs. */
+  documentFrequency(stem: string): number;
+  windowFrequency(stem: string): number;
+  /** The version (id, hash, updatedAt) of the memory at each position, as read. */
+  readonly keys: readonly string[];
+  /** What ranking reads of the scope for a query's stems, computed once per query. */
+  terms(stems: readonly string[]): ScopeTerms;
+}
+
+/** A query's stems against a scope's statistics (BM25: k1 = 1.2, b = 0.75). */
+export interface ScopeTerms {
+  /** BM25 of the memory at `position`. */
+  bm25(position: number): number;
+  /** The `limit` positions best by BM25, best first, ties oldest first; only those scoring above 0 and at least `atLeast`. */
+  best(limit: number, atLeast?: number): number[];
+  /** The position whose window scores best by BM25 (windows' statistics), ties oldest first; undefined when none matches. */
+  bestWindow(): number | undefined;
+  /**
+   * How often each stem occurs in the window of the memory at `position` (`only`: in the memory
+   * alone), and the window's (the memory's) length in words.
+   */
+  counts(position: number, only?: boolean): { tf: Map<string, number>; length: number };
+}
+
+interface Kept {
+  readonly version: string;
+  readonly words: ScopeWords;
+  /** Per memory version (id, hash, updatedAt), what was read of it. */
+  readonly byKey: Map<string, Words>;
+  readonly vocabulary: Map<string, number>;
+}
+
+const PAGE = 500;
+/** Large scopes whose statistics are kept per store, least recently used dropped first. */
+const KEPT_SCOPES = 4;
+const kept = new WeakMap<VectorStore, Map<string, { version: string; reading: Promise<Kept> }>>();
+
+const stampKey = (stamp: { id: string; hash: string; updatedAt: string }) => `${stamp.id}\u0000${stamp.hash}\u0000${stamp.updatedAt}`;
+
+/**
+ * The word statistics of a scope, read again (only the memories added or changed since, then
+ * counted again) whenever the store's token for the scope has changed, whoever wrote. Kept per
+ * store and per exact scope: only that scope's filter is ever read into them.
+ */
+export async function scopeWords(
+  store: VectorStore & ScopeVersioned & TimeOrdered,
+  scope: ValidScope,
+  { now = Date.now }: { now?: () => number } = {},
+): Promise<ScopeWords | undefined> {
+  const filter: StoreFilter = { scope };
+  const version = await store.scopeVersion(filter);
+  if (version === undefined) return undefined;
+  const key = JSON.stringify([scope.userId ?? null, scope.agentId ?? null, scope.runId ?? null]);
+  const scopes = kept.get(store) ?? new Map<string, { version: string; reading: Promise<Kept> }>();
+  kept.set(store, scopes);
+  let entry = scopes.get(key);
+  const settled = entry && (await entry.reading.catch(() => undefined));
+  if (!entry || entry.version !== version || !settled || settled.words.expires <= now()) {
+    const reading = read(store, filter, version, settled || undefined, now());
+    entry = { version, reading };
+    const started = entry;
+    reading.catch(() => {
+      if (scopes.get(key) === started) scopes.delete(key);
+    });
+  }
+  scopes.delete(key);
+  scopes.set(key, entry);
+  while (scopes.size > KEPT_SCOPES) scopes.delete(scopes.keys().next().value as string);
+  return (await entry.reading).words;
+}
+
+async function read(
+  store: VectorStore & TimeOrdered,
+  filter: StoreFilter,
+  version: string,
+  before: Kept | undefined,
+  at: number,
+): Promise<Kept> {
+  const stamps = await store.stamps(filter);
+  const known = before?.byKey ?? new Map<string, Words>();
+  const vocabulary = before?.vocabulary ?? new Map<string, number>();
+  const idOf = (term: string) => {
+    let id = vocabulary.get(term);
+    if (id === undefined) {
+      id = vocabulary.size;
+      vocabulary.set(term, id);
+    }
+    return id;
+  };
+  const missing = stamps.filter((stamp) => !known.has(stampKey(stamp))).map((stamp) => stamp.id);
+  const fetched = new Map<string, Words & { key: string }>();
+  for (let start = 0; start < missing.length; start += PAGE) {
+    for (const record of await store.get(missing.slice(start, start + PAGE), filter)) {
+      const counts = new Map<number, number>();
+      const tokens = tokenize(record.text);
+      for (const token of tokens) {
+        const id = idOf(stem(token));
+        counts.set(id, (counts.get(id) ?? 0) + 1);
+      }
+      const speaker = originOf(record.metadata)?.name;
+      const expires = expiryOf(record);
+      fetched.set(record.id, {
+        key: stampKey(record),
+        terms: Int32Array.from(counts.keys()),
+        counts: Int32Array.from(counts.values()),
+        length: tokens.length,
+        ...(speaker === undefined ? {} : { speaker }),
+        ...(expires === undefined ? {} : { expires }),
+      });
+    }
+  }
+  const byKey = new Map<string, Words>();
+  const order: { stamp: RecordStamp; words: Words }[] = [];
+  let expires = Number.POSITIVE_INFINITY;
+  for (const stamp of stamps) {
+    const key = stampKey(stamp);
+    let words = known.get(key);
+    if (!words) {
+      const record = fetched.get(stamp.id);
+      // Changed or deleted between the two reads: the next change of the token reads it again.
+      if (!record || record.key !== key) continue;
+      words = record;
+    }
+    if (words.expires !== undefined && words.expires <= at) continue;
+    if (words.expires !== undefined) expires = Math.min(expires, words.expires);
+    byKey.set(key, words);
+    order.push({ stamp, words });
+  }
+  return { version, words: count(version, order, vocabulary, expires), byKey, vocabulary };
+}
+
+/** Sessions, frequencies, windows and postings of memories in time order (the rules of `buildScopeIndex`). */
+function count(
+  version: string,
+  order: readonly { stamp: RecordStamp; words: Words }[],
+  vocabulary: Map<string, number>,
+  expires: number,
+): ScopeWords {
+  const n = order.length;
+  const size = vocabulary.size;
+  const session = new Int32Array(n);
+  for (let i = 1; i < n; i++) {
+    const before = (order[i - 1] as (typeof order)[number]).stamp;
+    const at = Date.parse((order[i] as (typeof order)[number]).stamp.createdAt);
+    const lastSaid = Math.max(Date.parse(before.createdAt), Math.min(Date.parse(before.updatedAt), at));
+    session[i] = (session[i - 1] as number) + (at - lastSaid <= SESSION_GAP_MS ? 0 : 1);
+  }
+  const words = order.map((entry) => entry.words);
+  const linked = (i: number, j: number) => j >= 0 && j < n && session[i] === session[j];
+  const documentFrequency = new Int32Array(size);
+  const windowFrequency = new Int32Array(size);
+  const seen = new Int32Array(size).fill(-1);
+  const postingLength = new Int32Array(size);
+  let totalLength = 0;
+  let totalWindow = 0;
+  const windowLengths = new Float64Array(n);
+  const speakers = new Map<string, string>();
+  let latestDay = Number.NEGATIVE_INFINITY;
+  for (let i = 0; i < n; i++) {
+    const memory = words[i] as Words;
+    totalLength += memory.length;
+    let windowLength = memory.length;
+    for (const term of memory.terms) {
+      documentFrequency[term] = (documentFrequency[term] as number) + 1;
+      postingLength[term] = (postingLength[term] as number) + 1;
+    }
+    for (const j of [i - 1, i, i + 1]) {
+      if (!linked(i, j)) continue;
+      const neighbour = words[j] as Words;
+      if (j !== i) windowLength += neighbour.length;
+      for (const term of neighbour.terms) {
+        if (seen[term] === i) continue;
+        seen[term] = i;
+        windowFrequency[term] = (windowFrequency[term] as number) + 1;
+      }
+    }
+    totalWindow += windowLength;
+    windowLengths[i] = windowLength;
+    if (memory.speaker !== undefined) for (const word of tokenize(memory.speaker)) speakers.set(stem(word), memory.speaker);
+    latestDay = Math.max(latestDay, dayOf((order[i] as (typeof order)[number]).stamp.createdAt));
+  }
+  // Postings: per stem, the positions holding it and its count there, interleaved.
+  const postings: Int32Array[] = Array.from(postingLength, (length) => new Int32Array(length * 2));
+  const filled = new Int32Array(size);
+  for (let i = 0; i < n; i++) {
+    const { terms, counts } = words[i] as Words;
+    for (let k = 0; k < terms.length; k++) {
+      const term = terms[k] as number;
+      const list = postings[term] as Int32Array;
+      const at = filled[term] as number;
+      list[at] = i;
+      list[at + 1] = counts[k] as number;
+      filled[term] = at + 2;
+    }
+  }
+  const ids = order.map((entry) => entry.stamp.id);
+  const keys = order.map((entry) => stampKey(entry.stamp));
+  const lengths = Float64Array.from(words, (memory) => memory.length);
+  const averageLength = totalLength / n || 1;
+  const averageWindowLength = totalWindow / n || 1;
+  const frequencyOf = (table: Int32Array) => (term: string) => {
+    const id = vocabulary.get(term);
+    return id === undefined || id >= size ? 0 : (table[id] as number);
+  };
+  const documentFrequencyOf = frequencyOf(documentFrequency);
+  return {
+    version,
+    count: n,
+    ids,
+    position: new Map(ids.map((id, i) => [id, i])),
+    session,
+    averageLength,
+    averageWindowLength,
+    speakers,
+    latestDay: Number.isFinite(latestDay) ? latestDay : dayOf(new Date().toISOString()),
+    expires,
+    documentFrequency: documentFrequencyOf,
+    windowFrequency: frequencyOf(windowFrequency),
+    keys,
+    terms(stems) {
+      const wanted = new Map<number, string>();
+      for (const term of stems) {
+        const id = vocabulary.get(term);
+        if (id !== undefined && id < size) wanted.set(id, term);
+      }
+      const idfOf = (frequency: number) => Math.log(1 + (n - frequency + 0.5) / (frequency + 0.5));
+      const scores = new Float64Array(n);
+      const touched: number[] = [];
+      for (const id of wanted.keys()) {
+        const frequency = documentFrequency[id] as number;
+        if (!frequency) continue;
+        const idf = idfOf(frequency);
+        const list = postings[id] as Int32Array;
+        for (let k = 0; k < list.length; k += 2) {
+          const position = list[k] as number;
+          const tf = list[k + 1] as number;
+          if (scores[position] === 0) touched.push(position);
+          scores[position] =
+            (scores[position] as number) + (idf * tf * 2.2) / (tf + 1.2 * (0.25 + (0.75 * (lengths[position] as number)) / averageLength));
+        }
+      }
+      let bestWindow: number | undefined | null = null;
+      return {
+        bm25: (position) => scores[position] as number,
+        best: (limit, atLeast = 0) =>
+          best(atLeast > 0 ? touched.filter((position) => (scores[position] as number) >= atLeast) : touched, scores, limit),
+        bestWindow() {
+          if (bestWindow !== null) return bestWindow;
+          const windowScores = new Float64Array(n);
+          const windowCounts = new Int32Array(n);
+          const reachedAny = new Uint8Array(n);
+          const all: number[] = [];
+          for (const id of wanted.keys()) {
+            const frequency = windowFrequency[id] as number;
+            if (!frequency) continue;
+            const idf = idfOf(frequency);
+            const list = postings[id] as Int32Array;
+            const reached: number[] = [];
+            for (let k = 0; k < list.length; k += 2) {
+              const position = list[k] as number;
+              for (let j = position - 1; j <= position + 1; j++) {
+                if (!linked(position, j)) continue;
+                if (windowCounts[j] === 0) reached.push(j);
+                windowCounts[j] = (windowCounts[j] as number) + (list[k + 1] as number);
+              }
+            }
+            for (const j of reached) {
+              const tf = windowCounts[j] as number;
+              windowScores[j] =
+                (windowScores[j] as number) +
+                (idf * tf * 2.2) / (tf + 1.2 * (0.25 + (0.75 * (windowLengths[j] as number)) / averageWindowLength));
+              windowCounts[j] = 0;
+              if (!reachedAny[j]) {
+                reachedAny[j] = 1;
+                all.push(j);
+              }
+            }
+          }
+          bestWindow = undefined;
+          for (const j of all) {
+            if (
+              bestWindow === undefined ||
+              (windowScores[j] as number) > (windowScores[bestWindow] as number) ||
+              (windowScores[j] === windowScores[bestWindow] && j < bestWindow)
+            )
+              bestWindow = j;
+          }
+          return bestWindow;
+        },
+        counts(position, only = false) {
+          const tf = new Map<string, number>();
+          let length = 0;
+          for (const j of only ? [position] : [position - 1, position, position + 1]) {
+            if (!linked(position, j)) continue;
+            const memory = words[j] as Words;
+            length += memory.length;
+            const { terms, counts } = memory;
+            for (let k = 0; k < terms.length; k++) {
+              const term = wanted.get(terms[k] as number);
+              if (term !== undefined) tf.set(term, (tf.get(term) ?? 0) + (counts[k] as number));
+            }
+          }
+          return { tf, length };
+        },
+      };
+    },
+  };
+}
+
+/** The `limit` positions best by score, best first, ties by the smaller position (a bounded heap: most are never sorted). */
+function best(positions: readonly number[], scores: Float64Array, limit: number): number[] {
+  const heap: number[] = [];
+  // Worse: the lower score, or the same score and the later position.
+  const worse = (a: number, b: number) => (scores[a] as number) < (scores[b] as number) || (scores[a] === scores[b] && a > b);
+  const swap = (i: number, j: number) => {
+    const t = heap[i] as number;
+    heap[i] = heap[j] as number;
+    heap[j] = t;
+  };
+  for (const position of positions) {
+    if (!((scores[position] as number) > 0) || limit <= 0) continue;
+    if (heap.length < limit) {
+      heap.push(position);
+      for (let i = heap.length - 1; i > 0; ) {
+        const parent = (i - 1) >> 1;
+        if (!worse(heap[i] as number, heap[parent] as number)) break;
+        swap(i, parent);
+        i = parent;
+      }
+    } else if (worse(heap[0] as number, position)) {
+      heap[0] = position;
+      for (let i = 0; ; ) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < heap.length && worse(heap[l] as number, heap[m] as number)) m = l;
+        if (r < heap.length && worse(heap[r] as number, heap[m] as number)) m = r;
+        if (m === i) break;
+        swap(i, m);
+        i = m;
+      }
+    }
+  }
+  return heap.sort((a, b) => (scores[b] as number) - (scores[a] as number) || a - b);
+}

@@ -1,0 +1,130 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, expect, test } from "vitest";
+import { loadNodeSqlite } from "../../src/internal/node-sqlite.js";
+import { stem } from "../../src/retrieval/keywords.js";
+import { scopeWords } from "../../src/retrieval/scope-words.js";
+import type { ValidScope } from "../../src/scope.js";
+import { sqliteStore } from "../../src/stores/sqlite-store.js";
+import type { MemoryRecord } from "../../src/stores/vector-store.js";
+
+// The word statistics of a scope past LARGE_SCOPE, kept in process and read again when the
+// store's token for the scope changes (sqliteStore: counters bumped by triggers).
+
+const directory = mkdtempSync(join(tmpdir(), "engram-scope-words-"));
+afterAll(() => rmSync(directory, { recursive: true, force: true }));
+let files = 0;
+
+const minute = 60_000;
+const start = Date.UTC(2025, 0, 1, 10);
+const record = (id: string, text: string, at: number, userId = "alice"): MemoryRecord => {
+  const iso = new Date(start + at).toISOString();
+  return { id, text, hash: `h-${text}`, vector: Float32Array.from([1, 0]), userId, metadata: {}, createdAt: iso, updatedAt: iso };
+};
+const alice = { userId: "alice" } as ValidScope;
+
+async function newStore() {
+  const path = join(directory, `store-${files++}.db`);
+  const store = sqliteStore({ path });
+  await store.init({ dimension: 2 });
+  await store.write({
+    upsert: [
+      record("m1", "walrus colony north shore", 0),
+      record("m2", "walrus walrus keeper", minute),
+      record("m3", "blue kettle", 2 * minute),
+      // A day later: another session.
+      record("m4", "dentist tuesday", 24 * 60 * minute),
+      record("b1", "walrus walrus walrus", 0, "bob"),
+    ],
+  });
+  return { store, path };
+}
+
+test("scope words: sessions, document and window frequencies, windows and BM25 order of the scope's own memories", async () => {
+  const { store } = await newStore();
+  const words = await scopeWords(store, alice);
+  if (!words) throw new Error("sqliteStore versions its scopes");
+  const walrus = stem("walrus");
+  expect(words.count).toBe(4);
+  expect(words.ids).toEqual(["m1", "m2", "m3", "m4"]);
+  expect([...words.session]).toEqual([0, 0, 0, 1]);
+  // bob's memory is not counted.
+  expect(words.documentFrequency(walrus)).toBe(2);
+  // Windows holding it: m1 (m1 m2), m2 (m1 m2 m3), m3 (m2 m3); not m4, alone in its session.
+  expect(words.windowFrequency(walrus)).toBe(3);
+  expect(words.documentFrequency("unknown")).toBe(0);
+  expect(words.averageLength).toBe(11 / 4);
+  expect(words.averageWindowLength).toBe((7 + 9 + 5 + 2) / 4);
+  const both = words.terms([walrus, stem("kettle")]);
+  expect(both.counts(0)).toEqual({ tf: new Map([[walrus, 3]]), length: 7 });
+  expect(both.counts(1, true)).toEqual({ tf: new Map([[walrus, 2]]), length: 3 });
+  expect(both.counts(2)).toEqual({
+    tf: new Map([
+      [walrus, 2],
+      [stem("kettle"), 1],
+    ]),
+    length: 5,
+  });
+  expect(words.terms([walrus]).counts(3)).toEqual({ tf: new Map(), length: 2 });
+  // BM25 over the scope: 4 memories, 2 hold it; m2 says it twice in 3 words (average 2.75).
+  const walrusOnly = words.terms([walrus]);
+  expect(walrusOnly.bm25(1)).toBeCloseTo((Math.log(2) * 2 * 2.2) / (2 + 1.2 * (0.25 + (0.75 * 3) / 2.75)), 12);
+  expect(walrusOnly.bm25(2)).toBe(0);
+  // m2 says it twice in fewer words; m1 once; nothing else holds it.
+  expect(walrusOnly.best(10)).toEqual([1, 0]);
+  expect(walrusOnly.best(1)).toEqual([1]);
+  expect(walrusOnly.best(10, walrusOnly.bm25(1))).toEqual([1]);
+  expect(both.best(10)).toEqual([2, 1, 0]);
+  // Windows: m1's (3 in 7 words) beats m3's (2 in 5) and m2's (3 in 9).
+  expect(walrusOnly.bestWindow()).toBe(0);
+  expect(words.terms([stem("dentist")]).bestWindow()).toBe(3);
+  expect(words.terms(["unknown"]).bestWindow()).toBeUndefined();
+  await store.close();
+});
+
+test("scope words are read again after a write inside the scope, by this process or another connection, and not after another scope's", async () => {
+  const { store, path } = await newStore();
+  const first = await scopeWords(store, alice);
+  expect(await scopeWords(store, alice)).toBe(first);
+  const version = await store.scopeVersion({ scope: alice });
+  // Another scope's write leaves alice's token and statistics as they were.
+  await store.write({ upsert: [record("b2", "kettle", 3 * minute, "bob")] });
+  expect(await store.scopeVersion({ scope: alice })).toBe(version);
+  expect(await scopeWords(store, alice)).toBe(first);
+  // A write of this process inside the scope.
+  await store.write({ upsert: [record("m5", "walrus again", 3 * minute)] });
+  expect(await store.scopeVersion({ scope: alice })).not.toBe(version);
+  const second = await scopeWords(store, alice);
+  expect(second?.ids).toEqual(["m1", "m2", "m3", "m5", "m4"]);
+  expect(second?.documentFrequency(stem("walrus"))).toBe(3);
+  // An update of a text in place.
+  await store.write({ upsert: [{ ...record("m3", "blue walrus", 2 * minute), updatedAt: new Date(start + 5 * minute).toISOString() }] });
+  expect((await scopeWords(store, alice))?.documentFrequency(stem("walrus"))).toBe(4);
+  // A delete made by another connection to the file (as another process would).
+  const other = new (loadNodeSqlite().DatabaseSync)(path, { allowExtension: true });
+  (await import("sqlite-vec")).load(other);
+  other.prepare("DELETE FROM memories WHERE id = ?").run("m2");
+  other.close();
+  const third = await scopeWords(store, alice);
+  expect(third?.ids).toEqual(["m1", "m3", "m5", "m4"]);
+  expect(third?.documentFrequency(stem("walrus"))).toBe(3);
+  // m1 and m3 are neighbours now.
+  expect(third?.terms([stem("blue")]).counts(0)).toEqual({ tf: new Map([[stem("blue"), 1]]), length: 6 });
+  await store.close();
+});
+
+test("scopeVersion: every scope id of a written row counts; a scope is versioned by its first id", async () => {
+  const { store } = await newStore();
+  const scoped = { userId: "alice", agentId: "a1" };
+  const before = await store.scopeVersion({ scope: scoped });
+  const agentOnly = await store.scopeVersion({ scope: { agentId: "a1" } });
+  expect(await store.scopeVersion({ scope: { runId: "never-written" } })).toBe("0");
+  await store.write({ upsert: [{ ...record("x1", "walrus", 0), agentId: "a1" }] });
+  expect(await store.scopeVersion({ scope: scoped })).not.toBe(before);
+  expect(await store.scopeVersion({ scope: { agentId: "a1" } })).not.toBe(agentOnly);
+  const afterWrite = await store.scopeVersion({ scope: { agentId: "a1" } });
+  await store.deleteMany({ scope: { agentId: "a1" } });
+  expect(await store.scopeVersion({ scope: { agentId: "a1" } })).not.toBe(afterWrite);
+  await store.close();
+});
