@@ -2,7 +2,7 @@ import { expiryOf } from "../lifecycle.js";
 import { originOf } from "../memory-origin.js";
 import type { ValidScope } from "../scope.js";
 import {
-  isChangeTracked,
+  isScopeVersioned,
   isTimeOrdered,
   type MemoryRecord,
   type RecordStamp,
@@ -264,7 +264,7 @@ export function extendScopeIndex(
 }
 
 interface Entry {
-  /** The store's change token read before the stamps (stores that keep one), else undefined. */
+  /** The scope's version read before the stamps (stores that keep one), else undefined. */
   token: string | undefined;
   index: ScopeIndex;
   /** Annotated memories by version: the index's, and others read since (bounded). */
@@ -285,8 +285,8 @@ const keyOf = (scope: ValidScope) => JSON.stringify([scope.userId ?? null, scope
 
 /**
  * Per-scope copies of the memories search ranks, so that a search does not re-read and re-annotate
- * the whole scope. Before each use the store's change token is read (stores that keep one): while
- * it is unchanged the copy is served as it is. Otherwise the scope's stamps are read from the
+ * the whole scope. Before each use the scope's version is read (stores that keep one, see
+ * `ScopeVersioned`): while it is unchanged the copy is served as it is. Otherwise the scope's stamps are read from the
  * store: a memory deleted, purged or changed by anyone (another process included) is dropped or
  * re-read then, so a copy is never served stale; the memories from the first that differs on are
  * re-indexed, the ones before it kept. Only the exact scope's filter is ever read into an entry.
@@ -321,8 +321,8 @@ export class ScopeIndexCache {
     const key = keyOf(scope);
     const cached = this.#entries.get(key);
     const usable = cached !== undefined && (cached.expires === Number.POSITIVE_INFINITY || cached.expires > this.#now());
-    // Read before the stamps: a write after this read changes the token the next search reads.
-    const token = isChangeTracked(store) ? await store.changeToken() : undefined;
+    // Read before the stamps: a write after this read changes the version the next search reads.
+    const token = isScopeVersioned(store) ? await store.scopeVersion(filter) : undefined;
     if (usable && token !== undefined && cached.token === token) {
       this.#touch(key, cached);
       return cached.index;

@@ -13,7 +13,6 @@ import { assertNoConflict, checkedUpserts, idsToCheck } from "../store-kit/write
 import { withScopeVersions } from "./sqlite-scope-versions.js";
 import { compactIndexDimension, ensureCompactIndex, migrate, schema, scopeTermPrefixes } from "./sqlite-store-schema.js";
 import type {
-  ChangeTracked,
   KeywordSearchable,
   MemoryRecord,
   RecordStamp,
@@ -526,20 +525,6 @@ class SqliteStore implements VectorStore, KeywordSearchable, ScopeEnumerable, Ti
     );
   }
 
-  /**
-   * SQLite counts the commits of other connections to the file (`PRAGMA data_version`, other
-   * processes included) and the rows this process's connection changed (`total_changes()`, every
-   * store and log of the process on this file share it): together they change on any write.
-   */
-  async changeToken(): Promise<string> {
-    const handle = await this.#open();
-    return handle.guard("changeToken", () => {
-      const { data_version: version } = handle.statement("PRAGMA data_version").get() as { data_version: number };
-      const { changes } = handle.statement("SELECT total_changes() AS changes").get() as { changes: number };
-      return `${version}:${changes}`;
-    });
-  }
-
   async countWithin(filter: StoreFilter): Promise<number> {
     const handle = await this.#open();
     const condition = where(filter);
@@ -610,6 +595,6 @@ class SqliteStore implements VectorStore, KeywordSearchable, ScopeEnumerable, Ti
  */
 export function sqliteStore({
   path,
-}: SqliteStoreOptions): VectorStore & KeywordSearchable & ScopeEnumerable & TimeOrdered & ScopeCountable & ChangeTracked & ScopeVersioned {
+}: SqliteStoreOptions): VectorStore & KeywordSearchable & ScopeEnumerable & TimeOrdered & ScopeCountable & ScopeVersioned {
   return withScopeVersions(new SqliteStore(path));
 }

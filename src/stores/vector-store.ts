@@ -204,21 +204,6 @@ export function isScopeCountable(store: VectorStore): store is VectorStore & Sco
   return typeof (store as Partial<ScopeCountable>).countWithin === "function";
 }
 
-/**
- * Optional capability: a token that changes whenever a record may have changed since it was
- * read, written through this store or any other client of the same data (another process
- * included). Read once per search, before the scope's stamps: while it is unchanged, the scope's
- * copy is known current and the stamps are not read. A false change costs one stamps read, a
- * missed one would serve a stale copy: when in doubt, change it.
- */
-export interface ChangeTracked {
-  changeToken(): Promise<string>;
-}
-
-export function isChangeTracked(store: VectorStore): store is VectorStore & ChangeTracked {
-  return typeof (store as Partial<ChangeTracked>).changeToken === "function";
-}
-
 /** A scope that holds records, with how many: one exact combination of ids (absent ids are absent). */
 export type ScopeCount = {
   readonly userId?: string;

@@ -106,7 +106,7 @@ describe("Memory.search copies of a scope", () => {
     }
   });
 
-  test("a search reads the scope's stamps only when the store's change token moved: writes by this process or a raw connection are seen", async () => {
+  test("a search reads the scope's stamps only when the scope's version moved: writes in it by this process or a raw connection are seen, others' are not", async () => {
     const path = join(directory, "token.db");
     const store = sqliteStore({ path });
     let stampReads = 0;
@@ -124,28 +124,32 @@ describe("Memory.search copies of a scope", () => {
     const memory = new Memory({ vectorStore: counted, embedder: deterministicEmbedder(), writeBehind: { enabled: false } });
     try {
       await memory.add("Alice keeps bees on the roof", { ...alice, infer: false });
-      const token = await store.changeToken();
+      const version = await store.scopeVersion({ scope: alice });
       expect((await memory.search("bees", { ...alice, threshold: 0 })).results).toHaveLength(1);
       const afterFirst = stampReads;
       expect(afterFirst).toBe(1);
       // Nothing written: the copy is served without reading the stamps again.
       for (let i = 0; i < 3; i++) await memory.search("bees", { ...alice, threshold: 0 });
       expect(stampReads).toBe(afterFirst);
-      expect(await store.changeToken()).toBe(token);
-      // Written by this process (any store or log on the file): read again.
+      expect(await store.scopeVersion({ scope: alice })).toBe(version);
+      // Written in another user's scope: still nothing to read again.
+      await memory.add("Bob keeps bees too", { userId: "bob", infer: false });
+      await memory.search("bees", { ...alice, threshold: 0 });
+      expect(stampReads).toBe(afterFirst);
+      // Written in the scope by this process: read again.
       await memory.add("Alice sells honey at the market", { ...alice, infer: false });
       expect((await memory.search("honey", { ...alice, threshold: 0 })).results.map((r) => r.memory)).toContain(
         "Alice sells honey at the market",
       );
       expect(stampReads).toBe(afterFirst + 1);
-      // Written by another connection (as another process would): the token moves, the change is seen.
+      // Written by another connection (as another process would): the version moves, the change is seen.
       const raw = new (loadNodeSqlite().DatabaseSync)(path);
       try {
-        const before = await store.changeToken();
+        const before = await store.scopeVersion({ scope: alice });
         raw
           .prepare("UPDATE memories SET text = ?, hash = ?, updated_at = ? WHERE text = ?")
           .run("Alice gave her bees away", "changed", new Date(Date.UTC(2030, 0, 1)).toISOString(), "Alice keeps bees on the roof");
-        expect(await store.changeToken()).not.toBe(before);
+        expect(await store.scopeVersion({ scope: alice })).not.toBe(before);
       } finally {
         raw.close();
       }
