@@ -2,20 +2,9 @@ import { describe, expect, test } from "vitest";
 import type { MemoryRecord } from "../../src/index.js";
 import type { Nlp } from "../../src/retrieval/nlp.js";
 import { buildScopeIndex, extendScopeIndex, type IndexedMemory, indexMemory, type ScopeIndex } from "../../src/retrieval/scope-index.js";
+import { seededRandom } from "../../src/testing/seeded-random.js";
 
 const nlp: Nlp = { entities: () => ({ nouns: [], properNouns: [] }), days: () => [] };
-
-/** A deterministic pseudo-random sequence (mulberry32). */
-function randomOf(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const words = ["garden", "tomato", "guitar", "lesson", "paris", "trip", "march", "dog", "walk", "rain", "coffee", "book"];
 const speakers = ["Ann", "Bob Lee", "Ann Lee", undefined];
@@ -62,7 +51,7 @@ function snapshot(index: ScopeIndex) {
 describe("extendScopeIndex", () => {
   test("keeping a prefix and adding a tail gives the index a full build gives, and leaves the first index as it was (200 random cases)", () => {
     for (let seed = 1; seed <= 200; seed++) {
-      const random = randomOf(seed);
+      const random = seededRandom(seed);
       const first = memoriesOf(random, Math.floor(random() * 40), Date.UTC(2025, 0, 1));
       const keep = Math.floor(random() * (first.length + 1));
       const tail = memoriesOf(random, Math.floor(random() * 8), Date.parse(first[keep - 1]?.record.createdAt ?? "2025-01-01T00:00:00Z"));
@@ -75,7 +64,7 @@ describe("extendScopeIndex", () => {
   });
 
   test("a scope emptied to nothing and one built from nothing are the same", () => {
-    const random = randomOf(7);
+    const random = seededRandom(7);
     const first = memoriesOf(random, 5, Date.UTC(2025, 0, 1));
     expect(snapshot(extendScopeIndex(buildScopeIndex(first), 0, []))).toEqual(snapshot(buildScopeIndex([])));
   });
