@@ -28,6 +28,14 @@ export function bm25Idf(documentCount: number, frequency: number): number {
 }
 
 /**
+ * One term's share of a document's BM25 score with the default k1 and b: `count` occurrences in a
+ * document of `length` tokens, against the corpus's `averageLength`. Ranking's hot loops call it.
+ */
+export function bm25TermScore(idf: number, count: number, length: number, averageLength: number): number {
+  return (idf * count * 2.2) / (count + 1.2 * (0.25 + (0.75 * length) / averageLength));
+}
+
+/**
  * BM25 scores of documents already read by `bm25Document` (same options as `bm25Scores`; `terms`
  * are distinct stems).
  */

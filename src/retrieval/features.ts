@@ -1,4 +1,5 @@
 import { cosineSimilarity } from "../store-kit/filter.js";
+import { bm25Idf, bm25TermScore } from "./bm25.js";
 import { keywordTerms, stem, tokenize } from "./keywords.js";
 import type { Nlp } from "./nlp.js";
 import type { IndexedMemory, ScopeIndex, ScopeWideWords } from "./scope-index.js";
@@ -113,11 +114,11 @@ export function bm25Of(stems: readonly string[], index: ScopeIndex, { windows = 
       if (windows && (next[j] as number) >= 0) add(next[j] as number, count);
     }
     const frequency = touched.length;
-    const idf = Math.log(1 + (n - frequency + 0.5) / (frequency + 0.5));
+    const idf = bm25Idf(n, frequency);
     for (const i of touched) {
       const count = counts[i] as number;
       const length = lengths ? (lengths[i] as number) : (index.memories[i] as IndexedMemory).length;
-      scores[i] = (scores[i] as number) + (idf * count * 2.2) / (count + 1.2 * (0.25 + (0.75 * length) / averageLength));
+      scores[i] = (scores[i] as number) + bm25TermScore(idf, count, length, averageLength);
       counts[i] = 0;
     }
   }
@@ -159,12 +160,12 @@ function scopeWideBm25(stems: readonly string[], index: ScopeIndex, scope: Scope
   for (const term of stems) {
     const frequency = windows ? scope.windowFrequency(term) : (index.documentFrequency.get(term) ?? 0);
     if (!frequency) continue;
-    const idf = Math.log(1 + (scope.count - frequency + 0.5) / (frequency + 0.5));
+    const idf = bm25Idf(scope.count, frequency);
     for (let i = 0; i < n; i++) {
       const count = windows ? scope.windowCounts[i]?.get(term) : (index.memories[i] as IndexedMemory).tf.get(term);
       if (!count) continue;
       const length = windows ? (index.windowLength[i] as number) : (index.memories[i] as IndexedMemory).length;
-      scores[i] = (scores[i] as number) + (idf * count * 2.2) / (count + 1.2 * (0.25 + (0.75 * length) / averageLength));
+      scores[i] = (scores[i] as number) + bm25TermScore(idf, count, length, averageLength);
     }
   }
   return scores;
@@ -249,7 +250,7 @@ export function scoreFeatures(
   const corpus = index.scopeWide?.count ?? n;
   const idf = (term: string) => {
     const frequency = documentFrequency.get(term) ?? 0;
-    return Math.log(1 + (corpus - frequency + 0.5) / (frequency + 0.5));
+    return bm25Idf(corpus, frequency);
   };
   const nouns = query.nouns.filter((term) => !speakers.has(term));
   const nounWeight = nouns.reduce((sum, term) => sum + idf(term), 0);

@@ -3,6 +3,7 @@ import { originOf } from "../memory-origin.js";
 import type { ValidScope } from "../scope.js";
 import type { RecordStamp, ScopeVersioned, StoreFilter, TimeOrdered, VectorStore } from "../stores/vector-store.js";
 import { SESSION_GAP_MS } from "../verbatim/turns.js";
+import { bm25Idf, bm25TermScore } from "./bm25.js";
 import { stem, tokenize } from "./keywords.js";
 import { dayOf } from "./nlp.js";
 
@@ -263,7 +264,7 @@ function count(
         const id = vocabulary.get(term);
         if (id !== undefined && id < size) wanted.set(id, term);
       }
-      const idfOf = (frequency: number) => Math.log(1 + (n - frequency + 0.5) / (frequency + 0.5));
+      const idfOf = (frequency: number) => bm25Idf(n, frequency);
       const scores = new Float64Array(n);
       const touched: number[] = [];
       for (const id of wanted.keys()) {
@@ -275,8 +276,7 @@ function count(
           const position = list[k] as number;
           const tf = list[k + 1] as number;
           if (scores[position] === 0) touched.push(position);
-          scores[position] =
-            (scores[position] as number) + (idf * tf * 2.2) / (tf + 1.2 * (0.25 + (0.75 * (lengths[position] as number)) / averageLength));
+          scores[position] = (scores[position] as number) + bm25TermScore(idf, tf, lengths[position] as number, averageLength);
         }
       }
       let bestWindow: number | undefined | null = null;
@@ -306,9 +306,7 @@ function count(
             }
             for (const j of reached) {
               const tf = windowCounts[j] as number;
-              windowScores[j] =
-                (windowScores[j] as number) +
-                (idf * tf * 2.2) / (tf + 1.2 * (0.25 + (0.75 * (windowLengths[j] as number)) / averageWindowLength));
+              windowScores[j] = (windowScores[j] as number) + bm25TermScore(idf, tf, windowLengths[j] as number, averageWindowLength);
               windowCounts[j] = 0;
               if (!reachedAny[j]) {
                 reachedAny[j] = 1;
