@@ -13,7 +13,8 @@ import {
 } from "../stores/vector-store.js";
 import { analyseQuery, POOL_SIZE, type RankQuery } from "./features.js";
 import { stem } from "./keywords.js";
-import type { Nlp } from "./nlp.js";
+import { dayOf, type Nlp } from "./nlp.js";
+import type { QuantizedScan } from "./quantized-rows.js";
 import { type RankedHit, type RankOptions, rankIndex, topicVectorOf } from "./rank.js";
 import { buildScopeIndex, type IndexedMemory, indexMemory, type ScopeIndex } from "./scope-index.js";
 import { type ScopeTerms, type ScopeWords, scopeWords } from "./scope-words.js";
@@ -102,6 +103,10 @@ export async function rankLargeScope(
   // BM25, windows and the first stage count the keyword terms; nouns are looked up among all the query's stems.
   const keyword = words.terms(stems);
   const relevant = words.terms(queryStems(query));
+  if (!options.metadata && words.rows?.dimension === vector.length) {
+    const scan = words.rows.scan(vector);
+    return rankFromRows({ store, scope, words, scan, keyword, relevant, nlp: loaded }, query, options);
+  }
   const byKeyword = options.metadata
     ? isKeywordSearchable(store)
       ? store.keywordSearch({ text, filter, limit: POOL_SIZE })
@@ -176,6 +181,153 @@ export async function rankLargeScope(
   });
   memories.sort(oldestFirst);
   return rankIndex(scopeWideIndex(memories, words, query, relevant), scope, query, options);
+}
+
+/**
+ * More vector candidates than the pool: the scan ranks by the quantised cosine, and a memory just
+ * below the pool's last by it can be above by its full vector.
+ */
+const VECTOR_MARGIN = 50;
+
+/**
+ * `rankLargeScope` when the scope's quantised vectors are in process (`ScopeWords.rows`, no
+ * metadata filter). The first stage is scored from the scan's approximate cosines and the scope's
+ * BM25 on the vector and keyword top hits (and, as above, the memories whose BM25 could make up for
+ * their cosine); only those that can reach its best `POOL_SIZE` within the scan's error bound are
+ * read from the store and scored on their full vectors. The other memories ranking looks at (the top
+ * hits left out, and the two memories either side of each kept one in its session) take part from
+ * what is in process: their words exactly, their cosine from the quantised vector. A result is
+ * always a memory read from the store: should one of the others come out among the results, it is
+ * read and the ranking done again.
+ */
+async function rankFromRows(
+  {
+    store,
+    scope,
+    words,
+    scan,
+    keyword,
+    relevant,
+    nlp,
+  }: {
+    store: VectorStore;
+    scope: ValidScope;
+    words: ScopeWords;
+    scan: QuantizedScan;
+    keyword: ScopeTerms;
+    relevant: ScopeTerms;
+    nlp: Nlp;
+  },
+  query: RankQuery,
+  options: RankOptions,
+): Promise<RankedHit[]> {
+  const keywordWeight = options.keywordWeight ?? 0.3;
+  const [first] = keyword.best(1);
+  const bestBm = first === undefined ? 0 : keyword.bm25(first);
+  const bmShare = (position: number) => (bestBm > 0 ? keyword.bm25(position) / bestBm : 0);
+  const bound = (position: number, side: 1 | -1) =>
+    (1 - keywordWeight) * Math.max(0, scan.cosine(position) + side * scan.error(position)) + keywordWeight * bmShare(position);
+  const byVector = scan.best(POOL_SIZE + VECTOR_MARGIN);
+  const candidates = new Set([...byVector, ...keyword.best(POOL_SIZE)]);
+  const leastOf = (positions: Iterable<number>) => {
+    const lower = Array.from(positions, (position) => bound(position, -1)).sort((a, b) => b - a);
+    return lower.length < POOL_SIZE ? Number.NEGATIVE_INFINITY : (lower[POOL_SIZE - 1] as number);
+  };
+  // A memory outside the vector candidates has an approximate cosine ≤ the last one's: it reaches
+  // the first stage's best only if its BM25 makes up the rest.
+  const last = byVector.at(-1);
+  let least = leastOf(candidates);
+  if (last !== undefined && byVector.length === POOL_SIZE + VECTOR_MARGIN && keywordWeight > 0 && bestBm > 0) {
+    const ceiling = Math.max(0, scan.cosine(last) + scan.error(last));
+    const needed = ((least - (1 - keywordWeight) * ceiling) / keywordWeight) * bestBm;
+    for (const position of keyword.best(WIDEN, needed)) if (bound(position, 1) >= least) candidates.add(position);
+    least = leastOf(candidates);
+  }
+  // Read: the candidates whose first-stage score can reach the best POOL_SIZE.
+  const records = new Map<string, MemoryRecord>();
+  const reachable = [...candidates].filter((position) => bound(position, 1) >= least);
+  await readInto(
+    records,
+    reachable.map((position) => words.ids[position] as string),
+    store,
+    scope,
+  );
+  const base = (position: number, record: MemoryRecord | undefined) =>
+    record?.vector
+      ? (1 - keywordWeight) * Math.max(0, cosineSimilarity(query.vector, record.vector)) + keywordWeight * bmShare(position)
+      : Number.NEGATIVE_INFINITY;
+  const kept = reachable
+    .map((position) => ({ position, base: base(position, records.get(words.ids[position] as string)) }))
+    .sort((a, b) => b.base - a.base || a.position - b.position)
+    .slice(0, POOL_SIZE);
+  // The memories said just before and after those kept (two each side, in its session), for the
+  // neighbour, window and session signals, and the memory whose window is the best.
+  const looked = new Set(candidates);
+  const best = keyword.bestWindow();
+  if (best !== undefined) looked.add(best);
+  for (const { position } of kept) {
+    for (const step of [-2, -1, 1, 2]) {
+      const j = position + step;
+      if (j >= 0 && j < words.count && words.session[j] === words.session[position]) looked.add(j);
+    }
+  }
+  const rankWith = () => {
+    const light = new Set<string>();
+    const memories: IndexedMemory[] = [];
+    for (const position of looked) {
+      const id = words.ids[position] as string;
+      const record = records.get(id);
+      if (record) memories.push(...indexedRecord(store, record, words, relevant, nlp));
+      else {
+        light.add(id);
+        memories.push(inProcessMemory(words, position, relevant));
+      }
+    }
+    memories.sort(oldestFirst);
+    const hits = rankIndex(scopeWideIndex(memories, words, query, relevant), scope, query, options);
+    return { hits, light };
+  };
+  let ranked = rankWith();
+  for (let round = 0; round < 3; round++) {
+    const unread = ranked.hits.filter((hit) => ranked.light.has(hit.record.id)).map((hit) => hit.record.id);
+    if (unread.length === 0) break;
+    await readInto(records, unread, store, scope);
+    ranked = rankWith();
+  }
+  // One still not read was deleted since the statistics were read: not a result.
+  return ranked.hits.filter((hit) => !ranked.light.has(hit.record.id));
+}
+
+/** A record read from the store, as ranking reads it: with the words the statistics counted when it is the version they hold. */
+function indexedRecord(store: VectorStore, record: MemoryRecord, words: ScopeWords, relevant: ScopeTerms, nlp: Nlp): IndexedMemory[] {
+  if (!record.vector) return [];
+  const at = words.position.get(record.id);
+  if (at !== undefined && words.keys[at] === versionKey(record)) return [indexMemory(record, nlp, relevant.counts(at, true))];
+  return annotate(store, [record], nlp);
+}
+
+/**
+ * A memory not read from the store, from what the scope's statistics hold of it: its words, speaker,
+ * expiry and stamp, and its quantised vector. Its text is not known (so it is not a question and
+ * names no day).
+ */
+function inProcessMemory(words: ScopeWords, position: number, relevant: ScopeTerms): IndexedMemory {
+  const { stamp, speaker, expires } = words.at(position);
+  const { vector, squaredNorm } = (words.rows as NonNullable<ScopeWords["rows"]>).vector(position);
+  const { tf, length } = relevant.counts(position, true);
+  const day = dayOf(stamp.createdAt);
+  return {
+    record: { id: stamp.id, hash: stamp.hash, createdAt: stamp.createdAt, updatedAt: stamp.updatedAt, text: "", metadata: {}, vector },
+    vector,
+    ...(speaker === undefined ? {} : { speaker }),
+    tf,
+    squaredNorm,
+    expires: expires ?? Number.POSITIVE_INFINITY,
+    length,
+    day,
+    days: [day],
+    isQuestion: false,
+  };
 }
 
 /** Reads the records of `ids` not in `records` yet, inside the scope (neighbours need not match a metadata filter). */

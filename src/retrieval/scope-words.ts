@@ -6,6 +6,7 @@ import { SESSION_GAP_MS } from "../verbatim/turns.js";
 import { bm25Idf, bm25TermScore } from "./bm25.js";
 import { stem, tokenize } from "./keywords.js";
 import { dayOf } from "./nlp.js";
+import { QuantizedRows, type QuantizedVector, quantize, type RowSource } from "./quantized-rows.js";
 
 /** What the word statistics keep of one memory version: its stems (vocabulary ids, distinct) with their counts. */
 interface Words {
@@ -44,8 +45,15 @@ export interface ScopeWords {
   windowFrequency(stem: string): number;
   /** The version (id, hash, updatedAt) of the memory at each position, as read. */
   readonly keys: readonly string[];
+  /** The memory at `position` as read: its stamp, speaker and expiry. */
+  at(position: number): { stamp: RecordStamp; speaker?: string; expires?: number };
   /** What ranking reads of the scope for a query's stems, computed once per query. */
   terms(stems: readonly string[]): ScopeTerms;
+  /**
+   * Every memory's vector, quantised, by position (for the vector side of search without the
+   * store's scan); undefined when some memory has no vector or the vectors differ in dimension.
+   */
+  readonly rows?: QuantizedRows;
 }
 
 /** A query's stems against a scope's statistics (BM25: k1 = 1.2, b = 0.75). */
@@ -129,7 +137,7 @@ async function read(
     return id;
   };
   const missing = stamps.filter((stamp) => !known.has(stampKey(stamp))).map((stamp) => stamp.id);
-  const fetched = new Map<string, Words & { key: string }>();
+  const fetched = new Map<string, Words & { key: string; vector?: QuantizedVector; dimension?: number }>();
   for (let start = 0; start < missing.length; start += PAGE) {
     for (const record of await store.get(missing.slice(start, start + PAGE), filter)) {
       const counts = new Map<number, number>();
@@ -147,27 +155,43 @@ async function read(
         length: tokens.length,
         ...(speaker === undefined ? {} : { speaker }),
         ...(expires === undefined ? {} : { expires }),
+        ...(record.vector && { vector: quantize(record.vector), dimension: record.vector.length }),
       });
     }
   }
   const byKey = new Map<string, Words>();
   const order: { stamp: RecordStamp; words: Words }[] = [];
+  // Where each kept memory's quantised vector comes from: the rows read before, or this read.
+  const sources: (RowSource | undefined)[] = [];
+  const rowsBefore = before?.words.rows;
+  let dimension = rowsBefore?.dimension;
   let expires = Number.POSITIVE_INFINITY;
   for (const stamp of stamps) {
     const key = stampKey(stamp);
     let words = known.get(key);
-    if (!words) {
+    let source: RowSource | undefined;
+    if (words) {
+      const at = before?.words.position.get(stamp.id);
+      source = at === undefined || !rowsBefore || before?.words.keys[at] !== key ? undefined : { rows: rowsBefore, position: at };
+    } else {
       const record = fetched.get(stamp.id);
       // Changed or deleted between the two reads: the next change of the token reads it again.
       if (!record || record.key !== key) continue;
       words = record;
+      dimension ??= record.dimension;
+      source = record.dimension === dimension ? record.vector : undefined;
     }
     if (words.expires !== undefined && words.expires <= at) continue;
     if (words.expires !== undefined) expires = Math.min(expires, words.expires);
     byKey.set(key, words);
     order.push({ stamp, words });
+    sources.push(source);
   }
-  return { version, words: count(version, order, vocabulary, expires), byKey, vocabulary };
+  // Without a vector for every memory (a memory read without one, vectors of two dimensions), search
+  // asks the store for the vector candidates.
+  const complete = sources.every((source) => source !== undefined) as boolean;
+  const rows = dimension !== undefined && complete ? new QuantizedRows(dimension, sources as RowSource[]) : undefined;
+  return { version, words: count(version, order, vocabulary, expires, rows), byKey, vocabulary };
 }
 
 /** Sessions, frequencies, windows and postings of memories in time order (the rules of `buildScopeIndex`). */
@@ -176,6 +200,7 @@ function count(
   order: readonly { stamp: RecordStamp; words: Words }[],
   vocabulary: Map<string, number>,
   expires: number,
+  rows: QuantizedRows | undefined,
 ): ScopeWords {
   const n = order.length;
   const size = vocabulary.size;
@@ -258,6 +283,15 @@ function count(
     documentFrequency: documentFrequencyOf,
     windowFrequency: frequencyOf(windowFrequency),
     keys,
+    at(position) {
+      const { stamp, words: memory } = order[position] as (typeof order)[number];
+      return {
+        stamp,
+        ...(memory.speaker === undefined ? {} : { speaker: memory.speaker }),
+        ...(memory.expires === undefined ? {} : { expires: memory.expires }),
+      };
+    },
+    ...(rows && { rows }),
     terms(stems) {
       const wanted = new Map<number, string>();
       for (const term of stems) {

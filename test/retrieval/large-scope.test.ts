@@ -185,3 +185,74 @@ test("a large scope is counted again only after a write inside it: the count is 
   expect(results.map((result) => result.memory)).toContain("the kettle in the office is blue");
   await memory.close();
 });
+
+test("a large scope ranked from its quantised vectors in process: the top 10 of the in-process copy, every result read whole from the store, a fraction of the scope read", async () => {
+  const path = join(directory, `store-${files++}.db`);
+  const plain = sqliteStore({ path });
+  const whole = newMemory(plain);
+  const scope = { userId: "alice" };
+  let seed = 11;
+  const random = () => {
+    seed = (Math.imul(seed, 1_103_515_245) + 12_345) >>> 0;
+    return seed / 2 ** 32;
+  };
+  const words =
+    "walrus kettle dentist billing ferry colony shore tuesday friday garden piano bicycle recipe mountain harbour lantern violin"
+      .split(" ")
+      .concat(Array.from({ length: 60 }, (_, i) => `word${i}`));
+  const pick = () => words[Math.floor(random() * random() * words.length)] as string;
+  const count = 1_200;
+  await whole.addMany(
+    Array.from({ length: count }, (_, i) => ({
+      messages: [{ role: "user" as const, name: i % 2 ? "Ben" : "Ana", content: Array.from({ length: 4 + (i % 7) }, pick).join(" ") }],
+      ...scope,
+      // Sessions of 20 messages a minute apart, a day apart.
+      timestamp: new Date(Date.UTC(2025, 0, 1) + Math.floor(i / 20) * 86_400_000 + (i % 20) * 60_000),
+    })),
+  );
+  let read = 0;
+  const forced = newMemory(
+    new Proxy(plain, {
+      get(target, property, receiver) {
+        if (property === "countWithin") return async () => LARGE_SCOPE + 1;
+        if (property === "get")
+          return async (ids: readonly string[], filter: StoreFilter) => {
+            read += ids.length;
+            return target.get(ids, filter);
+          };
+        const value = Reflect.get(target, property, receiver);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    }),
+  );
+  // The first search reads the scope's statistics (every memory); later ones only candidates.
+  await forced.search("warm up", { ...scope, threshold: 0 });
+  let same = 0;
+  let compared = 0;
+  const queries = Array.from({ length: 12 }, (_, q) => `what did Ana say about the ${words[q] as string} and ${pick()}?`);
+  for (const query of queries) {
+    read = 0;
+    const got = await forced.search(query, { ...scope, threshold: 0, limit: 10 });
+    expect(read).toBeLessThan(count / 4);
+    const expected = await whole.search(query, { ...scope, threshold: 0, limit: 10 });
+    const texts = new Map(expected.results.map((result) => [result.id, result.memory]));
+    const stored = new Map(
+      (
+        await plain.get(
+          got.results.map((result) => result.id),
+          { scope },
+        )
+      ).map((record) => [record.id, record]),
+    );
+    for (const result of got.results) {
+      expect(result.memory).toBe(stored.get(result.id)?.text);
+      expect(result.userId).toBe("alice");
+      if (texts.has(result.id)) same++;
+    }
+    compared += expected.results.length;
+    expect(got.results).toHaveLength(10);
+  }
+  expect(same / compared).toBeGreaterThanOrEqual(0.9);
+  await forced.close();
+  await whole.close();
+});

@@ -1,0 +1,41 @@
+;; Approximate cosines of one query against many int8 rows, with WebAssembly SIMD.
+;; Compiled into int8-scores-wasm.ts by `npm run build:wasm`; used by quantized-rows.ts.
+(module
+  (memory (export "memory") 1)
+  ;; scores(rows, count, stride, query, scales, out):
+  ;;   out[i] = f32(dot(rows[i], query)) * scales[i]  for i in [0, count)
+  ;; rows: count rows of `stride` int8 bytes each (stride a multiple of 16, zero-padded);
+  ;; query: `stride` int8 bytes; scales, out: `count` f32 each. Offsets are byte offsets.
+  (func (export "scores")
+    (param $rows i32) (param $count i32) (param $stride i32) (param $query i32) (param $scales i32) (param $out i32)
+    (local $i i32) (local $k i32) (local $row i32) (local $sum v128) (local $a v128) (local $b v128)
+    (local.set $row (local.get $rows))
+    (block $done
+      (loop $each
+        (br_if $done (i32.ge_u (local.get $i) (local.get $count)))
+        (local.set $sum (v128.const i32x4 0 0 0 0))
+        (local.set $k (i32.const 0))
+        (block $end
+          (loop $bytes
+            (br_if $end (i32.ge_u (local.get $k) (local.get $stride)))
+            (local.set $a (v128.load (i32.add (local.get $row) (local.get $k))))
+            (local.set $b (v128.load (i32.add (local.get $query) (local.get $k))))
+            ;; 16 products per step: sign-extend each half to i16, multiply and add pairwise to i32.
+            (local.set $sum (i32x4.add (local.get $sum)
+              (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_s (local.get $a)) (i16x8.extend_low_i8x16_s (local.get $b)))))
+            (local.set $sum (i32x4.add (local.get $sum)
+              (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_s (local.get $a)) (i16x8.extend_high_i8x16_s (local.get $b)))))
+            (local.set $k (i32.add (local.get $k) (i32.const 16)))
+            (br $bytes)))
+        (f32.store
+          (i32.add (local.get $out) (i32.shl (local.get $i) (i32.const 2)))
+          (f32.mul
+            (f32.convert_i32_s
+              (i32.add
+                (i32.add (i32x4.extract_lane 0 (local.get $sum)) (i32x4.extract_lane 1 (local.get $sum)))
+                (i32.add (i32x4.extract_lane 2 (local.get $sum)) (i32x4.extract_lane 3 (local.get $sum)))))
+            (f32.load (i32.add (local.get $scales) (i32.shl (local.get $i) (i32.const 2))))))
+        (local.set $row (i32.add (local.get $row) (local.get $stride)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $each))))
+)

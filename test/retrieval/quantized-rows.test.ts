@@ -1,0 +1,128 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import fc from "fast-check";
+import { expect, test } from "vitest";
+import { compileWat } from "../../scripts/wat.js";
+import { int8ScoresWasm } from "../../src/retrieval/int8-scores-wasm.js";
+import { QuantizedRows, quantize, topPositions } from "../../src/retrieval/quantized-rows.js";
+
+const cosine = (a: Float32Array, b: Float32Array) => {
+  let dot = 0;
+  let aa = 0;
+  let bb = 0;
+  for (let k = 0; k < a.length; k++) {
+    dot += (a[k] as number) * (b[k] as number);
+    aa += (a[k] as number) ** 2;
+    bb += (b[k] as number) ** 2;
+  }
+  return aa === 0 || bb === 0 ? 0 : dot / Math.sqrt(aa * bb);
+};
+
+const rowsOf = (vectors: readonly Float32Array[]) => new QuantizedRows(vectors[0]?.length ?? 1, vectors.map(quantize));
+
+test("the shipped WebAssembly is what int8-scores.wat compiles to (npm run build:wasm)", async () => {
+  const compiled = await compileWat(join(import.meta.dirname, "../../src/retrieval/int8-scores.wat"));
+  expect(Buffer.from(int8ScoresWasm, "base64").equals(Buffer.from(compiled))).toBe(true);
+  expect(readFileSync(join(import.meta.dirname, "../../src/retrieval/int8-scores.wat"), "utf8")).toContain("i32x4.dot_i16x8_s");
+});
+
+test("known values: a unit vector quantises exactly; cosines of 3-dimensional rows (padded to 16 bytes)", () => {
+  const { codes, scale, error } = quantize(Float32Array.of(0, 2, 0));
+  expect([...codes.subarray(0, 3)]).toEqual([0, 127, 0]);
+  expect(codes.length).toBe(16);
+  expect(scale).toBeCloseTo(1 / 127, 12);
+  expect(error).toBeCloseTo(0, 12);
+  const rows = rowsOf([
+    Float32Array.of(1, 0, 0),
+    Float32Array.of(0, 1, 0),
+    Float32Array.of(1, 1, 0),
+    Float32Array.of(-1, 0, 0),
+    Float32Array.of(0, 0, 0),
+  ]);
+  const scan = rows.scan(Float32Array.of(3, 0, 0));
+  for (const [position, expected] of [1, 0, Math.SQRT1_2, -1, 0].entries()) expect(scan.cosine(position)).toBeCloseTo(expected, 4);
+  expect(scan.best(3)).toEqual([0, 2, 1]);
+  // Ties go to the smaller position.
+  expect(rows.scan(Float32Array.of(0, 0, 1)).best(5)).toEqual([0, 1, 2, 3, 4]);
+  expect(() => rows.scan(Float32Array.of(1, 0))).toThrow(RangeError);
+  // A row back as a vector: about the unit vector.
+  const { vector, squaredNorm } = rows.vector(2);
+  for (const [k, expected] of [Math.SQRT1_2, Math.SQRT1_2, 0].entries()) expect(vector[k]).toBeCloseTo(expected, 3);
+  expect(squaredNorm).toBeCloseTo(1, 3);
+});
+
+test("property: the approximate cosine is within its error bound of the exact one, for any vectors", () => {
+  const vector = (dimension: number) =>
+    fc
+      .array(fc.float({ min: -10, max: 10, noNaN: true, noDefaultInfinity: true }), { minLength: dimension, maxLength: dimension })
+      .map((values) => Float32Array.from(values));
+  fc.assert(
+    fc.property(
+      fc
+        .integer({ min: 1, max: 70 })
+        .chain((dimension) => fc.tuple(fc.array(vector(dimension), { minLength: 1, maxLength: 12 }), vector(dimension))),
+      ([vectors, query]) => {
+        const scan = rowsOf(vectors).scan(query);
+        for (const [position, row] of vectors.entries()) {
+          const difference = Math.abs(scan.cosine(position) - cosine(row, query));
+          if (difference > scan.error(position)) return false;
+        }
+        return true;
+      },
+    ),
+    { numRuns: 300 },
+  );
+});
+
+test("at 512 dimensions the scan keeps the exact top 10 among its best 30, and the errors are small", () => {
+  let seed = 7;
+  const random = () => {
+    seed = (Math.imul(seed, 1_103_515_245) + 12_345) >>> 0;
+    return seed / 2 ** 32 - 0.5;
+  };
+  const vectors = Array.from({ length: 3_000 }, () => Float32Array.from({ length: 512 }, random));
+  const rows = rowsOf(vectors);
+  for (let q = 0; q < 5; q++) {
+    // A query near one row, so the top is not a tie of noise.
+    const query = Float32Array.from(vectors[q * 100] as Float32Array, (value) => value + random() * 0.5);
+    const exact = vectors.map((row) => cosine(row, query));
+    const top10 = [...exact.keys()].sort((a, b) => (exact[b] as number) - (exact[a] as number)).slice(0, 10);
+    const scan = rows.scan(query);
+    const kept = new Set(scan.best(30));
+    expect(top10.every((position) => kept.has(position))).toBe(true);
+    expect(Math.max(...top10.map((position) => scan.error(position)))).toBeLessThan(0.05);
+  }
+});
+
+test("rows built from earlier rows (runs copied as blocks) and new vectors scan as rows built from the vectors alone", () => {
+  const vectors = Array.from({ length: 40 }, (_, i) => Float32Array.from({ length: 20 }, (_, k) => Math.sin(i * 7 + k * 3)));
+  const before = rowsOf(vectors.slice(0, 30));
+  // Rows 0–9 dropped, 10–29 kept in order with one moved, then ten new ones.
+  const sources = [
+    ...Array.from({ length: 20 }, (_, i) => ({ rows: before, position: i === 5 ? 29 : i === 19 ? 15 : 10 + i })),
+    ...vectors.slice(30).map(quantize),
+  ];
+  const order = [
+    ...Array.from({ length: 20 }, (_, i) => (i === 5 ? 29 : i === 19 ? 15 : 10 + i)),
+    ...Array.from({ length: 10 }, (_, i) => 30 + i),
+  ];
+  const rebuilt = new QuantizedRows(20, sources);
+  const reference = rowsOf(order.map((i) => vectors[i] as Float32Array));
+  const query = Float32Array.from({ length: 20 }, (_, k) => Math.cos(k));
+  const [a, b] = [rebuilt.scan(query), reference.scan(query)];
+  for (let position = 0; position < order.length; position++) {
+    expect(a.cosine(position)).toBe(b.cosine(position));
+    expect(a.error(position)).toBe(b.error(position));
+  }
+  expect(() => new QuantizedRows(21, sources)).toThrow(RangeError);
+});
+
+test("topPositions: the highest scores, best first, ties by the smaller position, as a full sort", () => {
+  fc.assert(
+    fc.property(fc.array(fc.integer({ min: -5, max: 5 }), { maxLength: 300 }), fc.integer({ min: 0, max: 40 }), (values, limit) => {
+      const scores = Float32Array.from(values);
+      const sorted = [...scores.keys()].sort((a, b) => (scores[b] as number) - (scores[a] as number) || a - b).slice(0, limit);
+      expect(topPositions(scores, limit)).toEqual(sorted);
+    }),
+  );
+});
