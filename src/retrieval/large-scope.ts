@@ -76,8 +76,11 @@ export function candidateIndex(memories: readonly IndexedMemory[]): ScopeIndex {
  * ranking is that of the whole scope on the memories that can reach the top: the store's vector top
  * hits, the scope's BM25 top hits (computed in process with the scope's statistics), the memories
  * whose BM25 could still lift them into the first stage's best, and the two memories either side of
- * each of those kept in its session; all read from the store inside the scope's filter.
- * Other stores: the candidate index of the vector and keyword top hits (`candidateIndex`).
+ * each of those kept in its session; all read from the store inside the scope's filter. When the
+ * statistics hold every memory's quantised vector and no metadata filter is given, the vector top
+ * hits come from a scan of those in process and only the memories that can be kept are read
+ * (`rankFromRows`). Other stores: the candidate index of the vector and keyword top hits
+ * (`candidateIndex`).
  */
 export async function rankLargeScope(
   { store, embedder }: { store: VectorStore; embedder: WrappedEmbedder },

@@ -43,11 +43,6 @@ export function quantizeInto(vector: Float32Array, codes: Int8Array): { scale: n
   return { scale, error: Math.sqrt(error) };
 }
 
-export function quantize(vector: Float32Array): QuantizedVector {
-  const codes = new Int8Array(strideOf(vector.length));
-  return { codes, ...quantizeInto(vector, codes) };
-}
-
 /** The part of the WebAssembly API used here (the compiler's libraries for Node do not declare it). */
 interface WebAssemblyApi {
   Module: new (bytes: Uint8Array) => object;
@@ -83,12 +78,12 @@ export class QuantizedRows {
   readonly #out: number;
 
   /**
-   * Rows from `sources`, in order: a quantised vector (its codes' first `strideOf(dimension)` bytes
-   * are taken), or a row of earlier rows of the same dimension (runs of consecutive rows are copied
-   * as one block: after a write to a large scope, most rows are where they were).
+   * Rows in order, each from `from[i]`: a row of `before` (`from[i] ≥ 0`, its position there) or a
+   * vector of `fresh` (`from[i] = −1 − its index there`). Runs of consecutive rows are copied as one
+   * block: after a write to a large scope, most rows are where they were.
    */
-  constructor(dimension: number, sources: readonly RowSource[]) {
-    const count = sources.length;
+  constructor(dimension: number, from: Int32Array, { before, fresh }: { before?: QuantizedRows; fresh?: QuantizedBatch } = {}) {
+    const count = from.length;
     this.count = count;
     this.dimension = dimension;
     const stride = strideOf(dimension);
@@ -104,29 +99,29 @@ export class QuantizedRows {
     const codes = new Int8Array(buffer, 0, count * stride);
     const scales = new Float32Array(buffer, this.#scales, count);
     this.#errors = new Float32Array(count);
+    for (const source of [before, fresh]) {
+      if (source && source.dimension !== dimension) throw new RangeError(`rows of ${source.dimension} dimensions, not ${dimension}`);
+    }
     for (let position = 0; position < count; ) {
-      const source = sources[position] as RowSource;
-      if ("rows" in source) {
-        if (source.rows.dimension !== dimension) throw new RangeError(`rows of ${source.rows.dimension} dimensions, not ${dimension}`);
-        let run = 1;
-        while (position + run < count) {
-          const next = sources[position + run] as RowSource;
-          if (!("rows" in next) || next.rows !== source.rows || next.position !== source.position + run) break;
-          run++;
-        }
-        const from = source.rows;
-        const fromBuffer = from.#exports.memory.buffer;
-        codes.set(new Int8Array(fromBuffer, source.position * stride, run * stride), position * stride);
-        scales.set(new Float32Array(fromBuffer, from.#scales + source.position * 4, run), position);
-        this.#errors.set(from.#errors.subarray(source.position, source.position + run), position);
-        position += run;
+      const first = from[position] as number;
+      let run = 1;
+      const step = first >= 0 ? 1 : -1;
+      while (position + run < count && from[position + run] === first + step * run) run++;
+      if (first >= 0) {
+        if (!before || first + run > before.count) throw new RangeError(`no earlier row ${first + run - 1}`);
+        const earlier = before.#exports.memory.buffer;
+        codes.set(new Int8Array(earlier, first * stride, run * stride), position * stride);
+        scales.set(new Float32Array(earlier, before.#scales + first * 4, run), position);
+        this.#errors.set(before.#errors.subarray(first, first + run), position);
       } else {
-        codes.set(source.codes.subarray(0, stride), position * stride);
-        scales[position] = source.scale;
-        // Rounded up, so the bound stays a bound in single precision.
-        this.#errors[position] = source.error * (1 + 1e-6) + 1e-7;
-        position++;
+        // Fresh indices run downwards in `from` when they run upwards in the batch.
+        const start = -1 - first;
+        if (!fresh || start + run > fresh.count) throw new RangeError(`no fresh vector ${start + run - 1}`);
+        codes.set(fresh.codes.subarray(start * stride, (start + run) * stride), position * stride);
+        scales.set(fresh.scales.subarray(start, start + run), position);
+        this.#errors.set(fresh.errors.subarray(start, start + run), position);
       }
+      position += run;
     }
   }
 
@@ -181,8 +176,47 @@ export class QuantizedRows {
   }
 }
 
-/** Where a row comes from: a quantised vector, or the row at `position` of earlier rows. */
-export type RowSource = QuantizedVector | { readonly rows: QuantizedRows; readonly position: number };
+/**
+ * Vectors quantised one by one (rows to be, `QuantizedRows`' `fresh`), in growing buffers rather than
+ * an object each: a scope's first read quantises all of its memories.
+ */
+export class QuantizedBatch {
+  readonly dimension: number;
+  count = 0;
+  codes: Int8Array;
+  scales: Float32Array;
+  errors: Float32Array;
+  readonly #stride: number;
+
+  constructor(dimension: number) {
+    this.dimension = dimension;
+    this.#stride = strideOf(dimension);
+    this.codes = new Int8Array(this.#stride * 64);
+    this.scales = new Float32Array(64);
+    this.errors = new Float32Array(64);
+  }
+
+  /** Quantises `vector` into the batch; returns its index. */
+  add(vector: Float32Array): number {
+    if (vector.length !== this.dimension) throw new RangeError(`vector has ${vector.length} dimensions, the batch ${this.dimension}`);
+    if (this.count === this.scales.length) {
+      const grow = <T extends Int8Array | Float32Array>(array: T, make: (length: number) => T) => {
+        const larger = make(array.length * 2);
+        larger.set(array);
+        return larger;
+      };
+      this.codes = grow(this.codes, (length) => new Int8Array(length));
+      this.scales = grow(this.scales, (length) => new Float32Array(length));
+      this.errors = grow(this.errors, (length) => new Float32Array(length));
+    }
+    const index = this.count++;
+    const { scale, error } = quantizeInto(vector, this.codes.subarray(index * this.#stride, (index + 1) * this.#stride));
+    this.scales[index] = scale;
+    // Rounded up, so the bound stays a bound in single precision.
+    this.errors[index] = error * (1 + 1e-6) + 1e-7;
+    return index;
+  }
+}
 
 /** One query scanned against the rows (`QuantizedRows.scan`). */
 export interface QuantizedScan {

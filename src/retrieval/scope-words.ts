@@ -6,7 +6,7 @@ import { SESSION_GAP_MS } from "../verbatim/turns.js";
 import { bm25Idf, bm25TermScore } from "./bm25.js";
 import { stem, tokenize } from "./keywords.js";
 import { dayOf } from "./nlp.js";
-import { QuantizedRows, type QuantizedVector, quantize, type RowSource } from "./quantized-rows.js";
+import { QuantizedBatch, QuantizedRows } from "./quantized-rows.js";
 
 /** What the word statistics keep of one memory version: its stems (vocabulary ids, distinct) with their counts. */
 interface Words {
@@ -137,7 +137,9 @@ async function read(
     return id;
   };
   const missing = stamps.filter((stamp) => !known.has(stampKey(stamp))).map((stamp) => stamp.id);
-  const fetched = new Map<string, Words & { key: string; vector?: QuantizedVector; dimension?: number }>();
+  // This read's vectors, quantised as they come (all of the scope's on its first read).
+  let fresh = before?.words.rows && new QuantizedBatch(before.words.rows.dimension);
+  const fetched = new Map<string, Words & { key: string; row?: number }>();
   for (let start = 0; start < missing.length; start += PAGE) {
     for (const record of await store.get(missing.slice(start, start + PAGE), filter)) {
       const counts = new Map<number, number>();
@@ -155,42 +157,51 @@ async function read(
         length: tokens.length,
         ...(speaker === undefined ? {} : { speaker }),
         ...(expires === undefined ? {} : { expires }),
-        ...(record.vector && { vector: quantize(record.vector), dimension: record.vector.length }),
+        ...(record.vector && (fresh ??= new QuantizedBatch(record.vector.length)).dimension === record.vector.length
+          ? { row: fresh.add(record.vector) }
+          : {}),
       });
     }
   }
   const byKey = new Map<string, Words>();
   const order: { stamp: RecordStamp; words: Words }[] = [];
-  // Where each kept memory's quantised vector comes from: the rows read before, or this read.
-  const sources: (RowSource | undefined)[] = [];
+  // Where each kept memory's quantised vector comes from: its row read before (≥ 0), or this read's
+  // (−1 − its index in `fresh`); undefined without one.
+  const from: number[] = [];
   const rowsBefore = before?.words.rows;
-  let dimension = rowsBefore?.dimension;
+  let complete = true;
   let expires = Number.POSITIVE_INFINITY;
   for (const stamp of stamps) {
     const key = stampKey(stamp);
     let words = known.get(key);
-    let source: RowSource | undefined;
+    let source: number | undefined;
     if (words) {
       const at = before?.words.position.get(stamp.id);
-      source = at === undefined || !rowsBefore || before?.words.keys[at] !== key ? undefined : { rows: rowsBefore, position: at };
+      source = at === undefined || !rowsBefore || before?.words.keys[at] !== key ? undefined : at;
     } else {
       const record = fetched.get(stamp.id);
       // Changed or deleted between the two reads: the next change of the token reads it again.
       if (!record || record.key !== key) continue;
       words = record;
-      dimension ??= record.dimension;
-      source = record.dimension === dimension ? record.vector : undefined;
+      source = record.row === undefined ? undefined : -1 - record.row;
     }
     if (words.expires !== undefined && words.expires <= at) continue;
     if (words.expires !== undefined) expires = Math.min(expires, words.expires);
     byKey.set(key, words);
     order.push({ stamp, words });
-    sources.push(source);
+    if (source === undefined) complete = false;
+    else from.push(source);
   }
-  // Without a vector for every memory (a memory read without one, vectors of two dimensions), search
+  // Without a vector for every memory (one read without a vector, vectors of two dimensions), search
   // asks the store for the vector candidates.
-  const complete = sources.every((source) => source !== undefined) as boolean;
-  const rows = dimension !== undefined && complete ? new QuantizedRows(dimension, sources as RowSource[]) : undefined;
+  const dimension = rowsBefore?.dimension ?? fresh?.dimension;
+  const rows =
+    complete && dimension !== undefined
+      ? new QuantizedRows(dimension, Int32Array.from(from), {
+          ...(rowsBefore && { before: rowsBefore }),
+          ...(fresh && { fresh }),
+        })
+      : undefined;
   return { version, words: count(version, order, vocabulary, expires, rows), byKey, vocabulary };
 }
 

@@ -4,7 +4,7 @@ import fc from "fast-check";
 import { expect, test } from "vitest";
 import { compileWat } from "../../scripts/wat.js";
 import { int8ScoresWasm } from "../../src/retrieval/int8-scores-wasm.js";
-import { QuantizedRows, quantize, topPositions } from "../../src/retrieval/quantized-rows.js";
+import { QuantizedBatch, QuantizedRows, topPositions } from "../../src/retrieval/quantized-rows.js";
 
 const cosine = (a: Float32Array, b: Float32Array) => {
   let dot = 0;
@@ -18,7 +18,17 @@ const cosine = (a: Float32Array, b: Float32Array) => {
   return aa === 0 || bb === 0 ? 0 : dot / Math.sqrt(aa * bb);
 };
 
-const rowsOf = (vectors: readonly Float32Array[]) => new QuantizedRows(vectors[0]?.length ?? 1, vectors.map(quantize));
+const batchOf = (vectors: readonly Float32Array[]) => {
+  const batch = new QuantizedBatch(vectors[0]?.length ?? 1);
+  for (const vector of vectors) batch.add(vector);
+  return batch;
+};
+const rowsOf = (vectors: readonly Float32Array[]) =>
+  new QuantizedRows(
+    vectors[0]?.length ?? 1,
+    Int32Array.from(vectors, (_, i) => -1 - i),
+    { fresh: batchOf(vectors) },
+  );
 
 test("the shipped WebAssembly is what int8-scores.wat compiles to (npm run build:wasm)", async () => {
   const compiled = await compileWat(join(import.meta.dirname, "../../src/retrieval/int8-scores.wat"));
@@ -27,11 +37,10 @@ test("the shipped WebAssembly is what int8-scores.wat compiles to (npm run build
 });
 
 test("known values: a unit vector quantises exactly; cosines of 3-dimensional rows (padded to 16 bytes)", () => {
-  const { codes, scale, error } = quantize(Float32Array.of(0, 2, 0));
-  expect([...codes.subarray(0, 3)]).toEqual([0, 127, 0]);
-  expect(codes.length).toBe(16);
-  expect(scale).toBeCloseTo(1 / 127, 12);
-  expect(error).toBeCloseTo(0, 12);
+  const { codes, scale, error } = rowsOf([Float32Array.of(0, 2, 0)]).row(0);
+  expect([...codes]).toEqual([0, 127, 0, ...Array(13).fill(0)]);
+  expect(scale).toBeCloseTo(1 / 127, 7);
+  expect(error).toBeLessThan(1e-6);
   const rows = rowsOf([
     Float32Array.of(1, 0, 0),
     Float32Array.of(0, 1, 0),
@@ -94,27 +103,24 @@ test("at 512 dimensions the scan keeps the exact top 10 among its best 30, and t
   }
 });
 
-test("rows built from earlier rows (runs copied as blocks) and new vectors scan as rows built from the vectors alone", () => {
+test("rows built from earlier rows (runs copied as blocks) and fresh vectors scan as rows built from the vectors alone", () => {
   const vectors = Array.from({ length: 40 }, (_, i) => Float32Array.from({ length: 20 }, (_, k) => Math.sin(i * 7 + k * 3)));
   const before = rowsOf(vectors.slice(0, 30));
-  // Rows 0–9 dropped, 10–29 kept in order with one moved, then ten new ones.
-  const sources = [
-    ...Array.from({ length: 20 }, (_, i) => ({ rows: before, position: i === 5 ? 29 : i === 19 ? 15 : 10 + i })),
-    ...vectors.slice(30).map(quantize),
-  ];
-  const order = [
-    ...Array.from({ length: 20 }, (_, i) => (i === 5 ? 29 : i === 19 ? 15 : 10 + i)),
-    ...Array.from({ length: 10 }, (_, i) => 30 + i),
-  ];
-  const rebuilt = new QuantizedRows(20, sources);
-  const reference = rowsOf(order.map((i) => vectors[i] as Float32Array));
+  const fresh = batchOf(vectors.slice(30));
+  // Rows 0–9 dropped, 10–29 kept in order with two moved, then the ten fresh ones, one out of order.
+  const earlier = Array.from({ length: 20 }, (_, i) => (i === 5 ? 29 : i === 19 ? 15 : 10 + i));
+  const added = [0, 1, 2, 3, 4, 5, 6, 7, 9, 8];
+  const rebuilt = new QuantizedRows(20, Int32Array.from([...earlier, ...added.map((k) => -1 - k)]), { before, fresh });
+  const reference = rowsOf([...earlier, ...added.map((k) => 30 + k)].map((i) => vectors[i] as Float32Array));
   const query = Float32Array.from({ length: 20 }, (_, k) => Math.cos(k));
   const [a, b] = [rebuilt.scan(query), reference.scan(query)];
-  for (let position = 0; position < order.length; position++) {
+  for (let position = 0; position < 30; position++) {
     expect(a.cosine(position)).toBe(b.cosine(position));
     expect(a.error(position)).toBe(b.error(position));
   }
-  expect(() => new QuantizedRows(21, sources)).toThrow(RangeError);
+  expect(() => new QuantizedRows(21, Int32Array.of(0), { before })).toThrow(RangeError);
+  expect(() => new QuantizedRows(20, Int32Array.of(30), { before })).toThrow(RangeError);
+  expect(() => new QuantizedRows(20, Int32Array.of(-11), { fresh })).toThrow(RangeError);
 });
 
 test("topPositions: the highest scores, best first, ties by the smaller position, as a full sort", () => {
