@@ -310,25 +310,34 @@ function count(
         if (id !== undefined && id < size) wanted.set(id, term);
       }
       const idfOf = (frequency: number) => bm25Idf(n, frequency);
-      const scores = new Float64Array(n);
-      const touched: number[] = [];
-      for (const id of wanted.keys()) {
-        const frequency = documentFrequency[id] as number;
-        if (!frequency) continue;
-        const idf = idfOf(frequency);
-        const list = postings[id] as Int32Array;
-        for (let k = 0; k < list.length; k += 2) {
-          const position = list[k] as number;
-          const tf = list[k + 1] as number;
-          if (scores[position] === 0) touched.push(position);
-          scores[position] = (scores[position] as number) + bm25TermScore(idf, tf, lengths[position] as number, averageLength);
+      // BM25 of every memory, computed on first use (`counts` alone needs none of it).
+      let scored: { scores: Float64Array; touched: number[] } | undefined;
+      const bm25 = () => {
+        if (scored) return scored;
+        const scores = new Float64Array(n);
+        const touched: number[] = [];
+        for (const id of wanted.keys()) {
+          const frequency = documentFrequency[id] as number;
+          if (!frequency) continue;
+          const idf = idfOf(frequency);
+          const list = postings[id] as Int32Array;
+          for (let k = 0; k < list.length; k += 2) {
+            const position = list[k] as number;
+            const tf = list[k + 1] as number;
+            if (scores[position] === 0) touched.push(position);
+            scores[position] = (scores[position] as number) + bm25TermScore(idf, tf, lengths[position] as number, averageLength);
+          }
         }
-      }
+        scored = { scores, touched };
+        return scored;
+      };
       let bestWindow: number | undefined | null = null;
       return {
-        bm25: (position) => scores[position] as number,
-        best: (limit, atLeast = 0) =>
-          best(atLeast > 0 ? touched.filter((position) => (scores[position] as number) >= atLeast) : touched, scores, limit),
+        bm25: (position) => bm25().scores[position] as number,
+        best: (limit, atLeast = 0) => {
+          const { scores, touched } = bm25();
+          return best(atLeast > 0 ? touched.filter((position) => (scores[position] as number) >= atLeast) : touched, scores, limit);
+        },
         bestWindow() {
           if (bestWindow !== null) return bestWindow;
           const windowScores = new Float64Array(n);
