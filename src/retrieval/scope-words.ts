@@ -150,6 +150,8 @@ async function read(
       }
       const speaker = originOf(record.metadata)?.name;
       const expires = expiryOf(record);
+      if (record.vector) fresh ??= new QuantizedBatch(record.vector.length);
+      const row = record.vector && fresh?.dimension === record.vector.length ? fresh.add(record.vector) : undefined;
       fetched.set(record.id, {
         key: stampKey(record),
         terms: Int32Array.from(counts.keys()),
@@ -157,9 +159,7 @@ async function read(
         length: tokens.length,
         ...(speaker === undefined ? {} : { speaker }),
         ...(expires === undefined ? {} : { expires }),
-        ...(record.vector && (fresh ??= new QuantizedBatch(record.vector.length)).dimension === record.vector.length
-          ? { row: fresh.add(record.vector) }
-          : {}),
+        ...(row === undefined ? {} : { row }),
       });
     }
   }
