@@ -112,8 +112,8 @@ export async function rankedSearch(
   }
   // The query without the speakers' names is embedded with the query when the scope's speakers are
   // known from an earlier search, else once the index is read.
-  const known = cache.speakersOf(scope);
-  const guess = known && withoutSpeakerNames(text, known);
+  const last = cache.lastIndexOf(scope);
+  const guess = last && withoutSpeakerNames(text, last.speakers, (term) => last.documentFrequency.has(term));
   const [[vector, guessed], index, loaded] = (await Promise.all([
     embedder.embed(guess === undefined ? [text] : [text, guess], { signal }),
     cache.index(store, scope, nlp),

@@ -371,11 +371,12 @@ export class ScopeIndexCache {
   }
 
   /**
-   * The speakers of the scope's index as last built, without reading the store (undefined when the
-   * scope has none cached): a guess a search can act on before the index is brought up to date.
+   * The scope's index as last built, without reading the store (undefined when the scope has none
+   * cached): its speakers and words are a guess a search can act on before the index is brought up
+   * to date.
    */
-  speakersOf(scope: ValidScope): ReadonlyMap<string, string> | undefined {
-    return this.#entries.get(keyOf(scope))?.index.speakers;
+  lastIndexOf(scope: ValidScope): ScopeIndex | undefined {
+    return this.#entries.get(keyOf(scope))?.index;
   }
 
   /** The scope's index, brought up to date. `nlp` is awaited only when a memory must be (re)annotated. */
