@@ -4,10 +4,12 @@ import { estimateTokens, withinTokenBudget } from "../../src/retrieval/budget.js
 import { type CutoffModel, GATE_FEATURES, keptByCutoff, keptBySimilarity, SMALL_SCOPE_MIN_COSINE } from "../../src/retrieval/cutoff.js";
 import { FEATURES, type RankQuery, scoreFeatures } from "../../src/retrieval/features.js";
 import type { Nlp } from "../../src/retrieval/nlp.js";
+import { rankIndex } from "../../src/retrieval/rank.js";
 import { checkModel, defaultRanker, logitOf, sigmoid } from "../../src/retrieval/ranker.js";
 import { aliasesOf, buildScopeIndex, indexMemory, vocativesOf } from "../../src/retrieval/scope-index.js";
 import { allocateSlots } from "../../src/retrieval/slots.js";
 import { oneEditApart, soundex, speakerNamedBy, speakersNamedIn, withoutSpeakerNames } from "../../src/retrieval/speaker-names.js";
+import type { ValidScope } from "../../src/scope.js";
 
 // An NLP stand-in with known answers: capitalised words are proper nouns, "day N" names day N.
 const nlp: Nlp = {
@@ -310,6 +312,57 @@ describe("slot allocation", () => {
     // Ann: m0, m2, m4, late; Bob: m1, m3, m5. After m0: m1 2.9 − 0.2 beats m2 2.8 − 0.2 − 1 and late 2.75 − 1;
     // then late 1.75 beats m2 2.8 − 0.4 − 1.
     expect(allocateSlots(slotIndex, scoredOf(2), logits, order, 3)).toEqual([0, 1, 6, 2, 3, 4, 5]);
+  });
+});
+
+describe("search results: the cut-off decides which memories, slot allocation their order", () => {
+  const at = (minute: number) => 100 * DAY + minute * 60_000;
+  const unit = (c: number) => [c, Math.sqrt(1 - c * c)];
+  // m0 … m2 a minute apart in one session, cos 1, 0.99, 0.98; "late" a day later, cos 0.972; 60
+  // unrelated memories (cos 0), a day apart each, so the scope is past SMALL_SCOPE.
+  const records = [
+    record("m0", "one", at(0), unit(1)),
+    record("m1", "two", at(1), unit(0.99)),
+    record("m2", "three", at(2), unit(0.98)),
+    record("late", "four", at(24 * 60), unit(0.972)),
+    ...Array.from({ length: 60 }, (_, k) => record(`x${k}`, "five", at((k + 2) * 24 * 60), [0, 1])),
+  ];
+  const scopeIndex = buildScopeIndex(records.map((r) => indexMemory(r, nlp)));
+  // logit = 10 · cos: m0 10, m1 9.9, m2 9.8, late 9.72.
+  const ranker = {
+    features: [...FEATURES],
+    mean: FEATURES.map(() => 0),
+    std: FEATURES.map(() => 1),
+    w: FEATURES.map((name) => (name === "cos" ? 10 : 0)),
+    b: 0,
+  };
+  const cutoff: CutoffModel = {
+    features: [...GATE_FEATURES],
+    mean: GATE_FEATURES.map(() => 0),
+    std: GATE_FEATURES.map(() => 1),
+    w: GATE_FEATURES.map(() => 0),
+    b: 10,
+    minProbability: 0.5,
+    gap: 0.25,
+  };
+  const ids = (options: { limit: number; threshold?: number }) =>
+    rankIndex(scopeIndex, { userId: "u" } as ValidScope, query({ terms: [], words: new Set(), nouns: [] }), {
+      ...options,
+      ranker,
+      cutoff,
+    }).map((hit) => hit.record.id);
+
+  it("lists the memories in the slots' order: a memory said next to a result comes after one said elsewhere", () => {
+    // After m0, m1 (9.9 − 0.2) and m2 (9.8 − 0.2) fall below late (9.72).
+    expect(ids({ limit: 4, threshold: 0 })).toEqual(["m0", "late", "m1", "m2"]);
+  });
+
+  it("shows what the cut-off keeps by logit, no memory below it, in the slots' order", () => {
+    // The gap keeps the logits ≥ 10 − 0.25: m0, m1, m2; late (9.72) is below though allocation would list it second.
+    expect(ids({ limit: 4 })).toEqual(["m0", "m1", "m2"]);
+    expect(ids({ limit: 2 })).toEqual(["m0", "m1"]);
+    // A threshold keeps the results whose probability reaches it, in the slots' order.
+    expect(ids({ limit: 4, threshold: sigmoid(9.76) })).toEqual(["m0", "m1", "m2"]);
   });
 });
 
