@@ -45,8 +45,8 @@ import {
   loadConversations,
   nextConversation,
   noSharedSpeaker,
-  order,
   recordsOf,
+  resultOrder,
   runsOf,
 } from "./support/ranker-training.js";
 import { commit, currentLoad, defaultDataFile, figure, machine, mean, percentile, ratio, table, writeResults } from "./support/report.js";
@@ -217,7 +217,7 @@ async function evaluate(mode: "raw" | "extract", samples: readonly Sample[], ing
   const { folds } = crossValidate(conversations, on);
   const heldScores = on.map((run) => {
     const conversation = conversations[run.conv] as Conversation;
-    const items = recordsOf(conversation, run, order(run, folds[run.conv] as LinearModel).positions.slice(0, 20));
+    const items = recordsOf(conversation, run, resultOrder(conversation, run, folds[run.conv] as LinearModel, 20).slice(0, 20));
     const asRanked = (list: typeof items): Ranked => ({
       sources: list.map((x) => x.sources),
       items: list.map((x) => ({ memory: x.record.text, createdAt: x.record.createdAt, updatedAt: x.record.updatedAt })),

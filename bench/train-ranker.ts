@@ -22,8 +22,8 @@ import {
   loadConversations,
   nextConversation,
   noSharedSpeaker,
-  order,
   type Run,
+  resultOrder,
   runsOf,
 } from "./support/ranker-training.js";
 import { ingestTurns } from "./support/raw-ingest.js";
@@ -63,7 +63,7 @@ try {
   const recall10 = (runs: readonly Run[], pick: (run: Run) => (typeof folds)[number]) => {
     const byCategory = new Map<string, number[]>();
     for (const run of runs) {
-      const { positions } = order(run, pick(run));
+      const positions = resultOrder(conversations[run.conv] as Conversation, run, pick(run));
       const found = new Set(positions.slice(0, 10).flatMap((k) => run.evidence[k] as number[]));
       const recall = found.size / run.question.evidence.length;
       for (const key of ["overall", `category ${run.question.category}`]) byCategory.set(key, [...(byCategory.get(key) ?? []), recall]);
@@ -88,7 +88,7 @@ try {
       `cut-off, off-topic = ${name} (held-out): R@10 ${pct(report.cutRecall10)} of uncut ${pct(report.uncutRecall10)} → evidence kept ${pct(report.keptShare)} %, ${figure(report.memoriesPerQuery, 2)} memories/query; off-topic ${figure(report.offTopicPerQuery, 2)} memories/query (${pct(report.offTopicAnyShare)} % inject any; naming a speaker of the scope ${figure(report.namingSpeaker.perQuery, 2)} over ${report.namingSpeaker.queries}, others ${figure(report.notNaming.perQuery, 2)} over ${report.notNaming.queries})`,
     );
     // Shipped: calibrated against the harder pairing (scopes that may share a speaker's name).
-    shipped ??= fitCutoff(on, off, all);
+    shipped ??= fitCutoff(on, off, all, undefined, conversations);
   }
   if (!shipped) throw new Error("no cut-off fitted");
   console.log(`shipped cut-off: gate probability ≥ ${shipped.minProbability}, gap ${shipped.gap} logits`);

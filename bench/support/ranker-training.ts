@@ -7,6 +7,7 @@ import { analyseQuery, FEATURES, type Scored, scoreFeatures } from "../../src/re
 import { loadNlp } from "../../src/retrieval/nlp.js";
 import { type LinearModel, logitOf, sigmoid } from "../../src/retrieval/ranker.js";
 import { type ScopeIndex, ScopeIndexCache } from "../../src/retrieval/scope-index.js";
+import { allocateSlots } from "../../src/retrieval/slots.js";
 import { withoutSpeakerNames } from "../../src/retrieval/speaker-names.js";
 import type { ValidScope } from "../../src/scope.js";
 import type { Question, Sample } from "./locomo.js";
@@ -63,19 +64,25 @@ export async function loadConversations(
 }
 
 /** Each conversation's questions in its own scope, or in the scope `pair(i)` gives. */
-export async function runsOf(conversations: readonly Conversation[], pair: (i: number) => number = (i) => i): Promise<Run[]> {
+export async function runsOf(
+  conversations: readonly Conversation[],
+  pair: (i: number) => number = (i) => i,
+  scoring: { topicPool?: boolean } = {},
+): Promise<Run[]> {
   const nlp = await loadNlp();
   const runs: Run[] = [];
   for (const [conv, conversation] of conversations.entries()) {
     const scopeConv = pair(conv);
     const target = conversations[scopeConv] as Conversation;
-    const topics = conversation.questions.map(({ question }) => withoutSpeakerNames(question.question, target.index.speakers));
+    const topics = conversation.questions.map(({ question }) =>
+      withoutSpeakerNames(question.question, target.index.speakers, (term) => target.index.documentFrequency.has(term)),
+    );
     const named = topics.filter((topic) => topic !== undefined);
     const embedded = named.length > 0 ? await conversation.embedder.embed(named) : [];
     const topicVectors = topics.map((topic) => (topic === undefined ? undefined : embedded[named.indexOf(topic)]));
     for (const [q, { question, vector }] of conversation.questions.entries()) {
       const query = analyseQuery(question.question, vector, nlp, target.index.latestDay, topicVectors[q]);
-      const scored = scoreFeatures(target.index, query);
+      const scored = scoreFeatures(target.index, query, scoring);
       const evidence = scored.pool.map((i) =>
         scopeConv === conv ? question.evidence.flatMap((id, k) => ((target.sources[i] as string[]).includes(id) ? [k] : [])) : [],
       );
@@ -185,6 +192,13 @@ export function order(run: Run, ranker: LinearModel): { positions: number[]; log
   return { positions, logits: positions.map((k) => logits[k] as number) };
 }
 
+/** Pool positions of a run in result order (`allocateSlots` over the first `limit`), as search returns them. */
+export function resultOrder(conversation: Conversation, run: Run, ranker: LinearModel, limit = 10): number[] {
+  const { positions } = order(run, ranker);
+  const logits = run.scored.rows.map((row) => logitOf(ranker, row));
+  return allocateSlots(conversation.index, run.scored, logits, positions, limit);
+}
+
 /** One ranker per conversation, trained without it, and one trained on all. */
 export function crossValidate(conversations: readonly Conversation[], runs: readonly Run[]): { folds: LinearModel[]; all: LinearModel } {
   const folds = conversations.map((_, k) => fitRanker(runs.filter((run) => run.conv !== k)));
@@ -200,13 +214,25 @@ const recallOf = (run: Run, positions: readonly number[]) => {
 
 interface GateRun {
   run: Run;
+  /** Pool positions in result order (slots allocated), and the logits best first. */
   positions: number[];
   logits: number[];
+  /** Per pool position, its logit. */
+  byPosition: number[];
   row: Float64Array;
 }
-const gateRun = (run: Run, ranker: LinearModel): GateRun => {
+const gateRun = (run: Run, ranker: LinearModel, conversations?: readonly Conversation[]): GateRun => {
   const { positions, logits } = order(run, ranker);
-  return { run, positions, logits, row: gateRow(run.scored, logits) };
+  const byPosition = run.scored.rows.map((row) => logitOf(ranker, row));
+  const target = conversations?.[run.scopeConv];
+  const slotted = target ? allocateSlots(target.index, run.scored, byPosition, positions, 10) : positions;
+  return { run, positions: slotted, logits, byPosition, row: gateRow(run.scored, logits) };
+};
+
+/** The positions the cut-off shows: those whose logit reaches the `kept`-th best, in result order, at most 10. */
+const shownBy = (r: GateRun, kept: number) => {
+  const floor = kept === 0 ? Number.POSITIVE_INFINITY : (r.logits[kept - 1] as number);
+  return r.positions.filter((k) => (r.byPosition[k] as number) >= floor).slice(0, 10);
 };
 
 /** How many results the cut-off keeps (of at most `limit`). */
@@ -223,9 +249,15 @@ export function keptBy(model: CutoffModel, logits: readonly number[], row: Array
  * that keep at least `keep` of the uncut evidence found in the top 10, with the fewest off-topic
  * results.
  */
-export function fitCutoff(on: readonly Run[], off: readonly Run[], ranker: LinearModel, keep = 0.96): CutoffModel {
-  const onRuns = on.map((run) => gateRun(run, ranker));
-  const offRuns = off.map((run) => gateRun(run, ranker));
+export function fitCutoff(
+  on: readonly Run[],
+  off: readonly Run[],
+  ranker: LinearModel,
+  keep = 0.96,
+  conversations?: readonly Conversation[],
+): CutoffModel {
+  const onRuns = on.map((run) => gateRun(run, ranker, conversations));
+  const offRuns = off.map((run) => gateRun(run, ranker, conversations));
   const gate = fitLogistic(
     [...onRuns, ...offRuns].map((r) => r.row),
     [...onRuns.map(() => 1), ...offRuns.map(() => 0)],
@@ -236,7 +268,7 @@ export function fitCutoff(on: readonly Run[], off: readonly Run[], ranker: Linea
   for (let g = 0; g <= 0.9 + 1e-9; g += 0.05) {
     for (const gap of [0.5, 1, 1.5, 2, 2.5, 3, 3.5, 4, 5, 6, 99]) {
       const model = { ...gate, minProbability: g, gap };
-      const kept = onRuns.reduce((sum, r) => sum + recallOf(r.run, r.positions.slice(0, keptBy(model, r.logits, r.row))), 0) / uncut;
+      const kept = onRuns.reduce((sum, r) => sum + recallOf(r.run, shownBy(r, keptBy(model, r.logits, r.row))), 0) / uncut;
       if (kept < keep) continue;
       const injected = offRuns.reduce((sum, r) => sum + keptBy(model, r.logits, r.row), 0) / (offRuns.length || 1);
       if (injected < best.injected - 1e-9 || (Math.abs(injected - best.injected) < 1e-9 && kept > best.kept))
@@ -277,17 +309,17 @@ export function crossValidateCutoff(
   conversations.forEach((_, k) => {
     const ranker = folds[k] as LinearModel;
     const train = (runs: readonly Run[]) => runs.filter((run) => run.conv !== k && run.scopeConv !== k);
-    const model = fitCutoff(train(on), train(off), ranker);
+    const model = fitCutoff(train(on), train(off), ranker, undefined, conversations);
     cutoffs.push(model);
     for (const run of on.filter((r) => r.conv === k)) {
-      const r = gateRun(run, ranker);
+      const r = gateRun(run, ranker, conversations);
       const kept = keptBy(model, r.logits, r.row);
       uncut += recallOf(run, r.positions.slice(0, 10));
-      cut += recallOf(run, r.positions.slice(0, kept));
+      cut += recallOf(run, shownBy(r, kept));
       shown += kept;
     }
     for (const run of off.filter((r) => r.conv === k)) {
-      const r = gateRun(run, ranker);
+      const r = gateRun(run, ranker, conversations);
       injected.push({ count: keptBy(model, r.logits, r.row), naming: r.row[GATE_FEATURES.indexOf("namesSpeaker")] === 1 });
     }
   });

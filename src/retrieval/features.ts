@@ -3,6 +3,7 @@ import { bm25Idf, bm25TermScore } from "./bm25.js";
 import { keywordTerms, stem, tokenize } from "./keywords.js";
 import type { Nlp } from "./nlp.js";
 import type { IndexedMemory, ScopeIndex, ScopeWideWords } from "./scope-index.js";
+import { speakersNamedIn } from "./speaker-names.js";
 
 const DAY_MS = 86_400_000;
 
@@ -36,6 +37,8 @@ export type Feature = (typeof FEATURES)[number];
 
 /** A query as ranking reads it. */
 export interface RankQuery {
+  /** The query as written: which speakers it names is read from it (`speakersNamedIn`); without it, from `words`. */
+  readonly text?: string;
   readonly vector: Float32Array;
   /** Keyword terms (see `keywordTerms`). */
   readonly terms: readonly string[];
@@ -57,6 +60,7 @@ export function analyseQuery(text: string, vector: Float32Array, nlp: Nlp, refer
   const { nouns, properNouns } = nlp.entities(text);
   return {
     ...(topicVector ? { topicVector } : {}),
+    text,
     vector,
     terms: keywordTerms(text),
     words: new Set(tokenize(text).map(stem)),
@@ -80,6 +84,8 @@ export interface Scored {
     unknownProperShare: number;
     namesSpeaker: number;
     anyUnknownProper: number;
+    /** How many of the scope's speakers it names. */
+    speakersNamed: number;
   };
 }
 
@@ -178,6 +184,17 @@ function dotProduct(a: Float32Array, b: Float32Array): number {
   return dot;
 }
 
+/** Cosine similarity of `vector` to every memory of the index. */
+function cosines(vector: Float32Array, index: ScopeIndex): Float64Array {
+  let norm = 0;
+  for (let d = 0; d < vector.length; d++) norm += (vector[d] as number) * (vector[d] as number);
+  const result = new Float64Array(index.memories.length);
+  index.memories.forEach((memory, i) => {
+    result[i] = norm === 0 || memory.squaredNorm === 0 ? 0 : dotProduct(vector, memory.vector) / Math.sqrt(norm * memory.squaredNorm);
+  });
+  return result;
+}
+
 const descendingCopy = (values: Float64Array) => Float64Array.from(values).sort().reverse();
 
 /** The `size` best of `candidates` by `score` (highest first; ties: the lower index first). */
@@ -193,14 +210,21 @@ function best(candidates: readonly number[], score: Float64Array, size: number):
 }
 
 /**
- * Scores every memory of the scope with the first stage (`(1 − keywordWeight) · max(0, cos) +
+ * Scores every memory of the scope with the first stage (`base = (1 − keywordWeight) · max(0, cos) +
  * keywordWeight · bm`), keeps the best `POOL_SIZE` of those `eligible` allows, and computes their
- * feature rows. Signals that need neighbours, speakers or dates are 0 for memories without them.
+ * feature rows. With `topicPool` and a query naming a speaker, the pool is the best by
+ * `(1 − keywordWeight) · max(0, (cos + cosTopic) / 2) + keywordWeight · bm` instead (a second cosine
+ * per memory); the neighbour and session signals read `base` either way. Signals that need
+ * neighbours, speakers or dates are 0 for memories without them.
  */
 export function scoreFeatures(
   index: ScopeIndex,
   query: RankQuery,
-  { keywordWeight = 0.3, eligible = () => true }: { keywordWeight?: number; eligible?: (memory: IndexedMemory) => boolean } = {},
+  {
+    keywordWeight = 0.3,
+    eligible = () => true,
+    topicPool = true,
+  }: { keywordWeight?: number; eligible?: (memory: IndexedMemory) => boolean; topicPool?: boolean } = {},
 ): Scored {
   const { memories, previous, next, session } = index;
   const n = memories.length;
@@ -237,22 +261,32 @@ export function scoreFeatures(
   bestBase ||= 1;
   const eligibleMemories: number[] = [];
   for (let i = 0; i < n; i++) if (eligible(memories[i] as IndexedMemory)) eligibleMemories.push(i);
-  const pool = best(eligibleMemories, base, POOL_SIZE);
+  const topic = topicPool && query.topicVector ? cosines(query.topicVector, index) : undefined;
+  let poolScore = base;
+  if (topic) {
+    poolScore = new Float64Array(n);
+    for (let i = 0; i < n; i++)
+      poolScore[i] = (1 - keywordWeight) * Math.max(0, ((cos[i] as number) + (topic[i] as number)) / 2) + keywordWeight * bmRel(i);
+  }
+  const pool = best(eligibleMemories, poolScore, POOL_SIZE);
   const cosDescending = descendingCopy(cos);
   const bmDescending = descendingCopy(bm);
 
   const { speakers, documentFrequency } = index;
-  const named = new Set<string>();
-  for (const word of query.words) {
-    const speaker = speakers.get(word);
-    if (speaker !== undefined) named.add(speaker);
-  }
+  let named = new Set<string>();
+  let nameStems = new Set<string>();
+  if (query.text === undefined) {
+    for (const word of query.words) {
+      const speaker = speakers.get(word);
+      if (speaker !== undefined) named.add(speaker);
+    }
+  } else ({ names: named, stems: nameStems } = speakersNamedIn(query.text, speakers, (term) => documentFrequency.has(term)));
   const corpus = index.scopeWide?.count ?? n;
   const idf = (term: string) => {
     const frequency = documentFrequency.get(term) ?? 0;
     return bm25Idf(corpus, frequency);
   };
-  const nouns = query.nouns.filter((term) => !speakers.has(term));
+  const nouns = query.nouns.filter((term) => !speakers.has(term) && !nameStems.has(term));
   const nounWeight = nouns.reduce((sum, term) => sum + idf(term), 0);
 
   const rows = pool.map((i) => {
@@ -294,13 +328,13 @@ export function scoreFeatures(
       neighbourBm,
       query.terms.length,
       maxCos,
-      query.topicVector ? cosineSimilarity(query.topicVector, memory.vector) : (cos[i] as number),
+      topic ? (topic[i] as number) : query.topicVector ? cosineSimilarity(query.topicVector, memory.vector) : (cos[i] as number),
     ]);
   });
 
   const termStems = query.terms.map(stem);
   const unknownTerms = termStems.filter((term) => !documentFrequency.has(term)).length;
-  const unknownProper = query.properNouns.filter((term) => !documentFrequency.has(term)).length;
+  const unknownProper = query.properNouns.filter((term) => !documentFrequency.has(term) && !nameStems.has(term)).length;
   return {
     pool,
     rows,
@@ -311,6 +345,7 @@ export function scoreFeatures(
       unknownProperShare: unknownProper / (query.properNouns.length || 1),
       namesSpeaker: named.size > 0 ? 1 : 0,
       anyUnknownProper: unknownProper > 0 ? 1 : 0,
+      speakersNamed: named.size,
     },
   };
 }

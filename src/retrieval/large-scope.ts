@@ -98,7 +98,7 @@ export async function rankLargeScope(
   // A metadata filter goes to the store: the vector candidates are then the filter's, and so are the keyword ones.
   const filter: StoreFilter = { scope, ...(options.metadata && { metadata: options.metadata }) };
   // The query without the scope's speakers' names, embedded when it names one (as for a whole scope).
-  const topic = withoutSpeakerNames(text, words.speakers);
+  const topic = withoutSpeakerNames(text, words.speakers, (term) => words.documentFrequency(term) > 0);
   const topicVector = topic === undefined ? undefined : (await embedder.embed([topic], { signal }))[0];
   const query = analyseQuery(text, vector, loaded, words.latestDay, topicVector);
   const keywordWeight = options.keywordWeight ?? 0.3;

@@ -10,14 +10,16 @@ import { isLargeScope, rankLargeScope } from "./large-scope.js";
 import { loadNlp } from "./nlp.js";
 import { defaultRanker, type LinearModel, logitOf, sigmoid } from "./ranker.js";
 import type { IndexedMemory, ScopeIndex, ScopeIndexCache } from "./scope-index.js";
+import { allocateSlots } from "./slots.js";
 import { withoutSpeakerNames } from "./speaker-names.js";
 
 // The search pipeline, stage by stage:
 //   candidates  every memory of the scope (ScopeIndexCache), first-stage score, best POOL_SIZE kept
 //   features    FEATURES rows of the pool (features.ts)
 //   score       the learned ranker's logit per memory (ranker.ts)
+//   slots       which memories fill the results, in which order (slots.ts)
 //   cut-off     the gate and the gap (cutoff.ts; a cosine floor in scopes under SMALL_SCOPE), or the
-//               caller's threshold on the probability
+//               caller's threshold on the probability: which of them may be shown
 //   budget      results in rank order within maxTokens (budget.ts)
 
 export interface RankOptions {
@@ -47,19 +49,27 @@ export function rankIndex(index: ScopeIndex, scope: ValidScope, query: RankQuery
   const ranker = options.ranker ?? defaultRanker;
   const cutoff = options.cutoff ?? defaultCutoff;
   if (index.memories.length === 0) return [];
+  // The pool by the query with and without the speakers' names: a second cosine per memory, cheap
+  // for a scope read whole; a large scope's candidates were chosen by the query's own vector.
   const scored = scoreFeatures(index, query, {
+    topicPool: !index.scopeWide,
     ...(keywordWeight === undefined ? {} : { keywordWeight }),
     ...(metadata ? { eligible: (memory) => matchesFilter(memory.record, { scope, metadata }) } : {}),
   });
   const logits = scored.rows.map((row) => logitOf(ranker, row));
   const order = [...logits.keys()].sort((a, b) => (logits[b] as number) - (logits[a] as number) || a - b);
   const sorted = order.map((k) => logits[k] as number);
-  let kept = order;
+  // The cut-off decides which memories may be shown (by logit); slot allocation, in which order.
+  const slotted = allocateSlots(index, scored, logits, order, limit);
+  let kept = slotted;
   if (threshold === undefined && index.memories.length < SMALL_SCOPE) {
-    const keep = keptBySimilarity(order.map((k) => (scored.rows[k] as Float64Array)[0] as number));
-    kept = order.filter((_, i) => keep[i]);
-  } else if (threshold === undefined) kept = order.slice(0, keptByCutoff(cutoff, scored, sorted));
-  else if (threshold > 0) kept = order.slice(0, sorted.filter((logit) => sigmoid(logit) >= threshold).length);
+    const keep = keptBySimilarity(logits.map((_, k) => (scored.rows[k] as Float64Array)[0] as number));
+    kept = slotted.filter((k) => keep[k]);
+  } else if (threshold === undefined) {
+    const count = keptByCutoff(cutoff, scored, sorted);
+    const floor = count === 0 ? Number.POSITIVE_INFINITY : (sorted[count - 1] as number);
+    kept = slotted.filter((k) => (logits[k] as number) >= floor);
+  } else if (threshold > 0) kept = slotted.filter((k) => sigmoid(logits[k] as number) >= threshold);
   let hits: RankedHit[] = kept.slice(0, limit).map((k) => {
     const row = scored.rows[k] as Float64Array;
     const logit = logits[k] as number;
@@ -102,8 +112,8 @@ export async function rankedSearch(
   }
   // The query without the speakers' names is embedded with the query when the scope's speakers are
   // known from an earlier search, else once the index is read.
-  const known = cache.speakersOf(scope);
-  const guess = known && withoutSpeakerNames(text, known);
+  const last = cache.lastIndexOf(scope);
+  const guess = last && withoutSpeakerNames(text, last.speakers, (term) => last.documentFrequency.has(term));
   const [[vector, guessed], index, loaded] = (await Promise.all([
     embedder.embed(guess === undefined ? [text] : [text, guess], { signal }),
     cache.index(store, scope, nlp),
@@ -128,7 +138,7 @@ export async function topicVectorOf(
   guess?: { text: string; vector: Float32Array | undefined },
   signal?: AbortSignal,
 ): Promise<Float32Array | undefined> {
-  const topic = withoutSpeakerNames(text, index.speakers);
+  const topic = withoutSpeakerNames(text, index.speakers, (term) => index.documentFrequency.has(term));
   if (topic === undefined) return undefined;
   if (guess?.vector && guess.text === topic) return guess.vector;
   const [vector] = await embedder.embed([topic], { signal });

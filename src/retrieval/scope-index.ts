@@ -36,6 +36,8 @@ export interface IndexedMemory {
   readonly days: readonly number[];
   /** Ends with a question mark. */
   readonly isQuestion: boolean;
+  /** Names it greets or thanks someone by, as written ("Hey Kate!", "Thank you so much, Kate."): see `ScopeIndex.speakers`. */
+  readonly vocatives: readonly string[];
 }
 
 /**
@@ -62,7 +64,10 @@ export interface ScopeIndex {
   readonly windowLength: Float64Array;
   readonly averageLength: number;
   readonly averageWindowLength: number;
-  /** Stem of each word of a speaker's name → the name. */
+  /**
+   * Stem of each word of a speaker's name → the name; also of each name the speakers call one of
+   * them by (`aliasesOf`: "Hey Kate!" said to Emi at least 3 times makes "Kate" name Emi).
+   */
   readonly speakers: ReadonlyMap<string, string>;
   /** The day of the latest memory (relative dates in a query are read against it). */
   readonly latestDay: number;
@@ -129,7 +134,64 @@ export function indexMemory(record: MemoryRecord, nlp: Nlp, counted?: { tf: Map<
       return days;
     },
     isQuestion: /\?\s*$/.test(body),
+    vocatives: vocativesOf(body),
   };
+}
+
+// A greeting or thanks, then a capitalised word ending the clause: "Hey Kate!", "Thank you so much Kate.", "Hi, Liza,".
+const vocative =
+  /(?:^|[\s,.!?])(?:[Hh]ey|[Hh]i|[Hh]ello|[Tt]hanks|[Tt]hank you(?: so much| very much)?|[Bb]ye|[Gg]ood (?:morning|night|evening)|[Cc]ongrats|[Cc]ongratulations)[,!]?\s+(\p{Lu}\p{Ll}+)(?=\s*(?:[,.!?]|$))/gu;
+
+/** The names a text greets or thanks someone by. */
+export function vocativesOf(text: string): string[] {
+  return [...text.matchAll(vocative)].map((match) => match[1] as string);
+}
+
+/** At least this many greetings by a name make it name the speaker greeted. */
+export const ALIAS_MIN_GREETINGS = 3;
+
+/**
+ * Names the speakers of a conversation call each other by, when they differ from the names their
+ * messages carry (a display name "Emi" for someone the other calls "Kate"): a name greeted or
+ * thanked at least `ALIAS_MIN_GREETINGS` times, each time addressed to the speaker of the nearest
+ * memory of its session said by someone else (the one before, else the one after), and at least
+ * two times in three to the same speaker. Returns the name, lower-cased → the speaker it names;
+ * words of the speakers' own names are left out.
+ */
+export function aliasesOf(
+  memories: readonly Pick<IndexedMemory, "speaker" | "vocatives">[],
+  previous: Int32Array,
+  next: Int32Array,
+): Map<string, string> {
+  const votes = new Map<string, Map<string, number>>();
+  const nameWords = new Set<string>();
+  for (const memory of memories) if (memory.speaker !== undefined) for (const word of tokenize(memory.speaker)) nameWords.add(word);
+  memories.forEach((memory, i) => {
+    if (memory.vocatives.length === 0 || memory.speaker === undefined) return;
+    let addressee: string | undefined;
+    for (const step of [previous, next]) {
+      for (let j = step[i] as number; j >= 0 && addressee === undefined; j = step[j] as number) {
+        const other = (memories[j] as IndexedMemory).speaker;
+        if (other !== undefined && other !== memory.speaker) addressee = other;
+      }
+      if (addressee !== undefined) break;
+    }
+    if (addressee === undefined) return;
+    for (const name of memory.vocatives) {
+      const word = name.toLowerCase();
+      if (nameWords.has(word)) continue;
+      const byAddressee = votes.get(word) ?? new Map<string, number>();
+      byAddressee.set(addressee, (byAddressee.get(addressee) ?? 0) + 1);
+      votes.set(word, byAddressee);
+    }
+  });
+  const aliases = new Map<string, string>();
+  for (const [word, byAddressee] of votes) {
+    const total = [...byAddressee.values()].reduce((a, b) => a + b, 0);
+    const [speaker, count] = [...byAddressee].sort((a, b) => b[1] - a[1])[0] as [string, number];
+    if (total >= ALIAS_MIN_GREETINGS && count * 3 >= total * 2) aliases.set(word, speaker);
+  }
+  return aliases;
 }
 
 /**
@@ -248,6 +310,7 @@ export function extendScopeIndex(
     seen.add(speaker);
     for (const word of tokenize(speaker)) if (!speakers.has(stem(word))) speakers.set(stem(word), speaker);
   }
+  for (const [alias, speaker] of aliasesOf(memories, previous, next)) if (!speakers.has(stem(alias))) speakers.set(stem(alias), speaker);
   return {
     memories,
     previous,
@@ -308,11 +371,12 @@ export class ScopeIndexCache {
   }
 
   /**
-   * The speakers of the scope's index as last built, without reading the store (undefined when the
-   * scope has none cached): a guess a search can act on before the index is brought up to date.
+   * The scope's index as last built, without reading the store (undefined when the scope has none
+   * cached): its speakers and words are a guess a search can act on before the index is brought up
+   * to date.
    */
-  speakersOf(scope: ValidScope): ReadonlyMap<string, string> | undefined {
-    return this.#entries.get(keyOf(scope))?.index.speakers;
+  lastIndexOf(scope: ValidScope): ScopeIndex | undefined {
+    return this.#entries.get(keyOf(scope))?.index;
   }
 
   /** The scope's index, brought up to date. `nlp` is awaited only when a memory must be (re)annotated. */

@@ -74,6 +74,25 @@ describe("Memory.search ranking", () => {
     }
   });
 
+  test("a speaker's name spelt otherwise is left out too, and in one embedder call once the scope was read", async () => {
+    const embedder = deterministicEmbedder();
+    const memory = new Memory({ embedder, vectorStore: inMemoryStore(), historyStore: inMemoryHistory() });
+    try {
+      await memory.add(chat, alice);
+      const query = "What is the name of Alyce's beagle puppy?";
+      await memory.search("Alice", alice);
+      const before = embedder.calls.length;
+      const { results } = await memory.search(query, { ...alice, threshold: 0, explain: true });
+      expect(embedder.calls.slice(before)).toEqual([[query, "What is the name of beagle puppy?"]]);
+      // "Alyce" names Alice: her memories are the named speaker's.
+      const speakers = results.map((r) => [r.memory.split(":")[0], r.explain?.speaker]);
+      expect(speakers).toContainEqual(["Alice", "named"]);
+      expect(speakers).toContainEqual(["Bob", "other named"]);
+    } finally {
+      await memory.close();
+    }
+  });
+
   test("metadata filters restrict the results, not the context they are ranked in", async () => {
     const memory = newMemory();
     await memory.add([chat[0] as (typeof chat)[number]], { ...alice, metadata: { topic: "pets" } });

@@ -4,9 +4,12 @@ import { estimateTokens, withinTokenBudget } from "../../src/retrieval/budget.js
 import { type CutoffModel, GATE_FEATURES, keptByCutoff, keptBySimilarity, SMALL_SCOPE_MIN_COSINE } from "../../src/retrieval/cutoff.js";
 import { FEATURES, type RankQuery, scoreFeatures } from "../../src/retrieval/features.js";
 import type { Nlp } from "../../src/retrieval/nlp.js";
+import { rankIndex } from "../../src/retrieval/rank.js";
 import { checkModel, defaultRanker, logitOf, sigmoid } from "../../src/retrieval/ranker.js";
-import { buildScopeIndex, indexMemory } from "../../src/retrieval/scope-index.js";
-import { withoutSpeakerNames } from "../../src/retrieval/speaker-names.js";
+import { aliasesOf, buildScopeIndex, indexMemory, vocativesOf } from "../../src/retrieval/scope-index.js";
+import { allocateSlots } from "../../src/retrieval/slots.js";
+import { oneEditApart, soundex, speakerNamedBy, speakersNamedIn, withoutSpeakerNames } from "../../src/retrieval/speaker-names.js";
+import type { ValidScope } from "../../src/scope.js";
 
 // An NLP stand-in with known answers: capitalised words are proper nouns, "day N" names day N.
 const nlp: Nlp = {
@@ -120,6 +123,30 @@ describe("features", () => {
     });
   });
 
+  it("picks the pool by the mean of cos and cosTopic when the query names a speaker, unless told not to", () => {
+    // base: a 1, d 0.56, c 0.42, b 0; by the mean of both cosines: a 0.65, c 0.49, d 0.49 (tie: c first), b 0.35.
+    const topicVector = Float32Array.from([0, 1]);
+    expect(scoreFeatures(index, query({ topicVector })).pool).toEqual([0, 2, 3, 1]);
+    expect(scoreFeatures(index, query({ topicVector }), { topicPool: false }).pool).toEqual([0, 3, 2, 1]);
+    // The neighbour signal still reads the first-stage score: b's neighbours a and c give 1 / 1.
+    const { pool, rows } = scoreFeatures(index, query({ topicVector }));
+    expect(f(rows[pool.indexOf(1)], "nb")).toBeCloseTo(1);
+  });
+
+  it("reads the speakers a query names from its text, names spelt otherwise included", () => {
+    const { pool, rows, query: q } = scoreFeatures(index, query({ text: "What guitar did Bobb buy?" }));
+    const row = (id: string) => rows[pool.findIndex((i) => memories[i]?.record.id === id)];
+    // "Bobb" is one edit from "Bob" but has 4 letters against 3: names of 4 letters or more only.
+    expect(f(row("b"), "spk")).toBe(0);
+    expect(q.speakersNamed).toBe(0);
+    const named = scoreFeatures(index, query({ text: "What did Ann and Bob buy?" }));
+    expect(named.query.speakersNamed).toBe(2);
+    // Pool a, d, c, b: d has no speaker.
+    expect(named.pool).toEqual([0, 3, 2, 1]);
+    expect(named.rows.map((r) => f(r, "spk"))).toEqual([1, 0, 1, 1]);
+    expect(named.rows.map((r) => f(r, "spkOther"))).toEqual([0, 1, 0, 0]);
+  });
+
   it("keeps only eligible memories in the pool, but their neighbours still count", () => {
     const { pool, rows } = scoreFeatures(index, query(), { eligible: (m) => m.record.id === "b" });
     expect(pool).toEqual([1]);
@@ -158,6 +185,184 @@ describe("the query without the speakers' names", () => {
 
   it("matches names by stem, as the speaker signals do, not by substring", () => {
     expect(withoutSpeakerNames("Is Vanessa at the Vanessabar?", speakers)).toBe("Is at the Vanessabar?");
+  });
+});
+
+describe("names spelt otherwise", () => {
+  const speakers = new Map([
+    ["fahim", "Fahim Khan"],
+    ["khan", "Fahim Khan"],
+    ["muhham", "Muhhamed"],
+    ["akib", "Akib"],
+  ]);
+  const known = (term: string) => ["what", "game", "do", "and", "plai", "togeth", "kevin"].includes(term);
+
+  it("codes words by American Soundex", () => {
+    expect(
+      ["muhammad", "mohammed", "muhhamed", "fahim", "faheem", "robert", "rupert", "tymczak", "pfister", "ashcraft"].map(soundex),
+    ).toEqual(["m530", "m530", "m530", "f500", "f500", "r163", "r163", "t522", "p236", "a261"]);
+  });
+
+  it("tells words one edit apart", () => {
+    expect([
+      oneEditApart("akib", "aqib"),
+      oneEditApart("akim", "akib"),
+      oneEditApart("akib", "akbi"),
+      oneEditApart("akib", "akibs"),
+    ]).toEqual([true, true, true, true]);
+    expect([oneEditApart("akib", "abik"), oneEditApart("akib", "akibss"), oneEditApart("kevin", "devon")]).toEqual([false, false, false]);
+  });
+
+  it("names a speaker by a capitalised word no memory holds, spelt like a word of the name", () => {
+    const named = (word: string, first = false) => speakerNamedBy(word, speakers, { first, known });
+    expect([named("Muhammad"), named("Mohammed"), named("Faheem"), named("Aqib"), named("Akim's")]).toEqual([
+      "Muhhamed",
+      "Muhhamed",
+      "Fahim Khan",
+      "Akib",
+      "Akib",
+    ]);
+    // Exact names need no capital; variants do, and are not the query's first word, nor a word the scope holds.
+    expect(named("fahim")).toBe("Fahim Khan");
+    expect([named("muhammad"), named("Muhammad", true), named("Kevin"), named("Faheem")]).toEqual([
+      undefined,
+      undefined,
+      undefined,
+      "Fahim Khan",
+    ]);
+    expect(speakerNamedBy("Muhammad", speakers)).toBeUndefined();
+  });
+
+  it("leaves variants out of the query and counts them as naming their speaker", () => {
+    const text = "What games do Fahim Khan and Muhammad play together?";
+    expect(withoutSpeakerNames(text, speakers, known)).toBe("What games do and play together?");
+    expect(withoutSpeakerNames(text, speakers)).toBe("What games do and Muhammad play together?");
+    const { names, stems } = speakersNamedIn(text, speakers, known);
+    expect([...names]).toEqual(["Fahim Khan", "Muhhamed"]);
+    expect([...stems]).toEqual(["fahim", "khan", "muhammad"]);
+  });
+});
+
+describe("names the speakers call each other by", () => {
+  it("reads greetings and thanks followed by a capitalised name ending the clause", () => {
+    expect(vocativesOf("Hey Kate! How are you?")).toEqual(["Kate"]);
+    expect(vocativesOf("Thank you so much Kate. Thanks, Liza, see you")).toEqual(["Kate", "Liza"]);
+    expect(vocativesOf("Hi Kate how was it")).toEqual([]);
+    expect(vocativesOf("hey kate!")).toEqual([]);
+    expect(vocativesOf("They said hello Paris is nice")).toEqual([]);
+  });
+
+  const at = (minute: number) => 100 * DAY + minute * 60_000;
+  const greeting = (id: string, minute: number, name: string, text: string) => indexMemory(record(id, text, at(minute), [1, 0], name), nlp);
+
+  it("makes a name greeted 3 times name the speaker greeted", () => {
+    const conversation = [
+      greeting("1", 0, "Emi", "I made pasta today"),
+      greeting("2", 1, "Elise", "Hey Kate! Looks great"),
+      greeting("3", 2, "Emi", "Thanks Emily!"),
+      greeting("4", 3, "Elise", "What do you think? Hi Kate! Thank you so much Kate."),
+      greeting("5", 4, "Emi", "Hi Elise."),
+    ];
+    const conversationIndex = buildScopeIndex(conversation);
+    expect(aliasesOf(conversation, conversationIndex.previous, conversationIndex.next)).toEqual(new Map([["kate", "Emi"]]));
+    // "Emily" was said once; "Elise" is a speaker's own name.
+    expect(conversationIndex.speakers.get("kate")).toBe("Emi");
+    expect(conversationIndex.speakers.size).toBe(3);
+    expect(new Set(conversationIndex.speakers.values())).toEqual(new Set(["Emi", "Elise"]));
+  });
+
+  it("does not alias a name greeted fewer than 3 times, or to no one in particular", () => {
+    const twice = [greeting("1", 0, "Emi", "I cooked"), greeting("2", 1, "Elise", "Hey Kate! Hi Kate.")];
+    expect(buildScopeIndex(twice).speakers.has("kate")).toBe(false);
+    const mixed = [
+      greeting("1", 0, "Ann", "Hi Sam!"),
+      greeting("2", 1, "Bob", "Hi Sam!"),
+      greeting("3", 2, "Ann", "Hi Sam!"),
+      greeting("4", 3, "Bob", "Hi Sam!"),
+    ];
+    const mixedIndex = buildScopeIndex(mixed);
+    expect(aliasesOf(mixed, mixedIndex.previous, mixedIndex.next).size).toBe(0);
+    const alone = [greeting("1", 0, "Ann", "Hi Sam!"), greeting("2", 1, "Ann", "Hi Sam!"), greeting("3", 2, "Ann", "Hi Sam!")];
+    const aloneIndex = buildScopeIndex(alone);
+    expect(aliasesOf(alone, aloneIndex.previous, aloneIndex.next).size).toBe(0);
+  });
+});
+
+describe("slot allocation", () => {
+  const at = (minute: number) => 100 * DAY + minute * 60_000;
+  // One session of six memories a minute apart (Ann, Bob alternating), then one a day later.
+  const said = [0, 1, 2, 3, 4, 5].map((m) => indexMemory(record(`m${m}`, "words", at(m), [1, 0], m % 2 === 0 ? "Ann" : "Bob"), nlp));
+  const slotIndex = buildScopeIndex([...said, indexMemory(record("late", "words", at(24 * 60), [1, 0], "Ann"), nlp)]);
+  const scoredOf = (speakersNamed: number) => ({
+    pool: [0, 1, 2, 3, 4, 5, 6],
+    rows: [],
+    query: { maxCos: 1, maxBmRaw: 0, unknownTermShare: 0, unknownProperShare: 0, namesSpeaker: 1, anyUnknownProper: 0, speakersNamed },
+  });
+  const logits = [3, 2.9, 2.8, 1, 0.5, 0.4, 2.75];
+  const order = [0, 1, 2, 6, 3, 4, 5];
+
+  it("takes nearby memories down by 0.2 logits per result within two memories of them in the session", () => {
+    // After m0 (3): m1 2.9 − 0.2 = 2.7 and m2 2.8 − 0.2 = 2.6 fall below late (2.75); then m1 (2.7), then m2 (2.8 − 0.4).
+    expect(allocateSlots(slotIndex, scoredOf(1), logits, order, 4)).toEqual([0, 6, 1, 2, 3, 4, 5]);
+    expect(allocateSlots(slotIndex, scoredOf(1), logits, order, 1)).toEqual(order);
+    expect(allocateSlots(slotIndex, scoredOf(1), logits, order, 4, { nearbyPenalty: 0 })).toEqual(order);
+  });
+
+  it("takes a speaker's memories down by 1 logit per result of theirs when the query names two speakers", () => {
+    // Ann: m0, m2, m4, late; Bob: m1, m3, m5. After m0: m1 2.9 − 0.2 beats m2 2.8 − 0.2 − 1 and late 2.75 − 1;
+    // then late 1.75 beats m2 2.8 − 0.4 − 1.
+    expect(allocateSlots(slotIndex, scoredOf(2), logits, order, 3)).toEqual([0, 1, 6, 2, 3, 4, 5]);
+  });
+});
+
+describe("search results: the cut-off decides which memories, slot allocation their order", () => {
+  const at = (minute: number) => 100 * DAY + minute * 60_000;
+  const unit = (c: number) => [c, Math.sqrt(1 - c * c)];
+  // m0 … m2 a minute apart in one session, cos 1, 0.99, 0.98; "late" a day later, cos 0.972; 60
+  // unrelated memories (cos 0), a day apart each, so the scope is past SMALL_SCOPE.
+  const records = [
+    record("m0", "one", at(0), unit(1)),
+    record("m1", "two", at(1), unit(0.99)),
+    record("m2", "three", at(2), unit(0.98)),
+    record("late", "four", at(24 * 60), unit(0.972)),
+    ...Array.from({ length: 60 }, (_, k) => record(`x${k}`, "five", at((k + 2) * 24 * 60), [0, 1])),
+  ];
+  const scopeIndex = buildScopeIndex(records.map((r) => indexMemory(r, nlp)));
+  // logit = 10 · cos: m0 10, m1 9.9, m2 9.8, late 9.72.
+  const ranker = {
+    features: [...FEATURES],
+    mean: FEATURES.map(() => 0),
+    std: FEATURES.map(() => 1),
+    w: FEATURES.map((name) => (name === "cos" ? 10 : 0)),
+    b: 0,
+  };
+  const cutoff: CutoffModel = {
+    features: [...GATE_FEATURES],
+    mean: GATE_FEATURES.map(() => 0),
+    std: GATE_FEATURES.map(() => 1),
+    w: GATE_FEATURES.map(() => 0),
+    b: 10,
+    minProbability: 0.5,
+    gap: 0.25,
+  };
+  const ids = (options: { limit: number; threshold?: number }) =>
+    rankIndex(scopeIndex, { userId: "u" } as ValidScope, query({ terms: [], words: new Set(), nouns: [] }), {
+      ...options,
+      ranker,
+      cutoff,
+    }).map((hit) => hit.record.id);
+
+  it("lists the memories in the slots' order: a memory said next to a result comes after one said elsewhere", () => {
+    // After m0, m1 (9.9 − 0.2) and m2 (9.8 − 0.2) fall below late (9.72).
+    expect(ids({ limit: 4, threshold: 0 })).toEqual(["m0", "late", "m1", "m2"]);
+  });
+
+  it("shows what the cut-off keeps by logit, no memory below it, in the slots' order", () => {
+    // The gap keeps the logits ≥ 10 − 0.25: m0, m1, m2; late (9.72) is below though allocation would list it second.
+    expect(ids({ limit: 4 })).toEqual(["m0", "m1", "m2"]);
+    expect(ids({ limit: 2 })).toEqual(["m0", "m1"]);
+    // A threshold keeps the results whose probability reaches it, in the slots' order.
+    expect(ids({ limit: 4, threshold: sigmoid(9.76) })).toEqual(["m0", "m1", "m2"]);
   });
 });
 
