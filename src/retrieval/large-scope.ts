@@ -311,8 +311,8 @@ function indexedRecord(store: VectorStore, record: MemoryRecord, words: ScopeWor
 
 /**
  * A memory not read from the store, from what the scope's statistics hold of it: its words, speaker,
- * expiry and stamp, and its quantised vector. Its text is not known (so it is not a question and
- * names no day).
+ * expiry and stamp, and its quantised vector. Its text is not known (so it is not a question, names
+ * no day and greets no one).
  */
 function inProcessMemory(words: ScopeWords, position: number, relevant: ScopeTerms): IndexedMemory {
   const { stamp, speaker, expires } = words.at(position);
@@ -330,6 +330,7 @@ function inProcessMemory(words: ScopeWords, position: number, relevant: ScopeTer
     day,
     days: [day],
     isQuestion: false,
+    vocatives: [],
   };
 }
 
