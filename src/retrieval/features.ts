@@ -57,11 +57,14 @@ export interface RankQuery {
 }
 
 export function analyseQuery(text: string, vector: Float32Array, nlp: Nlp, referenceDay: number, topicVector?: Float32Array): RankQuery {
+  return { ...analyseQueryText(text, nlp, referenceDay), vector, ...(topicVector ? { topicVector } : {}) };
+}
+
+/** What ranking reads of a query's words (`analyseQuery` without its embeddings): search computes it while the query is embedded. */
+export function analyseQueryText(text: string, nlp: Nlp, referenceDay: number): Omit<RankQuery, "vector" | "topicVector"> {
   const { nouns, properNouns } = nlp.entities(text);
   return {
-    ...(topicVector ? { topicVector } : {}),
     text,
-    vector,
     terms: keywordTerms(text),
     words: new Set(tokenize(text).map(stem)),
     nouns,

@@ -5,7 +5,7 @@ import type { MemoryRecord, MetadataValue, VectorStore } from "../stores/vector-
 import type { ScoreExplanation } from "../types.js";
 import { withinTokenBudget } from "./budget.js";
 import { type CutoffModel, defaultCutoff, keptByCutoff, keptBySimilarity, SMALL_SCOPE } from "./cutoff.js";
-import { analyseQuery, type RankQuery, scoreFeatures } from "./features.js";
+import { analyseQueryText, type RankQuery, scoreFeatures } from "./features.js";
 import { isLargeScope, rankLargeScope } from "./large-scope.js";
 import { loadNlp } from "./nlp.js";
 import { defaultRanker, type LinearModel, logitOf, sigmoid } from "./ranker.js";
@@ -114,11 +114,14 @@ export async function rankedSearch(
   // known from an earlier search, else once the index is read.
   const last = cache.lastIndexOf(scope);
   const guess = last && withoutSpeakerNames(text, last.speakers, (term) => last.documentFrequency.has(term));
-  const [[vector, guessed], index, loaded] = (await Promise.all([
-    embedder.embed(guess === undefined ? [text] : [text, guess], { signal }),
-    cache.index(store, scope, nlp),
-    nlp,
-  ])) as [[Float32Array, Float32Array?], ScopeIndex, Awaited<typeof nlp>];
+  const embedding = embedder.embed(guess === undefined ? [text] : [text, guess], { signal });
+  // Awaited below; a failed index read must not leave its rejection unhandled.
+  embedding.catch(() => {});
+  // While the query is embedded (in the local model's worker, or by a remote model), the index is
+  // brought up to date and the query's words are analysed.
+  const [index, loaded] = await Promise.all([cache.index(store, scope, nlp), nlp]);
+  const words = analyseQueryText(text, loaded, index.latestDay);
+  const [vector, guessed] = (await embedding) as [Float32Array, Float32Array?];
   const topicVector = await topicVectorOf(
     embedder,
     text,
@@ -127,7 +130,7 @@ export async function rankedSearch(
     signal,
   );
   signal?.throwIfAborted();
-  return rankIndex(index, scope, analyseQuery(text, vector, loaded, index.latestDay, topicVector), options);
+  return rankIndex(index, scope, { ...words, vector, ...(topicVector ? { topicVector } : {}) }, options);
 }
 
 /** The embedding of the query without the index's speakers' names (`RankQuery.topicVector`), reusing a guess that proved right. */
