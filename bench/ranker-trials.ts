@@ -1,16 +1,7 @@
-// Trials of extra ranker inputs and training changes, each measured alone on top of the shipped
-// signals, held-out (leave one conversation out), refitted the same way as bench/train-ranker.ts
-// (`node --import tsx bench/ranker-trials.ts [file.json] --embedding-cache <file> [--only a,b]`).
-// Prints R@10, all@10 and R@10 by category per trial, and the cut-off's evidence kept and
-// off-topic results for each. Writes nothing.
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { localEmbedder, Memory, sqliteStore } from "../src/index.js";
 import { FEATURES } from "../src/retrieval/features.js";
 import type { LinearModel } from "../src/retrieval/ranker.js";
-import { cachedEmbedder } from "./support/cached-embedder.js";
 import { readLocomo } from "./support/locomo.js";
 import {
   type Conversation,
@@ -24,6 +15,7 @@ import {
 } from "./support/ranker-training.js";
 import { ingestTurns } from "./support/raw-ingest.js";
 import { defaultDataFile, figure } from "./support/report.js";
+import { trialMemory } from "./support/trial-memory.js";
 import { type Extra, extraColumns, type TrialContext } from "./support/trial-signals.js";
 
 const { values: options, positionals } = parseArgs({
@@ -42,17 +34,7 @@ const dropped = new Set(options.without?.split(",") ?? []);
 const kept = FEATURES.flatMap((name, k) => (dropped.has(name) ? [] : [k]));
 
 const { samples } = readLocomo(file);
-const local = localEmbedder();
-const embedder = options["embedding-cache"] ? cachedEmbedder(local, resolve(options["embedding-cache"])) : local;
-const dataDir = mkdtempSync(join(tmpdir(), "engram-trials-"));
-const store = sqliteStore({ path: join(dataDir, "engram.db") });
-const memory = new Memory({
-  dataDir,
-  embedder,
-  vectorStore: store,
-  writeBehind: { enabled: false },
-  timeouts: { embedMs: Number.POSITIVE_INFINITY, storeMs: Number.POSITIVE_INFINITY },
-});
+const { embedder, store, memory, dispose } = trialMemory("engram-trials-", options["embedding-cache"]);
 const pct = (x: number) => figure(x * 100, 1);
 
 type Fit = (runs: readonly Run[], names: readonly string[]) => LinearModel;
@@ -189,8 +171,7 @@ try {
     for (const combined of only.filter((o) => o.includes("+")))
       evaluate({ name: combined, extras: combined.split("+") as Extra[] }, conversations, on, off, context);
 } finally {
-  await memory.close();
-  rmSync(dataDir, { recursive: true, force: true });
+  await dispose();
 }
 
 async function TrialContextOf(conversations: readonly Conversation[], runs: readonly Run[], someone: boolean): Promise<TrialContext> {

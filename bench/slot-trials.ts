@@ -1,26 +1,15 @@
-// Trials of slot allocation in the final top 10 (which of the pool's memories fill the 10 slots,
-// decided from the ranker's held-out logits, the memories' sessions, positions and speakers, and
-// the query's shape), of the first stage's pool choice, and of the query's shape as a ranker input,
-// held-out (leave one conversation out), the ranker refitted as bench/train-ranker.ts does
-// (`node --import tsx bench/slot-trials.ts [file.json] --embedding-cache <file> [--pools shipped,topic]
-// [--short]`). Prints R@5, R@10, all@10 and R@10 by category per trial; for each family of
-// parameters also the figure with the parameter chosen on the other conversations (nested
-// leave-one-conversation-out). Writes nothing.
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { localEmbedder, Memory, sqliteStore } from "../src/index.js";
 import { FEATURES } from "../src/retrieval/features.js";
 import { loadNlp } from "../src/retrieval/nlp.js";
 import { type LinearModel, logitOf } from "../src/retrieval/ranker.js";
 import { allocateSlots } from "../src/retrieval/slots.js";
 import { speakersNamedIn } from "../src/retrieval/speaker-names.js";
-import { cachedEmbedder } from "./support/cached-embedder.js";
 import { readLocomo } from "./support/locomo.js";
 import { type Conversation, crossValidate, fitLogistic, loadConversations, order, type Run, runsOf } from "./support/ranker-training.js";
 import { ingestTurns } from "./support/raw-ingest.js";
 import { defaultDataFile, figure } from "./support/report.js";
+import { trialMemory } from "./support/trial-memory.js";
 
 const { values: options, positionals } = parseArgs({
   allowPositionals: true,
@@ -32,17 +21,7 @@ const { values: options, positionals } = parseArgs({
 });
 const file = resolve(positionals[0] ?? defaultDataFile);
 const { samples } = readLocomo(file);
-const local = localEmbedder();
-const embedder = options["embedding-cache"] ? cachedEmbedder(local, resolve(options["embedding-cache"])) : local;
-const dataDir = mkdtempSync(join(tmpdir(), "engram-slots-"));
-const store = sqliteStore({ path: join(dataDir, "engram.db") });
-const memory = new Memory({
-  dataDir,
-  embedder,
-  vectorStore: store,
-  writeBehind: { enabled: false },
-  timeouts: { embedMs: Number.POSITIVE_INFINITY, storeMs: Number.POSITIVE_INFINITY },
-});
+const { embedder, store, memory, dispose } = trialMemory("engram-slots-", options["embedding-cache"]);
 const pct = (x: number) => figure(x * 100, 1);
 const mean = (list: readonly number[]) => list.reduce((a, b) => a + b, 0) / (list.length || 1);
 
@@ -432,6 +411,5 @@ try {
     }
   }
 } finally {
-  await memory.close();
-  rmSync(dataDir, { recursive: true, force: true });
+  await dispose();
 }

@@ -7,12 +7,9 @@
 // src/retrieval/ranker-weights.json and src/retrieval/cutoff-gate.json.
 //   --embedding-cache <file>  keep vectors in a file between runs (for iterating; not for timing)
 //   --dry-run                  report, write nothing
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { localEmbedder, Memory, sqliteStore } from "../src/index.js";
-import { cachedEmbedder } from "./support/cached-embedder.js";
 import { readLocomo, sessionOf } from "./support/locomo.js";
 import {
   type Conversation,
@@ -28,6 +25,7 @@ import {
 } from "./support/ranker-training.js";
 import { ingestTurns } from "./support/raw-ingest.js";
 import { defaultDataFile, figure, repoRoot } from "./support/report.js";
+import { trialMemory } from "./support/trial-memory.js";
 
 const { values: options, positionals } = parseArgs({
   allowPositionals: true,
@@ -35,11 +33,7 @@ const { values: options, positionals } = parseArgs({
 });
 const file = resolve(positionals[0] ?? defaultDataFile);
 const { samples } = readLocomo(file);
-const local = localEmbedder();
-const embedder = options["embedding-cache"] ? cachedEmbedder(local, resolve(options["embedding-cache"])) : local;
-const dataDir = mkdtempSync(join(tmpdir(), "engram-train-"));
-const store = sqliteStore({ path: join(dataDir, "engram.db") });
-const memory = new Memory({ dataDir, embedder, vectorStore: store, writeBehind: { enabled: false } });
+const { embedder, store, memory, dispose } = trialMemory("engram-train-", options["embedding-cache"]);
 const pct = (x: number) => figure(x * 100, 1);
 
 try {
@@ -98,8 +92,7 @@ try {
     console.log("wrote src/retrieval/ranker-weights.json and src/retrieval/cutoff-gate.json");
   }
 } finally {
-  await memory.close();
-  rmSync(dataDir, { recursive: true, force: true });
+  await dispose();
 }
 
 /** How sessions by time gap (what search uses) compare with the dataset's session ids. */
