@@ -73,10 +73,16 @@ export class QuantizedRows {
   readonly dimension: number;
   readonly #stride: number;
   readonly #exports: ScanExports;
-  readonly #scales: number;
+  /** Byte offsets of the scales, the query's codes and the scores in the WebAssembly memory. */
+  readonly #scalesAt: number;
+  readonly #queryAt: number;
+  readonly #outAt: number;
+  /** Views of that memory (it never grows once built): the rows' codes, their scales, the query's codes, the scores. */
+  readonly #codes: Int8Array;
+  readonly #scales: Float32Array;
+  readonly #queryCodes: Int8Array;
+  readonly #scores: Float32Array;
   readonly #errors: Float32Array;
-  readonly #query: number;
-  readonly #out: number;
 
   /**
    * Rows in order, each from `from[i]`: a row of `before` (`from[i] ≥ 0`, its position there) or a
@@ -89,16 +95,20 @@ export class QuantizedRows {
     this.dimension = dimension;
     const stride = strideOf(dimension);
     this.#stride = stride;
-    this.#scales = count * stride;
-    this.#query = this.#scales + count * 4 + ((LANES - ((count * 4) % LANES)) % LANES);
-    this.#out = this.#query + stride;
-    const bytes = this.#out + count * 4;
+    this.#scalesAt = count * stride;
+    this.#queryAt = this.#scalesAt + count * 4 + ((LANES - ((count * 4) % LANES)) % LANES);
+    this.#outAt = this.#queryAt + stride;
+    const bytes = this.#outAt + count * 4;
     this.#exports = new wasm.Instance(scanModule(), {}).exports as unknown as ScanExports;
     const pages = Math.ceil(bytes / 65_536) - this.#exports.memory.buffer.byteLength / 65_536;
     if (pages > 0) this.#exports.memory.grow(pages);
     const buffer = this.#exports.memory.buffer;
     const codes = new Int8Array(buffer, 0, count * stride);
-    const scales = new Float32Array(buffer, this.#scales, count);
+    const scales = new Float32Array(buffer, this.#scalesAt, count);
+    this.#codes = codes;
+    this.#scales = scales;
+    this.#queryCodes = new Int8Array(buffer, this.#queryAt, stride);
+    this.#scores = new Float32Array(buffer, this.#outAt, count);
     this.#errors = new Float32Array(count);
     for (const source of [before, fresh]) {
       if (source && source.dimension !== dimension) throw new RangeError(`rows of ${source.dimension} dimensions, not ${dimension}`);
@@ -110,9 +120,8 @@ export class QuantizedRows {
       while (position + run < count && from[position + run] === first + step * run) run++;
       if (first >= 0) {
         if (!before || first + run > before.count) throw new RangeError(`no earlier row ${first + run - 1}`);
-        const earlier = before.#exports.memory.buffer;
-        codes.set(new Int8Array(earlier, first * stride, run * stride), position * stride);
-        scales.set(new Float32Array(earlier, before.#scales + first * 4, run), position);
+        codes.set(before.#codes.subarray(first * stride, (first + run) * stride), position * stride);
+        scales.set(before.#scales.subarray(first, first + run), position);
         this.#errors.set(before.#errors.subarray(first, first + run), position);
       } else {
         // Fresh indices run downwards in `from` when they run upwards in the batch.
@@ -131,11 +140,13 @@ export class QuantizedRows {
    * quantised), with the sum of its squares.
    */
   vector(position: number): { vector: Float32Array; squaredNorm: number } {
-    const { codes, scale } = this.row(position);
+    const codes = this.#codes;
+    const start = position * this.#stride;
+    const scale = this.#scales[position] as number;
     const vector = new Float32Array(this.dimension);
     let squares = 0;
     for (let k = 0; k < vector.length; k++) {
-      const code = codes[k] as number;
+      const code = codes[start + k] as number;
       vector[k] = code * scale;
       squares += code * code;
     }
@@ -144,10 +155,9 @@ export class QuantizedRows {
 
   /** The codes and scale of the row at `position` (a view: rows never change once built). */
   row(position: number): QuantizedVector {
-    const buffer = this.#exports.memory.buffer;
     return {
-      codes: new Int8Array(buffer, position * this.#stride, this.#stride),
-      scale: new Float32Array(buffer, this.#scales, this.count)[position] as number,
+      codes: this.#codes.subarray(position * this.#stride, (position + 1) * this.#stride),
+      scale: this.#scales[position] as number,
       error: this.#errors[position] as number,
     };
   }
@@ -159,12 +169,10 @@ export class QuantizedRows {
    */
   scan(query: Float32Array): QuantizedScan {
     if (query.length !== this.dimension) throw new RangeError(`query has ${query.length} dimensions, rows ${this.dimension}`);
-    const buffer = this.#exports.memory.buffer;
-    const codes = new Int8Array(buffer, this.#query, this.#stride);
-    codes.fill(0);
-    const asked = quantizeInto(query, codes);
-    this.#exports.scores(0, this.count, this.#stride, this.#query, this.#scales, this.#out);
-    const scores = new Float32Array(buffer, this.#out, this.count).slice();
+    this.#queryCodes.fill(0);
+    const asked = quantizeInto(query, this.#queryCodes);
+    this.#exports.scores(0, this.count, this.#stride, this.#queryAt, this.#scalesAt, this.#outAt);
+    const scores = this.#scores.slice();
     const errors = this.#errors;
     return {
       cosine: (position) => (scores[position] as number) * asked.scale,
