@@ -31,7 +31,7 @@ export type {
 } from "./history/history-log.js";
 export { isHistoryScannable, isHistoryScopeEnumerable } from "./history/history-log.js";
 export type { HistoryStore } from "./history/history-store.js";
-export type { NewOutboxEntry, Outbox, OutboxEntry, OutboxStatus } from "./history/outbox.js";
+export type { NewOutboxEntry, Outbox, OutboxClaim, OutboxEntry, OutboxStatus } from "./history/outbox.js";
 export { type SqliteHistoryOptions, sqliteHistory } from "./history/sqlite-history.js";
 export type {
   AddManyItem,

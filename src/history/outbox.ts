@@ -52,6 +52,15 @@ export interface OutboxEntry {
   readonly nextAttemptAt: string;
 }
 
+/** What a worker asks of `Outbox.claim`. */
+export interface OutboxClaim {
+  workerId: string;
+  limit: number;
+  leaseMs: number;
+  /** Entries of one lock key handed out together, at most. @default 1 */
+  perKey?: number;
+}
+
 /**
  * The durable queue of turns waiting to be written to memory (`Memory.enqueue`), worked off by
  * write-behind workers in any process sharing the backend. The change log is another contract,
@@ -96,13 +105,7 @@ export interface Outbox {
    * @example
    * const entries = await outbox.claim({ workerId: "host:1234", limit: 2, leaseMs: 30_000, perKey: 16 });
    */
-  claim(request: {
-    workerId: string;
-    limit: number;
-    leaseMs: number;
-    /** Entries of one lock key handed out together, at most. @default 1 */
-    perKey?: number;
-  }): Promise<OutboxEntry[]>;
+  claim(request: OutboxClaim): Promise<OutboxEntry[]>;
 
   /** Extends the lease of a claimed entry to `leaseMs` from now. False when the lease was lost. */
   renew(id: string, workerId: string, leaseMs: number): Promise<boolean>;

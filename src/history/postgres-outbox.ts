@@ -1,7 +1,7 @@
 import type { LazyPool, PostgresClient } from "../internal/postgres.js";
 import { lockKeyOf, type Scope, scopeKeys } from "../scope.js";
 import { scopeColumns, scopeOfRow } from "../store-kit/scopes.js";
-import type { Message, NewOutboxEntry, Outbox, OutboxEntry, OutboxStatus } from "./outbox.js";
+import type { Message, NewOutboxEntry, Outbox, OutboxClaim, OutboxEntry, OutboxStatus } from "./outbox.js";
 
 /** Namespace of our advisory locks (the first key of the two-key form), so they never meet an app's own. */
 const LOCK_NAMESPACE = 0x656e6772; // "engr"
@@ -129,17 +129,7 @@ export abstract class PostgresOutbox implements Outbox {
     return rowCount === 1;
   }
 
-  async claim({
-    workerId,
-    limit,
-    leaseMs,
-    perKey = 1,
-  }: {
-    workerId: string;
-    limit: number;
-    leaseMs: number;
-    perKey?: number;
-  }): Promise<OutboxEntry[]> {
+  async claim({ workerId, limit, leaseMs, perKey = 1 }: OutboxClaim): Promise<OutboxEntry[]> {
     await this.ready();
     const claimed: OutboxEntry[] = [];
     const keys = new Set<string>();

@@ -2,7 +2,7 @@ import type { SQLInputValue } from "node:sqlite";
 import type { SqliteHandle } from "../internal/sqlite.js";
 import { lockKeyOf, type Scope, scopeKeys } from "../scope.js";
 import { scopeColumns, scopeOfRow } from "../store-kit/scopes.js";
-import type { Message, NewOutboxEntry, Outbox, OutboxEntry, OutboxStatus } from "./outbox.js";
+import type { Message, NewOutboxEntry, Outbox, OutboxClaim, OutboxEntry, OutboxStatus } from "./outbox.js";
 
 export const outboxSchema = `
   CREATE TABLE IF NOT EXISTS memory_outbox (
@@ -95,17 +95,7 @@ export abstract class SqliteOutbox implements Outbox {
     });
   }
 
-  async claim({
-    workerId,
-    limit,
-    leaseMs,
-    perKey = 1,
-  }: {
-    workerId: string;
-    limit: number;
-    leaseMs: number;
-    perKey?: number;
-  }): Promise<OutboxEntry[]> {
+  async claim({ workerId, limit, leaseMs, perKey = 1 }: OutboxClaim): Promise<OutboxEntry[]> {
     const handle = await this.open();
     const now = this.now();
     return handle.guard("claim", () => {
