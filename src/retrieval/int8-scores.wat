@@ -1,4 +1,5 @@
-;; Approximate cosines of one query against many int8 rows, with WebAssembly SIMD.
+;; Approximate cosines of one query against many int8 rows, and ternary dot products against
+;; their bit planes (a coarser first pass), with WebAssembly SIMD.
 ;; Compiled into int8-scores-wasm.ts by `npm run build:wasm`; used by quantized-rows.ts.
 (module
   (memory (export "memory") 1)
@@ -36,6 +37,45 @@
                 (i32.add (i32x4.extract_lane 2 (local.get $sum)) (i32x4.extract_lane 3 (local.get $sum)))))
             (f32.load (i32.add (local.get $scales) (i32.shl (local.get $i) (i32.const 2))))))
         (local.set $row (i32.add (local.get $row) (local.get $stride)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $each))))
+  ;; ternary(rows, count, plane, query, out):
+  ;;   out[i] = i32(dot(t(rows[i]), t(query)))  for i in [0, count)
+  ;; Each row (and the query) is a ternary vector (components −1, 0 or +1) as two bit planes of
+  ;; `plane` bytes each (a multiple of 16): which components are not 0, then which are negative; a
+  ;; row takes 2 · plane bytes. Over the components not 0 in both, the product is +1 where the signs
+  ;; agree and −1 where they differ: dot = |m∧m'| − 2 · |m∧m'∧(s⊕s')| (popcounts). out: `count` i32.
+  (func (export "ternary")
+    (param $rows i32) (param $count i32) (param $plane i32) (param $query i32) (param $out i32)
+    (local $i i32) (local $k i32) (local $row i32) (local $sum v128) (local $sums v128)
+    (local $both v128) (local $differ v128)
+    (local.set $row (local.get $rows))
+    (block $done
+      (loop $each
+        (br_if $done (i32.ge_u (local.get $i) (local.get $count)))
+        (local.set $sum (v128.const i32x4 0 0 0 0))
+        (local.set $k (i32.const 0))
+        (block $end
+          (loop $bytes
+            (br_if $end (i32.ge_u (local.get $k) (local.get $plane)))
+            (local.set $both (v128.and
+              (v128.load (i32.add (local.get $row) (local.get $k)))
+              (v128.load (i32.add (local.get $query) (local.get $k)))))
+            (local.set $differ (i8x16.popcnt (v128.and (local.get $both) (v128.xor
+              (v128.load (i32.add (i32.add (local.get $row) (local.get $plane)) (local.get $k)))
+              (v128.load (i32.add (i32.add (local.get $query) (local.get $plane)) (local.get $k)))))))
+            ;; Per byte a value from −8 to 8, widened to i16 lanes (each at most ±(plane / 16) · 16).
+            (local.set $sum (i16x8.add (local.get $sum) (i16x8.extadd_pairwise_i8x16_s
+              (i8x16.sub (i8x16.popcnt (local.get $both)) (i8x16.add (local.get $differ) (local.get $differ))))))
+            (local.set $k (i32.add (local.get $k) (i32.const 16)))
+            (br $bytes)))
+        (local.set $sums (i32x4.extadd_pairwise_i16x8_s (local.get $sum)))
+        (i32.store
+          (i32.add (local.get $out) (i32.shl (local.get $i) (i32.const 2)))
+          (i32.add
+            (i32.add (i32x4.extract_lane 0 (local.get $sums)) (i32x4.extract_lane 1 (local.get $sums)))
+            (i32.add (i32x4.extract_lane 2 (local.get $sums)) (i32x4.extract_lane 3 (local.get $sums)))))
+        (local.set $row (i32.add (local.get $row) (i32.shl (local.get $plane) (i32.const 1))))
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $each))))
 )

@@ -59,14 +59,53 @@ const scanModule = () => {
 interface ScanExports {
   readonly memory: { readonly buffer: ArrayBuffer; grow(pages: number): number };
   scores(rows: number, count: number, stride: number, query: number, scales: number, out: number): void;
+  ternary(rows: number, count: number, plane: number, query: number, out: number): void;
+}
+
+/** Bytes of one bit plane of a ternary vector of `dimension` components (a multiple of 16). */
+const planeBytesOf = (dimension: number) => Math.ceil(dimension / 128) * 16;
+
+/**
+ * A component is +1 or −1 in a vector's ternary form when it is more than TERNARY_CUT times the
+ * vector's root mean square away from 0, else 0: on REALTALK's sentence vectors the best 200 rows by
+ * exact cosine are 99.8 % of the best 500 of 6,038 by ternary dot product (`bench/store.ts` measures
+ * the whole search against an exact one).
+ */
+const TERNARY_CUT = 0.5;
+
+/**
+ * `values` (int8 codes or a float vector) in ternary form as two bit planes into `planes` (zeroed
+ * first): which components are not 0, then which of those are negative.
+ */
+function ternaryInto(values: ArrayLike<number>, dimension: number, planes: Uint8Array, plane: number): void {
+  planes.fill(0, 0, 2 * plane);
+  let squares = 0;
+  for (let k = 0; k < dimension; k++) squares += (values[k] as number) * (values[k] as number);
+  const cut = TERNARY_CUT * Math.sqrt(squares / dimension);
+  for (let k = 0; k < dimension; k++) {
+    const value = values[k] as number;
+    if (Math.abs(value) <= cut) continue;
+    const bit = 1 << (k & 7);
+    planes[k >> 3] = (planes[k >> 3] as number) | bit;
+    if (value < 0) planes[plane + (k >> 3)] = (planes[plane + (k >> 3)] as number) | bit;
+  }
 }
 
 /**
+ * Past this many rows a scan first ranks every row by the ternary dot product (a quarter of the int8
+ * codes' bytes) and scores on the int8 codes only its best `shortlistOf(count)`.
+ */
+export const TERNARY_FROM = 20_000;
+const shortlistOf = (count: number) => Math.max(2_000, Math.ceil(count / 40));
+
+/**
  * The quantised vectors of a scope's memories, by position, in one WebAssembly memory: an
- * approximate cosine of a query against every row is one SIMD pass (`int8-scores.wat`). For
- * 100,000 rows of 512 dimensions it reads 51 MB: about 10 ms during a search on `bench:store`'s
- * machine (memory-bound; under 4 ms when the rows stay in cache), against ~36 ms of CPU for
- * sqlite-vec's scan of the same int8 codes. Ranking re-scores the rows it keeps on their full vectors.
+ * approximate cosine of a query against every row is one SIMD pass over the int8 codes
+ * (`int8-scores.wat`; 51 MB for 100,000 rows of 512 dimensions, about 10 ms on `bench:store`'s
+ * machine, memory-bound). From TERNARY_FROM rows each row also has a ternary form (two bit planes, 128
+ * bytes at 512 dimensions) and a scan first ranks those by popcounts (about 1.5 ms for 100,000 rows),
+ * then scores on the int8 codes only the best of them. Ranking re-scores the rows it keeps on their
+ * full vectors.
  */
 export class QuantizedRows {
   readonly count: number;
@@ -83,6 +122,14 @@ export class QuantizedRows {
   readonly #queryCodes: Int8Array;
   readonly #scores: Float32Array;
   readonly #errors: Float32Array;
+  /** The rows' and the query's ternary bit planes and the ternary scores (`planeBytesOf`, from TERNARY_FROM rows). */
+  readonly #plane: number;
+  readonly #planesAt: number;
+  readonly #queryPlanesAt: number;
+  readonly #ternaryAt: number;
+  readonly #planes: Uint8Array | undefined;
+  readonly #queryPlanes: Uint8Array | undefined;
+  readonly #ternaryScores: Int32Array | undefined;
 
   /**
    * Rows in order, each from `from[i]`: a row of `before` (`from[i] ≥ 0`, its position there) or a
@@ -98,7 +145,13 @@ export class QuantizedRows {
     this.#scalesAt = count * stride;
     this.#queryAt = this.#scalesAt + count * 4 + ((LANES - ((count * 4) % LANES)) % LANES);
     this.#outAt = this.#queryAt + stride;
-    const bytes = this.#outAt + count * 4;
+    const plane = planeBytesOf(dimension);
+    const ternary = count >= TERNARY_FROM;
+    this.#plane = plane;
+    this.#planesAt = this.#outAt + count * 4 + ((LANES - ((count * 4) % LANES)) % LANES);
+    this.#queryPlanesAt = this.#planesAt + (ternary ? count * 2 * plane : 0);
+    this.#ternaryAt = this.#queryPlanesAt + 2 * plane;
+    const bytes = ternary ? this.#ternaryAt + count * 4 : this.#outAt + count * 4;
     this.#exports = new wasm.Instance(scanModule(), {}).exports as unknown as ScanExports;
     const pages = Math.ceil(bytes / 65_536) - this.#exports.memory.buffer.byteLength / 65_536;
     if (pages > 0) this.#exports.memory.grow(pages);
@@ -110,6 +163,10 @@ export class QuantizedRows {
     this.#queryCodes = new Int8Array(buffer, this.#queryAt, stride);
     this.#scores = new Float32Array(buffer, this.#outAt, count);
     this.#errors = new Float32Array(count);
+    const planes = ternary ? new Uint8Array(buffer, this.#planesAt, count * 2 * plane) : undefined;
+    this.#planes = planes;
+    this.#queryPlanes = ternary ? new Uint8Array(buffer, this.#queryPlanesAt, 2 * plane) : undefined;
+    this.#ternaryScores = ternary ? new Int32Array(buffer, this.#ternaryAt, count) : undefined;
     for (const source of [before, fresh]) {
       if (source && source.dimension !== dimension) throw new RangeError(`rows of ${source.dimension} dimensions, not ${dimension}`);
     }
@@ -123,6 +180,9 @@ export class QuantizedRows {
         codes.set(before.#codes.subarray(first * stride, (first + run) * stride), position * stride);
         scales.set(before.#scales.subarray(first, first + run), position);
         this.#errors.set(before.#errors.subarray(first, first + run), position);
+        if (planes && before.#planes)
+          planes.set(before.#planes.subarray(first * 2 * plane, (first + run) * 2 * plane), position * 2 * plane);
+        else if (planes) this.#ternaryRows(position, run);
       } else {
         // Fresh indices run downwards in `from` when they run upwards in the batch.
         const start = -1 - first;
@@ -130,8 +190,24 @@ export class QuantizedRows {
         codes.set(fresh.codes.subarray(start * stride, (start + run) * stride), position * stride);
         scales.set(fresh.scales.subarray(start, start + run), position);
         this.#errors.set(fresh.errors.subarray(start, start + run), position);
+        if (planes) this.#ternaryRows(position, run);
       }
       position += run;
+    }
+  }
+
+  /** The ternary bit planes of `run` rows from `position`, from their codes. */
+  #ternaryRows(position: number, run: number): void {
+    const planes = this.#planes as Uint8Array;
+    const stride = this.#stride;
+    const plane = this.#plane;
+    for (let row = position; row < position + run; row++) {
+      ternaryInto(
+        this.#codes.subarray(row * stride, row * stride + this.dimension),
+        this.dimension,
+        planes.subarray(row * 2 * plane),
+        plane,
+      );
     }
   }
 
@@ -163,26 +239,97 @@ export class QuantizedRows {
   }
 
   /**
-   * The approximate cosine of `query` with every row, in one pass; the result stays valid after
-   * later scans. `error(position)` bounds how far the approximate cosine can be from the exact one:
-   * with unit vectors v, u quantised with errors δ, η, |(v + δ)·(u + η) − v·u| ≤ |δ| + |η| + |δ|·|η|.
+   * The approximate cosine of `query` with the rows; the result stays valid after later scans.
+   * `error(position)` bounds how far the approximate cosine can be from the exact one: with unit
+   * vectors v, u quantised with errors δ, η, |(v + δ)·(u + η) − v·u| ≤ |δ| + |η| + |δ|·|η|. Up to
+   * TERNARY_FROM rows every row is scored in one pass; past it the pass ranks the rows' ternary forms
+   * and the int8 codes score only the best of them (`best` ranks those) and, when asked, any other.
    */
   scan(query: Float32Array): QuantizedScan {
     if (query.length !== this.dimension) throw new RangeError(`query has ${query.length} dimensions, rows ${this.dimension}`);
     this.#queryCodes.fill(0);
     const asked = quantizeInto(query, this.#queryCodes);
-    this.#exports.scores(0, this.count, this.#stride, this.#queryAt, this.#scalesAt, this.#outAt);
-    const scores = this.#scores.slice();
     const errors = this.#errors;
+    const error = (position: number) => {
+      const row = errors[position] as number;
+      return row + asked.error + row * asked.error + 1e-6;
+    };
+    if (!this.#ternaryScores) {
+      this.#exports.scores(0, this.count, this.#stride, this.#queryAt, this.#scalesAt, this.#outAt);
+      const scores = this.#scores.slice();
+      return {
+        cosine: (position) => (scores[position] as number) * asked.scale,
+        error,
+        best: (limit) => topPositions(scores, limit),
+      };
+    }
+    ternaryInto(query, this.dimension, this.#queryPlanes as Uint8Array, this.#plane);
+    this.#exports.ternary(this.#planesAt, this.count, this.#plane, this.#queryPlanesAt, this.#ternaryAt);
+    const shortlist = bestIntegers(this.#ternaryScores, shortlistOf(this.count), this.dimension);
+    const listed = new Float32Array(shortlist.length);
+    for (let j = 0; j < shortlist.length; j++) listed[j] = this.#score(shortlist[j] as number);
+    const others = new Map<number, number>();
+    const score = (position: number) => {
+      const j = sortedIndexOf(shortlist, position);
+      if (j >= 0) return listed[j] as number;
+      let value = others.get(position);
+      if (value === undefined) {
+        value = this.#score(position);
+        others.set(position, value);
+      }
+      return value;
+    };
     return {
-      cosine: (position) => (scores[position] as number) * asked.scale,
-      error: (position) => {
-        const row = errors[position] as number;
-        return row + asked.error + row * asked.error + 1e-6;
-      },
-      best: (limit) => topPositions(scores, limit),
+      cosine: (position) => score(position) * asked.scale,
+      error,
+      best: (limit) => topPositions(listed, limit).map((j) => shortlist[j] as number),
     };
   }
+
+  /** The int8 score of the row at `position` against the query's codes (a scan's first step). */
+  #score(position: number): number {
+    this.#exports.scores(this.#stride * position, 1, this.#stride, this.#queryAt, this.#scalesAt + 4 * position, this.#outAt);
+    return this.#scores[0] as number;
+  }
+}
+
+/**
+ * The positions of the `limit` highest of `scores` (integers from −`bound` to `bound`), ascending;
+ * of those tied at the last score, the first ones. One count of each score, then one pass.
+ */
+export function bestIntegers(scores: Int32Array, limit: number, bound: number): Int32Array {
+  const counts = new Int32Array(2 * bound + 1);
+  for (let i = 0; i < scores.length; i++) {
+    const at = (scores[i] as number) + bound;
+    counts[at] = (counts[at] as number) + 1;
+  }
+  let floor = 2 * bound;
+  let above = 0;
+  while (floor > 0 && above + (counts[floor] as number) < limit) above += counts[floor--] as number;
+  // Every score above `floor` is kept; of those at `floor`, as many as fill `limit`.
+  let ties = Math.min(limit, scores.length) - above;
+  floor -= bound;
+  const kept = new Int32Array(Math.min(limit, scores.length));
+  let j = 0;
+  for (let i = 0; i < scores.length; i++) {
+    const score = scores[i] as number;
+    if (score > floor || (score === floor && ties-- > 0)) kept[j++] = i;
+  }
+  return kept;
+}
+
+/** The index of `value` in the ascending `sorted`, or −1. */
+function sortedIndexOf(sorted: Int32Array, value: number): number {
+  let low = 0;
+  let high = sorted.length - 1;
+  while (low <= high) {
+    const middle = (low + high) >> 1;
+    const at = sorted[middle] as number;
+    if (at === value) return middle;
+    if (at < value) low = middle + 1;
+    else high = middle - 1;
+  }
+  return -1;
 }
 
 /**
@@ -240,7 +387,7 @@ export interface QuantizedScan {
  * The `limit` positions of the highest scores, best first, ties by the smaller position: candidates
  * above a rising floor are collected and trimmed to `limit` whenever they reach four times it.
  */
-export function topPositions(scores: Float32Array, limit: number): number[] {
+export function topPositions(scores: ArrayLike<number>, limit: number): number[] {
   if (limit <= 0) return [];
   const order = (a: number, b: number) => (scores[b] as number) - (scores[a] as number) || a - b;
   let kept: number[] = [];

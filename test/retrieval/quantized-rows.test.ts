@@ -4,7 +4,7 @@ import fc from "fast-check";
 import { expect, test } from "vitest";
 import { compileWat } from "../../scripts/wat.js";
 import { int8ScoresWasm } from "../../src/retrieval/int8-scores-wasm.js";
-import { QuantizedBatch, QuantizedRows, topPositions } from "../../src/retrieval/quantized-rows.js";
+import { bestIntegers, QuantizedBatch, QuantizedRows, TERNARY_FROM, topPositions } from "../../src/retrieval/quantized-rows.js";
 
 const cosine = (a: Float32Array, b: Float32Array) => {
   let dot = 0;
@@ -131,4 +131,45 @@ test("topPositions: the highest scores, best first, ties by the smaller position
       expect(topPositions(scores, limit)).toEqual(sorted);
     }),
   );
+});
+
+test("bestIntegers: the positions of the highest integer scores, ascending, ties by the smaller position, as a full sort", () => {
+  fc.assert(
+    fc.property(fc.array(fc.integer({ min: -6, max: 6 }), { maxLength: 300 }), fc.integer({ min: 0, max: 40 }), (values, limit) => {
+      const scores = Int32Array.from(values);
+      const sorted = [...scores.keys()].sort((a, b) => (scores[b] as number) - (scores[a] as number) || a - b).slice(0, limit);
+      expect([...bestIntegers(scores, limit, 6)]).toEqual(sorted.sort((a, b) => a - b));
+    }),
+  );
+});
+
+test(`past ${TERNARY_FROM} rows the ternary first pass keeps the best rows; every row's cosine is still the int8 one`, () => {
+  let seed = 11;
+  const random = () => {
+    seed = (Math.imul(seed, 1_103_515_245) + 12_345) >>> 0;
+    return seed / 2 ** 32;
+  };
+  // Sparse rows of −1, 0 and +1 (as the hashed test embedder gives), 64 dimensions: their ternary
+  // form is themselves, so the first pass ranks by the exact dot product.
+  const dimension = 64;
+  const sparse = () => {
+    const vector = new Float32Array(dimension);
+    for (let j = 0; j < 8; j++) vector[Math.floor(random() * dimension)] = random() < 0.5 ? -1 : 1;
+    return vector;
+  };
+  const vectors = Array.from({ length: TERNARY_FROM + 500 }, sparse);
+  const big = rowsOf(vectors);
+  // The same rows in groups under the first-pass size, scanned in one pass each: the reference.
+  const groups = Array.from({ length: Math.ceil(vectors.length / 10_000) }, (_, g) => rowsOf(vectors.slice(g * 10_000, (g + 1) * 10_000)));
+  for (let q = 0; q < 5; q++) {
+    const query = Float32Array.from(vectors[q * 997] as Float32Array, (value, k) => (k % 9 === 0 ? 0 : value));
+    const scan = big.scan(query);
+    const scans = groups.map((rows) => rows.scan(query));
+    const reference = (position: number) =>
+      (scans[Math.floor(position / 10_000)] as ReturnType<QuantizedRows["scan"]>).cosine(position % 10_000);
+    for (const position of [0, 1, q * 997, 7_777, TERNARY_FROM + 499]) expect(scan.cosine(position)).toBe(reference(position));
+    const exact = vectors.map((row) => cosine(row, query));
+    const top10 = [...exact.keys()].sort((a, b) => (exact[b] as number) - (exact[a] as number) || a - b).slice(0, 10);
+    expect(new Set(scan.best(10))).toEqual(new Set(top10));
+  }
 });
