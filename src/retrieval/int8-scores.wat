@@ -7,7 +7,7 @@
   ;;   out[i] = f32(dot(rows[i], query)) * scales[i]  for i in [0, count)
   ;; rows: count rows of `stride` int8 bytes each (stride a multiple of 16, zero-padded);
   ;; query: `stride` int8 bytes; scales, out: `count` f32 each. Offsets are byte offsets.
-  (func (export "scores")
+  (func $scores (export "scores")
     (param $rows i32) (param $count i32) (param $stride i32) (param $query i32) (param $scales i32) (param $out i32)
     (local $i i32) (local $k i32) (local $row i32) (local $sum v128) (local $a v128) (local $b v128)
     (local.set $row (local.get $rows))
@@ -39,6 +39,26 @@
         (local.set $row (i32.add (local.get $row) (local.get $stride)))
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $each))))
+  ;; scoresAt(rows, positions, n, stride, query, scales, out):
+  ;;   out[j] = f32(dot(rows[p], query)) * scales[p]  for p = positions[j], j in [0, n)
+  ;; As `scores`, for the rows at the n i32 `positions` only.
+  (func (export "scoresAt")
+    (param $rows i32) (param $positions i32) (param $n i32) (param $stride i32) (param $query i32) (param $scales i32) (param $out i32)
+    (local $j i32) (local $p i32)
+    (block $done
+      (loop $each
+        (br_if $done (i32.ge_u (local.get $j) (local.get $n)))
+        (local.set $p (i32.load (i32.add (local.get $positions) (i32.shl (local.get $j) (i32.const 2)))))
+        (call $scores
+          (i32.add (local.get $rows) (i32.mul (local.get $p) (local.get $stride)))
+          (i32.const 1)
+          (local.get $stride)
+          (local.get $query)
+          (i32.add (local.get $scales) (i32.shl (local.get $p) (i32.const 2)))
+          (i32.add (local.get $out) (i32.shl (local.get $j) (i32.const 2))))
+        (local.set $j (i32.add (local.get $j) (i32.const 1)))
+        (br $each))))
+
   ;; ternary(rows, count, plane, query, out):
   ;;   out[i] = i32(dot(t(rows[i]), t(query)))  for i in [0, count)
   ;; Each row (and the query) is a ternary vector (components −1, 0 or +1) as two bit planes of

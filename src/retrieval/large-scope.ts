@@ -14,7 +14,7 @@ import {
 import { analyseQuery, POOL_SIZE, type RankQuery } from "./features.js";
 import { stem } from "./keywords.js";
 import { dayOf, type Nlp } from "./nlp.js";
-import type { QuantizedScan } from "./quantized-rows.js";
+import type { QuantizedRows, QuantizedScan } from "./quantized-rows.js";
 import { type RankedHit, type RankOptions, rankIndex, topicVectorOf } from "./rank.js";
 import { buildScopeIndex, type IndexedMemory, indexMemory, type ScopeIndex } from "./scope-index.js";
 import { type ScopeTerms, type ScopeWords, scopeWords } from "./scope-words.js";
@@ -192,6 +192,9 @@ export async function rankLargeScope(
  */
 const VECTOR_MARGIN = 50;
 
+/** `rankFromRows`' buffer for the vectors of the memories it ranks without reading them. */
+let lightVectors = new Float32Array(0);
+
 /**
  * `rankLargeScope` when the scope's quantised vectors are in process (`ScopeWords.rows`, no
  * metadata filter). The first stage is scored from the scan's approximate cosines and the scope's
@@ -274,16 +277,22 @@ async function rankFromRows(
       if (j >= 0 && j < words.count && words.session[j] === words.session[position]) looked.add(j);
     }
   }
+  const rows = words.rows as QuantizedRows;
   const rankWith = () => {
     const light = new Set<string>();
     const memories: IndexedMemory[] = [];
+    // The vectors of the memories not read, in one buffer reused by every search: they live only
+    // while this (synchronous) ranking runs, and no result keeps its vector.
+    const needed = looked.size * rows.dimension;
+    if (lightVectors.length < needed) lightVectors = new Float32Array(needed);
     for (const position of looked) {
       const id = words.ids[position] as string;
       const record = records.get(id);
       if (record) memories.push(...indexedRecord(store, record, words, relevant, nlp));
       else {
+        const at = light.size * rows.dimension;
         light.add(id);
-        memories.push(inProcessMemory(words, position, relevant));
+        memories.push(inProcessMemory(words, position, relevant, lightVectors.subarray(at, at + rows.dimension)));
       }
     }
     memories.sort(oldestFirst);
@@ -314,9 +323,9 @@ function indexedRecord(store: VectorStore, record: MemoryRecord, words: ScopeWor
  * expiry and stamp, and its quantised vector. Its text is not known (so it is not a question, names
  * no day and greets no one).
  */
-function inProcessMemory(words: ScopeWords, position: number, relevant: ScopeTerms): IndexedMemory {
+function inProcessMemory(words: ScopeWords, position: number, relevant: ScopeTerms, into: Float32Array): IndexedMemory {
   const { stamp, speaker, expires } = words.at(position);
-  const { vector, squaredNorm } = (words.rows as NonNullable<ScopeWords["rows"]>).vector(position);
+  const { vector, squaredNorm } = (words.rows as NonNullable<ScopeWords["rows"]>).vector(position, into);
   const { tf, length } = relevant.counts(position, true);
   const day = dayOf(stamp.createdAt);
   return {

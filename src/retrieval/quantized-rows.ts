@@ -60,6 +60,7 @@ interface ScanExports {
   readonly memory: { readonly buffer: ArrayBuffer; grow(pages: number): number };
   scores(rows: number, count: number, stride: number, query: number, scales: number, out: number): void;
   ternary(rows: number, count: number, plane: number, query: number, out: number): void;
+  scoresAt(rows: number, positions: number, n: number, stride: number, query: number, scales: number, out: number): void;
 }
 
 /** Bytes of one bit plane of a ternary vector of `dimension` components (a multiple of 16). */
@@ -127,6 +128,9 @@ export class QuantizedRows {
   readonly #planesAt: number;
   readonly #queryPlanesAt: number;
   readonly #ternaryAt: number;
+  /** The shortlist's positions and their int8 scores (`shortlistOf(count)` of each). */
+  readonly #listAt: number;
+  readonly #listedAt: number;
   readonly #planes: Uint8Array | undefined;
   readonly #queryPlanes: Uint8Array | undefined;
   readonly #ternaryScores: Int32Array | undefined;
@@ -151,7 +155,10 @@ export class QuantizedRows {
     this.#planesAt = this.#outAt + count * 4 + ((LANES - ((count * 4) % LANES)) % LANES);
     this.#queryPlanesAt = this.#planesAt + (ternary ? count * 2 * plane : 0);
     this.#ternaryAt = this.#queryPlanesAt + 2 * plane;
-    const bytes = ternary ? this.#ternaryAt + count * 4 : this.#outAt + count * 4;
+    const shortlist = ternary ? shortlistOf(count) : 0;
+    this.#listAt = this.#ternaryAt + count * 4;
+    this.#listedAt = this.#listAt + shortlist * 4;
+    const bytes = ternary ? this.#listedAt + shortlist * 4 : this.#outAt + count * 4;
     this.#exports = new wasm.Instance(scanModule(), {}).exports as unknown as ScanExports;
     const pages = Math.ceil(bytes / 65_536) - this.#exports.memory.buffer.byteLength / 65_536;
     if (pages > 0) this.#exports.memory.grow(pages);
@@ -213,13 +220,14 @@ export class QuantizedRows {
 
   /**
    * The row at `position` as a vector (codes times scale: about the unit vector of what was
-   * quantised), with the sum of its squares.
+   * quantised), with the sum of its squares; written into `into` when given.
    */
-  vector(position: number): { vector: Float32Array; squaredNorm: number } {
+  vector(position: number, into?: Float32Array): { vector: Float32Array; squaredNorm: number } {
     const codes = this.#codes;
     const start = position * this.#stride;
     const scale = this.#scales[position] as number;
-    const vector = new Float32Array(this.dimension);
+    const vector = into ?? new Float32Array(this.dimension);
+    if (vector.length !== this.dimension) throw new RangeError(`a vector of ${vector.length} numbers for rows of ${this.dimension}`);
     let squares = 0;
     for (let k = 0; k < vector.length; k++) {
       const code = codes[start + k] as number;
@@ -266,8 +274,10 @@ export class QuantizedRows {
     ternaryInto(query, this.dimension, this.#queryPlanes as Uint8Array, this.#plane);
     this.#exports.ternary(this.#planesAt, this.count, this.#plane, this.#queryPlanesAt, this.#ternaryAt);
     const shortlist = bestIntegers(this.#ternaryScores, shortlistOf(this.count), this.dimension);
-    const listed = new Float32Array(shortlist.length);
-    for (let j = 0; j < shortlist.length; j++) listed[j] = this.#score(shortlist[j] as number);
+    const buffer = this.#exports.memory.buffer;
+    new Int32Array(buffer, this.#listAt, shortlist.length).set(shortlist);
+    this.#exports.scoresAt(0, this.#listAt, shortlist.length, this.#stride, this.#queryAt, this.#scalesAt, this.#listedAt);
+    const listed = new Float32Array(buffer, this.#listedAt, shortlist.length).slice();
     const others = new Map<number, number>();
     const score = (position: number) => {
       const j = sortedIndexOf(shortlist, position);

@@ -309,6 +309,10 @@ function count(
         const id = vocabulary.get(term);
         if (id !== undefined && id < size) wanted.set(id, term);
       }
+      // By vocabulary id: 1 + the index of the wanted stem in `named`, else 0 (`counts` looks up every word of a memory).
+      const named = [...wanted.values()];
+      const slot = named.length < 256 ? new Uint8Array(size) : new Uint16Array(size);
+      for (const [k, id] of [...wanted.keys()].entries()) slot[id] = k + 1;
       const idfOf = (frequency: number) => bm25Idf(n, frequency);
       // BM25 of every memory, computed on first use (`counts` alone needs none of it).
       let scored: { scores: Float64Array; touched: number[] } | undefined;
@@ -388,8 +392,10 @@ function count(
             length += memory.length;
             const { terms, counts } = memory;
             for (let k = 0; k < terms.length; k++) {
-              const term = wanted.get(terms[k] as number);
-              if (term !== undefined) tf.set(term, (tf.get(term) ?? 0) + (counts[k] as number));
+              const at = slot[terms[k] as number];
+              if (!at) continue;
+              const term = named[at - 1] as string;
+              tf.set(term, (tf.get(term) ?? 0) + (counts[k] as number));
             }
           }
           return { tf, length };
