@@ -11,13 +11,13 @@ import {
   type StoreFilter,
   type VectorStore,
 } from "../stores/vector-store.js";
-import { analyseQuery, POOL_SIZE, type RankQuery } from "./features.js";
+import { analyseQuery, analyseQueryText, POOL_SIZE, type RankQuery } from "./features.js";
 import { stem } from "./keywords.js";
 import { dayOf, type Nlp } from "./nlp.js";
 import type { QuantizedRows, QuantizedScan } from "./quantized-rows.js";
 import { type RankedHit, type RankOptions, rankIndex, topicVectorOf } from "./rank.js";
 import { buildScopeIndex, type IndexedMemory, indexMemory, type ScopeIndex } from "./scope-index.js";
-import { type ScopeTerms, type ScopeWords, scopeWords } from "./scope-words.js";
+import { lastScopeWords, type ScopeTerms, type ScopeWords, scopeWords } from "./scope-words.js";
 import { withoutSpeakerNames } from "./speaker-names.js";
 
 /**
@@ -88,19 +88,24 @@ export async function rankLargeScope(
 ): Promise<RankedHit[]> {
   if (!isScopeVersioned(store) || !isTimeOrdered(store))
     return rankCandidates({ store, embedder }, { text, scope, signal, nlp, ...options });
-  const [[vector], words, loaded] = (await Promise.all([embedder.embed([text], { signal }), scopeWords(store, scope), nlp])) as [
-    [Float32Array],
-    ScopeWords | undefined,
-    Nlp,
-  ];
+  // The query without the scope's speakers' names is embedded with the query when the scope's
+  // speakers are known from an earlier search (as for a scope read whole), else once they are read.
+  const last = lastScopeWords(store, scope);
+  const guess = last && withoutSpeakerNames(text, last.speakers, (term) => last.documentFrequency(term) > 0);
+  const embedding = embedder.embed(guess === undefined ? [text] : [text, guess], { signal });
+  // Awaited below; a failed read of the statistics must not leave its rejection unhandled.
+  embedding.catch(() => {});
+  const [words, loaded] = await Promise.all([scopeWords(store, scope), nlp]);
   if (!words) return rankCandidates({ store, embedder }, { text, scope, signal, nlp, ...options });
+  const analysed = analyseQueryText(text, loaded, words.latestDay);
+  const [vector, guessed] = (await embedding) as [Float32Array, Float32Array?];
   signal?.throwIfAborted();
   // A metadata filter goes to the store: the vector candidates are then the filter's, and so are the keyword ones.
   const filter: StoreFilter = { scope, ...(options.metadata && { metadata: options.metadata }) };
-  // The query without the scope's speakers' names, embedded when it names one (as for a whole scope).
   const topic = withoutSpeakerNames(text, words.speakers, (term) => words.documentFrequency(term) > 0);
-  const topicVector = topic === undefined ? undefined : (await embedder.embed([topic], { signal }))[0];
-  const query = analyseQuery(text, vector, loaded, words.latestDay, topicVector);
+  const topicVector =
+    topic === undefined ? undefined : topic === guess && guessed ? guessed : (await embedder.embed([topic], { signal }))[0];
+  const query: RankQuery = { ...analysed, vector, ...(topicVector ? { topicVector } : {}) };
   const keywordWeight = options.keywordWeight ?? 0.3;
   const stems = [...new Set(query.terms.map(stem))];
   // BM25, windows and the first stage count the keyword terms; nouns are looked up among all the query's stems.

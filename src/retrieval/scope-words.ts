@@ -82,7 +82,17 @@ interface Kept {
 const PAGE = 500;
 /** Large scopes whose statistics are kept per store, least recently used dropped first. */
 const KEPT_SCOPES = 4;
-const kept = new WeakMap<VectorStore, Map<string, { version: string; reading: Promise<Kept> }>>();
+const kept = new WeakMap<VectorStore, Map<string, { version: string; reading: Promise<Kept>; words?: ScopeWords }>>();
+
+const scopeKey = (scope: ValidScope) => JSON.stringify([scope.userId ?? null, scope.agentId ?? null, scope.runId ?? null]);
+
+/**
+ * The statistics of `scope` last read, whatever has been written since (or undefined): what search
+ * guesses the scope's speakers from while it checks the scope's version.
+ */
+export function lastScopeWords(store: VectorStore, scope: ValidScope): ScopeWords | undefined {
+  return kept.get(store)?.get(scopeKey(scope))?.words;
+}
 
 const stampKey = (stamp: { id: string; hash: string; updatedAt: string }) => `${stamp.id}\u0000${stamp.hash}\u0000${stamp.updatedAt}`;
 
@@ -99,18 +109,23 @@ export async function scopeWords(
   const filter: StoreFilter = { scope };
   const version = await store.scopeVersion(filter);
   if (version === undefined) return undefined;
-  const key = JSON.stringify([scope.userId ?? null, scope.agentId ?? null, scope.runId ?? null]);
-  const scopes = kept.get(store) ?? new Map<string, { version: string; reading: Promise<Kept> }>();
+  const key = scopeKey(scope);
+  const scopes = kept.get(store) ?? new Map<string, { version: string; reading: Promise<Kept>; words?: ScopeWords }>();
   kept.set(store, scopes);
   let entry = scopes.get(key);
   const settled = entry && (await entry.reading.catch(() => undefined));
   if (!entry || entry.version !== version || !settled || settled.words.expires <= now()) {
     const reading = read(store, filter, version, settled || undefined, now());
-    entry = { version, reading };
-    const started = entry;
-    reading.catch(() => {
-      if (scopes.get(key) === started) scopes.delete(key);
-    });
+    const started: { version: string; reading: Promise<Kept>; words?: ScopeWords } = { version, reading };
+    entry = started;
+    reading.then(
+      (done) => {
+        started.words = done.words;
+      },
+      () => {
+        if (scopes.get(key) === started) scopes.delete(key);
+      },
+    );
   }
   scopes.delete(key);
   scopes.set(key, entry);

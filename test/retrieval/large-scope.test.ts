@@ -256,3 +256,26 @@ test("a large scope ranked from its quantised vectors in process: the top 10 of 
   await forced.close();
   await whole.close();
 });
+
+test("a large scope's speakers, known from an earlier search, let a query naming one be embedded with its version without the names in one call", async () => {
+  const embedder = deterministicEmbedder();
+  const memory = new Memory({ vectorStore: largeScopes([]), embedder, writeBehind: { enabled: false }, onError: () => {} });
+  const scope = { userId: "alice" };
+  for (const [k, [name, content]] of [
+    ["Ana", "I finally booked the walrus tour"],
+    ["Ben", "bring the blue kettle for tea"],
+  ].entries())
+    await memory.add([{ role: "user", name: name as string, content: content as string }], {
+      ...scope,
+      timestamp: new Date(Date.UTC(2025, 0, 1, 10, k)),
+    });
+  // First search of the scope: its speakers are not known yet, so the query without them is a second call.
+  let before = embedder.calls.length;
+  await memory.search("what did Ben bring?", { ...scope, threshold: 0 });
+  expect(embedder.calls.slice(before)).toEqual([["what did Ben bring?"], ["what did bring?"]]);
+  before = embedder.calls.length;
+  const { results } = await memory.search("what did Ben say about tea?", { ...scope, threshold: 0, explain: true });
+  expect(embedder.calls.slice(before)).toEqual([["what did Ben say about tea?", "what did say about tea?"]]);
+  expect(results[0]?.memory).toBe("Ben: bring the blue kettle for tea");
+  await memory.close();
+});
