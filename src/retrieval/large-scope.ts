@@ -257,12 +257,8 @@ async function rankFromRows(
   // Read: the candidates whose first-stage score can reach the best POOL_SIZE.
   const records = new Map<string, MemoryRecord>();
   const reachable = [...candidates].filter((position) => bound(position, 1) >= least);
-  await readInto(
-    records,
-    reachable.map((position) => words.ids[position] as string),
-    store,
-    scope,
-  );
+  const read = (positions: readonly number[]) => readKnown(records, positions, words, store, scope);
+  await read(reachable);
   const base = (position: number, record: MemoryRecord | undefined) =>
     record?.vector
       ? (1 - keywordWeight) * Math.max(0, cosineSimilarity(query.vector, record.vector)) + keywordWeight * bmShare(position)
@@ -308,7 +304,7 @@ async function rankFromRows(
   for (let round = 0; round < 3; round++) {
     const unread = ranked.hits.filter((hit) => ranked.light.has(hit.record.id)).map((hit) => hit.record.id);
     if (unread.length === 0) break;
-    await readInto(records, unread, store, scope);
+    await read(unread.map((id) => words.position.get(id) as number));
     ranked = rankWith();
   }
   // One still not read was deleted since the statistics were read: not a result.
@@ -346,6 +342,46 @@ function inProcessMemory(words: ScopeWords, position: number, relevant: ScopeTer
     isQuestion: false,
     vocatives: [],
   };
+}
+
+/** Records read by `rankFromRows` (by id and version), kept per store across searches: a later search that needs one again does not read it. */
+const KNOWN_RECORDS = 4_096;
+const knownRecords = new WeakMap<VectorStore, Map<string, MemoryRecord>>();
+
+/**
+ * `readInto` for memories of the scope's statistics, by position: a memory whose version the
+ * statistics hold and that an earlier search read is taken from `knownRecords` (unless it has
+ * expired since), the others read from the store inside the scope and kept there.
+ */
+async function readKnown(
+  records: Map<string, MemoryRecord>,
+  positions: readonly number[],
+  words: ScopeWords,
+  store: VectorStore,
+  scope: ValidScope,
+): Promise<void> {
+  const known = knownRecords.get(store) ?? new Map<string, MemoryRecord>();
+  knownRecords.set(store, known);
+  const now = Date.now();
+  const missing: string[] = [];
+  for (const position of positions) {
+    const id = words.ids[position] as string;
+    if (records.has(id)) continue;
+    const key = words.keys[position] as string;
+    const record = known.get(key);
+    const { expires } = words.at(position);
+    if (record && (expires === undefined || expires > now)) {
+      known.delete(key);
+      known.set(key, record);
+      records.set(id, record);
+    } else missing.push(id);
+  }
+  if (missing.length === 0) return;
+  for (const record of await store.get(missing, { scope })) {
+    records.set(record.id, record);
+    known.set(versionKey(record), record);
+  }
+  while (known.size > KNOWN_RECORDS) known.delete(known.keys().next().value as string);
 }
 
 /** Reads the records of `ids` not in `records` yet, inside the scope (neighbours need not match a metadata filter). */
