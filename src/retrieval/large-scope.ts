@@ -286,7 +286,9 @@ async function rankFromRows(
     // while this (synchronous) ranking runs, and no result keeps its vector.
     const needed = looked.size * rows.dimension;
     if (lightVectors.length < needed) lightVectors = new Float32Array(needed);
-    for (const position of looked) {
+    // Positions are in the scope's time order: the memories come out oldest first unless one was
+    // changed since the statistics were read.
+    for (const position of Int32Array.from(looked).sort()) {
       const id = words.ids[position] as string;
       const record = records.get(id);
       if (record) memories.push(...indexedRecord(store, record, words, relevant, nlp));
@@ -296,7 +298,7 @@ async function rankFromRows(
         memories.push(inProcessMemory(words, position, relevant, lightVectors.subarray(at, at + rows.dimension)));
       }
     }
-    memories.sort(oldestFirst);
+    if (!memories.every((memory, k) => k === 0 || oldestFirst(memories[k - 1] as IndexedMemory, memory) < 0)) memories.sort(oldestFirst);
     const hits = rankIndex(scopeWideIndex(memories, words, query, relevant), scope, query, options);
     return { hits, light };
   };
@@ -324,11 +326,20 @@ function indexedRecord(store: VectorStore, record: MemoryRecord, words: ScopeWor
  * expiry and stamp, and its quantised vector. Its text is not known (so it is not a question, names
  * no day and greets no one).
  */
+/** Per scope's statistics, the day each memory was said, by position (NaN until first needed). */
+const dayCache = new WeakMap<ScopeWords, Float64Array>();
+
 function inProcessMemory(words: ScopeWords, position: number, relevant: ScopeTerms, into: Float32Array): IndexedMemory {
   const { stamp, speaker, expires } = words.at(position);
   const { vector, squaredNorm } = (words.rows as NonNullable<ScopeWords["rows"]>).vector(position, into);
   const { tf, length } = relevant.counts(position, true);
-  const day = dayOf(stamp.createdAt);
+  let days = dayCache.get(words);
+  if (!days) {
+    days = new Float64Array(words.count).fill(Number.NaN);
+    dayCache.set(words, days);
+  }
+  if (Number.isNaN(days[position])) days[position] = dayOf(stamp.createdAt);
+  const day = days[position] as number;
   return {
     record: { id: stamp.id, hash: stamp.hash, createdAt: stamp.createdAt, updatedAt: stamp.updatedAt, text: "", metadata: {}, vector },
     vector,
