@@ -170,6 +170,19 @@ async function evaluate(mode: "raw" | "extract", samples: readonly Sample[], ing
     sources: items.map((item) => sourcesOf(owned, item)),
     items,
   });
+  // Timed first, back to back as an app's searches run (the scoring below makes garbage that would
+  // otherwise be collected during them): the default search (query embedding, index check,
+  // ranking, cut-off), every question once.
+  const defaultResults = new Map<Sample["questions"][number], MemoryItem[]>();
+  for (const sample of samples) {
+    for (const question of sample.questions) {
+      if (question.evidence.length === 0) continue;
+      const started = performance.now();
+      const { results } = await memory.search(question.question, { userId: sample.sampleId, limit: 10 });
+      searchMs.push(performance.now() - started);
+      defaultResults.set(question, results);
+    }
+  }
   for (const sample of samples) {
     const owned = sources.get(sample.sampleId) ?? new Map();
     const scope = { userId: sample.sampleId };
@@ -186,10 +199,7 @@ async function evaluate(mode: "raw" | "extract", samples: readonly Sample[], ing
     const turnTexts = turns.map((turn) => turn.item.memory);
     for (const question of sample.questions) {
       if (question.evidence.length === 0) continue;
-      // Timed: the default search (query embedding, index check, ranking, cut-off).
-      const started = performance.now();
-      const { results: cut } = await memory.search(question.question, { ...scope, limit: 10 });
-      searchMs.push(performance.now() - started);
+      const cut = defaultResults.get(question) as MemoryItem[];
       shown += cut.length;
       cutScores.push(score(question, ranked(owned, cut), ranked(owned, cut)));
       const { results: top20 } = await memory.search(question.question, { ...scope, limit: 20, threshold: 0 });
@@ -313,7 +323,7 @@ function printMode(result: ModeResult): void {
   }
   const i = result.ingest;
   console.log(
-    `ingest: ${i.adds} adds → ${i.memories} memories (${i.dropped} turns not stored) in ${figure(i.seconds)} s${i.llmCalls ? `; ${i.llmCalls} LLM calls, ${i.inputTokens} input / ${i.outputTokens} output tokens` : ""}; Engram search p50 ${figure(result.searchMs.p50)} ms, p95 ${figure(result.searchMs.p95)} ms (query embedding included)`,
+    `ingest: ${i.adds} adds → ${i.memories} memories (${i.dropped} turns not stored) in ${figure(i.seconds)} s${i.llmCalls ? `; ${i.llmCalls} LLM calls, ${i.inputTokens} input / ${i.outputTokens} output tokens` : ""}; Engram search p50 ${figure(result.searchMs.p50)} ms, p95 ${figure(result.searchMs.p95)} ms (query embedding included; every question once, back to back, before the scoring)`,
   );
 }
 
