@@ -173,10 +173,17 @@ describe("features before and after the query's vectors", () => {
   const vectorOf = (length: number) => Array.from({ length }, random);
   const words = ["guitar", "piano", "Paris", "march", "lessons"];
   const many = Array.from({ length: 11 }, (_, k) =>
-    indexMemory(record(`r${k}`, `${words[k % 5]} and ${words[(k * 3) % 5]}`, 100 * DAY + k * 60_000, vectorOf(9), k % 2 ? "Ann" : "Bob"), nlp),
+    indexMemory(
+      record(`r${k}`, `${words[k % 5]} and ${words[(k * 3) % 5]}`, 100 * DAY + k * 60_000, vectorOf(9), k % 2 ? "Ann" : "Bob"),
+      nlp,
+    ),
   );
   const manyIndex = buildScopeIndex(many);
-  const manyQuery = query({ vector: Float32Array.from(vectorOf(9)), topicVector: Float32Array.from(vectorOf(9)), nouns: ["guitar", "paris"] });
+  const manyQuery = query({
+    vector: Float32Array.from(vectorOf(9)),
+    topicVector: Float32Array.from(vectorOf(9)),
+    nouns: ["guitar", "paris"],
+  });
   // One memory at a time, summed in dimension order.
   const cosine = (a: Float32Array, b: Float32Array) => {
     let dot = 0;
