@@ -99,8 +99,8 @@ interface Job {
 }
 
 /**
- * One model thread. Requests are queued here and sent one batch at a time; single texts (search
- * queries) go ahead of batches waiting from writes. Idle, the worker does not keep the process alive.
+ * One model thread. Requests are queued here and sent one batch at a time; urgent ones (a search's
+ * texts) go ahead of batches waiting from writes. Idle, the worker does not keep the process alive.
  */
 class ModelWorker {
   readonly #worker: Worker;
@@ -164,10 +164,10 @@ class ModelWorker {
   }
 
   /** Queues one model call's texts; resolves with one vector per text, in order. */
-  embedBatch(batch: string[]): Promise<Float32Array[]> {
+  embedBatch(batch: string[], urgent: boolean): Promise<Float32Array[]> {
     if (this.#failure) return Promise.reject(this.#failure);
     const done = new Promise<Float32Array[]>((resolve, reject) => {
-      (batch.length === 1 ? this.#urgent : this.#bulk).push({ id: this.#nextId++, texts: batch, resolve, reject });
+      (urgent ? this.#urgent : this.#bulk).push({ id: this.#nextId++, texts: batch, resolve, reject });
     });
     this.#pump();
     return done;
@@ -222,6 +222,12 @@ type WorkerMessage =
 /** The model threads of the process, shared by every local embedder. */
 const workers: ModelWorker[] = [];
 
+/**
+ * A call of at most this many texts goes ahead of write batches waiting for the model: a search's
+ * query, and the same query without the speakers' names it names.
+ */
+const URGENT_TEXTS = 2;
+
 /** Texts over the model threads, one model call of `batchSize` similar-length texts at a time, each to the least busy of the first `threads`. */
 function embedInWorkers(texts: string[], batchSize: number, threads: number): Promise<Float32Array[]> {
   try {
@@ -233,7 +239,7 @@ function embedInWorkers(texts: string[], batchSize: number, threads: number): Pr
   return inBatches(texts, batchSize, (batch) => {
     const idle = pool.filter((worker) => !worker.failed);
     const worker = (idle.length > 0 ? idle : pool).reduce((least, next) => (next.queued < least.queued ? next : least));
-    return worker.embedBatch(batch);
+    return worker.embedBatch(batch, texts.length <= URGENT_TEXTS);
   });
 }
 

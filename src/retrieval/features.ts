@@ -56,12 +56,18 @@ export interface RankQuery {
   readonly topicVector?: Float32Array;
 }
 
+/** What ranking reads of a query's words: `RankQuery` without its embeddings. */
+export type QueryWords = Omit<RankQuery, "vector" | "topicVector">;
+
+/** A query's embeddings, as `RankQuery` holds them. */
+export type QueryVectors = Pick<RankQuery, "vector" | "topicVector">;
+
 export function analyseQuery(text: string, vector: Float32Array, nlp: Nlp, referenceDay: number, topicVector?: Float32Array): RankQuery {
   return { ...analyseQueryText(text, nlp, referenceDay), vector, ...(topicVector ? { topicVector } : {}) };
 }
 
 /** What ranking reads of a query's words (`analyseQuery` without its embeddings): search computes it while the query is embedded. */
-export function analyseQueryText(text: string, nlp: Nlp, referenceDay: number): Omit<RankQuery, "vector" | "topicVector"> {
+export function analyseQueryText(text: string, nlp: Nlp, referenceDay: number): QueryWords {
   const { nouns, properNouns } = nlp.entities(text);
   return {
     text,
@@ -180,22 +186,95 @@ function scopeWideBm25(stems: readonly string[], index: ScopeIndex, scope: Scope
   return scores;
 }
 
-/** Σ a[d]·b[d] over a's length (the hot loop of a search). */
+/** Σ a[d]·b[d] over a's length, summed in that order. */
 function dotProduct(a: Float32Array, b: Float32Array): number {
   let dot = 0;
   for (let d = 0; d < a.length; d++) dot += (a[d] as number) * (b[d] as number);
   return dot;
 }
 
-/** Cosine similarity of `vector` to every memory of the index. */
-function cosines(vector: Float32Array, index: ScopeIndex): Float64Array {
+function squaredNormOf(vector: Float32Array): number {
   let norm = 0;
   for (let d = 0; d < vector.length; d++) norm += (vector[d] as number) * (vector[d] as number);
-  const result = new Float64Array(index.memories.length);
-  index.memories.forEach((memory, i) => {
-    result[i] = norm === 0 || memory.squaredNorm === 0 ? 0 : dotProduct(vector, memory.vector) / Math.sqrt(norm * memory.squaredNorm);
-  });
-  return result;
+  return norm;
+}
+
+const cosineOf = (dot: number, norm: number, memory: IndexedMemory) =>
+  norm === 0 || memory.squaredNorm === 0 ? 0 : dot / Math.sqrt(norm * memory.squaredNorm);
+
+/**
+ * Cosine similarity of `vector`, and of `second` when given, to every memory of the index (the hot
+ * loop of a search). Four memories at a time, each memory's vector read once for both queries: the
+ * sums are independent, so they run side by side, and each is summed in dimension order as
+ * `dotProduct` sums it, so every value is the one-at-a-time cosine to the bit.
+ */
+function cosinesOf(memories: readonly IndexedMemory[], vector: Float32Array, second?: Float32Array): [Float64Array, Float64Array?] {
+  if (second && second.length !== vector.length) return [cosinesOf(memories, vector)[0], cosinesOf(memories, second)[0]];
+  const n = memories.length;
+  const length = vector.length;
+  const cos = new Float64Array(n);
+  const other = second ? new Float64Array(n) : undefined;
+  const norm = squaredNormOf(vector);
+  const otherNorm = second ? squaredNormOf(second) : 0;
+  let i = 0;
+  for (; i + 3 < n; i += 4) {
+    const m0 = memories[i] as IndexedMemory;
+    const m1 = memories[i + 1] as IndexedMemory;
+    const m2 = memories[i + 2] as IndexedMemory;
+    const m3 = memories[i + 3] as IndexedMemory;
+    const v0 = m0.vector;
+    const v1 = m1.vector;
+    const v2 = m2.vector;
+    const v3 = m3.vector;
+    let a0 = 0;
+    let a1 = 0;
+    let a2 = 0;
+    let a3 = 0;
+    if (second && other) {
+      let b0 = 0;
+      let b1 = 0;
+      let b2 = 0;
+      let b3 = 0;
+      for (let d = 0; d < length; d++) {
+        const p = vector[d] as number;
+        const q = second[d] as number;
+        const x0 = v0[d] as number;
+        const x1 = v1[d] as number;
+        const x2 = v2[d] as number;
+        const x3 = v3[d] as number;
+        a0 += p * x0;
+        a1 += p * x1;
+        a2 += p * x2;
+        a3 += p * x3;
+        b0 += q * x0;
+        b1 += q * x1;
+        b2 += q * x2;
+        b3 += q * x3;
+      }
+      other[i] = cosineOf(b0, otherNorm, m0);
+      other[i + 1] = cosineOf(b1, otherNorm, m1);
+      other[i + 2] = cosineOf(b2, otherNorm, m2);
+      other[i + 3] = cosineOf(b3, otherNorm, m3);
+    } else {
+      for (let d = 0; d < length; d++) {
+        const p = vector[d] as number;
+        a0 += p * (v0[d] as number);
+        a1 += p * (v1[d] as number);
+        a2 += p * (v2[d] as number);
+        a3 += p * (v3[d] as number);
+      }
+    }
+    cos[i] = cosineOf(a0, norm, m0);
+    cos[i + 1] = cosineOf(a1, norm, m1);
+    cos[i + 2] = cosineOf(a2, norm, m2);
+    cos[i + 3] = cosineOf(a3, norm, m3);
+  }
+  for (; i < n; i++) {
+    const memory = memories[i] as IndexedMemory;
+    cos[i] = cosineOf(dotProduct(vector, memory.vector), norm, memory);
+    if (second && other) other[i] = cosineOf(dotProduct(second, memory.vector), otherNorm, memory);
+  }
+  return [cos, other];
 }
 
 const descendingCopy = (values: Float64Array) => Float64Array.from(values).sort().reverse();
@@ -205,77 +284,98 @@ function best(candidates: readonly number[], score: Float64Array, size: number):
   const byScore = (a: number, b: number) => (score[b] as number) - (score[a] as number) || a - b;
   if (candidates.length <= size * 4) return [...candidates].sort(byScore).slice(0, size);
   // The size-th best score, from a native sort of the scores alone; then only those reaching it are ordered.
-  const floor = Float64Array.from(candidates, (i) => score[i] as number).sort()[candidates.length - size] as number;
-  return candidates
-    .filter((i) => (score[i] as number) >= floor)
-    .sort(byScore)
-    .slice(0, size);
+  const scores = new Float64Array(candidates.length);
+  for (let k = 0; k < candidates.length; k++) scores[k] = score[candidates[k] as number] as number;
+  const floor = scores.sort()[candidates.length - size] as number;
+  const reaching: number[] = [];
+  for (const i of candidates) if ((score[i] as number) >= floor) reaching.push(i);
+  return reaching.sort(byScore).slice(0, size);
+}
+
+export interface FeatureOptions {
+  /** The keyword side's weight in the first-stage score. @default 0.3 */
+  keywordWeight?: number;
+  /** Which memories may enter the pool. @default every memory */
+  eligible?: (memory: IndexedMemory) => boolean;
+  /** Choose the pool by the query with and without the speakers' names (see `scoreFeatures`). @default true */
+  topicPool?: boolean;
 }
 
 /**
- * Scores every memory of the scope with the first stage (`base = (1 − keywordWeight) · max(0, cos) +
- * keywordWeight · bm`), keeps the best `POOL_SIZE` of those `eligible` allows, and computes their
- * feature rows. With `topicPool` and a query naming a speaker, the pool is the best by
- * `(1 − keywordWeight) · max(0, (cos + cosTopic) / 2) + keywordWeight · bm` instead (a second cosine
- * per memory); the neighbour and session signals read `base` either way. Signals that need
- * neighbours, speakers or dates are 0 for memories without them.
+ * The part of `scoreFeatures` that does not read the query's embeddings, per memory of the index:
+ * its keyword scores and their ranks, the nouns and speakers the query names, which memories are
+ * eligible. Search computes it while the query is embedded; `completeFeatures` adds the cosines.
  */
-export function scoreFeatures(
+export interface PreparedFeatures {
+  readonly index: ScopeIndex;
+  readonly query: QueryWords;
+  readonly keywordWeight: number;
+  readonly topicPool: boolean;
+  /** The memories `eligible` allows, ascending. */
+  readonly eligible: readonly number[];
+  readonly bm: Float64Array;
+  /** BM25 / the best BM25 of the scope (the `bm` feature), and keywordWeight times that (the first stage's keyword part). */
+  readonly bmRelative: Float64Array;
+  readonly keywordPart: Float64Array;
+  /** The `bmW`, `nbBm`, `rrBm`, `noun`, `spk`, `spkOther` and `len` features. */
+  readonly bmWindow: Float64Array;
+  readonly neighbourBm: Float64Array;
+  readonly bmRank: Float64Array;
+  readonly noun: Float64Array;
+  readonly speaker: Uint8Array;
+  readonly otherSpeaker: Uint8Array;
+  readonly logLength: Float64Array;
+  /** Each memory's session as a number from 0 to `sessions` − 1. */
+  readonly sessionSlot: Int32Array;
+  readonly sessions: number;
+  readonly signals: Omit<Scored["query"], "maxCos" | "maxBmRaw">;
+}
+
+/** `scoreFeatures` before the query's embeddings: everything it computes that does not read them. */
+export function prepareFeatures(
   index: ScopeIndex,
-  query: RankQuery,
-  {
-    keywordWeight = 0.3,
-    eligible = () => true,
-    topicPool = true,
-  }: { keywordWeight?: number; eligible?: (memory: IndexedMemory) => boolean; topicPool?: boolean } = {},
-): Scored {
-  const { memories, previous, next, session } = index;
+  query: QueryWords,
+  { keywordWeight = 0.3, eligible = () => true, topicPool = true }: FeatureOptions = {},
+): PreparedFeatures {
+  const { memories, previous, next, session, speakers, documentFrequency } = index;
   const n = memories.length;
-  const cos = new Float64Array(n);
-  let maxCos = -1;
-  const vector = query.vector;
-  let queryNorm = 0;
-  for (let d = 0; d < vector.length; d++) queryNorm += (vector[d] as number) * (vector[d] as number);
-  for (let i = 0; i < n; i++) {
-    const memory = memories[i] as IndexedMemory;
-    const dot = dotProduct(vector, memory.vector);
-    cos[i] = queryNorm === 0 || memory.squaredNorm === 0 ? 0 : dot / Math.sqrt(queryNorm * memory.squaredNorm);
-    if ((cos[i] as number) > maxCos) maxCos = cos[i] as number;
-  }
   const stems = [...new Set(query.terms.map(stem))];
   const bm = bm25Of(stems, index);
-  const bmWindow = bm25Of(stems, index, { windows: true });
+  const windowScores = bm25Of(stems, index, { windows: true });
   let bestBm = 0;
   let bestWindow = 0;
   for (let i = 0; i < n; i++) {
     bestBm = Math.max(bestBm, bm[i] as number);
-    bestWindow = Math.max(bestWindow, bmWindow[i] as number);
+    bestWindow = Math.max(bestWindow, windowScores[i] as number);
   }
-  const bmRel = (i: number) => (bestBm > 0 ? (bm[i] as number) / bestBm : 0);
-  const base = new Float64Array(n);
-  const sessionBest = new Map<number, number>();
-  let bestBase = 0;
+  const bmRelative = new Float64Array(n);
+  const keywordPart = new Float64Array(n);
+  const bmWindow = new Float64Array(n);
+  const matched: number[] = [];
   for (let i = 0; i < n; i++) {
-    base[i] = (1 - keywordWeight) * Math.max(0, cos[i] as number) + keywordWeight * bmRel(i);
-    const s = session[i] as number;
-    sessionBest.set(s, Math.max(sessionBest.get(s) ?? 0, base[i] as number));
-    bestBase = Math.max(bestBase, base[i] as number);
+    bmRelative[i] = bestBm > 0 ? (bm[i] as number) / bestBm : 0;
+    keywordPart[i] = keywordWeight * (bmRelative[i] as number);
+    bmWindow[i] = bestWindow > 0 ? (windowScores[i] as number) / bestWindow : 0;
+    if ((bm[i] as number) > 0) matched.push(i);
   }
-  bestBase ||= 1;
+  // Rank by BM25 among all memories (ties: the lower index first) of those that match; 0 for the rest.
+  const bmRank = new Float64Array(n);
+  matched.sort((a, b) => (bm[b] as number) - (bm[a] as number) || a - b);
+  matched.forEach((i, rank) => {
+    bmRank[i] = 1 / (1 + rank);
+  });
+  const neighbourBm = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const before = previous[i] as number;
+    const after = next[i] as number;
+    let best = 0;
+    if (before >= 0) best = Math.max(best, bmRelative[before] as number);
+    if (after >= 0) best = Math.max(best, bmRelative[after] as number);
+    neighbourBm[i] = best;
+  }
   const eligibleMemories: number[] = [];
   for (let i = 0; i < n; i++) if (eligible(memories[i] as IndexedMemory)) eligibleMemories.push(i);
-  const topic = topicPool && query.topicVector ? cosines(query.topicVector, index) : undefined;
-  let poolScore = base;
-  if (topic) {
-    poolScore = new Float64Array(n);
-    for (let i = 0; i < n; i++)
-      poolScore[i] = (1 - keywordWeight) * Math.max(0, ((cos[i] as number) + (topic[i] as number)) / 2) + keywordWeight * bmRel(i);
-  }
-  const pool = best(eligibleMemories, poolScore, POOL_SIZE);
-  const cosDescending = descendingCopy(cos);
-  const bmDescending = descendingCopy(bm);
 
-  const { speakers, documentFrequency } = index;
   let named = new Set<string>();
   let nameStems = new Set<string>();
   if (query.text === undefined) {
@@ -285,65 +385,69 @@ export function scoreFeatures(
     }
   } else ({ names: named, stems: nameStems } = speakersNamedIn(query.text, speakers, (term) => documentFrequency.has(term)));
   const corpus = index.scopeWide?.count ?? n;
-  const idf = (term: string) => {
-    const frequency = documentFrequency.get(term) ?? 0;
-    return bm25Idf(corpus, frequency);
-  };
+  const idf = (term: string) => bm25Idf(corpus, documentFrequency.get(term) ?? 0);
   const nouns = query.nouns.filter((term) => !speakers.has(term) && !nameStems.has(term));
-  const nounWeight = nouns.reduce((sum, term) => sum + idf(term), 0);
-
-  const rows = pool.map((i) => {
-    const memory = memories[i] as IndexedMemory;
-    let neighbours = 0;
-    for (let j = previous[i] as number, k = 0; j >= 0 && k < 2; j = previous[j] as number, k++)
-      neighbours = Math.max(neighbours, base[j] as number);
-    for (let j = next[i] as number, k = 0; j >= 0 && k < 2; j = next[j] as number, k++)
-      neighbours = Math.max(neighbours, base[j] as number);
-    let neighbourCos = 0;
-    let neighbourBm = 0;
-    for (const j of [previous[i] as number, next[i] as number]) {
-      if (j < 0) continue;
-      neighbourCos = Math.max(neighbourCos, cos[j] as number);
-      neighbourBm = Math.max(neighbourBm, bmRel(j));
+  const nounIdf = nouns.map(idf);
+  const nounWeight = nounIdf.reduce((sum, weight) => sum + weight, 0);
+  const noun = new Float64Array(n);
+  if (nounWeight && !index.scopeWide) {
+    // From the nouns' postings: the memories holding each, in the order of the nouns (as a memory's sum over them).
+    for (let k = 0; k < nouns.length; k++) {
+      const posting = index.postings.get(nouns[k] as string);
+      if (posting) for (const i of posting.memories) noun[i] = (noun[i] as number) + (nounIdf[k] as number);
     }
-    let noun = 0;
-    for (const term of nouns) if (memory.tf.has(term)) noun += idf(term);
-    let date = 0;
-    for (const day of query.days) for (const said of memory.days) date = Math.max(date, 1 - Math.min(1, Math.abs(said - day) / 2));
-    const speaker = memory.speaker;
-    return Float64Array.from([
-      cos[i] as number,
-      (cos[i] as number) - maxCos,
-      bmRel(i),
-      bestWindow > 0 ? (bmWindow[i] as number) / bestWindow : 0,
-      neighbours / bestBase,
-      (sessionBest.get(session[i] as number) ?? 0) / bestBase,
-      nounWeight ? noun / nounWeight : 0,
-      speaker !== undefined && named.has(speaker) ? 1 : 0,
-      named.size > 0 && (speaker === undefined || !named.has(speaker)) ? 1 : 0,
-      date,
-      Math.log(1 + memory.length),
-      memory.isQuestion ? 1 : 0,
-      (bm[i] as number) / 10,
-      1 / (1 + rankOf(cos, cosDescending, i)),
-      (bm[i] as number) > 0 ? 1 / (1 + rankOf(bm, bmDescending, i)) : 0,
-      neighbourCos,
-      neighbourBm,
-      query.terms.length,
-      maxCos,
-      topic ? (topic[i] as number) : query.topicVector ? cosineSimilarity(query.topicVector, memory.vector) : (cos[i] as number),
-    ]);
-  });
+    for (let i = 0; i < n; i++) noun[i] = (noun[i] as number) / nounWeight;
+  }
+  const speaker = new Uint8Array(n);
+  const otherSpeaker = new Uint8Array(n);
+  const logLength = new Float64Array(n);
+  const slots = new Map<number, number>();
+  const sessionSlot = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    const memory = memories[i] as IndexedMemory;
+    if (nounWeight && index.scopeWide) {
+      let sum = 0;
+      for (let k = 0; k < nouns.length; k++) if (memory.tf.has(nouns[k] as string)) sum += nounIdf[k] as number;
+      noun[i] = sum / nounWeight;
+    }
+    const said = memory.speaker;
+    speaker[i] = said !== undefined && named.has(said) ? 1 : 0;
+    otherSpeaker[i] = named.size > 0 && (said === undefined || !named.has(said)) ? 1 : 0;
+    logLength[i] = Math.log(1 + memory.length);
+    const s = session[i] as number;
+    if (i > 0 && session[i - 1] === s) sessionSlot[i] = sessionSlot[i - 1] as number;
+    else {
+      let slot = slots.get(s);
+      if (slot === undefined) {
+        slot = slots.size;
+        slots.set(s, slot);
+      }
+      sessionSlot[i] = slot;
+    }
+  }
 
   const termStems = query.terms.map(stem);
   const unknownTerms = termStems.filter((term) => !documentFrequency.has(term)).length;
   const unknownProper = query.properNouns.filter((term) => !documentFrequency.has(term) && !nameStems.has(term)).length;
   return {
-    pool,
-    rows,
-    query: {
-      maxCos,
-      maxBmRaw: pool.reduce((max, i) => Math.max(max, (bm[i] as number) / 10), 0),
+    index,
+    query,
+    keywordWeight,
+    topicPool,
+    eligible: eligibleMemories,
+    bm,
+    bmRelative,
+    keywordPart,
+    bmWindow,
+    neighbourBm,
+    bmRank,
+    noun,
+    speaker,
+    otherSpeaker,
+    logLength,
+    sessionSlot,
+    sessions: slots.size,
+    signals: {
       unknownTermShare: unknownTerms / (termStems.length || 1),
       unknownProperShare: unknownProper / (query.properNouns.length || 1),
       namesSpeaker: named.size > 0 ? 1 : 0,
@@ -351,4 +455,97 @@ export function scoreFeatures(
       speakersNamed: named.size,
     },
   };
+}
+
+/** `scoreFeatures` from its prepared part and the query's embeddings: the cosines, the pool and its rows. */
+export function completeFeatures(prepared: PreparedFeatures, { vector, topicVector }: QueryVectors): Scored {
+  const { index, query, keywordWeight, bm, bmRelative, keywordPart, sessionSlot } = prepared;
+  const { memories, previous, next } = index;
+  const n = memories.length;
+  const topicPool = prepared.topicPool && topicVector !== undefined;
+  const [cos, topic] = cosinesOf(memories, vector, topicPool ? topicVector : undefined);
+  let maxCos = -1;
+  for (let i = 0; i < n; i++) if ((cos[i] as number) > maxCos) maxCos = cos[i] as number;
+  const base = new Float64Array(n);
+  const sessionBest = new Float64Array(prepared.sessions);
+  let bestBase = 0;
+  for (let i = 0; i < n; i++) {
+    const value = (1 - keywordWeight) * Math.max(0, cos[i] as number) + (keywordPart[i] as number);
+    base[i] = value;
+    const s = sessionSlot[i] as number;
+    sessionBest[s] = Math.max(sessionBest[s] as number, value);
+    bestBase = Math.max(bestBase, value);
+  }
+  bestBase ||= 1;
+  let poolScore = base;
+  if (topic) {
+    poolScore = new Float64Array(n);
+    for (let i = 0; i < n; i++)
+      poolScore[i] = (1 - keywordWeight) * Math.max(0, ((cos[i] as number) + (topic[i] as number)) / 2) + (keywordPart[i] as number);
+  }
+  const pool = best(prepared.eligible, poolScore, POOL_SIZE);
+  const cosDescending = descendingCopy(cos);
+
+  // One buffer for the rows (a typed array of its own per row costs an allocation each).
+  const buffer = new Float64Array(pool.length * FEATURES.length);
+  const rows = pool.map((i, position) => {
+    const memory = memories[i] as IndexedMemory;
+    let neighbours = 0;
+    for (let j = previous[i] as number, k = 0; j >= 0 && k < 2; j = previous[j] as number, k++)
+      neighbours = Math.max(neighbours, base[j] as number);
+    for (let j = next[i] as number, k = 0; j >= 0 && k < 2; j = next[j] as number, k++)
+      neighbours = Math.max(neighbours, base[j] as number);
+    let neighbourCos = 0;
+    const before = previous[i] as number;
+    const after = next[i] as number;
+    if (before >= 0) neighbourCos = Math.max(neighbourCos, cos[before] as number);
+    if (after >= 0) neighbourCos = Math.max(neighbourCos, cos[after] as number);
+    let date = 0;
+    for (const day of query.days) for (const said of memory.days) date = Math.max(date, 1 - Math.min(1, Math.abs(said - day) / 2));
+    const row = buffer.subarray(position * FEATURES.length, (position + 1) * FEATURES.length);
+    row[0] = cos[i] as number;
+    row[1] = (cos[i] as number) - maxCos;
+    row[2] = bmRelative[i] as number;
+    row[3] = prepared.bmWindow[i] as number;
+    row[4] = neighbours / bestBase;
+    row[5] = (sessionBest[sessionSlot[i] as number] as number) / bestBase;
+    row[6] = prepared.noun[i] as number;
+    row[7] = prepared.speaker[i] as number;
+    row[8] = prepared.otherSpeaker[i] as number;
+    row[9] = date;
+    row[10] = prepared.logLength[i] as number;
+    row[11] = memory.isQuestion ? 1 : 0;
+    row[12] = (bm[i] as number) / 10;
+    row[13] = 1 / (1 + rankOf(cos, cosDescending, i));
+    row[14] = prepared.bmRank[i] as number;
+    row[15] = neighbourCos;
+    row[16] = prepared.neighbourBm[i] as number;
+    row[17] = query.terms.length;
+    row[18] = maxCos;
+    row[19] = topic ? (topic[i] as number) : topicVector ? cosineSimilarity(topicVector, memory.vector) : (cos[i] as number);
+    return row;
+  });
+
+  return {
+    pool,
+    rows,
+    query: {
+      maxCos,
+      maxBmRaw: pool.reduce((max, i) => Math.max(max, (bm[i] as number) / 10), 0),
+      ...prepared.signals,
+    },
+  };
+}
+
+/**
+ * Scores every memory of the scope with the first stage (`base = (1 − keywordWeight) · max(0, cos) +
+ * keywordWeight · bm`), keeps the best `POOL_SIZE` of those `eligible` allows, and computes their
+ * feature rows. With `topicPool` and a query naming a speaker, the pool is the best by
+ * `(1 − keywordWeight) · max(0, (cos + cosTopic) / 2) + keywordWeight · bm` instead (a second cosine
+ * per memory); the neighbour and session signals read `base` either way. Signals that need
+ * neighbours, speakers or dates are 0 for memories without them. `prepareFeatures` then
+ * `completeFeatures`: the same rows to the bit.
+ */
+export function scoreFeatures(index: ScopeIndex, query: RankQuery, options: FeatureOptions = {}): Scored {
+  return completeFeatures(prepareFeatures(index, query, options), query);
 }

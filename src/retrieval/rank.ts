@@ -5,7 +5,15 @@ import type { MemoryRecord, MetadataValue, VectorStore } from "../stores/vector-
 import type { ScoreExplanation } from "../types.js";
 import { withinTokenBudget } from "./budget.js";
 import { type CutoffModel, defaultCutoff, keptByCutoff, keptBySimilarity, SMALL_SCOPE } from "./cutoff.js";
-import { analyseQueryText, type RankQuery, scoreFeatures } from "./features.js";
+import {
+  analyseQueryText,
+  completeFeatures,
+  type PreparedFeatures,
+  prepareFeatures,
+  type QueryVectors,
+  type QueryWords,
+  type RankQuery,
+} from "./features.js";
 import { isLargeScope, rankLargeScope } from "./large-scope.js";
 import { loadNlp } from "./nlp.js";
 import { defaultRanker, type LinearModel, logitOf, sigmoid } from "./ranker.js";
@@ -45,17 +53,38 @@ export interface RankedHit {
 
 /** Ranks a scope's index for an analysed query: the pure part of the pipeline. */
 export function rankIndex(index: ScopeIndex, scope: ValidScope, query: RankQuery, options: RankOptions): RankedHit[] {
-  const { limit, threshold, maxTokens, keywordWeight, metadata, explain = false } = options;
-  const ranker = options.ranker ?? defaultRanker;
-  const cutoff = options.cutoff ?? defaultCutoff;
-  if (index.memories.length === 0) return [];
+  return completeRanking(prepareRanking(index, scope, query, options), query);
+}
+
+/** `rankIndex` before the query's embeddings (see `prepareFeatures`). */
+export interface PreparedRanking {
+  readonly options: RankOptions;
+  /** Undefined in an empty index. */
+  readonly features?: PreparedFeatures;
+}
+
+/** The part of `rankIndex` that does not read the query's embeddings: search runs it while the query is embedded. */
+export function prepareRanking(index: ScopeIndex, scope: ValidScope, query: QueryWords, options: RankOptions): PreparedRanking {
+  if (index.memories.length === 0) return { options };
+  const { keywordWeight, metadata } = options;
   // The pool by the query with and without the speakers' names: a second cosine per memory, cheap
   // for a scope read whole; a large scope's candidates were chosen by the query's own vector.
-  const scored = scoreFeatures(index, query, {
+  const features = prepareFeatures(index, query, {
     topicPool: !index.scopeWide,
     ...(keywordWeight === undefined ? {} : { keywordWeight }),
     ...(metadata ? { eligible: (memory) => matchesFilter(memory.record, { scope, metadata }) } : {}),
   });
+  return { options, features };
+}
+
+/** `rankIndex` from its prepared part and the query's embeddings. */
+export function completeRanking({ options, features }: PreparedRanking, vectors: QueryVectors): RankedHit[] {
+  if (!features) return [];
+  const { index } = features;
+  const { limit, threshold, maxTokens, explain = false } = options;
+  const ranker = options.ranker ?? defaultRanker;
+  const cutoff = options.cutoff ?? defaultCutoff;
+  const scored = completeFeatures(features, vectors);
   const logits = scored.rows.map((row) => logitOf(ranker, row));
   const order = [...logits.keys()].sort((a, b) => (logits[b] as number) - (logits[a] as number) || a - b);
   const sorted = order.map((k) => logits[k] as number);
@@ -100,7 +129,8 @@ function explanation(row: Float64Array, logit: number): ScoreExplanation {
 
 /**
  * Memory.search: embeds the query while the scope's index is brought up to date (the NLP loads
- * meanwhile on first use), then ranks.
+ * meanwhile on first use) and everything ranking reads besides the query's vectors is computed;
+ * once they are there, the cosines and what follows from them.
  */
 export async function rankedSearch(
   { store, embedder, cache }: { store: VectorStore; embedder: WrappedEmbedder; cache: ScopeIndexCache },
@@ -118,19 +148,18 @@ export async function rankedSearch(
   // Awaited below; a failed index read must not leave its rejection unhandled.
   embedding.catch(() => {});
   // While the query is embedded (in the local model's worker, or by a remote model), the index is
-  // brought up to date and the query's words are analysed.
+  // brought up to date, the query's words are analysed and the ranking's keyword, name and noun
+  // signals are computed.
   const [index, loaded] = await Promise.all([cache.index(store, scope, nlp), nlp]);
-  const words = analyseQueryText(text, loaded, index.latestDay);
+  const topic = withoutSpeakerNames(text, index.speakers, (term) => index.documentFrequency.has(term));
+  // A guess proved wrong (or none was made): the query without the names goes to the embedder now, queued behind the query.
+  const topicEmbedding = topic === undefined || topic === guess ? undefined : embedder.embed([topic], { signal });
+  topicEmbedding?.catch(() => {});
+  const prepared = prepareRanking(index, scope, analyseQueryText(text, loaded, index.latestDay), options);
   const [vector, guessed] = (await embedding) as [Float32Array, Float32Array?];
-  const topicVector = await topicVectorOf(
-    embedder,
-    text,
-    index,
-    guess === undefined ? undefined : { text: guess, vector: guessed },
-    signal,
-  );
+  const topicVector = topicEmbedding ? (await topicEmbedding)[0] : guessed;
   signal?.throwIfAborted();
-  return rankIndex(index, scope, { ...words, vector, ...(topicVector ? { topicVector } : {}) }, options);
+  return completeRanking(prepared, { vector, ...(topic !== undefined && topicVector ? { topicVector } : {}) });
 }
 
 /** The embedding of the query without the index's speakers' names (`RankQuery.topicVector`), reusing a guess that proved right. */

@@ -38,29 +38,33 @@ export function allocateSlots(
   if (nearbyPenalty <= 0 && !bySpeaker) return [...order];
   const at = (k: number) => scored.pool[k] as number;
   const left = [...order];
+  // Per pool position: its penalty from the results chosen so far, added to as each is chosen (in
+  // the order chosen, nearby before speaker), so each sum is the one a fresh count would give.
+  const penalties = new Float64Array(scored.pool.length);
   const chosen: number[] = [];
   while (chosen.length < slots && left.length > 0) {
     let best = 0;
     let bestValue = Number.NEGATIVE_INFINITY;
     for (let j = 0; j < left.length; j++) {
       const k = left[j] as number;
-      const i = at(k);
-      let penalty = 0;
-      for (const c of chosen) {
-        const m = at(c);
-        if (index.session[m] === index.session[i] && Math.abs(m - i) <= nearbyDistance) penalty += nearbyPenalty;
-        if (bySpeaker) {
-          const speaker = index.memories[i]?.speaker;
-          if (speaker !== undefined && index.memories[m]?.speaker === speaker) penalty += speakerPenalty;
-        }
-      }
-      const value = (logits[k] as number) - penalty;
+      const value = (logits[k] as number) - (penalties[k] as number);
       if (value > bestValue) {
         bestValue = value;
         best = j;
       }
     }
-    chosen.push(left.splice(best, 1)[0] as number);
+    const c = left.splice(best, 1)[0] as number;
+    chosen.push(c);
+    if (chosen.length === slots) break;
+    const m = at(c);
+    const speaker = bySpeaker ? index.memories[m]?.speaker : undefined;
+    for (const k of left) {
+      const i = at(k);
+      let penalty = penalties[k] as number;
+      if (index.session[m] === index.session[i] && Math.abs(m - i) <= nearbyDistance) penalty += nearbyPenalty;
+      if (speaker !== undefined && index.memories[i]?.speaker === speaker) penalty += speakerPenalty;
+      penalties[k] = penalty;
+    }
   }
   return [...chosen, ...left];
 }

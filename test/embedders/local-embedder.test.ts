@@ -62,6 +62,21 @@ test("concurrent requests (a long batch and single queries) each get their own v
   expect(Array.from(two?.[0] as Float32Array)).not.toEqual(Array.from(single as Float32Array));
 });
 
+test("a search's two texts (the query, and the query without the names) go ahead of a write's batches waiting for the model", async () => {
+  const embedder = localEmbedder({ batchSize: 4 });
+  await embedder.embed(["warm up"]);
+  // Ten batches queued at once; the search's call comes after them.
+  let bulkDone = false;
+  const bulk = embedder.embed(texts).then((vectors) => {
+    bulkDone = true;
+    return vectors;
+  });
+  const search = await embedder.embed(["What pets does Vanessa have?", "What pets does have?"]);
+  expect(search).toHaveLength(2);
+  expect(bulkDone).toBe(false);
+  expect(await bulk).toHaveLength(texts.length);
+});
+
 test("an idle worker does not keep the process alive", () => {
   // A script that embeds once and returns: it must exit by itself, without process.exit().
   const script = `

@@ -2,9 +2,9 @@ import { describe, expect, it } from "vitest";
 import type { MemoryRecord } from "../../src/index.js";
 import { estimateTokens, withinTokenBudget } from "../../src/retrieval/budget.js";
 import { type CutoffModel, GATE_FEATURES, keptByCutoff, keptBySimilarity, SMALL_SCOPE_MIN_COSINE } from "../../src/retrieval/cutoff.js";
-import { FEATURES, type RankQuery, scoreFeatures } from "../../src/retrieval/features.js";
+import { completeFeatures, FEATURES, prepareFeatures, type RankQuery, scoreFeatures } from "../../src/retrieval/features.js";
 import type { Nlp } from "../../src/retrieval/nlp.js";
-import { rankIndex } from "../../src/retrieval/rank.js";
+import { completeRanking, prepareRanking, rankIndex } from "../../src/retrieval/rank.js";
 import { checkModel, defaultRanker, logitOf, sigmoid } from "../../src/retrieval/ranker.js";
 import { aliasesOf, buildScopeIndex, indexMemory, vocativesOf } from "../../src/retrieval/scope-index.js";
 import { allocateSlots } from "../../src/retrieval/slots.js";
@@ -160,6 +160,65 @@ describe("features", () => {
     expect(f(rows[0], "nbCos")).toBe(0);
     expect(f(rows[0], "spk")).toBe(0);
     expect(rows[0]?.every(Number.isFinite)).toBe(true);
+  });
+});
+
+describe("features before and after the query's vectors", () => {
+  // 11 memories (not a multiple of the four a cosine pass reads at once) of 9 dimensions, from a fixed seed.
+  let seed = 7;
+  const random = () => {
+    seed = (seed * 16807) % 2147483647;
+    return seed / 2147483647 - 0.5;
+  };
+  const vectorOf = (length: number) => Array.from({ length }, random);
+  const words = ["guitar", "piano", "Paris", "march", "lessons"];
+  const many = Array.from({ length: 11 }, (_, k) =>
+    indexMemory(
+      record(`r${k}`, `${words[k % 5]} and ${words[(k * 3) % 5]}`, 100 * DAY + k * 60_000, vectorOf(9), k % 2 ? "Ann" : "Bob"),
+      nlp,
+    ),
+  );
+  const manyIndex = buildScopeIndex(many);
+  const manyQuery = query({
+    vector: Float32Array.from(vectorOf(9)),
+    topicVector: Float32Array.from(vectorOf(9)),
+    nouns: ["guitar", "paris"],
+  });
+  // One memory at a time, summed in dimension order.
+  const cosine = (a: Float32Array, b: Float32Array) => {
+    let dot = 0;
+    let aa = 0;
+    let bb = 0;
+    for (let d = 0; d < a.length; d++) {
+      dot += (a[d] as number) * (b[d] as number);
+      aa += (a[d] as number) * (a[d] as number);
+      bb += (b[d] as number) * (b[d] as number);
+    }
+    return dot / Math.sqrt(aa * bb);
+  };
+
+  it("gives each memory's cosines to the bit as one memory at a time would", () => {
+    const { pool, rows } = scoreFeatures(manyIndex, manyQuery);
+    expect(pool).toHaveLength(11);
+    pool.forEach((i, k) => {
+      const memory = many[i] as (typeof many)[number];
+      expect(f(rows[k], "cos")).toBe(cosine(manyQuery.vector, memory.vector));
+      expect(f(rows[k], "cosTopic")).toBe(cosine(manyQuery.topicVector as Float32Array, memory.vector));
+    });
+  });
+
+  it("completes one preparation for any vectors: each gives the rows scoring them whole gives", () => {
+    const { vector: _vector, topicVector: _topic, ...queryWords } = manyQuery;
+    const prepared = prepareFeatures(manyIndex, queryWords, { keywordWeight: 0.4 });
+    for (const vectors of [{ vector: manyQuery.vector }, { vector: Float32Array.from(vectorOf(9)), topicVector: manyQuery.vector }]) {
+      expect(completeFeatures(prepared, vectors)).toEqual(scoreFeatures(manyIndex, { ...queryWords, ...vectors }, { keywordWeight: 0.4 }));
+    }
+    const scope = { userId: "u" } as ValidScope;
+    const ranked = prepareRanking(manyIndex, scope, queryWords, { limit: 5, threshold: 0 });
+    expect(completeRanking(ranked, { vector: manyQuery.vector })).toEqual(
+      rankIndex(manyIndex, scope, { ...queryWords, vector: manyQuery.vector }, { limit: 5, threshold: 0 }),
+    );
+    expect(completeRanking(prepareRanking(buildScopeIndex([]), scope, queryWords, { limit: 5 }), manyQuery)).toEqual([]);
   });
 });
 
