@@ -209,7 +209,31 @@ const cosineOf = (dot: number, norm: number, memory: IndexedMemory) =>
  * `dotProduct` sums it, so every value is the one-at-a-time cosine to the bit.
  */
 function cosinesOf(memories: readonly IndexedMemory[], vector: Float32Array, second?: Float32Array): [Float64Array, Float64Array?] {
-  if (second && second.length !== vector.length) return [cosinesOf(memories, vector)[0], cosinesOf(memories, second)[0]];
+  if (!memories.some((memory) => memory.cosineTo)) return heldCosines(memories, vector, second);
+  // Memories ranked without their vector give their own cosines; the others as below.
+  const held = memories.flatMap((memory, i) => (memory.cosineTo ? [] : [i]));
+  const [heldCos, heldOther] = heldCosines(
+    held.map((i) => memories[i] as IndexedMemory),
+    vector,
+    second,
+  );
+  const cos = new Float64Array(memories.length);
+  const other = second ? new Float64Array(memories.length) : undefined;
+  for (const [k, i] of held.entries()) {
+    cos[i] = heldCos[k] as number;
+    if (other && heldOther) other[i] = heldOther[k] as number;
+  }
+  for (const [i, memory] of memories.entries()) {
+    if (!memory.cosineTo) continue;
+    cos[i] = memory.cosineTo(vector);
+    if (other && second) other[i] = memory.cosineTo(second);
+  }
+  return [cos, other];
+}
+
+/** `cosinesOf` for memories that hold their vectors. */
+function heldCosines(memories: readonly IndexedMemory[], vector: Float32Array, second?: Float32Array): [Float64Array, Float64Array?] {
+  if (second && second.length !== vector.length) return [heldCosines(memories, vector)[0], heldCosines(memories, second)[0]];
   const n = memories.length;
   const length = vector.length;
   const cos = new Float64Array(n);
@@ -522,7 +546,11 @@ export function completeFeatures(prepared: PreparedFeatures, { vector, topicVect
     row[16] = prepared.neighbourBm[i] as number;
     row[17] = query.terms.length;
     row[18] = maxCos;
-    row[19] = topic ? (topic[i] as number) : topicVector ? cosineSimilarity(topicVector, memory.vector) : (cos[i] as number);
+    row[19] = topic
+      ? (topic[i] as number)
+      : topicVector
+        ? (memory.cosineTo?.(topicVector) ?? cosineSimilarity(topicVector, memory.vector))
+        : (cos[i] as number);
     return row;
   });
 

@@ -197,9 +197,6 @@ export async function rankLargeScope(
  */
 const VECTOR_MARGIN = 50;
 
-/** `rankFromRows`' buffer for the vectors of the memories it ranks without reading them. */
-let lightVectors = new Float32Array(0);
-
 /**
  * `rankLargeScope` when the scope's quantised vectors are in process (`ScopeWords.rows`, no
  * metadata filter). The first stage is scored from the scan's approximate cosines and the scope's
@@ -282,10 +279,6 @@ async function rankFromRows(
   const rankWith = () => {
     const light = new Set<string>();
     const memories: IndexedMemory[] = [];
-    // The vectors of the memories not read, in one buffer reused by every search: they live only
-    // while this (synchronous) ranking runs, and no result keeps its vector.
-    const needed = looked.size * rows.dimension;
-    if (lightVectors.length < needed) lightVectors = new Float32Array(needed);
     // Positions are in the scope's time order: the memories come out oldest first unless one was
     // changed since the statistics were read.
     for (const position of Int32Array.from(looked).sort()) {
@@ -293,9 +286,12 @@ async function rankFromRows(
       const record = records.get(id);
       if (record) memories.push(...indexedRecord(store, record, words, relevant, nlp));
       else {
-        const at = light.size * rows.dimension;
         light.add(id);
-        memories.push(inProcessMemory(words, position, relevant, lightVectors.subarray(at, at + rows.dimension)));
+        memories.push(
+          inProcessMemory(words, position, relevant, (vector) =>
+            vector === query.vector ? scan.cosine(position) : rows.cosine(position, vector),
+          ),
+        );
       }
     }
     if (!memories.every((memory, k) => k === 0 || oldestFirst(memories[k - 1] as IndexedMemory, memory) < 0)) memories.sort(oldestFirst);
@@ -321,17 +317,23 @@ function indexedRecord(store: VectorStore, record: MemoryRecord, words: ScopeWor
   return annotate(store, [record], nlp);
 }
 
-/**
- * A memory not read from the store, from what the scope's statistics hold of it: its words, speaker,
- * expiry and stamp, and its quantised vector. Its text is not known (so it is not a question, names
- * no day and greets no one).
- */
+const NO_VECTOR = new Float32Array(0);
+
 /** Per scope's statistics, the day each memory was said, by position (NaN until first needed). */
 const dayCache = new WeakMap<ScopeWords, Float64Array>();
 
-function inProcessMemory(words: ScopeWords, position: number, relevant: ScopeTerms, into: Float32Array): IndexedMemory {
+/**
+ * A memory not read from the store, from what the scope's statistics hold of it: its words, speaker,
+ * expiry and stamp; its cosines from its quantised vector (`cosineTo`: the scan's for the query).
+ * Its text is not known (so it is not a question, names no day and greets no one).
+ */
+function inProcessMemory(
+  words: ScopeWords,
+  position: number,
+  relevant: ScopeTerms,
+  cosineTo: (vector: Float32Array) => number,
+): IndexedMemory {
   const { stamp, speaker, expires } = words.at(position);
-  const { vector, squaredNorm } = (words.rows as NonNullable<ScopeWords["rows"]>).vector(position, into);
   const { tf, length } = relevant.counts(position, true);
   let days = dayCache.get(words);
   if (!days) {
@@ -341,11 +343,12 @@ function inProcessMemory(words: ScopeWords, position: number, relevant: ScopeTer
   if (Number.isNaN(days[position])) days[position] = dayOf(stamp.createdAt);
   const day = days[position] as number;
   return {
-    record: { id: stamp.id, hash: stamp.hash, createdAt: stamp.createdAt, updatedAt: stamp.updatedAt, text: "", metadata: {}, vector },
-    vector,
+    record: { id: stamp.id, hash: stamp.hash, createdAt: stamp.createdAt, updatedAt: stamp.updatedAt, text: "", metadata: {} },
+    vector: NO_VECTOR,
+    cosineTo,
     ...(speaker === undefined ? {} : { speaker }),
     tf,
-    squaredNorm,
+    squaredNorm: 1,
     expires: expires ?? Number.POSITIVE_INFINITY,
     length,
     day,

@@ -221,14 +221,13 @@ export class QuantizedRows {
 
   /**
    * The row at `position` as a vector (codes times scale: about the unit vector of what was
-   * quantised), with the sum of its squares; written into `into` when given.
+   * quantised), with the sum of its squares.
    */
-  vector(position: number, into?: Float32Array): { vector: Float32Array; squaredNorm: number } {
+  vector(position: number): { vector: Float32Array; squaredNorm: number } {
     const codes = this.#codes;
     const start = position * this.#stride;
     const scale = this.#scales[position] as number;
-    const vector = into ?? new Float32Array(this.dimension);
-    if (vector.length !== this.dimension) throw new RangeError(`a vector of ${vector.length} numbers for rows of ${this.dimension}`);
+    const vector = new Float32Array(this.dimension);
     let squares = 0;
     for (let k = 0; k < vector.length; k++) {
       const code = codes[start + k] as number;
@@ -236,6 +235,24 @@ export class QuantizedRows {
       squares += code * code;
     }
     return { vector, squaredNorm: squares * scale * scale };
+  }
+
+  /** The cosine similarity of `vector` to the row at `position` as a vector (what `vector(position)` gives), without making it. */
+  cosine(position: number, vector: Float32Array): number {
+    if (vector.length !== this.dimension) throw new RangeError(`vector has ${vector.length} dimensions, rows ${this.dimension}`);
+    const codes = this.#codes;
+    const start = position * this.#stride;
+    let dot = 0;
+    let squares = 0;
+    let norm = 0;
+    for (let k = 0; k < vector.length; k++) {
+      const code = codes[start + k] as number;
+      const value = vector[k] as number;
+      dot += code * value;
+      squares += code * code;
+      norm += value * value;
+    }
+    return squares === 0 || norm === 0 ? 0 : dot / Math.sqrt(squares * norm);
   }
 
   /** The codes and scale of the row at `position` (a view: rows never change once built). */

@@ -16,7 +16,14 @@ import { dayOf, type Nlp } from "./nlp.js";
 /** A stored memory with what ranking reads of it, computed once per version. */
 export interface IndexedMemory {
   readonly record: MemoryRecord;
+  /** Its embedding; empty when `cosineTo` stands for it. */
   readonly vector: Float32Array;
+  /**
+   * Its cosine similarity to a query's vector, for a memory ranked without its vector (a large
+   * scope's memories not read from the store: from its quantised vector). Ranking calls it instead
+   * of reading `vector` when it is there.
+   */
+  readonly cosineTo?: (vector: Float32Array) => number;
   /** The `name` its messages were given (verbatim memories), else undefined. */
   readonly speaker?: string;
   /** Porter stems of its words, with their counts. */

@@ -58,6 +58,10 @@ test("known values: a unit vector quantises exactly; cosines of 3-dimensional ro
   const { vector, squaredNorm } = rows.vector(2);
   for (const [k, expected] of [Math.SQRT1_2, Math.SQRT1_2, 0].entries()) expect(vector[k]).toBeCloseTo(expected, 3);
   expect(squaredNorm).toBeCloseTo(1, 3);
+  // Its cosine to any vector, without making it.
+  for (const query of [Float32Array.of(3, 0, 0), Float32Array.of(1, -2, 0.5), Float32Array.of(0, 0, 0)])
+    expect(rows.cosine(2, query)).toBeCloseTo(cosine(vector, query), 6);
+  expect(() => rows.cosine(2, Float32Array.of(1, 0))).toThrow(RangeError);
 });
 
 test("property: the approximate cosine is within its error bound of the exact one, for any vectors", () => {
