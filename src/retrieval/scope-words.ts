@@ -80,6 +80,8 @@ interface Kept {
 }
 
 const PAGE = 500;
+/** A query's memories best by BM25 are ranked this many at a time (search asks for up to 600: four pools). */
+const RANKED = 600;
 /** Large scopes whose statistics are kept per store, least recently used dropped first. */
 const KEPT_SCOPES = 4;
 const kept = new WeakMap<VectorStore, Map<string, { version: string; reading: Promise<Kept>; words?: ScopeWords }>>();
@@ -239,6 +241,19 @@ function count(
   }
   const words = order.map((entry) => entry.words);
   const linked = (i: number, j: number) => j >= 0 && j < n && session[i] === session[j];
+  // Scope-sized work arrays for a query's BM25 ranking and best window, made on first use and
+  // shared by the queries: each pass runs synchronously and leaves them zeroed.
+  let scratch: { scores: Float64Array; counts: Int32Array; seen: Uint8Array; touched: Int32Array; reached: Int32Array } | undefined;
+  const scratchOf = () => {
+    scratch ??= {
+      scores: new Float64Array(n),
+      counts: new Int32Array(n),
+      seen: new Uint8Array(n),
+      touched: new Int32Array(n),
+      reached: new Int32Array(n),
+    };
+    return scratch;
+  };
   const documentFrequency = new Int32Array(size);
   const windowFrequency = new Int32Array(size);
   const seen = new Int32Array(size).fill(-1);
@@ -329,72 +344,106 @@ function count(
       const slot = named.length < 256 ? new Uint8Array(size) : new Uint16Array(size);
       for (const [k, id] of [...wanted.keys()].entries()) slot[id] = k + 1;
       const idfOf = (frequency: number) => bm25Idf(n, frequency);
-      // BM25 of every memory, computed on first use (`counts` alone needs none of it).
-      let scored: { scores: Float64Array; touched: number[] } | undefined;
-      const bm25 = () => {
-        if (scored) return scored;
-        const scores = new Float64Array(n);
-        const touched: number[] = [];
-        for (const id of wanted.keys()) {
-          const frequency = documentFrequency[id] as number;
-          if (!frequency) continue;
-          const idf = idfOf(frequency);
+      const ids = [...wanted.keys()];
+      const idfs = ids.map((id) => idfOf(documentFrequency[id] as number));
+      // BM25 of one memory from its own words, summed stem by stem in the order of `ids` (as `rank` sums them).
+      const counted = new Float64Array(named.length);
+      const bm25 = (position: number) => {
+        const { terms, counts } = words[position] as Words;
+        let any = false;
+        for (let k = 0; k < terms.length; k++) {
+          const at = slot[terms[k] as number];
+          if (!at) continue;
+          counted[at - 1] = counts[k] as number;
+          any = true;
+        }
+        if (!any) return 0;
+        let score = 0;
+        for (let t = 0; t < ids.length; t++) {
+          const tf = counted[t] as number;
+          if (tf === 0) continue;
+          counted[t] = 0;
+          score += bm25TermScore(idfs[t] as number, tf, lengths[position] as number, averageLength);
+        }
+        return score;
+      };
+      // The memories best by BM25, best first, as many as the largest `limit` asked so far (at least RANKED):
+      // one pass over the stems' postings in the scope's scratch arrays, reset after.
+      let ranked: number[] = [];
+      let rankedFor = 0;
+      const rank = (limit: number) => {
+        if (limit <= rankedFor) return ranked;
+        rankedFor = Math.max(limit, RANKED);
+        const { scores, touched } = scratchOf();
+        let count = 0;
+        for (const [t, id] of ids.entries()) {
+          if (!documentFrequency[id]) continue;
+          const idf = idfs[t] as number;
           const list = postings[id] as Int32Array;
           for (let k = 0; k < list.length; k += 2) {
             const position = list[k] as number;
-            const tf = list[k + 1] as number;
-            if (scores[position] === 0) touched.push(position);
-            scores[position] = (scores[position] as number) + bm25TermScore(idf, tf, lengths[position] as number, averageLength);
+            if (scores[position] === 0) touched[count++] = position;
+            scores[position] =
+              (scores[position] as number) + bm25TermScore(idf, list[k + 1] as number, lengths[position] as number, averageLength);
           }
         }
-        scored = { scores, touched };
-        return scored;
+        ranked = best(touched.subarray(0, count), scores, rankedFor);
+        for (let k = 0; k < count; k++) scores[touched[k] as number] = 0;
+        return ranked;
       };
       let bestWindow: number | undefined | null = null;
       return {
-        bm25: (position) => bm25().scores[position] as number,
+        bm25,
         best: (limit, atLeast = 0) => {
-          const { scores, touched } = bm25();
-          return best(atLeast > 0 ? touched.filter((position) => (scores[position] as number) >= atLeast) : touched, scores, limit);
+          const top = rank(limit);
+          // Scores fall along `top`: those reaching `atLeast` are a prefix.
+          let end = 0;
+          while (end < top.length && end < limit && bm25(top[end] as number) >= atLeast) end++;
+          return top.slice(0, end);
         },
         bestWindow() {
           if (bestWindow !== null) return bestWindow;
-          const windowScores = new Float64Array(n);
-          const windowCounts = new Int32Array(n);
-          const reachedAny = new Uint8Array(n);
-          const all: number[] = [];
-          for (const id of wanted.keys()) {
+          const { scores: windowScores, counts: windowCounts, touched: all, reached, seen: reachedAny } = scratchOf();
+          let allCount = 0;
+          for (const id of ids) {
             const frequency = windowFrequency[id] as number;
             if (!frequency) continue;
             const idf = idfOf(frequency);
             const list = postings[id] as Int32Array;
-            const reached: number[] = [];
+            let reachedCount = 0;
             for (let k = 0; k < list.length; k += 2) {
               const position = list[k] as number;
               for (let j = position - 1; j <= position + 1; j++) {
                 if (!linked(position, j)) continue;
-                if (windowCounts[j] === 0) reached.push(j);
+                if (windowCounts[j] === 0) reached[reachedCount++] = j;
                 windowCounts[j] = (windowCounts[j] as number) + (list[k + 1] as number);
               }
             }
-            for (const j of reached) {
+            for (let r = 0; r < reachedCount; r++) {
+              const j = reached[r] as number;
               const tf = windowCounts[j] as number;
               windowScores[j] = (windowScores[j] as number) + bm25TermScore(idf, tf, windowLengths[j] as number, averageWindowLength);
               windowCounts[j] = 0;
               if (!reachedAny[j]) {
                 reachedAny[j] = 1;
-                all.push(j);
+                all[allCount++] = j;
               }
             }
           }
           bestWindow = undefined;
-          for (const j of all) {
+          for (let k = 0; k < allCount; k++) {
+            const j = all[k] as number;
             if (
               bestWindow === undefined ||
               (windowScores[j] as number) > (windowScores[bestWindow] as number) ||
               (windowScores[j] === windowScores[bestWindow] && j < bestWindow)
             )
               bestWindow = j;
+          }
+          for (let k = 0; k < allCount; k++) {
+            const j = all[k] as number;
+            windowScores[j] = 0;
+            reachedAny[j] = 0;
           }
           return bestWindow;
         },
@@ -421,7 +470,7 @@ function count(
 }
 
 /** The `limit` positions best by score, best first, ties by the smaller position (a bounded heap: most are never sorted). */
-function best(positions: readonly number[], scores: Float64Array, limit: number): number[] {
+function best(positions: Iterable<number>, scores: Float64Array, limit: number): number[] {
   const heap: number[] = [];
   // Worse: the lower score, or the same score and the later position.
   const worse = (a: number, b: number) => (scores[a] as number) < (scores[b] as number) || (scores[a] === scores[b] && a > b);

@@ -128,3 +128,54 @@ test("scopeVersion: every scope id of a written row counts; a scope is versioned
   expect(await store.scopeVersion({ scope: { agentId: "a1" } })).not.toBe(afterWrite);
   await store.close();
 });
+
+test("scope terms: BM25 top hits, floors and best windows equal a brute-force ranking, query after query (shared work arrays left clean)", async () => {
+  const path = join(directory, `store-${files++}.db`);
+  const store = sqliteStore({ path });
+  await store.init({ dimension: 2 });
+  let seed = 5;
+  const random = () => {
+    seed = (Math.imul(seed, 1_103_515_245) + 12_345) >>> 0;
+    return seed / 2 ** 32;
+  };
+  const vocabulary = "walrus kettle dentist ferry shore colony tea boat billing piano garden lantern".split(" ");
+  const pick = () => vocabulary[Math.floor(random() * random() * vocabulary.length)] as string;
+  await store.write({
+    upsert: Array.from({ length: 300 }, (_, i) =>
+      // Sessions of 10, an hour apart.
+      record(`m${i}`, Array.from({ length: 2 + (i % 6) }, pick).join(" "), Math.floor(i / 10) * 60 * minute + (i % 10) * minute),
+    ),
+  });
+  const words = await scopeWords(store, alice);
+  if (!words) throw new Error("sqliteStore versions its scopes");
+  for (let q = 0; q < 25; q++) {
+    const stems = [...new Set(Array.from({ length: 1 + (q % 4) }, () => stem(pick())))];
+    const terms = words.terms(stems);
+    const scores = Array.from({ length: words.count }, (_, position) => terms.bm25(position));
+    const order = [...scores.keys()]
+      .filter((position) => (scores[position] as number) > 0)
+      .sort((a, b) => (scores[b] as number) - (scores[a] as number) || a - b);
+    expect(terms.best(40)).toEqual(order.slice(0, 40));
+    const floor = scores[order[25] as number] as number;
+    expect(terms.best(700, floor)).toEqual(order.filter((position) => (scores[position] as number) >= floor));
+    expect(terms.best(1)).toEqual(order.slice(0, 1));
+    // The best window by the windows' BM25, from each memory's window counts.
+    const windowScore = (position: number) => {
+      const { tf, length } = terms.counts(position);
+      let score = 0;
+      for (const term of stems) {
+        const count = tf.get(term) ?? 0;
+        if (count === 0) continue;
+        const idf = Math.log(1 + (words.count - words.windowFrequency(term) + 0.5) / (words.windowFrequency(term) + 0.5));
+        score += (idf * count * 2.2) / (count + 1.2 * (0.25 + (0.75 * length) / words.averageWindowLength));
+      }
+      return score;
+    };
+    const windows = scores.map((_, position) => windowScore(position));
+    const bestWindow = [...windows.keys()]
+      .filter((position) => (windows[position] as number) > 0)
+      .sort((a, b) => (windows[b] as number) - (windows[a] as number) || a - b)[0];
+    expect(terms.bestWindow()).toBe(bestWindow);
+  }
+  await store.close();
+});
