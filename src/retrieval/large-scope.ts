@@ -279,23 +279,28 @@ async function rankFromRows(
   const rankWith = () => {
     const light = new Set<string>();
     const memories: IndexedMemory[] = [];
+    const positions: number[] = [];
     // Positions are in the scope's time order: the memories come out oldest first unless one was
     // changed since the statistics were read.
     for (const position of Int32Array.from(looked).sort()) {
       const id = words.ids[position] as string;
       const record = records.get(id);
-      if (record) memories.push(...indexedRecord(store, record, words, relevant, nlp));
-      else {
+      if (record) {
+        for (const memory of indexedRecord(store, record, words, relevant, nlp)) {
+          memories.push(memory);
+          positions.push(position);
+        }
+      } else {
         light.add(id);
-        memories.push(
-          inProcessMemory(words, position, relevant, (vector) =>
-            vector === query.vector ? scan.cosine(position) : rows.cosine(position, vector),
-          ),
-        );
+        const cosineTo = (vector: Float32Array) => (vector === query.vector ? scan.cosine(position) : rows.cosine(position, vector));
+        memories.push(inProcessMemory(words, position, relevant, cosineTo));
+        positions.push(position);
       }
     }
-    if (!memories.every((memory, k) => k === 0 || oldestFirst(memories[k - 1] as IndexedMemory, memory) < 0)) memories.sort(oldestFirst);
-    const hits = rankIndex(scopeWideIndex(memories, words, query, relevant), scope, query, options);
+    const inOrder = memories.every((memory, k) => k === 0 || oldestFirst(memories[k - 1] as IndexedMemory, memory) < 0);
+    if (!inOrder) memories.sort(oldestFirst);
+    const index = scopeWideIndex(memories, words, query, relevant, inOrder ? positions : undefined);
+    const hits = rankIndex(index, scope, query, options);
     return { hits, light };
   };
   let ranked = rankWith();
@@ -414,9 +419,11 @@ export function scopeWideIndex(
   words: ScopeWords,
   query: RankQuery,
   terms: ScopeTerms = words.terms(queryStems(query)),
+  /** Each memory's position in `words`, when the caller knows them. */
+  known?: readonly (number | undefined)[],
 ): ScopeIndex {
   const n = memories.length;
-  const positions = memories.map((memory) => words.position.get(memory.record.id));
+  const positions = known ?? memories.map((memory) => words.position.get(memory.record.id));
   const previous = new Int32Array(n).fill(-1);
   const next = new Int32Array(n).fill(-1);
   const session = new Int32Array(n);

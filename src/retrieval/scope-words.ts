@@ -348,7 +348,17 @@ function count(
       const idfs = ids.map((id) => idfOf(documentFrequency[id] as number));
       // BM25 of one memory from its own words, summed stem by stem in the order of `ids` (as `rank` sums them).
       const counted = new Float64Array(named.length);
+      // Search asks for the same memories' BM25 several times (bounds, then scores).
+      const known = new Map<number, number>();
       const bm25 = (position: number) => {
+        let score = known.get(position);
+        if (score === undefined) {
+          score = bm25Here(position);
+          known.set(position, score);
+        }
+        return score;
+      };
+      const bm25Here = (position: number) => {
         const { terms, counts } = words[position] as Words;
         let any = false;
         for (let k = 0; k < terms.length; k++) {
