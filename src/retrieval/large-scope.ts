@@ -15,10 +15,9 @@ import { analyseQuery, analyseQueryText, POOL_SIZE, type RankQuery } from "./fea
 import { stem } from "./keywords.js";
 import { dayOf, type Nlp } from "./nlp.js";
 import type { QuantizedRows, QuantizedScan } from "./quantized-rows.js";
-import { type RankedHit, type RankOptions, rankIndex, topicVectorOf } from "./rank.js";
+import { embedQuery, type RankedHit, type RankOptions, rankIndex, type SpeakerTerms, speakerTermsOf } from "./rank.js";
 import { buildScopeIndex, type IndexedMemory, indexMemory, type ScopeIndex } from "./scope-index.js";
 import { lastScopeWords, type ScopeTerms, type ScopeWords, scopeWords } from "./scope-words.js";
-import { withoutSpeakerNames } from "./speaker-names.js";
 
 /**
  * Past this many memories a scope is ranked from the store's candidates: its vector top hits and
@@ -91,20 +90,16 @@ export async function rankLargeScope(
   // The query without the scope's speakers' names is embedded with the query when the scope's
   // speakers are known from an earlier search (as for a scope read whole), else once they are read.
   const last = lastScopeWords(store, scope);
-  const guess = last && withoutSpeakerNames(text, last.speakers, (term) => last.documentFrequency(term) > 0);
-  const embedding = embedder.embed(guess === undefined ? [text] : [text, guess], { signal });
-  // Awaited below; a failed read of the statistics must not leave its rejection unhandled.
-  embedding.catch(() => {});
+  const embedding = embedQuery(embedder, text, last && wordsSpeakerTerms(last), signal);
   const [words, loaded] = await Promise.all([scopeWords(store, scope), nlp]);
-  if (!words) return rankCandidates({ store, embedder }, { text, scope, signal, nlp, ...options });
+  if (!words) return rankCandidates({ store, embedder }, { text, scope, signal, nlp, ...options }, embedding);
+  const topic = embedding.withoutNames(wordsSpeakerTerms(words));
   const analysed = analyseQueryText(text, loaded, words.latestDay);
-  const [vector, guessed] = (await embedding) as [Float32Array, Float32Array?];
+  const vector = await embedding.vector;
+  const topicVector = await topic;
   signal?.throwIfAborted();
   // A metadata filter goes to the store: the vector candidates are then the filter's, and so are the keyword ones.
   const filter: StoreFilter = { scope, ...(options.metadata && { metadata: options.metadata }) };
-  const topic = withoutSpeakerNames(text, words.speakers, (term) => words.documentFrequency(term) > 0);
-  const topicVector =
-    topic === undefined ? undefined : topic === guess && guessed ? guessed : (await embedder.embed([topic], { signal }))[0];
   const query: RankQuery = { ...analysed, vector, ...(topicVector ? { topicVector } : {}) };
   const keywordWeight = options.keywordWeight ?? 0.3;
   const stems = [...new Set(query.terms.map(stem))];
@@ -324,6 +319,12 @@ function indexedRecord(store: VectorStore, record: MemoryRecord, words: ScopeWor
 
 const NO_VECTOR = new Float32Array(0);
 
+/** A large scope's speakers and words, as `embedQuery` reads them. */
+const wordsSpeakerTerms = (words: ScopeWords): SpeakerTerms => ({
+  speakers: words.speakers,
+  isTerm: (term) => words.documentFrequency(term) > 0,
+});
+
 /** Per scope's statistics, the day each memory was said, by position (NaN until first needed). */
 const dayCache = new WeakMap<ScopeWords, Float64Array>();
 
@@ -514,17 +515,15 @@ function annotate(store: VectorStore, records: readonly MemoryRecord[], nlp: Nlp
 async function rankCandidates(
   { store, embedder }: { store: VectorStore; embedder: WrappedEmbedder },
   { text, scope, signal, nlp, ...options }: RankOptions & { text: string; scope: ValidScope; signal?: AbortSignal; nlp: Promise<Nlp> },
+  /** The query's embedding when the caller has started it already. */
+  embedding = embedQuery(embedder, text, undefined, signal),
 ): Promise<RankedHit[]> {
   // A metadata filter goes to the store too: its candidates are then the filter's.
   const filter: StoreFilter = { scope, ...(options.metadata && { metadata: options.metadata }) };
   const keywordHits: Promise<ScoredRecord[]> = isKeywordSearchable(store)
     ? store.keywordSearch({ text, filter, limit: POOL_SIZE })
     : Promise.resolve([]);
-  const [[vector], byKeyword, loaded] = (await Promise.all([embedder.embed([text], { signal }), keywordHits, nlp])) as [
-    [Float32Array],
-    ScoredRecord[],
-    Nlp,
-  ];
+  const [vector, byKeyword, loaded] = await Promise.all([embedding.vector, keywordHits, nlp]);
   signal?.throwIfAborted();
   const byVector = await store.search({ vector, filter, limit: POOL_SIZE });
   const records = new Map<string, MemoryRecord>();
@@ -534,7 +533,7 @@ async function rankCandidates(
   const memories = annotate(store, [...records.values()], loaded);
   memories.sort(oldestFirst);
   const index = candidateIndex(memories);
-  const topicVector = await topicVectorOf(embedder, text, index, undefined, signal);
+  const topicVector = await embedding.withoutNames(speakerTermsOf(index));
   signal?.throwIfAborted();
   return rankIndex(index, scope, analyseQuery(text, vector, loaded, index.latestDay, topicVector), options);
 }

@@ -143,36 +143,50 @@ export async function rankedSearch(
   // The query without the speakers' names is embedded with the query when the scope's speakers are
   // known from an earlier search, else once the index is read.
   const last = cache.lastIndexOf(scope);
-  const guess = last && withoutSpeakerNames(text, last.speakers, (term) => last.documentFrequency.has(term));
-  const embedding = embedder.embed(guess === undefined ? [text] : [text, guess], { signal });
-  // Awaited below; a failed index read must not leave its rejection unhandled.
-  embedding.catch(() => {});
+  const query = embedQuery(embedder, text, last && speakerTermsOf(last), signal);
   // While the query is embedded (in the local model's worker, or by a remote model), the index is
   // brought up to date, the query's words are analysed and the ranking's keyword, name and noun
   // signals are computed.
   const [index, loaded] = await Promise.all([cache.index(store, scope, nlp), nlp]);
-  const topic = withoutSpeakerNames(text, index.speakers, (term) => index.documentFrequency.has(term));
-  // A guess proved wrong (or none was made): the query without the names goes to the embedder now, queued behind the query.
-  const topicEmbedding = topic === undefined || topic === guess ? undefined : embedder.embed([topic], { signal });
-  topicEmbedding?.catch(() => {});
+  const topic = query.withoutNames(speakerTermsOf(index));
   const prepared = prepareRanking(index, scope, analyseQueryText(text, loaded, index.latestDay), options);
-  const [vector, guessed] = (await embedding) as [Float32Array, Float32Array?];
-  const topicVector = topicEmbedding ? (await topicEmbedding)[0] : guessed;
+  const vector = await query.vector;
+  const topicVector = await topic;
   signal?.throwIfAborted();
-  return completeRanking(prepared, { vector, ...(topic !== undefined && topicVector ? { topicVector } : {}) });
+  return completeRanking(prepared, { vector, ...(topicVector ? { topicVector } : {}) });
 }
 
-/** The embedding of the query without the index's speakers' names (`RankQuery.topicVector`), reusing a guess that proved right. */
-export async function topicVectorOf(
-  embedder: WrappedEmbedder,
-  text: string,
-  index: ScopeIndex,
-  guess?: { text: string; vector: Float32Array | undefined },
-  signal?: AbortSignal,
-): Promise<Float32Array | undefined> {
-  const topic = withoutSpeakerNames(text, index.speakers, (term) => index.documentFrequency.has(term));
-  if (topic === undefined) return undefined;
-  if (guess?.vector && guess.text === topic) return guess.vector;
-  const [vector] = await embedder.embed([topic], { signal });
-  return vector;
+/** A scope's speakers by the stems of their names, and whether a stem is a word its memories use (`withoutSpeakerNames`). */
+export interface SpeakerTerms {
+  readonly speakers: ReadonlyMap<string, string>;
+  readonly isTerm: (stem: string) => boolean;
+}
+
+export const speakerTermsOf = (index: Pick<ScopeIndex, "speakers" | "documentFrequency">): SpeakerTerms => ({
+  speakers: index.speakers,
+  isTerm: (term) => index.documentFrequency.has(term),
+});
+
+/**
+ * A search's query sent to the embedder at once: with the query without the speakers' names in the
+ * same call when `guess` (the scope's speakers as last seen) says it names some. `withoutNames`, once
+ * the scope's speakers are known, gives that version's vector (`RankQuery.topicVector`): the guess's
+ * when it proved right, else embedded then; undefined when the query names none.
+ */
+export function embedQuery(embedder: WrappedEmbedder, text: string, guess: SpeakerTerms | undefined, signal?: AbortSignal) {
+  const guessed = guess && withoutSpeakerNames(text, guess.speakers, guess.isTerm);
+  const embedding = embedder.embed(guessed === undefined ? [text] : [text, guessed], { signal });
+  // Awaited by the caller, which may fail first (reading the scope): no unhandled rejection meanwhile.
+  embedding.catch(() => {});
+  return {
+    vector: embedding.then(([vector]) => vector as Float32Array),
+    withoutNames(known: SpeakerTerms): Promise<Float32Array | undefined> {
+      const topic = withoutSpeakerNames(text, known.speakers, known.isTerm);
+      if (topic === undefined) return Promise.resolve(undefined);
+      const vector =
+        topic === guessed ? embedding.then(([, second]) => second) : embedder.embed([topic], { signal }).then(([first]) => first);
+      vector.catch(() => {});
+      return vector;
+    },
+  };
 }
