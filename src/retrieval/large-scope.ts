@@ -13,7 +13,7 @@ import {
 } from "../stores/vector-store.js";
 import { analyseQuery, analyseQueryText, POOL_SIZE, type RankQuery } from "./features.js";
 import { stem } from "./keywords.js";
-import { dayOf, type Nlp } from "./nlp.js";
+import type { Nlp } from "./nlp.js";
 import type { QuantizedRows, QuantizedScan } from "./quantized-rows.js";
 import { embedQuery, type RankedHit, type RankOptions, rankIndex, type SpeakerTerms, speakerTermsOf } from "./rank.js";
 import { buildScopeIndex, type IndexedMemory, indexMemory, type ScopeIndex } from "./scope-index.js";
@@ -325,9 +325,6 @@ const wordsSpeakerTerms = (words: ScopeWords): SpeakerTerms => ({
   isTerm: (term) => words.documentFrequency(term) > 0,
 });
 
-/** Per scope's statistics, the day each memory was said, by position (NaN until first needed). */
-const dayCache = new WeakMap<ScopeWords, Float64Array>();
-
 /**
  * A memory not read from the store, from what the scope's statistics hold of it: its words, speaker,
  * expiry and stamp; its cosines from its quantised vector (`cosineTo`: the scan's for the query).
@@ -341,13 +338,7 @@ function inProcessMemory(
 ): IndexedMemory {
   const { stamp, speaker, expires } = words.at(position);
   const { tf, length } = relevant.counts(position, true);
-  let days = dayCache.get(words);
-  if (!days) {
-    days = new Float64Array(words.count).fill(Number.NaN);
-    dayCache.set(words, days);
-  }
-  if (Number.isNaN(days[position])) days[position] = dayOf(stamp.createdAt);
-  const day = days[position] as number;
+  const day = words.days[position] as number;
   return {
     record: { id: stamp.id, hash: stamp.hash, createdAt: stamp.createdAt, updatedAt: stamp.updatedAt, text: "", metadata: {} },
     vector: NO_VECTOR,

@@ -38,6 +38,8 @@ export interface ScopeWords {
   /** Stem of each word of a speaker's name → the name. */
   readonly speakers: ReadonlyMap<string, string>;
   readonly latestDay: number;
+  /** The UTC day number each memory was said on, by position. */
+  readonly days: Float64Array;
   /** When the first memory expires (ms): from then on the statistics are read again. */
   readonly expires: number;
   /** In how many memories / windows (a memory with the ones just before and after it in its session) a stem occurs. */
@@ -263,6 +265,7 @@ function count(
   const windowLengths = new Float64Array(n);
   const speakers = new Map<string, string>();
   let latestDay = Number.NEGATIVE_INFINITY;
+  const days = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     const memory = words[i] as Words;
     totalLength += memory.length;
@@ -284,7 +287,8 @@ function count(
     totalWindow += windowLength;
     windowLengths[i] = windowLength;
     if (memory.speaker !== undefined) for (const word of tokenize(memory.speaker)) speakers.set(stem(word), memory.speaker);
-    latestDay = Math.max(latestDay, dayOf((order[i] as (typeof order)[number]).stamp.createdAt));
+    days[i] = dayOf((order[i] as (typeof order)[number]).stamp.createdAt);
+    latestDay = Math.max(latestDay, days[i] as number);
   }
   // Postings: per stem, the positions holding it and its count there, interleaved.
   const postings: Int32Array[] = Array.from(postingLength, (length) => new Int32Array(length * 2));
@@ -320,6 +324,7 @@ function count(
     averageWindowLength,
     speakers,
     latestDay: Number.isFinite(latestDay) ? latestDay : dayOf(new Date().toISOString()),
+    days,
     expires,
     documentFrequency: documentFrequencyOf,
     windowFrequency: frequencyOf(windowFrequency),
