@@ -220,25 +220,7 @@ export class QuantizedRows {
     }
   }
 
-  /**
-   * The row at `position` as a vector (codes times scale: about the unit vector of what was
-   * quantised), with the sum of its squares.
-   */
-  vector(position: number): { vector: Float32Array; squaredNorm: number } {
-    const codes = this.#codes;
-    const start = position * this.#stride;
-    const scale = this.#scales[position] as number;
-    const vector = new Float32Array(this.dimension);
-    let squares = 0;
-    for (let k = 0; k < vector.length; k++) {
-      const code = codes[start + k] as number;
-      vector[k] = code * scale;
-      squares += code * code;
-    }
-    return { vector, squaredNorm: squares * scale * scale };
-  }
-
-  /** The cosine similarity of `vector` to the row at `position` as a vector (what `vector(position)` gives), without making it. */
+  /** The cosine similarity of `vector` to the row at `position` as a vector (codes times scale), without making it. */
   cosine(position: number, vector: Float32Array): number {
     if (vector.length !== this.dimension) throw new RangeError(`vector has ${vector.length} dimensions, rows ${this.dimension}`);
     const codes = this.#codes;

@@ -54,10 +54,11 @@ test("known values: a unit vector quantises exactly; cosines of 3-dimensional ro
   // Ties go to the smaller position.
   expect(rows.scan(Float32Array.of(0, 0, 1)).best(5)).toEqual([0, 1, 2, 3, 4]);
   expect(() => rows.scan(Float32Array.of(1, 0))).toThrow(RangeError);
-  // A row back as a vector: about the unit vector.
-  const { vector, squaredNorm } = rows.vector(2);
+  // A row as a vector (codes times scale): about the unit vector.
+  const row = rows.row(2);
+  const vector = Float32Array.from(row.codes.subarray(0, 3), (code) => code * row.scale);
   for (const [k, expected] of [Math.SQRT1_2, Math.SQRT1_2, 0].entries()) expect(vector[k]).toBeCloseTo(expected, 3);
-  expect(squaredNorm).toBeCloseTo(1, 3);
+  expect(vector.reduce((sum, value) => sum + value * value, 0)).toBeCloseTo(1, 3);
   // Its cosine to any vector, without making it.
   for (const query of [Float32Array.of(3, 0, 0), Float32Array.of(1, -2, 0.5), Float32Array.of(0, 0, 0)])
     expect(rows.cosine(2, query)).toBeCloseTo(cosine(vector, query), 6);
