@@ -387,10 +387,10 @@ async function readKnown(
       records.set(id, record);
     } else missing.push(id);
   }
-  if (missing.length === 0) return;
-  for (const record of await store.get(missing, { scope })) {
-    records.set(record.id, record);
-    known.set(versionKey(record), record);
+  await readInto(records, missing, store, scope);
+  for (const id of missing) {
+    const record = records.get(id);
+    if (record) known.set(versionKey(record), record);
   }
   while (known.size > KNOWN_RECORDS) known.delete(known.keys().next().value as string);
 }
