@@ -344,12 +344,12 @@ function count(
         const id = vocabulary.get(term);
         if (id !== undefined && id < size) wanted.set(id, term);
       }
-      // By vocabulary id: 1 + the index of the wanted stem in `named`, else 0 (`counts` looks up every word of a memory).
-      const named = [...wanted.values()];
-      const slot = named.length < 256 ? new Uint8Array(size) : new Uint16Array(size);
-      for (const [k, id] of [...wanted.keys()].entries()) slot[id] = k + 1;
-      const idfOf = (frequency: number) => bm25Idf(n, frequency);
       const ids = [...wanted.keys()];
+      const named = [...wanted.values()];
+      // By vocabulary id: 1 + the index of the wanted stem in `ids` and `named`, else 0 (`counts` looks up every word of a memory).
+      const slot = ids.length < 256 ? new Uint8Array(size) : new Uint16Array(size);
+      for (const [k, id] of ids.entries()) slot[id] = k + 1;
+      const idfOf = (frequency: number) => bm25Idf(n, frequency);
       const idfs = ids.map((id) => idfOf(documentFrequency[id] as number));
       // BM25 of one memory from its own words, summed stem by stem in the order of `ids` (as `rank` sums them).
       const counted = new Float64Array(named.length);
