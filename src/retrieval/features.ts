@@ -193,12 +193,6 @@ function dotProduct(a: Float32Array, b: Float32Array): number {
   return dot;
 }
 
-function squaredNormOf(vector: Float32Array): number {
-  let norm = 0;
-  for (let d = 0; d < vector.length; d++) norm += (vector[d] as number) * (vector[d] as number);
-  return norm;
-}
-
 const cosineOf = (dot: number, norm: number, memory: IndexedMemory) =>
   norm === 0 || memory.squaredNorm === 0 ? 0 : dot / Math.sqrt(norm * memory.squaredNorm);
 
@@ -238,8 +232,8 @@ function heldCosines(memories: readonly IndexedMemory[], vector: Float32Array, s
   const length = vector.length;
   const cos = new Float64Array(n);
   const other = second ? new Float64Array(n) : undefined;
-  const norm = squaredNormOf(vector);
-  const otherNorm = second ? squaredNormOf(second) : 0;
+  const norm = dotProduct(vector, vector);
+  const otherNorm = second ? dotProduct(second, second) : 0;
   let i = 0;
   for (; i + 3 < n; i += 4) {
     const m0 = memories[i] as IndexedMemory;
