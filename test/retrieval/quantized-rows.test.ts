@@ -5,18 +5,7 @@ import { expect, test } from "vitest";
 import { compileWat } from "../../scripts/wat.js";
 import { int8ScoresWasm } from "../../src/retrieval/int8-scores-wasm.js";
 import { bestIntegers, QuantizedBatch, QuantizedRows, TERNARY_FROM, topPositions } from "../../src/retrieval/quantized-rows.js";
-
-const cosine = (a: Float32Array, b: Float32Array) => {
-  let dot = 0;
-  let aa = 0;
-  let bb = 0;
-  for (let k = 0; k < a.length; k++) {
-    dot += (a[k] as number) * (b[k] as number);
-    aa += (a[k] as number) ** 2;
-    bb += (b[k] as number) ** 2;
-  }
-  return aa === 0 || bb === 0 ? 0 : dot / Math.sqrt(aa * bb);
-};
+import { cosineSimilarity } from "../../src/store-kit/filter.js";
 
 const batchOf = (vectors: readonly Float32Array[]) => {
   const batch = new QuantizedBatch(vectors[0]?.length ?? 1);
@@ -61,7 +50,7 @@ test("known values: a unit vector quantises exactly; cosines of 3-dimensional ro
   expect(vector.reduce((sum, value) => sum + value * value, 0)).toBeCloseTo(1, 3);
   // Its cosine to any vector, without making it.
   for (const query of [Float32Array.of(3, 0, 0), Float32Array.of(1, -2, 0.5), Float32Array.of(0, 0, 0)])
-    expect(rows.cosine(2, query)).toBeCloseTo(cosine(vector, query), 6);
+    expect(rows.cosine(2, query)).toBeCloseTo(cosineSimilarity(vector, query), 6);
   expect(() => rows.cosine(2, Float32Array.of(1, 0))).toThrow(RangeError);
 });
 
@@ -78,7 +67,7 @@ test("property: the approximate cosine is within its error bound of the exact on
       ([vectors, query]) => {
         const scan = rowsOf(vectors).scan(query);
         for (const [position, row] of vectors.entries()) {
-          const difference = Math.abs(scan.cosine(position) - cosine(row, query));
+          const difference = Math.abs(scan.cosine(position) - cosineSimilarity(row, query));
           if (difference > scan.error(position)) return false;
         }
         return true;
@@ -99,7 +88,7 @@ test("at 512 dimensions the scan keeps the exact top 10 among its best 30, and t
   for (let q = 0; q < 5; q++) {
     // A query near one row, so the top is not a tie of noise.
     const query = Float32Array.from(vectors[q * 100] as Float32Array, (value) => value + random() * 0.5);
-    const exact = vectors.map((row) => cosine(row, query));
+    const exact = vectors.map((row) => cosineSimilarity(row, query));
     const top10 = [...exact.keys()].sort((a, b) => (exact[b] as number) - (exact[a] as number)).slice(0, 10);
     const scan = rows.scan(query);
     const kept = new Set(scan.best(30));
@@ -173,7 +162,7 @@ test(`past ${TERNARY_FROM} rows the ternary first pass keeps the best rows; ever
     const reference = (position: number) =>
       (scans[Math.floor(position / 10_000)] as ReturnType<QuantizedRows["scan"]>).cosine(position % 10_000);
     for (const position of [0, 1, q * 997, 7_777, TERNARY_FROM + 499]) expect(scan.cosine(position)).toBe(reference(position));
-    const exact = vectors.map((row) => cosine(row, query));
+    const exact = vectors.map((row) => cosineSimilarity(row, query));
     const top10 = [...exact.keys()].sort((a, b) => (exact[b] as number) - (exact[a] as number) || a - b).slice(0, 10);
     expect(new Set(scan.best(10))).toEqual(new Set(top10));
   }

@@ -10,6 +10,7 @@ import { aliasesOf, buildScopeIndex, indexMemory, vocativesOf } from "../../src/
 import { allocateSlots } from "../../src/retrieval/slots.js";
 import { oneEditApart, soundex, speakerNamedBy, speakersNamedIn, withoutSpeakerNames } from "../../src/retrieval/speaker-names.js";
 import type { ValidScope } from "../../src/scope.js";
+import { cosineSimilarity } from "../../src/store-kit/filter.js";
 
 // An NLP stand-in with known answers: capitalised words are proper nouns, "day N" names day N.
 const nlp: Nlp = {
@@ -184,26 +185,14 @@ describe("features before and after the query's vectors", () => {
     topicVector: Float32Array.from(vectorOf(9)),
     nouns: ["guitar", "paris"],
   });
-  // One memory at a time, summed in dimension order.
-  const cosine = (a: Float32Array, b: Float32Array) => {
-    let dot = 0;
-    let aa = 0;
-    let bb = 0;
-    for (let d = 0; d < a.length; d++) {
-      dot += (a[d] as number) * (b[d] as number);
-      aa += (a[d] as number) * (a[d] as number);
-      bb += (b[d] as number) * (b[d] as number);
-    }
-    return dot / Math.sqrt(aa * bb);
-  };
-
+  // The reference: cosineSimilarity, one memory at a time, summed in dimension order.
   it("gives each memory's cosines to the bit as one memory at a time would", () => {
     const { pool, rows } = scoreFeatures(manyIndex, manyQuery);
     expect(pool).toHaveLength(11);
     pool.forEach((i, k) => {
       const memory = many[i] as (typeof many)[number];
-      expect(f(rows[k], "cos")).toBe(cosine(manyQuery.vector, memory.vector));
-      expect(f(rows[k], "cosTopic")).toBe(cosine(manyQuery.topicVector as Float32Array, memory.vector));
+      expect(f(rows[k], "cos")).toBe(cosineSimilarity(manyQuery.vector, memory.vector));
+      expect(f(rows[k], "cosTopic")).toBe(cosineSimilarity(manyQuery.topicVector as Float32Array, memory.vector));
     });
   });
 
