@@ -436,18 +436,6 @@ export function scopeWideIndex(
     const frequency = words.documentFrequency(term);
     if (frequency > 0) documentFrequency.set(term, frequency);
   }
-  const postings = new Map<string, { memories: number[]; counts: number[] }>();
-  for (const [i, memory] of memories.entries()) {
-    for (const [term, count] of memory.tf) {
-      let posting = postings.get(term);
-      if (!posting) {
-        posting = { memories: [], counts: [] };
-        postings.set(term, posting);
-      }
-      posting.memories.push(i);
-      posting.counts.push(count);
-    }
-  }
   const windowTf: ReadonlyMap<string, number>[] = [];
   const windowLength = new Float64Array(n);
   for (let i = 0; i < n; i++) {
@@ -463,7 +451,8 @@ export function scopeWideIndex(
     next,
     session,
     documentFrequency,
-    postings,
+    // Keyword scoring reads a scope-wide index's memories' own counts (`scopeWide`), not postings.
+    postings: new Map(),
     windowLength,
     averageLength: words.averageLength,
     averageWindowLength: words.averageWindowLength,

@@ -64,7 +64,8 @@ export interface ScopeIndex {
   /**
    * Per stem: the memories holding it (ascending) and how often each holds it, so that keyword
    * scoring reads the memories that match and no other. A window's counts (a memory with its
-   * neighbours) are summed from these at query time.
+   * neighbours) are summed from these at query time. Empty in an index with `scopeWide`: its
+   * scoring reads each memory's own counts.
    */
   readonly postings: ReadonlyMap<string, Posting>;
   /** Per memory: the words of its window (itself and its neighbours in the session). */

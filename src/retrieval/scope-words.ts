@@ -84,6 +84,11 @@ interface Kept {
 const PAGE = 500;
 /** A query's memories best by BM25 are ranked this many at a time (search asks for up to 600: four pools). */
 const RANKED = 600;
+/**
+ * Bounds below a score by more than this share (rounding of the sums aside) are taken to stay below
+ * it (see `rank` and `bestWindow` in `terms`).
+ */
+const BOUND_MARGIN = 1e-9;
 /** Large scopes whose statistics are kept per store, least recently used dropped first. */
 const KEPT_SCOPES = 4;
 const kept = new WeakMap<VectorStore, Map<string, { version: string; reading: Promise<Kept>; words?: ScopeWords }>>();
@@ -290,7 +295,12 @@ function count(
     days[i] = dayOf((order[i] as (typeof order)[number]).stamp.createdAt);
     latestDay = Math.max(latestDay, days[i] as number);
   }
-  // Postings: per stem, the positions holding it and its count there, interleaved.
+  const lengths = Float64Array.from(words, (memory) => memory.length);
+  const averageLength = totalLength / n || 1;
+  // Postings: per stem, the positions holding it and its count there, interleaved. With them, per
+  // stem, the most its occurrences in one memory can add to the memory's BM25 for an idf of 1: what
+  // bounds a stem's share of any memory's score (see `rank` in `terms`).
+  const share = new Float64Array(size);
   const postings: Int32Array[] = Array.from(postingLength, (length) => new Int32Array(length * 2));
   const filled = new Int32Array(size);
   for (let i = 0; i < n; i++) {
@@ -302,13 +312,37 @@ function count(
       list[at] = i;
       list[at + 1] = counts[k] as number;
       filled[term] = at + 2;
+      const most = bm25TermScore(1, counts[k] as number, lengths[i] as number, averageLength);
+      if (most > (share[term] as number)) share[term] = most;
+    }
+  }
+  // Per stem, the most its occurrences in one window can add to the window's BM25 for an idf of 1:
+  // what bounds a stem's share of any window's score (see `bestWindow` in `terms`).
+  const averageWindowLength = totalWindow / n || 1;
+  const windowShare = new Float64Array(size);
+  {
+    const inWindow = new Int32Array(size);
+    const held: number[] = [];
+    for (let i = 0; i < n; i++) {
+      for (const j of [i - 1, i, i + 1]) {
+        if (!linked(i, j)) continue;
+        const { terms, counts } = words[j] as Words;
+        for (let k = 0; k < terms.length; k++) {
+          const term = terms[k] as number;
+          if (inWindow[term] === 0) held.push(term);
+          inWindow[term] = (inWindow[term] as number) + (counts[k] as number);
+        }
+      }
+      for (const term of held) {
+        const share = bm25TermScore(1, inWindow[term] as number, windowLengths[i] as number, averageWindowLength);
+        if (share > (windowShare[term] as number)) windowShare[term] = share;
+        inWindow[term] = 0;
+      }
+      held.length = 0;
     }
   }
   const ids = order.map((entry) => entry.stamp.id);
   const keys = order.map((entry) => stampKey(entry.stamp));
-  const lengths = Float64Array.from(words, (memory) => memory.length);
-  const averageLength = totalLength / n || 1;
-  const averageWindowLength = totalWindow / n || 1;
   const frequencyOf = (table: Int32Array) => (term: string) => {
     const id = vocabulary.get(term);
     return id === undefined || id >= size ? 0 : (table[id] as number);
@@ -344,13 +378,25 @@ function count(
         const id = vocabulary.get(term);
         if (id !== undefined && id < size) wanted.set(id, term);
       }
-      const ids = [...wanted.keys()];
-      const named = [...wanted.values()];
+      // Rarest first: the passes over postings below can then leave most of the most frequent stems'
+      // postings unread. Each of them and each memory's BM25 sum the stems in this order, so a memory's
+      // score is the same to the bit whichever computed it.
+      const ids = [...wanted.keys()].sort((a, b) => (documentFrequency[a] as number) - (documentFrequency[b] as number));
+      const named = ids.map((id) => wanted.get(id) as string);
       // By vocabulary id: 1 + the index of the wanted stem in `ids` and `named`, else 0 (`counts` looks up every word of a memory).
       const slot = ids.length < 256 ? new Uint8Array(size) : new Uint16Array(size);
       for (const [k, id] of ids.entries()) slot[id] = k + 1;
       const idfOf = (frequency: number) => bm25Idf(n, frequency);
       const idfs = ids.map((id) => idfOf(documentFrequency[id] as number));
+      const windowIdfs = ids.map((id) => idfOf(windowFrequency[id] as number));
+      // What the stems from the t-th on can add at most to a memory's score, and to a window's.
+      const rest = new Float64Array(ids.length + 1);
+      const windowRest = new Float64Array(ids.length + 1);
+      for (let t = ids.length - 1; t >= 0; t--) {
+        const id = ids[t] as number;
+        rest[t] = (rest[t + 1] as number) + (idfs[t] as number) * (share[id] as number);
+        windowRest[t] = (windowRest[t + 1] as number) + (windowIdfs[t] as number) * (windowShare[id] as number);
+      }
       // BM25 of one memory from its own words, summed stem by stem in the order of `ids` (as `rank` sums them).
       const counted = new Float64Array(named.length);
       // Search asks for the same memories' BM25 several times (bounds, then scores).
@@ -389,21 +435,53 @@ function count(
       const rank = (limit: number) => {
         if (limit <= rankedFor) return ranked;
         rankedFor = Math.max(limit, RANKED);
-        const { scores, touched } = scratchOf();
+        const { scores, touched, seen: held } = scratchOf();
         let count = 0;
-        for (const [t, id] of ids.entries()) {
+        let highest = 0;
+        // Once the stems left cannot lift a memory not reached yet to a score `rankedFor` memories
+        // reached have, their postings only add to the memories reached that they can still lift to it.
+        let restricted = false;
+        for (let t = 0; t < ids.length; t++) {
+          const left = rest[t] as number;
+          if (t > 0 && count >= rankedFor && left * (1 + BOUND_MARGIN) < highest) {
+            const floor = floorOfBest(scores, touched, count, rankedFor, highest);
+            if (left * (1 + BOUND_MARGIN) < floor) {
+              let kept = 0;
+              for (let k = 0; k < count; k++) {
+                const position = touched[k] as number;
+                if (((scores[position] as number) + left) * (1 + BOUND_MARGIN) < floor) {
+                  scores[position] = 0;
+                  held[position] = 0;
+                } else {
+                  touched[kept++] = position;
+                  held[position] = 1;
+                }
+              }
+              count = kept;
+              restricted = true;
+            }
+          }
+          const id = ids[t] as number;
           if (!documentFrequency[id]) continue;
           const idf = idfs[t] as number;
           const list = postings[id] as Int32Array;
           for (let k = 0; k < list.length; k += 2) {
             const position = list[k] as number;
+            if (restricted && !held[position]) continue;
             if (scores[position] === 0) touched[count++] = position;
-            scores[position] =
+            const score =
               (scores[position] as number) + bm25TermScore(idf, list[k + 1] as number, lengths[position] as number, averageLength);
+            scores[position] = score;
+            if (score > highest) highest = score;
           }
         }
         ranked = best(touched.subarray(0, count), scores, rankedFor);
-        for (let k = 0; k < count; k++) scores[touched[k] as number] = 0;
+        // Summed as `bm25Here` sums them: the same values, kept for the bounds and scores asked next.
+        for (const position of ranked) known.set(position, scores[position] as number);
+        for (let k = 0; k < count; k++) {
+          scores[touched[k] as number] = 0;
+          held[touched[k] as number] = 0;
+        }
         return ranked;
       };
       let bestWindow: number | undefined | null = null;
@@ -420,16 +498,34 @@ function count(
           if (bestWindow !== null) return bestWindow;
           const { scores: windowScores, counts: windowCounts, touched: all, reached, seen: reachedAny } = scratchOf();
           let allCount = 0;
-          for (const id of ids) {
+          let highest = 0;
+          // Once the stems left cannot lift a window not reached yet to the best reached, their
+          // postings only add to the windows reached that they can still lift to it.
+          let restricted = false;
+          for (let t = 0; t < ids.length; t++) {
+            const left = windowRest[t] as number;
+            if (t > 0 && left * (1 + BOUND_MARGIN) < highest) {
+              restricted = true;
+              let kept = 0;
+              for (let k = 0; k < allCount; k++) {
+                const j = all[k] as number;
+                if (((windowScores[j] as number) + left) * (1 + BOUND_MARGIN) < highest) {
+                  windowScores[j] = 0;
+                  reachedAny[j] = 0;
+                } else all[kept++] = j;
+              }
+              allCount = kept;
+            }
+            const id = ids[t] as number;
             const frequency = windowFrequency[id] as number;
             if (!frequency) continue;
-            const idf = idfOf(frequency);
+            const idf = windowIdfs[t] as number;
             const list = postings[id] as Int32Array;
             let reachedCount = 0;
             for (let k = 0; k < list.length; k += 2) {
               const position = list[k] as number;
               for (let j = position - 1; j <= position + 1; j++) {
-                if (!linked(position, j)) continue;
+                if (!linked(position, j) || (restricted && !reachedAny[j])) continue;
                 if (windowCounts[j] === 0) reached[reachedCount++] = j;
                 windowCounts[j] = (windowCounts[j] as number) + (list[k + 1] as number);
               }
@@ -437,7 +533,9 @@ function count(
             for (let r = 0; r < reachedCount; r++) {
               const j = reached[r] as number;
               const tf = windowCounts[j] as number;
-              windowScores[j] = (windowScores[j] as number) + bm25TermScore(idf, tf, windowLengths[j] as number, averageWindowLength);
+              const score = (windowScores[j] as number) + bm25TermScore(idf, tf, windowLengths[j] as number, averageWindowLength);
+              windowScores[j] = score;
+              if (score > highest) highest = score;
               windowCounts[j] = 0;
               if (!reachedAny[j]) {
                 reachedAny[j] = 1;
@@ -482,6 +580,27 @@ function count(
       };
     },
   };
+}
+
+/**
+ * A score that at least `rank` of the first `count` positions reach, their highest being `highest`:
+ * the lower edge of the histogram bucket where the count from the top reaches `rank`, less the
+ * rounding margin. 0 when fewer reach any.
+ */
+function floorOfBest(scores: Float64Array, positions: Int32Array, count: number, rank: number, highest: number): number {
+  const buckets = 256;
+  const histogram = new Int32Array(buckets);
+  const scale = buckets / highest;
+  for (let k = 0; k < count; k++) {
+    const bucket = Math.min(buckets - 1, Math.floor((scores[positions[k] as number] as number) * scale));
+    histogram[bucket] = (histogram[bucket] as number) + 1;
+  }
+  let above = 0;
+  for (let bucket = buckets - 1; bucket >= 0; bucket--) {
+    above += histogram[bucket] as number;
+    if (above >= rank) return (bucket / scale) * (1 - BOUND_MARGIN);
+  }
+  return 0;
 }
 
 /** The `limit` positions best by score, best first, ties by the smaller position (a bounded heap: most are never sorted). */

@@ -179,3 +179,67 @@ test("scope terms: BM25 top hits, floors and best windows equal a brute-force ra
   }
   await store.close();
 });
+
+test("scope terms in a scope where frequent stems can be left unread: BM25 top hits and the best window equal a brute-force ranking", async () => {
+  const path = join(directory, `store-${files++}.db`);
+  const store = sqliteStore({ path });
+  await store.init({ dimension: 2 });
+  let seed = 11;
+  const random = () => {
+    seed = (Math.imul(seed, 1_103_515_245) + 12_345) >>> 0;
+    return seed / 2 ** 32;
+  };
+  // "walrus" in every memory, "kettle" in about half, "ferry" in about a third (at most 3 times),
+  // and twenty rare words in about 30 memories each: a query's rare stems rank more than the 600
+  // memories asked for, or the best window, before the frequent stems are read.
+  const rare = Array.from({ length: 20 }, (_, k) => `lantern${String.fromCharCode(97 + k)}`);
+  const text = () => {
+    const words = ["walrus", "walrus", "shore"];
+    if (random() < 0.5) words.push("kettle");
+    if (random() < 0.33) for (let k = 1 + Math.floor(random() * 3); k > 0; k--) words.push("ferry");
+    if (random() < 0.3) words.push(rare[Math.floor(random() * rare.length)] as string);
+    for (let k = Math.floor(random() * 6); k > 0; k--) words.push("tea");
+    return words.join(" ");
+  };
+  await store.write({
+    upsert: Array.from({ length: 2_400 }, (_, i) => record(`m${i}`, text(), Math.floor(i / 12) * 60 * minute + (i % 12) * minute)),
+  });
+  const words = await scopeWords(store, alice);
+  if (!words) throw new Error("sqliteStore versions its scopes");
+  const queries = [
+    ["ferry", "walrus"],
+    ["ferry", "kettle", "walrus"],
+    ["lanterna", "walrus"],
+    ["lanternb", "lanternc", "kettle", "walrus"],
+    ["lanternd", "ferry", "tea", "walrus"],
+    ["tea", "walrus"],
+  ];
+  for (const query of queries) {
+    const stems = query.map(stem);
+    const terms = words.terms(stems);
+    const scores = Array.from({ length: words.count }, (_, position) => terms.bm25(position));
+    const order = [...scores.keys()]
+      .filter((position) => (scores[position] as number) > 0)
+      .sort((a, b) => (scores[b] as number) - (scores[a] as number) || a - b);
+    expect(terms.best(600)).toEqual(order.slice(0, 600));
+    expect(terms.best(150)).toEqual(order.slice(0, 150));
+    const windowScore = (position: number) => {
+      const { tf, length } = terms.counts(position);
+      let score = 0;
+      for (const term of stems) {
+        const count = tf.get(term) ?? 0;
+        if (count === 0) continue;
+        const idf = Math.log(1 + (words.count - words.windowFrequency(term) + 0.5) / (words.windowFrequency(term) + 0.5));
+        score += (idf * count * 2.2) / (count + 1.2 * (0.25 + (0.75 * length) / words.averageWindowLength));
+      }
+      return score;
+    };
+    const windows = scores.map((_, position) => windowScore(position));
+    const best = Math.max(...windows);
+    const window = terms.bestWindow() as number;
+    // The same window, or one scoring the same but for the order its stems were summed in.
+    expect(Math.abs((windows[window] as number) - best)).toBeLessThan(1e-9 * best);
+    expect(window).toBe(windows.findIndex((score) => Math.abs(score - best) < 1e-9 * best));
+  }
+  await store.close();
+});
