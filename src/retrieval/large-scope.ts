@@ -318,6 +318,7 @@ function indexedRecord(store: VectorStore, record: MemoryRecord, words: ScopeWor
 }
 
 const NO_VECTOR = new Float32Array(0);
+const NO_METADATA: Record<string, never> = Object.freeze({});
 
 /** A large scope's speakers and words, as `embedQuery` reads them. */
 const wordsSpeakerTerms = (words: ScopeWords): SpeakerTerms => ({
@@ -340,7 +341,7 @@ function inProcessMemory(
   const { tf, length } = relevant.counts(position, true);
   const day = words.days[position] as number;
   return {
-    record: { id: stamp.id, hash: stamp.hash, createdAt: stamp.createdAt, updatedAt: stamp.updatedAt, text: "", metadata: {} },
+    record: { id: stamp.id, hash: stamp.hash, createdAt: stamp.createdAt, updatedAt: stamp.updatedAt, text: "", metadata: NO_METADATA },
     vector: NO_VECTOR,
     cosineTo,
     ...(speaker === undefined ? {} : { speaker }),

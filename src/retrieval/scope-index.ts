@@ -109,25 +109,27 @@ const stampKey = (stamp: { id: string; hash: string; updatedAt: string }) => `${
  * What ranking reads of one record: its words, dates and speaker. `counted`: its stem counts and
  * length when known already (then `tf` holds what the caller counted, e.g. only a query's stems).
  */
-export function indexMemory(record: MemoryRecord, nlp: Nlp, counted?: { tf: Map<string, number>; length: number }): IndexedMemory {
+export function indexMemory(record: MemoryRecord, nlp: Nlp, counted?: { tf: ReadonlyMap<string, number>; length: number }): IndexedMemory {
   if (!record.vector) throw new TypeError(`record ${record.id} has no vector`);
   const speaker = originOf(record.metadata)?.name;
   const body = speaker !== undefined && record.text.startsWith(`${speaker}: `) ? record.text.slice(speaker.length + 2) : record.text;
   let tf = counted?.tf;
   let length = counted?.length ?? 0;
   if (!tf) {
-    tf = new Map<string, number>();
+    const own = new Map<string, number>();
     const words = tokenize(record.text);
     for (const word of words) {
       const stemmed = stem(word);
-      tf.set(stemmed, (tf.get(stemmed) ?? 0) + 1);
+      own.set(stemmed, (own.get(stemmed) ?? 0) + 1);
     }
+    tf = own;
     length = words.length;
   }
   const day = dayOf(record.createdAt);
   let days: number[] | undefined;
   let squaredNorm = 0;
-  for (const value of record.vector) squaredNorm += value * value;
+  const vector = record.vector;
+  for (let d = 0; d < vector.length; d++) squaredNorm += (vector[d] as number) * (vector[d] as number);
   return {
     record,
     vector: record.vector,

@@ -47,8 +47,8 @@ export interface ScopeWords {
   windowFrequency(stem: string): number;
   /** The version (id, hash, updatedAt) of the memory at each position, as read. */
   readonly keys: readonly string[];
-  /** The memory at `position` as read: its stamp, speaker and expiry. */
-  at(position: number): { stamp: RecordStamp; speaker?: string; expires?: number };
+  /** The memory at `position` as read: its stamp, speaker (if it has one) and expiry (if it expires). */
+  at(position: number): { stamp: RecordStamp; speaker: string | undefined; expires: number | undefined };
   /** What ranking reads of the scope for a query's stems, computed once per query. */
   terms(stems: readonly string[]): ScopeTerms;
   /**
@@ -68,9 +68,10 @@ export interface ScopeTerms {
   bestWindow(): number | undefined;
   /**
    * How often each stem occurs in the window of the memory at `position` (`only`: in the memory
-   * alone), and the window's (the memory's) length in words.
+   * alone), and the window's (the memory's) length in words. A memory's own counts are computed
+   * once per query and shared.
    */
-  counts(position: number, only?: boolean): { tf: Map<string, number>; length: number };
+  counts(position: number, only?: boolean): { tf: ReadonlyMap<string, number>; length: number };
 }
 
 interface Kept {
@@ -82,6 +83,8 @@ interface Kept {
 }
 
 const PAGE = 500;
+/** The counts of a memory or window holding none of a query's stems (most of those search looks at). */
+const NO_COUNTS: ReadonlyMap<string, number> = new Map();
 /** A query's memories best by BM25 are ranked this many at a time (search asks for up to 600: four pools). */
 const RANKED = 600;
 /**
@@ -365,11 +368,7 @@ function count(
     keys,
     at(position) {
       const { stamp, words: memory } = order[position] as (typeof order)[number];
-      return {
-        stamp,
-        ...(memory.speaker === undefined ? {} : { speaker: memory.speaker }),
-        ...(memory.expires === undefined ? {} : { expires: memory.expires }),
-      };
+      return { stamp, speaker: memory.speaker, expires: memory.expires };
     },
     ...(rows && { rows }),
     terms(stems) {
@@ -427,6 +426,26 @@ function count(
           score += bm25TermScore(idfs[t] as number, tf, lengths[position] as number, averageLength);
         }
         return score;
+      };
+      // How often each stem occurs in the memory at a position, and its length: computed once per
+      // position (search asks for a memory's own counts and for those of the windows around it).
+      const single = new Map<number, { tf: ReadonlyMap<string, number>; length: number }>();
+      const countsOf = (position: number) => {
+        let counted = single.get(position);
+        if (!counted) {
+          let tf: Map<string, number> | undefined;
+          const { terms, counts, length } = words[position] as Words;
+          for (let k = 0; k < terms.length; k++) {
+            const at = slot[terms[k] as number];
+            if (!at) continue;
+            const term = named[at - 1] as string;
+            tf ??= new Map<string, number>();
+            tf.set(term, (tf.get(term) ?? 0) + (counts[k] as number));
+          }
+          counted = { tf: tf ?? NO_COUNTS, length };
+          single.set(position, counted);
+        }
+        return counted;
       };
       // The memories best by BM25, best first, as many as the largest `limit` asked so far (at least RANKED):
       // one pass over the stems' postings in the scope's scratch arrays, reset after.
@@ -561,21 +580,22 @@ function count(
           return bestWindow;
         },
         counts(position, only = false) {
-          const tf = new Map<string, number>();
+          if (only) return countsOf(position);
+          // A window's counts are its memories' own, summed in the order they were said.
+          let tf: Map<string, number> | undefined;
           let length = 0;
-          for (const j of only ? [position] : [position - 1, position, position + 1]) {
+          for (let j = position - 1; j <= position + 1; j++) {
             if (!linked(position, j)) continue;
-            const memory = words[j] as Words;
-            length += memory.length;
-            const { terms, counts } = memory;
-            for (let k = 0; k < terms.length; k++) {
-              const at = slot[terms[k] as number];
-              if (!at) continue;
-              const term = named[at - 1] as string;
-              tf.set(term, (tf.get(term) ?? 0) + (counts[k] as number));
-            }
+            const own = countsOf(j);
+            length += own.length;
+            if (own.tf.size === 0) continue;
+            tf ??= new Map<string, number>();
+            const window = tf;
+            own.tf.forEach((count, term) => {
+              window.set(term, (window.get(term) ?? 0) + count);
+            });
           }
-          return { tf, length };
+          return { tf: tf ?? NO_COUNTS, length };
         },
       };
     },
