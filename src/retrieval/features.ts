@@ -205,19 +205,25 @@ const cosineOf = (dot: number, norm: number, memory: IndexedMemory) =>
 function cosinesOf(memories: readonly IndexedMemory[], vector: Float32Array, second?: Float32Array): [Float64Array, Float64Array?] {
   if (!memories.some((memory) => memory.cosineTo)) return heldCosines(memories, vector, second);
   // Memories ranked without their vector give their own cosines; the others as below.
-  const held = memories.flatMap((memory, i) => (memory.cosineTo ? [] : [i]));
-  const [heldCos, heldOther] = heldCosines(
-    held.map((i) => memories[i] as IndexedMemory),
-    vector,
-    second,
-  );
-  const cos = new Float64Array(memories.length);
-  const other = second ? new Float64Array(memories.length) : undefined;
-  for (const [k, i] of held.entries()) {
+  const n = memories.length;
+  const held: IndexedMemory[] = [];
+  const heldAt: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const memory = memories[i] as IndexedMemory;
+    if (memory.cosineTo) continue;
+    held.push(memory);
+    heldAt.push(i);
+  }
+  const [heldCos, heldOther] = heldCosines(held, vector, second);
+  const cos = new Float64Array(n);
+  const other = second ? new Float64Array(n) : undefined;
+  for (let k = 0; k < heldAt.length; k++) {
+    const i = heldAt[k] as number;
     cos[i] = heldCos[k] as number;
     if (other && heldOther) other[i] = heldOther[k] as number;
   }
-  for (const [i, memory] of memories.entries()) {
+  for (let i = 0; i < n; i++) {
+    const memory = memories[i] as IndexedMemory;
     if (!memory.cosineTo) continue;
     cos[i] = memory.cosineTo(vector);
     if (other && second) other[i] = memory.cosineTo(second);

@@ -1,4 +1,5 @@
 import type { WrappedEmbedder } from "../embedders/wrap-embedder.js";
+import { RecentMap } from "../internal/recent-map.js";
 import type { ValidScope } from "../scope.js";
 import { cosineSimilarity } from "../store-kit/filter.js";
 import {
@@ -54,7 +55,7 @@ const WIDEN = 4 * POOL_SIZE;
 
 /** Annotated memories kept per store across searches (by id and version), so a repeated query is not annotated again. */
 const ANNOTATED = 5_000;
-const annotated = new WeakMap<VectorStore, Map<string, IndexedMemory>>();
+const annotated = new WeakMap<VectorStore, RecentMap<string, IndexedMemory>>();
 
 const versionKey = (record: MemoryRecord) => `${record.id}\u0000${record.hash}\u0000${record.updatedAt}`;
 
@@ -358,7 +359,7 @@ function inProcessMemory(
 
 /** Records read by `rankFromRows` (by id and version), kept per store across searches: a later search that needs one again does not read it. */
 const KNOWN_RECORDS = 4_096;
-const knownRecords = new WeakMap<VectorStore, Map<string, MemoryRecord>>();
+const knownRecords = new WeakMap<VectorStore, RecentMap<string, MemoryRecord>>();
 
 /**
  * `readInto` for memories of the scope's statistics, by position: a memory whose version the
@@ -372,8 +373,11 @@ async function readKnown(
   store: VectorStore,
   scope: ValidScope,
 ): Promise<void> {
-  const known = knownRecords.get(store) ?? new Map<string, MemoryRecord>();
-  knownRecords.set(store, known);
+  let known = knownRecords.get(store);
+  if (!known) {
+    known = new RecentMap<string, MemoryRecord>(KNOWN_RECORDS);
+    knownRecords.set(store, known);
+  }
   const now = Date.now();
   const missing: string[] = [];
   for (const position of positions) {
@@ -382,18 +386,14 @@ async function readKnown(
     const key = words.keys[position] as string;
     const record = known.get(key);
     const { expires } = words.at(position);
-    if (record && (expires === undefined || expires > now)) {
-      known.delete(key);
-      known.set(key, record);
-      records.set(id, record);
-    } else missing.push(id);
+    if (record && (expires === undefined || expires > now)) records.set(id, record);
+    else missing.push(id);
   }
   await readInto(records, missing, store, scope);
   for (const id of missing) {
     const record = records.get(id);
     if (record) known.set(versionKey(record), record);
   }
-  while (known.size > KNOWN_RECORDS) known.delete(known.keys().next().value as string);
 }
 
 /** Reads the records of `ids` not in `records` yet, inside the scope (neighbours need not match a metadata filter). */
@@ -472,19 +472,22 @@ const queryStems = (query: RankQuery) => [...new Set([...query.terms.map(stem), 
 
 /** Records as ranking reads them, annotated once per version and kept per store across searches. */
 function annotate(store: VectorStore, records: readonly MemoryRecord[], nlp: Nlp): IndexedMemory[] {
-  const cache = annotated.get(store) ?? new Map<string, IndexedMemory>();
-  annotated.set(store, cache);
+  let cache = annotated.get(store);
+  if (!cache) {
+    cache = new RecentMap<string, IndexedMemory>(ANNOTATED);
+    annotated.set(store, cache);
+  }
   const memories: IndexedMemory[] = [];
   for (const record of records) {
     if (!record.vector) continue;
     const key = versionKey(record);
     let memory = cache.get(key);
-    if (memory) cache.delete(key);
-    else memory = indexMemory(record, nlp);
-    cache.set(key, memory);
+    if (!memory) {
+      memory = indexMemory(record, nlp);
+      cache.set(key, memory);
+    }
     memories.push(memory);
   }
-  while (cache.size > ANNOTATED) cache.delete(cache.keys().next().value as string);
   return memories;
 }
 
