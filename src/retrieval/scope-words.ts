@@ -271,29 +271,47 @@ function count(
   let totalLength = 0;
   let totalWindow = 0;
   const windowLengths = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    let windowLength = 0;
+    for (let j = i - 1; j <= i + 1; j++) if (linked(i, j)) windowLength += (words[j] as Words).length;
+    windowLengths[i] = windowLength;
+    totalWindow += windowLength;
+  }
+  const averageWindowLength = totalWindow / n || 1;
+  // Per stem, the most its occurrences in one window can add to the window's BM25 for an idf of 1:
+  // what bounds a stem's share of any window's score (see `bestWindow` in `terms`).
+  const windowShare = new Float64Array(size);
+  const inWindow = new Int32Array(size);
+  const held: number[] = [];
   const speakers = new Map<string, string>();
   let latestDay = Number.NEGATIVE_INFINITY;
   const days = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     const memory = words[i] as Words;
     totalLength += memory.length;
-    let windowLength = memory.length;
     for (const term of memory.terms) {
       documentFrequency[term] = (documentFrequency[term] as number) + 1;
       postingLength[term] = (postingLength[term] as number) + 1;
     }
-    for (const j of [i - 1, i, i + 1]) {
+    for (let j = i - 1; j <= i + 1; j++) {
       if (!linked(i, j)) continue;
-      const neighbour = words[j] as Words;
-      if (j !== i) windowLength += neighbour.length;
-      for (const term of neighbour.terms) {
-        if (seen[term] === i) continue;
-        seen[term] = i;
-        windowFrequency[term] = (windowFrequency[term] as number) + 1;
+      const { terms, counts } = words[j] as Words;
+      for (let k = 0; k < terms.length; k++) {
+        const term = terms[k] as number;
+        if (seen[term] !== i) {
+          seen[term] = i;
+          windowFrequency[term] = (windowFrequency[term] as number) + 1;
+          held.push(term);
+        }
+        inWindow[term] = (inWindow[term] as number) + (counts[k] as number);
       }
     }
-    totalWindow += windowLength;
-    windowLengths[i] = windowLength;
+    for (const term of held) {
+      const most = bm25TermScore(1, inWindow[term] as number, windowLengths[i] as number, averageWindowLength);
+      if (most > (windowShare[term] as number)) windowShare[term] = most;
+      inWindow[term] = 0;
+    }
+    held.length = 0;
     if (memory.speaker !== undefined) for (const word of tokenize(memory.speaker)) speakers.set(stem(word), memory.speaker);
     days[i] = dayOf((order[i] as (typeof order)[number]).stamp.createdAt);
     latestDay = Math.max(latestDay, days[i] as number);
@@ -317,31 +335,6 @@ function count(
       filled[term] = at + 2;
       const most = bm25TermScore(1, counts[k] as number, lengths[i] as number, averageLength);
       if (most > (share[term] as number)) share[term] = most;
-    }
-  }
-  // Per stem, the most its occurrences in one window can add to the window's BM25 for an idf of 1:
-  // what bounds a stem's share of any window's score (see `bestWindow` in `terms`).
-  const averageWindowLength = totalWindow / n || 1;
-  const windowShare = new Float64Array(size);
-  {
-    const inWindow = new Int32Array(size);
-    const held: number[] = [];
-    for (let i = 0; i < n; i++) {
-      for (const j of [i - 1, i, i + 1]) {
-        if (!linked(i, j)) continue;
-        const { terms, counts } = words[j] as Words;
-        for (let k = 0; k < terms.length; k++) {
-          const term = terms[k] as number;
-          if (inWindow[term] === 0) held.push(term);
-          inWindow[term] = (inWindow[term] as number) + (counts[k] as number);
-        }
-      }
-      for (const term of held) {
-        const share = bm25TermScore(1, inWindow[term] as number, windowLengths[i] as number, averageWindowLength);
-        if (share > (windowShare[term] as number)) windowShare[term] = share;
-        inWindow[term] = 0;
-      }
-      held.length = 0;
     }
   }
   const ids = order.map((entry) => entry.stamp.id);
