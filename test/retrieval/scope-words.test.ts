@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterAll, expect, test } from "vitest";
 import { loadNodeSqlite } from "../../src/internal/node-sqlite.js";
 import { stem } from "../../src/retrieval/keywords.js";
-import { scopeWords } from "../../src/retrieval/scope-words.js";
+import { type ScopeTerms, type ScopeWords, scopeWords } from "../../src/retrieval/scope-words.js";
 import type { ValidScope } from "../../src/scope.js";
 import { sqliteStore } from "../../src/stores/sqlite-store.js";
 import type { MemoryRecord } from "../../src/stores/vector-store.js";
@@ -39,6 +39,19 @@ async function newStore() {
     ],
   });
   return { store, path };
+}
+
+/** BM25 of the window of the memory at `position` (k1 = 1.2, b = 0.75), from its window counts: the brute-force reference. */
+function windowScore(words: ScopeWords, terms: ScopeTerms, stems: readonly string[], position: number): number {
+  const { tf, length } = terms.counts(position);
+  let score = 0;
+  for (const term of stems) {
+    const count = tf.get(term) ?? 0;
+    if (count === 0) continue;
+    const idf = Math.log(1 + (words.count - words.windowFrequency(term) + 0.5) / (words.windowFrequency(term) + 0.5));
+    score += (idf * count * 2.2) / (count + 1.2 * (0.25 + (0.75 * length) / words.averageWindowLength));
+  }
+  return score;
 }
 
 test("scope words: sessions, document and window frequencies, windows and BM25 order of the scope's own memories", async () => {
@@ -160,18 +173,7 @@ test("scope terms: BM25 top hits, floors and best windows equal a brute-force ra
     expect(terms.best(700, floor)).toEqual(order.filter((position) => (scores[position] as number) >= floor));
     expect(terms.best(1)).toEqual(order.slice(0, 1));
     // The best window by the windows' BM25, from each memory's window counts.
-    const windowScore = (position: number) => {
-      const { tf, length } = terms.counts(position);
-      let score = 0;
-      for (const term of stems) {
-        const count = tf.get(term) ?? 0;
-        if (count === 0) continue;
-        const idf = Math.log(1 + (words.count - words.windowFrequency(term) + 0.5) / (words.windowFrequency(term) + 0.5));
-        score += (idf * count * 2.2) / (count + 1.2 * (0.25 + (0.75 * length) / words.averageWindowLength));
-      }
-      return score;
-    };
-    const windows = scores.map((_, position) => windowScore(position));
+    const windows = scores.map((_, position) => windowScore(words, terms, stems, position));
     const bestWindow = [...windows.keys()]
       .filter((position) => (windows[position] as number) > 0)
       .sort((a, b) => (windows[b] as number) - (windows[a] as number) || a - b)[0];
@@ -223,18 +225,7 @@ test("scope terms in a scope where frequent stems can be left unread: BM25 top h
       .sort((a, b) => (scores[b] as number) - (scores[a] as number) || a - b);
     expect(terms.best(600)).toEqual(order.slice(0, 600));
     expect(terms.best(150)).toEqual(order.slice(0, 150));
-    const windowScore = (position: number) => {
-      const { tf, length } = terms.counts(position);
-      let score = 0;
-      for (const term of stems) {
-        const count = tf.get(term) ?? 0;
-        if (count === 0) continue;
-        const idf = Math.log(1 + (words.count - words.windowFrequency(term) + 0.5) / (words.windowFrequency(term) + 0.5));
-        score += (idf * count * 2.2) / (count + 1.2 * (0.25 + (0.75 * length) / words.averageWindowLength));
-      }
-      return score;
-    };
-    const windows = scores.map((_, position) => windowScore(position));
+    const windows = scores.map((_, position) => windowScore(words, terms, stems, position));
     const best = Math.max(...windows);
     const window = terms.bestWindow() as number;
     // The same window, or one scoring the same but for the order its stems were summed in.
