@@ -357,7 +357,10 @@ function inProcessMemory(
   };
 }
 
-/** Records read by `rankFromRows` (by id and version), kept per store across searches: a later search that needs one again does not read it. */
+/**
+ * Records read by `rankFromRows` (by id and version), kept per store across searches (the 4,096 used
+ * last, up to a quarter more between trims): a later search that needs one again does not read it.
+ */
 const KNOWN_RECORDS = 4_096;
 const knownRecords = new WeakMap<VectorStore, RecentMap<string, MemoryRecord>>();
 
