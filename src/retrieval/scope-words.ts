@@ -455,21 +455,10 @@ function count(
         let restricted = false;
         for (let t = 0; t < ids.length; t++) {
           const left = rest[t] as number;
-          if (t > 0 && count >= rankedFor && left * (1 + BOUND_MARGIN) < highest) {
+          if (t > 0 && count >= rankedFor && below(left, highest)) {
             const floor = floorOfBest(scores, touched, count, rankedFor, highest);
-            if (left * (1 + BOUND_MARGIN) < floor) {
-              let kept = 0;
-              for (let k = 0; k < count; k++) {
-                const position = touched[k] as number;
-                if (((scores[position] as number) + left) * (1 + BOUND_MARGIN) < floor) {
-                  scores[position] = 0;
-                  held[position] = 0;
-                } else {
-                  touched[kept++] = position;
-                  held[position] = 1;
-                }
-              }
-              count = kept;
+            if (below(left, floor)) {
+              count = keepReaching(touched, count, scores, held, left, floor);
               restricted = true;
             }
           }
@@ -516,17 +505,9 @@ function count(
           let restricted = false;
           for (let t = 0; t < ids.length; t++) {
             const left = windowRest[t] as number;
-            if (t > 0 && left * (1 + BOUND_MARGIN) < highest) {
+            if (t > 0 && below(left, highest)) {
+              allCount = keepReaching(all, allCount, windowScores, reachedAny, left, highest);
               restricted = true;
-              let kept = 0;
-              for (let k = 0; k < allCount; k++) {
-                const j = all[k] as number;
-                if (((windowScores[j] as number) + left) * (1 + BOUND_MARGIN) < highest) {
-                  windowScores[j] = 0;
-                  reachedAny[j] = 0;
-                } else all[kept++] = j;
-              }
-              allCount = kept;
             }
             const id = ids[t] as number;
             const frequency = windowFrequency[id] as number;
@@ -593,6 +574,29 @@ function count(
       };
     },
   };
+}
+
+/** Whether a bound stays below `floor` by more than rounding could account for (`BOUND_MARGIN`). */
+const below = (bound: number, floor: number) => bound * (1 + BOUND_MARGIN) < floor;
+
+/**
+ * Of the first `count` of `positions`, keeps at the front, in order, those whose score plus `left`
+ * can still reach `floor`, and marks them in `marks`; clears the others' scores and marks. Returns
+ * how many are kept.
+ */
+function keepReaching(positions: Int32Array, count: number, scores: Float64Array, marks: Uint8Array, left: number, floor: number): number {
+  let kept = 0;
+  for (let k = 0; k < count; k++) {
+    const position = positions[k] as number;
+    if (below((scores[position] as number) + left, floor)) {
+      scores[position] = 0;
+      marks[position] = 0;
+    } else {
+      positions[kept++] = position;
+      marks[position] = 1;
+    }
+  }
+  return kept;
 }
 
 /**
