@@ -177,12 +177,7 @@ export async function rankLargeScope(
   await readInto(records, around, store, scope);
   // Read through the live store: an expired memory is never among them. Words of the version the
   // statistics hold are counted there already; other versions are read here.
-  const memories = [...records.values()].flatMap((record) => {
-    const at = words.position.get(record.id);
-    if (!record.vector) return [];
-    if (at !== undefined && words.keys[at] === versionKey(record)) return [indexMemory(record, loaded, relevant.counts(at, true))];
-    return annotate(store, [record], loaded);
-  });
+  const memories = [...records.values()].flatMap((record) => indexedRecord(store, record, words, relevant, loaded));
   memories.sort(oldestFirst);
   return rankIndex(scopeWideIndex(memories, words, query, relevant), scope, query, options);
 }
