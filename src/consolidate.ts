@@ -11,6 +11,7 @@ import { emptyUsage, type Plan, PlanBuilder } from "./plan.js";
 import { keywordTerms, stem } from "./retrieval/keywords.js";
 import type { Runtime } from "./runtime.js";
 import type { ValidScope } from "./scope.js";
+import { dotProduct } from "./store-kit/filter.js";
 import type { MemoryRecord } from "./stores/vector-store.js";
 import type { ErrorContext, Usage } from "./types.js";
 
@@ -77,16 +78,8 @@ function jaccard(a: Set<string>, b: Set<string>): number {
 }
 
 function normalised(vector: Float32Array): Float32Array {
-  let norm = 0;
-  for (const value of vector) norm += value * value;
-  norm = Math.sqrt(norm) || 1;
+  const norm = Math.sqrt(dotProduct(vector, vector)) || 1;
   return vector.map((value) => value / norm);
-}
-
-function dot(a: Float32Array, b: Float32Array): number {
-  let sum = 0;
-  for (let i = 0; i < a.length; i++) sum += (a[i] as number) * (b[i] as number);
-  return sum;
 }
 
 /**
@@ -123,7 +116,7 @@ export function findClusters(
       const a = group[i] as Candidate;
       for (let j = i + 1; j < group.length; j++) {
         const b = group[j] as Candidate;
-        const cosine = dot(a.unit, b.unit);
+        const cosine = dotProduct(a.unit, b.unit);
         if (cosine < similarity || jaccard(a.terms, b.terms) < keywordOverlap) continue;
         edges.push({ i, j, cosine });
         linked.set(pairKey(i, j), cosine);

@@ -1,4 +1,4 @@
-import { cosineSimilarity } from "../store-kit/filter.js";
+import { cosineSimilarity, dotProduct } from "../store-kit/filter.js";
 import { bm25Idf, bm25TermScore } from "./bm25.js";
 import { keywordTerms, stem, tokenize } from "./keywords.js";
 import type { Nlp } from "./nlp.js";
@@ -184,13 +184,6 @@ function scopeWideBm25(stems: readonly string[], index: ScopeIndex, scope: Scope
     }
   }
   return scores;
-}
-
-/** Σ a[d]·b[d] over a's length, summed in that order. */
-function dotProduct(a: Float32Array, b: Float32Array): number {
-  let dot = 0;
-  for (let d = 0; d < a.length; d++) dot += (a[d] as number) * (b[d] as number);
-  return dot;
 }
 
 const cosineOf = (dot: number, norm: number, memory: IndexedMemory) =>

@@ -1,6 +1,7 @@
 import { expiryOf } from "../lifecycle.js";
 import { originOf } from "../memory-origin.js";
 import type { ValidScope } from "../scope.js";
+import { dotProduct } from "../store-kit/filter.js";
 import {
   isScopeVersioned,
   isTimeOrdered,
@@ -127,9 +128,7 @@ export function indexMemory(record: MemoryRecord, nlp: Nlp, counted?: { tf: Read
   }
   const day = dayOf(record.createdAt);
   let days: number[] | undefined;
-  let squaredNorm = 0;
-  const vector = record.vector;
-  for (let d = 0; d < vector.length; d++) squaredNorm += (vector[d] as number) * (vector[d] as number);
+  const squaredNorm = dotProduct(record.vector, record.vector);
   return {
     record,
     vector: record.vector,

@@ -47,6 +47,13 @@ export function matchesFilter(record: MemoryRecord, filter: StoreFilter): boolea
 }
 
 /** Cosine similarity in [-1, 1]; 0 when either vector is all zeros. */
+/** Σ a[d]·b[d] over a's length, summed in that order (`dotProduct(v, v)`: v's squared norm). */
+export function dotProduct(a: Float32Array, b: Float32Array): number {
+  let dot = 0;
+  for (let d = 0; d < a.length; d++) dot += (a[d] as number) * (b[d] as number);
+  return dot;
+}
+
 export function cosineSimilarity(a: Float32Array, b: Float32Array): number {
   let dot = 0;
   let normA = 0;
