@@ -24,10 +24,16 @@ const record = (id: string, text: string, at: number, userId = "alice"): MemoryR
 };
 const alice = { userId: "alice" } as ValidScope;
 
-async function newStore() {
+/** A new store file of 2-d vectors, empty. */
+async function emptyStore() {
   const path = join(directory, `store-${files++}.db`);
   const store = sqliteStore({ path });
   await store.init({ dimension: 2 });
+  return { store, path };
+}
+
+async function newStore() {
+  const { store, path } = await emptyStore();
   await store.write({
     upsert: [
       record("m1", "walrus colony north shore", 0),
@@ -39,6 +45,24 @@ async function newStore() {
     ],
   });
   return { store, path };
+}
+
+/** Deterministic numbers in [0, 1) from `seed` (a linear congruential generator). */
+function seededRandom(seed: number): () => number {
+  let state = seed;
+  return () => {
+    state = (Math.imul(state, 1_103_515_245) + 12_345) >>> 0;
+    return state / 2 ** 32;
+  };
+}
+
+/** Every memory's BM25 by position, and the positions scoring above 0, best first (ties: the smaller position): the brute-force ranking. */
+function byBm25(words: ScopeWords, terms: ScopeTerms): { scores: number[]; order: number[] } {
+  const scores = Array.from({ length: words.count }, (_, position) => terms.bm25(position));
+  const order = [...scores.keys()]
+    .filter((position) => (scores[position] as number) > 0)
+    .sort((a, b) => (scores[b] as number) - (scores[a] as number) || a - b);
+  return { scores, order };
 }
 
 /** BM25 of the window of the memory at `position` (k1 = 1.2, b = 0.75), from its window counts: the brute-force reference. */
@@ -143,14 +167,8 @@ test("scopeVersion: every scope id of a written row counts; a scope is versioned
 });
 
 test("scope terms: BM25 top hits, floors and best windows equal a brute-force ranking, query after query (shared work arrays left clean)", async () => {
-  const path = join(directory, `store-${files++}.db`);
-  const store = sqliteStore({ path });
-  await store.init({ dimension: 2 });
-  let seed = 5;
-  const random = () => {
-    seed = (Math.imul(seed, 1_103_515_245) + 12_345) >>> 0;
-    return seed / 2 ** 32;
-  };
+  const { store } = await emptyStore();
+  const random = seededRandom(5);
   const vocabulary = "walrus kettle dentist ferry shore colony tea boat billing piano garden lantern".split(" ");
   const pick = () => vocabulary[Math.floor(random() * random() * vocabulary.length)] as string;
   await store.write({
@@ -164,10 +182,7 @@ test("scope terms: BM25 top hits, floors and best windows equal a brute-force ra
   for (let q = 0; q < 25; q++) {
     const stems = [...new Set(Array.from({ length: 1 + (q % 4) }, () => stem(pick())))];
     const terms = words.terms(stems);
-    const scores = Array.from({ length: words.count }, (_, position) => terms.bm25(position));
-    const order = [...scores.keys()]
-      .filter((position) => (scores[position] as number) > 0)
-      .sort((a, b) => (scores[b] as number) - (scores[a] as number) || a - b);
+    const { scores, order } = byBm25(words, terms);
     expect(terms.best(40)).toEqual(order.slice(0, 40));
     const floor = scores[order[25] as number] as number;
     expect(terms.best(700, floor)).toEqual(order.filter((position) => (scores[position] as number) >= floor));
@@ -183,14 +198,8 @@ test("scope terms: BM25 top hits, floors and best windows equal a brute-force ra
 });
 
 test("scope terms in a scope where frequent stems can be left unread: BM25 top hits and the best window equal a brute-force ranking", async () => {
-  const path = join(directory, `store-${files++}.db`);
-  const store = sqliteStore({ path });
-  await store.init({ dimension: 2 });
-  let seed = 11;
-  const random = () => {
-    seed = (Math.imul(seed, 1_103_515_245) + 12_345) >>> 0;
-    return seed / 2 ** 32;
-  };
+  const { store } = await emptyStore();
+  const random = seededRandom(11);
   // "walrus" in every memory, "kettle" in about half, "ferry" in about a third (at most 3 times),
   // and twenty rare words in about 30 memories each: a query's rare stems rank more than the 600
   // memories asked for, or the best window, before the frequent stems are read.
@@ -219,10 +228,7 @@ test("scope terms in a scope where frequent stems can be left unread: BM25 top h
   for (const query of queries) {
     const stems = query.map(stem);
     const terms = words.terms(stems);
-    const scores = Array.from({ length: words.count }, (_, position) => terms.bm25(position));
-    const order = [...scores.keys()]
-      .filter((position) => (scores[position] as number) > 0)
-      .sort((a, b) => (scores[b] as number) - (scores[a] as number) || a - b);
+    const { scores, order } = byBm25(words, terms);
     expect(terms.best(600)).toEqual(order.slice(0, 600));
     expect(terms.best(150)).toEqual(order.slice(0, 150));
     const windows = scores.map((_, position) => windowScore(words, terms, stems, position));
