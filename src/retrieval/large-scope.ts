@@ -309,7 +309,7 @@ async function rankFromRows(
 function indexedRecord(store: VectorStore, record: MemoryRecord, words: ScopeWords, relevant: ScopeTerms, nlp: Nlp): IndexedMemory[] {
   if (!record.vector) return [];
   const at = words.position.get(record.id);
-  if (at !== undefined && words.keys[at] === versionKey(record)) return [indexMemory(record, nlp, relevant.counts(at, true))];
+  if (at !== undefined && words.key(at) === versionKey(record)) return [indexMemory(record, nlp, relevant.counts(at, true))];
   return annotate(store, [record], nlp);
 }
 
@@ -381,7 +381,7 @@ async function readKnown(
   for (const position of positions) {
     const id = words.ids[position] as string;
     if (records.has(id)) continue;
-    const key = words.keys[position] as string;
+    const key = words.key(position);
     const record = known.get(key);
     const { expires } = words.at(position);
     if (record && (expires === undefined || expires > now)) records.set(id, record);

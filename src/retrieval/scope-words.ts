@@ -5,18 +5,9 @@ import type { RecordStamp, ScopeVersioned, StoreFilter, TimeOrdered, VectorStore
 import { SESSION_GAP_MS } from "../verbatim/turns.js";
 import { bm25Idf, bm25TermScore } from "./bm25.js";
 import { stem, tokenize } from "./keywords.js";
+import { type MemoryTable, MemoryTableBuilder, stampKey } from "./memory-table.js";
 import { dayOf } from "./nlp.js";
 import { QuantizedBatch, QuantizedRows } from "./quantized-rows.js";
-
-/** What the word statistics keep of one memory version: its stems (vocabulary ids, distinct) with their counts. */
-interface Words {
-  readonly terms: Int32Array;
-  readonly counts: Int32Array;
-  readonly length: number;
-  readonly speaker?: string;
-  /** When it expires (ms), if it does. */
-  readonly expires?: number;
-}
 
 /**
  * The word statistics of a whole scope, its memories in time order (as `ScopeIndex` orders them):
@@ -45,8 +36,8 @@ export interface ScopeWords {
   /** In how many memories / windows (a memory with the ones just before and after it in its session) a stem occurs. */
   documentFrequency(stem: string): number;
   windowFrequency(stem: string): number;
-  /** The version (id, hash, updatedAt) of the memory at each position, as read. */
-  readonly keys: readonly string[];
+  /** The version (id, hash, updatedAt) of the memory at `position`, as read (`stampKey`). */
+  key(position: number): string;
   /** The memory at `position` as read: its stamp, speaker (if it has one) and expiry (if it expires). */
   at(position: number): { stamp: RecordStamp; speaker: string | undefined; expires: number | undefined };
   /** What ranking reads of the scope for a query's stems, computed once per query. */
@@ -77,8 +68,8 @@ export interface ScopeTerms {
 interface Kept {
   readonly version: string;
   readonly words: ScopeWords;
-  /** Per memory version (id, hash, updatedAt), what was read of it. */
-  readonly byKey: Map<string, Words>;
+  /** What was read of each memory, by position. */
+  readonly table: MemoryTable;
   readonly vocabulary: Map<string, number>;
 }
 
@@ -105,8 +96,6 @@ const scopeKey = (scope: ValidScope) => JSON.stringify([scope.userId ?? null, sc
 export function lastScopeWords(store: VectorStore, scope: ValidScope): ScopeWords | undefined {
   return kept.get(store)?.get(scopeKey(scope))?.words;
 }
-
-const stampKey = (stamp: { id: string; hash: string; updatedAt: string }) => `${stamp.id}\u0000${stamp.hash}\u0000${stamp.updatedAt}`;
 
 /**
  * The word statistics of a scope, read again (only the memories added or changed since, then
@@ -153,7 +142,6 @@ async function read(
   at: number,
 ): Promise<Kept> {
   const stamps = await store.stamps(filter);
-  const known = before?.byKey ?? new Map<string, Words>();
   const vocabulary = before?.vocabulary ?? new Map<string, number>();
   const idOf = (term: string) => {
     let id = vocabulary.get(term);
@@ -163,10 +151,19 @@ async function read(
     }
     return id;
   };
-  const missing = stamps.filter((stamp) => !known.has(stampKey(stamp))).map((stamp) => stamp.id);
+  // Per stamp, the position of the same version in the statistics read before, or −1.
+  const earlier = new Int32Array(stamps.length).fill(-1);
+  const missing: string[] = [];
+  for (const [k, stamp] of stamps.entries()) {
+    const position = before?.words.position.get(stamp.id);
+    if (position !== undefined && before?.table.key(position) === stampKey(stamp)) earlier[k] = position;
+    else missing.push(stamp.id);
+  }
   // This read's vectors, quantised as they come (all of the scope's on its first read).
   let fresh = before?.words.rows && new QuantizedBatch(before.words.rows.dimension);
-  const fetched = new Map<string, Words & { key: string; row?: number }>();
+  const fetchedTable = new MemoryTableBuilder();
+  // By id: the record's position in `fetchedTable`, and its vector's index in `fresh` (−1 without one).
+  const fetched = new Map<string, { at: number; row: number }>();
   for (let start = 0; start < missing.length; start += PAGE) {
     for (const record of await store.get(missing.slice(start, start + PAGE), filter)) {
       const counts = new Map<number, number>();
@@ -175,49 +172,44 @@ async function read(
         const id = idOf(stem(token));
         counts.set(id, (counts.get(id) ?? 0) + 1);
       }
-      const speaker = originOf(record.metadata)?.name;
-      const expires = expiryOf(record);
       if (record.vector) fresh ??= new QuantizedBatch(record.vector.length);
-      const row = record.vector && fresh?.dimension === record.vector.length ? fresh.add(record.vector) : undefined;
-      fetched.set(record.id, {
-        key: stampKey(record),
-        terms: Int32Array.from(counts.keys()),
-        counts: Int32Array.from(counts.values()),
-        length: tokens.length,
-        ...(speaker === undefined ? {} : { speaker }),
-        ...(expires === undefined ? {} : { expires }),
-        ...(row === undefined ? {} : { row }),
-      });
+      const row = record.vector && fresh?.dimension === record.vector.length ? fresh.add(record.vector) : -1;
+      const position = fetchedTable.add(record, counts, tokens.length, originOf(record.metadata)?.name, expiryOf(record));
+      fetched.set(record.id, { at: position, row });
     }
   }
-  const byKey = new Map<string, Words>();
-  const order: { stamp: RecordStamp; words: Words }[] = [];
+  const got = fetchedTable.build();
+  const table = new MemoryTableBuilder();
   // Where each kept memory's quantised vector comes from: its row read before (≥ 0), or this read's
-  // (−1 − its index in `fresh`); undefined without one.
+  // (−1 − its index in `fresh`).
   const from: number[] = [];
   const rowsBefore = before?.words.rows;
   let complete = true;
   let expires = Number.POSITIVE_INFINITY;
-  for (const stamp of stamps) {
-    const key = stampKey(stamp);
-    let words = known.get(key);
+  for (const [k, stamp] of stamps.entries()) {
+    const position = earlier[k] as number;
     let source: number | undefined;
-    if (words) {
-      const at = before?.words.position.get(stamp.id);
-      source = at === undefined || !rowsBefore || before?.words.keys[at] !== key ? undefined : at;
+    if (position >= 0 && before) {
+      const ends = before.table.expires(position);
+      if (ends !== undefined && ends <= at) continue;
+      table.copy(before.table, position);
+      source = rowsBefore ? position : undefined;
     } else {
       const record = fetched.get(stamp.id);
       // Changed or deleted between the two reads: the next change of the token reads it again.
-      if (!record || record.key !== key) continue;
-      words = record;
-      source = record.row === undefined ? undefined : -1 - record.row;
+      if (!record || got.key(record.at) !== stampKey(stamp)) continue;
+      const ends = got.expires(record.at);
+      if (ends !== undefined && ends <= at) continue;
+      table.copy(got, record.at);
+      source = record.row < 0 ? undefined : -1 - record.row;
     }
-    if (words.expires !== undefined && words.expires <= at) continue;
-    if (words.expires !== undefined) expires = Math.min(expires, words.expires);
-    byKey.set(key, words);
-    order.push({ stamp, words });
     if (source === undefined) complete = false;
     else from.push(source);
+  }
+  const kept = table.build();
+  for (let position = 0; position < kept.count; position++) {
+    const ends = kept.expires(position);
+    if (ends !== undefined) expires = Math.min(expires, ends);
   }
   // Without a vector for every memory (one read without a vector, vectors of two dimensions), search
   // asks the store for the vector candidates.
@@ -229,27 +221,38 @@ async function read(
           ...(fresh && { fresh }),
         })
       : undefined;
-  return { version, words: count(version, order, vocabulary, expires, rows), byKey, vocabulary };
+  return { version, words: count(version, kept, vocabulary, expires, rows), table: kept, vocabulary };
 }
 
 /** Sessions, frequencies, windows and postings of memories in time order (the rules of `buildScopeIndex`). */
 function count(
   version: string,
-  order: readonly { stamp: RecordStamp; words: Words }[],
+  table: MemoryTable,
   vocabulary: Map<string, number>,
   expires: number,
   rows: QuantizedRows | undefined,
 ): ScopeWords {
-  const n = order.length;
+  const n = table.count;
   const size = vocabulary.size;
+  const { termStart, terms: memoryTerms, termCounts, lengths } = table;
   const session = new Int32Array(n);
-  for (let i = 1; i < n; i++) {
-    const before = (order[i - 1] as (typeof order)[number]).stamp;
-    const at = Date.parse((order[i] as (typeof order)[number]).stamp.createdAt);
-    const lastSaid = Math.max(Date.parse(before.createdAt), Math.min(Date.parse(before.updatedAt), at));
-    session[i] = (session[i - 1] as number) + (at - lastSaid <= SESSION_GAP_MS ? 0 : 1);
+  const days = new Float64Array(n);
+  let latestDay = Number.NEGATIVE_INFINITY;
+  let createdBefore = Number.NaN;
+  let updatedBefore = Number.NaN;
+  for (let i = 0; i < n; i++) {
+    const { createdAt, updatedAt } = table.stamp(i);
+    const at = Date.parse(createdAt);
+    if (i > 0) {
+      // The memory before was last said when created, or when updated if that was before this one.
+      const lastSaid = Math.max(createdBefore, Math.min(updatedBefore, at));
+      session[i] = (session[i - 1] as number) + (at - lastSaid <= SESSION_GAP_MS ? 0 : 1);
+    }
+    createdBefore = at;
+    updatedBefore = Date.parse(updatedAt);
+    days[i] = dayOf(createdAt);
+    latestDay = Math.max(latestDay, days[i] as number);
   }
-  const words = order.map((entry) => entry.words);
   const linked = (i: number, j: number) => j >= 0 && j < n && session[i] === session[j];
   // Scope-sized work arrays for a query's BM25 ranking and best window, made on first use and
   // shared by the queries: each pass runs synchronously and leaves them zeroed.
@@ -267,13 +270,12 @@ function count(
   const documentFrequency = new Int32Array(size);
   const windowFrequency = new Int32Array(size);
   const seen = new Int32Array(size).fill(-1);
-  const postingLength = new Int32Array(size);
   let totalLength = 0;
   let totalWindow = 0;
   const windowLengths = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     let windowLength = 0;
-    for (let j = i - 1; j <= i + 1; j++) if (linked(i, j)) windowLength += (words[j] as Words).length;
+    for (let j = i - 1; j <= i + 1; j++) if (linked(i, j)) windowLength += lengths[j] as number;
     windowLengths[i] = windowLength;
     totalWindow += windowLength;
   }
@@ -284,26 +286,24 @@ function count(
   const inWindow = new Int32Array(size);
   const held: number[] = [];
   const speakers = new Map<string, string>();
-  let latestDay = Number.NEGATIVE_INFINITY;
-  const days = new Float64Array(n);
+  // The stems of each speaker's name, tokenised once per name.
+  const nameStems = new Map<string, string[]>();
   for (let i = 0; i < n; i++) {
-    const memory = words[i] as Words;
-    totalLength += memory.length;
-    for (const term of memory.terms) {
+    totalLength += lengths[i] as number;
+    for (let k = termStart[i] as number; k < (termStart[i + 1] as number); k++) {
+      const term = memoryTerms[k] as number;
       documentFrequency[term] = (documentFrequency[term] as number) + 1;
-      postingLength[term] = (postingLength[term] as number) + 1;
     }
     for (let j = i - 1; j <= i + 1; j++) {
       if (!linked(i, j)) continue;
-      const { terms, counts } = words[j] as Words;
-      for (let k = 0; k < terms.length; k++) {
-        const term = terms[k] as number;
+      for (let k = termStart[j] as number; k < (termStart[j + 1] as number); k++) {
+        const term = memoryTerms[k] as number;
         if (seen[term] !== i) {
           seen[term] = i;
           windowFrequency[term] = (windowFrequency[term] as number) + 1;
           held.push(term);
         }
-        inWindow[term] = (inWindow[term] as number) + (counts[k] as number);
+        inWindow[term] = (inWindow[term] as number) + (termCounts[k] as number);
       }
     }
     for (const term of held) {
@@ -312,33 +312,39 @@ function count(
       inWindow[term] = 0;
     }
     held.length = 0;
-    if (memory.speaker !== undefined) for (const word of tokenize(memory.speaker)) speakers.set(stem(word), memory.speaker);
-    days[i] = dayOf((order[i] as (typeof order)[number]).stamp.createdAt);
-    latestDay = Math.max(latestDay, days[i] as number);
+    const speaker = table.speaker(i);
+    if (speaker !== undefined) {
+      let stems = nameStems.get(speaker);
+      if (!stems) {
+        stems = tokenize(speaker).map(stem);
+        nameStems.set(speaker, stems);
+      }
+      for (const word of stems) speakers.set(word, speaker);
+    }
   }
-  const lengths = Float64Array.from(words, (memory) => memory.length);
   const averageLength = totalLength / n || 1;
-  // Postings: per stem, the positions holding it and its count there, interleaved. With them, per
-  // stem, the most its occurrences in one memory can add to the memory's BM25 for an idf of 1: what
-  // bounds a stem's share of any memory's score (see `rank` in `terms`).
+  // Postings, one array for all stems: per stem (from `postingStart[stem]`), the positions holding it
+  // and its count there, interleaved. With them, per stem, the most its occurrences in one memory can
+  // add to the memory's BM25 for an idf of 1: what bounds a stem's share of any memory's score (see
+  // `rank` in `terms`).
   const share = new Float64Array(size);
-  const postings: Int32Array[] = Array.from(postingLength, (length) => new Int32Array(length * 2));
-  const filled = new Int32Array(size);
+  const postingStart = new Int32Array(size + 1);
+  for (let term = 0; term < size; term++) postingStart[term + 1] = (postingStart[term] as number) + 2 * (documentFrequency[term] as number);
+  const postings = new Int32Array(postingStart[size] as number);
+  const filled = postingStart.slice(0, size);
   for (let i = 0; i < n; i++) {
-    const { terms, counts } = words[i] as Words;
-    for (let k = 0; k < terms.length; k++) {
-      const term = terms[k] as number;
-      const list = postings[term] as Int32Array;
+    for (let k = termStart[i] as number; k < (termStart[i + 1] as number); k++) {
+      const term = memoryTerms[k] as number;
+      const count = termCounts[k] as number;
       const at = filled[term] as number;
-      list[at] = i;
-      list[at + 1] = counts[k] as number;
+      postings[at] = i;
+      postings[at + 1] = count;
       filled[term] = at + 2;
-      const most = bm25TermScore(1, counts[k] as number, lengths[i] as number, averageLength);
+      const most = bm25TermScore(1, count, lengths[i] as number, averageLength);
       if (most > (share[term] as number)) share[term] = most;
     }
   }
-  const ids = order.map((entry) => entry.stamp.id);
-  const keys = order.map((entry) => stampKey(entry.stamp));
+  const { ids } = table;
   const frequencyOf = (table: Int32Array) => (term: string) => {
     const id = vocabulary.get(term);
     return id === undefined || id >= size ? 0 : (table[id] as number);
@@ -358,11 +364,8 @@ function count(
     expires,
     documentFrequency: documentFrequencyOf,
     windowFrequency: frequencyOf(windowFrequency),
-    keys,
-    at(position) {
-      const { stamp, words: memory } = order[position] as (typeof order)[number];
-      return { stamp, speaker: memory.speaker, expires: memory.expires };
-    },
+    key: (position) => table.key(position),
+    at: (position) => ({ stamp: table.stamp(position), speaker: table.speaker(position), expires: table.expires(position) }),
     ...(rows && { rows }),
     terms(stems) {
       const wanted = new Map<number, string>();
@@ -402,12 +405,11 @@ function count(
         return score;
       };
       const bm25Here = (position: number) => {
-        const { terms, counts } = words[position] as Words;
         let any = false;
-        for (let k = 0; k < terms.length; k++) {
-          const at = slot[terms[k] as number];
+        for (let k = termStart[position] as number; k < (termStart[position + 1] as number); k++) {
+          const at = slot[memoryTerms[k] as number];
           if (!at) continue;
-          counted[at - 1] = counts[k] as number;
+          counted[at - 1] = termCounts[k] as number;
           any = true;
         }
         if (!any) return 0;
@@ -427,15 +429,14 @@ function count(
         let counted = single.get(position);
         if (!counted) {
           let tf: Map<string, number> | undefined;
-          const { terms, counts, length } = words[position] as Words;
-          for (let k = 0; k < terms.length; k++) {
-            const at = slot[terms[k] as number];
+          for (let k = termStart[position] as number; k < (termStart[position + 1] as number); k++) {
+            const at = slot[memoryTerms[k] as number];
             if (!at) continue;
             const term = named[at - 1] as string;
             tf ??= new Map<string, number>();
-            tf.set(term, (tf.get(term) ?? 0) + (counts[k] as number));
+            tf.set(term, (tf.get(term) ?? 0) + (termCounts[k] as number));
           }
-          counted = { tf: tf ?? NO_COUNTS, length };
+          counted = { tf: tf ?? NO_COUNTS, length: lengths[position] as number };
           single.set(position, counted);
         }
         return counted;
@@ -465,13 +466,12 @@ function count(
           const id = ids[t] as number;
           if (!documentFrequency[id]) continue;
           const idf = idfs[t] as number;
-          const list = postings[id] as Int32Array;
-          for (let k = 0; k < list.length; k += 2) {
-            const position = list[k] as number;
+          for (let k = postingStart[id] as number; k < (postingStart[id + 1] as number); k += 2) {
+            const position = postings[k] as number;
             if (restricted && !held[position]) continue;
             if (scores[position] === 0) touched[count++] = position;
             const score =
-              (scores[position] as number) + bm25TermScore(idf, list[k + 1] as number, lengths[position] as number, averageLength);
+              (scores[position] as number) + bm25TermScore(idf, postings[k + 1] as number, lengths[position] as number, averageLength);
             scores[position] = score;
             if (score > highest) highest = score;
           }
@@ -513,14 +513,13 @@ function count(
             const frequency = windowFrequency[id] as number;
             if (!frequency) continue;
             const idf = windowIdfs[t] as number;
-            const list = postings[id] as Int32Array;
             let reachedCount = 0;
-            for (let k = 0; k < list.length; k += 2) {
-              const position = list[k] as number;
+            for (let k = postingStart[id] as number; k < (postingStart[id + 1] as number); k += 2) {
+              const position = postings[k] as number;
               for (let j = position - 1; j <= position + 1; j++) {
                 if (!linked(position, j) || (restricted && !reachedAny[j])) continue;
                 if (windowCounts[j] === 0) reached[reachedCount++] = j;
-                windowCounts[j] = (windowCounts[j] as number) + (list[k + 1] as number);
+                windowCounts[j] = (windowCounts[j] as number) + (postings[k + 1] as number);
               }
             }
             for (let r = 0; r < reachedCount; r++) {

@@ -1,0 +1,171 @@
+import type { RecordStamp } from "../stores/vector-store.js";
+
+/** The version of a memory as the statistics compare it: id, hash and updatedAt. */
+export const stampKey = (stamp: { id: string; hash: string; updatedAt: string }) =>
+  `${stamp.id}\u0000${stamp.hash}\u0000${stamp.updatedAt}`;
+
+/**
+ * What a large scope's statistics keep of each memory version, by position, in flat arrays: per
+ * memory its id and one string of the rest of its stamp; its stems and their counts in arrays shared
+ * by the whole scope. A scope of a million memories is then a few million objects on the heap
+ * rather than tens of millions: a full collection marks every one of them, in the pause of a search.
+ */
+export class MemoryTable {
+  readonly count: number;
+  readonly ids: readonly string[];
+  /** Where each memory's stems start in `terms` and `termCounts` (count + 1 entries). */
+  readonly termStart: Int32Array;
+  /** Each memory's stems (vocabulary ids, distinct), memory after memory. */
+  readonly terms: Int32Array;
+  /** How often each of those occurs in its memory. */
+  readonly termCounts: Int32Array;
+  /** Each memory's length in words. */
+  readonly lengths: Float64Array;
+  /** Per memory: hash, createdAt and updatedAt joined by NUL (one flat string). */
+  readonly #stamps: readonly string[];
+  /** Per memory: the index of its speaker's name in `#names`, or −1. */
+  readonly #speakers: Int32Array;
+  readonly #names: readonly string[];
+  /** Per memory: when it expires (ms), or +∞. */
+  readonly #expires: Float64Array;
+
+  constructor(columns: {
+    ids: string[];
+    stamps: string[];
+    termStart: Int32Array;
+    terms: Int32Array;
+    termCounts: Int32Array;
+    lengths: Float64Array;
+    speakers: Int32Array;
+    names: string[];
+    expires: Float64Array;
+  }) {
+    this.count = columns.ids.length;
+    this.ids = columns.ids;
+    this.#stamps = columns.stamps;
+    this.termStart = columns.termStart;
+    this.terms = columns.terms;
+    this.termCounts = columns.termCounts;
+    this.lengths = columns.lengths;
+    this.#speakers = columns.speakers;
+    this.#names = columns.names;
+    this.#expires = columns.expires;
+  }
+
+  /** The stamp of the memory at `position`, as read. */
+  stamp(position: number): RecordStamp {
+    const [hash, createdAt, updatedAt] = (this.#stamps[position] as string).split("\u0000") as [string, string, string];
+    return { id: this.ids[position] as string, hash, createdAt, updatedAt };
+  }
+
+  /** `stampKey` of the memory at `position`. */
+  key(position: number): string {
+    return stampKey(this.stamp(position));
+  }
+
+  speaker(position: number): string | undefined {
+    const name = this.#speakers[position] as number;
+    return name < 0 ? undefined : (this.#names[name] as string);
+  }
+
+  /** When the memory at `position` expires (ms), if it does. */
+  expires(position: number): number | undefined {
+    const at = this.#expires[position] as number;
+    return at === Number.POSITIVE_INFINITY ? undefined : at;
+  }
+
+  /** What `MemoryTableBuilder.copy` reads of one memory. */
+  static columnsOf(table: MemoryTable, position: number) {
+    return {
+      stamp: table.#stamps[position] as string,
+      speaker: table.#speakers[position] as number,
+      names: table.#names,
+      expires: table.#expires[position] as number,
+    };
+  }
+}
+
+/** A `MemoryTable` filled memory by memory (in growing arrays), then built once. */
+export class MemoryTableBuilder {
+  readonly #ids: string[] = [];
+  readonly #stamps: string[] = [];
+  readonly #termStart: number[] = [0];
+  readonly #terms: number[] = [];
+  readonly #termCounts: number[] = [];
+  readonly #lengths: number[] = [];
+  readonly #speakers: number[] = [];
+  readonly #names: string[] = [];
+  readonly #nameIndex = new Map<string, number>();
+  readonly #expires: number[] = [];
+
+  get count(): number {
+    return this.#ids.length;
+  }
+
+  /** Adds a memory (`counts`: vocabulary id → how often it occurs); returns its position. */
+  add(
+    stamp: RecordStamp,
+    counts: ReadonlyMap<number, number>,
+    length: number,
+    speaker: string | undefined,
+    expires: number | undefined,
+  ): number {
+    for (const [term, count] of counts) {
+      this.#terms.push(term);
+      this.#termCounts.push(count);
+    }
+    return this.#push(
+      stamp.id,
+      [stamp.hash, stamp.createdAt, stamp.updatedAt].join("\u0000"),
+      length,
+      speaker === undefined ? -1 : this.#name(speaker),
+      expires ?? Number.POSITIVE_INFINITY,
+    );
+  }
+
+  /** Adds the memory at `position` of `table` as it is there; returns its position here. */
+  copy(table: MemoryTable, position: number): number {
+    const { stamp, speaker, names, expires } = MemoryTable.columnsOf(table, position);
+    const { termStart, terms, termCounts } = table;
+    for (let k = termStart[position] as number; k < (termStart[position + 1] as number); k++) {
+      this.#terms.push(terms[k] as number);
+      this.#termCounts.push(termCounts[k] as number);
+    }
+    const name = speaker < 0 ? -1 : this.#name(names[speaker] as string);
+    return this.#push(table.ids[position] as string, stamp, table.lengths[position] as number, name, expires);
+  }
+
+  build(): MemoryTable {
+    return new MemoryTable({
+      ids: this.#ids,
+      stamps: this.#stamps,
+      termStart: Int32Array.from(this.#termStart),
+      terms: Int32Array.from(this.#terms),
+      termCounts: Int32Array.from(this.#termCounts),
+      lengths: Float64Array.from(this.#lengths),
+      speakers: Int32Array.from(this.#speakers),
+      names: this.#names,
+      expires: Float64Array.from(this.#expires),
+    });
+  }
+
+  #push(id: string, stamp: string, length: number, speaker: number, expires: number): number {
+    this.#ids.push(id);
+    this.#stamps.push(stamp);
+    this.#termStart.push(this.#terms.length);
+    this.#lengths.push(length);
+    this.#speakers.push(speaker);
+    this.#expires.push(expires);
+    return this.#ids.length - 1;
+  }
+
+  #name(speaker: string): number {
+    let index = this.#nameIndex.get(speaker);
+    if (index === undefined) {
+      index = this.#names.length;
+      this.#names.push(speaker);
+      this.#nameIndex.set(speaker, index);
+    }
+    return index;
+  }
+}

@@ -1,0 +1,69 @@
+import { expect, test } from "vitest";
+import { MemoryTableBuilder, stampKey } from "../../src/retrieval/memory-table.js";
+
+// A large scope's statistics keep each memory in flat arrays: what goes in comes back out, by position.
+
+const stamp = (id: string, day: number) => ({
+  id,
+  hash: `h-${id}`,
+  createdAt: new Date(Date.UTC(2025, 0, day)).toISOString(),
+  updatedAt: new Date(Date.UTC(2025, 0, day, 5)).toISOString(),
+});
+
+test("memories come back by position: stamp, version key, stems, speaker and expiry", () => {
+  const builder = new MemoryTableBuilder();
+  builder.add(
+    stamp("a", 1),
+    new Map([
+      [4, 2],
+      [9, 1],
+    ]),
+    3,
+    "Emi",
+    undefined,
+  );
+  builder.add(stamp("b", 2), new Map(), 0, undefined, 1_700_000_000_000);
+  builder.add(stamp("c", 3), new Map([[9, 5]]), 5, "Emi", undefined);
+  const table = builder.build();
+  expect(table.count).toBe(3);
+  expect(table.ids).toEqual(["a", "b", "c"]);
+  expect(table.stamp(0)).toEqual(stamp("a", 1));
+  expect(table.key(2)).toBe(stampKey(stamp("c", 3)));
+  expect([...table.termStart]).toEqual([0, 2, 2, 3]);
+  expect([...table.terms]).toEqual([4, 9, 9]);
+  expect([...table.termCounts]).toEqual([2, 1, 5]);
+  expect([...table.lengths]).toEqual([3, 0, 5]);
+  expect([table.speaker(0), table.speaker(1), table.speaker(2)]).toEqual(["Emi", undefined, "Emi"]);
+  expect([table.expires(0), table.expires(1)]).toEqual([undefined, 1_700_000_000_000]);
+});
+
+test("copying memories from tables keeps everything they held, in the new order", () => {
+  const first = new MemoryTableBuilder();
+  first.add(stamp("a", 1), new Map([[1, 1]]), 1, "Paola", undefined);
+  first.add(
+    stamp("b", 2),
+    new Map([
+      [2, 3],
+      [3, 1],
+    ]),
+    4,
+    "Emi",
+    42,
+  );
+  const one = first.build();
+  const second = new MemoryTableBuilder();
+  second.add(stamp("z", 9), new Map([[7, 1]]), 1, "Kai", undefined);
+  const two = second.build();
+  const joined = new MemoryTableBuilder();
+  joined.copy(two, 0);
+  joined.copy(one, 1);
+  joined.copy(one, 0);
+  const table = joined.build();
+  expect(table.ids).toEqual(["z", "b", "a"]);
+  expect(table.stamp(1)).toEqual(stamp("b", 2));
+  expect([...table.terms]).toEqual([7, 2, 3, 1]);
+  expect([...table.termCounts]).toEqual([1, 3, 1, 1]);
+  expect([...table.termStart]).toEqual([0, 1, 3, 4]);
+  expect([table.speaker(0), table.speaker(1), table.speaker(2)]).toEqual(["Kai", "Emi", "Paola"]);
+  expect([table.expires(0), table.expires(1), table.expires(2)]).toEqual([undefined, 42, undefined]);
+});
