@@ -59,16 +59,17 @@
         (local.set $j (i32.add (local.get $j) (i32.const 1)))
         (br $each))))
 
-  ;; ternary(rows, count, plane, query, out):
-  ;;   out[i] = i32(dot(t(rows[i]), t(query)))  for i in [0, count)
+  ;; ternary(rows, count, plane, query, out, counts, bound):
+  ;;   out[i] = i32(dot(t(rows[i]), t(query)))  for i in [0, count), and counts[out[i] + bound] += 1
+  ;;   (counts: 2 · bound + 1 i32, bound at least the dimension: a histogram of the scores for `best`)
   ;; Each row (and the query) is a ternary vector (components −1, 0 or +1) as two bit planes of
   ;; `plane` bytes each (a multiple of 16): which components are not 0, then which are negative; a
   ;; row takes 2 · plane bytes. Over the components not 0 in both, the product is +1 where the signs
   ;; agree and −1 where they differ: dot = |m∧m'| − 2 · |m∧m'∧(s⊕s')| (popcounts). out: `count` i32.
   (func (export "ternary")
-    (param $rows i32) (param $count i32) (param $plane i32) (param $query i32) (param $out i32)
+    (param $rows i32) (param $count i32) (param $plane i32) (param $query i32) (param $out i32) (param $counts i32) (param $bound i32)
     (local $i i32) (local $k i32) (local $row i32) (local $sum v128) (local $sums v128)
-    (local $both v128) (local $differ v128)
+    (local $both v128) (local $differ v128) (local $score i32) (local $at i32)
     (local.set $row (local.get $rows))
     (block $done
       (loop $each
@@ -90,12 +91,65 @@
             (local.set $k (i32.add (local.get $k) (i32.const 16)))
             (br $bytes)))
         (local.set $sums (i32x4.extadd_pairwise_i16x8_s (local.get $sum)))
-        (i32.store
-          (i32.add (local.get $out) (i32.shl (local.get $i) (i32.const 2)))
+        (local.set $score
           (i32.add
             (i32.add (i32x4.extract_lane 0 (local.get $sums)) (i32x4.extract_lane 1 (local.get $sums)))
             (i32.add (i32x4.extract_lane 2 (local.get $sums)) (i32x4.extract_lane 3 (local.get $sums)))))
+        (i32.store (i32.add (local.get $out) (i32.shl (local.get $i) (i32.const 2))) (local.get $score))
+        (local.set $at (i32.add (local.get $counts) (i32.shl (i32.add (local.get $score) (local.get $bound)) (i32.const 2))))
+        (i32.store (local.get $at) (i32.add (i32.load (local.get $at)) (i32.const 1)))
         (local.set $row (i32.add (local.get $row) (i32.shl (local.get $plane) (i32.const 1))))
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $each))))
+;; histogram(scores, count, bound, counts): counts[scores[i] + bound] += 1 for i in [0, count)
+  ;; (what `ternary` counts as it scores, for scores from elsewhere).
+  (func (export "histogram")
+    (param $scores i32) (param $count i32) (param $bound i32) (param $counts i32)
+    (local $i i32) (local $at i32)
+    (block $done
+      (loop $each
+        (br_if $done (i32.ge_u (local.get $i) (local.get $count)))
+        (local.set $at (i32.add (local.get $counts) (i32.shl
+          (i32.add (i32.load (i32.add (local.get $scores) (i32.shl (local.get $i) (i32.const 2)))) (local.get $bound))
+          (i32.const 2))))
+        (i32.store (local.get $at) (i32.add (i32.load (local.get $at)) (i32.const 1)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $each))))
+
+  ;; best(scores, count, limit, bound, counts, out) -> n:
+  ;;   the positions of the `limit` highest of the `count` i32 `scores` (from −bound to bound), ascending,
+  ;;   into `out`; of those tied at the lowest score kept, the first ones. `counts` is their histogram
+  ;;   (`ternary`, `histogram`). Returns how many: min(limit, count).
+  (func (export "best")
+    (param $scores i32) (param $count i32) (param $limit i32) (param $bound i32) (param $counts i32) (param $out i32)
+    (result i32)
+    (local $floor i32) (local $above i32) (local $here i32) (local $ties i32) (local $i i32) (local $j i32) (local $score i32)
+    (if (i32.lt_u (local.get $count) (local.get $limit)) (then (local.set $limit (local.get $count))))
+    ;; The lowest score kept: from the top, while the scores above it and at it do not fill `limit`.
+    (local.set $floor (i32.shl (local.get $bound) (i32.const 1)))
+    (block $found
+      (loop $down
+        (br_if $found (i32.le_s (local.get $floor) (i32.const 0)))
+        (local.set $here (i32.load (i32.add (local.get $counts) (i32.shl (local.get $floor) (i32.const 2)))))
+        (br_if $found (i32.ge_u (i32.add (local.get $above) (local.get $here)) (local.get $limit)))
+        (local.set $above (i32.add (local.get $above) (local.get $here)))
+        (local.set $floor (i32.sub (local.get $floor) (i32.const 1)))
+        (br $down)))
+    ;; Every score above the floor is kept; of those at it, as many as fill `limit`.
+    (local.set $ties (i32.sub (local.get $limit) (local.get $above)))
+    (local.set $floor (i32.sub (local.get $floor) (local.get $bound)))
+    (block $done
+      (loop $each
+        (br_if $done (i32.ge_u (local.get $i) (local.get $count)))
+        (local.set $score (i32.load (i32.add (local.get $scores) (i32.shl (local.get $i) (i32.const 2)))))
+        (if (i32.or
+              (i32.gt_s (local.get $score) (local.get $floor))
+              (i32.and (i32.eq (local.get $score) (local.get $floor)) (i32.gt_s (local.get $ties) (i32.const 0))))
+          (then
+            (if (i32.eq (local.get $score) (local.get $floor)) (then (local.set $ties (i32.sub (local.get $ties) (i32.const 1)))))
+            (i32.store (i32.add (local.get $out) (i32.shl (local.get $j) (i32.const 2))) (local.get $i))
+            (local.set $j (i32.add (local.get $j) (i32.const 1)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $each)))
+    (local.get $j))
 )

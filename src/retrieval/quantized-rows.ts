@@ -59,7 +59,9 @@ const scanModule = () => {
 interface ScanExports {
   readonly memory: { readonly buffer: ArrayBuffer; grow(pages: number): number };
   scores(rows: number, count: number, stride: number, query: number, scales: number, out: number): void;
-  ternary(rows: number, count: number, plane: number, query: number, out: number): void;
+  ternary(rows: number, count: number, plane: number, query: number, out: number, counts: number, bound: number): void;
+  histogram(scores: number, count: number, bound: number, counts: number): void;
+  best(scores: number, count: number, limit: number, bound: number, counts: number, out: number): number;
   scoresAt(rows: number, positions: number, n: number, stride: number, query: number, scales: number, out: number): void;
 }
 
@@ -130,12 +132,14 @@ export class QuantizedRows {
   readonly #planesAt: number;
   readonly #queryPlanesAt: number;
   readonly #ternaryAt: number;
-  /** The shortlist's positions and their int8 scores (`shortlistOf(count)` of each). */
+  /** The shortlist's positions and their int8 scores (`shortlistOf(count)` of each), and the histogram of the ternary scores. */
   readonly #listAt: number;
   readonly #listedAt: number;
+  readonly #countsAt: number;
   readonly #planes: Uint8Array | undefined;
   readonly #queryPlanes: Uint8Array | undefined;
   readonly #ternaryScores: Int32Array | undefined;
+  readonly #counts: Int32Array | undefined;
 
   /**
    * Rows in order, each from `from[i]`: a row of `before` (`from[i] ≥ 0`, its position there) or a
@@ -160,7 +164,8 @@ export class QuantizedRows {
     const shortlist = ternary ? shortlistOf(count) : 0;
     this.#listAt = this.#ternaryAt + count * 4;
     this.#listedAt = this.#listAt + shortlist * 4;
-    const bytes = ternary ? this.#listedAt + shortlist * 4 : this.#outAt + count * 4;
+    this.#countsAt = this.#listedAt + shortlist * 4;
+    const bytes = ternary ? this.#countsAt + histogramBytesOf(dimension) : this.#outAt + count * 4;
     this.#exports = new wasm.Instance(scanModule(), {}).exports as unknown as ScanExports;
     const pages = Math.ceil(bytes / 65_536) - this.#exports.memory.buffer.byteLength / 65_536;
     if (pages > 0) this.#exports.memory.grow(pages);
@@ -176,6 +181,7 @@ export class QuantizedRows {
     this.#planes = planes;
     this.#queryPlanes = ternary ? new Uint8Array(buffer, this.#queryPlanesAt, 2 * plane) : undefined;
     this.#ternaryScores = ternary ? new Int32Array(buffer, this.#ternaryAt, count) : undefined;
+    this.#counts = ternary ? new Int32Array(buffer, this.#countsAt, 2 * dimension + 1) : undefined;
     for (const source of [before, fresh]) {
       if (source && source.dimension !== dimension) throw new RangeError(`rows of ${source.dimension} dimensions, not ${dimension}`);
     }
@@ -273,11 +279,13 @@ export class QuantizedRows {
       };
     }
     ternaryInto(query, this.dimension, this.#queryPlanes as Uint8Array, this.#plane);
-    this.#exports.ternary(this.#planesAt, this.count, this.#plane, this.#queryPlanesAt, this.#ternaryAt);
-    const shortlist = bestIntegers(this.#ternaryScores, shortlistOf(this.count), this.dimension);
-    const buffer = this.#exports.memory.buffer;
-    new Int32Array(buffer, this.#listAt, shortlist.length).set(shortlist);
-    this.#exports.scoresAt(0, this.#listAt, shortlist.length, this.#stride, this.#queryAt, this.#scalesAt, this.#listedAt);
+    (this.#counts as Int32Array).fill(0);
+    const exports = this.#exports;
+    exports.ternary(this.#planesAt, this.count, this.#plane, this.#queryPlanesAt, this.#ternaryAt, this.#countsAt, this.dimension);
+    const kept = exports.best(this.#ternaryAt, this.count, shortlistOf(this.count), this.dimension, this.#countsAt, this.#listAt);
+    const buffer = exports.memory.buffer;
+    const shortlist = new Int32Array(buffer, this.#listAt, kept).slice();
+    exports.scoresAt(0, this.#listAt, kept, this.#stride, this.#queryAt, this.#scalesAt, this.#listedAt);
     const listed = new Float32Array(buffer, this.#listedAt, shortlist.length).slice();
     const others = new Map<number, number>();
     const score = (position: number) => {
@@ -304,29 +312,25 @@ export class QuantizedRows {
   }
 }
 
+/** Bytes of the histogram of ternary scores (from −dimension to dimension), a multiple of 16. */
+const histogramBytesOf = (dimension: number) => Math.ceil(((2 * dimension + 1) * 4) / LANES) * LANES;
+
 /**
  * The positions of the `limit` highest of `scores` (integers from −`bound` to `bound`), ascending;
- * of those tied at the last score, the first ones. One count of each score, then one pass.
+ * of those tied at the last score, the first ones: one count of each score, then one pass (the
+ * WebAssembly functions a scan runs on its ternary scores, here on scores from elsewhere).
  */
 export function bestIntegers(scores: Int32Array, limit: number, bound: number): Int32Array {
-  const counts = new Int32Array(2 * bound + 1);
-  for (let i = 0; i < scores.length; i++) {
-    const at = (scores[i] as number) + bound;
-    counts[at] = (counts[at] as number) + 1;
-  }
-  let floor = 2 * bound;
-  let above = 0;
-  while (floor > 0 && above + (counts[floor] as number) < limit) above += counts[floor--] as number;
-  // Every score above `floor` is kept; of those at `floor`, as many as fill `limit`.
-  let ties = Math.min(limit, scores.length) - above;
-  floor -= bound;
-  const kept = new Int32Array(Math.min(limit, scores.length));
-  let j = 0;
-  for (let i = 0; i < scores.length; i++) {
-    const score = scores[i] as number;
-    if (score > floor || (score === floor && ties-- > 0)) kept[j++] = i;
-  }
-  return kept;
+  const exports = new wasm.Instance(scanModule(), {}).exports as unknown as ScanExports;
+  const countsAt = scores.length * 4;
+  const outAt = countsAt + ((2 * bound + 1) * 4 + LANES);
+  const kept = Math.min(Math.max(limit, 0), scores.length);
+  const pages = Math.ceil((outAt + kept * 4) / 65_536) - exports.memory.buffer.byteLength / 65_536;
+  if (pages > 0) exports.memory.grow(pages);
+  new Int32Array(exports.memory.buffer, 0, scores.length).set(scores);
+  exports.histogram(0, scores.length, bound, countsAt);
+  const n = exports.best(0, scores.length, kept, bound, countsAt, outAt);
+  return new Int32Array(exports.memory.buffer, outAt, n).slice();
 }
 
 /** The index of `value` in the ascending `sorted`, or −1. */
