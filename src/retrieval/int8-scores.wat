@@ -1,5 +1,5 @@
 ;; Approximate cosines of one query against many int8 rows, and ternary dot products against
-;; their bit planes (a coarser first pass), with WebAssembly SIMD.
+;; their bit planes (a coarser first pass), with WebAssembly SIMD and 64-bit popcounts.
 ;; Compiled into int8-scores-wasm.ts by `npm run build:wasm`; used by quantized-rows.ts.
 (module
   (memory (export "memory") 1)
@@ -66,42 +66,44 @@
   ;; `plane` bytes each (a multiple of 16): which components are not 0, then which are negative; a
   ;; row takes 2 · plane bytes. Over the components not 0 in both, the product is +1 where the signs
   ;; agree and −1 where they differ: dot = |m∧m'| − 2 · |m∧m'∧(s⊕s')| (popcounts). out: `count` i32.
+  ;; Scalar 64-bit popcounts, two words at a time: on x64 about a quarter faster than i8x16.popcnt,
+  ;; which V8 lowers to table lookups per nibble there.
   (func (export "ternary")
     (param $rows i32) (param $count i32) (param $plane i32) (param $query i32) (param $out i32) (param $counts i32) (param $bound i32)
-    (local $i i32) (local $k i32) (local $row i32) (local $sum v128) (local $sums v128)
-    (local $both v128) (local $differ v128) (local $score i32) (local $at i32)
+    (local $i i32) (local $row i32) (local $r i32) (local $q i32) (local $end i32)
+    (local $both i64) (local $both2 i64) (local $sum i64) (local $sum2 i64) (local $score i32) (local $at i32)
     (local.set $row (local.get $rows))
     (block $done
       (loop $each
         (br_if $done (i32.ge_u (local.get $i) (local.get $count)))
-        (local.set $sum (v128.const i32x4 0 0 0 0))
-        (local.set $k (i32.const 0))
-        (block $end
-          (loop $bytes
-            (br_if $end (i32.ge_u (local.get $k) (local.get $plane)))
-            (local.set $both (v128.and
-              (v128.load (i32.add (local.get $row) (local.get $k)))
-              (v128.load (i32.add (local.get $query) (local.get $k)))))
-            (local.set $differ (i8x16.popcnt (v128.and (local.get $both) (v128.xor
-              (v128.load (i32.add (i32.add (local.get $row) (local.get $plane)) (local.get $k)))
-              (v128.load (i32.add (i32.add (local.get $query) (local.get $plane)) (local.get $k)))))))
-            ;; Per byte a value from −8 to 8, widened to i16 lanes (each at most ±(plane / 16) · 16).
-            (local.set $sum (i16x8.add (local.get $sum) (i16x8.extadd_pairwise_i8x16_s
-              (i8x16.sub (i8x16.popcnt (local.get $both)) (i8x16.add (local.get $differ) (local.get $differ))))))
-            (local.set $k (i32.add (local.get $k) (i32.const 16)))
-            (br $bytes)))
-        (local.set $sums (i32x4.extadd_pairwise_i16x8_s (local.get $sum)))
-        (local.set $score
-          (i32.add
-            (i32.add (i32x4.extract_lane 0 (local.get $sums)) (i32x4.extract_lane 1 (local.get $sums)))
-            (i32.add (i32x4.extract_lane 2 (local.get $sums)) (i32x4.extract_lane 3 (local.get $sums)))))
+        (local.set $sum (i64.const 0))
+        (local.set $sum2 (i64.const 0))
+        (local.set $r (local.get $row))
+        (local.set $q (local.get $query))
+        (local.set $end (i32.add (local.get $row) (local.get $plane)))
+        (loop $words
+          (local.set $both (i64.and (i64.load (local.get $r)) (i64.load (local.get $q))))
+          (local.set $both2 (i64.and (i64.load offset=8 (local.get $r)) (i64.load offset=8 (local.get $q))))
+          (local.set $sum (i64.add (local.get $sum) (i64.popcnt (local.get $both))))
+          (local.set $sum2 (i64.add (local.get $sum2) (i64.popcnt (local.get $both2))))
+          (local.set $sum (i64.sub (local.get $sum) (i64.shl (i64.popcnt (i64.and (local.get $both) (i64.xor
+            (i64.load (i32.add (local.get $r) (local.get $plane)))
+            (i64.load (i32.add (local.get $q) (local.get $plane)))))) (i64.const 1))))
+          (local.set $sum2 (i64.sub (local.get $sum2) (i64.shl (i64.popcnt (i64.and (local.get $both2) (i64.xor
+            (i64.load offset=8 (i32.add (local.get $r) (local.get $plane)))
+            (i64.load offset=8 (i32.add (local.get $q) (local.get $plane)))))) (i64.const 1))))
+          (local.set $r (i32.add (local.get $r) (i32.const 16)))
+          (local.set $q (i32.add (local.get $q) (i32.const 16)))
+          (br_if $words (i32.lt_u (local.get $r) (local.get $end))))
+        (local.set $score (i32.wrap_i64 (i64.add (local.get $sum) (local.get $sum2))))
         (i32.store (i32.add (local.get $out) (i32.shl (local.get $i) (i32.const 2))) (local.get $score))
         (local.set $at (i32.add (local.get $counts) (i32.shl (i32.add (local.get $score) (local.get $bound)) (i32.const 2))))
         (i32.store (local.get $at) (i32.add (i32.load (local.get $at)) (i32.const 1)))
         (local.set $row (i32.add (local.get $row) (i32.shl (local.get $plane) (i32.const 1))))
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $each))))
-;; histogram(scores, count, bound, counts): counts[scores[i] + bound] += 1 for i in [0, count)
+
+  ;; histogram(scores, count, bound, counts): counts[scores[i] + bound] += 1 for i in [0, count)
   ;; (what `ternary` counts as it scores, for scores from elsewhere).
   (func (export "histogram")
     (param $scores i32) (param $count i32) (param $bound i32) (param $counts i32)
