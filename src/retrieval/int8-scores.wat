@@ -2,7 +2,8 @@
 ;; their bit planes (a coarser first pass), with WebAssembly SIMD and 64-bit popcounts.
 ;; Compiled into int8-scores-wasm.ts by `npm run build:wasm`; used by quantized-rows.ts.
 (module
-  (memory (export "memory") 1)
+  ;; Shared, so that a second thread can run part of a scan on the same rows (scan-helper.ts).
+  (import "scan" "memory" (memory 1 65536 shared))
   ;; scores(rows, count, stride, query, scales, out):
   ;;   out[i] = f32(dot(rows[i], query)) * scales[i]  for i in [0, count)
   ;; rows: count rows of `stride` int8 bytes each (stride a multiple of 16, zero-padded);

@@ -1,4 +1,5 @@
 import { int8ScoresWasm } from "./int8-scores-wasm.js";
+import { ScanHelper } from "./scan-helper.js";
 
 /**
  * One vector normalised and quantised to int8 with its own scale: `codes · scale` approximates the
@@ -47,6 +48,10 @@ export function quantizeInto(vector: Float32Array, codes: Int8Array): { scale: n
 interface WebAssemblyApi {
   Module: new (bytes: Uint8Array) => object;
   Instance: new (module: object, imports: object) => { readonly exports: unknown };
+  Memory: new (descriptor: { initial: number; maximum: number; shared: true }) => ScanMemory;
+}
+interface ScanMemory {
+  readonly buffer: SharedArrayBuffer;
 }
 const { WebAssembly: wasm } = globalThis as unknown as { WebAssembly: WebAssemblyApi };
 
@@ -56,8 +61,13 @@ const scanModule = () => {
   return compiled;
 };
 
+/** The scan module on a new shared memory of at least `bytes` (at most 4 GiB: 65,536 pages). */
+function scanInstance(bytes: number): { memory: ScanMemory; exports: ScanExports } {
+  const memory = new wasm.Memory({ initial: Math.max(1, Math.ceil(bytes / 65_536)), maximum: 65_536, shared: true });
+  return { memory, exports: new wasm.Instance(scanModule(), { scan: { memory } }).exports as unknown as ScanExports };
+}
+
 interface ScanExports {
-  readonly memory: { readonly buffer: ArrayBuffer; grow(pages: number): number };
   scores(rows: number, count: number, stride: number, query: number, scales: number, out: number): void;
   ternary(rows: number, count: number, plane: number, query: number, out: number, counts: number, bound: number): void;
   histogram(scores: number, count: number, bound: number, counts: number): void;
@@ -101,6 +111,14 @@ export function ternaryInto(values: ArrayLike<number>, dimension: number, planes
  * 8,000 of 1,000,000).
  */
 export const TERNARY_FROM = 20_000;
+/** From this many rows a second thread runs half of the ternary pass (`ScanHelper`), on a machine of two cores or more. */
+export const PARALLEL_FROM = 100_000;
+/**
+ * How long a scan waits for the helper thread's half (ms) before scoring those rows itself: long
+ * enough not to give up on a helper that is only slowed, short enough that a hung one costs one slow
+ * search (then it is busy, and scans do not hand it more).
+ */
+const HELPER_WAIT_MS = 500;
 const shortlistOf = (count: number) => Math.max(2_000, Math.ceil(8 * Math.sqrt(count)));
 
 /**
@@ -140,13 +158,32 @@ export class QuantizedRows {
   readonly #queryPlanes: Uint8Array | undefined;
   readonly #ternaryScores: Int32Array | undefined;
   readonly #counts: Int32Array | undefined;
+  readonly #memory: ScanMemory;
+  /** From PARALLEL_FROM rows: the thread that scores rows from `#half` on, and where it writes. */
+  readonly #helper: ScanHelper | undefined;
+  readonly #half: number;
+  readonly #helperCountsAt: number;
+  readonly #helperScoresAt: number;
 
   /**
    * Rows in order, each from `from[i]`: a row of `before` (`from[i] ≥ 0`, its position there) or a
    * vector of `fresh` (`from[i] = −1 − its index there`). Runs of consecutive rows are copied as one
    * block: after a write to a large scope, most rows are where they were.
    */
-  constructor(dimension: number, from: Int32Array, { before, fresh }: { before?: QuantizedRows; fresh?: QuantizedBatch } = {}) {
+  constructor(
+    dimension: number,
+    from: Int32Array,
+    {
+      before,
+      fresh,
+      parallel = from.length >= PARALLEL_FROM,
+    }: {
+      before?: QuantizedRows;
+      fresh?: QuantizedBatch;
+      /** Whether a second thread may score half of the rows in each ternary pass (by default from PARALLEL_FROM rows). */
+      parallel?: boolean;
+    } = {},
+  ) {
     const count = from.length;
     this.count = count;
     this.dimension = dimension;
@@ -165,11 +202,21 @@ export class QuantizedRows {
     this.#listAt = this.#ternaryAt + count * 4;
     this.#listedAt = this.#listAt + shortlist * 4;
     this.#countsAt = this.#listedAt + shortlist * 4;
-    const bytes = ternary ? this.#countsAt + histogramBytesOf(dimension) : this.#outAt + count * 4;
-    this.#exports = new wasm.Instance(scanModule(), {}).exports as unknown as ScanExports;
-    const pages = Math.ceil(bytes / 65_536) - this.#exports.memory.buffer.byteLength / 65_536;
-    if (pages > 0) this.#exports.memory.grow(pages);
-    const buffer = this.#exports.memory.buffer;
+    // With a second thread, it scores the second half of the rows into regions of its own.
+    parallel &&= ternary;
+    this.#half = parallel ? count >> 1 : count;
+    this.#helperCountsAt = this.#countsAt + histogramBytesOf(dimension);
+    this.#helperScoresAt = this.#helperCountsAt + histogramBytesOf(dimension);
+    const bytes = !ternary
+      ? this.#outAt + count * 4
+      : parallel
+        ? this.#helperScoresAt + (count - this.#half) * 4
+        : this.#countsAt + histogramBytesOf(dimension);
+    const { memory, exports } = scanInstance(bytes);
+    this.#exports = exports;
+    this.#helper = parallel ? ScanHelper.for(this, scanModule(), memory) : undefined;
+    const buffer = memory.buffer;
+    this.#memory = memory;
     const codes = new Int8Array(buffer, 0, count * stride);
     const scales = new Float32Array(buffer, this.#scalesAt, count);
     this.#codes = codes;
@@ -209,6 +256,14 @@ export class QuantizedRows {
       }
       position += run;
     }
+  }
+
+  /**
+   * Whether scans share their ternary pass with a second thread, once it has started (it starts with
+   * the rows, in about 30 ms; until then scans run on the calling thread alone).
+   */
+  helperReady(): Promise<boolean> {
+    return this.#helper?.ready() ?? Promise.resolve(false);
   }
 
   /** The ternary bit planes of `run` rows from `position`, from their codes. */
@@ -279,11 +334,12 @@ export class QuantizedRows {
       };
     }
     ternaryInto(query, this.dimension, this.#queryPlanes as Uint8Array, this.#plane);
-    (this.#counts as Int32Array).fill(0);
+    const counts = this.#counts as Int32Array;
+    counts.fill(0);
     const exports = this.#exports;
-    exports.ternary(this.#planesAt, this.count, this.#plane, this.#queryPlanesAt, this.#ternaryAt, this.#countsAt, this.dimension);
+    this.#ternaryPass(exports, counts);
     const kept = exports.best(this.#ternaryAt, this.count, shortlistOf(this.count), this.dimension, this.#countsAt, this.#listAt);
-    const buffer = exports.memory.buffer;
+    const buffer = this.#memory.buffer;
     const shortlist = new Int32Array(buffer, this.#listAt, kept).slice();
     exports.scoresAt(0, this.#listAt, kept, this.#stride, this.#queryAt, this.#scalesAt, this.#listedAt);
     const listed = new Float32Array(buffer, this.#listedAt, shortlist.length).slice();
@@ -305,6 +361,49 @@ export class QuantizedRows {
     };
   }
 
+  /**
+   * Every row's ternary score against the query's planes, and their histogram in `counts`: the rows
+   * from `#half` on by the helper thread when it takes them (its scores are then copied after the
+   * others, its counts added), else all here.
+   */
+  #ternaryPass(exports: ScanExports, counts: Int32Array): void {
+    const plane = this.#plane;
+    const { count, dimension } = this;
+    const rest = count - this.#half;
+    const handed =
+      rest > 0 &&
+      this.#helper?.start([
+        this.#planesAt + this.#half * 2 * plane,
+        rest,
+        plane,
+        this.#queryPlanesAt,
+        this.#helperScoresAt,
+        this.#helperCountsAt,
+        dimension,
+      ]);
+    exports.ternary(this.#planesAt, handed ? this.#half : count, plane, this.#queryPlanesAt, this.#ternaryAt, this.#countsAt, dimension);
+    if (!handed) return;
+    // The helper's half takes about as long as this one, longer when the other core is busy too (the
+    // collector's threads): it is waited for, and only past HELPER_WAIT_MS are its rows scored here.
+    const helper = this.#helper as ScanHelper;
+    if (!helper.finish(HELPER_WAIT_MS)) {
+      exports.ternary(
+        this.#planesAt + this.#half * 2 * plane,
+        rest,
+        plane,
+        this.#queryPlanesAt,
+        this.#ternaryAt + this.#half * 4,
+        this.#countsAt,
+        dimension,
+      );
+      return;
+    }
+    const buffer = this.#memory.buffer;
+    new Int32Array(buffer, this.#ternaryAt + this.#half * 4, rest).set(new Int32Array(buffer, this.#helperScoresAt, rest));
+    const helperCounts = new Int32Array(buffer, this.#helperCountsAt, 2 * dimension + 1);
+    for (let k = 0; k < counts.length; k++) counts[k] = (counts[k] as number) + (helperCounts[k] as number);
+  }
+
   /** The int8 score of the row at `position` against the query's codes (a scan's first step). */
   #score(position: number): number {
     this.#exports.scores(this.#stride * position, 1, this.#stride, this.#queryAt, this.#scalesAt + 4 * position, this.#outAt);
@@ -321,16 +420,14 @@ const histogramBytesOf = (dimension: number) => Math.ceil(((2 * dimension + 1) *
  * WebAssembly functions a scan runs on its ternary scores, here on scores from elsewhere).
  */
 export function bestIntegers(scores: Int32Array, limit: number, bound: number): Int32Array {
-  const exports = new wasm.Instance(scanModule(), {}).exports as unknown as ScanExports;
   const countsAt = scores.length * 4;
   const outAt = countsAt + ((2 * bound + 1) * 4 + LANES);
   const kept = Math.min(Math.max(limit, 0), scores.length);
-  const pages = Math.ceil((outAt + kept * 4) / 65_536) - exports.memory.buffer.byteLength / 65_536;
-  if (pages > 0) exports.memory.grow(pages);
-  new Int32Array(exports.memory.buffer, 0, scores.length).set(scores);
+  const { memory, exports } = scanInstance(outAt + kept * 4);
+  new Int32Array(memory.buffer, 0, scores.length).set(scores);
   exports.histogram(0, scores.length, bound, countsAt);
   const n = exports.best(0, scores.length, kept, bound, countsAt, outAt);
-  return new Int32Array(exports.memory.buffer, outAt, n).slice();
+  return new Int32Array(memory.buffer, outAt, n).slice();
 }
 
 /** The index of `value` in the ascending `sorted`, or −1. */

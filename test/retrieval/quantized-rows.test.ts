@@ -1,10 +1,18 @@
 import { readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { expect, test } from "vitest";
 import { compileWat } from "../../scripts/wat.js";
 import { int8ScoresWasm } from "../../src/retrieval/int8-scores-wasm.js";
-import { bestIntegers, QuantizedBatch, QuantizedRows, TERNARY_FROM, topPositions } from "../../src/retrieval/quantized-rows.js";
+import {
+  bestIntegers,
+  PARALLEL_FROM,
+  QuantizedBatch,
+  QuantizedRows,
+  TERNARY_FROM,
+  topPositions,
+} from "../../src/retrieval/quantized-rows.js";
 import { cosineSimilarity } from "../../src/store-kit/filter.js";
 
 const batchOf = (vectors: readonly Float32Array[]) => {
@@ -165,5 +173,28 @@ test(`past ${TERNARY_FROM} rows the ternary first pass keeps the best rows; ever
     const exact = vectors.map((row) => cosineSimilarity(row, query));
     const top10 = [...exact.keys()].sort((a, b) => (exact[b] as number) - (exact[a] as number) || a - b).slice(0, 10);
     expect(new Set(scan.best(10))).toEqual(new Set(top10));
+  }
+});
+
+test(`from ${PARALLEL_FROM} rows a second thread scores half of each ternary pass: the same scan as one thread`, async () => {
+  let seed = 5;
+  const random = () => {
+    seed = (Math.imul(seed, 1_103_515_245) + 12_345) >>> 0;
+    return seed / 2 ** 32 - 0.5;
+  };
+  // 16 dimensions: a hundred thousand rows stay small.
+  const dimension = 16;
+  const vectors = Array.from({ length: PARALLEL_FROM + 101 }, () => Float32Array.from({ length: dimension }, random));
+  const from = Int32Array.from(vectors, (_, i) => -1 - i);
+  const fresh = batchOf(vectors);
+  const shared = new QuantizedRows(dimension, from, { fresh });
+  const alone = new QuantizedRows(dimension, from, { fresh, parallel: false });
+  expect(await alone.helperReady()).toBe(false);
+  expect(await shared.helperReady()).toBe(availableParallelism() > 1);
+  for (let q = 0; q < 5; q++) {
+    const query = vectors[q * 7_919] as Float32Array;
+    const [both, one] = [shared.scan(query), alone.scan(query)];
+    expect(both.best(300)).toEqual(one.best(300));
+    for (const position of [0, q * 7_919, PARALLEL_FROM / 2, PARALLEL_FROM + 100]) expect(both.cosine(position)).toBe(one.cosine(position));
   }
 });
