@@ -113,12 +113,6 @@ export function ternaryInto(values: ArrayLike<number>, dimension: number, planes
 export const TERNARY_FROM = 20_000;
 /** From this many rows a second thread runs half of the ternary pass (`ScanHelper`), on a machine of two cores or more. */
 export const PARALLEL_FROM = 100_000;
-/**
- * How long a scan waits for the helper thread's half (ms) before scoring those rows itself: long
- * enough not to give up on a helper that is only slowed, short enough that a hung one costs one slow
- * search (then it is busy, and scans do not hand it more).
- */
-const HELPER_WAIT_MS = 500;
 const shortlistOf = (count: number) => Math.max(2_000, Math.ceil(8 * Math.sqrt(count)));
 
 /**
@@ -159,9 +153,8 @@ export class QuantizedRows {
   readonly #ternaryScores: Int32Array | undefined;
   readonly #counts: Int32Array | undefined;
   readonly #memory: ScanMemory;
-  /** From PARALLEL_FROM rows: the thread that scores rows from `#half` on, and where it writes. */
+  /** From PARALLEL_FROM rows: the thread that shares the ternary pass, and where it writes. */
   readonly #helper: ScanHelper | undefined;
-  readonly #half: number;
   readonly #helperCountsAt: number;
   readonly #helperScoresAt: number;
 
@@ -202,15 +195,14 @@ export class QuantizedRows {
     this.#listAt = this.#ternaryAt + count * 4;
     this.#listedAt = this.#listAt + shortlist * 4;
     this.#countsAt = this.#listedAt + shortlist * 4;
-    // With a second thread, it scores the second half of the rows into regions of its own.
+    // With a second thread, it writes the scores of the rows it takes, and their counts, to regions of its own.
     parallel &&= ternary;
-    this.#half = parallel ? count >> 1 : count;
     this.#helperCountsAt = this.#countsAt + histogramBytesOf(dimension);
     this.#helperScoresAt = this.#helperCountsAt + histogramBytesOf(dimension);
     const bytes = !ternary
       ? this.#outAt + count * 4
       : parallel
-        ? this.#helperScoresAt + (count - this.#half) * 4
+        ? this.#helperScoresAt + count * 4
         : this.#countsAt + histogramBytesOf(dimension);
     const { memory, exports } = scanInstance(bytes);
     this.#exports = exports;
@@ -334,10 +326,9 @@ export class QuantizedRows {
       };
     }
     ternaryInto(query, this.dimension, this.#queryPlanes as Uint8Array, this.#plane);
-    const counts = this.#counts as Int32Array;
-    counts.fill(0);
+    (this.#counts as Int32Array).fill(0);
     const exports = this.#exports;
-    this.#ternaryPass(exports, counts);
+    this.#ternaryPass(exports);
     const kept = exports.best(this.#ternaryAt, this.count, shortlistOf(this.count), this.dimension, this.#countsAt, this.#listAt);
     const buffer = this.#memory.buffer;
     const shortlist = new Int32Array(buffer, this.#listAt, kept).slice();
@@ -362,46 +353,23 @@ export class QuantizedRows {
   }
 
   /**
-   * Every row's ternary score against the query's planes, and their histogram in `counts`: the rows
-   * from `#half` on by the helper thread when it takes them (its scores are then copied after the
-   * others, its counts added), else all here.
+   * Every row's ternary score against the query's planes, and their histogram in `counts`: with a
+   * helper thread, the two share the rows (`ScanHelper.ternary`).
    */
-  #ternaryPass(exports: ScanExports, counts: Int32Array): void {
-    const plane = this.#plane;
-    const { count, dimension } = this;
-    const rest = count - this.#half;
-    const handed =
-      rest > 0 &&
-      this.#helper?.start([
-        this.#planesAt + this.#half * 2 * plane,
-        rest,
-        plane,
-        this.#queryPlanesAt,
-        this.#helperScoresAt,
-        this.#helperCountsAt,
-        dimension,
-      ]);
-    exports.ternary(this.#planesAt, handed ? this.#half : count, plane, this.#queryPlanesAt, this.#ternaryAt, this.#countsAt, dimension);
-    if (!handed) return;
-    // The helper's half takes about as long as this one, longer when the other core is busy too (the
-    // collector's threads): it is waited for, and only past HELPER_WAIT_MS are its rows scored here.
-    const helper = this.#helper as ScanHelper;
-    if (!helper.finish(HELPER_WAIT_MS)) {
-      exports.ternary(
-        this.#planesAt + this.#half * 2 * plane,
-        rest,
-        plane,
-        this.#queryPlanesAt,
-        this.#ternaryAt + this.#half * 4,
-        this.#countsAt,
-        dimension,
-      );
-      return;
-    }
-    const buffer = this.#memory.buffer;
-    new Int32Array(buffer, this.#ternaryAt + this.#half * 4, rest).set(new Int32Array(buffer, this.#helperScoresAt, rest));
-    const helperCounts = new Int32Array(buffer, this.#helperCountsAt, 2 * dimension + 1);
-    for (let k = 0; k < counts.length; k++) counts[k] = (counts[k] as number) + (helperCounts[k] as number);
+  #ternaryPass(exports: ScanExports): void {
+    const job = {
+      rows: this.#planesAt,
+      count: this.count,
+      plane: this.#plane,
+      query: this.#queryPlanesAt,
+      out: this.#ternaryAt,
+      counts: this.#countsAt,
+      helperOut: this.#helperScoresAt,
+      helperCounts: this.#helperCountsAt,
+      bound: this.dimension,
+    };
+    if (this.#helper) this.#helper.ternary(exports, this.#memory.buffer, job);
+    else exports.ternary(job.rows, job.count, job.plane, job.query, job.out, job.counts, job.bound);
   }
 
   /** The int8 score of the row at `position` against the query's codes (a scan's first step). */

@@ -1,17 +1,41 @@
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 
+/** What `ScanHelper.ternary` needs of the scan module instance the rows are in. */
+export interface TernaryExports {
+  ternary(rows: number, count: number, plane: number, query: number, out: number, counts: number, bound: number): void;
+  histogram(scores: number, count: number, bound: number, counts: number): void;
+}
+
+/** One ternary pass (`int8-scores.wat`): byte offsets in the shared memory, and the helper's own regions. */
+export interface TernaryJob {
+  readonly rows: number;
+  readonly count: number;
+  readonly plane: number;
+  readonly query: number;
+  /** Every row's score, by position, and their histogram (zeroed by the caller). */
+  readonly out: number;
+  readonly counts: number;
+  /** Where the helper writes the scores of the rows it takes (by position, `count` i32) and their histogram. */
+  readonly helperOut: number;
+  readonly helperCounts: number;
+  readonly bound: number;
+}
+
 /**
- * A thread that runs part of a large scan's ternary pass (`QuantizedRows.scan`) on the rows' shared
- * WebAssembly memory, while the calling thread runs the rest: the pass is memory- and popcount-bound,
- * about 22 ms for 1,000,000 rows on one core of `bench:store`'s machine and about 11 with two.
+ * A thread that shares a large scan's ternary pass (`QuantizedRows.scan`) on the rows' shared
+ * WebAssembly memory: the pass is memory- and popcount-bound, about 22 ms for 1,000,000 rows on one
+ * core of `bench:store`'s machine and about 11 with two.
  *
- * Handing over is synchronous: the job goes into words of a SharedArrayBuffer, the caller wakes the
- * thread with `Atomics.notify` and later waits with `Atomics.wait`, so no event-loop turn is spent.
- * When the thread is not ready yet (it starts in about 30 ms), is still on a job the caller gave up
- * on, or has died, `start` says no and the caller scans everything itself; when it is late, the caller
- * stops waiting and does its part too. Either way the scores are the same: the thread writes its own
- * regions of the memory, which the caller reads only once the thread says it is done.
+ * The rows are cut into CHUNKS runs that both threads take one at a time from a shared counter
+ * (`Atomics.add`), so a thread slowed down (by the collector's threads on the other core, say) takes
+ * fewer and the pass is never much slower than on one thread. Handing over is synchronous: the job
+ * goes into words of a SharedArrayBuffer, the caller wakes the thread with `Atomics.notify` and, once
+ * no run is left, waits with `Atomics.wait`; no event-loop turn is spent. The thread writes its
+ * scores to a region of its own, copied over once it says a run is done. When the thread is not ready
+ * yet (it starts in about 30 ms), is still on a pass the caller gave up on, or has died, the caller
+ * scores every row itself; when it has not finished a run within HELPER_WAIT_MS, the caller scores
+ * that run too and counts the histogram again. The scores are the same whoever computes them.
  */
 export class ScanHelper {
   readonly #control = new Int32Array(new SharedArrayBuffer(CONTROL_WORDS * 4));
@@ -52,26 +76,50 @@ export class ScanHelper {
     return !this.#dead && Atomics.load(this.#control, READY) === 1;
   }
 
-  /**
-   * Hands the thread `ternary(rows, count, plane, query, out, counts, bound)` (the counts are zeroed
-   * first, there): false, and nothing handed over, when the thread cannot take it now.
-   */
-  start(job: readonly [number, number, number, number, number, number, number]): boolean {
+  /** Scores every row of `job` (into `out`, counted into `counts`), sharing the runs with the thread when it can take them. */
+  ternary(exports: TernaryExports, buffer: SharedArrayBuffer, job: TernaryJob): void {
+    const { rows, count, plane, query, out, counts, bound } = job;
     const control = this.#control;
-    if (this.#dead || Atomics.load(control, READY) !== 1 || Atomics.load(control, STATE) === BUSY) return false;
-    control.set(job, JOB);
+    const run = Math.ceil(count / CHUNKS);
+    if (this.#dead || Atomics.load(control, READY) !== 1 || Atomics.load(control, STATE) === BUSY || count === 0) {
+      exports.ternary(rows, count, plane, query, out, counts, bound);
+      return;
+    }
+    control.fill(0, CHUNK_OWNER, CHUNK_OWNER + CHUNKS);
+    control.set([rows, count, plane, query, job.helperOut, job.helperCounts, bound, run], JOB);
+    Atomics.store(control, NEXT, 0);
     Atomics.store(control, STATE, BUSY);
     Atomics.notify(control, STATE);
-    return true;
-  }
-
-  /** Waits up to `timeoutMs` for the job handed over: true once it is done, false when the caller must do it. */
-  finish(timeoutMs: number): boolean {
-    const control = this.#control;
-    Atomics.wait(control, STATE, BUSY, timeoutMs);
-    if (Atomics.load(control, STATE) !== DONE) return false;
-    Atomics.store(control, STATE, IDLE);
-    return true;
+    for (let chunk = Atomics.add(control, NEXT, 1); chunk * run < count; chunk = Atomics.add(control, NEXT, 1)) {
+      const first = chunk * run;
+      exports.ternary(rows + first * 2 * plane, Math.min(run, count - first), plane, query, out + first * 4, counts, bound);
+      Atomics.store(control, CHUNK_OWNER + chunk, CALLER);
+    }
+    let taken = false;
+    for (let chunk = 0; chunk * run < count; chunk++) if (Atomics.load(control, CHUNK_OWNER + chunk) !== CALLER) taken = true;
+    // The thread took no run (it had not woken yet): every score and count is here, and the thread
+    // stays busy with this pass until it wakes and finds none left.
+    if (!taken) return;
+    Atomics.wait(control, STATE, BUSY, HELPER_WAIT_MS);
+    const finished = Atomics.load(control, STATE) === DONE;
+    if (finished) Atomics.store(control, STATE, IDLE);
+    const scores = new Int32Array(buffer);
+    for (let chunk = 0; chunk * run < count; chunk++) {
+      const first = chunk * run;
+      const n = Math.min(run, count - first);
+      const owner = Atomics.load(control, CHUNK_OWNER + chunk);
+      if (owner === HELPER) scores.copyWithin(out / 4 + first, job.helperOut / 4 + first, job.helperOut / 4 + first + n);
+      else if (owner !== CALLER) exports.ternary(rows + first * 2 * plane, n, plane, query, out + first * 4, counts, bound);
+    }
+    const histogram = new Int32Array(buffer, counts, 2 * bound + 1);
+    if (finished) {
+      const helperCounts = new Int32Array(buffer, job.helperCounts, 2 * bound + 1);
+      for (let k = 0; k < histogram.length; k++) histogram[k] = (histogram[k] as number) + (helperCounts[k] as number);
+    } else {
+      // The thread's counts are not whole: count every score again.
+      histogram.fill(0);
+      exports.histogram(out, count, bound, counts);
+    }
   }
 
   close(): void {
@@ -83,17 +131,33 @@ export class ScanHelper {
 
 const closeWhenCollected = new FinalizationRegistry<ScanHelper>((helper) => helper.close());
 
-/** Words of the control buffer: the state, whether the thread is ready, then the job's seven arguments. */
+/** Runs a pass is cut into. */
+const CHUNKS = 64;
+/**
+ * How long a pass waits for the thread's last run (ms) before scoring it itself: long enough not to
+ * give up on a thread that is only slowed, short enough that a hung one costs one slow search (it is
+ * then busy, and later passes run on the calling thread alone).
+ */
+const HELPER_WAIT_MS = 500;
+/**
+ * Words of the control buffer: the state, whether the thread is ready, the next run to take, the
+ * job (the arguments of `ternary`, with the helper's regions, then the rows per run), and who scored
+ * each run.
+ */
 const STATE = 0;
 const READY = 1;
-const JOB = 2;
-const CONTROL_WORDS = JOB + 7;
+const NEXT = 2;
+const JOB = 3;
+const CHUNK_OWNER = JOB + 8;
+const CONTROL_WORDS = CHUNK_OWNER + CHUNKS;
 const IDLE = 0;
 const BUSY = 1;
 const DONE = 2;
 const STOP = 3;
+const CALLER = 1;
+const HELPER = 2;
 
-/** The thread: instantiates the scan module on the shared memory, then runs each job handed to it. */
+/** The thread: instantiates the scan module on the shared memory, then takes runs of each pass handed to it. */
 const WORKER = `
 const { workerData } = require("node:worker_threads");
 const { module, memory, control } = workerData;
@@ -106,9 +170,13 @@ for (;;) {
     if (state === ${STOP}) process.exit(0);
     Atomics.wait(words, ${STATE}, state);
   }
-  const [rows, count, plane, query, out, counts, bound] = words.subarray(${JOB}, ${JOB + 7});
+  const [rows, count, plane, query, out, counts, bound, run] = words.subarray(${JOB}, ${JOB + 8});
   new Int32Array(memory.buffer, counts, 2 * bound + 1).fill(0);
-  scan.ternary(rows, count, plane, query, out, counts, bound);
+  for (let chunk = Atomics.add(words, ${NEXT}, 1); chunk * run < count; chunk = Atomics.add(words, ${NEXT}, 1)) {
+    const first = chunk * run;
+    scan.ternary(rows + first * 2 * plane, Math.min(run, count - first), plane, query, out + first * 4, counts, bound);
+    Atomics.store(words, ${CHUNK_OWNER} + chunk, ${HELPER});
+  }
   Atomics.store(words, ${STATE}, ${DONE});
   Atomics.notify(words, ${STATE});
 }
