@@ -116,13 +116,14 @@ export const PARALLEL_FROM = 100_000;
 const shortlistOf = (count: number) => Math.max(2_000, Math.ceil(8 * Math.sqrt(count)));
 
 /**
- * The quantised vectors of a scope's memories, by position, in one WebAssembly memory: an
+ * The quantised vectors of a scope's memories, by position, in one shared WebAssembly memory: an
  * approximate cosine of a query against every row is one SIMD pass over the int8 codes
  * (`int8-scores.wat`; 51 MB for 100,000 rows of 512 dimensions, about 10 ms on `bench:store`'s
  * machine, memory-bound). From TERNARY_FROM rows each row also has a ternary form (two bit planes, 128
- * bytes at 512 dimensions) and a scan first ranks those by popcounts (about 1.5 ms for 100,000 rows),
- * then scores on the int8 codes only the best of them. Ranking re-scores the rows it keeps on their
- * full vectors.
+ * bytes at 512 dimensions) and a scan first ranks those by popcounts (22 ms for 1,000,000 rows on one
+ * core, timed alone; from PARALLEL_FROM rows a second thread shares the pass, `ScanHelper`), then
+ * scores on the int8 codes only the best of them. Ranking re-scores the rows it keeps on their full
+ * vectors.
  */
 export class QuantizedRows {
   readonly count: number;
