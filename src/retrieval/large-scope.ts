@@ -309,7 +309,7 @@ async function rankFromRows(
 function indexedRecord(store: VectorStore, record: MemoryRecord, words: ScopeWords, relevant: ScopeTerms, nlp: Nlp): IndexedMemory[] {
   if (!record.vector) return [];
   const at = words.position.get(record.id);
-  if (at !== undefined && words.key(at) === versionKey(record)) return [indexMemory(record, nlp, relevant.counts(at, true))];
+  if (at !== undefined && words.holds(at, record)) return [indexMemory(record, nlp, relevant.counts(at, true))];
   return annotate(store, [record], nlp);
 }
 

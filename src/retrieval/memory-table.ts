@@ -4,6 +4,9 @@ import type { RecordStamp } from "../stores/vector-store.js";
 export const stampKey = (stamp: { id: string; hash: string; updatedAt: string }) =>
   `${stamp.id}\u0000${stamp.hash}\u0000${stamp.updatedAt}`;
 
+/** What a table keeps of a memory's stamp besides its id, as one flat string. */
+const stampText = (stamp: RecordStamp) => [stamp.hash, stamp.createdAt, stamp.updatedAt].join("\u0000");
+
 /**
  * What a large scope's statistics keep of each memory version, by position, in flat arrays: per
  * memory its id and one string of the rest of its stamp; its stems and their counts in arrays shared
@@ -63,6 +66,11 @@ export class MemoryTable {
     return stampKey(this.stamp(position));
   }
 
+  /** Whether the memory at `position` is `stamp`'s version: the same id, hash, createdAt and updatedAt. */
+  holds(position: number, stamp: RecordStamp): boolean {
+    return this.ids[position] === stamp.id && this.#stamps[position] === stampText(stamp);
+  }
+
   speaker(position: number): string | undefined {
     const name = this.#speakers[position] as number;
     return name < 0 ? undefined : (this.#names[name] as string);
@@ -116,7 +124,7 @@ export class MemoryTableBuilder {
     }
     return this.#push(
       stamp.id,
-      [stamp.hash, stamp.createdAt, stamp.updatedAt].join("\u0000"),
+      stampText(stamp),
       length,
       speaker === undefined ? -1 : this.#name(speaker),
       expires ?? Number.POSITIVE_INFINITY,

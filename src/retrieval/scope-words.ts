@@ -5,7 +5,7 @@ import type { RecordStamp, ScopeVersioned, StoreFilter, TimeOrdered, VectorStore
 import { SESSION_GAP_MS } from "../verbatim/turns.js";
 import { bm25Idf, bm25TermScore } from "./bm25.js";
 import { stem, tokenize } from "./keywords.js";
-import { type MemoryTable, MemoryTableBuilder, stampKey } from "./memory-table.js";
+import { type MemoryTable, MemoryTableBuilder } from "./memory-table.js";
 import { dayOf } from "./nlp.js";
 import { QuantizedBatch, QuantizedRows } from "./quantized-rows.js";
 
@@ -38,6 +38,8 @@ export interface ScopeWords {
   windowFrequency(stem: string): number;
   /** The version (id, hash, updatedAt) of the memory at `position`, as read (`stampKey`). */
   key(position: number): string;
+  /** Whether the memory at `position` was read as `stamp`'s version (id, hash, createdAt, updatedAt). */
+  holds(position: number, stamp: RecordStamp): boolean;
   /** The memory at `position` as read: its stamp, speaker (if it has one) and expiry (if it expires). */
   at(position: number): { stamp: RecordStamp; speaker: string | undefined; expires: number | undefined };
   /** What ranking reads of the scope for a query's stems, computed once per query. */
@@ -156,7 +158,7 @@ async function read(
   const missing: string[] = [];
   for (const [k, stamp] of stamps.entries()) {
     const position = before?.words.position.get(stamp.id);
-    if (position !== undefined && before?.table.key(position) === stampKey(stamp)) earlier[k] = position;
+    if (position !== undefined && before?.table.holds(position, stamp)) earlier[k] = position;
     else missing.push(stamp.id);
   }
   // This read's vectors, quantised as they come (all of the scope's on its first read).
@@ -197,7 +199,7 @@ async function read(
     } else {
       const record = fetched.get(stamp.id);
       // Changed or deleted between the two reads: the next change of the token reads it again.
-      if (!record || got.key(record.at) !== stampKey(stamp)) continue;
+      if (!record || !got.holds(record.at, stamp)) continue;
       const ends = got.expires(record.at);
       if (ends !== undefined && ends <= at) continue;
       table.copy(got, record.at);
@@ -365,6 +367,7 @@ function count(
     documentFrequency: documentFrequencyOf,
     windowFrequency: frequencyOf(windowFrequency),
     key: (position) => table.key(position),
+    holds: (position, stamp) => table.holds(position, stamp),
     at: (position) => ({ stamp: table.stamp(position), speaker: table.speaker(position), expires: table.expires(position) }),
     ...(rows && { rows }),
     terms(stems) {

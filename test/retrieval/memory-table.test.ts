@@ -67,3 +67,14 @@ test("copying memories from tables keeps everything they held, in the new order"
   expect([table.speaker(0), table.speaker(1), table.speaker(2)]).toEqual(["Kai", "Emi", "Paola"]);
   expect([table.expires(0), table.expires(1), table.expires(2)]).toEqual([undefined, 42, undefined]);
 });
+
+test("a memory is held in the version of its stamp only: another hash, createdAt or updatedAt is another version", () => {
+  const builder = new MemoryTableBuilder();
+  builder.add(stamp("a", 1), new Map(), 0, undefined, undefined);
+  const table = builder.build();
+  expect(table.holds(0, stamp("a", 1))).toBe(true);
+  expect(table.holds(0, { ...stamp("a", 1), hash: "h-other" })).toBe(false);
+  expect(table.holds(0, { ...stamp("a", 1), createdAt: stamp("a", 2).createdAt })).toBe(false);
+  expect(table.holds(0, { ...stamp("a", 1), updatedAt: stamp("a", 2).updatedAt })).toBe(false);
+  expect(table.holds(0, { ...stamp("a", 1), id: "b" })).toBe(false);
+});
