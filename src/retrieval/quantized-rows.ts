@@ -111,7 +111,7 @@ export function ternaryInto(values: ArrayLike<number>, dimension: number, planes
  * 8,000 of 1,000,000).
  */
 export const TERNARY_FROM = 20_000;
-/** From this many rows a second thread runs half of the ternary pass (`ScanHelper`), on a machine of two cores or more. */
+/** From this many rows a second thread shares the ternary pass (`ScanHelper`), on a machine of two cores or more. */
 export const PARALLEL_FROM = 100_000;
 const shortlistOf = (count: number) => Math.max(2_000, Math.ceil(8 * Math.sqrt(count)));
 
@@ -174,7 +174,7 @@ export class QuantizedRows {
     }: {
       before?: QuantizedRows;
       fresh?: QuantizedBatch;
-      /** Whether a second thread may score half of the rows in each ternary pass (by default from PARALLEL_FROM rows). */
+      /** Whether a second thread may share each ternary pass (by default from PARALLEL_FROM rows, on two cores or more). */
       parallel?: boolean;
     } = {},
   ) {
