@@ -93,18 +93,40 @@ export class MemoryTable {
   }
 }
 
-/** A `MemoryTable` filled memory by memory (in growing arrays), then built once. */
+/** A typed array twice as long (at least `least`), holding `array`'s values. */
+function grown<T extends Int32Array | Float64Array>(array: T, least: number, make: (length: number) => T): T {
+  const larger = make(Math.max(least, 2 * array.length));
+  larger.set(array);
+  return larger;
+}
+
+/**
+ * A `MemoryTable` filled memory by memory, then built once: in typed arrays sized from the hints
+ * and doubled when they fill (a copy of a large scope after a write knows its sizes; growing plain
+ * arrays of millions of numbers left the collector most of a rebuild's time).
+ */
 export class MemoryTableBuilder {
   readonly #ids: string[] = [];
   readonly #stamps: string[] = [];
-  readonly #termStart: number[] = [0];
-  readonly #terms: number[] = [];
-  readonly #termCounts: number[] = [];
-  readonly #lengths: number[] = [];
-  readonly #speakers: number[] = [];
+  #termStart: Int32Array;
+  #terms: Int32Array;
+  #termCounts: Int32Array;
+  #lengths: Float64Array;
+  #speakers: Int32Array;
+  #expires: Float64Array;
+  #termCount = 0;
   readonly #names: string[] = [];
   readonly #nameIndex = new Map<string, number>();
-  readonly #expires: number[] = [];
+
+  /** `memories` and `terms`: about how many memories, and stems over all of them, it will hold. */
+  constructor({ memories = 64, terms = 1_024 }: { memories?: number; terms?: number } = {}) {
+    this.#termStart = new Int32Array(memories + 1);
+    this.#terms = new Int32Array(terms);
+    this.#termCounts = new Int32Array(terms);
+    this.#lengths = new Float64Array(memories);
+    this.#speakers = new Int32Array(memories);
+    this.#expires = new Float64Array(memories);
+  }
 
   get count(): number {
     return this.#ids.length;
@@ -118,9 +140,10 @@ export class MemoryTableBuilder {
     speaker: string | undefined,
     expires: number | undefined,
   ): number {
+    this.#reserveTerms(counts.size);
     for (const [term, count] of counts) {
-      this.#terms.push(term);
-      this.#termCounts.push(count);
+      this.#terms[this.#termCount] = term;
+      this.#termCounts[this.#termCount++] = count;
     }
     return this.#push(
       stamp.id,
@@ -135,36 +158,55 @@ export class MemoryTableBuilder {
   copy(table: MemoryTable, position: number): number {
     const { stamp, speaker, names, expires } = MemoryTable.columnsOf(table, position);
     const { termStart, terms, termCounts } = table;
-    for (let k = termStart[position] as number; k < (termStart[position + 1] as number); k++) {
-      this.#terms.push(terms[k] as number);
-      this.#termCounts.push(termCounts[k] as number);
+    const first = termStart[position] as number;
+    const end = termStart[position + 1] as number;
+    this.#reserveTerms(end - first);
+    // Term by term: a memory holds a few stems, and subarrays would make two objects per memory.
+    for (let k = first; k < end; k++) {
+      this.#terms[this.#termCount] = terms[k] as number;
+      this.#termCounts[this.#termCount++] = termCounts[k] as number;
     }
     const name = speaker < 0 ? -1 : this.#name(names[speaker] as string);
     return this.#push(table.ids[position] as string, stamp, table.lengths[position] as number, name, expires);
   }
 
   build(): MemoryTable {
+    const count = this.#ids.length;
     return new MemoryTable({
       ids: this.#ids,
       stamps: this.#stamps,
-      termStart: Int32Array.from(this.#termStart),
-      terms: Int32Array.from(this.#terms),
-      termCounts: Int32Array.from(this.#termCounts),
-      lengths: Float64Array.from(this.#lengths),
-      speakers: Int32Array.from(this.#speakers),
+      termStart: this.#termStart.slice(0, count + 1),
+      terms: this.#terms.slice(0, this.#termCount),
+      termCounts: this.#termCounts.slice(0, this.#termCount),
+      lengths: this.#lengths.slice(0, count),
+      speakers: this.#speakers.slice(0, count),
       names: this.#names,
-      expires: Float64Array.from(this.#expires),
+      expires: this.#expires.slice(0, count),
     });
   }
 
+  #reserveTerms(more: number): void {
+    const least = this.#termCount + more;
+    if (least <= this.#terms.length) return;
+    this.#terms = grown(this.#terms, least, (length) => new Int32Array(length));
+    this.#termCounts = grown(this.#termCounts, least, (length) => new Int32Array(length));
+  }
+
   #push(id: string, stamp: string, length: number, speaker: number, expires: number): number {
+    const position = this.#ids.length;
+    if (position === this.#lengths.length) {
+      this.#termStart = grown(this.#termStart, position + 2, (size) => new Int32Array(size));
+      this.#lengths = grown(this.#lengths, position + 1, (size) => new Float64Array(size));
+      this.#speakers = grown(this.#speakers, position + 1, (size) => new Int32Array(size));
+      this.#expires = grown(this.#expires, position + 1, (size) => new Float64Array(size));
+    }
     this.#ids.push(id);
     this.#stamps.push(stamp);
-    this.#termStart.push(this.#terms.length);
-    this.#lengths.push(length);
-    this.#speakers.push(speaker);
-    this.#expires.push(expires);
-    return this.#ids.length - 1;
+    this.#lengths[position] = length;
+    this.#speakers[position] = speaker;
+    this.#expires[position] = expires;
+    this.#termStart[position + 1] = this.#termCount;
+    return position;
   }
 
   #name(speaker: string): number {

@@ -156,14 +156,16 @@ async function read(
   // Per stamp, the position of the same version in the statistics read before, or −1.
   const earlier = new Int32Array(stamps.length).fill(-1);
   const missing: string[] = [];
-  for (const [k, stamp] of stamps.entries()) {
+  for (let k = 0; k < stamps.length; k++) {
+    const stamp = stamps[k] as RecordStamp;
     const position = before?.words.position.get(stamp.id);
     if (position !== undefined && before?.table.holds(position, stamp)) earlier[k] = position;
     else missing.push(stamp.id);
   }
   // This read's vectors, quantised as they come (all of the scope's on its first read).
   let fresh = before?.words.rows && new QuantizedBatch(before.words.rows.dimension);
-  const fetchedTable = new MemoryTableBuilder();
+  // Sizes are hints (stems per memory guessed), grown when short.
+  const fetchedTable = new MemoryTableBuilder({ memories: missing.length, terms: 10 * missing.length });
   // By id: the record's position in `fetchedTable`, and its vector's index in `fresh` (−1 without one).
   const fetched = new Map<string, { at: number; row: number }>();
   for (let start = 0; start < missing.length; start += PAGE) {
@@ -181,14 +183,18 @@ async function read(
     }
   }
   const got = fetchedTable.build();
-  const table = new MemoryTableBuilder();
+  const table = new MemoryTableBuilder({
+    memories: stamps.length,
+    terms: (before?.table.terms.length ?? 0) + got.terms.length,
+  });
   // Where each kept memory's quantised vector comes from: its row read before (≥ 0), or this read's
   // (−1 − its index in `fresh`).
   const from: number[] = [];
   const rowsBefore = before?.words.rows;
   let complete = true;
   let expires = Number.POSITIVE_INFINITY;
-  for (const [k, stamp] of stamps.entries()) {
+  for (let k = 0; k < stamps.length; k++) {
+    const stamp = stamps[k] as RecordStamp;
     const position = earlier[k] as number;
     let source: number | undefined;
     if (position >= 0 && before) {

@@ -78,3 +78,32 @@ test("a memory is held in the version of its stamp only: another hash, createdAt
   expect(table.holds(0, { ...stamp("a", 1), updatedAt: stamp("a", 2).updatedAt })).toBe(false);
   expect(table.holds(0, { ...stamp("a", 1), id: "b" })).toBe(false);
 });
+
+test("a builder sized too small grows: every memory comes back as added", () => {
+  const builder = new MemoryTableBuilder({ memories: 1, terms: 1 });
+  for (let i = 0; i < 100; i++) {
+    builder.add(
+      stamp(`m${i}`, 1 + (i % 28)),
+      new Map([
+        [i, 1],
+        [i + 1, 2],
+        [i + 2, 3],
+      ]),
+      i,
+      i % 2 ? "Emi" : undefined,
+      i % 3 ? undefined : i,
+    );
+  }
+  const table = builder.build();
+  expect(table.count).toBe(100);
+  for (const i of [0, 1, 63, 64, 99]) {
+    expect(table.stamp(i)).toEqual(stamp(`m${i}`, 1 + (i % 28)));
+    const from = table.termStart[i] as number;
+    expect([...table.terms.subarray(from, from + 3)]).toEqual([i, i + 1, i + 2]);
+    expect([...table.termCounts.subarray(from, from + 3)]).toEqual([1, 2, 3]);
+    expect(table.lengths[i]).toBe(i);
+    expect(table.speaker(i)).toBe(i % 2 ? "Emi" : undefined);
+    expect(table.expires(i)).toBe(i % 3 ? undefined : i);
+  }
+  expect(table.termStart[100]).toBe(300);
+});
