@@ -57,7 +57,7 @@ const WIDEN = 4 * POOL_SIZE;
 const ANNOTATED = 5_000;
 const annotated = new WeakMap<VectorStore, RecentMap<string, IndexedMemory>>();
 
-const versionKey = (record: MemoryRecord) => `${record.id}\u0000${record.hash}\u0000${record.updatedAt}`;
+const versionKey = (record: { id: string; hash: string; updatedAt: string }) => `${record.id}\u0000${record.hash}\u0000${record.updatedAt}`;
 
 /**
  * The index of a large scope's candidates, oldest first. The scope-wide signals are computed on
@@ -381,9 +381,8 @@ async function readKnown(
   for (const position of positions) {
     const id = words.ids[position] as string;
     if (records.has(id)) continue;
-    const key = words.key(position);
-    const record = known.get(key);
-    const { expires } = words.at(position);
+    const { stamp, expires } = words.at(position);
+    const record = known.get(versionKey(stamp));
     if (record && (expires === undefined || expires > now)) records.set(id, record);
     else missing.push(id);
   }

@@ -61,11 +61,6 @@ export class MemoryTable {
     return { id: this.ids[position] as string, hash, createdAt, updatedAt };
   }
 
-  /** `stampKey` of the memory at `position`. */
-  key(position: number): string {
-    return stampKey(this.stamp(position));
-  }
-
   /** Whether the memory at `position` is `stamp`'s version: the same id, hash, createdAt and updatedAt. */
   holds(position: number, stamp: RecordStamp): boolean {
     return this.ids[position] === stamp.id && this.#stamps[position] === stampText(stamp);

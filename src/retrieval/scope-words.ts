@@ -36,8 +36,6 @@ export interface ScopeWords {
   /** In how many memories / windows (a memory with the ones just before and after it in its session) a stem occurs. */
   documentFrequency(stem: string): number;
   windowFrequency(stem: string): number;
-  /** The version (id, hash, updatedAt) of the memory at `position`, as read (`stampKey`). */
-  key(position: number): string;
   /** Whether the memory at `position` was read as `stamp`'s version (id, hash, createdAt, updatedAt). */
   holds(position: number, stamp: RecordStamp): boolean;
   /** The memory at `position` as read: its stamp, speaker (if it has one) and expiry (if it expires). */
@@ -372,7 +370,6 @@ function count(
     expires,
     documentFrequency: documentFrequencyOf,
     windowFrequency: frequencyOf(windowFrequency),
-    key: (position) => table.key(position),
     holds: (position, stamp) => table.holds(position, stamp),
     at: (position) => ({ stamp: table.stamp(position), speaker: table.speaker(position), expires: table.expires(position) }),
     ...(rows && { rows }),

@@ -28,7 +28,7 @@ test("memories come back by position: stamp, version key, stems, speaker and exp
   expect(table.count).toBe(3);
   expect(table.ids).toEqual(["a", "b", "c"]);
   expect(table.stamp(0)).toEqual(stamp("a", 1));
-  expect(table.key(2)).toBe(stampKey(stamp("c", 3)));
+  expect(stampKey(table.stamp(2))).toBe(stampKey(stamp("c", 3)));
   expect([...table.termStart]).toEqual([0, 2, 2, 3]);
   expect([...table.terms]).toEqual([4, 9, 9]);
   expect([...table.termCounts]).toEqual([2, 1, 5]);
