@@ -17,7 +17,7 @@ import { stem } from "./keywords.js";
 import type { Nlp } from "./nlp.js";
 import type { QuantizedRows, QuantizedScan } from "./quantized-rows.js";
 import { embedQuery, type RankedHit, type RankOptions, rankIndex, type SpeakerTerms, speakerTermsOf } from "./rank.js";
-import { buildScopeIndex, type IndexedMemory, indexMemory, type ScopeIndex } from "./scope-index.js";
+import { buildScopeIndex, type IndexedMemory, indexMemory, type ScopeIndex, stampKey } from "./scope-index.js";
 import { lastScopeWords, type ScopeTerms, type ScopeWords, scopeWords } from "./scope-words.js";
 
 /**
@@ -56,8 +56,6 @@ const WIDEN = 4 * POOL_SIZE;
 /** Annotated memories kept per store across searches (by id and version), so a repeated query is not annotated again. */
 const ANNOTATED = 5_000;
 const annotated = new WeakMap<VectorStore, RecentMap<string, IndexedMemory>>();
-
-const versionKey = (record: { id: string; hash: string; updatedAt: string }) => `${record.id}\u0000${record.hash}\u0000${record.updatedAt}`;
 
 /**
  * The index of a large scope's candidates, oldest first. The scope-wide signals are computed on
@@ -382,14 +380,14 @@ async function readKnown(
     const id = words.ids[position] as string;
     if (records.has(id)) continue;
     const { stamp, expires } = words.at(position);
-    const record = known.get(versionKey(stamp));
+    const record = known.get(stampKey(stamp));
     if (record && (expires === undefined || expires > now)) records.set(id, record);
     else missing.push(id);
   }
   await readInto(records, missing, store, scope);
   for (const id of missing) {
     const record = records.get(id);
-    if (record) known.set(versionKey(record), record);
+    if (record) known.set(stampKey(record), record);
   }
 }
 
@@ -477,7 +475,7 @@ function annotate(store: VectorStore, records: readonly MemoryRecord[], nlp: Nlp
   const memories: IndexedMemory[] = [];
   for (const record of records) {
     if (!record.vector) continue;
-    const key = versionKey(record);
+    const key = stampKey(record);
     let memory = cache.get(key);
     if (!memory) {
       memory = indexMemory(record, nlp);

@@ -1,9 +1,5 @@
 import type { RecordStamp } from "../stores/vector-store.js";
 
-/** The version of a memory as the statistics compare it: id, hash and updatedAt. */
-export const stampKey = (stamp: { id: string; hash: string; updatedAt: string }) =>
-  `${stamp.id}\u0000${stamp.hash}\u0000${stamp.updatedAt}`;
-
 /** What a table keeps of a memory's stamp besides its id, as one flat string. */
 const stampText = (stamp: RecordStamp) => [stamp.hash, stamp.createdAt, stamp.updatedAt].join("\u0000");
 

@@ -104,7 +104,9 @@ export interface Posting {
   readonly counts: readonly number[];
 }
 
-const stampKey = (stamp: { id: string; hash: string; updatedAt: string }) => `${stamp.id}\u0000${stamp.hash}\u0000${stamp.updatedAt}`;
+/** A memory version's key: id, hash and updatedAt. */
+export const stampKey = (stamp: { id: string; hash: string; updatedAt: string }) =>
+  `${stamp.id}\u0000${stamp.hash}\u0000${stamp.updatedAt}`;
 
 /**
  * What ranking reads of one record: its words, dates and speaker. `counted`: its stem counts and

@@ -1,5 +1,6 @@
 import { expect, test } from "vitest";
-import { MemoryTableBuilder, stampKey } from "../../src/retrieval/memory-table.js";
+import { MemoryTableBuilder } from "../../src/retrieval/memory-table.js";
+import { stampKey } from "../../src/retrieval/scope-index.js";
 
 // A large scope's statistics keep each memory in flat arrays: what goes in comes back out, by position.
 
