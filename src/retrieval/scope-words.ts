@@ -194,9 +194,10 @@ async function read(
   for (let k = 0; k < stamps.length; k++) {
     const stamp = stamps[k] as RecordStamp;
     const position = earlier[k] as number;
+    let ends: number | undefined;
     let source: number | undefined;
     if (position >= 0 && before) {
-      const ends = before.table.expires(position);
+      ends = before.table.expires(position);
       if (ends !== undefined && ends <= at) continue;
       table.copy(before.table, position);
       source = rowsBefore ? position : undefined;
@@ -204,19 +205,16 @@ async function read(
       const record = fetched.get(stamp.id);
       // Changed or deleted between the two reads: the next change of the token reads it again.
       if (!record || !got.holds(record.at, stamp)) continue;
-      const ends = got.expires(record.at);
+      ends = got.expires(record.at);
       if (ends !== undefined && ends <= at) continue;
       table.copy(got, record.at);
       source = record.row < 0 ? undefined : -1 - record.row;
     }
+    if (ends !== undefined) expires = Math.min(expires, ends);
     if (source === undefined) complete = false;
     else from.push(source);
   }
   const kept = table.build();
-  for (let position = 0; position < kept.count; position++) {
-    const ends = kept.expires(position);
-    if (ends !== undefined) expires = Math.min(expires, ends);
-  }
   // Without a vector for every memory (one read without a vector, vectors of two dimensions), search
   // asks the store for the vector candidates.
   const dimension = rowsBefore?.dimension ?? fresh?.dimension;

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, expect, test } from "vitest";
 import { loadNodeSqlite } from "../../src/internal/node-sqlite.js";
+import { lifecycleKey } from "../../src/memory-origin.js";
 import { stem } from "../../src/retrieval/keywords.js";
 import { type ScopeTerms, type ScopeWords, scopeWords } from "../../src/retrieval/scope-words.js";
 import type { ValidScope } from "../../src/scope.js";
@@ -238,5 +239,33 @@ test("scope terms in a scope where frequent stems can be left unread: BM25 top h
     expect(Math.abs((windows[window] as number) - best)).toBeLessThan(1e-9 * best);
     expect(window).toBe(windows.findIndex((score) => Math.abs(score - best) < 1e-9 * best));
   }
+  await store.close();
+});
+
+test("an expiring memory: the statistics say when the first expires, keep it until then, and leave it out once read after", async () => {
+  const { store } = await emptyStore();
+  const expiring = (id: string, text: string, at: number, expiresAt: number) => ({
+    ...record(id, text, at),
+    metadata: { [lifecycleKey]: { expiresAt: new Date(expiresAt).toISOString() } },
+  });
+  const soon = start + 60 * minute;
+  const later = start + 120 * minute;
+  await store.write({
+    upsert: [
+      record("m1", "walrus colony", 0),
+      expiring("m2", "walrus keeper", minute, later),
+      expiring("m3", "walrus shore", 2 * minute, soon),
+    ],
+  });
+  const before = await scopeWords(store, alice, { now: () => start + 10 * minute });
+  expect(before?.expires).toBe(soon);
+  expect(before?.ids).toEqual(["m1", "m2", "m3"]);
+  expect(before?.at(2).expires).toBe(soon);
+  expect(before?.at(0).expires).toBeUndefined();
+  // Past m3's expiry the statistics are read again without it; m2's expiry is the next.
+  const after = await scopeWords(store, alice, { now: () => soon });
+  expect(after?.ids).toEqual(["m1", "m2"]);
+  expect(after?.expires).toBe(later);
+  expect(after?.documentFrequency(stem("walrus"))).toBe(2);
   await store.close();
 });
