@@ -1,5 +1,5 @@
 import { int8ScoresWasm } from "./int8-scores-wasm.js";
-import { ScanHelper } from "./scan-helper.js";
+import { ScanHelper, type TernaryExports } from "./scan-helper.js";
 
 /**
  * One vector normalised and quantised to int8 with its own scale: `codes · scale` approximates the
@@ -67,10 +67,8 @@ function scanInstance(bytes: number): { memory: ScanMemory; exports: ScanExports
   return { memory, exports: new wasm.Instance(scanModule(), { scan: { memory } }).exports as unknown as ScanExports };
 }
 
-interface ScanExports {
+interface ScanExports extends TernaryExports {
   scores(rows: number, count: number, stride: number, query: number, scales: number, out: number): void;
-  ternary(rows: number, count: number, plane: number, query: number, out: number, counts: number, bound: number): void;
-  histogram(scores: number, count: number, bound: number, counts: number): void;
   best(scores: number, count: number, limit: number, bound: number, counts: number, out: number): number;
   scoresAt(rows: number, positions: number, n: number, stride: number, query: number, scales: number, out: number): void;
 }
