@@ -85,6 +85,9 @@ export class ScanHelper {
       exports.ternary(rows, count, plane, query, out, counts, bound);
       return;
     }
+    // Scores the `n` rows from `first` here, into `out` and `counts`.
+    const scoreHere = (first: number, n: number) =>
+      exports.ternary(rows + first * 2 * plane, n, plane, query, out + first * 4, counts, bound);
     control.fill(0, CHUNK_OWNER, CHUNK_OWNER + CHUNKS);
     control.set([rows, count, plane, query, job.helperOut, job.helperCounts, bound, run], JOB);
     Atomics.store(control, NEXT, 0);
@@ -92,7 +95,7 @@ export class ScanHelper {
     Atomics.notify(control, STATE);
     for (let chunk = Atomics.add(control, NEXT, 1); chunk * run < count; chunk = Atomics.add(control, NEXT, 1)) {
       const first = chunk * run;
-      exports.ternary(rows + first * 2 * plane, Math.min(run, count - first), plane, query, out + first * 4, counts, bound);
+      scoreHere(first, Math.min(run, count - first));
       Atomics.store(control, CHUNK_OWNER + chunk, CALLER);
     }
     let taken = false;
@@ -109,7 +112,7 @@ export class ScanHelper {
       const n = Math.min(run, count - first);
       const owner = Atomics.load(control, CHUNK_OWNER + chunk);
       if (owner === HELPER) scores.copyWithin(out / 4 + first, job.helperOut / 4 + first, job.helperOut / 4 + first + n);
-      else if (owner !== CALLER) exports.ternary(rows + first * 2 * plane, n, plane, query, out + first * 4, counts, bound);
+      else if (owner !== CALLER) scoreHere(first, n);
     }
     const histogram = new Int32Array(buffer, counts, 2 * bound + 1);
     if (finished) {
