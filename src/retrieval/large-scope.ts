@@ -106,7 +106,11 @@ export async function rankLargeScope(
   const keyword = words.terms(stems);
   const relevant = words.terms(queryStems(query));
   if (!options.metadata && words.rows?.dimension === vector.length) {
-    const scan = words.rows.scan(vector);
+    // The keyword passes (the BM25 top hits, the best window) run while the scan's helper thread scores rows.
+    const scan = words.rows.scan(vector, () => {
+      keyword.best(POOL_SIZE);
+      keyword.bestWindow();
+    });
     return rankFromRows({ store, scope, words, scan, keyword, relevant, nlp: loaded }, query, options);
   }
   const byKeyword = options.metadata

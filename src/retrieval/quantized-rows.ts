@@ -305,8 +305,10 @@ export class QuantizedRows {
    * vectors v, u quantised with errors δ, η, |(v + δ)·(u + η) − v·u| ≤ |δ| + |η| + |δ|·|η|. Up to
    * TERNARY_FROM rows every row is scored in one pass; past it the pass ranks the rows' ternary forms
    * and the int8 codes score only the best of them (`best` ranks those) and, when asked, any other.
+   * `meanwhile` runs on the calling thread once the scan's helper thread (if any) has started on the
+   * rows: work that does not need the scan (the keyword passes of a search, say) then overlaps it.
    */
-  scan(query: Float32Array): QuantizedScan {
+  scan(query: Float32Array, meanwhile?: () => void): QuantizedScan {
     if (query.length !== this.dimension) throw new RangeError(`query has ${query.length} dimensions, rows ${this.dimension}`);
     this.#queryCodes.fill(0);
     const asked = quantizeInto(query, this.#queryCodes);
@@ -316,6 +318,7 @@ export class QuantizedRows {
       return row + asked.error + row * asked.error + 1e-6;
     };
     if (!this.#ternaryScores) {
+      meanwhile?.();
       this.#exports.scores(0, this.count, this.#stride, this.#queryAt, this.#scalesAt, this.#outAt);
       const scores = this.#scores.slice();
       return {
@@ -327,7 +330,7 @@ export class QuantizedRows {
     ternaryInto(query, this.dimension, this.#queryPlanes as Uint8Array, this.#plane);
     (this.#counts as Int32Array).fill(0);
     const exports = this.#exports;
-    this.#ternaryPass(exports);
+    this.#ternaryPass(exports, meanwhile);
     const kept = exports.best(this.#ternaryAt, this.count, shortlistOf(this.count), this.dimension, this.#countsAt, this.#listAt);
     const buffer = this.#memory.buffer;
     const shortlist = new Int32Array(buffer, this.#listAt, kept).slice();
@@ -353,9 +356,10 @@ export class QuantizedRows {
 
   /**
    * Every row's ternary score against the query's planes, and their histogram in `counts`: with a
-   * helper thread, the two share the rows (`ScanHelper.ternary`).
+   * helper thread, the two share the rows (`ScanHelper.ternary`), the thread starting while the
+   * calling one runs `meanwhile`.
    */
-  #ternaryPass(exports: ScanExports): void {
+  #ternaryPass(exports: ScanExports, meanwhile: (() => void) | undefined): void {
     const job = {
       rows: this.#planesAt,
       count: this.count,
@@ -367,8 +371,11 @@ export class QuantizedRows {
       helperCounts: this.#helperCountsAt,
       bound: this.dimension,
     };
-    if (this.#helper) this.#helper.ternary(exports, this.#memory.buffer, job);
-    else exports.ternary(job.rows, job.count, job.plane, job.query, job.out, job.counts, job.bound);
+    if (this.#helper) this.#helper.ternary(exports, this.#memory.buffer, job, meanwhile);
+    else {
+      meanwhile?.();
+      exports.ternary(job.rows, job.count, job.plane, job.query, job.out, job.counts, job.bound);
+    }
   }
 
   /** The int8 score of the row at `position` against the query's codes (a scan's first step). */

@@ -76,23 +76,40 @@ export class ScanHelper {
     return !this.#dead && Atomics.load(this.#control, READY) === 1;
   }
 
-  /** Scores every row of `job` (into `out`, counted into `counts`), sharing the runs with the thread when it can take them. */
-  ternary(exports: TernaryExports, buffer: SharedArrayBuffer, job: TernaryJob): void {
+  /**
+   * Scores every row of `job` (into `out`, counted into `counts`), sharing the runs with the thread
+   * when it can take them. `meanwhile` runs on the calling thread once the thread has been woken, before
+   * the caller takes runs: the thread then takes the runs meanwhile. Should `meanwhile` throw, the pass is
+   * still finished, then the error thrown.
+   */
+  ternary(exports: TernaryExports, buffer: SharedArrayBuffer, job: TernaryJob, meanwhile?: () => void): void {
     const { rows, count, plane, query, out, counts, bound } = job;
     const control = this.#control;
     const run = Math.ceil(count / CHUNKS);
     if (this.#dead || Atomics.load(control, READY) !== 1 || Atomics.load(control, STATE) === BUSY || count === 0) {
+      meanwhile?.();
       exports.ternary(rows, count, plane, query, out, counts, bound);
       return;
     }
-    // Scores the `n` rows from `first` here, into `out` and `counts`.
-    const scoreHere = (first: number, n: number) =>
-      exports.ternary(rows + first * 2 * plane, n, plane, query, out + first * 4, counts, bound);
     control.fill(0, CHUNK_OWNER, CHUNK_OWNER + CHUNKS);
     control.set([rows, count, plane, query, job.helperOut, job.helperCounts, bound, run], JOB);
     Atomics.store(control, NEXT, 0);
     Atomics.store(control, STATE, BUSY);
     Atomics.notify(control, STATE);
+    try {
+      meanwhile?.();
+    } finally {
+      this.#finish(exports, buffer, job, run);
+    }
+  }
+
+  /** The caller's part of a pass handed to the thread: the runs left, then the thread's scores and counts. */
+  #finish(exports: TernaryExports, buffer: SharedArrayBuffer, job: TernaryJob, run: number): void {
+    const { rows, count, plane, query, out, counts, bound } = job;
+    const control = this.#control;
+    // Scores the `n` rows from `first` here, into `out` and `counts`.
+    const scoreHere = (first: number, n: number) =>
+      exports.ternary(rows + first * 2 * plane, n, plane, query, out + first * 4, counts, bound);
     for (let chunk = Atomics.add(control, NEXT, 1); chunk * run < count; chunk = Atomics.add(control, NEXT, 1)) {
       const first = chunk * run;
       scoreHere(first, Math.min(run, count - first));

@@ -197,4 +197,24 @@ test(`from ${PARALLEL_FROM} rows a second thread shares each ternary pass: the s
     expect(both.best(300)).toEqual(one.best(300));
     for (const position of [0, q * 7_919, PARALLEL_FROM / 2, PARALLEL_FROM + 100]) expect(both.cosine(position)).toBe(one.cosine(position));
   }
+  // Work given to a scan runs once, on the calling thread, while the thread scores rows; the scan is the same.
+  const query = vectors[42] as Float32Array;
+  const expected = alone.scan(query).best(300);
+  for (const rows of [shared, alone]) {
+    let ran = 0;
+    const scan = rows.scan(query, () => {
+      ran++;
+      const until = performance.now() + 20;
+      while (performance.now() < until);
+    });
+    expect(ran).toBe(1);
+    expect(scan.best(300)).toEqual(expected);
+    // Should that work throw, the pass is finished all the same and the error thrown: the next scan is whole.
+    expect(() =>
+      rows.scan(query, () => {
+        throw new Error("meanwhile failed");
+      }),
+    ).toThrow("meanwhile failed");
+    expect(rows.scan(query).best(300)).toEqual(expected);
+  }
 });
