@@ -207,12 +207,25 @@ async function measureMemorySearch(big: VectorStore, bigDir: string, userId: str
   // And the in-process scan of the scope's quantised vectors, which stands in for the store's search.
   let scanMs = 0;
   const scan = QuantizedRows.prototype.scan;
-  QuantizedRows.prototype.scan = function timedScan(this: QuantizedRows, query: Float32Array) {
+  // The keyword passes a search runs on the calling thread while the scan's helper thread scores rows
+  // are not the scan's: their time is left out of it (it counts in the rest).
+  QuantizedRows.prototype.scan = function timedScan(this: QuantizedRows, query: Float32Array, meanwhile?: () => void) {
+    let overlapped = 0;
+    const timedMeanwhile =
+      meanwhile &&
+      (() => {
+        const t0 = performance.now();
+        try {
+          meanwhile();
+        } finally {
+          overlapped += performance.now() - t0;
+        }
+      });
     const t0 = performance.now();
     try {
-      return scan.call(this, query);
+      return scan.call(this, query, timedMeanwhile);
     } finally {
-      scanMs += performance.now() - t0;
+      scanMs += performance.now() - t0 - overlapped;
     }
   };
   const searcher = new Memory({ vectorStore: timedStore, dataDir: bigDir, embedder: timedEmbedder, writeBehind: { enabled: false } });
@@ -330,7 +343,7 @@ async function measureMemorySearch(big: VectorStore, bigDir: string, userId: str
     `  ${count} other novel queries back to back in one task: p50 ${ms(figures.backToBackExcludingEmbedding.p50)} p95 ${ms(figures.backToBackExcludingEmbedding.p95)} p99 ${ms(figures.backToBackExcludingEmbedding.p99)} ms`,
   );
   console.log(
-    `  of which the vector side (the scan of the scope's quantised vectors in process, or the store's vector search) p50 ${ms(figures.vectorSide.p50)} p95 ${ms(figures.vectorSide.p95)} ms; the rest p50 ${ms(figures.restOfSearch.p50)} p95 ${ms(figures.restOfSearch.p95)} ms`,
+    `  of which the vector side (the scan of the scope's quantised vectors in process, less the keyword passes run alongside it, or the store's vector search) p50 ${ms(figures.vectorSide.p50)} p95 ${ms(figures.vectorSide.p95)} ms; the rest p50 ${ms(figures.restOfSearch.p50)} p95 ${ms(figures.restOfSearch.p95)} ms`,
   );
   console.log(
     `  while serving the scope: RSS ${(held.rss / 1e6).toFixed(0)} MB (the file's pages read included), JavaScript heap ${(held.heapUsed / 1e6).toFixed(0)} MB`,

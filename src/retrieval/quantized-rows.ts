@@ -1,5 +1,5 @@
 import { int8ScoresWasm } from "./int8-scores-wasm.js";
-import { ScanHelper, type TernaryExports } from "./scan-helper.js";
+import { type HelperExports, ScanHelper } from "./scan-helper.js";
 
 /**
  * One vector normalised and quantised to int8 with its own scale: `codes · scale` approximates the
@@ -67,10 +67,9 @@ function scanInstance(bytes: number): { memory: ScanMemory; exports: ScanExports
   return { memory, exports: new wasm.Instance(scanModule(), { scan: { memory } }).exports as unknown as ScanExports };
 }
 
-interface ScanExports extends TernaryExports {
+interface ScanExports extends HelperExports {
   scores(rows: number, count: number, stride: number, query: number, scales: number, out: number): void;
   best(scores: number, count: number, limit: number, bound: number, counts: number, out: number): number;
-  scoresAt(rows: number, positions: number, n: number, stride: number, query: number, scales: number, out: number): void;
 }
 
 /** Bytes of one bit plane of a ternary vector of `dimension` components (a multiple of 16). */
@@ -156,6 +155,7 @@ export class QuantizedRows {
   readonly #helper: ScanHelper | undefined;
   readonly #helperCountsAt: number;
   readonly #helperScoresAt: number;
+  readonly #helperListedAt: number;
 
   /**
    * Rows in order, each from `from[i]`: a row of `before` (`from[i] ≥ 0`, its position there) or a
@@ -198,10 +198,11 @@ export class QuantizedRows {
     parallel &&= ternary;
     this.#helperCountsAt = this.#countsAt + histogramBytesOf(dimension);
     this.#helperScoresAt = this.#helperCountsAt + histogramBytesOf(dimension);
+    this.#helperListedAt = this.#helperScoresAt + count * 4;
     const bytes = !ternary
       ? this.#outAt + count * 4
       : parallel
-        ? this.#helperScoresAt + count * 4
+        ? this.#helperListedAt + shortlist * 4
         : this.#countsAt + histogramBytesOf(dimension);
     const { memory, exports } = scanInstance(bytes);
     this.#exports = exports;
@@ -334,7 +335,7 @@ export class QuantizedRows {
     const kept = exports.best(this.#ternaryAt, this.count, shortlistOf(this.count), this.dimension, this.#countsAt, this.#listAt);
     const buffer = this.#memory.buffer;
     const shortlist = new Int32Array(buffer, this.#listAt, kept).slice();
-    exports.scoresAt(0, this.#listAt, kept, this.#stride, this.#queryAt, this.#scalesAt, this.#listedAt);
+    this.#shortlistPass(exports, kept);
     const listed = new Float32Array(buffer, this.#listedAt, shortlist.length).slice();
     const others = new Map<number, number>();
     const score = (position: number) => {
@@ -376,6 +377,21 @@ export class QuantizedRows {
       meanwhile?.();
       exports.ternary(job.rows, job.count, job.plane, job.query, job.out, job.counts, job.bound);
     }
+  }
+
+  /** The int8 scores of the shortlist's `kept` rows, shared with the helper thread when there is one. */
+  #shortlistPass(exports: ScanExports, kept: number): void {
+    const job = {
+      positions: this.#listAt,
+      count: kept,
+      stride: this.#stride,
+      query: this.#queryAt,
+      scales: this.#scalesAt,
+      out: this.#listedAt,
+      helperOut: this.#helperListedAt,
+    };
+    if (this.#helper) this.#helper.shortlist(exports, this.#memory.buffer, job);
+    else exports.scoresAt(0, job.positions, kept, job.stride, job.query, job.scales, job.out);
   }
 
   /** The int8 score of the row at `position` against the query's codes (a scan's first step). */

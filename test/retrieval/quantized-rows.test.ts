@@ -176,7 +176,7 @@ test(`past ${TERNARY_FROM} rows the ternary first pass keeps the best rows; ever
   }
 });
 
-test(`from ${PARALLEL_FROM} rows a second thread shares each ternary pass: the same scan as one thread`, async () => {
+test(`from ${PARALLEL_FROM} rows a second thread shares each ternary pass and the shortlist's int8 scores: the same scan as one thread`, async () => {
   let seed = 5;
   const random = () => {
     seed = (Math.imul(seed, 1_103_515_245) + 12_345) >>> 0;
