@@ -108,7 +108,7 @@ export function ternaryInto(values: ArrayLike<number>, dimension: number, planes
  * 8,000 of 1,000,000).
  */
 export const TERNARY_FROM = 20_000;
-/** From this many rows a second thread shares the ternary pass (`ScanHelper`), on a machine of two cores or more. */
+/** From this many rows a second thread shares the ternary pass and the shortlist's scores (`ScanHelper`), on a machine of two cores or more. */
 export const PARALLEL_FROM = 100_000;
 const shortlistOf = (count: number) => Math.max(2_000, Math.ceil(8 * Math.sqrt(count)));
 
@@ -151,7 +151,7 @@ export class QuantizedRows {
   readonly #ternaryScores: Int32Array | undefined;
   readonly #counts: Int32Array | undefined;
   readonly #memory: ScanMemory;
-  /** From PARALLEL_FROM rows: the thread that shares the ternary pass, and where it writes. */
+  /** From PARALLEL_FROM rows: the thread that shares the ternary pass and the shortlist's scores, and where it writes them. */
   readonly #helper: ScanHelper | undefined;
   readonly #helperCountsAt: number;
   readonly #helperScoresAt: number;

@@ -258,6 +258,12 @@ function count(
     latestDay = Math.max(latestDay, days[i] as number);
   }
   const linked = (i: number, j: number) => j >= 0 && j < n && session[i] === session[j];
+  // How often the stem `id` occurs in the memory at `position` (0 if not), from its own words.
+  const countIn = (position: number, id: number) => {
+    for (let k = termStart[position] as number; k < (termStart[position + 1] as number); k++)
+      if (memoryTerms[k] === id) return termCounts[k] as number;
+    return 0;
+  };
   // Scope-sized work arrays for a query's BM25 ranking and best window, made on first use and
   // shared by the queries: each pass runs synchronously and leaves them zeroed.
   let scratch: { scores: Float64Array; counts: Int32Array; seen: Uint8Array; touched: Int32Array; reached: Int32Array } | undefined;
@@ -470,6 +476,18 @@ function count(
           const id = ids[t] as number;
           if (!documentFrequency[id]) continue;
           const idf = idfs[t] as number;
+          if (restricted && count * LOOKUP_COST < (documentFrequency[id] as number)) {
+            // Far fewer memories left than the stem's postings: their own words are read instead.
+            for (let r = 0; r < count; r++) {
+              const position = touched[r] as number;
+              const tf = countIn(position, id);
+              if (tf === 0) continue;
+              const score = (scores[position] as number) + bm25TermScore(idf, tf, lengths[position] as number, averageLength);
+              scores[position] = score;
+              if (score > highest) highest = score;
+            }
+            continue;
+          }
           for (let k = postingStart[id] as number; k < (postingStart[id + 1] as number); k += 2) {
             const position = postings[k] as number;
             if (restricted && !held[position]) continue;
@@ -517,6 +535,19 @@ function count(
             const frequency = windowFrequency[id] as number;
             if (!frequency) continue;
             const idf = windowIdfs[t] as number;
+            if (restricted && allCount * 3 * LOOKUP_COST < (documentFrequency[id] as number)) {
+              // Far fewer windows left than the stem's postings: their memories' own words are read instead.
+              for (let r = 0; r < allCount; r++) {
+                const j = all[r] as number;
+                let tf = 0;
+                for (let i = j - 1; i <= j + 1; i++) if (linked(j, i)) tf += countIn(i, id);
+                if (tf === 0) continue;
+                const score = (windowScores[j] as number) + bm25TermScore(idf, tf, windowLengths[j] as number, averageWindowLength);
+                windowScores[j] = score;
+                if (score > highest) highest = score;
+              }
+              continue;
+            }
             let reachedCount = 0;
             for (let k = postingStart[id] as number; k < (postingStart[id + 1] as number); k += 2) {
               const position = postings[k] as number;
@@ -578,6 +609,14 @@ function count(
     },
   };
 }
+
+/**
+ * Once a pass over postings is left with few memories (or windows) that can still reach the best,
+ * a stem whose postings outnumber them this many times over is counted from those memories' own
+ * words instead: a lookup in a memory's few stems, at a random place, costs about that many steps of
+ * the walk along the postings.
+ */
+const LOOKUP_COST = 32;
 
 /** Whether a bound stays below `floor` by more than rounding could account for (`BOUND_MARGIN`). */
 const below = (bound: number, floor: number) => bound * (1 + BOUND_MARGIN) < floor;

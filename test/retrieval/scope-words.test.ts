@@ -203,7 +203,9 @@ test("scope terms in a scope where frequent stems can be left unread: BM25 top h
   const random = seededRandom(11);
   // "walrus" in every memory, "kettle" in about half, "ferry" in about a third (at most 3 times),
   // and twenty rare words in about 30 memories each: a query's rare stems rank more than the 600
-  // memories asked for, or the best window, before the frequent stems are read.
+  // memories asked for, or the best window, before the frequent stems are read. 24,000 memories: then
+  // "walrus" has more postings than the memories left in the running, many times over, and is
+  // counted from those memories' own words.
   const rare = Array.from({ length: 20 }, (_, k) => `lantern${String.fromCharCode(97 + k)}`);
   const text = () => {
     const words = ["walrus", "walrus", "shore"];
@@ -214,7 +216,7 @@ test("scope terms in a scope where frequent stems can be left unread: BM25 top h
     return words.join(" ");
   };
   await store.write({
-    upsert: Array.from({ length: 2_400 }, (_, i) => record(`m${i}`, text(), Math.floor(i / 12) * 60 * minute + (i % 12) * minute)),
+    upsert: Array.from({ length: 24_000 }, (_, i) => record(`m${i}`, text(), Math.floor(i / 12) * 60 * minute + (i % 12) * minute)),
   });
   const words = await scopeWords(store, alice);
   if (!words) throw new Error("sqliteStore versions its scopes");
@@ -230,7 +232,10 @@ test("scope terms in a scope where frequent stems can be left unread: BM25 top h
     const stems = query.map(stem);
     const terms = words.terms(stems);
     const { scores, order } = byBm25(words, terms);
-    expect(terms.best(600)).toEqual(order.slice(0, 600));
+    const top = terms.best(600);
+    expect(top).toEqual(order.slice(0, 600));
+    // Their scores as the pass summed them (stems left unread or read from the memories' own words), to the bit.
+    expect(top.map((position) => terms.bm25(position))).toEqual(top.map((position) => scores[position]));
     expect(terms.best(150)).toEqual(order.slice(0, 150));
     const windows = scores.map((_, position) => windowScore(words, terms, stems, position));
     const best = Math.max(...windows);
