@@ -94,8 +94,9 @@ export class ScanHelper {
   /**
    * Scores every row of `job` (into `out`, counted into `counts`), sharing the runs with the thread
    * when it can take them. `meanwhile` runs on the calling thread once the thread has been woken, before
-   * the caller takes runs: the thread then takes the runs meanwhile. Should `meanwhile` throw, the pass is
-   * still finished, then the error thrown.
+   * the caller takes runs: the thread then takes the runs meanwhile. Should `meanwhile` throw, the caller
+   * takes the runs left all the same (the thread is not left busy with the whole pass), then the error
+   * is thrown; the pass's scores are not used.
    */
   ternary(exports: HelperExports, buffer: SharedArrayBuffer, job: TernaryJob, meanwhile?: () => void): void {
     const { rows, count, plane, query, out, counts, bound } = job;

@@ -209,7 +209,7 @@ test(`from ${PARALLEL_FROM} rows a second thread shares each ternary pass and th
     });
     expect(ran).toBe(1);
     expect(scan.best(300)).toEqual(expected);
-    // Should that work throw, the pass is finished all the same and the error thrown: the next scan is whole.
+    // Should that work throw, the error is thrown, and the next scan is whole.
     expect(() =>
       rows.scan(query, () => {
         throw new Error("meanwhile failed");
